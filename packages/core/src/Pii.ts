@@ -1,0 +1,114 @@
+/**
+ * Personal data markers.
+ *
+ * Fields that hold personal data carry a `Pii` annotation naming their kind. A privacy policy
+ * (per destination: helpdesk, notifier, finance) reads these annotations with {@link paths}
+ * and strips or masks the fields before anything leaves the process.
+ *
+ * @since 0.1.0
+ */
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
+
+/**
+ * The annotation key for personal data.
+ *
+ * @since 0.1.0
+ */
+export const PiiAnnotationId: unique symbol = Symbol.for("@waybill/core/Pii")
+
+/**
+ * What kind of personal data a field holds.
+ *
+ * @since 0.1.0
+ */
+export type PiiKind = "name" | "email" | "phone" | "street" | "postal_code" | "signature" | "free_text"
+
+/**
+ * Marks a schema as holding personal data of the given kind.
+ *
+ * @since 0.1.0
+ */
+export const pii =
+  (kind: PiiKind) =>
+  <S extends Schema.Schema.Any>(schema: S): S =>
+    schema.annotations({ [PiiAnnotationId]: kind }) as S
+
+/**
+ * Reads the personal-data kind of an AST node, looking through optional (`| undefined`) unions.
+ *
+ * @since 0.1.0
+ */
+export const kindOf = (ast: AST.AST): PiiKind | undefined => {
+  const own = AST.getAnnotation<PiiKind>(PiiAnnotationId)(ast)
+  if (Option.isSome(own)) return own.value
+  if (AST.isUnion(ast)) {
+    for (const member of ast.types) {
+      const kind = kindOf(member)
+      if (kind !== undefined) return kind
+    }
+  }
+  return undefined
+}
+
+/**
+ * A personal-data field: its path in the encoded value (`"*"` stands for any array element)
+ * and its kind.
+ *
+ * @since 0.1.0
+ */
+export interface PiiPath {
+  readonly path: ReadonlyArray<string>
+  readonly kind: PiiKind
+}
+
+const walk = (ast: AST.AST, prefix: ReadonlyArray<string>, out: Array<PiiPath>, seen: Set<AST.AST>): void => {
+  if (seen.has(ast)) return
+  switch (ast._tag) {
+    case "Transformation":
+      return walk(ast.from, prefix, out, seen)
+    case "Refinement":
+      return walk(ast.from, prefix, out, seen)
+    case "Suspend": {
+      seen.add(ast)
+      return walk(ast.f(), prefix, out, seen)
+    }
+    case "Union":
+      for (const member of ast.types) walk(member, prefix, out, seen)
+      return
+    case "TupleType":
+      for (const element of ast.elements) walk(element.type, [...prefix, "*"], out, seen)
+      for (const rest of ast.rest) walk(rest.type, [...prefix, "*"], out, seen)
+      return
+    case "TypeLiteral":
+      for (const ps of ast.propertySignatures) {
+        const path = [...prefix, String(ps.name)]
+        const kind = kindOf(ps.type)
+        if (kind !== undefined) out.push({ path, kind })
+        else walk(ps.type, path, out, seen)
+      }
+      return
+    default:
+      return
+  }
+}
+
+/**
+ * Lists every personal-data field of a schema's encoded form, deduplicated.
+ *
+ * @example
+ * ```ts
+ * import { Party, Pii } from "@waybill/core"
+ * Pii.paths(Party.Party) // [{ path: ["name"], kind: "name" }, { path: ["email"], kind: "email" }, ...]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const paths = (schema: Schema.Schema.Any): ReadonlyArray<PiiPath> => {
+  const out: Array<PiiPath> = []
+  walk(schema.ast, [], out, new Set())
+  const unique = new Map<string, PiiPath>()
+  for (const p of out) unique.set(p.path.join("."), p)
+  return [...unique.values()]
+}

@@ -1,0 +1,147 @@
+/**
+ * What carriers, warehouses and transport systems report about a shipment, in canonical form.
+ *
+ * Four kinds of event, one `Schema.TaggedClass` each:
+ * - `StatusReported`: a forward, return, cancellation or `unknown` status scan;
+ * - `ExceptionReported`: an exception (delay, failed attempt, damage, …) over the progress;
+ * - `ExceptionCleared`: the source says a problem is resolved ("problem resolved" scans);
+ * - `Retraction`: the source withdraws earlier events (a mis-scanned "delivered").
+ *
+ * Every event keeps the vendor's raw code. Adapters produce these; the state machine consumes
+ * them.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import * as Ids from "./Ids.js"
+import * as Instant from "./Instant.js"
+import * as Pii from "./Pii.js"
+import * as Status from "./Status.js"
+import * as Weight from "./Weight.js"
+
+/**
+ * The system an event came from, e.g. `easypost`, `wms:acme`, `odoo`.
+ *
+ * @since 0.1.0
+ */
+export const Source = Schema.String.pipe(
+  Schema.pattern(/^[a-z0-9][a-z0-9._:-]{0,63}$/, {
+    message: () => "a source is 1-64 lower-case letters, digits or . _ : - (e.g. easypost, wms:acme)"
+  })
+).annotations({
+  identifier: "Source",
+  arbitrary: () => (fc) => fc.constantFrom("easypost", "aftership", "wms:acme", "dhl", "odoo")
+})
+
+/**
+ * The vendor's own code for the event, kept verbatim next to the canonical meaning.
+ *
+ * @since 0.1.0
+ */
+export class RawCode extends Schema.Class<RawCode>("RawCode")({
+  code: Schema.String.pipe(Schema.maxLength(200, { message: () => "a raw code must be at most 200 characters" })),
+  detail: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(200)), { exact: true }),
+  description: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(2000)), { exact: true })
+}) {}
+
+/**
+ * Where a scan happened.
+ *
+ * @since 0.1.0
+ */
+export class Location extends Schema.Class<Location>("Location")({
+  facility: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(200)), { exact: true }),
+  city: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(120)), { exact: true }),
+  region: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(120)), { exact: true }),
+  postalCode: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(20)).pipe(Pii.pii("postal_code")), {
+    exact: true
+  }),
+  country: Schema.optionalWith(
+    Schema.String.pipe(Schema.pattern(/^[A-Z]{2}$/, { message: () => "a country is an ISO 3166-1 alpha-2 code" })),
+    { exact: true }
+  )
+}) {}
+
+/**
+ * Proof of delivery: who signed, and where the evidence is kept.
+ *
+ * @since 0.1.0
+ */
+export class ProofOfDelivery extends Schema.Class<ProofOfDelivery>("ProofOfDelivery")({
+  signedBy: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(200)).pipe(Pii.pii("name")), { exact: true }),
+  evidenceUrl: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(2000)).pipe(Pii.pii("signature")), {
+    exact: true
+  })
+}) {}
+
+const common = {
+  id: Ids.EventId,
+  shipmentId: Ids.ShipmentId,
+  companyId: Ids.CompanyId,
+  source: Source,
+  occurredAt: Instant.Instant,
+  receivedAt: Instant.Instant,
+  raw: RawCode
+}
+
+/**
+ * A status scan. `cancelled` is valid only before dispatch; `unknown` keeps an unmapped code.
+ *
+ * @since 0.1.0
+ */
+export class StatusReported extends Schema.TaggedClass<StatusReported>()("StatusReported", {
+  ...common,
+  status: Status.ReportedStatus,
+  location: Schema.optionalWith(Location, { exact: true }),
+  pod: Schema.optionalWith(ProofOfDelivery, { exact: true }),
+  weight: Schema.optionalWith(Weight.Grams, { exact: true })
+}) {}
+
+/**
+ * An exception over the forward progress.
+ *
+ * @since 0.1.0
+ */
+export class ExceptionReported extends Schema.TaggedClass<ExceptionReported>()("ExceptionReported", {
+  ...common,
+  kind: Status.ExceptionKind,
+  location: Schema.optionalWith(Location, { exact: true })
+}) {}
+
+/**
+ * The source declares open exceptions of the given kinds (all kinds when omitted) resolved as
+ * of `occurredAt`.
+ *
+ * @since 0.1.0
+ */
+export class ExceptionCleared extends Schema.TaggedClass<ExceptionCleared>()("ExceptionCleared", {
+  ...common,
+  kinds: Schema.optionalWith(Schema.NonEmptyArray(Status.ExceptionKind), { exact: true })
+}) {}
+
+/**
+ * The source withdraws earlier events (a mis-scan). The state is computed as if the named
+ * events had never been reported; milestones that disappear are reported as retracted.
+ * A retraction cannot retract another retraction.
+ *
+ * @since 0.1.0
+ */
+export class Retraction extends Schema.TaggedClass<Retraction>()("Retraction", {
+  ...common,
+  retracts: Schema.NonEmptyArray(Ids.EventId).pipe(Schema.maxItems(100))
+}) {}
+
+/**
+ * Any canonical shipment event.
+ *
+ * @since 0.1.0
+ */
+export const ShipmentEvent = Schema.Union(StatusReported, ExceptionReported, ExceptionCleared, Retraction).annotations({
+  identifier: "ShipmentEvent"
+})
+
+/** @since 0.1.0 */
+export type ShipmentEvent = typeof ShipmentEvent.Type
+
+/** @since 0.1.0 */
+export type Encoded = typeof ShipmentEvent.Encoded

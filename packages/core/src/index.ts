@@ -1,0 +1,42 @@
+/**
+ * waybill core: the canonical logistics model and the order-independent shipment state machine.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Charge from "./Charge.js"
+/** @since 0.1.0 */
+export * as ExternalRefs from "./ExternalRefs.js"
+/** @since 0.1.0 */
+export * as Ids from "./Ids.js"
+/** @since 0.1.0 */
+export * as Instant from "./Instant.js"
+/** @since 0.1.0 */
+export * as Invoice from "./Invoice.js"
+/** @since 0.1.0 */
+export * as Milestone from "./Milestone.js"
+/** @since 0.1.0 */
+export * as Money from "./Money.js"
+/** @since 0.1.0 */
+export * as Order from "./Order.js"
+/** @since 0.1.0 */
+export * as Party from "./Party.js"
+/** @since 0.1.0 */
+export * as Payment from "./Payment.js"
+/** @since 0.1.0 */
+export * as Pii from "./Pii.js"
+/** @since 0.1.0 */
+export * as ServiceCase from "./ServiceCase.js"
+/** @since 0.1.0 */
+export * as Shipment from "./Shipment.js"
+/** @since 0.1.0 */
+export * as ShipmentEvent from "./ShipmentEvent.js"
+/** @since 0.1.0 */
+export * as ShipmentState from "./ShipmentState.js"
+/** @since 0.1.0 */
+export * as Status from "./Status.js"
+/** @since 0.1.0 */
+export * as Validation from "./Validation.js"
+/** @since 0.1.0 */
+export * as Weight from "./Weight.js"

@@ -1,0 +1,208 @@
+/**
+ * The canonical model: untrusted input is rejected with the path and the rule, values
+ * round-trip through their encoded form, personal data is marked.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
+import * as Schema from "effect/Schema"
+import {
+  Charge,
+  Instant,
+  Invoice,
+  Milestone,
+  Money,
+  Order,
+  Party,
+  Payment,
+  Pii,
+  ServiceCase,
+  Shipment,
+  ShipmentEvent,
+  ShipmentState,
+  Validation,
+  Weight
+} from "../src/index.js"
+
+const validOrder = {
+  id: "SO042",
+  companyId: "co-1",
+  refs: { odoo: { model: "sale.order", id: 42 } },
+  customer: {
+    id: "partner-7",
+    companyId: "co-1",
+    refs: {},
+    name: "Ada Lovelace",
+    email: "ada@example.com",
+    phone: "+44 20 7946 0000",
+    address: { street: "12 St James's Square", postalCode: "SW1Y 4LB", city: "London", country: "GB" }
+  },
+  shipTo: { street: "12 St James's Square", city: "London", country: "GB" },
+  currency: "EUR",
+  lines: [{ id: "l1", sku: "WIDGET", description: "Widget", quantity: 3, unitPrice: { amountMinor: 1250, currency: "EUR" } }],
+  confirmedAt: "2024-07-31T15:00:00+02:00"
+}
+
+describe("decoding untrusted input", () => {
+  it("accepts a valid order and normalises its time to UTC", () => {
+    const order = Validation.decodeUnknownEither(Order.Order)(validOrder)
+    expect(Either.isRight(order)).toBe(true)
+    if (Either.isRight(order)) {
+      expect(Schema.encodeSync(Instant.Instant)(order.right.confirmedAt)).toBe("2024-07-31T13:00:00.000Z")
+      expect(Order.total(order.right)).toEqual(new Money.Money({ amountMinor: 3750, currency: order.right.currency }))
+    }
+  })
+
+  it("names the path and the rule of every problem", () => {
+    const bad = {
+      ...validOrder,
+      customer: { ...validOrder.customer, email: "not-an-email" },
+      lines: [{ ...validOrder.lines[0], quantity: 0, unitPrice: { amountMinor: 12.5, currency: "eur" } }],
+      confirmedAt: "2024-07-31 15:00"
+    }
+    const result = Validation.decodeUnknownEither(Order.Order)(bad)
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      const error = result.left
+      expect(error._tag).toBe("ValidationError")
+      expect(error.reason).toBe("Invalid")
+      expect(error.schema).toBe("Order")
+      const byPath = Object.fromEntries(error.issues.map((i) => [i.path, i.message]))
+      expect(byPath["customer.email"]).toBe("an email looks like name@example.com")
+      expect(byPath["lines.0.quantity"]).toBe("a quantity is a whole number from 1 to 1,000,000")
+      expect(byPath["lines.0.unitPrice.currency"]).toBe("a currency must be an ISO 4217 code of three upper-case letters")
+      expect(byPath["lines.0.unitPrice.amountMinor"]).toMatch(/integer/)
+      expect(byPath["confirmedAt"]).toBe("expected an ISO-8601 instant with a zone, e.g. 2024-07-31T15:00:00Z")
+      expect(error.message).toMatch(/^invalid Order: /)
+      expect(error.message).toContain("customer.email: an email looks like name@example.com")
+    }
+  })
+
+  it("checks rules across fields: every line in the order currency", () => {
+    const result = Validation.decodeUnknownEither(Order.Order)({
+      ...validOrder,
+      lines: [{ ...validOrder.lines[0], unitPrice: { amountMinor: 100, currency: "USD" } }]
+    })
+    expect(Either.isLeft(result) && result.left.issues.map((i) => [i.path, i.message])).toEqual([
+      ["lines", "every line must be priced in the order currency EUR"]
+    ])
+  })
+
+  it("rejects an event with an unknown status, naming the field", async () => {
+    const error = await Effect.runPromise(
+      Effect.flip(
+        Validation.decodeUnknown(ShipmentEvent.ShipmentEvent)({
+          _tag: "StatusReported",
+          id: "e1",
+          shipmentId: "s1",
+          companyId: "c1",
+          source: "easypost",
+          occurredAt: "2024-07-31T15:00:00Z",
+          receivedAt: "2024-07-31T15:00:01Z",
+          raw: { code: "XX" },
+          status: "teleported"
+        })
+      )
+    )
+    expect(error.issues.some((i) => i.path === "status" && i.message.includes('"teleported"'))).toBe(true)
+  })
+
+  it("is a serializable error: it round-trips through its encoded form", () => {
+    const result = Validation.decodeUnknownEither(Money.Money)({ amountMinor: 1.5, currency: "EUR" })
+    if (Either.isRight(result)) throw new Error("expected a failure")
+    const encoded = Schema.encodeSync(Validation.ValidationError)(result.left)
+    const decoded = Schema.decodeUnknownSync(Validation.ValidationError)(JSON.parse(JSON.stringify(encoded)))
+    expect(decoded.message).toBe(result.left.message)
+  })
+})
+
+describe("Instant", () => {
+  const decode = Schema.decodeUnknownEither(Instant.Instant)
+  it.each([
+    ["2024-07-31T15:00:00Z", "2024-07-31T15:00:00.000Z"],
+    ["2024-07-31T15:00:00.5+02:00", "2024-07-31T13:00:00.500Z"],
+    ["2024-07-31T15:00-0530", "2024-07-31T20:30:00.000Z"],
+    ["2024-02-29T23:59:59.999999Z", "2024-02-29T23:59:59.999Z"]
+  ])("decodes %s to %s", (input, expected) => {
+    const result = decode(input)
+    expect(Either.isRight(result) && Schema.encodeSync(Instant.Instant)(result.right)).toBe(expected)
+  })
+  it.each([
+    ["2024-07-31T15:00:00", "zone"],
+    ["2023-02-29T10:00:00Z", "does not exist"],
+    ["2024-07-31T24:00:00Z", "out of range"],
+    ["2024-07-31T10:00:00+15:00", "offset"],
+    ["yesterday", "ISO-8601"]
+  ])("rejects %s", (input, reason) => {
+    const result = decode(input)
+    expect(Either.isLeft(result) && result.left.message).toContain(reason)
+  })
+})
+
+describe("Money and Weight", () => {
+  it("adds only amounts of the same currency", () => {
+    const eur = (n: number) => new Money.Money({ amountMinor: n, currency: Money.CurrencyCode.make("EUR") })
+    const usd = new Money.Money({ amountMinor: 1, currency: Money.CurrencyCode.make("USD") })
+    expect(Money.add(eur(150), eur(250))).toEqual(Either.right(eur(400)))
+    const mismatch = Money.add(eur(1), usd)
+    expect(Either.isLeft(mismatch) && mismatch.left.message).toBe("cannot combine EUR with USD")
+  })
+  it("converts carrier units to grams and measures deviation", () => {
+    expect(Weight.fromUnit(614.4, "oz")).toBe(17418)
+    expect(Weight.fromUnit(1.2, "kg")).toBe(1200)
+    expect(Weight.deviationPerMille(Weight.Grams.make(1000), Weight.Grams.make(1100))).toBe(100)
+  })
+})
+
+describe("round trips", () => {
+  const roundTrip = <A, I>(schema: Schema.Schema<A, I, never>) => {
+    const encode = Schema.encodeSync(schema)
+    const decode = Schema.decodeUnknownSync(schema)
+    FastCheck.assert(
+      FastCheck.property(Arbitrary.make(schema), (value) => {
+        const encoded = encode(value)
+        const again = encode(decode(JSON.parse(JSON.stringify(encoded))))
+        expect(again).toEqual(encoded)
+      }),
+      { numRuns: 1000 }
+    )
+  }
+  const schemas = {
+    Order: Order.Order,
+    Shipment: Shipment.Shipment,
+    ShipmentEvent: ShipmentEvent.ShipmentEvent,
+    Charge: Charge.Charge,
+    Invoice: Invoice.Invoice,
+    Payment: Payment.Payment,
+    ServiceCase: ServiceCase.ServiceCase,
+    Party: Party.Party,
+    Milestone: Milestone.Milestone,
+    Outcome: ShipmentState.Outcome
+  } as const
+  for (const [name, schema] of Object.entries(schemas)) {
+    it(`${name} encodes and decodes to the same value`, () => roundTrip(schema as Schema.Schema<unknown, unknown, never>))
+  }
+})
+
+describe("personal data", () => {
+  it("marks names, contacts, street lines and free text, and nothing support needs", () => {
+    const order = Pii.paths(Order.Order).map((p) => `${p.path.join(".")}:${p.kind}`)
+    expect(order).toEqual([
+      "customer.name:name",
+      "customer.email:email",
+      "customer.phone:phone",
+      "customer.address.street:street",
+      "customer.address.street2:street",
+      "customer.address.postalCode:postal_code",
+      "shipTo.street:street",
+      "shipTo.street2:street",
+      "shipTo.postalCode:postal_code",
+      "note:free_text"
+    ])
+    const event = Pii.paths(ShipmentEvent.ShipmentEvent).map((p) => p.path.join("."))
+    expect(event).toEqual(["location.postalCode", "pod.signedBy", "pod.evidenceUrl"])
+    expect(Pii.paths(ServiceCase.ServiceCase).map((p) => p.path.join("."))).toEqual(["summary"])
+  })
+})

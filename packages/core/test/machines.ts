@@ -1,0 +1,44 @@
+/**
+ * State machines for the law tests: the real one, and a deliberately wrong one ("the last event
+ * wins") that the laws must reject.
+ */
+import { Milestone, ShipmentEvent, ShipmentState, Status } from "../src/index.js"
+
+export interface Machine {
+  readonly empty: typeof ShipmentState.empty
+  readonly apply: (state: ShipmentState.ShipmentState, event: ShipmentEvent.ShipmentEvent) => ShipmentState.Outcome
+}
+
+export const realMachine: Machine = { empty: ShipmentState.empty, apply: ShipmentState.apply }
+
+/**
+ * Keeps the same event set, but resolves the status by arrival: the last forward scan applied
+ * sets the progress, and the milestones follow it.
+ */
+export const lastEventWins: Machine = {
+  empty: ShipmentState.empty,
+  apply: (state, event) => {
+    const real = ShipmentState.apply(state, event)
+    if (real._tag === "Duplicate" || event._tag !== "StatusReported" || !Status.isForward(event.status)) return real
+    const rank = Status.forwardRank(event.status)
+    const milestones = [
+      ...state.view.milestones.filter((m) => m._tag !== "Reached"),
+      ...Status.forwardStatuses
+        .filter((s) => Status.forwardRank(s) <= rank)
+        .map((status) => new Milestone.Reached({ status, at: event.occurredAt }))
+    ]
+    const view = new ShipmentState.ShipmentView({
+      ...real.state.view,
+      status: event.status,
+      progress: event.status,
+      milestones
+    })
+    const before = new Set(state.view.milestones.map(Milestone.key))
+    return new ShipmentState.Accepted({
+      state: new ShipmentState.ShipmentState({ ...real.state, view }),
+      reached: milestones.filter((m) => !before.has(Milestone.key(m))),
+      retracted: [],
+      anomalies: []
+    })
+  }
+}
