@@ -145,3 +145,37 @@ export type ShipmentEvent = typeof ShipmentEvent.Type
 
 /** @since 0.1.0 */
 export type Encoded = typeof ShipmentEvent.Encoded
+
+/**
+ * An event as an adapter produces it, before it is routed to a shipment: every field of the
+ * canonical event but `shipmentId` and `companyId`, which the runtime fills in.
+ *
+ * @since 0.1.0
+ */
+export const Draft = Schema.Union(
+  Schema.Struct(StatusReported.fields).omit("shipmentId", "companyId"),
+  Schema.Struct(ExceptionReported.fields).omit("shipmentId", "companyId"),
+  Schema.Struct(ExceptionCleared.fields).omit("shipmentId", "companyId"),
+  Schema.Struct(Retraction.fields).omit("shipmentId", "companyId")
+).annotations({ identifier: "ShipmentEventDraft" })
+
+/** @since 0.1.0 */
+export type Draft = typeof Draft.Type
+
+/**
+ * Routes a draft to its shipment.
+ *
+ * @since 0.1.0
+ */
+export const fromDraft = (draft: Draft, shipmentId: Ids.ShipmentId, companyId: Ids.CompanyId): ShipmentEvent => {
+  switch (draft._tag) {
+    case "StatusReported":
+      return new StatusReported({ ...draft, shipmentId, companyId }, true)
+    case "ExceptionReported":
+      return new ExceptionReported({ ...draft, shipmentId, companyId }, true)
+    case "ExceptionCleared":
+      return new ExceptionCleared({ ...draft, shipmentId, companyId }, true)
+    case "Retraction":
+      return new Retraction({ ...draft, shipmentId, companyId }, true)
+  }
+}

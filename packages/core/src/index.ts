@@ -5,9 +5,17 @@
  */
 
 /** @since 0.1.0 */
+export * as CarrierPort from "./CarrierPort.js"
+/** @since 0.1.0 */
 export * as Charge from "./Charge.js"
 /** @since 0.1.0 */
+export * as ErpPort from "./ErpPort.js"
+/** @since 0.1.0 */
 export * as ExternalRefs from "./ExternalRefs.js"
+/** @since 0.1.0 */
+export * as FinancePort from "./FinancePort.js"
+/** @since 0.1.0 */
+export * as HelpdeskPort from "./HelpdeskPort.js"
 /** @since 0.1.0 */
 export * as Ids from "./Ids.js"
 /** @since 0.1.0 */
@@ -19,6 +27,8 @@ export * as Milestone from "./Milestone.js"
 /** @since 0.1.0 */
 export * as Money from "./Money.js"
 /** @since 0.1.0 */
+export * as Notifier from "./Notifier.js"
+/** @since 0.1.0 */
 export * as Order from "./Order.js"
 /** @since 0.1.0 */
 export * as Party from "./Party.js"
@@ -26,6 +36,8 @@ export * as Party from "./Party.js"
 export * as Payment from "./Payment.js"
 /** @since 0.1.0 */
 export * as Pii from "./Pii.js"
+/** @since 0.1.0 */
+export * as PortError from "./PortError.js"
 /** @since 0.1.0 */
 export * as ServiceCase from "./ServiceCase.js"
 /** @since 0.1.0 */
@@ -36,6 +48,10 @@ export * as ShipmentEvent from "./ShipmentEvent.js"
 export * as ShipmentState from "./ShipmentState.js"
 /** @since 0.1.0 */
 export * as Status from "./Status.js"
+/** @since 0.1.0 */
+export * as Store from "./Store.js"
+/** @since 0.1.0 */
+export * as Transport from "./Transport.js"
 /** @since 0.1.0 */
 export * as Validation from "./Validation.js"
 /** @since 0.1.0 */

@@ -1,0 +1,236 @@
+/**
+ * The store port: everything waybill must not lose.
+ *
+ * A driver stores plain encoded values (JSON strings and numbers) and keeps a few promises that
+ * the runtime builds on; the runtime does the decoding, the state machine, hashing and retries.
+ * `@waybill/core/testing` exports `StoreSuite`, the conformance suite every driver must pass.
+ *
+ * The promises:
+ * - **Commit is atomic and versioned.** `commit` writes the shipment record, marks the event
+ *   idempotency keys seen, appends the raw events and the audit entries, and enqueues the outbox
+ *   actions, all or nothing, only if the stored version equals `expectedVersion` (0 = new).
+ *   Otherwise it returns `Conflict` with the current version and writes nothing.
+ * - **An action key is enqueued at most once, ever.** Commit skips outbox actions whose key is
+ *   pending, leased, dead-lettered or done (acknowledged); only `requeue` of a dead letter puts
+ *   a key back.
+ * - **Leases.** `claim` hands out due actions that are not leased (or whose lease expired) with
+ *   a fresh lease token; `ack`, `retry` and `deadLetter` succeed only with the current token
+ *   (a worker whose lease expired and was reclaimed cannot ack over the new owner).
+ * - **Audit streams are append-only chains.** Entries of a stream have consecutive `seq` from
+ *   1; `appendAudit` refuses a `seq` that is not head + 1. The head (seq and hash) is kept apart
+ *   from the entries so a truncated stream is detectable.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as PortError from "./PortError.js"
+
+/**
+ * A shipment's record as stored.
+ *
+ * @since 0.1.0
+ */
+export interface ShipmentRecord {
+  readonly shipmentId: string
+  /** Starts at 1 with the first commit; each commit adds one. */
+  readonly version: number
+  /** JSON of the runtime's shipment record (state machine state and business state). */
+  readonly body: string
+}
+
+/**
+ * One entry of a hash-chained audit stream (a shipment id, or `ops` for operator actions).
+ *
+ * @since 0.1.0
+ */
+export interface AuditEntry {
+  readonly stream: string
+  readonly seq: number
+  /** Epoch milliseconds. */
+  readonly at: number
+  readonly kind: string
+  /** JSON. */
+  readonly body: string
+  readonly prevHash: string
+  readonly hash: string
+}
+
+/**
+ * The head of an audit stream.
+ *
+ * @since 0.1.0
+ */
+export interface AuditHead {
+  readonly seq: number
+  readonly hash: string
+}
+
+/**
+ * A business effect waiting to be carried out at a far side.
+ *
+ * @since 0.1.0
+ */
+export interface OutboxAction {
+  /** Deterministic: `<shipmentId>:<kind>:<milestone key>[:...]`. */
+  readonly key: string
+  readonly shipmentId: string
+  /** `erp`, `helpdesk`, `notifier`, `finance` or `carrier`: the target for rate limits and breakers. */
+  readonly target: string
+  /** The operation, e.g. `erp.writeTracking`. */
+  readonly kind: string
+  /** JSON of the encoded request. */
+  readonly payload: string
+  readonly createdAt: number
+  /** Not claimable before this epoch millisecond. */
+  readonly availableAt: number
+  readonly attempts: number
+  /** JSON of the encoded last error. */
+  readonly lastError?: string
+}
+
+/**
+ * An action claimed by a worker.
+ *
+ * @since 0.1.0
+ */
+export interface ClaimedAction extends OutboxAction {
+  readonly leaseToken: string
+  readonly leaseExpiresAt: number
+}
+
+/**
+ * Something that failed for good: an outbox action (permanent error or retries exhausted) or an
+ * inbound message that could not be decoded, verified or routed. Kept with full context.
+ *
+ * @since 0.1.0
+ */
+export interface DeadLetter {
+  /** The action key, or a content id of the inbound message. */
+  readonly id: string
+  readonly kind: "action" | "inbound"
+  readonly target: string
+  readonly shipmentId?: string
+  readonly failedAt: number
+  readonly attempts: number
+  /** JSON of the encoded error. */
+  readonly error: string
+  /** JSON of the `OutboxAction`, or of the inbound message. */
+  readonly payload: string
+}
+
+/**
+ * One atomic commit.
+ *
+ * @since 0.1.0
+ */
+export interface Commit {
+  readonly shipmentId: string
+  readonly expectedVersion: number
+  readonly body: string
+  readonly idempotencyKeys: ReadonlyArray<string>
+  readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
+  readonly audit: ReadonlyArray<AuditEntry>
+  readonly outbox: ReadonlyArray<OutboxAction>
+}
+
+/**
+ * What a commit did.
+ *
+ * @since 0.1.0
+ */
+export type CommitResult =
+  | { readonly _tag: "Committed"; readonly version: number; readonly enqueued: ReadonlyArray<string> }
+  | { readonly _tag: "Conflict"; readonly version: number }
+
+/**
+ * The store operations.
+ *
+ * @since 0.1.0
+ */
+export interface StoreShape {
+  // shipments
+  readonly load: (shipmentId: string) => Effect.Effect<ShipmentRecord | undefined, PortError.StorageError>
+  readonly commit: (commit: Commit) => Effect.Effect<CommitResult, PortError.StorageError>
+  /** Which of these idempotency keys were marked seen by a commit. */
+  readonly seen: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<boolean>, PortError.StorageError>
+  /** The raw events committed for a shipment, in commit order. */
+  readonly events: (
+    shipmentId: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly id: string; readonly body: string }>, PortError.StorageError>
+  /** Shipment ids with a record, in pages (`SCAN`-like; order unspecified). */
+  readonly shipments: (
+    cursor: string | undefined,
+    limit: number
+  ) => Effect.Effect<{ readonly ids: ReadonlyArray<string>; readonly cursor: string | undefined }, PortError.StorageError>
+
+  // outbox
+  readonly claim: (options: {
+    readonly now: number
+    readonly leaseMillis: number
+    readonly limit: number
+    readonly owner: string
+  }) => Effect.Effect<ReadonlyArray<ClaimedAction>, PortError.StorageError>
+  /** Done: the key is remembered so it is never enqueued again. False if the lease was lost. */
+  readonly ack: (key: string, leaseToken: string) => Effect.Effect<boolean, PortError.StorageError>
+  /** Back to the queue, due at `availableAt`. False if the lease was lost. */
+  readonly retry: (
+    key: string,
+    leaseToken: string,
+    update: { readonly availableAt: number; readonly attempts: number; readonly lastError: string }
+  ) => Effect.Effect<boolean, PortError.StorageError>
+  /** Moves a leased action to the dead letters. False if the lease was lost. */
+  readonly deadLetter: (key: string, leaseToken: string, letter: DeadLetter) => Effect.Effect<boolean, PortError.StorageError>
+  /** Actions pending or leased. */
+  readonly outboxSize: () => Effect.Effect<number, PortError.StorageError>
+  /** Whether an action key was acknowledged. */
+  readonly isDone: (key: string) => Effect.Effect<boolean, PortError.StorageError>
+
+  // dead letters
+  /** Keeps an inbound message that failed (no lease involved). Same id again replaces it. */
+  readonly putDeadLetter: (letter: DeadLetter) => Effect.Effect<void, PortError.StorageError>
+  /** Dead letters ordered by id, after the given id. */
+  readonly deadLetters: (options: {
+    readonly after?: string
+    readonly limit: number
+  }) => Effect.Effect<ReadonlyArray<DeadLetter>, PortError.StorageError>
+  /** Puts action dead letters back into the outbox (attempts 0, due at `now`); returns how many. */
+  readonly requeue: (ids: ReadonlyArray<string>, now: number) => Effect.Effect<number, PortError.StorageError>
+  /** Removes dead letters (inbound ones after a successful re-ingest); returns how many. */
+  readonly removeDeadLetters: (ids: ReadonlyArray<string>) => Effect.Effect<number, PortError.StorageError>
+
+  // audit
+  /** Appends one entry if its seq is head + 1 (false otherwise). */
+  readonly appendAudit: (entry: AuditEntry) => Effect.Effect<boolean, PortError.StorageError>
+  readonly auditHead: (stream: string) => Effect.Effect<AuditHead | undefined, PortError.StorageError>
+  readonly readAudit: (
+    stream: string,
+    fromSeq: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<AuditEntry>, PortError.StorageError>
+  readonly auditStreams: (
+    cursor: string | undefined,
+    limit: number
+  ) => Effect.Effect<{ readonly streams: ReadonlyArray<string>; readonly cursor: string | undefined }, PortError.StorageError>
+
+  // reference data
+  /** Stores the shipment entity (JSON) and indexes its tracking number. */
+  readonly putShipment: (
+    shipmentId: string,
+    trackingNumber: string | undefined,
+    body: string
+  ) => Effect.Effect<void, PortError.StorageError>
+  readonly getShipment: (shipmentId: string) => Effect.Effect<string | undefined, PortError.StorageError>
+  readonly findByTracking: (trackingNumber: string) => Effect.Effect<string | undefined, PortError.StorageError>
+
+  // cursors (pollers)
+  readonly getCursor: (name: string) => Effect.Effect<string | undefined, PortError.StorageError>
+  readonly setCursor: (name: string, value: string) => Effect.Effect<void, PortError.StorageError>
+}
+
+/**
+ * The store port.
+ *
+ * @since 0.1.0
+ */
+export class Store extends Context.Tag("@waybill/core/Store")<Store, StoreShape>() {}
