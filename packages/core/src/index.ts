@@ -51,6 +51,8 @@ export * as Status from "./Status.js"
 /** @since 0.1.0 */
 export * as Store from "./Store.js"
 /** @since 0.1.0 */
+export * as TimePolicy from "./TimePolicy.js"
+/** @since 0.1.0 */
 export * as Transport from "./Transport.js"
 /** @since 0.1.0 */
 export * as Validation from "./Validation.js"
