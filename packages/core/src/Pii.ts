@@ -106,9 +106,15 @@ const walk = (ast: AST.AST, prefix: ReadonlyArray<string>, out: Array<PiiPath>, 
  * @since 0.1.0
  */
 export const paths = (schema: Schema.Schema.Any): ReadonlyArray<PiiPath> => {
+  const cached = cache.get(schema.ast)
+  if (cached !== undefined) return cached
   const out: Array<PiiPath> = []
   walk(schema.ast, [], out, new Set())
   const unique = new Map<string, PiiPath>()
   for (const p of out) unique.set(p.path.join("."), p)
-  return [...unique.values()]
+  const result = [...unique.values()]
+  cache.set(schema.ast, result)
+  return result
 }
+
+const cache = new WeakMap<AST.AST, ReadonlyArray<PiiPath>>()

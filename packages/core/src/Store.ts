@@ -13,6 +13,8 @@
  * - **An action key is enqueued at most once, ever.** Commit skips outbox actions whose key is
  *   pending, leased, dead-lettered or done (acknowledged); only `requeue` of a dead letter puts
  *   a key back.
+ * - **Order.** `claim` hands out actions in the order they were enqueued (a retried action goes
+ *   to the back), skipping those not due yet and those whose `after` action is not done.
  * - **Leases.** `claim` hands out due actions that are not leased (or whose lease expired) with
  *   a fresh lease token; `ack`, `retry` and `deadLetter` succeed only with the current token
  *   (a worker whose lease expired and was reclaimed cannot ack over the new owner).
@@ -85,6 +87,8 @@ export interface OutboxAction {
   /** Not claimable before this epoch millisecond. */
   readonly availableAt: number
   readonly attempts: number
+  /** Not claimable until the action with this key (same shipment) is done. */
+  readonly after?: string
   /** JSON of the encoded last error. */
   readonly lastError?: string
 }

@@ -5,15 +5,23 @@
  */
 
 /** @since 0.1.0 */
+export * as Audit from "./Audit.js"
+/** @since 0.1.0 */
 export * as CarrierPort from "./CarrierPort.js"
 /** @since 0.1.0 */
 export * as Charge from "./Charge.js"
+/** @since 0.1.0 */
+export * as DeadLetters from "./DeadLetters.js"
+/** @since 0.1.0 */
+export * as Dispatcher from "./Dispatcher.js"
 /** @since 0.1.0 */
 export * as ErpPort from "./ErpPort.js"
 /** @since 0.1.0 */
 export * as ExternalRefs from "./ExternalRefs.js"
 /** @since 0.1.0 */
 export * as FinancePort from "./FinancePort.js"
+/** @since 0.1.0 */
+export * as Flows from "./Flows.js"
 /** @since 0.1.0 */
 export * as HelpdeskPort from "./HelpdeskPort.js"
 /** @since 0.1.0 */
@@ -22,6 +30,12 @@ export * as Ids from "./Ids.js"
 export * as Instant from "./Instant.js"
 /** @since 0.1.0 */
 export * as Invoice from "./Invoice.js"
+/** @since 0.1.0 */
+export * as MemoryStore from "./MemoryStore.js"
+/** @since 0.1.0 */
+export * as MemoryTransport from "./MemoryTransport.js"
+/** @since 0.1.0 */
+export * as Metrics from "./Metrics.js"
 /** @since 0.1.0 */
 export * as Milestone from "./Milestone.js"
 /** @since 0.1.0 */
@@ -37,13 +51,19 @@ export * as Payment from "./Payment.js"
 /** @since 0.1.0 */
 export * as Pii from "./Pii.js"
 /** @since 0.1.0 */
+export * as Pipeline from "./Pipeline.js"
+/** @since 0.1.0 */
 export * as PortError from "./PortError.js"
+/** @since 0.1.0 */
+export * as Privacy from "./Privacy.js"
 /** @since 0.1.0 */
 export * as ServiceCase from "./ServiceCase.js"
 /** @since 0.1.0 */
 export * as Shipment from "./Shipment.js"
 /** @since 0.1.0 */
 export * as ShipmentEvent from "./ShipmentEvent.js"
+/** @since 0.1.0 */
+export * as ShipmentRecord from "./ShipmentRecord.js"
 /** @since 0.1.0 */
 export * as ShipmentState from "./ShipmentState.js"
 /** @since 0.1.0 */
@@ -58,3 +78,5 @@ export * as Transport from "./Transport.js"
 export * as Validation from "./Validation.js"
 /** @since 0.1.0 */
 export * as Weight from "./Weight.js"
+/** @since 0.1.0 */
+export * as Worker from "./Worker.js"

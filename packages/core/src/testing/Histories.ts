@@ -10,8 +10,14 @@
  * @since 0.1.0
  */
 import * as FastCheck from "effect/FastCheck"
+import * as ErpPort from "../ErpPort.js"
+import * as ExternalRefs from "../ExternalRefs.js"
 import * as Ids from "../Ids.js"
 import * as Instant from "../Instant.js"
+import * as Money from "../Money.js"
+import * as Order from "../Order.js"
+import * as Party from "../Party.js"
+import * as Shipment from "../Shipment.js"
 import * as ShipmentEvent from "../ShipmentEvent.js"
 import * as Status from "../Status.js"
 import * as Weight from "../Weight.js"
@@ -280,3 +286,69 @@ export const arbitrary = (options: Options = {}): FastCheck.Arbitrary<History> =
  */
 export const permutation = <A>(items: ReadonlyArray<A>): FastCheck.Arbitrary<ReadonlyArray<A>> =>
   FastCheck.shuffledSubarray(items as Array<A>, { minLength: items.length, maxLength: items.length })
+
+/**
+ * A plausible order intake for a generated history: one order with a customer, one shipment
+ * with a tracking number, a carrier and a declared weight, in the history's company.
+ *
+ * @since 0.1.0
+ */
+export const intake = (history: History, index = 0): ErpPort.OrderIntake => {
+  const rng = prng(hashString(history.shipmentId))
+  const currency = Money.CurrencyCode.make(history.companyId === "co-eu" ? "EUR" : "USD")
+  const country = Party.CountryCode.make(history.companyId === "co-eu" ? "DE" : "US")
+  const address = new Party.Address({
+    street: `${rng.int(1, 200)} ${rng.pick(["Hauptstrasse", "Main Street", "Kerkstraat", "Rue de la Paix"])}`,
+    postalCode: `${rng.int(10000, 99999)}`,
+    city: rng.pick(cities),
+    country
+  })
+  const orderId = Ids.OrderId.make(`SO-${history.shipmentId}`)
+  const customer = new Party.Party({
+    id: Ids.PartyId.make(`cust-${index}`),
+    companyId: history.companyId,
+    refs: ExternalRefs.ExternalRefs.empty,
+    name: rng.pick(["Ada Lovelace", "Grace Hopper", "Alan Turing", "Emmy Noether", "Kurt Gödel"]),
+    email: `customer${index}@example.com`,
+    phone: `+49 30 ${rng.int(1000000, 9999999)}`,
+    address
+  })
+  const declared = Weight.Grams.make(rng.int(500, 30_000))
+  const order = new Order.Order({
+    id: orderId,
+    companyId: history.companyId,
+    refs: ExternalRefs.ExternalRefs.empty,
+    customer,
+    shipTo: address,
+    currency,
+    lines: [
+      new Order.OrderLine({
+        id: Ids.OrderLineId.make(`${orderId}-1`),
+        sku: rng.pick(["WIDGET", "GADGET", "SPROCKET"]),
+        description: "goods",
+        quantity: rng.int(1, 5),
+        unitPrice: new Money.Money({ amountMinor: rng.int(500, 50_000), currency })
+      })
+    ],
+    confirmedAt: Instant.fromMillis(BASE - 60 * MINUTE)
+  })
+  const shipment = new Shipment.Shipment({
+    id: history.shipmentId,
+    companyId: history.companyId,
+    orderId,
+    refs: ExternalRefs.ExternalRefs.empty,
+    carrier: rng.pick(["DHL", "UPS", "FedEx", "DPD"]),
+    trackingNumber: `TRK${(hashString(history.shipmentId) >>> 0).toString(36).toUpperCase()}${index}`,
+    shipTo: address,
+    packages: [new Shipment.Package({ id: Ids.PackageId.make(`${history.shipmentId}-p1`), weight: declared })],
+    declaredWeight: declared,
+    createdAt: Instant.fromMillis(BASE - 30 * MINUTE)
+  })
+  return new ErpPort.OrderIntake({ order, shipments: [shipment] })
+}
+
+const hashString = (s: string): number => {
+  let h = 2166136261
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+  return h >>> 0
+}

@@ -1,0 +1,427 @@
+/**
+ * The outbox dispatcher: claims actions with a lease, carries them out at the far side and
+ * acknowledges them.
+ *
+ * - **Retries** follow a `Schedule` keyed off the error's `reason`: exponential with jitter and
+ *   a cap; a `Retry-After` is honoured (a long one gives the lease back and the action is due
+ *   again after it); permanent reasons are not retried.
+ * - **Circuit breaker** per target: after consecutive transport-level failures the target is
+ *   left alone for a while; its actions wait in the outbox without spending attempts.
+ * - **Rate limit** per target, and **one writer per far-side record**: actions of one shipment
+ *   to one target never run concurrently in a process; `after` orders dependent actions.
+ * - **Dead letters** on a permanent failure or when attempts are exhausted, with the action,
+ *   the last error and the attempt count. {@link DeadLetters} replays them.
+ *
+ * Every action's far-side call must be idempotent by the action's key: a crash between the call
+ * and the ack makes the call run again.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as RateLimiter from "effect/RateLimiter"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as ErpPort from "./ErpPort.js"
+import * as FinancePort from "./FinancePort.js"
+import * as HelpdeskPort from "./HelpdeskPort.js"
+import * as KeyedLock from "./internal/KeyedLock.js"
+import * as Metrics from "./Metrics.js"
+import * as Notifier from "./Notifier.js"
+import * as PortError from "./PortError.js"
+import * as Store from "./Store.js"
+
+/**
+ * Retry timing.
+ *
+ * @since 0.1.0
+ */
+export interface RetryOptions {
+  /** First delay. Default 200 ms. */
+  readonly base?: Duration.DurationInput
+  /** Growth per attempt. Default 2. */
+  readonly factor?: number
+  /** Longest delay between attempts. Default 30 s. */
+  readonly cap?: Duration.DurationInput
+  /** Attempts in all (across claims) before the action is dead-lettered. Default 8. */
+  readonly maxAttempts?: number
+  /** Attempts within one claim before the lease is given back. Default 4. */
+  readonly attemptsPerClaim?: number
+  /** Delays longer than this (e.g. a long Retry-After) give the lease back instead of waiting. Default 10 s. */
+  readonly maxWaitInLease?: Duration.DurationInput
+}
+
+/**
+ * Dispatcher options.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Identifies this worker in leases. */
+  readonly owner?: string
+  /** Actions in flight at once. Default 32. */
+  readonly concurrency?: number
+  /** Actions claimed per poll. Default 64. */
+  readonly batch?: number
+  /** Default 60 s. */
+  readonly leaseMillis?: number
+  /** Pause when nothing is due. Default 50 ms. */
+  readonly idleMillis?: number
+  readonly retry?: RetryOptions
+  /** Consecutive transport-level failures that open a target's breaker (default 10), and for how long (default 5 s). */
+  readonly breaker?: { readonly threshold?: number; readonly openMillis?: number }
+  /** Calls per interval per target (`erp`, `helpdesk`, …); unlimited when absent. */
+  readonly rateLimits?: Readonly<Record<string, { readonly limit: number; readonly interval: Duration.DurationInput }>>
+}
+
+/**
+ * The retry schedule: exponential with jitter and a cap, at least the `Retry-After` the far
+ * side asked for, only while the reason is retryable, at most `attempts - 1` retries.
+ *
+ * @since 0.1.0
+ */
+export const retrySchedule = (
+  options: RetryOptions & { readonly attempts: number }
+): Schedule.Schedule<[Duration.Duration, PortError.PortFailure], PortError.PortFailure> => {
+  const cap = Duration.decode(options.cap ?? "30 seconds")
+  const maxWait = Duration.decode(options.maxWaitInLease ?? "10 seconds")
+  const backoff = Schedule.exponential(options.base ?? "200 millis", options.factor ?? 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, d) => Duration.min(d, cap))
+  )
+  return Schedule.intersect(backoff, Schedule.identity<PortError.PortFailure>()).pipe(
+    Schedule.modifyDelay(([, error], d) =>
+      error.retryAfterMillis !== undefined ? Duration.max(d, Duration.millis(error.retryAfterMillis)) : d
+    ),
+    Schedule.whileInput(
+      (e: PortError.PortFailure) =>
+        PortError.isRetryable(e.reason) &&
+        (e.retryAfterMillis === undefined || Duration.lessThanOrEqualTo(Duration.millis(e.retryAfterMillis), maxWait))
+    ),
+    Schedule.intersect(Schedule.recurs(Math.max(0, options.attempts - 1))),
+    Schedule.map(([out]) => out)
+  )
+}
+
+/**
+ * How the dispatcher carries out each kind of action: decode the payload, call the port.
+ *
+ * @since 0.1.0
+ */
+export type Handler = (payload: unknown) => Effect.Effect<unknown, PortError.PortFailure | MissingPort>
+
+/**
+ * No port is wired for an action's target: permanent until the host wires one (then replay).
+ *
+ * @since 0.1.0
+ */
+export class MissingPort extends Schema.TaggedError<MissingPort>("@waybill/core/MissingPort")("MissingPort", {
+  reason: Schema.Literal("Invalid"),
+  module: Schema.String,
+  method: Schema.String,
+  description: Schema.String
+}) {}
+
+const decoder =
+  <A, I>(schema: Schema.Schema<A, I, never>, kind: string) =>
+  (payload: unknown) =>
+    Either.mapLeft(
+      Schema.decodeUnknownEither(schema)(payload),
+      (e) =>
+        new PortError.StorageError({
+          reason: "Bug",
+          module: "@waybill/core/Dispatcher",
+          method: kind,
+          description: `payload does not decode: ${e.message}`
+        })
+    )
+
+const missing = (port: string, kind: string) =>
+  new MissingPort({
+    reason: "Invalid",
+    module: "@waybill/core/Dispatcher",
+    method: kind,
+    description: `no ${port} is wired; provide it and replay the dead letter`
+  })
+
+/**
+ * The handlers for every action kind the flows plan, using the ports in context.
+ *
+ * @since 0.1.0
+ */
+export const handlers: Effect.Effect<Readonly<Record<string, Handler>>> = Effect.gen(function* () {
+  const erp = yield* Effect.serviceOption(ErpPort.ErpPort)
+  const helpdesk = yield* Effect.serviceOption(HelpdeskPort.HelpdeskPort)
+  const notifier = yield* Effect.serviceOption(Notifier.Notifier)
+  const finance = yield* Effect.serviceOption(FinancePort.FinancePort)
+  const via =
+    <S, A, I>(
+      port: Option.Option<S>,
+      portName: string,
+      kind: string,
+      schema: Schema.Schema<A, I, never>,
+      call: (service: S, request: A) => Effect.Effect<unknown, PortError.PortFailure>
+    ): Handler =>
+    (payload) =>
+      Option.match(port, {
+        onNone: () => Effect.fail(missing(portName, kind)),
+        onSome: (service) => Effect.flatMap(decoder(schema, kind)(payload), (request) => call(service, request))
+      })
+  return {
+    "erp.writeTracking": via(erp, "ErpPort", "erp.writeTracking", ErpPort.WriteTracking, (p, r) => p.writeTracking(r)),
+    "erp.postNote": via(erp, "ErpPort", "erp.postNote", ErpPort.PostNote, (p, r) => p.postNote(r)),
+    "erp.validateDelivery": via(erp, "ErpPort", "erp.validateDelivery", ErpPort.ValidateDelivery, (p, r) =>
+      p.validateDelivery(r)
+    ),
+    "erp.releaseInvoice": via(erp, "ErpPort", "erp.releaseInvoice", ErpPort.ReleaseInvoice, (p, r) => p.releaseInvoice(r)),
+    "finance.releaseInvoice": via(finance, "FinancePort", "finance.releaseInvoice", ErpPort.ReleaseInvoice, (p, r) =>
+      p.releaseInvoice(r)
+    ),
+    "helpdesk.openOrEnrich": via(helpdesk, "HelpdeskPort", "helpdesk.openOrEnrich", HelpdeskPort.OpenCase, (p, r) =>
+      p.openOrEnrich(r)
+    ),
+    "helpdesk.update": via(helpdesk, "HelpdeskPort", "helpdesk.update", HelpdeskPort.UpdateCase, (p, r) => p.update(r)),
+    "notifier.notify": via(notifier, "Notifier", "notifier.notify", Notifier.Notify, (p, r) => p.notify(r))
+  }
+})
+
+interface Breaker {
+  failures: number
+  openUntil: number
+}
+
+const isTransportLevel = (reason: PortError.Reason) =>
+  reason === "Timeout" || reason === "Transport" || reason === "Unavailable"
+
+const encodeFailure = (e: PortError.PortFailure | MissingPort): string => {
+  const { _tag, reason, module, method, description } = e
+  const status = "status" in e ? e.status : undefined
+  const retryAfterMillis = "retryAfterMillis" in e ? e.retryAfterMillis : undefined
+  return JSON.stringify({
+    _tag,
+    reason,
+    module,
+    method,
+    description,
+    ...(status !== undefined ? { status } : {}),
+    ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
+  })
+}
+
+/**
+ * A running dispatcher.
+ *
+ * @since 0.1.0
+ */
+export interface Dispatcher {
+  /** Claims and carries out due actions once; returns how many were claimed. */
+  readonly tick: Effect.Effect<number, PortError.StorageError>
+  /** Runs until interrupted. */
+  readonly run: Effect.Effect<never, PortError.StorageError>
+  /**
+   * Runs until the outbox is empty (or only holds actions that are not due within
+   * `maxIdleMillis`, default 0). For batch jobs and tests.
+   */
+  readonly drain: (options?: { readonly maxIdleMillis?: number }) => Effect.Effect<void, PortError.StorageError>
+}
+
+/**
+ * Builds a dispatcher over the `Store` and the ports in context. Rate limiters live in the scope.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<Dispatcher, never, Store.Store | Scope.Scope> =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    const table = yield* handlers
+    const owner = options.owner ?? `dispatcher-${Math.random().toString(36).slice(2, 10)}`
+    const concurrency = options.concurrency ?? 32
+    const batch = options.batch ?? 64
+    const leaseMillis = options.leaseMillis ?? 60_000
+    const idleMillis = options.idleMillis ?? 50
+    const retry = options.retry ?? {}
+    const maxAttempts = retry.maxAttempts ?? 8
+    const attemptsPerClaim = retry.attemptsPerClaim ?? 4
+    const threshold = options.breaker?.threshold ?? 10
+    const openMillis = options.breaker?.openMillis ?? 5_000
+    const breakers = new Map<string, Breaker>()
+    const records = KeyedLock.make()
+    const limiters = new Map<string, RateLimiter.RateLimiter>()
+    for (const [target, limit] of Object.entries(options.rateLimits ?? {})) {
+      limiters.set(target, yield* RateLimiter.make({ limit: limit.limit, interval: limit.interval }))
+    }
+    const breakerOf = (target: string) => {
+      let b = breakers.get(target)
+      if (b === undefined) breakers.set(target, (b = { failures: 0, openUntil: 0 }))
+      return b
+    }
+
+    const backoff = (attempt: number): number => {
+      const base = Duration.toMillis(Duration.decode(retry.base ?? "200 millis"))
+      const cap = Duration.toMillis(Duration.decode(retry.cap ?? "30 seconds"))
+      return Math.min(cap, base * Math.pow(retry.factor ?? 2, attempt)) * (0.8 + Math.random() * 0.4)
+    }
+
+    const process = (action: Store.ClaimedAction) =>
+      records.withLock(
+        `${action.target}:${action.shipmentId}`,
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const breaker = breakerOf(action.target)
+          if (breaker.openUntil > now) {
+            yield* store.retry(action.key, action.leaseToken, {
+              availableAt: breaker.openUntil,
+              attempts: action.attempts,
+              lastError: action.lastError ?? ""
+            })
+            return
+          }
+          const handler = table[action.kind]
+          const calls = yield* Ref.make(0)
+          const limiter = limiters.get(action.target)
+          const call: Effect.Effect<unknown, PortError.PortFailure | MissingPort> =
+            handler === undefined
+              ? Effect.fail(
+                  new PortError.StorageError({
+                    reason: "Bug",
+                    module: "@waybill/core/Dispatcher",
+                    method: action.kind,
+                    description: `no handler for action kind ${action.kind}`
+                  })
+                )
+              : Effect.suspend(() => {
+                  let payload: unknown
+                  try {
+                    payload = JSON.parse(action.payload)
+                  } catch (cause) {
+                    return Effect.fail(
+                      new PortError.StorageError({
+                        reason: "Bug",
+                        module: "@waybill/core/Dispatcher",
+                        method: action.kind,
+                        description: `payload is not JSON: ${String(cause)}`
+                      })
+                    )
+                  }
+                  return handler(payload)
+                })
+          const timed = Effect.gen(function* () {
+            yield* Ref.update(calls, (n) => n + 1)
+            const started = yield* Clock.currentTimeMillis
+            const result = yield* Effect.either(limiter === undefined ? call : limiter(call))
+            yield* Metric.update(
+              Metric.tagged(Metrics.actionLatency, "target", action.target),
+              (yield* Clock.currentTimeMillis) - started
+            )
+            if (Either.isLeft(result)) {
+              const e = result.left
+              if (e._tag !== "MissingPort" && isTransportLevel(e.reason)) {
+                breaker.failures++
+                if (breaker.failures >= threshold) {
+                  breaker.openUntil = (yield* Clock.currentTimeMillis) + openMillis
+                  breaker.failures = 0
+                  yield* Metric.increment(Metric.tagged(Metrics.breakerOpenings, "target", action.target))
+                  yield* Effect.logWarning("circuit breaker open", { target: action.target, openMillis })
+                }
+              }
+              return yield* Effect.fail(e)
+            }
+            breaker.failures = 0
+            return result.right
+          })
+          const budget = Math.max(1, Math.min(attemptsPerClaim, maxAttempts - action.attempts))
+          const outcome = yield* Effect.either(
+            Effect.retry(
+              timed,
+              retrySchedule({ ...retry, attempts: budget }).pipe(
+                Schedule.tapInput((e: PortError.PortFailure) =>
+                  Metric.increment(Metric.tagged(Metrics.retries, "target", action.target)).pipe(
+                    Effect.zipRight(Effect.logDebug("retrying", { key: action.key, reason: e.reason }))
+                  )
+                )
+              ) as Schedule.Schedule<unknown, PortError.PortFailure | MissingPort>
+            )
+          )
+          const attempts = action.attempts + (yield* Ref.get(calls))
+          if (Either.isRight(outcome)) {
+            const acked = yield* store.ack(action.key, action.leaseToken)
+            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", acked ? "done" : "lease-lost"))
+            return
+          }
+          const error = outcome.left
+          const retryable = error._tag !== "MissingPort" && PortError.isRetryable(error.reason)
+          const after = yield* Clock.currentTimeMillis
+          if (retryable && attempts < maxAttempts) {
+            const retryAfter = "retryAfterMillis" in error ? error.retryAfterMillis : undefined
+            const delay = Math.max(backoff(attempts), retryAfter ?? 0)
+            yield* store.retry(action.key, action.leaseToken, {
+              availableAt: after + Math.round(delay),
+              attempts,
+              lastError: encodeFailure(error)
+            })
+            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "retry"))
+            return
+          }
+          const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = action
+          yield* store.deadLetter(action.key, action.leaseToken, {
+            id: action.key,
+            kind: "action",
+            target: action.target,
+            shipmentId: action.shipmentId,
+            failedAt: after,
+            attempts,
+            error: encodeFailure(error),
+            payload: JSON.stringify({ ...stored, attempts, lastError: encodeFailure(error) })
+          })
+          yield* Metric.increment(
+            Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", action.target), "reason", error.reason)
+          )
+          yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "dead"))
+          yield* Effect.logWarning("action dead-lettered", {
+            key: action.key,
+            reason: error.reason,
+            attempts,
+            description: error.description
+          })
+        })
+      ).pipe(Effect.withSpan("waybill.dispatch", { attributes: { key: action.key, kind: action.kind } }))
+
+    const tick = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const claimed = yield* store.claim({ now, leaseMillis, limit: batch, owner })
+      yield* Effect.forEach(claimed, process, { concurrency, discard: true })
+      return claimed.length
+    })
+
+    const run: Effect.Effect<never, PortError.StorageError> = Effect.forever(
+      Effect.flatMap(tick, (n) => (n === 0 ? Effect.sleep(idleMillis) : Effect.void))
+    )
+
+    const drain = (drainOptions?: { readonly maxIdleMillis?: number }) =>
+      Effect.gen(function* () {
+        const maxIdle = drainOptions?.maxIdleMillis ?? 0
+        let idleSince: number | undefined
+        while (true) {
+          const n = yield* tick
+          if (n > 0) {
+            idleSince = undefined
+            continue
+          }
+          if ((yield* store.outboxSize()) === 0) return
+          const now = yield* Clock.currentTimeMillis
+          idleSince ??= now
+          if (now - idleSince >= maxIdle) return
+          yield* Effect.sleep(Math.min(idleMillis, maxIdle))
+        }
+      })
+
+    return { tick, run, drain }
+  })

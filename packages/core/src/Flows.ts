@@ -1,0 +1,497 @@
+/**
+ * Flow rules: which business effects each milestone causes.
+ *
+ * Effects hang off milestones, never raw events, and every effect has a deterministic key, so
+ * the store enqueues it at most once whatever the arrival order or redelivery. A withdrawn
+ * milestone causes a compensating action (a note, a hold, a case), never a silent undo.
+ *
+ * Defaults (the seed scenario): dispatched → write tracking back to the ERP and notify the
+ * customer; delivered → validate the delivery in the ERP, then the billing policy releases or
+ * holds the invoice; an exception → open or enrich the shipment's service case; resolution or
+ * delivery → update the case; a note on the ERP delivery for each business milestone.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import * as ErpPort from "./ErpPort.js"
+import * as HelpdeskPort from "./HelpdeskPort.js"
+import * as Instant from "./Instant.js"
+import * as Milestone from "./Milestone.js"
+import * as Notifier from "./Notifier.js"
+import * as Privacy from "./Privacy.js"
+import type * as Store from "./Store.js"
+import * as ShipmentRecord from "./ShipmentRecord.js"
+import type * as ShipmentState from "./ShipmentState.js"
+import * as Status from "./Status.js"
+import * as Weight from "./Weight.js"
+
+/**
+ * The billing policy.
+ *
+ * @since 0.1.0
+ */
+export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")({
+  /** Which system releases invoices. */
+  target: Schema.optionalWith(Schema.Literal("erp", "finance"), { default: () => "erp" }),
+  /** The milestone that releases the invoice. */
+  trigger: Schema.optionalWith(Schema.Literal("delivered", "pod", "dispatched"), { default: () => "delivered" }),
+  /** Hold until a proof of delivery is received. */
+  requirePod: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Hold when the measured weight deviates from the declared weight by more than this (per mille). */
+  weightTolerancePerMille: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
+  /** Hold while a damage exception is open, until approved. */
+  holdOnDamage: Schema.optionalWith(Schema.Boolean, { default: () => true })
+}) {}
+
+/**
+ * Flow configuration. Every field has a default.
+ *
+ * @since 0.1.0
+ */
+export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
+  billing: Schema.optionalWith(BillingPolicy, { default: () => new BillingPolicy({}) }),
+  /** Milestones that get a note on the ERP delivery. */
+  notes: Schema.optionalWith(Schema.Array(Schema.Literal("dispatched", "delivered", "exceptions", "returns", "cancelled", "withdrawals")), {
+    default: () => ["dispatched", "delivered", "exceptions", "returns", "cancelled", "withdrawals"] as const
+  }),
+  /** What the customer is notified of. */
+  notify: Schema.optionalWith(Schema.Array(Notifier.Template), {
+    default: () => ["dispatched", "out_for_delivery", "delivered", "exception"] as const
+  }),
+  /** Open and update service cases. */
+  cases: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** Which far sides are wired; flows do not plan effects for the others. */
+  targets: Schema.optionalWith(
+    Schema.Struct({ helpdesk: Schema.Boolean, notifier: Schema.Boolean, finance: Schema.Boolean }),
+    { default: () => ({ helpdesk: true, notifier: true, finance: false }) }
+  ),
+  privacy: Schema.optionalWith(
+    Schema.Struct({ helpdesk: Privacy.Policy, notifier: Privacy.Policy, finance: Privacy.Policy }),
+    { default: () => Privacy.defaults }
+  )
+}) {}
+
+/**
+ * An action to enqueue (the store adds times and attempts).
+ *
+ * @since 0.1.0
+ */
+export interface ActionDraft {
+  readonly key: string
+  readonly target: "erp" | "helpdesk" | "notifier" | "finance" | "carrier"
+  readonly kind: ActionKind
+  readonly payload: string
+  readonly after?: string
+}
+
+/**
+ * Every operation the dispatcher knows how to carry out.
+ *
+ * @since 0.1.0
+ */
+export type ActionKind =
+  | "erp.writeTracking"
+  | "erp.postNote"
+  | "erp.validateDelivery"
+  | "erp.releaseInvoice"
+  | "finance.releaseInvoice"
+  | "helpdesk.openOrEnrich"
+  | "helpdesk.update"
+  | "notifier.notify"
+
+/**
+ * The input of {@link plan}.
+ *
+ * @since 0.1.0
+ */
+export interface PlanInput {
+  readonly config: FlowConfig
+  readonly info: ShipmentRecord.ShipmentInfo
+  readonly record: ShipmentRecord.ShipmentRecord
+  readonly state: ShipmentState.ShipmentState
+  readonly reached: ReadonlyArray<Milestone.Milestone>
+  readonly retracted: ReadonlyArray<Milestone.MilestoneRetracted>
+  readonly now: Instant.Instant
+}
+
+/**
+ * The plan: the new record and the actions to enqueue with it, plus hold reasons newly raised.
+ *
+ * @since 0.1.0
+ */
+export interface Plan {
+  readonly record: ShipmentRecord.ShipmentRecord
+  readonly actions: ReadonlyArray<ActionDraft>
+  readonly newHolds: ReadonlyArray<ShipmentRecord.HoldReason>
+}
+
+const encodeWriteTracking = Schema.encodeSync(ErpPort.WriteTracking)
+const encodePostNote = Schema.encodeSync(ErpPort.PostNote)
+const encodeValidate = Schema.encodeSync(ErpPort.ValidateDelivery)
+const encodeRelease = Schema.encodeSync(ErpPort.ReleaseInvoice)
+const encodeInstant = Schema.encodeSync(Instant.Instant)
+
+const nextActions: Record<Status.ExceptionKind, string> = {
+  delayed: "watch the next scan; tell the customer if the promised date slips",
+  failed_attempt: "arrange a new delivery attempt with the customer",
+  damaged: "file a damage claim with the carrier and approve or credit the invoice",
+  address_issue: "confirm the address with the customer and pass it to the carrier",
+  customs_hold: "send the customs documents the carrier asks for",
+  refused: "ask the customer why, then arrange the return",
+  lost: "file a loss claim with the carrier and reship"
+}
+
+const triggerKey = (policy: BillingPolicy): string =>
+  policy.trigger === "pod" ? "pod" : policy.trigger === "dispatched" ? "reached:dispatched" : "reached:delivered"
+
+/**
+ * The minimized case context for a shipment.
+ *
+ * @since 0.1.0
+ */
+export const caseContext = (
+  info: ShipmentRecord.ShipmentInfo,
+  state: ShipmentState.ShipmentState
+): HelpdeskPort.CaseContext => {
+  const view = state.view
+  const open = view.openExceptions
+  const newest = open[open.length - 1]
+  const customer = info.customer
+  return new HelpdeskPort.CaseContext({
+    shipmentId: info.shipment.id,
+    orderId: info.shipment.orderId,
+    status: view.status,
+    ...(view.progress !== undefined ? { progress: view.progress } : {}),
+    ...(info.shipment.carrier !== undefined ? { carrier: info.shipment.carrier } : {}),
+    ...(info.shipment.trackingNumber !== undefined ? { trackingNumber: info.shipment.trackingNumber } : {}),
+    ...(view.lastScan?.location?.city !== undefined ? { lastCity: view.lastScan.location.city } : {}),
+    ...(view.lastScan?.location?.country !== undefined ? { lastCountry: view.lastScan.location.country } : {}),
+    ...(view.lastScan !== undefined ? { lastScanAt: view.lastScan.at } : {}),
+    exceptions: view.exceptions.map((e) => ({
+      kind: e.kind,
+      at: e.occurredAt,
+      open: e.resolvedAt === undefined,
+      code: e.raw.code
+    })),
+    ...(info.orderTotal !== undefined ? { invoiceExposure: info.orderTotal } : {}),
+    nextAction:
+      newest !== undefined ? nextActions[newest.kind] : view.status === "delivered" ? "none: delivered" : "none",
+    ...(customer !== undefined ? { customerName: customer.name } : {}),
+    ...(customer?.email !== undefined ? { customerEmail: customer.email } : {}),
+    ...(customer?.phone !== undefined ? { customerPhone: customer.phone } : {}),
+    shipTo: info.shipment.shipTo
+  })
+}
+
+const describe = (m: Milestone.Milestone): string => {
+  switch (m._tag) {
+    case "Reached":
+      return `reached ${m.status.replace(/_/g, " ")}`
+    case "PodReceived":
+      return "proof of delivery received"
+    case "ExceptionOpened":
+      return `exception: ${m.kind.replace(/_/g, " ")}`
+    case "ExceptionResolved":
+      return `exception resolved: ${m.kind.replace(/_/g, " ")}`
+    case "Cancelled":
+      return "cancelled"
+  }
+}
+
+const noteCategory = (m: Milestone.Milestone): FlowConfig["notes"][number] | undefined => {
+  switch (m._tag) {
+    case "Reached":
+      return m.status === "dispatched"
+        ? "dispatched"
+        : m.status === "delivered"
+          ? "delivered"
+          : Status.isReturn(m.status)
+            ? "returns"
+            : undefined
+    case "ExceptionOpened":
+    case "ExceptionResolved":
+      return "exceptions"
+    case "Cancelled":
+      return "cancelled"
+    case "PodReceived":
+      return undefined
+  }
+}
+
+/**
+ * Decides the effects of one commit: the milestones it reached and withdrew, and the billing
+ * policy re-evaluated on the new state.
+ *
+ * @since 0.1.0
+ */
+export const plan = (input: PlanInput): Plan => {
+  const { config, info, state, now } = input
+  const shipment = info.shipment
+  const s = shipment.id
+  const view = state.view
+  const actions: Array<ActionDraft> = []
+  let caseKey = input.record.caseKey
+  const helpdesk = config.cases && config.targets.helpdesk
+  const notifier = config.targets.notifier
+
+  const note = (key: string, subject: string, body: string) =>
+    actions.push({
+      key: `${s}:erp.postNote:${key}`,
+      target: "erp",
+      kind: "erp.postNote",
+      payload: JSON.stringify(
+        encodePostNote(
+          new ErpPort.PostNote(
+            { key: ErpPort.IdempotencyKey.make(`${s}:erp.postNote:${key}`), shipment, subject, body },
+            true
+          )
+        )
+      )
+    })
+  const notify = (template: Notifier.Template, keySuffix: string) => {
+    if (!notifier || !config.notify.includes(template)) return
+    const key = `${s}:notifier.notify:${keySuffix}`
+    const customer = info.customer
+    const request = new Notifier.Notify(
+      {
+        key: ErpPort.IdempotencyKey.make(key),
+        companyId: shipment.companyId,
+        shipmentId: s,
+        template,
+        ...(customer !== undefined ? { recipientName: customer.name } : {}),
+        ...(customer?.email !== undefined ? { recipientEmail: customer.email } : {}),
+        ...(customer?.phone !== undefined ? { recipientPhone: customer.phone } : {}),
+        status: view.status,
+        ...(shipment.carrier !== undefined ? { carrier: shipment.carrier } : {}),
+        ...(shipment.trackingNumber !== undefined ? { trackingNumber: shipment.trackingNumber } : {}),
+        at: now
+      },
+      true
+    )
+    actions.push({
+      key,
+      target: "notifier",
+      kind: "notifier.notify",
+      payload: JSON.stringify(Privacy.encodeMinimized(Notifier.Notify, request, config.privacy.notifier))
+    })
+  }
+  const openCase = (keySuffix: string, subject: string, text: string) => {
+    if (!helpdesk) return
+    const key = `${s}:helpdesk.openOrEnrich:${keySuffix}`
+    const request = new HelpdeskPort.OpenCase(
+      {
+        key: ErpPort.IdempotencyKey.make(key),
+        companyId: shipment.companyId,
+        shipmentId: s,
+        subject,
+        note: text,
+        context: caseContext(info, state)
+      },
+      true
+    )
+    actions.push({
+      key,
+      target: "helpdesk",
+      kind: "helpdesk.openOrEnrich",
+      payload: JSON.stringify(Privacy.encodeMinimized(HelpdeskPort.OpenCase, request, config.privacy.helpdesk)),
+      ...(caseKey !== undefined ? { after: caseKey } : {})
+    })
+    caseKey ??= key
+  }
+  const updateCase = (keySuffix: string, text: string, resolve: boolean) => {
+    if (!helpdesk || caseKey === undefined) return
+    const key = `${s}:helpdesk.update:${keySuffix}`
+    const request = new HelpdeskPort.UpdateCase(
+      {
+        key: ErpPort.IdempotencyKey.make(key),
+        companyId: shipment.companyId,
+        shipmentId: s,
+        note: text,
+        context: caseContext(info, state),
+        resolve
+      },
+      true
+    )
+    actions.push({
+      key,
+      target: "helpdesk",
+      kind: "helpdesk.update",
+      payload: JSON.stringify(Privacy.encodeMinimized(HelpdeskPort.UpdateCase, request, config.privacy.helpdesk)),
+      after: caseKey
+    })
+  }
+
+  for (const m of input.reached) {
+    const key = Milestone.key(m)
+    const category = noteCategory(m)
+    if (category !== undefined && config.notes.includes(category)) {
+      note(key, `Shipment ${describe(m)}`, `${describe(m)} at ${encodeInstant(m.at)}`)
+    }
+    switch (m._tag) {
+      case "Reached": {
+        if (m.status === "dispatched") {
+          if (shipment.trackingNumber !== undefined) {
+            const k = `${s}:erp.writeTracking`
+            actions.push({
+              key: k,
+              target: "erp",
+              kind: "erp.writeTracking",
+              payload: JSON.stringify(
+                encodeWriteTracking(
+                  new ErpPort.WriteTracking(
+                    {
+                      key: ErpPort.IdempotencyKey.make(k),
+                      shipment,
+                      carrier: shipment.carrier ?? "unknown",
+                      trackingNumber: shipment.trackingNumber
+                    },
+                    true
+                  )
+                )
+              )
+            })
+          }
+          notify("dispatched", "dispatched")
+        } else if (m.status === "out_for_delivery") {
+          notify("out_for_delivery", "out_for_delivery")
+        } else if (m.status === "delivered") {
+          const k = `${s}:erp.validateDelivery`
+          actions.push({
+            key: k,
+            target: "erp",
+            kind: "erp.validateDelivery",
+            payload: JSON.stringify(
+              encodeValidate(
+                new ErpPort.ValidateDelivery(
+                  {
+                    key: ErpPort.IdempotencyKey.make(k),
+                    shipment,
+                    deliveredAt: m.at,
+                    ...(view.pod !== undefined ? { pod: view.pod } : {})
+                  },
+                  true
+                )
+              )
+            )
+          })
+          notify("delivered", "delivered")
+          updateCase("delivered", "The shipment was delivered.", view.openExceptions.length === 0)
+        }
+        break
+      }
+      case "ExceptionOpened":
+        openCase(m.eventId, `Shipment ${s}: ${m.kind.replace(/_/g, " ")}`, `${describe(m)} (${m.eventId})`)
+        notify("exception", `exception:${m.eventId}`)
+        break
+      case "ExceptionResolved":
+        updateCase(`resolved:${m.eventId}`, `${describe(m)} (${m.eventId})`, false)
+        break
+      default:
+        break
+    }
+  }
+
+  for (const r of input.retracted) {
+    const key = Milestone.key(r.milestone)
+    if (config.notes.includes("withdrawals")) {
+      note(
+        `withdrawn:${key}:${r.cause}`,
+        `Shipment milestone withdrawn: ${describe(r.milestone)}`,
+        `${describe(r.milestone)} no longer holds (${r.reason} by ${r.cause})`
+      )
+    }
+    const billed = input.record.billing.status === "released"
+    if (billed && key === triggerKey(config.billing)) {
+      openCase(
+        `withdrawn:${key}:${r.cause}`,
+        `Shipment ${s}: invoice released on a withdrawn milestone`,
+        `The invoice was released on "${describe(r.milestone)}", which was ${r.reason} by ${r.cause}. Check and credit if needed.`
+      )
+    } else if (r.milestone._tag === "ExceptionOpened") {
+      updateCase(`withdrawn:${key}:${r.cause}`, `The carrier withdrew: ${describe(r.milestone)}`, false)
+    }
+  }
+
+  // Billing: released once; otherwise re-evaluated on every commit.
+  let billing = input.record.billing
+  let newHolds: Array<ShipmentRecord.HoldReason> = []
+  if (billing.status !== "released") {
+    const policy = config.billing
+    const wasTriggered = input.retracted.some((r) => Milestone.key(r.milestone) === triggerKey(policy))
+    if (view.has(triggerKey(policy))) {
+      const holds: Array<ShipmentRecord.HoldReason> = []
+      if (policy.requirePod && !view.has("pod") && !billing.approvals.includes("pod")) holds.push("missing_pod")
+      if (
+        policy.weightTolerancePerMille !== undefined &&
+        view.measuredWeight !== undefined &&
+        Weight.deviationPerMille(shipment.declaredWeight, view.measuredWeight) > policy.weightTolerancePerMille &&
+        !billing.approvals.includes("weight")
+      ) {
+        holds.push("weight_out_of_tolerance")
+      }
+      if (
+        policy.holdOnDamage &&
+        view.openExceptions.some((e) => e.kind === "damaged") &&
+        !billing.approvals.includes("damage")
+      ) {
+        holds.push("open_damage")
+      }
+      if (holds.length === 0) {
+        const target = policy.target === "finance" && config.targets.finance ? "finance" : "erp"
+        const k = `${s}:${target}.releaseInvoice`
+        const request = new ErpPort.ReleaseInvoice({ key: ErpPort.IdempotencyKey.make(k), shipment }, true)
+        const validated = view.has("reached:delivered") && target === "erp"
+        actions.push({
+          key: k,
+          target,
+          kind: target === "finance" ? "finance.releaseInvoice" : "erp.releaseInvoice",
+          payload: JSON.stringify(
+            target === "finance"
+              ? Privacy.encodeMinimized(ErpPort.ReleaseInvoice, request, config.privacy.finance)
+              : encodeRelease(request)
+          ),
+          ...(validated ? { after: `${s}:erp.validateDelivery` } : {})
+        })
+        billing = new ShipmentRecord.Billing({ ...billing, status: "released", holds: [] }, true)
+      } else {
+        newHolds = holds.filter((h) => !billing.holds.includes(h))
+        for (const h of newHolds) note(`hold:${h}`, `Invoice held: ${h.replace(/_/g, " ")}`, `The invoice is held: ${h}.`)
+        billing = new ShipmentRecord.Billing({ ...billing, status: "held", holds }, true)
+      }
+    } else if (wasTriggered) {
+      newHolds = billing.holds.includes("milestone_withdrawn") ? [] : ["milestone_withdrawn"]
+      billing = new ShipmentRecord.Billing({ ...billing, status: "held", holds: ["milestone_withdrawn"] }, true)
+    } else if (billing.status === "held" && billing.holds.includes("milestone_withdrawn")) {
+      // stays held until the trigger is reached again
+    } else {
+      billing = new ShipmentRecord.Billing({ ...billing, status: "waiting", holds: [] }, true)
+    }
+  }
+
+  return {
+    record: new ShipmentRecord.ShipmentRecord(
+      { ...input.record, state, billing, ...(caseKey !== undefined ? { caseKey } : {}) },
+      true
+    ),
+    actions,
+    newHolds
+  }
+}
+
+/**
+ * The store form of planned actions.
+ *
+ * @since 0.1.0
+ */
+export const toOutbox = (shipmentId: string, drafts: ReadonlyArray<ActionDraft>, now: number): Array<Store.OutboxAction> =>
+  drafts.map((d) => ({
+    key: d.key,
+    shipmentId,
+    target: d.target,
+    kind: d.kind,
+    payload: d.payload,
+    createdAt: now,
+    availableAt: now,
+    attempts: 0,
+    ...(d.after !== undefined ? { after: d.after } : {})
+  }))

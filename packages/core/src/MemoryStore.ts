@@ -1,0 +1,234 @@
+/**
+ * An in-memory `Store` for tests, demos and single-process hosts that can afford to lose
+ * everything on restart. It keeps every promise of the port (checked by `StoreSuite`); each
+ * operation runs in one synchronous step, so it is atomic.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Store from "./Store.js"
+
+interface Entry {
+  action: Store.OutboxAction
+  lease?: { readonly token: string; readonly expiresAt: number }
+}
+
+/**
+ * The in-memory store, with its internals exposed for inspection and tamper tests.
+ *
+ * @since 0.1.0
+ */
+export interface MemoryStore extends Store.StoreShape {
+  readonly internals: {
+    readonly shipments: Map<string, Store.ShipmentRecord>
+    readonly outbox: Map<string, { readonly action: Store.OutboxAction }>
+    readonly done: Set<string>
+    readonly dead: Map<string, Store.DeadLetter>
+    readonly audit: Map<string, Array<Store.AuditEntry>>
+    readonly auditHeads: Map<string, Store.AuditHead>
+    readonly seen: Set<string>
+  }
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * Creates an empty in-memory store.
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
+  const shipments = new Map<string, Store.ShipmentRecord>()
+  const seen = new Set<string>()
+  const events = new Map<string, Array<{ readonly id: string; readonly body: string }>>()
+  const outbox = new Map<string, Entry>()
+  const done = new Set<string>()
+  const dead = new Map<string, Store.DeadLetter>()
+  const audit = new Map<string, Array<Store.AuditEntry>>()
+  const auditHeads = new Map<string, Store.AuditHead>()
+  const references = new Map<string, string>()
+  const tracking = new Map<string, string>()
+  const cursors = new Map<string, string>()
+  let tokens = 0
+
+  const known = (key: string) => outbox.has(key) || done.has(key) || dead.has(key)
+
+  const appendOne = (entry: Store.AuditEntry): boolean => {
+    const head = auditHeads.get(entry.stream)
+    if (entry.seq !== (head?.seq ?? 0) + 1) return false
+    let stream = audit.get(entry.stream)
+    if (stream === undefined) audit.set(entry.stream, (stream = []))
+    stream.push(entry)
+    auditHeads.set(entry.stream, { seq: entry.seq, hash: entry.hash })
+    return true
+  }
+
+  const leased = (entry: Entry, token: string): boolean => entry.lease !== undefined && entry.lease.token === token
+
+  const page = <A>(sorted: ReadonlyArray<A>, key: (a: A) => string, cursor: string | undefined, limit: number) => {
+    const start = cursor === undefined ? 0 : sorted.findIndex((a) => key(a) > cursor)
+    const slice = start < 0 ? [] : sorted.slice(start, start + limit)
+    const last = slice[slice.length - 1]
+    return { items: slice, cursor: slice.length === limit && last !== undefined ? key(last) : undefined }
+  }
+
+  const store: MemoryStore = {
+    internals: { shipments, outbox, done, dead, audit, auditHeads, seen },
+
+    load: (shipmentId) => Effect.sync(() => shipments.get(shipmentId)),
+
+    commit: (commit) =>
+      Effect.sync((): Store.CommitResult => {
+        const current = shipments.get(commit.shipmentId)?.version ?? 0
+        if (current !== commit.expectedVersion) return { _tag: "Conflict", version: current }
+        const head = auditHeads.get(commit.shipmentId)?.seq ?? 0
+        if (commit.audit.some((e, i) => e.stream !== commit.shipmentId || e.seq !== head + 1 + i)) {
+          return { _tag: "Conflict", version: current }
+        }
+        const version = current + 1
+        shipments.set(commit.shipmentId, { shipmentId: commit.shipmentId, version, body: commit.body })
+        for (const key of commit.idempotencyKeys) seen.add(key)
+        if (commit.events.length > 0) {
+          let log = events.get(commit.shipmentId)
+          if (log === undefined) events.set(commit.shipmentId, (log = []))
+          log.push(...commit.events)
+        }
+        for (const entry of commit.audit) appendOne(entry)
+        const enqueued: Array<string> = []
+        for (const action of commit.outbox) {
+          if (known(action.key)) continue
+          outbox.set(action.key, { action })
+          enqueued.push(action.key)
+        }
+        return { _tag: "Committed", version, enqueued }
+      }),
+
+    seen: (keys) => Effect.sync(() => keys.map((k) => seen.has(k))),
+
+    events: (shipmentId) => Effect.sync(() => [...(events.get(shipmentId) ?? [])]),
+
+    shipments: (cursor, limit) =>
+      Effect.sync(() => {
+        const { items, cursor: next } = page([...shipments.keys()].sort(compare), (id) => id, cursor, limit)
+        return { ids: items, cursor: next }
+      }),
+
+    claim: ({ leaseMillis, limit, now }) =>
+      Effect.sync(() => {
+        const claimed: Array<Store.ClaimedAction> = []
+        for (const entry of outbox.values()) {
+          if (claimed.length >= limit) break
+          if (entry.action.availableAt > now) continue
+          if (entry.lease !== undefined && entry.lease.expiresAt > now) continue
+          if (entry.action.after !== undefined && !done.has(entry.action.after)) continue
+          const lease = { token: `l${++tokens}`, expiresAt: now + leaseMillis }
+          entry.lease = lease
+          claimed.push({ ...entry.action, leaseToken: lease.token, leaseExpiresAt: lease.expiresAt })
+        }
+        return claimed
+      }),
+
+    ack: (key, token) =>
+      Effect.sync(() => {
+        const entry = outbox.get(key)
+        if (entry === undefined || !leased(entry, token)) return false
+        outbox.delete(key)
+        done.add(key)
+        return true
+      }),
+
+    retry: (key, token, update) =>
+      Effect.sync(() => {
+        const entry = outbox.get(key)
+        if (entry === undefined || !leased(entry, token)) return false
+        // Re-inserted at the end: a retried action does not block the ones behind it.
+        outbox.delete(key)
+        outbox.set(key, {
+          action: { ...entry.action, availableAt: update.availableAt, attempts: update.attempts, lastError: update.lastError }
+        })
+        return true
+      }),
+
+    deadLetter: (key, token, letter) =>
+      Effect.sync(() => {
+        const entry = outbox.get(key)
+        if (entry === undefined || !leased(entry, token)) return false
+        outbox.delete(key)
+        dead.set(letter.id, letter)
+        return true
+      }),
+
+    outboxSize: () => Effect.sync(() => outbox.size),
+
+    isDone: (key) => Effect.sync(() => done.has(key)),
+
+    putDeadLetter: (letter) =>
+      Effect.sync(() => {
+        dead.set(letter.id, letter)
+      }),
+
+    deadLetters: ({ after, limit }) =>
+      Effect.sync(() => page([...dead.values()].sort((a, b) => compare(a.id, b.id)), (d) => d.id, after, limit).items),
+
+    requeue: (ids, now) =>
+      Effect.sync(() => {
+        let count = 0
+        for (const id of ids) {
+          const letter = dead.get(id)
+          if (letter === undefined || letter.kind !== "action") continue
+          const action = JSON.parse(letter.payload) as Store.OutboxAction
+          dead.delete(id)
+          outbox.set(action.key, { action: { ...action, attempts: 0, availableAt: now } })
+          count++
+        }
+        return count
+      }),
+
+    removeDeadLetters: (ids) =>
+      Effect.sync(() => {
+        let count = 0
+        for (const id of ids) if (dead.delete(id)) count++
+        return count
+      }),
+
+    appendAudit: (entry) => Effect.sync(() => appendOne(entry)),
+
+    auditHead: (stream) => Effect.sync(() => auditHeads.get(stream)),
+
+    readAudit: (stream, fromSeq, limit) =>
+      Effect.sync(() => (audit.get(stream) ?? []).filter((e) => e.seq >= fromSeq).slice(0, limit)),
+
+    auditStreams: (cursor, limit) =>
+      Effect.sync(() => {
+        const names = new Set([...audit.keys(), ...auditHeads.keys()])
+        const { items, cursor: next } = page([...names].sort(compare), (s) => s, cursor, limit)
+        return { streams: items, cursor: next }
+      }),
+
+    putShipment: (shipmentId, trackingNumber, body) =>
+      Effect.sync(() => {
+        references.set(shipmentId, body)
+        if (trackingNumber !== undefined) tracking.set(trackingNumber, shipmentId)
+      }),
+
+    getShipment: (shipmentId) => Effect.sync(() => references.get(shipmentId)),
+
+    findByTracking: (trackingNumber) => Effect.sync(() => tracking.get(trackingNumber)),
+
+    getCursor: (name) => Effect.sync(() => cursors.get(name)),
+
+    setCursor: (name, value) =>
+      Effect.sync(() => {
+        cursors.set(name, value)
+      })
+  }
+  return store
+})
+
+/**
+ * A layer providing an empty in-memory `Store`.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Store.Store> = Layer.effect(Store.Store, make)

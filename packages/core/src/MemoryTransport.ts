@@ -1,0 +1,127 @@
+/**
+ * An in-memory `Transport`: topics with consumer groups, at-least-once delivery, redelivery
+ * after the visibility timeout and dead letters after too many deliveries. For tests, demos
+ * and single-process hosts; it keeps every promise of the port (checked by `TransportSuite`).
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Transport from "./Transport.js"
+
+interface Message {
+  readonly id: string
+  readonly key: string
+  readonly body: string
+}
+
+interface Pending {
+  readonly message: Message
+  deliveries: number
+  visibleAt: number
+}
+
+interface Group {
+  offset: number
+  readonly pending: Map<string, Pending>
+  readonly dead: Array<Transport.Delivery>
+}
+
+interface Topic {
+  readonly messages: Array<Message>
+  readonly groups: Map<string, Group>
+}
+
+/**
+ * Creates an empty in-memory transport.
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
+  const topics = new Map<string, Topic>()
+  let sequence = 0
+
+  const topicOf = (name: string): Topic => {
+    let topic = topics.get(name)
+    if (topic === undefined) topics.set(name, (topic = { messages: [], groups: new Map() }))
+    return topic
+  }
+  const groupOf = (topic: Topic, name: string): Group => {
+    let group = topic.groups.get(name)
+    // A new group starts at the beginning of the topic: nothing published is lost to it.
+    if (group === undefined) topic.groups.set(name, (group = { offset: 0, pending: new Map(), dead: [] }))
+    return group
+  }
+
+  const take = (topicName: string, groupName: string, options: Transport.ReceiveOptions, now: number) => {
+    const topic = topicOf(topicName)
+    const group = groupOf(topic, groupName)
+    const out: Array<Transport.Delivery> = []
+    for (const [id, p] of group.pending) {
+      if (out.length >= options.max) break
+      if (p.visibleAt > now) continue
+      if (p.deliveries >= options.maxDeliveries) {
+        group.pending.delete(id)
+        group.dead.push({ id, key: p.message.key, body: p.message.body, deliveries: p.deliveries })
+        continue
+      }
+      p.deliveries++
+      p.visibleAt = now + options.visibilityMillis
+      out.push({ id, key: p.message.key, body: p.message.body, deliveries: p.deliveries })
+    }
+    while (out.length < options.max && group.offset < topic.messages.length) {
+      const message = topic.messages[group.offset++]!
+      group.pending.set(message.id, { message, deliveries: 1, visibleAt: now + options.visibilityMillis })
+      out.push({ id: message.id, key: message.key, body: message.body, deliveries: 1 })
+    }
+    return out
+  }
+
+  const transport: Transport.TransportShape = {
+    publish: (topicName, messages) =>
+      Effect.sync(() => {
+        const topic = topicOf(topicName)
+        return messages.map((m) => {
+          const id = `${++sequence}`
+          topic.messages.push({ id, key: m.key, body: m.body })
+          return id
+        })
+      }),
+
+    receive: (topicName, groupName, _consumer, options) =>
+      Effect.gen(function* () {
+        const deadline = (yield* Clock.currentTimeMillis) + options.waitMillis
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          const out = take(topicName, groupName, options, now)
+          if (out.length > 0 || now >= deadline) return out
+          yield* Effect.sleep(Math.min(5, deadline - now))
+        }
+      }),
+
+    ack: (topicName, groupName, ids) =>
+      Effect.sync(() => {
+        const group = groupOf(topicOf(topicName), groupName)
+        for (const id of ids) group.pending.delete(id)
+      }),
+
+    pending: (topicName, groupName) =>
+      Effect.sync(() => {
+        const topic = topicOf(topicName)
+        const group = groupOf(topic, groupName)
+        return group.pending.size + (topic.messages.length - group.offset)
+      }),
+
+    deadLetters: (topicName, groupName, limit) =>
+      Effect.sync(() => groupOf(topicOf(topicName), groupName).dead.slice(0, limit))
+  }
+  return transport
+})
+
+/**
+ * A layer providing an empty in-memory `Transport`.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Transport.Transport> = Layer.effect(Transport.Transport, make)

@@ -1,0 +1,114 @@
+/**
+ * Data minimization: a per-destination policy applied to every payload before it leaves for a
+ * helpdesk, a notifier or a finance system (and before it is stored in the outbox).
+ *
+ * The policy is driven by the model's `Pii` annotations: for each kind of personal data a
+ * destination either keeps it, masks it (`a***@example.com`, `+44 *** ***00`) or drops it.
+ * Fields without an annotation pass unchanged: the schemas of outbound requests only carry
+ * what support or the customer needs.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import * as Pii from "./Pii.js"
+
+/**
+ * What happens to one kind of personal data.
+ *
+ * @since 0.1.0
+ */
+export const Treatment = Schema.Literal("keep", "mask", "drop")
+/** @since 0.1.0 */
+export type Treatment = typeof Treatment.Type
+
+const Kinds = Schema.Literal("name", "email", "phone", "street", "postal_code", "signature", "free_text")
+
+/**
+ * A destination's policy: a treatment per kind of personal data; kinds not listed are dropped.
+ *
+ * @since 0.1.0
+ */
+export const Policy = Schema.Record({ key: Kinds, value: Treatment }).pipe(Schema.partial)
+/** @since 0.1.0 */
+export type Policy = typeof Policy.Type
+
+/**
+ * Defaults: the helpdesk gets the customer's name and masked contacts, no address; the
+ * notifier gets what it needs to reach the customer; finance gets names only.
+ *
+ * @since 0.1.0
+ */
+export const defaults: { readonly helpdesk: Policy; readonly notifier: Policy; readonly finance: Policy } = {
+  helpdesk: { name: "keep", email: "mask", phone: "mask" },
+  notifier: { name: "keep", email: "keep", phone: "keep" },
+  finance: { name: "keep" }
+}
+
+/**
+ * Masks a value of a kind, keeping just enough to recognise it.
+ *
+ * @since 0.1.0
+ */
+export const mask = (kind: Pii.PiiKind, value: string): string => {
+  switch (kind) {
+    case "email": {
+      const at = value.indexOf("@")
+      return at <= 0 ? "***" : `${value[0]}***${value.slice(at)}`
+    }
+    case "phone": {
+      const digits = value.replace(/\D/g, "")
+      return digits.length <= 2 ? "***" : `${value.startsWith("+") ? "+" : ""}*** ***${digits.slice(-2)}`
+    }
+    case "name":
+      return value
+        .split(/\s+/)
+        .filter((w) => w.length > 0)
+        .map((w) => `${w[0]}.`)
+        .join(" ")
+    default:
+      return "***"
+  }
+}
+
+const applyAt = (value: unknown, path: ReadonlyArray<string>, kind: Pii.PiiKind, treatment: Treatment): unknown => {
+  if (value === null || typeof value !== "object") return value
+  const [head, ...rest] = path
+  if (head === undefined) return value
+  if (Array.isArray(value)) {
+    return head === "*" ? value.map((item) => applyAt(item, rest, kind, treatment)) : value
+  }
+  const record = value as Record<string, unknown>
+  if (!(head in record)) return value
+  if (rest.length > 0) return { ...record, [head]: applyAt(record[head], rest, kind, treatment) }
+  if (treatment === "keep") return record
+  const { [head]: field, ...others } = record
+  if (treatment === "drop" || typeof field !== "string") return others
+  return { ...record, [head]: mask(kind, field) }
+}
+
+/**
+ * Applies a policy to the encoded form of a value of `schema`.
+ *
+ * @example
+ * ```ts
+ * import { HelpdeskPort, Privacy } from "@waybill/core"
+ * const safe = Privacy.minimize(HelpdeskPort.OpenCase, encoded, Privacy.defaults.helpdesk)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const minimize = <I>(schema: Schema.Schema<any, I, never>, encoded: I, policy: Policy): I => {
+  let out: unknown = encoded
+  for (const { path, kind } of Pii.paths(schema)) {
+    out = applyAt(out, path, kind, policy[kind] ?? "drop")
+  }
+  return out as I
+}
+
+/**
+ * Encodes a value and minimizes it for a destination; the result is what may leave.
+ *
+ * @since 0.1.0
+ */
+export const encodeMinimized = <A, I>(schema: Schema.Schema<A, I, never>, value: A, policy: Policy): I =>
+  minimize(schema, Schema.encodeSync(schema)(value), policy)

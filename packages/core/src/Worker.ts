@@ -1,0 +1,161 @@
+/**
+ * Ingest workers: consume the ingest topic of the `Transport` and feed the `Pipeline`.
+ *
+ * A message is acknowledged only after the pipeline has committed it, or dead-lettered it for a
+ * permanent reason; a retryable failure (store unavailable, persistent conflicts) leaves it
+ * unacknowledged so the transport delivers it again after the visibility timeout. A message
+ * that is not even an `InboundMessage` is dead-lettered as it is.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import { createHash } from "node:crypto"
+import * as Pipeline from "./Pipeline.js"
+import type * as PortError from "./PortError.js"
+import * as Store from "./Store.js"
+import * as Transport from "./Transport.js"
+
+/**
+ * The default topic and group.
+ *
+ * @since 0.1.0
+ */
+export const TOPIC = "waybill.ingest"
+/** @since 0.1.0 */
+export const GROUP = "waybill.pipeline"
+
+/**
+ * Worker options.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly topic?: string
+  readonly group?: string
+  readonly consumer?: string
+  /** Messages per receive (default 64), handled with this concurrency (default 16; one shipment at a time). */
+  readonly batch?: number
+  readonly concurrency?: number
+  /** Default 30 s. */
+  readonly visibilityMillis?: number
+  /** Default 10: after that many deliveries a message goes to the transport's dead letters. */
+  readonly maxDeliveries?: number
+  /** How long one receive waits for messages. Default 100 ms. */
+  readonly waitMillis?: number
+}
+
+const decode = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
+const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
+
+/**
+ * Publishes inbound messages to the ingest topic, keyed by shipment (or tracking number).
+ *
+ * @since 0.1.0
+ */
+export const publish = (
+  messages: ReadonlyArray<Pipeline.InboundMessage>,
+  topic: string = TOPIC
+): Effect.Effect<ReadonlyArray<string>, PortError.StorageError, Transport.Transport> =>
+  Effect.flatMap(Transport.Transport, (transport) =>
+    transport.publish(
+      topic,
+      messages.map((m) => ({
+        key:
+          m._tag === "Event"
+            ? m.event.shipmentId
+            : m._tag === "Observation"
+              ? m.observation.trackingNumber
+              : m.source,
+        body: encode(m)
+      }))
+    )
+  )
+
+/**
+ * A running worker.
+ *
+ * @since 0.1.0
+ */
+export interface Worker {
+  /** Receives and handles one batch; returns how many messages it got. */
+  readonly poll: Effect.Effect<number, PortError.StorageError>
+  /** Polls until interrupted. */
+  readonly run: Effect.Effect<never, PortError.StorageError>
+}
+
+/**
+ * Builds a worker over the `Transport`, `Pipeline` and `Store` in context.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<Worker, never, Transport.Transport | Pipeline.Pipeline | Store.Store> =>
+  Effect.gen(function* () {
+    const transport = yield* Transport.Transport
+    const pipeline = yield* Pipeline.Pipeline
+    const store = yield* Store.Store
+    const topic = options.topic ?? TOPIC
+    const group = options.group ?? GROUP
+    const consumer = options.consumer ?? `worker-${Math.random().toString(36).slice(2, 10)}`
+    const receiveOptions: Transport.ReceiveOptions = {
+      max: options.batch ?? 64,
+      visibilityMillis: options.visibilityMillis ?? 30_000,
+      maxDeliveries: options.maxDeliveries ?? 10,
+      waitMillis: options.waitMillis ?? 100
+    }
+
+    const handle = (delivery: Transport.Delivery) =>
+      Effect.gen(function* () {
+        const message = decode(delivery.body)
+        if (Either.isLeft(message)) {
+          yield* store.putDeadLetter({
+            id: `inbound:${createHash("sha256").update(delivery.body).digest("hex").slice(0, 32)}`,
+            kind: "inbound",
+            target: topic,
+            failedAt: yield* Clock.currentTimeMillis,
+            attempts: delivery.deliveries,
+            error: JSON.stringify({ _tag: "IngestError", reason: "Invalid", description: message.left.message }),
+            payload: delivery.body
+          })
+          return true
+        }
+        return yield* pipeline.receive(message.right).pipe(
+          Effect.as(true),
+          Effect.catchAll((e) =>
+            Effect.logWarning("ingest failed; the message will be delivered again", {
+              id: delivery.id,
+              reason: e.reason,
+              description: e.description
+            }).pipe(Effect.as(false))
+          )
+        )
+      })
+
+    // One shipment at a time: deliveries with the same key are handled in order, in one fiber.
+    const poll = Effect.gen(function* () {
+      const deliveries = yield* transport.receive(topic, group, consumer, receiveOptions)
+      const byKey = new Map<string, Array<Transport.Delivery>>()
+      for (const d of deliveries) {
+        const list = byKey.get(d.key)
+        if (list === undefined) byKey.set(d.key, [d])
+        else list.push(d)
+      }
+      const done: Array<string> = []
+      yield* Effect.forEach(
+        byKey.values(),
+        (list) =>
+          Effect.forEach(list, (d) => Effect.map(handle(d), (ok) => (ok ? done.push(d.id) : undefined)), {
+            discard: true
+          }),
+        { concurrency: options.concurrency ?? 16, discard: true }
+      )
+      if (done.length > 0) yield* transport.ack(topic, group, done)
+      return deliveries.length
+    })
+
+    return { poll, run: Effect.forever(poll) }
+  })

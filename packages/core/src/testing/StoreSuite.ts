@@ -1,0 +1,257 @@
+/**
+ * The conformance suite every `Store` driver must pass. It registers vitest tests; a driver
+ * package runs it from one of its own test files:
+ *
+ * ```ts
+ * import { StoreSuite } from "@waybill/core/testing"
+ * import * as RedisStore from "../src/RedisStore.js"
+ * StoreSuite.run("RedisStore", RedisStore.make({ url, prefix: `test:${crypto.randomUUID()}` }))
+ * ```
+ *
+ * `make` is run once per test (in the test's scope), so every test gets a fresh, empty store.
+ *
+ * @since 0.1.0
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Audit from "../Audit.js"
+import type * as Store from "../Store.js"
+
+const action = (key: string, shipmentId: string, extra: Partial<Store.OutboxAction> = {}): Store.OutboxAction => ({
+  key,
+  shipmentId,
+  target: "erp",
+  kind: "erp.postNote",
+  payload: JSON.stringify({ key }),
+  createdAt: 1000,
+  availableAt: 1000,
+  attempts: 0,
+  ...extra
+})
+
+const commit = (
+  shipmentId: string,
+  expectedVersion: number,
+  extra: Partial<Store.Commit> = {}
+): Store.Commit => ({
+  shipmentId,
+  expectedVersion,
+  body: JSON.stringify({ v: expectedVersion + 1 }),
+  idempotencyKeys: [],
+  events: [],
+  audit: [],
+  outbox: [],
+  ...extra
+})
+
+/**
+ * Registers the suite.
+ *
+ * @since 0.1.0
+ */
+export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Scope.Scope>): void => {
+  const test = (title: string, body: (store: Store.StoreShape) => Effect.Effect<void, unknown>) =>
+    it.scoped(title, () => Effect.flatMap(make, body).pipe(Effect.orDie))
+
+  describe(`${name} conforms to Store`, () => {
+    test("loads nothing for an unknown shipment", (store) =>
+      Effect.gen(function* () {
+        expect(yield* store.load("nope")).toBeUndefined()
+        expect(yield* store.seen(["a", "b"])).toEqual([false, false])
+      }))
+
+    test("commits atomically under a version check", (store) =>
+      Effect.gen(function* () {
+        const audit1 = Audit.chain("s1", undefined, [{ at: 1, kind: "event", body: "{}" }])
+        const first = yield* store.commit(
+          commit("s1", 0, {
+            idempotencyKeys: ["src|e1"],
+            events: [{ id: "src|e1", body: "{\"e\":1}" }],
+            audit: audit1,
+            outbox: [action("s1:a", "s1")]
+          })
+        )
+        expect(first).toEqual({ _tag: "Committed", version: 1, enqueued: ["s1:a"] })
+        expect((yield* store.load("s1"))?.version).toBe(1)
+        // A stale writer changes nothing at all.
+        const audit2 = Audit.chain("s1", { seq: 1, hash: audit1[0]!.hash }, [{ at: 2, kind: "event", body: "{}" }])
+        const stale = yield* store.commit(
+          commit("s1", 0, {
+            body: "stale",
+            idempotencyKeys: ["src|e2"],
+            events: [{ id: "src|e2", body: "{}" }],
+            audit: audit2,
+            outbox: [action("s1:b", "s1")]
+          })
+        )
+        expect(stale).toEqual({ _tag: "Conflict", version: 1 })
+        expect((yield* store.load("s1"))?.body).toBe(JSON.stringify({ v: 1 }))
+        expect(yield* store.seen(["src|e1", "src|e2"])).toEqual([true, false])
+        expect((yield* store.events("s1")).map((e) => e.id)).toEqual(["src|e1"])
+        expect((yield* store.auditHead("s1"))?.seq).toBe(1)
+        expect(yield* store.outboxSize()).toBe(1)
+        const second = yield* store.commit(commit("s1", 1, { audit: audit2, events: [{ id: "src|e2", body: "{}" }] }))
+        expect(second._tag).toBe("Committed")
+        expect((yield* store.events("s1")).map((e) => e.id)).toEqual(["src|e1", "src|e2"])
+      }))
+
+    test("lets exactly one of many concurrent writers win each version", (store) =>
+      Effect.gen(function* () {
+        let wins = 0
+        const writer = (n: number) =>
+          Effect.gen(function* () {
+            while (true) {
+              const current = (yield* store.load("hot"))?.version ?? 0
+              const result = yield* store.commit(commit("hot", current, { body: `writer ${n}` }))
+              if (result._tag === "Committed") {
+                wins++
+                return
+              }
+            }
+          })
+        yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], writer, { concurrency: "unbounded", discard: true })
+        expect(wins).toBe(10)
+        expect((yield* store.load("hot"))?.version).toBe(10)
+      }))
+
+    test("enqueues an action key at most once, ever", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(commit("s1", 0, { outbox: [action("k1", "s1")] }))
+        const again = yield* store.commit(commit("s1", 1, { outbox: [action("k1", "s1"), action("k2", "s1")] }))
+        expect(again._tag === "Committed" && again.enqueued).toEqual(["k2"])
+        const [a, b] = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect([a?.key, b?.key]).toEqual(["k1", "k2"])
+        expect(yield* store.ack("k1", a!.leaseToken)).toBe(true)
+        expect(yield* store.isDone("k1")).toBe(true)
+        const third = yield* store.commit(commit("s1", 2, { outbox: [action("k1", "s1")] }))
+        expect(third._tag === "Committed" && third.enqueued).toEqual([])
+        expect(yield* store.deadLetter("k2", b!.leaseToken, letter("k2", "s1"))).toBe(true)
+        const fourth = yield* store.commit(commit("s1", 3, { outbox: [action("k2", "s1")] }))
+        expect(fourth._tag === "Committed" && fourth.enqueued).toEqual([])
+      }))
+
+    test("claims due actions in order, with leases that expire", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(
+          commit("s1", 0, {
+            outbox: [action("a", "s1"), action("b", "s1", { availableAt: 5000 }), action("c", "s1")]
+          })
+        )
+        const first = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w1" })
+        expect(first.map((x) => x.key)).toEqual(["a", "c"])
+        expect(first[0]!.leaseExpiresAt).toBe(3000)
+        // Leased: nobody else gets them until the lease expires.
+        expect(yield* store.claim({ now: 2500, leaseMillis: 1000, limit: 10, owner: "w2" })).toEqual([])
+        const reclaimed = yield* store.claim({ now: 3001, leaseMillis: 1000, limit: 1, owner: "w2" })
+        expect(reclaimed.map((x) => x.key)).toEqual(["a"])
+        expect(reclaimed[0]!.leaseToken).not.toBe(first[0]!.leaseToken)
+        // The old owner lost its lease: its ack is refused, the new owner's is taken.
+        expect(yield* store.ack("a", first[0]!.leaseToken)).toBe(false)
+        expect(yield* store.ack("a", reclaimed[0]!.leaseToken)).toBe(true)
+        // Due later.
+        const late = yield* store.claim({ now: 5000, leaseMillis: 1000, limit: 10, owner: "w3" })
+        expect(late.map((x) => x.key)).toEqual(["b", "c"])
+        expect(yield* store.outboxSize()).toBe(2)
+      }))
+
+    test("retries go to the back of the queue and keep attempts and the last error", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(commit("s1", 0, { outbox: [action("a", "s1"), action("b", "s1")] }))
+        const [a] = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 1, owner: "w" })
+        expect(yield* store.retry("a", a!.leaseToken, { availableAt: 2000, attempts: 1, lastError: "{\"reason\":\"Timeout\"}" })).toBe(true)
+        expect(yield* store.retry("a", "stolen", { availableAt: 2000, attempts: 9, lastError: "" })).toBe(false)
+        const next = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect(next.map((x) => x.key)).toEqual(["b", "a"])
+        expect(next[1]!.attempts).toBe(1)
+        expect(next[1]!.lastError).toBe("{\"reason\":\"Timeout\"}")
+      }))
+
+    test("an action waits for the action it comes after", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(commit("s1", 0, { outbox: [action("validate", "s1"), action("invoice", "s1", { after: "validate" })] }))
+        const first = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect(first.map((x) => x.key)).toEqual(["validate"])
+        expect(yield* store.ack("validate", first[0]!.leaseToken)).toBe(true)
+        const second = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect(second.map((x) => x.key)).toEqual(["invoice"])
+      }))
+
+    test("keeps dead letters, lists them in pages and requeues actions", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(commit("s1", 0, { outbox: [action("a", "s1"), action("b", "s1")] }))
+        const claimed = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+        for (const c of claimed) {
+          const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = c
+          expect(yield* store.deadLetter(c.key, c.leaseToken, { ...letter(c.key, "s1"), payload: JSON.stringify({ ...stored, attempts: 3 }) })).toBe(true)
+        }
+        yield* store.putDeadLetter({ ...letter("inbound:1", "s1"), kind: "inbound", payload: "{\"raw\":true}" })
+        yield* store.putDeadLetter({ ...letter("inbound:1", "s1"), kind: "inbound", payload: "{\"raw\":2}" })
+        expect(yield* store.outboxSize()).toBe(0)
+        const page1 = yield* store.deadLetters({ limit: 2 })
+        expect(page1.map((d) => d.id)).toEqual(["a", "b"])
+        const page2 = yield* store.deadLetters({ after: "b", limit: 2 })
+        expect(page2.map((d) => [d.id, d.payload])).toEqual([["inbound:1", "{\"raw\":2}"]])
+        expect(yield* store.requeue(["a", "inbound:1", "missing"], 3000)).toBe(1)
+        const again = yield* store.claim({ now: 3000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect(again.map((x) => [x.key, x.attempts])).toEqual([["a", 0]])
+        expect(yield* store.removeDeadLetters(["inbound:1", "nope"])).toBe(1)
+        expect((yield* store.deadLetters({ limit: 10 })).map((d) => d.id)).toEqual(["b"])
+      }))
+
+    test("audit streams are append-only chains with a separate head", (store) =>
+      Effect.gen(function* () {
+        const [e1, e2] = Audit.chain("ops", undefined, [
+          { at: 1, kind: "replay", body: "{}" },
+          { at: 2, kind: "replay", body: "{}" }
+        ])
+        expect(yield* store.appendAudit(e2!)).toBe(false)
+        expect(yield* store.appendAudit(e1!)).toBe(true)
+        expect(yield* store.appendAudit(e1!)).toBe(false)
+        expect(yield* store.appendAudit(e2!)).toBe(true)
+        expect(yield* store.auditHead("ops")).toEqual({ seq: 2, hash: e2!.hash })
+        expect((yield* store.readAudit("ops", 2, 10)).map((e) => e.hash)).toEqual([e2!.hash])
+        yield* store.commit(commit("s1", 0, { audit: Audit.chain("s1", undefined, [{ at: 3, kind: "event", body: "{}" }]) }))
+        const streams: Array<string> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* store.auditStreams(cursor, 1)
+          streams.push(...page.streams)
+          cursor = page.cursor
+        } while (cursor !== undefined)
+        expect(streams.sort()).toEqual(["ops", "s1"])
+      }))
+
+    test("keeps reference data, the tracking index, cursors and lists shipments", (store) =>
+      Effect.gen(function* () {
+        yield* store.putShipment("s1", "TRK1", "{\"s\":1}")
+        yield* store.putShipment("s2", undefined, "{\"s\":2}")
+        expect(yield* store.getShipment("s1")).toBe("{\"s\":1}")
+        expect(yield* store.findByTracking("TRK1")).toBe("s1")
+        expect(yield* store.findByTracking("TRK2")).toBeUndefined()
+        expect(yield* store.getCursor("odoo")).toBeUndefined()
+        yield* store.setCursor("odoo", "2024-07-31 10:00:00|42")
+        expect(yield* store.getCursor("odoo")).toBe("2024-07-31 10:00:00|42")
+        for (const id of ["x1", "x2", "x3"]) yield* store.commit(commit(id, 0))
+        const ids: Array<string> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* store.shipments(cursor, 2)
+          ids.push(...page.ids)
+          cursor = page.cursor
+        } while (cursor !== undefined)
+        expect(ids.sort()).toEqual(["x1", "x2", "x3"])
+      }))
+  })
+}
+
+const letter = (id: string, shipmentId: string): Store.DeadLetter => ({
+  id,
+  kind: "action",
+  target: "erp",
+  shipmentId,
+  failedAt: 2000,
+  attempts: 3,
+  error: "{\"reason\":\"Invalid\"}",
+  payload: JSON.stringify(action(id, shipmentId))
+})
