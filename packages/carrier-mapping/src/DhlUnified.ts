@@ -1,0 +1,146 @@
+/**
+ * A mapping config for DHL's unified tracking shape: the response of the DHL Shipment
+ * Tracking – Unified API (`GET https://api-eu.dhl.com/track/shipments`), which the Unified Push
+ * API also delivers.
+ *
+ * ```json
+ * { "shipments": [ {
+ *     "id": "00340434292135100186", "service": "parcel-de",
+ *     "origin": { "address": { "countryCode": "DE" } },
+ *     "details": { "weight": { "value": 2.4, "unitText": "kg" },
+ *                  "proofOfDelivery": { "signed": { "name": "M. Keller" }, "documentUrl": "https://…" } },
+ *     "events": [ {
+ *         "timestamp": "2024-07-30T18:05:00",
+ *         "location": { "address": { "addressLocality": "Leipzig", "postalCode": "04435", "countryCode": "DE" } },
+ *         "statusCode": "transit", "status": "PROCESSED", "description": "The shipment has been processed in the parcel center"
+ *     } ] } ] }
+ * ```
+ *
+ * - Events: `shipments[*].events[*]`; the tracking number is the shipment's `id` (`^.id`,
+ *   a string or, in some services, a number).
+ * - Codes: DHL's `statusCode` (`pre-transit`, `transit`, `delivered`, `failure`, `unknown`)
+ *   with the event's `status` text as subcode. `failure` is read as a failed delivery attempt.
+ *   `unknown` is left unmapped on purpose (it is DHL saying it does not know), except
+ *   `unknown` / `LABEL CREATED`, which DHL eCommerce sends for label creation.
+ * - Times: DHL sends local times without a zone for most services, sometimes with `Z`. A bare
+ *   time is read in the zone of the event's country (the event location's `countryCode`, else
+ *   the shipment origin's) for countries with a single zone; otherwise it is rejected
+ *   (`RequireZone`) rather than guessed. Add the zones of your lanes (US, CA, AU, …) with a
+ *   policy that fits them.
+ * - No event ids: each event gets a content hash, so the full history DHL returns on every
+ *   poll dedupes. Ask DHL for a fixed `language`: the `status` text is part of the hash.
+ * - Weight (`details.weight`) is the shipment's and is put on every status event;
+ *   proof of delivery (`details.proofOfDelivery`) only on `delivered` events.
+ * - Signature: DHL's pull API has no message signature. This config expects the body to be
+ *   signed by whatever forwards it into waybill (your poller or relay) with
+ *   `x-waybill-signature: sha256=<hex HMAC-SHA256 of the body>`, secret in
+ *   `WAYBILL_DHL_WEBHOOK_SECRET`. If you receive DHL push messages, set `signature` to what your
+ *   subscription uses.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import * as MappingConfig from "./MappingConfig.js"
+
+/**
+ * Countries with a single time zone, for DHL's zone-less local times.
+ *
+ * @since 0.1.0
+ */
+export const singleZoneCountries = {
+  AT: "Europe/Vienna",
+  BE: "Europe/Brussels",
+  BG: "Europe/Sofia",
+  CH: "Europe/Zurich",
+  CN: "Asia/Shanghai",
+  CZ: "Europe/Prague",
+  DE: "Europe/Berlin",
+  DK: "Europe/Copenhagen",
+  EE: "Europe/Tallinn",
+  FI: "Europe/Helsinki",
+  FR: "Europe/Paris",
+  GB: "Europe/London",
+  GR: "Europe/Athens",
+  HK: "Asia/Hong_Kong",
+  HR: "Europe/Zagreb",
+  HU: "Europe/Budapest",
+  IE: "Europe/Dublin",
+  IN: "Asia/Kolkata",
+  IT: "Europe/Rome",
+  JP: "Asia/Tokyo",
+  KR: "Asia/Seoul",
+  LT: "Europe/Vilnius",
+  LU: "Europe/Luxembourg",
+  LV: "Europe/Riga",
+  NL: "Europe/Amsterdam",
+  NO: "Europe/Oslo",
+  PL: "Europe/Warsaw",
+  RO: "Europe/Bucharest",
+  SE: "Europe/Stockholm",
+  SG: "Asia/Singapore",
+  SI: "Europe/Ljubljana",
+  SK: "Europe/Bratislava",
+  TR: "Europe/Istanbul",
+  AE: "Asia/Dubai"
+} as const
+
+/**
+ * The config in its JSON form (identical to `configs/dhl-unified.json`).
+ *
+ * @since 0.1.0
+ */
+export const json = {
+  version: 1,
+  source: "dhl",
+  carrier: "dhl",
+  description: "DHL Shipment Tracking - Unified API response shape (shipments[].events[]).",
+  limits: { maxBodyBytes: 4194304, maxEvents: 2000 },
+  signature: {
+    algorithm: "hmac-sha256",
+    encoding: "hex",
+    header: "x-waybill-signature",
+    prefix: "sha256=",
+    secret: { env: "WAYBILL_DHL_WEBHOOK_SECRET" }
+  },
+  events: "shipments[*].events[*]",
+  fields: {
+    trackingNumber: "^.id",
+    occurredAt: {
+      path: "timestamp",
+      format: "iso",
+      policy: { _tag: "RequireZone" },
+      zoneByCountry: {
+        country: ["location.address.countryCode", "^.origin.address.countryCode"],
+        zones: singleZoneCountries
+      }
+    },
+    code: "statusCode",
+    subcode: "status",
+    description: "description",
+    location: {
+      city: "location.address.addressLocality",
+      postalCode: "location.address.postalCode",
+      country: "location.address.countryCode"
+    },
+    weight: { value: "^.details.weight.value", unit: "^.details.weight.unitText" },
+    pod: {
+      signedBy: "^.details.proofOfDelivery.signed.name",
+      evidenceUrl: ["^.details.proofOfDelivery.documentUrl", "^.details.proofOfDelivery.signatureUrl"]
+    }
+  },
+  codeMatching: "exact",
+  codes: [
+    { code: "pre-transit", status: "label_created", note: "DHL has the shipment data; not yet handed over" },
+    { code: "transit", status: "in_transit" },
+    { code: "delivered", status: "delivered" },
+    { code: "failure", exception: "failed_attempt", note: "DHL's generic failure: delivery did not succeed" },
+    { code: "unknown", subcode: "LABEL CREATED", status: "label_created", note: "DHL eCommerce label creation" }
+  ]
+} as const satisfies MappingConfig.Encoded
+
+/**
+ * The validated config.
+ *
+ * @since 0.1.0
+ */
+export const config: MappingConfig.MappingConfig = Schema.decodeSync(MappingConfig.MappingConfig)(json)

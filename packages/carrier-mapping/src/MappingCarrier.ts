@@ -1,0 +1,787 @@
+/**
+ * The declarative carrier adapter: given a {@link MappingConfig.MappingConfig}, it verifies a
+ * partner's signed webhooks and turns their payloads into canonical observations, with no
+ * partner-specific code.
+ *
+ * **Nothing is parsed unverified.** The port's `parse` is `verifyAndParse`: it checks the body
+ * size and the signature (and the signed timestamp) before it reads a byte of JSON, so a
+ * caller that forgets to call `verify` first still cannot get observations out of a forged or
+ * stale request. Internally the payload reader only accepts a `VerifiedBody`, a value that
+ * only the verifier can construct.
+ *
+ * Unknown codes are never dropped: they become `StatusReported` with status `unknown` and the
+ * raw code, and count in `waybill_carrier_unmapped_codes_total{source,code}`. Rejected requests
+ * count in `waybill_carrier_rejected_requests_total{source,reason}` and are logged (without
+ * the body or any secret).
+ *
+ * @since 0.1.0
+ */
+import { CarrierPort, Instant, PortError, TimePolicy, Validation, Weight } from "@waybill/core"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import * as FieldPath from "./FieldPath.js"
+import * as MappingConfig from "./MappingConfig.js"
+
+const MODULE = "@waybill/carrier-mapping/MappingCarrier"
+
+/**
+ * Counts events whose code no rule maps, tagged `source` and `code` (`(none)` when the event
+ * has no code at all).
+ *
+ * @since 0.1.0
+ */
+export const unmappedCodes = Metric.counter("waybill_carrier_unmapped_codes_total", {
+  description: "Inbound events whose partner code no mapping rule knows; kept as status unknown",
+  incremental: true
+})
+
+/**
+ * Counts inbound requests rejected before or while parsing, tagged `source` and `reason`
+ * (`Unauthorized` for signatures and timestamps, `Invalid` for oversized or malformed bodies).
+ *
+ * @since 0.1.0
+ */
+export const rejectedRequests = Metric.counter("waybill_carrier_rejected_requests_total", {
+  description: "Inbound partner requests rejected by signature, size or shape checks",
+  incremental: true
+})
+
+/**
+ * The mapping adapter: core's carrier port plus the config it runs and the explicit
+ * `verifyAndParse` entry point (the port's `parse` is the same function).
+ *
+ * @since 0.1.0
+ */
+export interface MappingCarrierShape extends CarrierPort.CarrierPortShape {
+  readonly config: MappingConfig.MappingConfig
+  /** Verifies size, signature and signed timestamp, then maps the payload. */
+  readonly verifyAndParse: (
+    request: CarrierPort.InboundRequest
+  ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
+}
+
+/**
+ * The specific tag of a mapping adapter (the layer also provides core's `CarrierPort`).
+ *
+ * @since 0.1.0
+ */
+export class MappingCarrier extends Context.Tag("@waybill/carrier-mapping/MappingCarrier")<
+  MappingCarrier,
+  MappingCarrierShape
+>() {}
+
+// ---------------------------------------------------------------------------------------------
+// Compilation
+
+type Spec = ReadonlyArray<FieldPath.FieldPath>
+
+type Target =
+  | { readonly _tag: "Status"; readonly status: MappingConfig.CodeRule["status"] & string }
+  | { readonly _tag: "Exception"; readonly kind: MappingConfig.CodeRule["exception"] & string }
+  | { readonly _tag: "Clears"; readonly kinds: ReadonlyArray<string> | undefined }
+  | { readonly _tag: "Retracts" }
+
+type Token = { readonly _tag: "Body" } | { readonly _tag: "Timestamp" } | { readonly _tag: "Text"; readonly text: Buffer }
+
+interface Compiled {
+  readonly source: string
+  readonly carrier: string | undefined
+  readonly maxBodyBytes: number
+  readonly maxEvents: number
+  readonly events: FieldPath.FieldPath
+  readonly firstKey: string | undefined
+  readonly fields: {
+    readonly id: Spec | undefined
+    readonly trackingNumber: Spec
+    readonly carrier: Spec | undefined
+    readonly time: Spec
+    readonly timeFormat: "iso" | "unix-seconds" | "unix-millis"
+    readonly policy: TimePolicy.TimePolicy
+    readonly zoneCountry: Spec | undefined
+    readonly zones: ReadonlyMap<string, string>
+    readonly code: Spec
+    readonly subcode: Spec | undefined
+    readonly description: Spec | undefined
+    readonly location: ReadonlyArray<readonly ["facility" | "city" | "region" | "postalCode" | "country", Spec]>
+    readonly weight: { readonly value: Spec; readonly unit: Spec | undefined; readonly defaultUnit: string | undefined } | undefined
+    readonly signedBy: Spec | undefined
+    readonly evidenceUrl: Spec | undefined
+    readonly retracts: Spec | undefined
+  }
+  readonly caseInsensitive: boolean
+  readonly rules: ReadonlyMap<string, Target>
+  readonly signature: {
+    readonly encoding: "hex" | "base64"
+    readonly header: string
+    readonly prefix: string | undefined
+    readonly secret: Redacted.Redacted<Buffer>
+    readonly timestamp:
+      | {
+          readonly header: string
+          readonly format: "unix-seconds" | "unix-millis" | "iso"
+          readonly toleranceMillis: number
+          readonly tokens: ReadonlyArray<Token>
+        }
+      | undefined
+  }
+}
+
+const key = (caseInsensitive: boolean, code: string, subcode: string | undefined): string => {
+  const norm = (s: string) => (caseInsensitive ? s.trim().toLowerCase() : s.trim())
+  return subcode === undefined ? `${norm(code)}\u0000` : `${norm(code)}\u0000${norm(subcode)}`
+}
+
+const compilePath = (source: string): FieldPath.FieldPath =>
+  Either.getOrThrowWith(FieldPath.parse(source), (why) => new Error(`malformed path "${source}": ${why}`))
+
+const compileSpec = (spec: MappingConfig.FieldSpec): Spec =>
+  (typeof spec === "string" ? [spec] : spec).map(compilePath)
+
+const compileOptional = (spec: MappingConfig.FieldSpec | undefined): Spec | undefined =>
+  spec === undefined ? undefined : compileSpec(spec)
+
+const compileTemplate = (template: string): ReadonlyArray<Token> => {
+  const tokens: Array<Token> = []
+  for (const part of template.split(/(\{body\}|\{timestamp\})/)) {
+    if (part === "{body}") tokens.push({ _tag: "Body" })
+    else if (part === "{timestamp}") tokens.push({ _tag: "Timestamp" })
+    else if (part.length > 0) tokens.push({ _tag: "Text", text: Buffer.from(part, "utf8") })
+  }
+  return tokens
+}
+
+// Runs only on a validated config, so the paths parse; a failure here is a bug.
+const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<string>): Compiled => {
+  const rules = new Map<string, Target>()
+  const ci = config.codeMatching === "case-insensitive"
+  for (const rule of config.codes) {
+    const target: Target =
+      rule.status !== undefined
+        ? { _tag: "Status", status: rule.status }
+        : rule.exception !== undefined
+          ? { _tag: "Exception", kind: rule.exception }
+          : rule.clears !== undefined
+            ? { _tag: "Clears", kinds: rule.clears === "all" ? undefined : rule.clears }
+            : { _tag: "Retracts" }
+    rules.set(key(ci, rule.code, rule.subcode), target)
+  }
+  const events = compilePath(config.events)
+  const first = events.steps[0]
+  const f = config.fields
+  const location: Array<readonly ["facility" | "city" | "region" | "postalCode" | "country", Spec]> = []
+  for (const k of ["facility", "city", "region", "postalCode", "country"] as const) {
+    const spec = f.location?.[k]
+    if (spec !== undefined) location.push([k, compileSpec(spec)])
+  }
+  const ts = config.signature.timestamp
+  return {
+    source: config.source,
+    carrier: config.carrier,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    maxEvents: config.limits.maxEvents,
+    events,
+    firstKey: first?._tag === "Key" ? first.key : undefined,
+    fields: {
+      id: compileOptional(f.id),
+      trackingNumber: compileSpec(f.trackingNumber),
+      carrier: compileOptional(f.carrier),
+      time: compileSpec(f.occurredAt.path),
+      timeFormat: f.occurredAt.format,
+      policy: f.occurredAt.policy,
+      zoneCountry: compileOptional(f.occurredAt.zoneByCountry?.country),
+      zones: new Map(Object.entries(f.occurredAt.zoneByCountry?.zones ?? {})),
+      code: compileSpec(f.code),
+      subcode: compileOptional(f.subcode),
+      description: compileOptional(f.description),
+      location,
+      weight:
+        f.weight === undefined
+          ? undefined
+          : { value: compileSpec(f.weight.value), unit: compileOptional(f.weight.unit), defaultUnit: f.weight.defaultUnit },
+      signedBy: compileOptional(f.pod?.signedBy),
+      evidenceUrl: compileOptional(f.pod?.evidenceUrl),
+      retracts: compileOptional(f.retracts)
+    },
+    caseInsensitive: ci,
+    rules,
+    signature: {
+      encoding: config.signature.encoding,
+      header: config.signature.header.toLowerCase(),
+      prefix: config.signature.prefix,
+      secret: Redacted.make(Buffer.from(Redacted.value(secret), "utf8")),
+      timestamp:
+        ts === undefined
+          ? undefined
+          : {
+              header: ts.header.toLowerCase(),
+              format: ts.format,
+              toleranceMillis: ts.toleranceSeconds * 1000,
+              tokens: compileTemplate(ts.signedPayload)
+            }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+
+const VerifiedTypeId: unique symbol = Symbol.for("@waybill/carrier-mapping/VerifiedBody")
+
+/** A body whose size and signature were checked; only `verifyRequest` makes one. */
+class VerifiedBody {
+  readonly [VerifiedTypeId] = VerifiedTypeId
+  private constructor(readonly body: Uint8Array) {}
+  /** @internal */
+  static unsafeMake(body: Uint8Array): VerifiedBody {
+    return new VerifiedBody(body)
+  }
+}
+
+const own = (record: object, key: string): boolean => Object.prototype.hasOwnProperty.call(record, key)
+
+const headerValue = (headers: Readonly<Record<string, string>>, name: string): string | undefined => {
+  if (own(headers, name)) {
+    const direct: unknown = headers[name]
+    return typeof direct === "string" ? direct : undefined
+  }
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name && typeof v === "string") return v
+  return undefined
+}
+
+const HEX = /^[0-9a-fA-F]{64}$/
+const BASE64 = /^[A-Za-z0-9+/_-]{43}={0,1}$/
+
+const parseTimestamp = (raw: string, format: "unix-seconds" | "unix-millis" | "iso"): number | string => {
+  const v = raw.trim()
+  switch (format) {
+    case "unix-seconds":
+      return /^\d{1,11}(\.\d{1,9})?$/.test(v) ? Math.round(Number(v) * 1000) : `is not a unix time in seconds`
+    case "unix-millis":
+      return /^\d{1,14}$/.test(v) ? Number(v) : `is not a unix time in milliseconds`
+    case "iso": {
+      const parsed = Instant.parseIsoInstant(v)
+      return typeof parsed === "number" ? parsed : `is not an ISO-8601 instant with a zone`
+    }
+  }
+}
+
+const verifyRequest = (
+  c: Compiled,
+  request: CarrierPort.InboundRequest
+): Either.Either<VerifiedBody, { readonly reason: "Unauthorized" | "Invalid"; readonly description: string }> => {
+  const unauthorized = (description: string) => Either.left({ reason: "Unauthorized" as const, description })
+  const body = request.body
+  if (!(body instanceof Uint8Array)) return Either.left({ reason: "Invalid", description: "the body is not bytes" })
+  if (body.byteLength > c.maxBodyBytes) {
+    return Either.left({
+      reason: "Invalid",
+      description: `the body is ${body.byteLength} bytes, more than the ${c.maxBodyBytes} allowed (limits.maxBodyBytes)`
+    })
+  }
+  const sig = c.signature
+  const provided = headerValue(request.headers, sig.header)
+  if (provided === undefined || provided.trim() === "") return unauthorized(`missing signature header ${sig.header}`)
+  if (provided.length > 4096) return unauthorized(`signature header ${sig.header} is too long`)
+  let timestampRaw: string | undefined
+  let timestampMillis: number | undefined
+  if (sig.timestamp !== undefined) {
+    timestampRaw = headerValue(request.headers, sig.timestamp.header)
+    if (timestampRaw === undefined || timestampRaw.trim() === "") {
+      return unauthorized(`missing signed timestamp header ${sig.timestamp.header}`)
+    }
+    if (timestampRaw.length > 64) return unauthorized(`signed timestamp header ${sig.timestamp.header} is too long`)
+    const parsed = parseTimestamp(timestampRaw, sig.timestamp.format)
+    if (typeof parsed === "string") return unauthorized(`signed timestamp header ${sig.timestamp.header} ${parsed}`)
+    timestampMillis = parsed
+  }
+  // The candidates: every signature in the header that carries the prefix.
+  const tokens = provided.split(/[\s,]+/).filter((t) => t.length > 0)
+  const withPrefix = sig.prefix === undefined ? tokens : tokens.filter((t) => t.startsWith(sig.prefix!)).map((t) => t.slice(sig.prefix!.length))
+  if (withPrefix.length === 0) return unauthorized(`signature header ${sig.header} does not start with "${sig.prefix}"`)
+  const decoded: Array<Buffer> = []
+  for (const t of withPrefix) {
+    if (sig.encoding === "hex" ? HEX.test(t) : BASE64.test(t)) {
+      const bytes = Buffer.from(t, sig.encoding === "hex" ? "hex" : "base64")
+      if (bytes.length === 32) decoded.push(bytes)
+    }
+  }
+  if (decoded.length === 0) {
+    return unauthorized(
+      `signature in ${sig.header} is not a ${sig.encoding} HMAC-SHA256 (${sig.encoding === "hex" ? "64 hex characters" : "32 bytes in base64"})`
+    )
+  }
+  const mac = createHmac("sha256", Redacted.value(sig.secret))
+  if (sig.timestamp === undefined) mac.update(body)
+  else {
+    for (const token of sig.timestamp.tokens) {
+      if (token._tag === "Body") mac.update(body)
+      else if (token._tag === "Timestamp") mac.update(timestampRaw!, "utf8")
+      else mac.update(token.text)
+    }
+  }
+  const expected = mac.digest()
+  if (!decoded.some((d) => timingSafeEqual(d, expected))) {
+    return unauthorized(
+      sig.timestamp === undefined
+        ? `signature in ${sig.header} does not match the body (HMAC-SHA256, ${sig.encoding})`
+        : `signature in ${sig.header} does not match the signed timestamp and body (HMAC-SHA256, ${sig.encoding})`
+    )
+  }
+  if (sig.timestamp !== undefined && timestampMillis !== undefined) {
+    const arrival = Instant.toMillis(request.receivedAt)
+    const skew = arrival - timestampMillis
+    if (Math.abs(skew) > sig.timestamp.toleranceMillis) {
+      const seconds = Math.round(Math.abs(skew) / 1000)
+      return unauthorized(
+        `signed timestamp ${timestampRaw!.trim()} is ${seconds} s ${skew > 0 ? "before" : "after"} the request arrived; ` +
+          `the tolerance is ${sig.timestamp.toleranceMillis / 1000} s`
+      )
+    }
+  }
+  return Either.right(VerifiedBody.unsafeMake(body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the payload
+
+const describe = (u: unknown): string =>
+  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
+
+interface Found<A> {
+  readonly value: A
+  readonly path: string
+}
+
+type Read<A> = Either.Either<Found<A> | undefined, string>
+
+const firstPresent = (spec: Spec, root: unknown, ev: FieldPath.Located): { value: unknown; path: string } | undefined => {
+  for (const p of spec) {
+    const v = FieldPath.get(p, root, ev)
+    if (v === undefined || v === null) continue
+    if (typeof v === "string" && v.trim() === "") continue
+    return { value: v, path: p.source }
+  }
+  return undefined
+}
+
+const readText = (spec: Spec | undefined, root: unknown, ev: FieldPath.Located): Read<string> => {
+  if (spec === undefined) return Either.right(undefined)
+  const hit = firstPresent(spec, root, ev)
+  if (hit === undefined) return Either.right(undefined)
+  const v = hit.value
+  if (typeof v === "string") return Either.right({ value: v.trim(), path: hit.path })
+  if (typeof v === "number" && Number.isFinite(v)) return Either.right({ value: String(v), path: hit.path })
+  return Either.left(`expected text or a number at "${hit.path}", found ${describe(v)}`)
+}
+
+const readNumber = (spec: Spec, root: unknown, ev: FieldPath.Located): Read<number> => {
+  const hit = firstPresent(spec, root, ev)
+  if (hit === undefined) return Either.right(undefined)
+  const v = hit.value
+  if (typeof v === "number" && Number.isFinite(v)) return Either.right({ value: v, path: hit.path })
+  if (typeof v === "string" && /^\s*-?\d+(\.\d+)?\s*$/.test(v)) return Either.right({ value: Number(v), path: hit.path })
+  return Either.left(`expected a number at "${hit.path}", found ${typeof v === "string" ? JSON.stringify(v) : describe(v)}`)
+}
+
+const readIds = (spec: Spec, root: unknown, ev: FieldPath.Located): Either.Either<Array<string>, string> => {
+  const hit = firstPresent(spec, root, ev)
+  if (hit === undefined) return Either.left(`nothing at ${spec.map((p) => `"${p.source}"`).join(" or ")}`)
+  const values = Array.isArray(hit.value) ? hit.value : [hit.value]
+  const ids: Array<string> = []
+  for (const v of values) {
+    if (typeof v === "string" && v.trim() !== "") ids.push(v.trim())
+    else if (typeof v === "number" && Number.isFinite(v)) ids.push(String(v))
+    else return Either.left(`expected event ids at "${hit.path}", found ${describe(v)}`)
+  }
+  if (ids.length === 0) return Either.left(`no event ids at "${hit.path}"`)
+  return Either.right(ids)
+}
+
+const UNITS: Record<string, "g" | "kg" | "lb" | "oz"> = {
+  g: "g", gr: "g", gram: "g", grams: "g",
+  kg: "kg", kgs: "kg", kilo: "kg", kilos: "kg", kilogram: "kg", kilograms: "kg",
+  lb: "lb", lbs: "lb", pound: "lb", pounds: "lb",
+  oz: "oz", ounce: "oz", ounces: "oz"
+}
+const FACTOR = { g: 1, kg: 1000, lb: 453.59237, oz: 28.349523125 } as const
+
+const MAX_MILLIS = Date.UTC(2200, 0, 1)
+
+const readTime = (c: Compiled, root: unknown, ev: FieldPath.Located): Either.Either<Instant.Instant, string> => {
+  const f = c.fields
+  const hit = firstPresent(f.time, root, ev)
+  if (hit === undefined) return Either.left(`occurredAt: nothing at ${f.time.map((p) => `"${p.source}"`).join(" or ")}`)
+  const v = hit.value
+  if (f.timeFormat === "iso") {
+    if (typeof v !== "string") return Either.left(`occurredAt: expected a date-time string at "${hit.path}", found ${describe(v)}`)
+    let policy = f.policy
+    if (f.zoneCountry !== undefined) {
+      const country = readText(f.zoneCountry, root, ev)
+      if (Either.isLeft(country)) return Either.left(`occurredAt.zoneByCountry: ${country.left}`)
+      const zone = country.right === undefined ? undefined : f.zones.get(country.right.value.toUpperCase())
+      if (zone !== undefined) policy = { _tag: "AssumeZone", zone }
+    }
+    try {
+      return Either.mapLeft(TimePolicy.parse(v, policy), (why) => `occurredAt ("${hit.path}"): ${why}`)
+    } catch (e) {
+      return Either.left(`occurredAt ("${hit.path}"): cannot read ${JSON.stringify(v)}: ${String(e)}`)
+    }
+  }
+  const n =
+    typeof v === "number"
+      ? v
+      : typeof v === "string" && /^\s*\d+(\.\d+)?\s*$/.test(v)
+        ? Number(v)
+        : Number.NaN
+  if (!Number.isFinite(n)) {
+    const found = typeof v === "string" ? JSON.stringify(v) : describe(v)
+    return Either.left(`occurredAt: expected a ${f.timeFormat} number at "${hit.path}", found ${found}`)
+  }
+  const millis = Math.round(f.timeFormat === "unix-seconds" ? n * 1000 : n)
+  if (millis < 0 || millis > MAX_MILLIS) return Either.left(`occurredAt: ${v} at "${hit.path}" is not a plausible ${f.timeFormat} time`)
+  return Either.right(Instant.fromMillis(millis))
+}
+
+const truncate = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`)
+
+/** What one event became: its observation, and its code if no rule mapped it. */
+interface Mapped {
+  readonly observation: CarrierPort.Observation
+  readonly unmapped: string | undefined
+}
+
+const formatIssues = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .slice(0, 3)
+    .map((i) => `${i.path.length === 0 ? "" : `${i.path.join(".")}: `}${i.message}`)
+    .join("; ")
+
+const decodeObservation = Schema.decodeUnknownEither(CarrierPort.Observation, { errors: "all" })
+
+const mapEvent = (c: Compiled, root: unknown, ev: FieldPath.Located, receivedAt: string): Either.Either<Mapped, string> => {
+  const f = c.fields
+  if (typeof ev.value !== "object" || ev.value === null || Array.isArray(ev.value)) {
+    return Either.left(`expected an object, found ${describe(ev.value)}`)
+  }
+  return Either.gen(function* () {
+    const tracking = yield* readText(f.trackingNumber, root, ev).pipe(Either.mapLeft((w) => `trackingNumber: ${w}`))
+    if (tracking === undefined) {
+      return yield* Either.left(`trackingNumber: nothing at ${f.trackingNumber.map((p) => `"${p.source}"`).join(" or ")}`)
+    }
+    const carrier = yield* readText(f.carrier, root, ev).pipe(Either.mapLeft((w) => `carrier: ${w}`))
+    const occurredAt = yield* readTime(c, root, ev)
+    const code = (yield* readText(f.code, root, ev).pipe(Either.mapLeft((w) => `code: ${w}`)))?.value ?? ""
+    const subcode = (yield* readText(f.subcode, root, ev).pipe(Either.mapLeft((w) => `subcode: ${w}`)))?.value
+    const description = (yield* readText(f.description, root, ev).pipe(Either.mapLeft((w) => `description: ${w}`)))?.value
+    if (code.length > 200) return yield* Either.left(`code: longer than 200 characters`)
+    if (subcode !== undefined && subcode.length > 200) return yield* Either.left(`subcode: longer than 200 characters`)
+
+    const location: Record<string, string> = {}
+    for (const [k, spec] of f.location) {
+      const v = yield* readText(spec, root, ev).pipe(Either.mapLeft((w) => `location.${k}: ${w}`))
+      if (v !== undefined) location[k] = k === "country" ? v.value.toUpperCase() : v.value
+    }
+    const hasLocation = Object.keys(location).length > 0
+
+    const target =
+      code === ""
+        ? undefined
+        : (subcode !== undefined ? c.rules.get(key(c.caseInsensitive, code, subcode)) : undefined) ??
+          c.rules.get(key(c.caseInsensitive, code, undefined))
+
+    const occurredIso = Schema.encodeSync(Instant.Instant)(occurredAt)
+    let id: string
+    if (f.id !== undefined) {
+      const found = yield* readText(f.id, root, ev).pipe(Either.mapLeft((w) => `id: ${w}`))
+      if (found === undefined) return yield* Either.left(`id: nothing at ${f.id.map((p) => `"${p.source}"`).join(" or ")}`)
+      id = found.value
+    } else {
+      const canonical = JSON.stringify([
+        1,
+        c.source,
+        tracking.value,
+        code,
+        subcode ?? null,
+        occurredIso,
+        hasLocation
+          ? [location.facility ?? null, location.city ?? null, location.region ?? null, location.postalCode ?? null, location.country ?? null]
+          : null
+      ])
+      id = `sha256:${createHash("sha256").update(canonical, "utf8").digest("hex")}`
+    }
+
+    const base = {
+      id,
+      source: c.source,
+      occurredAt: occurredIso,
+      receivedAt,
+      raw: {
+        code,
+        ...(subcode !== undefined ? { detail: subcode } : {}),
+        ...(description !== undefined ? { description: truncate(description, 2000) } : {})
+      }
+    }
+    const withLocation = hasLocation ? { location } : {}
+
+    let event: Record<string, unknown>
+    if (target === undefined || target._tag === "Status") {
+      const status = target === undefined ? "unknown" : target.status
+      let weight: number | undefined
+      if (f.weight !== undefined) {
+        const value = yield* readNumber(f.weight.value, root, ev).pipe(Either.mapLeft((w) => `weight: ${w}`))
+        if (value !== undefined) {
+          const unitRead = yield* readText(f.weight.unit, root, ev).pipe(Either.mapLeft((w) => `weight.unit: ${w}`))
+          const unitName = unitRead?.value ?? f.weight.defaultUnit
+          const unitKey = unitName?.toLowerCase()
+          const unit = unitKey !== undefined && own(UNITS, unitKey) ? UNITS[unitKey] : undefined
+          if (unit === undefined) {
+            return yield* Either.left(
+              unitName === undefined
+                ? `weight: no unit for ${value.value} at "${value.path}"`
+                : `weight.unit: "${unitName}" is not a weight unit (g, kg, lb, oz)`
+            )
+          }
+          const grams = Math.round(value.value * FACTOR[unit])
+          if (!(grams >= 0 && grams <= 100_000_000)) {
+            return yield* Either.left(`weight: ${value.value} ${unit} at "${value.path}" is not between 0 and 100 t`)
+          }
+          weight = yield* Either.try({
+            try: () => Weight.fromUnit(value.value, unit),
+            catch: () => `weight: ${value.value} ${unit} is not a weight`
+          })
+        }
+      }
+      let pod: Record<string, string> | undefined
+      if (status === "delivered") {
+        const signedBy = yield* readText(f.signedBy, root, ev).pipe(Either.mapLeft((w) => `pod.signedBy: ${w}`))
+        const evidenceUrl = yield* readText(f.evidenceUrl, root, ev).pipe(Either.mapLeft((w) => `pod.evidenceUrl: ${w}`))
+        if (signedBy !== undefined || evidenceUrl !== undefined) {
+          pod = {
+            ...(signedBy !== undefined ? { signedBy: signedBy.value } : {}),
+            ...(evidenceUrl !== undefined ? { evidenceUrl: evidenceUrl.value } : {})
+          }
+        }
+      }
+      event = {
+        _tag: "StatusReported",
+        ...base,
+        status,
+        ...withLocation,
+        ...(pod !== undefined ? { pod } : {}),
+        ...(weight !== undefined ? { weight } : {})
+      }
+    } else if (target._tag === "Exception") {
+      event = { _tag: "ExceptionReported", ...base, kind: target.kind, ...withLocation }
+    } else if (target._tag === "Clears") {
+      event = { _tag: "ExceptionCleared", ...base, ...(target.kinds !== undefined ? { kinds: target.kinds } : {}) }
+    } else {
+      const ids = yield* readIds(f.retracts!, root, ev).pipe(Either.mapLeft((w) => `retracts: ${w}`))
+      event = { _tag: "Retraction", ...base, retracts: ids }
+    }
+    const carrierName = carrier?.value ?? c.carrier
+    const observation = yield* decodeObservation({
+      trackingNumber: tracking.value,
+      ...(carrierName !== undefined ? { carrier: carrierName } : {}),
+      event
+    }).pipe(Either.mapLeft(formatIssues))
+    return { observation, unmapped: target === undefined ? code : undefined }
+  })
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true })
+
+const readPayload = (
+  c: Compiled,
+  verified: VerifiedBody,
+  receivedAt: Instant.Instant
+): Either.Either<ReadonlyArray<Mapped>, string> => {
+  const bytes = verified.body
+  if (bytes.byteLength === 0) return Either.left("the body is empty")
+  let text: string
+  try {
+    text = decoder.decode(bytes)
+  } catch {
+    return Either.left("the body is not UTF-8 text")
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  let root: unknown
+  try {
+    root = JSON.parse(text)
+  } catch (e) {
+    return Either.left(`the body is not JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  if (c.firstKey !== undefined) {
+    if (typeof root !== "object" || root === null || Array.isArray(root)) {
+      return Either.left(`the body is ${describe(root)}, expected an object with "${c.firstKey}" (events path ${c.events.source})`)
+    }
+    if (!Object.prototype.hasOwnProperty.call(root, c.firstKey)) {
+      return Either.left(`the body has no "${c.firstKey}" (events path ${c.events.source})`)
+    }
+  }
+  const located = FieldPath.select(c.events, root, c.maxEvents)
+  if (Either.isLeft(located)) {
+    return Either.left(
+      located.left.startsWith("more than")
+        ? `the body has ${located.left} (limits.maxEvents)`
+        : `the body does not have the configured shape: ${located.left} (events path ${c.events.source})`
+    )
+  }
+  const receivedIso = Schema.encodeSync(Instant.Instant)(receivedAt)
+  const mapped: Array<Mapped> = []
+  const problems: Array<string> = []
+  located.right.forEach((ev, n) => {
+    const result = mapEvent(c, root, ev, receivedIso)
+    if (Either.isRight(result)) mapped.push(result.right)
+    else problems.push(`event ${n} (${ev.at}): ${result.left}`)
+  })
+  if (problems.length > 0) {
+    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : ""
+    return Either.left(
+      `${problems.length} of ${located.right.length} event(s) cannot be read: ${problems.slice(0, 3).join("; ")}${more}`
+    )
+  }
+  return Either.right(mapped)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The adapter
+
+const unsupported = (method: string) =>
+  Effect.fail(
+    new PortError.CarrierError({
+      reason: "Invalid",
+      module: MODULE,
+      method,
+      description: `${method} is not supported by a mapping adapter (it only verifies and maps inbound webhooks)`
+    })
+  )
+
+const fromCompiled = (config: MappingConfig.MappingConfig, c: Compiled): MappingCarrierShape => {
+  const error = (method: string, reason: "Unauthorized" | "Invalid", description: string) =>
+    // Built from literals and strings, so valid by construction: skip re-validation on this
+    // path, which a flood of forged requests makes hot.
+    new PortError.CarrierError({ reason, module: MODULE, method, description: `${c.source}: ${description}` }, true)
+
+  const record = <A>(method: string, effect: Effect.Effect<A, PortError.CarrierError>) =>
+    effect.pipe(
+      Effect.tapError((e) =>
+        Effect.zipRight(
+          Metric.increment(Metric.tagged(Metric.tagged(rejectedRequests, "source", c.source), "reason", e.reason)),
+          Effect.logWarning("inbound request rejected").pipe(
+            Effect.annotateLogs({ source: c.source, method, reason: e.reason, description: e.description })
+          )
+        )
+      ),
+      Effect.withSpan(`MappingCarrier.${method}`, { attributes: { "waybill.source": c.source }, captureStackTrace: false })
+    )
+
+  const verifyOnly = (method: string, request: CarrierPort.InboundRequest) =>
+    Effect.suspend(() =>
+      Either.match(verifyRequest(c, request), {
+        onLeft: (e) => Effect.fail(error(method, e.reason, e.description)),
+        onRight: Effect.succeed
+      })
+    )
+
+  const verifyAndParse = (request: CarrierPort.InboundRequest) =>
+    record(
+      "verifyAndParse",
+      Effect.flatMap(verifyOnly("verifyAndParse", request), (verified) =>
+        Either.match(readPayload(c, verified, request.receivedAt), {
+          onLeft: (description) => Effect.fail(error("verifyAndParse", "Invalid", description)),
+          onRight: (mapped) =>
+            Effect.as(
+              Effect.forEach(
+                mapped,
+                (m) =>
+                  m.unmapped === undefined
+                    ? Effect.void
+                    : Metric.increment(
+                        Metric.tagged(
+                          Metric.tagged(unmappedCodes, "source", c.source),
+                          "code",
+                          m.unmapped === "" ? "(none)" : truncate(m.unmapped, 100)
+                        )
+                      ),
+                { discard: true }
+              ),
+              mapped.map((m) => m.observation)
+            )
+        })
+      )
+    )
+
+  return {
+    source: c.source,
+    config,
+    verify: (request) => record("verify", Effect.asVoid(verifyOnly("verify", request))),
+    parse: verifyAndParse,
+    verifyAndParse,
+    createTracker: () => unsupported("createTracker"),
+    buyLabel: () => unsupported("buyLabel")
+  }
+}
+
+/**
+ * Makes a mapping adapter from a config: re-validates it, resolves the signing secret (from
+ * the config or the environment) and compiles paths and the code table once.
+ *
+ * @example
+ * ```ts
+ * import { MappingCarrier, GenericWarehouse } from "@waybill/carrier-mapping"
+ * const warehouse = yield* MappingCarrier.make(GenericWarehouse.config) // reads WAYBILL_WMS_WEBHOOK_SECRET
+ * const observations = yield* warehouse.verifyAndParse(request)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  config: MappingConfig.MappingConfig
+): Effect.Effect<MappingCarrierShape, Validation.ValidationError> =>
+  Effect.gen(function* () {
+    const valid = yield* MappingConfig.validate(config)
+    const secret = yield* MappingConfig.resolveSecret(valid)
+    // `validate` has checked every path, so compiling cannot fail; if it ever did, say so as a
+    // config error rather than a defect.
+    const compiled = yield* Either.try({
+      try: () => compile(valid, secret),
+      catch: (e) =>
+        new Validation.ValidationError({
+          reason: "Invalid",
+          module: MODULE,
+          method: "make",
+          schema: "MappingConfig",
+          issues: [new Validation.Issue({ path: "", message: e instanceof Error ? e.message : String(e) })]
+        })
+    })
+    return fromCompiled(valid, compiled)
+  })
+
+/**
+ * A layer providing {@link MappingCarrier} and core's `CarrierPort` from a config.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  config: MappingConfig.MappingConfig
+): Layer.Layer<MappingCarrier | CarrierPort.CarrierPort, Validation.ValidationError> =>
+  Layer.effectContext(
+    Effect.map(make(config), (shape) => Context.make(MappingCarrier, shape).pipe(Context.add(CarrierPort.CarrierPort, shape)))
+  )
+
+/**
+ * {@link layer} from a config in its JSON form (decoded with `MappingConfig.decode`).
+ *
+ * @since 0.1.0
+ */
+export const layerFromJson = (
+  json: unknown
+): Layer.Layer<MappingCarrier | CarrierPort.CarrierPort, Validation.ValidationError> =>
+  Layer.unwrapEffect(Effect.map(MappingConfig.decode(json), layer))

@@ -1,0 +1,280 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { DhlUnified, MappingCarrier, MappingConfig } from "../src/index.js"
+import { MappingTestKit } from "../src/testing/index.js"
+
+const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"))
+
+const SECRET = "dhl-relay-secret-5d1c0b9e"
+const receivedAt = "2024-07-31T10:00:00Z"
+const common = { source: "dhl", receivedAt: "2024-07-31T10:00:00.000Z" }
+
+type Loc = { facility?: string; city?: string; region?: string; postalCode?: string; country?: string }
+
+/** The documented content hash: sha256 of [1, source, tracking number, code, subcode, UTC time, location]. */
+const contentId = (tracking: string, code: string, subcode: string | null, occurredAt: string, loc: Loc | null): string =>
+  "sha256:" +
+  createHash("sha256")
+    .update(
+      JSON.stringify([
+        1,
+        "dhl",
+        tracking,
+        code,
+        subcode,
+        occurredAt,
+        loc === null ? null : [loc.facility ?? null, loc.city ?? null, loc.region ?? null, loc.postalCode ?? null, loc.country ?? null]
+      ])
+    )
+    .digest("hex")
+
+const unmappedCount = (code: string) =>
+  Effect.map(
+    Metric.value(Metric.tagged(Metric.tagged(MappingCarrier.unmappedCodes, "source", "dhl"), "code", code)),
+    (state) => state.count
+  )
+
+describe("DhlUnified", () => {
+  it.effect("maps a unified tracking response: local times by country, Z and offsets, POD, weight, unmapped codes", () =>
+    Effect.gen(function* () {
+      const unknownBefore = yield* unmappedCount("unknown")
+      const noneBefore = yield* unmappedCount("(none)")
+      const observations = yield* MappingTestKit.ingest(DhlUnified.config, fixture("dhl-unified.json"), {
+        secret: SECRET,
+        receivedAt
+      })
+      const parcel = "00340434292135100186"
+      const hamburg = (postalCode?: string): Loc => ({
+        city: "Hamburg",
+        ...(postalCode !== undefined ? { postalCode } : {}),
+        country: "DE"
+      })
+      const text = (s: string) => ({ detail: s, description: s })
+      expect(MappingTestKit.toPlain(observations)).toEqual([
+        // parcel-de: bare local times in Germany (CEST, UTC+2), the shipment's weight on every
+        // status event, proof of delivery only on the delivered one.
+        {
+          trackingNumber: parcel,
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId(parcel, "delivered", "The shipment has been successfully delivered", "2024-07-31T09:42:00.000Z", hamburg("20095")),
+            ...common,
+            occurredAt: "2024-07-31T09:42:00.000Z",
+            raw: { code: "delivered", ...text("The shipment has been successfully delivered") },
+            status: "delivered",
+            location: hamburg("20095"),
+            pod: {
+              signedBy: "M. Keller",
+              evidenceUrl: "https://www.dhl.de/int-verfolgen/data/pod?piececode=00340434292135100186"
+            },
+            weight: 2400
+          }
+        },
+        {
+          trackingNumber: parcel,
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId(parcel, "transit", "The shipment has been loaded onto the delivery vehicle", "2024-07-31T06:10:00.000Z", hamburg()),
+            ...common,
+            occurredAt: "2024-07-31T06:10:00.000Z",
+            raw: { code: "transit", ...text("The shipment has been loaded onto the delivery vehicle") },
+            status: "in_transit",
+            location: hamburg(),
+            weight: 2400
+          }
+        },
+        {
+          trackingNumber: parcel,
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId(parcel, "transit", "The shipment has been processed in the destination parcel center", "2024-07-30T21:55:00.000Z", hamburg()),
+            ...common,
+            occurredAt: "2024-07-30T21:55:00.000Z",
+            raw: { code: "transit", ...text("The shipment has been processed in the destination parcel center") },
+            status: "in_transit",
+            location: hamburg(),
+            weight: 2400
+          }
+        },
+        {
+          trackingNumber: parcel,
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId(parcel, "transit", "The shipment has been processed in the parcel center of origin", "2024-07-30T16:05:00.000Z", {
+              city: "Frankfurt am Main",
+              country: "DE"
+            }),
+            ...common,
+            occurredAt: "2024-07-30T16:05:00.000Z",
+            raw: { code: "transit", ...text("The shipment has been processed in the parcel center of origin") },
+            status: "in_transit",
+            location: { city: "Frankfurt am Main", country: "DE" },
+            weight: 2400
+          }
+        },
+        {
+          // No location: the zone comes from the shipment's origin country.
+          trackingNumber: parcel,
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId(
+              parcel,
+              "pre-transit",
+              "The instruction data for this shipment have been provided by the sender to DHL electronically",
+              "2024-07-30T12:31:00.000Z",
+              null
+            ),
+            ...common,
+            occurredAt: "2024-07-30T12:31:00.000Z",
+            raw: {
+              code: "pre-transit",
+              ...text("The instruction data for this shipment have been provided by the sender to DHL electronically")
+            },
+            status: "label_created",
+            weight: 2400
+          }
+        },
+        // express: a numeric id, times with Z and an offset, a failure, an unknown code and an
+        // event without any code.
+        {
+          trackingNumber: "7777777770",
+          carrier: "dhl",
+          event: {
+            _tag: "ExceptionReported",
+            id: contentId("7777777770", "failure", "Delivery attempted", "2024-07-31T09:15:00.000Z", {
+              city: "LONDON - UNITED KINGDOM",
+              country: "GB"
+            }),
+            ...common,
+            occurredAt: "2024-07-31T09:15:00.000Z",
+            raw: { code: "failure", detail: "Delivery attempted", description: "Delivery attempted; recipient not available" },
+            kind: "failed_attempt",
+            location: { city: "LONDON - UNITED KINGDOM", country: "GB" }
+          }
+        },
+        {
+          trackingNumber: "7777777770",
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId("7777777770", "transit", "Processed", "2024-07-30T21:00:00.000Z", {
+              city: "LEIPZIG - GERMANY",
+              country: "DE"
+            }),
+            ...common,
+            occurredAt: "2024-07-30T21:00:00.000Z",
+            raw: { code: "transit", detail: "Processed", description: "Processed at LEIPZIG - GERMANY" },
+            status: "in_transit",
+            location: { city: "LEIPZIG - GERMANY", country: "DE" }
+          }
+        },
+        {
+          trackingNumber: "7777777770",
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId("7777777770", "unknown", "CLOSE BAG", "2024-07-30T15:02:00.000Z", {
+              city: "AMSTERDAM - NETHERLANDS",
+              country: "NL"
+            }),
+            ...common,
+            occurredAt: "2024-07-30T15:02:00.000Z",
+            raw: { code: "unknown", detail: "CLOSE BAG" },
+            status: "unknown",
+            location: { city: "AMSTERDAM - NETHERLANDS", country: "NL" }
+          }
+        },
+        {
+          // No statusCode at all: kept as unknown with an empty raw code; the zone comes from
+          // the origin country because the location has no countryCode.
+          trackingNumber: "7777777770",
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId("7777777770", "", null, "2024-07-30T13:30:00.000Z", { city: "AMSTERDAM - NETHERLANDS" }),
+            ...common,
+            occurredAt: "2024-07-30T13:30:00.000Z",
+            raw: { code: "", description: "Please contact DHL" },
+            status: "unknown",
+            location: { city: "AMSTERDAM - NETHERLANDS" }
+          }
+        },
+        {
+          trackingNumber: "7777777770",
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: contentId("7777777770", "pre-transit", "Shipment information received", "2024-07-30T13:00:00.000Z", null),
+            ...common,
+            occurredAt: "2024-07-30T13:00:00.000Z",
+            raw: { code: "pre-transit", ...text("Shipment information received") },
+            status: "label_created"
+          }
+        }
+      ])
+      expect((yield* unmappedCount("unknown")) - unknownBefore).toBe(1)
+      expect((yield* unmappedCount("(none)")) - noneBefore).toBe(1)
+    })
+  )
+
+  it.effect("the same response polled twice yields the same event ids; a different time yields a new id", () =>
+    Effect.gen(function* () {
+      const payload = fixture("dhl-unified.json") as { shipments: Array<{ events: Array<{ timestamp: string }> }> }
+      const first = yield* MappingTestKit.ingest(DhlUnified.config, payload, { secret: SECRET, receivedAt })
+      const second = yield* MappingTestKit.ingest(DhlUnified.config, payload, {
+        secret: SECRET,
+        receivedAt: "2024-07-31T10:05:00Z"
+      })
+      expect(second.map((o) => o.event.id)).toEqual(first.map((o) => o.event.id))
+      expect(new Set(first.map((o) => o.event.id)).size).toBe(first.length)
+      payload.shipments[0]!.events[1]!.timestamp = "2024-07-31T08:11:00"
+      const moved = yield* MappingTestKit.ingest(DhlUnified.config, payload, { secret: SECRET, receivedAt })
+      expect(moved.map((o) => o.event.id).filter((id, i) => id !== first[i]!.event.id)).toHaveLength(1)
+    })
+  )
+
+  it.effect("refuses to guess a zone for a multi-zone country, and maps once the host names the zone of its lane", () =>
+    Effect.gen(function* () {
+      const rejected = yield* Effect.flip(
+        MappingTestKit.ingest(DhlUnified.config, fixture("dhl-ecommerce-us.json"), { secret: SECRET, receivedAt })
+      )
+      expect(rejected._tag).toBe("CarrierError")
+      expect(rejected.message).toBe(
+        '@waybill/carrier-mapping/MappingCarrier.verifyAndParse: Invalid: dhl: 3 of 3 event(s) cannot be read: event 0 (shipments[0].events[0]): occurredAt ("timestamp"): "2023-05-02T19:25:28" has no time zone and the policy requires one; event 1 (shipments[0].events[1]): occurredAt ("timestamp"): "2023-05-01T14:11:21" has no time zone and the policy requires one; event 2 (shipments[0].events[2]): occurredAt ("timestamp"): "2023-05-01T10:02:48" has no time zone and the policy requires one'
+      )
+
+      // The host's lane runs through Hebron, KY: Eastern time.
+      const json = DhlUnified.json
+      const eastern = yield* MappingConfig.decode({
+        ...json,
+        fields: {
+          ...json.fields,
+          occurredAt: {
+            ...json.fields.occurredAt,
+            zoneByCountry: { ...json.fields.occurredAt.zoneByCountry, zones: { ...DhlUnified.singleZoneCountries, US: "America/New_York" } }
+          }
+        }
+      })
+      const observations = yield* MappingTestKit.ingest(eastern, fixture("dhl-ecommerce-us.json"), { secret: SECRET, receivedAt })
+      expect(
+        MappingTestKit.toPlain(observations).map((o) => {
+          const { event } = o as { event: { occurredAt: string; status: string; weight?: number; raw: { code: string; detail?: string } } }
+          return [event.occurredAt, event.status, event.raw.code, event.raw.detail, event.weight]
+        })
+      ).toEqual([
+        ["2023-05-02T23:25:28.000Z", "in_transit", "transit", "PACKAGE RECEIVED AT DHL ECOMMERCE DISTRIBUTION CENTER", 399],
+        ["2023-05-01T18:11:21.000Z", "label_created", "pre-transit", "EN ROUTE TO DHL ECOMMERCE OR AWAITING PROCESSING", 399],
+        // code + subcode: DHL eCommerce's "unknown" / "LABEL CREATED" is a label, not an unknown.
+        ["2023-05-01T14:02:48.000Z", "label_created", "unknown", "LABEL CREATED", 399]
+      ])
+    })
+  )
+})
