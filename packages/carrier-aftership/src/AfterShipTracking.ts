@@ -1,0 +1,360 @@
+/**
+ * Normalizing AfterShip trackings (the `msg` of a `tracking_update` webhook, or a tracking from
+ * the API) into canonical observations: one event per checkpoint, with its own time, location
+ * and raw codes, and a deterministic id so that a webhook repeating the history dedupes.
+ *
+ * Payload shape: AfterShip Tracking docs ("Webhook Specifications", the Tracking and Checkpoint
+ * models) and AfterShip's generated SDK (`@aftership/tracking-sdk`, `model/Checkpoint.ts`):
+ * `{ event, event_id, is_tracking_first_tag, msg: { id, tracking_number, slug, tag, subtag,
+ * subtag_message, signed_by, checkpoints: [{ checkpoint_time, created_at, slug, tag, subtag,
+ * subtag_message, message, raw_tag, location, city, state, zip | postal_code, country_iso3 |
+ * country_region, country_name | country_region_name }] }, ts }`.
+ *
+ * `checkpoint_time` "uses the timezone of the checkpoint" and comes as `YYYY-MM-DDTHH:mm:ss`
+ * (no zone) or with one; a zone-less time is read by the configured `TimePolicy`.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { CarrierPort, Ids, Instant, PortError, ShipmentEvent, TimePolicy } from "@waybill/core"
+import * as AfterShipMapping from "./AfterShipMapping.js"
+import { toAlpha2 } from "./internal/countries.js"
+
+const NullableString = Schema.optional(Schema.NullOr(Schema.String))
+
+const validateDraft = ParseResult.validateEither(ShipmentEvent.Draft)
+
+/**
+ * One checkpoint (the fields waybill reads; both the pre-2024 and the current field names).
+ *
+ * @since 0.1.0
+ */
+export const Checkpoint = Schema.Struct({
+  checkpoint_time: NullableString,
+  created_at: NullableString,
+  slug: NullableString,
+  tag: NullableString,
+  subtag: NullableString,
+  subtag_message: NullableString,
+  message: NullableString,
+  raw_tag: NullableString,
+  location: NullableString,
+  city: NullableString,
+  state: NullableString,
+  zip: NullableString,
+  postal_code: NullableString,
+  country_iso3: NullableString,
+  country_region: NullableString,
+  country_name: NullableString,
+  country_region_name: NullableString
+})
+
+/** @since 0.1.0 */
+export type Checkpoint = typeof Checkpoint.Type
+
+/**
+ * A tracking (the fields waybill reads).
+ *
+ * @since 0.1.0
+ */
+export const Tracking = Schema.Struct({
+  id: NullableString,
+  tracking_number: Schema.String.pipe(
+    Schema.minLength(1, { message: () => "a tracking number must not be empty" }),
+    Schema.maxLength(100, { message: () => "a tracking number must be at most 100 characters" })
+  ),
+  slug: NullableString,
+  tag: NullableString,
+  subtag: NullableString,
+  subtag_message: NullableString,
+  signed_by: NullableString,
+  updated_at: NullableString,
+  checkpoints: Schema.optional(Schema.NullOr(Schema.Array(Checkpoint)))
+})
+
+/** @since 0.1.0 */
+export type Tracking = typeof Tracking.Type
+
+/**
+ * The webhook envelope.
+ *
+ * @since 0.1.0
+ */
+export const Webhook = Schema.Struct({
+  event: Schema.String,
+  event_id: NullableString,
+  msg: Schema.optional(Schema.Unknown),
+  ts: Schema.optional(Schema.NullOr(Schema.Number))
+})
+
+/**
+ * How to normalize: the event `source`, the policy for zone-less checkpoint times, and when the
+ * payload arrived.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly source: string
+  readonly timePolicy: TimePolicy.TimePolicy
+  readonly receivedAt: Instant.Instant
+}
+
+const MODULE = "AfterShipTracking"
+
+const invalid = (method: string, description: string, cause?: unknown): PortError.CarrierError =>
+  new PortError.CarrierError({ reason: "Invalid", module: MODULE, method, description, ...(cause !== undefined ? { cause } : {}) })
+
+/**
+ * Renders a schema failure as `path: message; …` (first five issues).
+ *
+ * @since 0.1.0
+ */
+export const formatParseError = (error: ParseResult.ParseError, prefix: string): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const shown = issues.slice(0, 5).map((i) => {
+    const path = [prefix, ...i.path.map(String)].filter((p) => p !== "").join(".")
+    return `${path === "" ? "(root)" : path}: ${i.message}`
+  })
+  return shown.join("; ") + (issues.length > 5 ? ` (and ${issues.length - 5} more)` : "")
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/g
+
+const clean = (value: string | null | undefined, max: number): string | undefined => {
+  if (value === null || value === undefined) return undefined
+  const trimmed = value.replace(CONTROL, " ").trim()
+  return trimmed === "" ? undefined : trimmed.slice(0, max)
+}
+
+const sha256 = (input: string): string => createHash("sha256").update(input, "utf8").digest("hex")
+
+/**
+ * The deterministic event id of a checkpoint: the tracking (slug and number) plus a hash of the
+ * checkpoint's time as sent, tag, subtag and message. The webhook's `event_id` is not used:
+ * every webhook repeats all checkpoints.
+ *
+ * @since 0.1.0
+ */
+export const eventId = (
+  tracking: Pick<Tracking, "slug" | "tracking_number">,
+  parts: ReadonlyArray<string | undefined>
+): Ids.EventId => {
+  const key = `${clean(tracking.slug, 100) ?? ""}/${clean(tracking.tracking_number, 100) ?? ""}`
+  const digest = sha256(JSON.stringify([key, ...parts.map((p) => p ?? "")])).slice(0, 32)
+  return `${key.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)}:${digest}` as Ids.EventId
+}
+
+const toLocation = (c: Checkpoint): ShipmentEvent.Location | undefined => {
+  const city = clean(c.city, 120)
+  const region = clean(c.state, 120)
+  const postalCode = clean(c.postal_code ?? c.zip, 20)
+  const country = toAlpha2(c.country_region ?? c.country_iso3)
+  // The free-text location may be a street address: kept only when nothing structured is given.
+  const facility = city === undefined && region === undefined ? clean(c.location, 200) : undefined
+  if ([city, region, postalCode, country, facility].every((x) => x === undefined)) return undefined
+  return new ShipmentEvent.Location({
+    ...(facility !== undefined ? { facility } : {}),
+    ...(city !== undefined ? { city } : {}),
+    ...(region !== undefined ? { region } : {}),
+    ...(postalCode !== undefined ? { postalCode } : {}),
+    ...(country !== undefined ? { country } : {})
+  })
+}
+
+const describe = (c: AfterShipMapping.Canonical): string =>
+  c._tag === "Status" ? `status ${c.status}` : c._tag === "Exception" ? `exception ${c.kind}` : "exception cleared"
+
+interface Point {
+  readonly path: string
+  readonly tag: string | undefined
+  readonly subtag: string | undefined
+  readonly message: string | undefined
+  readonly rawTag: string | undefined
+  readonly slug: string | undefined
+  readonly time: { readonly text: string; readonly field: string } | { readonly millis: number } | undefined
+  readonly idParts: ReadonlyArray<string | undefined>
+  readonly checkpoint: Checkpoint | undefined
+}
+
+const build = (
+  tracking: Tracking,
+  point: Point,
+  options: Options
+): Effect.Effect<CarrierPort.Observation, PortError.CarrierError> =>
+  Effect.gen(function*() {
+    let occurredAt: Instant.Instant = options.receivedAt
+    if (point.time !== undefined && "text" in point.time) {
+      const parsed = TimePolicy.parse(point.time.text, options.timePolicy)
+      if (Either.isLeft(parsed)) return yield* Effect.fail(invalid("fromTracking", `${point.path}.${point.time.field}: ${parsed.left}`))
+      occurredAt = parsed.right
+    } else if (point.time !== undefined) {
+      occurredAt = Instant.fromMillis(point.time.millis)
+    }
+    const classification = AfterShipMapping.classify(point.tag, point.subtag)
+    for (const u of classification.unmapped) {
+      yield* AfterShipMapping.countUnmapped(options.source, u.field, u.code)
+      yield* Effect.logWarning(`AfterShip ${u.field} "${u.code}" is not mapped; kept as ${describe(classification.canonical)}`)
+    }
+    const built = Either.try({
+      try: () => {
+        const id = eventId(tracking, point.idParts)
+        const message = clean(point.message, 1900)
+        const rawTag = clean(point.rawTag, 50)
+        const description = rawTag !== undefined ? `[${rawTag}] ${message ?? ""}`.trim() : message
+        const subtag = clean(point.subtag, 200)
+        const raw = new ShipmentEvent.RawCode({
+          code: (point.tag ?? "").slice(0, 200),
+          ...(subtag !== undefined ? { detail: subtag } : {}),
+          ...(description !== undefined ? { description } : {})
+        })
+        const location = point.checkpoint !== undefined ? toLocation(point.checkpoint) : undefined
+        const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
+        const canonical = classification.canonical
+        let event: ShipmentEvent.Draft
+        switch (canonical._tag) {
+          case "Exception":
+            event = { _tag: "ExceptionReported", ...common, kind: canonical.kind, ...(location !== undefined ? { location } : {}) }
+            break
+          case "ExceptionCleared":
+            event = { _tag: "ExceptionCleared", ...common }
+            break
+          case "Status": {
+            const signedBy = canonical.status === "delivered" ? clean(tracking.signed_by, 200) : undefined
+            event = {
+              _tag: "StatusReported",
+              ...common,
+              status: canonical.status,
+              ...(location !== undefined ? { location } : {}),
+              ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {})
+            }
+          }
+        }
+        const carrier = clean(point.slug ?? tracking.slug, 100)
+        // The draft is checked with a validator compiled once (a Schema.Class constructor
+        // recompiles its validator on every call, ten times the cost on this hot path); the
+        // tracking number was validated by the payload schema.
+        const checked = validateDraft(event)
+        if (Either.isLeft(checked)) throw checked.left
+        return new CarrierPort.Observation(
+          {
+            trackingNumber: tracking.tracking_number,
+            ...(carrier !== undefined ? { carrier } : {}),
+            event: checked.right
+          },
+          true
+        )
+      },
+      catch: (error) => error
+    })
+    if (Either.isLeft(built)) {
+      const cause = built.left
+      const text = ParseResult.isParseError(cause) ? formatParseError(cause, point.path) : String(cause)
+      return yield* Effect.fail(invalid("fromTracking", `cannot build a canonical event from ${point.path}: ${text}`, cause))
+    }
+    return built.right
+  })
+
+/**
+ * One observation per checkpoint. A tracking without checkpoints yields one event for its own
+ * tag/subtag (timed at `updated_at`, else `fallbackMillis`, else arrival).
+ *
+ * @since 0.1.0
+ */
+export const fromTracking = (
+  tracking: Tracking,
+  options: Options,
+  path = "msg",
+  fallbackMillis?: number
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
+  const checkpoints = tracking.checkpoints ?? []
+  if (checkpoints.length === 0) {
+    const updated = clean(tracking.updated_at, 100)
+    return Effect.map(
+      build(
+        tracking,
+        {
+          path,
+          tag: clean(tracking.tag, 100),
+          subtag: clean(tracking.subtag, 100),
+          message: tracking.subtag_message ?? undefined,
+          rawTag: undefined,
+          slug: undefined,
+          time: updated !== undefined
+            ? { text: updated, field: "updated_at" }
+            : fallbackMillis !== undefined
+            ? { millis: fallbackMillis }
+            : undefined,
+          idParts: ["tracking", clean(tracking.tag, 100), clean(tracking.subtag, 100)],
+          checkpoint: undefined
+        },
+        options
+      ),
+      (o) => [o]
+    )
+  }
+  return Effect.forEach(checkpoints, (c, i) => {
+    const at = `${path}.checkpoints.${i}`
+    const checkpointTime = clean(c.checkpoint_time, 100)
+    const createdAt = clean(c.created_at, 100)
+    if (checkpointTime === undefined && createdAt === undefined) {
+      return Effect.fail(invalid("fromTracking", `${at}.checkpoint_time: missing (and no created_at to fall back on)`))
+    }
+    const tag = clean(c.tag, 100)
+    const subtag = clean(c.subtag, 100)
+    const message = c.message ?? c.subtag_message ?? undefined
+    return build(
+      tracking,
+      {
+        path: at,
+        tag,
+        subtag,
+        message,
+        rawTag: c.raw_tag ?? undefined,
+        slug: c.slug ?? undefined,
+        time: checkpointTime !== undefined
+          ? { text: checkpointTime, field: "checkpoint_time" }
+          : { text: createdAt!, field: "created_at" },
+        idParts: [checkpointTime ?? createdAt, tag, subtag, clean(message, 1900)],
+        checkpoint: c
+      },
+      options
+    )
+  })
+}
+
+const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
+  Effect.mapError(
+    Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(input),
+    (error) => invalid(method, formatParseError(error, path), error)
+  )
+
+/**
+ * Normalizes a webhook body. `tracking_update` must carry the tracking in `msg`; the other
+ * events (`edd_revise`, `tracking_pending_time`) say nothing about the parcel's progress and
+ * yield no observations.
+ *
+ * @since 0.1.0
+ */
+export const fromWebhook = (
+  json: unknown,
+  options: Options
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
+  Effect.gen(function*() {
+    const webhook = yield* decode(Webhook, json, "", "fromWebhook")
+    if (webhook.event !== "tracking_update") {
+      yield* Effect.logDebug(`AfterShip ${webhook.event} webhook carries no checkpoint; ignored`)
+      return []
+    }
+    if (webhook.msg === undefined || webhook.msg === null) {
+      return yield* Effect.fail(invalid("fromWebhook", "msg: a tracking_update webhook must carry the tracking"))
+    }
+    const tracking = yield* decode(Tracking, webhook.msg, "msg", "fromWebhook")
+    const ts = webhook.ts
+    const fallback = typeof ts === "number" && Number.isFinite(ts) && ts > 0 && ts < 4_102_444_800 ? ts * 1000 : undefined
+    return yield* fromTracking(tracking, options, "msg", fallback)
+  })

@@ -1,0 +1,304 @@
+/**
+ * The AfterShip carrier port against AfterShipFake (a real HTTP server on 127.0.0.1): tracker
+ * creation (idempotent through meta code 4003), the unsupported label API, error mapping, and a
+ * signed webhook from the fake through an ingress into the port.
+ */
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import { CarrierPort, ErpPort, Instant, PortError, Shipment } from "@waybill/core"
+import { AfterShipCarrier, AfterShipClient } from "../src/index.js"
+import { AfterShipFake } from "../src/testing/index.js"
+import * as Payloads from "./payloads.js"
+
+const webhookSecret = "as-webhook-secret"
+const key = (k: string) => Schema.decodeSync(ErpPort.IdempotencyKey)(k)
+const fixedNow = () => new Date(Date.UTC(2024, 6, 29, 8, 0, 0))
+
+const withCarrier = <A, E>(
+  body: (carrier: AfterShipCarrier.AfterShipCarrierShape, fake: AfterShipFake.AfterShipFake) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function*() {
+    const fake = yield* AfterShipFake.make({ now: fixedNow })
+    const carrier = yield* AfterShipCarrier.make({
+      apiKey: Redacted.make(fake.apiKey),
+      webhookSecret: Redacted.make(webhookSecret),
+      baseUrl: fake.url,
+      timeout: Duration.seconds(5)
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    return yield* body(carrier, fake)
+  })
+
+const failureOf = <A>(exit: Exit.Exit<A, PortError.CarrierError>): PortError.CarrierError => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const failure = Cause.failureOption(exit.cause)
+  if (failure._tag === "None") throw new Error(`expected a typed failure: ${Cause.pretty(exit.cause)}`)
+  return failure.value
+}
+
+describe("AfterShipCarrier.createTracker", () => {
+  it.scoped("registers the tracking number with as-api-key, and a second registration reads the existing one", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const request = new CarrierPort.CreateTracker({ key: key("shp-1:tracker"), trackingNumber: "1234567890", carrier: "DHL" })
+        const tracker = yield* carrier.createTracker(request)
+        expect(tracker.trackingNumber).toBe("1234567890")
+        expect(tracker.carrier).toBe("dhl")
+        expect(tracker.externalId).toMatch(/^[0-9a-f]{32}$/)
+        expect(fake.calls()[0]).toMatchObject({
+          method: "POST",
+          path: "/tracking/2025-04/trackings",
+          body: { tracking_number: "1234567890", slug: "dhl" },
+          authorized: true
+        })
+        // AfterShip answers 4003 "Tracking already exists"; the client looks it up instead.
+        const again = yield* carrier.createTracker(request)
+        expect(again.externalId).toBe(tracker.externalId)
+        expect(fake.count("POST", "/tracking/2025-04/trackings")).toBe(2)
+        expect(fake.calls()[2]).toMatchObject({
+          method: "GET",
+          path: "/tracking/2025-04/trackings",
+          query: { tracking_numbers: "1234567890", slug: "dhl" }
+        })
+      })
+    ))
+
+  it.scoped("maps 429 (Retry-After or X-RateLimit-Reset), 5xx, 4xx validation and 401", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const request = new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "JD014600003828392110" })
+        fake.failNext({ _tag: "RateLimited", retryAfter: "3" })
+        const limited = failureOf(yield* Effect.exit(carrier.createTracker(request)))
+        expect(limited).toMatchObject({ reason: "RateLimited", status: 429, retryAfterMillis: 3000 })
+        expect(limited.description).toBe(
+          "429 TooManyRequests You have exceeded the API call rate limit. The default limit is 10 requests per second."
+        )
+
+        // The test clock starts at 0: a reset at epoch second 12 is 12 s away.
+        fake.failNext({ _tag: "RateLimited", rateLimitReset: 12 })
+        expect(failureOf(yield* Effect.exit(carrier.createTracker(request))).retryAfterMillis).toBe(12_000)
+
+        fake.failNext({ _tag: "ServerError", status: 503 })
+        expect(failureOf(yield* Effect.exit(carrier.createTracker(request)))).toMatchObject({ reason: "Unavailable", status: 503 })
+
+        const blank = failureOf(
+          yield* Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: " " })))
+        )
+        expect(blank).toMatchObject({ reason: "Invalid", status: 400, description: "4007 BadRequest tracking_number is required." })
+
+        const tracker = yield* carrier.createTracker(request)
+        expect(tracker.trackingNumber).toBe("JD014600003828392110")
+      })
+    ))
+
+  it.scoped("a wrong API key is Unauthorized", () =>
+    Effect.gen(function*() {
+      const fake = yield* AfterShipFake.make()
+      const carrier = yield* AfterShipCarrier.make({
+        apiKey: Redacted.make("wrong"),
+        webhookSecret: Redacted.make(webhookSecret),
+        baseUrl: fake.url
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const error = failureOf(
+        yield* Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "1234567890" })))
+      )
+      expect(error).toMatchObject({ reason: "Unauthorized", status: 401, description: "401 Unauthorized Invalid API key." })
+    }))
+
+  it.scoped("a hanging request fails with Timeout at the configured time", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        fake.failNext({ _tag: "Hang" })
+        const fiber = yield* Effect.fork(
+          Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "1234567890" })))
+        )
+        yield* fake.awaitCalls(1)
+        yield* TestClock.adjust(Duration.seconds(5))
+        expect(failureOf(yield* Fiber.join(fiber))).toMatchObject({ reason: "Timeout", description: "no answer within 5s" })
+      })
+    ))
+})
+
+describe("AfterShipCarrier.buyLabel", () => {
+  it.scoped("is not supported: a typed, permanent Invalid", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const shipment = Schema.decodeUnknownSync(Shipment.Shipment)({
+          id: "shp-1",
+          companyId: "co-1",
+          orderId: "SO042",
+          refs: {},
+          shipTo: { street: "Invalidenstr. 116", city: "Berlin", country: "DE" },
+          packages: [],
+          declaredWeight: 1200,
+          createdAt: "2024-07-31T12:00:00Z"
+        })
+        const error = failureOf(yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("l"), shipment }))))
+        expect(error.reason).toBe("Invalid")
+        expect(error.description).toMatch(/^not supported: AfterShip Tracking has no label API/)
+        expect(PortError.isRetryable(error.reason)).toBe(false)
+        expect(fake.calls()).toHaveLength(0)
+      })
+    ))
+})
+
+describe("AfterShipCarrier as the CarrierPort", () => {
+  it.scoped("the fake signs and sends tracking_update webhooks; the port verifies and parses them", () =>
+    Effect.gen(function*() {
+      const fake = yield* AfterShipFake.make({ now: fixedNow })
+      const layer = AfterShipCarrier.layer({
+        apiKey: Redacted.make(fake.apiKey),
+        webhookSecret: Redacted.make(webhookSecret),
+        baseUrl: fake.url,
+        timePolicy: { _tag: "AssumeZone", zone: "Europe/Berlin" }
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+      const port = yield* Effect.provide(CarrierPort.CarrierPort, layer)
+      expect(port.source).toBe("aftership")
+      const tracker = yield* port.createTracker(
+        new CarrierPort.CreateTracker({ key: key("shp-5:tracker"), trackingNumber: "00340434161094042557", carrier: "dhl" })
+      )
+      fake.addCheckpoint(tracker.externalId, {
+        checkpoint_time: "2024-07-30T06:12:00",
+        tag: "InTransit",
+        subtag: "InTransit_003",
+        message: "Die Sendung wurde im Start-Paketzentrum bearbeitet.",
+        city: "Leipzig",
+        zip: "04435",
+        country_iso3: "DEU"
+      })
+      fake.addCheckpoint(tracker.externalId, {
+        checkpoint_time: "2024-07-31T10:02:00",
+        tag: "AttemptFail",
+        subtag: "AttemptFail_002",
+        message: "Der Empfänger wurde nicht angetroffen.",
+        city: "Berlin",
+        country_iso3: "DEU"
+      })
+
+      const received: Array<ReadonlyArray<CarrierPort.Observation>> = []
+      const ingress = Http.createServer((req, res) => {
+        const chunks: Array<Buffer> = []
+        req.on("data", (c: Buffer) => chunks.push(c))
+        req.on("end", () => {
+          const request: CarrierPort.InboundRequest = {
+            headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+            body: new Uint8Array(Buffer.concat(chunks)),
+            receivedAt: Instant.fromMillis(Date.UTC(2024, 6, 31, 9, 0, 0))
+          }
+          Effect.runPromiseExit(port.parse(request)).then((exit) => {
+            if (Exit.isSuccess(exit)) {
+              received.push(exit.value)
+              res.writeHead(202).end()
+            } else {
+              const f = Cause.failureOption(exit.cause)
+              res.writeHead(f._tag === "Some" ? f.value.status ?? 500 : 500).end()
+            }
+          })
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((r) => ingress.listen(0, "127.0.0.1", () => r()))),
+        () => Effect.promise(() => new Promise<void>((r) => ingress.close(() => r())))
+      )
+      const url = `http://127.0.0.1:${(ingress.address() as AddressInfo).port}/webhooks/aftership`
+      expect((yield* fake.sendWebhook(url, fake.webhookBody(tracker.externalId), webhookSecret)).status).toBe(202)
+      expect((yield* fake.sendWebhook(url, fake.webhookBody(tracker.externalId), "not-the-secret")).status).toBe(401)
+      expect(received).toHaveLength(1)
+      expect(received[0]!.map(Payloads.summarize)).toEqual([
+        {
+          trackingNumber: "00340434161094042557",
+          carrier: "dhl",
+          tag: "StatusReported",
+          meaning: "in_transit",
+          occurredAt: "2024-07-30T04:12:00.000Z",
+          city: "Leipzig",
+          postalCode: "04435",
+          country: "DE",
+          code: "InTransit",
+          detail: "InTransit_003",
+          description: "Die Sendung wurde im Start-Paketzentrum bearbeitet."
+        },
+        {
+          trackingNumber: "00340434161094042557",
+          carrier: "dhl",
+          tag: "ExceptionReported",
+          meaning: "failed_attempt",
+          occurredAt: "2024-07-31T08:02:00.000Z",
+          city: "Berlin",
+          postalCode: undefined,
+          country: "DE",
+          code: "AttemptFail",
+          detail: "AttemptFail_002",
+          description: "Der Empfänger wurde nicht angetroffen."
+        }
+      ])
+      // The legacy header is accepted too.
+      const legacy = fake.signedRequest(fake.webhookBody(tracker.externalId), webhookSecret, { legacy: true })
+      expect(legacy.headers["am-webhook-signature"]).toMatch(/^hmac-sha256=/)
+      expect(yield* port.parse(legacy)).toHaveLength(2)
+    }))
+})
+
+describe("AfterShipCarrier.layerConfig", () => {
+  it.scoped("reads the credentials (redacted) and the API root from Config", () =>
+    Effect.gen(function*() {
+      const fake = yield* AfterShipFake.make()
+      const layer = AfterShipCarrier.layerConfig({
+        apiKey: Config.redacted("AFTERSHIP_API_KEY"),
+        webhookSecret: Config.redacted("AFTERSHIP_WEBHOOK_SECRET"),
+        baseUrl: Config.string("AFTERSHIP_BASE_URL")
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+      const port = yield* Effect.provide(CarrierPort.CarrierPort, layer).pipe(
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(
+            new Map([
+              ["AFTERSHIP_API_KEY", fake.apiKey],
+              ["AFTERSHIP_WEBHOOK_SECRET", webhookSecret],
+              ["AFTERSHIP_BASE_URL", fake.url]
+            ])
+          )
+        )
+      )
+      const tracker = yield* port.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "1234567890" }))
+      expect(fake.calls()[0]!.authorized).toBe(true)
+      fake.addCheckpoint(tracker.externalId, { checkpoint_time: "2024-07-30T06:12:00+02:00", tag: "InTransit", subtag: "InTransit_007" })
+      expect(yield* port.parse(fake.signedRequest(fake.webhookBody(tracker.externalId), webhookSecret))).toHaveLength(1)
+    }))
+})
+
+describe("AfterShipClient.fromErrorResponse", () => {
+  it("maps statuses to retry reasons and keeps meta.code", () => {
+    const cases: ReadonlyArray<readonly [number, PortError.Reason]> = [
+      [400, "Invalid"],
+      [401, "Unauthorized"],
+      [403, "Forbidden"],
+      [404, "NotFound"],
+      [422, "Invalid"],
+      [429, "RateLimited"],
+      [500, "Unavailable"],
+      [503, "Unavailable"]
+    ]
+    for (const [status, reason] of cases) {
+      expect(AfterShipClient.fromErrorResponse("m", { status, headers: {}, body: "" }, 0).reason).toBe(reason)
+    }
+    const exists = AfterShipClient.fromErrorResponse(
+      "m",
+      { status: 400, headers: {}, body: JSON.stringify({ meta: { code: 4003, type: "BadRequest", message: "Tracking already exists." } }) },
+      0
+    )
+    expect(exists.cause).toEqual({ metaCode: 4003 })
+    expect(exists.description).toBe("4003 BadRequest Tracking already exists.")
+  })
+})

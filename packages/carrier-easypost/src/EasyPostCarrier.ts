@@ -1,0 +1,328 @@
+/**
+ * The EasyPost carrier port: webhook verification and normalization, trackers and labels.
+ *
+ * `parse` verifies the signature itself before reading the body (it is `verifyAndParse`), so
+ * an unverified request can never produce an observation; `verify` stays available for an
+ * ingress that wants to answer 401 before enqueueing.
+ *
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Redacted } from "effect"
+ * import { EasyPostCarrier } from "@waybill/carrier-easypost"
+ *
+ * const CarrierLive = EasyPostCarrier.layer({
+ *   apiKey: Redacted.make(process.env.EASYPOST_API_KEY!),
+ *   webhookSecret: Redacted.make(process.env.EASYPOST_WEBHOOK_SECRET!),
+ *   fromAddress: { company: "Acme", street1: "1 Main St", city: "Boston", state: "MA", zip: "02110", country: "US" }
+ * }).pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import { CarrierPort, Money, PortError, type Shipment, type TimePolicy } from "@waybill/core"
+import * as EasyPostClient from "./EasyPostClient.js"
+import * as EasyPostWebhook from "./EasyPostWebhook.js"
+
+/**
+ * Options of the EasyPost carrier.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The EasyPost API key: the Basic-auth user name. */
+  readonly apiKey: Redacted.Redacted<string>
+  /** The webhook secret configured for the webhook URL at EasyPost. */
+  readonly webhookSecret: Redacted.Redacted<string>
+  /** API root (default `https://api.easypost.com/v2`). */
+  readonly baseUrl?: string | undefined
+  /** Per-call timeout (default 30 seconds). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** The `source` of the events (default `easypost`). */
+  readonly source?: string | undefined
+  /** Largest webhook body accepted (default 1 MiB). */
+  readonly maxBodyBytes?: number | undefined
+  /** What a carrier time without a zone means (default `AssumeUtc`). */
+  readonly timePolicy?: TimePolicy.TimePolicy | undefined
+  /** The sender address on labels; `buyLabel` fails with `Invalid` without it. */
+  readonly fromAddress?: EasyPostClient.Address | undefined
+  /** Label file format (`PDF`, `PNG`, `ZPL`, `EPL2`); EasyPost's default when omitted. */
+  readonly labelFormat?: string | undefined
+}
+
+/**
+ * The EasyPost carrier service: the carrier port plus the underlying API client.
+ *
+ * @since 0.1.0
+ */
+export interface EasyPostCarrierShape extends CarrierPort.CarrierPortShape {
+  readonly client: EasyPostClient.EasyPostClient
+}
+
+/**
+ * The EasyPost carrier's own tag (the layers also provide the generic `CarrierPort`).
+ *
+ * @since 0.1.0
+ */
+export class EasyPostCarrier extends Context.Tag("@waybill/carrier-easypost/EasyPostCarrier")<
+  EasyPostCarrier,
+  EasyPostCarrierShape
+>() {}
+
+const MODULE = "EasyPostCarrier"
+
+const zeroDecimal = new Set([
+  "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"
+])
+const threeDecimal = new Set(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
+
+/**
+ * Converts a decimal amount string (`"7.47"`, `"7.47000"`) to integer minor units of the
+ * currency without going through a float; digits beyond the currency's precision round half up.
+ *
+ * @since 0.1.0
+ */
+export const toMinorUnits = (amount: string, currency: string): number | undefined => {
+  const m = /^\s*(-?)(\d+)(?:\.(\d+))?\s*$/.exec(amount)
+  if (m === null) return undefined
+  const [, sign, whole, fraction = ""] = m
+  const exponent = zeroDecimal.has(currency) ? 0 : threeDecimal.has(currency) ? 3 : 2
+  const kept = (fraction + "0".repeat(exponent)).slice(0, exponent)
+  const next = fraction.length > exponent ? Number(fraction[exponent]) : 0
+  let minor = BigInt(whole!) * 10n ** BigInt(exponent) + BigInt(kept === "" ? "0" : kept)
+  if (next >= 5) minor += 1n
+  const value = Number(sign === "-" ? -minor : minor)
+  return Number.isSafeInteger(value) ? value : undefined
+}
+
+const invalid = (method: string, description: string): PortError.CarrierError =>
+  new PortError.CarrierError({ reason: "Invalid", module: MODULE, method, description })
+
+const parcelOf = (shipment: Shipment.Shipment): EasyPostClient.Parcel | PortError.CarrierError => {
+  if (shipment.packages.length > 1) {
+    return invalid(
+      "buyLabel",
+      `an EasyPost shipment carries one parcel; shipment ${shipment.id} has ${shipment.packages.length} packages`
+    )
+  }
+  const pkg = shipment.packages[0]
+  const grams = pkg?.weight ?? shipment.declaredWeight
+  if (grams <= 0) return invalid("buyLabel", `shipment ${shipment.id} has no weight; EasyPost needs one to rate a parcel`)
+  const ounces = Math.max(0.1, Math.round((grams / 28.349523125) * 10) / 10)
+  const inches = (mm: number | undefined) => (mm === undefined ? undefined : Math.round((mm / 25.4) * 10) / 10)
+  return {
+    weight: ounces,
+    ...(pkg?.lengthMm !== undefined && pkg.widthMm !== undefined && pkg.heightMm !== undefined
+      ? { length: inches(pkg.lengthMm), width: inches(pkg.widthMm), height: inches(pkg.heightMm) }
+      : {})
+  }
+}
+
+const sameText = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase()
+
+/**
+ * Chooses the cheapest rate matching the requested service and carrier (when given).
+ *
+ * @since 0.1.0
+ */
+export const chooseRate = (
+  rates: ReadonlyArray<EasyPostClient.Rate>,
+  wanted: { readonly service?: string | undefined; readonly carrier?: string | undefined }
+): EasyPostClient.Rate | undefined => {
+  const candidates = rates.filter(
+    (r) =>
+      (wanted.service === undefined || sameText(r.service, wanted.service)) &&
+      (wanted.carrier === undefined || sameText(r.carrier, wanted.carrier)) &&
+      toMinorUnits(r.rate, r.currency) !== undefined
+  )
+  return candidates.reduce<EasyPostClient.Rate | undefined>(
+    (best, r) =>
+      best === undefined || toMinorUnits(r.rate, r.currency)! < toMinorUnits(best.rate, best.currency)! ? r : best,
+    undefined
+  )
+}
+
+interface Pending {
+  shipmentId?: string
+  label?: CarrierPort.Label
+}
+
+/**
+ * Makes the EasyPost carrier. Requires an `HttpClient`.
+ *
+ * `buyLabel` is idempotent per request `key` within the process (a retry after a failure reuses
+ * the shipment already created, and a retry after success returns the same label), and sends
+ * the key as the shipment `reference`; a buy that EasyPost refuses because the shipment already
+ * has postage reads the existing label back instead of failing.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* EasyPostClient.make(options)
+    const source = options.source ?? "easypost"
+    const webhook: EasyPostWebhook.Options = {
+      secret: options.webhookSecret,
+      source,
+      maxBodyBytes: options.maxBodyBytes,
+      timePolicy: options.timePolicy
+    }
+    const pending = new Map<string, Pending>()
+    const remember = (key: string, entry: Pending) => {
+      pending.delete(key)
+      pending.set(key, entry)
+      if (pending.size > 10_000) {
+        const oldest = pending.keys().next().value
+        if (oldest !== undefined) pending.delete(oldest)
+      }
+    }
+
+    const toLabel = (shipment: EasyPostClient.Shipment): Effect.Effect<CarrierPort.Label, PortError.CarrierError> => {
+      const rate = shipment.selected_rate
+      const tracking = shipment.tracking_code
+      if (rate === null || rate === undefined || tracking === null || tracking === undefined || tracking === "") {
+        return Effect.fail(invalid("buyLabel", `shipment ${shipment.id} was bought but has no selected rate or tracking code`))
+      }
+      const amount = toMinorUnits(rate.rate, rate.currency)
+      if (amount === undefined || !/^[A-Z]{3}$/.test(rate.currency)) {
+        return Effect.fail(invalid("buyLabel", `rate ${rate.id} has an unreadable amount "${rate.rate} ${rate.currency}"`))
+      }
+      const labelUrl = shipment.postage_label?.label_url ?? shipment.postage_label?.label_pdf_url ??
+        shipment.postage_label?.label_zpl_url ?? undefined
+      return Effect.try({
+        try: () =>
+          new CarrierPort.Label({
+            externalId: shipment.id,
+            carrier: rate.carrier,
+            service: rate.service,
+            trackingNumber: tracking,
+            ...(labelUrl !== undefined && labelUrl !== null ? { labelUrl } : {}),
+            rate: new Money.Money({ amountMinor: amount, currency: rate.currency as Money.CurrencyCode })
+          }),
+        catch: (error) => invalid("buyLabel", `cannot read the bought label: ${String(error)}`)
+      })
+    }
+
+    const buyLabel = (request: CarrierPort.BuyLabel): Effect.Effect<CarrierPort.Label, PortError.CarrierError> =>
+      Effect.gen(function*() {
+        const entry: Pending = pending.get(request.key) ?? {}
+        if (entry.label !== undefined) return entry.label
+        if (options.fromAddress === undefined) {
+          return yield* Effect.fail(invalid("buyLabel", "no fromAddress configured: EasyPost needs a sender address"))
+        }
+        const shipment = request.shipment
+        const parcel = parcelOf(shipment)
+        if (parcel instanceof PortError.CarrierError) return yield* Effect.fail(parcel)
+        let rated: EasyPostClient.Shipment
+        if (entry.shipmentId === undefined) {
+          rated = yield* client.createShipment({
+            toAddress: {
+              street1: shipment.shipTo.street,
+              street2: shipment.shipTo.street2,
+              city: shipment.shipTo.city,
+              state: shipment.shipTo.region,
+              zip: shipment.shipTo.postalCode,
+              country: shipment.shipTo.country
+            },
+            fromAddress: options.fromAddress,
+            parcel,
+            reference: request.key,
+            labelFormat: options.labelFormat
+          })
+          entry.shipmentId = rated.id
+          remember(request.key, entry)
+        } else {
+          rated = yield* client.retrieveShipment(entry.shipmentId)
+        }
+        let bought: EasyPostClient.Shipment
+        if (rated.selected_rate !== null && rated.selected_rate !== undefined && rated.tracking_code) {
+          bought = rated
+        } else {
+          const service = request.service ?? shipment.service
+          const rate = chooseRate(rated.rates ?? [], { service, carrier: shipment.carrier })
+          if (rate === undefined) {
+            const offered = (rated.rates ?? []).map((r) => `${r.carrier} ${r.service}`).join(", ") || "none"
+            return yield* Effect.fail(
+              invalid(
+                "buyLabel",
+                `no rate for ${[shipment.carrier, service].filter((x) => x !== undefined).join(" ") || "the shipment"} (offered: ${offered})`
+              )
+            )
+          }
+          bought = yield* client.buyShipment(rated.id, rate.id).pipe(
+            Effect.catchIf(
+              (e) => e.reason === "Invalid" && /POSTAGE\.EXISTS|already has postage/i.test(e.description),
+              () => client.retrieveShipment(rated.id)
+            )
+          )
+        }
+        const label = yield* toLabel(bought)
+        entry.label = label
+        remember(request.key, entry)
+        return label
+      }).pipe(Effect.withSpan("EasyPostCarrier.buyLabel"))
+
+    const createTracker = (request: CarrierPort.CreateTracker): Effect.Effect<CarrierPort.Tracker, PortError.CarrierError> =>
+      Effect.flatMap(
+        client.createTracker({ trackingCode: request.trackingNumber, carrier: request.carrier }),
+        (tracker) =>
+          Effect.try({
+            try: () =>
+              new CarrierPort.Tracker({
+                externalId: tracker.id,
+                trackingNumber: tracker.tracking_code,
+                ...(tracker.carrier !== null && tracker.carrier !== undefined ? { carrier: tracker.carrier } : {})
+              }),
+            catch: (error) => invalid("createTracker", `cannot read the tracker: ${String(error)}`)
+          })
+      ).pipe(Effect.withSpan("EasyPostCarrier.createTracker"))
+
+    return {
+      source,
+      client,
+      verify: (request) => Effect.asVoid(EasyPostWebhook.verify(request, webhook)),
+      parse: (request) => EasyPostWebhook.verifyAndParse(request, webhook),
+      createTracker,
+      buyLabel
+    }
+  })
+
+/**
+ * A layer providing {@link EasyPostCarrier} and the generic `CarrierPort`.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<EasyPostCarrier | CarrierPort.CarrierPort, never, HttpClient.HttpClient> =>
+  Layer.effectContext(
+    Effect.map(make(options), (carrier) =>
+      Context.make(EasyPostCarrier, carrier).pipe(Context.add(CarrierPort.CarrierPort, carrier))
+    )
+  )
+
+/**
+ * Like {@link layer}, reading the options from `Config` (credentials with `Config.redacted`).
+ *
+ * @example
+ * ```ts
+ * EasyPostCarrier.layerConfig({
+ *   apiKey: Config.redacted("EASYPOST_API_KEY"),
+ *   webhookSecret: Config.redacted("EASYPOST_WEBHOOK_SECRET")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<EasyPostCarrier | CarrierPort.CarrierPort, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,212 @@
+/**
+ * EasyPost's tracking vocabulary and how it maps to waybill's canonical statuses.
+ *
+ * EasyPost reports a `status` (10 values) and a finer `status_detail` (28 values) on the tracker
+ * and on every `tracking_details` entry. A detail that names a problem (`damaged`,
+ * `weather_delay`, `address_correction`, …) becomes an exception of the matching kind; a detail
+ * that names a step (`label_created`, `out_for_delivery`, `return`, …) becomes that status;
+ * every other detail defers to the status. Codes outside these tables are never dropped: they
+ * fall back to the status (an unknown detail) or to `unknown` (an unknown status), keep the
+ * raw code, and count in {@link unmappedCodes}.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import type { Status } from "@waybill/core"
+
+/**
+ * The ten tracker statuses EasyPost documents.
+ *
+ * @since 0.1.0
+ */
+export const statuses = [
+  "unknown",
+  "pre_transit",
+  "in_transit",
+  "out_for_delivery",
+  "delivered",
+  "available_for_pickup",
+  "return_to_sender",
+  "failure",
+  "cancelled",
+  "error"
+] as const
+
+/** @since 0.1.0 */
+export type EasyPostStatus = (typeof statuses)[number]
+
+/**
+ * The 28 `status_detail` values EasyPost documents.
+ *
+ * @since 0.1.0
+ */
+export const statusDetails = [
+  "address_correction",
+  "arrived_at_destination",
+  "arrived_at_facility",
+  "arrived_at_pickup_location",
+  "awaiting_information",
+  "cancelled",
+  "damaged",
+  "delayed",
+  "delivery_exception",
+  "departed_facility",
+  "departed_origin_facility",
+  "expired",
+  "failure",
+  "held",
+  "in_transit",
+  "label_created",
+  "lost",
+  "missorted",
+  "out_for_delivery",
+  "received_at_destination_facility",
+  "received_at_origin_facility",
+  "refused",
+  "return",
+  "status_update",
+  "transferred_to_destination_carrier",
+  "transit_exception",
+  "unknown",
+  "weather_delay"
+] as const
+
+/** @since 0.1.0 */
+export type EasyPostStatusDetail = (typeof statusDetails)[number]
+
+/**
+ * What one EasyPost code means canonically: a status scan or an exception of a kind.
+ *
+ * @since 0.1.0
+ */
+export type Canonical =
+  | { readonly _tag: "Status"; readonly status: Status.ReportedStatus }
+  | { readonly _tag: "Exception"; readonly kind: Status.ExceptionKind }
+
+const status = (s: Status.ReportedStatus): Canonical => ({ _tag: "Status", status: s })
+const exception = (kind: Status.ExceptionKind): Canonical => ({ _tag: "Exception", kind })
+
+/**
+ * The meaning of each tracker status on its own (when the detail adds nothing).
+ * `unknown` and `error` (EasyPost could not track the code) both stay `unknown`: kept with their
+ * raw code and visible in monitors; `failure` is a delivery failure.
+ *
+ * @since 0.1.0
+ */
+export const statusTable: Readonly<Record<EasyPostStatus, Canonical>> = {
+  unknown: status("unknown"),
+  pre_transit: status("label_created"),
+  in_transit: status("in_transit"),
+  out_for_delivery: status("out_for_delivery"),
+  delivered: status("delivered"),
+  available_for_pickup: status("available_for_pickup"),
+  return_to_sender: status("return_initiated"),
+  failure: exception("failed_attempt"),
+  cancelled: status("cancelled"),
+  error: status("unknown")
+}
+
+/**
+ * What each `status_detail` adds: a canonical meaning of its own, or `"status"` to defer to the
+ * tracker status (location scans such as `arrived_at_facility`, or `unknown`). `expired`
+ * (the carrier stopped reporting) is deliberately `unknown`: nothing about the parcel is known,
+ * and an operator should look.
+ *
+ * @since 0.1.0
+ */
+export const statusDetailTable: Readonly<Record<EasyPostStatusDetail, Canonical | "status">> = {
+  address_correction: exception("address_issue"),
+  arrived_at_destination: "status",
+  arrived_at_facility: "status",
+  arrived_at_pickup_location: status("available_for_pickup"),
+  awaiting_information: "status",
+  cancelled: status("cancelled"),
+  damaged: exception("damaged"),
+  delayed: exception("delayed"),
+  delivery_exception: exception("failed_attempt"),
+  departed_facility: "status",
+  departed_origin_facility: "status",
+  expired: status("unknown"),
+  failure: exception("failed_attempt"),
+  held: exception("customs_hold"),
+  in_transit: "status",
+  label_created: status("label_created"),
+  lost: exception("lost"),
+  missorted: exception("delayed"),
+  out_for_delivery: status("out_for_delivery"),
+  received_at_destination_facility: "status",
+  received_at_origin_facility: "status",
+  refused: exception("refused"),
+  return: status("return_initiated"),
+  status_update: "status",
+  transferred_to_destination_carrier: "status",
+  transit_exception: exception("delayed"),
+  unknown: "status",
+  weather_delay: exception("delayed")
+}
+
+/**
+ * The outcome of classifying one (status, status_detail) pair: its canonical meaning and the
+ * codes no table knew (each is counted in {@link unmappedCodes}).
+ *
+ * @since 0.1.0
+ */
+export interface Classification {
+  readonly canonical: Canonical
+  readonly unmapped: ReadonlyArray<{ readonly field: "status" | "status_detail"; readonly code: string }>
+}
+
+const isStatus = (s: string): s is EasyPostStatus => Object.prototype.hasOwnProperty.call(statusTable, s)
+const isDetail = (s: string): s is EasyPostStatusDetail => Object.prototype.hasOwnProperty.call(statusDetailTable, s)
+
+/**
+ * Classifies an EasyPost (status, status_detail) pair. Rules, in order:
+ * 1. an unknown status is `unknown` (whatever the detail says: the pair is not understood);
+ * 2. `delivered` stays delivered (a delivered parcel with a `damaged` detail is still delivered:
+ *    one event per scan, and losing the delivery milestone would be worse);
+ * 3. `held` on an `available_for_pickup` scan is the parcel held for pickup, not a customs hold;
+ * 4. `return_to_sender` + `arrived_at_destination` is the return arriving: `returned`;
+ * 5. a detail with a meaning of its own wins; otherwise the status decides.
+ *
+ * @since 0.1.0
+ */
+export const classify = (rawStatus: string, rawDetail: string | undefined): Classification => {
+  const detail = rawDetail === undefined || rawDetail === "" ? undefined : rawDetail
+  if (!isStatus(rawStatus)) {
+    const unmapped: Array<{ field: "status" | "status_detail"; code: string }> = [{ field: "status", code: rawStatus }]
+    if (detail !== undefined && !isDetail(detail)) unmapped.push({ field: "status_detail", code: detail })
+    return { canonical: status("unknown"), unmapped }
+  }
+  const base = statusTable[rawStatus]
+  if (detail === undefined) return { canonical: base, unmapped: [] }
+  if (!isDetail(detail)) return { canonical: base, unmapped: [{ field: "status_detail", code: detail }] }
+  if (rawStatus === "delivered") return { canonical: base, unmapped: [] }
+  if (rawStatus === "available_for_pickup" && detail === "held") return { canonical: base, unmapped: [] }
+  if (rawStatus === "return_to_sender" && detail === "arrived_at_destination") {
+    return { canonical: status("returned"), unmapped: [] }
+  }
+  const own = statusDetailTable[detail]
+  return { canonical: own === "status" ? base : own, unmapped: [] }
+}
+
+/**
+ * Counts vendor codes that no table maps, tagged with `source`, `field` and `code`. The same
+ * metric name is used by every waybill carrier adapter, so one monitor sees them all.
+ *
+ * @since 0.1.0
+ */
+export const unmappedCodes = Metric.counter("waybill_carrier_unmapped_codes_total", {
+  description: "carrier codes no mapping table knows (kept as unknown/fallback events, never dropped)",
+  incremental: true
+})
+
+/**
+ * Increments {@link unmappedCodes} for one code.
+ *
+ * @since 0.1.0
+ */
+export const countUnmapped = (source: string, field: string, code: string): Effect.Effect<void> =>
+  Metric.increment(
+    Metric.tagged(Metric.tagged(Metric.tagged(unmappedCodes, "source", source), "field", field), "code", code.slice(0, 100))
+  )

@@ -1,0 +1,388 @@
+/**
+ * Normalizing EasyPost `Tracker` objects (from webhooks or API responses) into canonical
+ * observations: one event per `tracking_details` entry, with that entry's own time, location
+ * and raw codes, and a deterministic event id so that a webhook repeating the history dedupes.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { CarrierPort, Ids, Instant, PortError, ShipmentEvent, TimePolicy, Weight } from "@waybill/core"
+import * as EasyPostMapping from "./EasyPostMapping.js"
+
+const NullableString = Schema.optional(Schema.NullOr(Schema.String))
+
+const validateDraft = ParseResult.validateEither(ShipmentEvent.Draft)
+
+/**
+ * Where EasyPost says a scan happened.
+ *
+ * @since 0.1.0
+ */
+export const TrackingLocation = Schema.Struct({
+  city: NullableString,
+  state: NullableString,
+  country: NullableString,
+  zip: NullableString
+})
+
+/**
+ * One scan in a tracker's history.
+ *
+ * @since 0.1.0
+ */
+export const TrackingDetail = Schema.Struct({
+  message: NullableString,
+  description: NullableString,
+  status: Schema.String,
+  status_detail: NullableString,
+  datetime: Schema.String,
+  source: NullableString,
+  carrier_code: NullableString,
+  tracking_location: Schema.optional(Schema.NullOr(TrackingLocation))
+})
+
+/** @since 0.1.0 */
+export type TrackingDetail = typeof TrackingDetail.Type
+
+/**
+ * The fields of an EasyPost `Tracker` that waybill reads (others are ignored).
+ *
+ * @since 0.1.0
+ */
+export const Tracker = Schema.Struct({
+  id: NullableString,
+  tracking_code: Schema.String.pipe(
+    Schema.minLength(1, { message: () => "a tracking code must not be empty" }),
+    Schema.maxLength(100, { message: () => "a tracking code must be at most 100 characters" })
+  ),
+  carrier: NullableString,
+  status: NullableString,
+  status_detail: NullableString,
+  signed_by: NullableString,
+  weight: Schema.optional(Schema.NullOr(Schema.Number)),
+  updated_at: NullableString,
+  tracking_details: Schema.Array(TrackingDetail)
+})
+
+/** @since 0.1.0 */
+export type Tracker = typeof Tracker.Type
+
+/**
+ * The fields of an EasyPost `Event` envelope that waybill reads.
+ *
+ * @since 0.1.0
+ */
+export const Event = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("Event"),
+  description: Schema.String,
+  result: Schema.optional(Schema.Unknown)
+})
+
+/** @since 0.1.0 */
+export type Event = typeof Event.Type
+
+/**
+ * How to normalize: the event `source`, the policy for times without a zone (EasyPost sends
+ * `Z` times; the policy only matters if that ever changes) and when the payload arrived.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly source: string
+  readonly timePolicy: TimePolicy.TimePolicy
+  readonly receivedAt: Instant.Instant
+}
+
+const MODULE = "EasyPostTracking"
+
+const invalid = (method: string, description: string, cause?: unknown): PortError.CarrierError =>
+  new PortError.CarrierError({
+    reason: "Invalid",
+    module: MODULE,
+    method,
+    description,
+    ...(cause !== undefined ? { cause } : {})
+  })
+
+/**
+ * Renders a schema failure as `path: message; …` (first five issues).
+ *
+ * @since 0.1.0
+ */
+export const formatParseError = (error: ParseResult.ParseError, prefix: string): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const shown = issues.slice(0, 5).map((i) => {
+    const path = [prefix, ...i.path.map(String)].filter((p) => p !== "").join(".")
+    return `${path === "" ? "(root)" : path}: ${i.message}`
+  })
+  return shown.join("; ") + (issues.length > 5 ? ` (and ${issues.length - 5} more)` : "")
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/g
+
+const clean = (value: string | null | undefined, max: number): string | undefined => {
+  if (value === null || value === undefined) return undefined
+  const trimmed = value.replace(CONTROL, " ").trim()
+  return trimmed === "" ? undefined : trimmed.slice(0, max)
+}
+
+const sha256 = (input: string): string => createHash("sha256").update(input, "utf8").digest("hex")
+
+const toLocation = (loc: typeof TrackingLocation.Type | null | undefined): ShipmentEvent.Location | undefined => {
+  if (loc === null || loc === undefined) return undefined
+  const city = clean(loc.city, 120)
+  const region = clean(loc.state, 120)
+  const postalCode = clean(loc.zip, 20)
+  const countryRaw = clean(loc.country, 10)?.toUpperCase()
+  const country = countryRaw !== undefined && /^[A-Z]{2}$/.test(countryRaw) ? countryRaw : undefined
+  if (city === undefined && region === undefined && postalCode === undefined && country === undefined) return undefined
+  return new ShipmentEvent.Location({
+    ...(city !== undefined ? { city } : {}),
+    ...(region !== undefined ? { region } : {}),
+    ...(postalCode !== undefined ? { postalCode } : {}),
+    ...(country !== undefined ? { country } : {})
+  })
+}
+
+const toGrams = (ounces: number | null | undefined): Weight.Grams | undefined => {
+  if (ounces === null || ounces === undefined || !Number.isFinite(ounces) || ounces <= 0) return undefined
+  const grams = Math.round(ounces * 28.349523125)
+  return grams <= 100_000_000 ? Weight.fromUnit(ounces, "oz") : undefined
+}
+
+/**
+ * The deterministic event id of one scan: the tracker (its id, else carrier and tracking code)
+ * plus a hash of the scan's UTC time, status, status_detail and carrier code. The webhook's
+ * own event id is deliberately not used: EasyPost sends the whole history on every update, so
+ * the same scan arrives under many webhook ids.
+ *
+ * @since 0.1.0
+ */
+export const eventId = (
+  tracker: Pick<Tracker, "id" | "carrier" | "tracking_code">,
+  parts: {
+    readonly occurredAtMillis: number | undefined
+    readonly status: string
+    readonly statusDetail: string | undefined
+    readonly carrierCode: string | undefined
+  }
+): Ids.EventId => {
+  const trackerKey = clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`
+  const digest = sha256(
+    JSON.stringify([trackerKey, parts.occurredAtMillis ?? null, parts.status, parts.statusDetail ?? "", parts.carrierCode ?? ""])
+  ).slice(0, 32)
+  const prefix = trackerKey.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)
+  return `${prefix}:${digest}` as Ids.EventId
+}
+
+interface Scan {
+  readonly path: string
+  readonly status: string
+  readonly statusDetail: string | undefined
+  readonly carrierCode: string | undefined
+  readonly message: string | undefined
+  readonly datetime: string | undefined
+  readonly location: typeof TrackingLocation.Type | null | undefined
+}
+
+const buildObservation = (
+  tracker: Tracker,
+  scan: Scan,
+  options: Options,
+  method: string
+): Effect.Effect<CarrierPort.Observation, PortError.CarrierError> =>
+  Effect.gen(function*() {
+    let occurredAt: Instant.Instant
+    if (scan.datetime === undefined) {
+      occurredAt = options.receivedAt
+    } else {
+      const parsed = TimePolicy.parse(scan.datetime, options.timePolicy)
+      if (Either.isLeft(parsed)) return yield* Effect.fail(invalid(method, `${scan.path}.datetime: ${parsed.left}`))
+      occurredAt = parsed.right
+    }
+    const classification = EasyPostMapping.classify(scan.status, scan.statusDetail)
+    for (const u of classification.unmapped) {
+      yield* EasyPostMapping.countUnmapped(options.source, u.field, u.code)
+      yield* Effect.logWarning(`EasyPost ${u.field} "${u.code}" is not mapped; kept as ${describe(classification.canonical)}`)
+    }
+    const built = Either.try({
+      try: () => {
+        const id = eventId(tracker, {
+          occurredAtMillis: scan.datetime === undefined ? undefined : Instant.toMillis(occurredAt),
+          status: scan.status,
+          statusDetail: scan.statusDetail,
+          carrierCode: scan.carrierCode
+        })
+        const message = clean(scan.message, 1900)
+        const description =
+          scan.carrierCode !== undefined ? `[${scan.carrierCode.slice(0, 50)}] ${message ?? ""}`.trim() : message
+        const statusDetail = clean(scan.statusDetail, 200)
+        const raw = new ShipmentEvent.RawCode({
+          code: scan.status.slice(0, 200),
+          ...(statusDetail !== undefined ? { detail: statusDetail } : {}),
+          ...(description !== undefined ? { description } : {})
+        })
+        const location = toLocation(scan.location)
+        const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
+        const canonical = classification.canonical
+        let event: ShipmentEvent.Draft
+        if (canonical._tag === "Exception") {
+          event = {
+            _tag: "ExceptionReported",
+            ...common,
+            kind: canonical.kind,
+            ...(location !== undefined ? { location } : {})
+          }
+        } else {
+          const signedBy = canonical.status === "delivered" ? clean(tracker.signed_by, 200) : undefined
+          const weight = toGrams(tracker.weight)
+          event = {
+            _tag: "StatusReported",
+            ...common,
+            status: canonical.status,
+            ...(location !== undefined ? { location } : {}),
+            ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {}),
+            ...(weight !== undefined ? { weight } : {})
+          }
+        }
+        const carrier = clean(tracker.carrier, 100)
+        // The draft is checked with a validator compiled once (a Schema.Class constructor
+        // recompiles its validator on every call, ten times the cost on this hot path); the
+        // tracking number was validated by the payload schema.
+        const checked = validateDraft(event)
+        if (Either.isLeft(checked)) throw checked.left
+        return new CarrierPort.Observation(
+          {
+            trackingNumber: tracker.tracking_code,
+            ...(carrier !== undefined ? { carrier } : {}),
+            event: checked.right
+          },
+          true
+        )
+      },
+      catch: (error) => error
+    })
+    if (Either.isLeft(built)) {
+      const cause = built.left
+      const text = ParseResult.isParseError(cause) ? formatParseError(cause, scan.path) : String(cause)
+      return yield* Effect.fail(invalid(method, `cannot build a canonical event from ${scan.path}: ${text}`, cause))
+    }
+    return built.right
+  })
+
+const describe = (c: EasyPostMapping.Canonical): string => (c._tag === "Status" ? `status ${c.status}` : `exception ${c.kind}`)
+
+/**
+ * One observation per `tracking_details` entry. A tracker without details yields one event for
+ * its own status (timed at `updated_at`), unless that status is `unknown`: a new tracker the
+ * carrier knows nothing about has nothing to report yet.
+ *
+ * @since 0.1.0
+ */
+export const fromTracker = (
+  tracker: Tracker,
+  options: Options,
+  path = "tracker"
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
+  if (tracker.tracking_details.length === 0) {
+    const status = tracker.status ?? "unknown"
+    if (status === "unknown") return Effect.succeed([])
+    return Effect.map(
+      buildObservation(
+        tracker,
+        {
+          path,
+          status,
+          statusDetail: clean(tracker.status_detail, 200),
+          carrierCode: undefined,
+          message: undefined,
+          datetime: clean(tracker.updated_at, 100),
+          location: undefined
+        },
+        options,
+        "fromTracker"
+      ),
+      (o) => [o]
+    )
+  }
+  return Effect.forEach(tracker.tracking_details, (detail, i) =>
+    buildObservation(
+      tracker,
+      {
+        path: `${path}.tracking_details.${i}`,
+        status: detail.status,
+        statusDetail: clean(detail.status_detail, 200),
+        carrierCode: clean(detail.carrier_code, 100),
+        message: detail.message ?? detail.description ?? undefined,
+        datetime: detail.datetime,
+        location: detail.tracking_location
+      },
+      options,
+      "fromTracker"
+    )
+  )
+}
+
+const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
+  Effect.mapError(
+    Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(input),
+    (error) => invalid(method, formatParseError(error, path), error)
+  )
+
+/**
+ * Normalizes an EasyPost `Event` (as a webhook delivers it). `tracker.*` events must carry the
+ * Tracker in `result`; events about other objects (batches, shipments, payments …) carry no
+ * tracking and yield no observations.
+ *
+ * @since 0.1.0
+ */
+export const fromEvent = (
+  json: unknown,
+  options: Options
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
+  Effect.gen(function*() {
+    const event = yield* decode(Event, json, "", "fromEvent")
+    if (!event.description.startsWith("tracker.")) {
+      yield* Effect.logDebug(`EasyPost event ${event.id} (${event.description}) carries no tracking; ignored`)
+      return []
+    }
+    if (event.result === undefined || event.result === null) {
+      return yield* Effect.fail(invalid("fromEvent", `result: a ${event.description} event must carry the Tracker`))
+    }
+    const tracker = yield* decode(Tracker, event.result, "result", "fromEvent")
+    return yield* fromTracker(tracker, options, "result")
+  })
+
+/**
+ * Normalizes any EasyPost tracking payload: an `Event`, a `Tracker`, or a tracker list
+ * (`{ "trackers": [...] }`, as `GET /trackers` answers).
+ *
+ * @since 0.1.0
+ */
+export const fromPayload = (
+  json: unknown,
+  options: Options
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
+  if (typeof json === "object" && json !== null && !Array.isArray(json)) {
+    const record = json as Record<string, unknown>
+    if (record["object"] === "Event") return fromEvent(json, options)
+    if (Array.isArray(record["trackers"])) {
+      return Effect.map(
+        Effect.forEach(record["trackers"], (t, i) =>
+          Effect.flatMap(decode(Tracker, t, `trackers.${i}`, "fromPayload"), (tracker) =>
+            fromTracker(tracker, options, `trackers.${i}`)
+          )
+        ),
+        (nested) => nested.flat()
+      )
+    }
+    return Effect.flatMap(decode(Tracker, json, "", "fromPayload"), (tracker) => fromTracker(tracker, options))
+  }
+  return Effect.fail(invalid("fromPayload", "(root): expected an EasyPost Event, Tracker or tracker list object"))
+}

@@ -1,0 +1,523 @@
+/**
+ * An in-process EasyPost API server (node:http on 127.0.0.1, port 0) for tests and demos.
+ *
+ * It answers the calls waybill makes the way the real API does (JSON bodies and error objects
+ * shaped like EasyPost's documentation and recorded fixtures, Basic auth with the API key as user
+ * name, `201` on create, the existing tracker when a tracking code is tracked twice, EasyPost's
+ * test-mode tracking codes `EZ1000000001` … `EZ7000000007`), counts every call, injects faults
+ * (429 with `Retry-After`, 5xx, a request left hanging, a request carried out whose answer is
+ * lost) and sends webhooks signed like EasyPost
+ * (`X-Hmac-Signature: hmac-sha256-hex=…`).
+ *
+ * @example
+ * ```ts
+ * const fake = yield* EasyPostFake.make()                      // scoped: stops with the scope
+ * const carrier = yield* EasyPostCarrier.make({ apiKey: Redacted.make(fake.apiKey), baseUrl: fake.url, … })
+ * const tracker = yield* carrier.createTracker(…)
+ * fake.advanceTracker(tracker.externalId, { status: "delivered", status_detail: "arrived_at_destination", message: "Delivered" })
+ * yield* fake.sendWebhook("http://127.0.0.1:8080/webhooks/easypost", fake.trackerEvent(tracker.externalId), "secret")
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { type CarrierPort, Instant } from "@waybill/core"
+import * as EasyPostWebhook from "../EasyPostWebhook.js"
+
+/**
+ * A fault the fake answers with instead of the normal answer.
+ *
+ * @since 0.1.0
+ */
+export type Fault =
+  | { readonly _tag: "RateLimited"; readonly retryAfter?: string | undefined }
+  | { readonly _tag: "ServerError"; readonly status?: number | undefined }
+  | { readonly _tag: "Hang" }
+  | { readonly _tag: "LoseAnswer" }
+  | {
+    readonly _tag: "Respond"
+    readonly status: number
+    readonly body: unknown
+    readonly headers?: Readonly<Record<string, string>> | undefined
+  }
+
+/**
+ * One request the fake received.
+ *
+ * @since 0.1.0
+ */
+export interface Call {
+  readonly method: string
+  readonly path: string
+  readonly body: unknown
+  readonly authorized: boolean
+}
+
+/**
+ * A tracking scan to append to a tracker with {@link EasyPostFake.advanceTracker}.
+ *
+ * @since 0.1.0
+ */
+export interface Scan {
+  readonly status: string
+  readonly status_detail?: string | undefined
+  readonly message?: string | undefined
+  readonly carrier_code?: string | undefined
+  readonly datetime?: string | undefined
+  readonly city?: string | undefined
+  readonly state?: string | undefined
+  readonly country?: string | undefined
+  readonly zip?: string | undefined
+}
+
+/**
+ * Options of the fake.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The API key the fake accepts (default `EZTK_fake_test_key`). */
+  readonly apiKey?: string | undefined
+  /** The fake's clock for the timestamps it writes (default the wall clock). */
+  readonly now?: (() => Date) | undefined
+}
+
+/**
+ * A running fake.
+ *
+ * @since 0.1.0
+ */
+export interface EasyPostFake {
+  /** The API root to pass as `baseUrl`, e.g. `http://127.0.0.1:41234/v2`. */
+  readonly url: string
+  /** The API key the fake accepts. */
+  readonly apiKey: string
+  /** Every request received, oldest first. */
+  readonly calls: () => ReadonlyArray<Call>
+  /** How many requests matched `METHOD /path` (path as a string prefix or a RegExp). */
+  readonly count: (method: string, path: string | RegExp) => number
+  /**
+   * Answers the next `times` (default 1) requests with a fault: requests to `route` (`METHOD /path`
+   * exactly, e.g. `POST /v2/trackers`, or a RegExp tested on `METHOD /path`), or any request.
+   */
+  readonly failNext: (
+    fault: Fault,
+    options?: { readonly route?: string | RegExp | undefined; readonly times?: number | undefined }
+  ) => void
+  /** Completes when the fake has received at least `n` requests in total. */
+  readonly awaitCalls: (n: number) => Effect.Effect<void>
+  /** A tracker the fake holds, as EasyPost would return it. */
+  readonly tracker: (id: string) => Record<string, unknown> | undefined
+  /** A shipment the fake holds, as EasyPost would return it. */
+  readonly shipment: (id: string) => Record<string, unknown> | undefined
+  /** Appends a scan to a tracker (and sets its status), as the carrier would. */
+  readonly advanceTracker: (trackerId: string, scan: Scan) => void
+  /** The raw body of a `tracker.updated` (or `description`) Event carrying the tracker. */
+  readonly trackerEvent: (trackerId: string, options?: { readonly description?: string | undefined }) => string
+  /** An inbound request carrying `body`, signed with `secret` like EasyPost signs webhooks. */
+  readonly signedRequest: (body: string, secret: string, receivedAt?: Instant.Instant) => CarrierPort.InboundRequest
+  /** POSTs `body` to `url` with EasyPost's signature header, returning the HTTP answer. */
+  readonly sendWebhook: (
+    url: string,
+    body: string,
+    secret: string
+  ) => Effect.Effect<{ readonly status: number; readonly body: string }, Error>
+}
+
+const json = (res: Http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers })
+  res.end(text)
+}
+
+const apiError = (code: string, message: string, errors: ReadonlyArray<unknown> = []) => ({ error: { code, message, errors } })
+
+const hex = (seed: string) => createHash("sha256").update(seed).digest("hex").slice(0, 32)
+
+const testModeStatuses: Record<string, ReadonlyArray<Scan>> = {
+  EZ1000000001: [{ status: "pre_transit", status_detail: "status_update", message: "Pre-Shipment Info Sent to USPS" }],
+  EZ2000000002: [
+    { status: "pre_transit", status_detail: "status_update", message: "Pre-Shipment Info Sent to USPS" },
+    { status: "in_transit", status_detail: "arrived_at_facility", message: "Arrived at USPS Origin Facility", city: "NORTH HOUSTON", state: "TX", zip: "77315", country: "US" }
+  ],
+  EZ3000000003: [
+    { status: "pre_transit", status_detail: "status_update", message: "Pre-Shipment Info Sent to USPS" },
+    { status: "in_transit", status_detail: "arrived_at_facility", message: "Arrived at USPS Origin Facility", city: "NORTH HOUSTON", state: "TX", zip: "77315", country: "US" },
+    { status: "out_for_delivery", status_detail: "out_for_delivery", message: "Out for Delivery", city: "CHARLESTON", state: "SC", zip: "29401", country: "US" }
+  ],
+  EZ4000000004: [
+    { status: "pre_transit", status_detail: "status_update", message: "Pre-Shipment Info Sent to USPS" },
+    { status: "in_transit", status_detail: "arrived_at_facility", message: "Arrived at USPS Origin Facility", city: "NORTH HOUSTON", state: "TX", zip: "77315", country: "US" },
+    { status: "out_for_delivery", status_detail: "out_for_delivery", message: "Out for Delivery", city: "CHARLESTON", state: "SC", zip: "29401", country: "US" },
+    { status: "delivered", status_detail: "arrived_at_destination", message: "Delivered, In/At Mailbox", city: "CHARLESTON", state: "SC", zip: "29401", country: "US" }
+  ],
+  EZ5000000005: [
+    { status: "pre_transit", status_detail: "status_update", message: "Pre-Shipment Info Sent to USPS" },
+    { status: "return_to_sender", status_detail: "return", message: "Return to Sender", city: "CHARLESTON", state: "SC", zip: "29401", country: "US" }
+  ],
+  EZ6000000006: [
+    { status: "pre_transit", status_detail: "status_update", message: "Pre-Shipment Info Sent to USPS" },
+    { status: "failure", status_detail: "delivery_exception", message: "Delivery Exception", city: "CHARLESTON", state: "SC", zip: "29401", country: "US" }
+  ],
+  EZ7000000007: []
+}
+
+const rateCard = [
+  { service: "Priority", carrier: "USPS", rate: "7.47", currency: "USD", delivery_days: 2 },
+  { service: "GroundAdvantage", carrier: "USPS", rate: "8.92", currency: "USD", delivery_days: null },
+  { service: "Express", carrier: "USPS", rate: "46.85", currency: "USD", delivery_days: 1 },
+  { service: "Ground", carrier: "UPS", rate: "11.20", currency: "USD", delivery_days: 3 }
+]
+
+/**
+ * Starts the fake; it stops (closing every connection) when the scope closes.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const apiKey = options.apiKey ?? "EZTK_fake_test_key"
+    const now = options.now ?? (() => new Date())
+    const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z")
+    const calls: Array<Call> = []
+    const faults: Array<{ route: string | RegExp | undefined; fault: Fault; times: number }> = []
+    const waiters: Array<{ n: number; resume: () => void }> = []
+    const trackers = new Map<string, Record<string, unknown>>()
+    const shipments = new Map<string, Record<string, unknown>>()
+    let serial = 0
+    let baseUrl = ""
+
+    const detailOf = (scan: Scan, at: Date, carrier: string) => ({
+      object: "TrackingDetail",
+      message: scan.message ?? null,
+      description: scan.message ?? null,
+      status: scan.status,
+      status_detail: scan.status_detail ?? "status_update",
+      datetime: scan.datetime ?? iso(at),
+      source: carrier,
+      carrier_code: scan.carrier_code ?? null,
+      tracking_location: {
+        object: "TrackingLocation",
+        city: scan.city ?? null,
+        state: scan.state ?? null,
+        country: scan.country ?? null,
+        zip: scan.zip ?? null
+      },
+      est_delivery_date: null
+    })
+
+    const newTracker = (code: string, carrier: string, shipmentId: string | null) => {
+      serial += 1
+      const id = `trk_${hex(`trk:${serial}:${code}`)}`
+      const created = now()
+      const scans = testModeStatuses[code] ?? []
+      const details = scans.map((scan, i) => detailOf(scan, new Date(created.getTime() - (scans.length - i) * 3_600_000), carrier))
+      const last = scans[scans.length - 1]
+      const tracker: Record<string, unknown> = {
+        id,
+        object: "Tracker",
+        mode: "test",
+        tracking_code: code,
+        status: last?.status ?? "unknown",
+        status_detail: last?.status_detail ?? "unknown",
+        created_at: iso(created),
+        updated_at: iso(created),
+        signed_by: last?.status === "delivered" ? "John Tester" : null,
+        weight: null,
+        est_delivery_date: null,
+        shipment_id: shipmentId,
+        carrier,
+        tracking_details: details,
+        fees: [],
+        carrier_detail: null,
+        public_url: `https://track.easypost.com/${Buffer.from(id).toString("base64url")}`
+      }
+      trackers.set(id, tracker)
+      return tracker
+    }
+
+    const authorized = (req: Http.IncomingMessage) => {
+      const header = req.headers.authorization
+      if (header === undefined || !header.startsWith("Basic ")) return false
+      const decoded = Buffer.from(header.slice(6), "base64").toString("utf8")
+      return decoded.slice(0, decoded.indexOf(":") === -1 ? undefined : decoded.indexOf(":")) === apiKey
+    }
+
+    const takeFault = (route: string): Fault | undefined => {
+      const i = faults.findIndex((f) =>
+        f.route === undefined || (typeof f.route === "string" ? f.route === route : f.route.test(route))
+      )
+      if (i === -1) return undefined
+      const entry = faults[i]!
+      entry.times -= 1
+      if (entry.times <= 0) faults.splice(i, 1)
+      return entry.fault
+    }
+
+    const handle = (req: Http.IncomingMessage, res: Http.ServerResponse, raw: string) => {
+      const method = req.method ?? "GET"
+      const path = (req.url ?? "/").split("?")[0]!
+      let body: unknown = undefined
+      let badJson = false
+      if (raw !== "") {
+        try {
+          body = JSON.parse(raw)
+        } catch {
+          badJson = true
+        }
+      }
+      const ok = authorized(req)
+      calls.push({ method, path, body, authorized: ok })
+      for (const w of waiters.filter((w) => calls.length >= w.n)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resume()
+      }
+      const fault = takeFault(`${method} ${path}`)
+      if (fault !== undefined) {
+        switch (fault._tag) {
+          case "Hang":
+            return
+          case "LoseAnswer": {
+            // Carry the request out, then never answer (as if the connection broke on the way back).
+            const lost = { writeHead: () => lost, end: () => lost } as unknown as Http.ServerResponse
+            return route(method, path, ok, badJson, body, lost)
+          }
+          case "RateLimited":
+            return json(res, 429, apiError("RATE_LIMITED", "You have exceeded the rate limit. Please retry later."), {
+              "retry-after": fault.retryAfter ?? "1"
+            })
+          case "ServerError":
+            return json(
+              res,
+              fault.status ?? 500,
+              apiError("INTERNAL_SERVER_ERROR", "We're sorry, something went wrong. If the problem persists please contact support@easypost.com.")
+            )
+          case "Respond":
+            return json(res, fault.status, fault.body, { ...fault.headers })
+        }
+      }
+      return route(method, path, ok, badJson, body, res)
+    }
+
+    const route = (method: string, path: string, ok: boolean, badJson: boolean, body: unknown, res: Http.ServerResponse) => {
+      if (!ok) {
+        return json(res, 401, apiError("APIKEY.INACTIVE", "This api key is no longer active. Please use a different api key or reactivate this key."))
+      }
+      if (badJson) return json(res, 400, apiError("BAD_REQUEST", "The request could not be understood by the server due to malformed syntax."))
+      const input = (typeof body === "object" && body !== null ? body : {}) as Record<string, any>
+
+      if (method === "POST" && path === "/v2/trackers") {
+        const t = (input["tracker"] ?? {}) as Record<string, unknown>
+        const code = typeof t["tracking_code"] === "string" ? t["tracking_code"].trim() : ""
+        if (code === "") {
+          return json(res, 422, apiError("PARAMETER.REQUIRED", "Missing required parameter.", [
+            { field: "tracker.tracking_code", message: "cannot be blank" }
+          ]))
+        }
+        const carrier = typeof t["carrier"] === "string" && t["carrier"] !== "" ? t["carrier"] : "USPS"
+        const existing = [...trackers.values()].find((x) => x["tracking_code"] === code && x["carrier"] === carrier)
+        if (existing !== undefined) return json(res, 200, existing)
+        return json(res, 201, newTracker(code, carrier, null))
+      }
+      const trackerMatch = /^\/v2\/trackers\/([^/]+)$/.exec(path)
+      if (method === "GET" && trackerMatch !== null) {
+        const t = trackers.get(decodeURIComponent(trackerMatch[1]!))
+        return t === undefined
+          ? json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
+          : json(res, 200, t)
+      }
+      if (method === "POST" && path === "/v2/shipments") {
+        const s = (input["shipment"] ?? {}) as Record<string, any>
+        const errors: Array<{ field: string; message: string }> = []
+        for (const [key, fields] of [["to_address", ["street1", "city", "country"]], ["from_address", ["street1", "city", "country"]]] as const) {
+          const a = s[key]
+          if (typeof a !== "object" || a === null) errors.push({ field: `shipment.${key}`, message: "cannot be blank" })
+          else for (const f of fields) if (typeof a[f] !== "string" || a[f] === "") errors.push({ field: `shipment.${key}.${f}`, message: "cannot be blank" })
+        }
+        const weight = s["parcel"]?.["weight"]
+        if (typeof weight !== "number" || !(weight > 0)) errors.push({ field: "shipment.parcel.weight", message: "must be greater than 0" })
+        if (errors.length > 0) return json(res, 422, apiError("SHIPMENT.INVALID_PARAMS", "Unable to create shipment, one or more parameters were invalid.", errors))
+        serial += 1
+        const id = `shp_${hex(`shp:${serial}`)}`
+        const created = iso(now())
+        const shipment: Record<string, unknown> = {
+          id,
+          object: "Shipment",
+          mode: "test",
+          reference: s["reference"] ?? null,
+          status: "unknown",
+          tracking_code: null,
+          created_at: created,
+          updated_at: created,
+          to_address: { object: "Address", id: `adr_${hex(`to:${serial}`)}`, ...s["to_address"] },
+          from_address: { object: "Address", id: `adr_${hex(`from:${serial}`)}`, ...s["from_address"] },
+          parcel: { object: "Parcel", id: `prcl_${hex(`prcl:${serial}`)}`, ...s["parcel"] },
+          options: { currency: "USD", ...(s["options"] ?? {}) },
+          rates: rateCard.map((r, i) => ({
+            id: `rate_${hex(`rate:${serial}:${i}`)}`,
+            object: "Rate",
+            mode: "test",
+            created_at: created,
+            updated_at: created,
+            ...r,
+            retail_rate: r.rate,
+            retail_currency: r.currency,
+            list_rate: r.rate,
+            list_currency: r.currency,
+            billing_type: "easypost",
+            delivery_date: null,
+            delivery_date_guaranteed: false,
+            est_delivery_days: r.delivery_days,
+            shipment_id: id,
+            carrier_account_id: `ca_${hex(r.carrier)}`
+          })),
+          selected_rate: null,
+          postage_label: null,
+          tracker: null,
+          messages: [],
+          fees: []
+        }
+        shipments.set(id, shipment)
+        return json(res, 201, shipment)
+      }
+      const buyMatch = /^\/v2\/shipments\/([^/]+)\/buy$/.exec(path)
+      if (method === "POST" && buyMatch !== null) {
+        const shipment = shipments.get(decodeURIComponent(buyMatch[1]!))
+        if (shipment === undefined) return json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
+        if (shipment["postage_label"] !== null) return json(res, 422, apiError("SHIPMENT.POSTAGE.EXISTS", "Shipment already has postage."))
+        const rateId = input["rate"]?.["id"]
+        const rate = (shipment["rates"] as Array<Record<string, unknown>>).find((r) => r["id"] === rateId)
+        if (rate === undefined) {
+          return json(res, 422, apiError("SHIPMENT.RATE.INVALID", "Rate is invalid or expired.", [{ field: "rate.id", message: "is invalid" }]))
+        }
+        serial += 1
+        const trackingCode = `9405500${String(100000000000000 + serial).padStart(15, "0")}`
+        const tracker = newTracker(trackingCode, String(rate["carrier"]), String(shipment["id"]))
+        const bought = iso(now())
+        Object.assign(shipment, {
+          tracking_code: trackingCode,
+          selected_rate: rate,
+          updated_at: bought,
+          postage_label: {
+            object: "PostageLabel",
+            id: `pl_${hex(`pl:${serial}`)}`,
+            created_at: bought,
+            updated_at: bought,
+            label_date: bought,
+            label_resolution: 300,
+            label_size: "4x6",
+            label_type: "default",
+            label_file_type: "image/png",
+            label_url: `${baseUrl.replace(/\/v2$/, "")}/files/postage_label/${String(shipment["id"])}.png`,
+            label_pdf_url: null,
+            label_zpl_url: null,
+            label_epl2_url: null,
+            label_file: null
+          },
+          tracker,
+          fees: [{ object: "Fee", type: "PostageFee", amount: `${String(rate["rate"])}000`, charged: true, refunded: false }]
+        })
+        return json(res, 200, shipment)
+      }
+      const shipmentMatch = /^\/v2\/shipments\/([^/]+)$/.exec(path)
+      if (method === "GET" && shipmentMatch !== null) {
+        const s = shipments.get(decodeURIComponent(shipmentMatch[1]!))
+        return s === undefined
+          ? json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
+          : json(res, 200, s)
+      }
+      return json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
+    }
+
+    const server = Http.createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")))
+    })
+    yield* Effect.acquireRelease(
+      Effect.async<void>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.void))
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          server.closeAllConnections()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    const port = (server.address() as AddressInfo).port
+    baseUrl = `http://127.0.0.1:${port}/v2`
+
+    const fake: EasyPostFake = {
+      url: baseUrl,
+      apiKey,
+      calls: () => [...calls],
+      count: (method, path) =>
+        calls.filter((c) => c.method === method && (typeof path === "string" ? c.path.startsWith(path) : path.test(c.path))).length,
+      failNext: (fault, opts) => {
+        faults.push({ route: opts?.route, fault, times: opts?.times ?? 1 })
+      },
+      awaitCalls: (n) =>
+        Effect.async<void>((resume) => {
+          if (calls.length >= n) return resume(Effect.void)
+          waiters.push({ n, resume: () => resume(Effect.void) })
+        }),
+      tracker: (id) => trackers.get(id),
+      shipment: (id) => shipments.get(id),
+      advanceTracker: (trackerId, scan) => {
+        const tracker = trackers.get(trackerId)
+        if (tracker === undefined) throw new Error(`EasyPostFake: no tracker ${trackerId}`)
+        const at = now()
+        ;(tracker["tracking_details"] as Array<unknown>).push(detailOf(scan, at, String(tracker["carrier"])))
+        tracker["status"] = scan.status
+        tracker["status_detail"] = scan.status_detail ?? "status_update"
+        tracker["updated_at"] = iso(at)
+        if (scan.status === "delivered" && tracker["signed_by"] === null) tracker["signed_by"] = "John Tester"
+      },
+      trackerEvent: (trackerId, opts) => {
+        const tracker = trackers.get(trackerId)
+        if (tracker === undefined) throw new Error(`EasyPostFake: no tracker ${trackerId}`)
+        serial += 1
+        const at = iso(now())
+        return JSON.stringify({
+          description: opts?.description ?? "tracker.updated",
+          mode: "test",
+          previous_attributes: {},
+          created_at: at,
+          pending_urls: [],
+          completed_urls: [],
+          updated_at: at,
+          id: `evt_${hex(`evt:${serial}`)}`,
+          user_id: "user_fake",
+          status: "pending",
+          object: "Event",
+          result: tracker
+        })
+      },
+      signedRequest: (body, secret, receivedAt) => ({
+        headers: { "content-type": "application/json", [EasyPostWebhook.signatureHeader]: EasyPostWebhook.sign(body, secret) },
+        body: new TextEncoder().encode(body),
+        receivedAt: receivedAt ?? Instant.fromMillis(now().getTime())
+      }),
+      sendWebhook: (url, body, secret) =>
+        Effect.tryPromise({
+          try: async () => {
+            const response = await fetch(url, {
+              method: "POST",
+              headers: {
+                "content-type": "application/json",
+                "user-agent": "EasyPost WebHook Agent 1.0",
+                "X-Hmac-Signature": EasyPostWebhook.sign(body, secret)
+              },
+              body
+            })
+            return { status: response.status, body: await response.text() }
+          },
+          catch: (error) => (error instanceof Error ? error : new Error(String(error)))
+        })
+    }
+    return fake
+  })

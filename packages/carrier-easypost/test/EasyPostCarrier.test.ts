@@ -1,0 +1,434 @@
+/**
+ * The EasyPost carrier port against EasyPostFake (a real HTTP server on 127.0.0.1): trackers,
+ * labels, idempotency, and every failure mapped to the retry reason the dispatcher keys off.
+ */
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import { CarrierPort, ErpPort, Instant, PortError, Shipment } from "@waybill/core"
+import { EasyPostCarrier, EasyPostClient } from "../src/index.js"
+import { EasyPostFake } from "../src/testing/index.js"
+import { summarize } from "./fixtures.js"
+
+const webhookSecret = "whsec-sécret"
+
+const fromAddress: EasyPostClient.Address = {
+  company: "Acme Distribution",
+  street1: "417 Montgomery Street",
+  street2: "5th Floor",
+  city: "San Francisco",
+  state: "CA",
+  zip: "94104",
+  country: "US",
+  phone: "4153334445"
+}
+
+const shipment = Schema.decodeUnknownSync(Shipment.Shipment)({
+  id: "shp-1",
+  companyId: "co-1",
+  orderId: "SO042",
+  refs: {},
+  shipTo: { street: "179 N Harbor Dr", postalCode: "90277", city: "Redondo Beach", region: "CA", country: "US" },
+  packages: [{ id: "pkg-1", weight: 1500, lengthMm: 300, widthMm: 200, heightMm: 100 }],
+  declaredWeight: 1500,
+  createdAt: "2024-07-31T12:00:00Z"
+})
+
+const key = (k: string) => Schema.decodeSync(ErpPort.IdempotencyKey)(k)
+
+const withCarrier = <A, E>(
+  body: (carrier: EasyPostCarrier.EasyPostCarrierShape, fake: EasyPostFake.EasyPostFake) => Effect.Effect<A, E>,
+  overrides: Partial<EasyPostCarrier.Options> = {}
+) =>
+  Effect.gen(function*() {
+    const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
+    const carrier = yield* EasyPostCarrier.make({
+      apiKey: Redacted.make(fake.apiKey),
+      webhookSecret: Redacted.make(webhookSecret),
+      baseUrl: fake.url,
+      fromAddress,
+      timeout: Duration.seconds(10),
+      ...overrides
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    return yield* body(carrier, fake)
+  })
+
+const failureOf = <A>(exit: Exit.Exit<A, PortError.CarrierError>): PortError.CarrierError => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const failure = Cause.failureOption(exit.cause)
+  if (failure._tag === "None") throw new Error(`expected a typed failure: ${Cause.pretty(exit.cause)}`)
+  return failure.value
+}
+
+describe("EasyPostCarrier.createTracker", () => {
+  it.scoped("creates a tracker over Basic auth and gets the same tracker back for the same code", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const request = new CarrierPort.CreateTracker({ key: key("shp-1:tracker"), trackingNumber: "EZ4000000004", carrier: "USPS" })
+        const tracker = yield* carrier.createTracker(request)
+        expect(tracker.trackingNumber).toBe("EZ4000000004")
+        expect(tracker.carrier).toBe("USPS")
+        expect(tracker.externalId).toMatch(/^trk_[0-9a-f]{32}$/)
+        const again = yield* carrier.createTracker(request)
+        expect(again.externalId).toBe(tracker.externalId)
+        expect(fake.count("POST", "/v2/trackers")).toBe(2)
+        expect(fake.calls().every((c) => c.authorized)).toBe(true)
+        expect(fake.calls()[0]!.body).toEqual({ tracker: { tracking_code: "EZ4000000004", carrier: "USPS" } })
+      })
+    ))
+
+  it.scoped("a validation error is Invalid, naming EasyPost's code and the field", () =>
+    withCarrier((carrier) =>
+      Effect.gen(function*() {
+        const error = failureOf(
+          yield* Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "  " })))
+        )
+        expect(error.reason).toBe("Invalid")
+        expect(error.status).toBe(422)
+        expect(error.description).toBe("PARAMETER.REQUIRED: Missing required parameter. (tracker.tracking_code: cannot be blank)")
+        expect(PortError.isRetryable(error.reason)).toBe(false)
+      })
+    ))
+
+  it.scoped("a wrong API key is Unauthorized (401)", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make()
+      const carrier = yield* EasyPostCarrier.make({
+        apiKey: Redacted.make("EZAK_wrong"),
+        webhookSecret: Redacted.make(webhookSecret),
+        baseUrl: fake.url
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const error = failureOf(
+        yield* Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "EZ1000000001" })))
+      )
+      expect(error.reason).toBe("Unauthorized")
+      expect(error.status).toBe(401)
+      expect(error.description).toMatch(/^APIKEY.INACTIVE/)
+      expect(fake.calls()[0]!.authorized).toBe(false)
+    }))
+
+  it.scoped("429 is RateLimited with retryAfterMillis from Retry-After; 500 and 503 are Unavailable", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const request = new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "EZ2000000002" })
+        fake.failNext({ _tag: "RateLimited", retryAfter: "7" }, { route: "POST /v2/trackers" })
+        const limited = failureOf(yield* Effect.exit(carrier.createTracker(request)))
+        expect(limited.reason).toBe("RateLimited")
+        expect(limited.status).toBe(429)
+        expect(limited.retryAfterMillis).toBe(7000)
+        expect(PortError.isRetryable(limited.reason)).toBe(true)
+
+        fake.failNext({ _tag: "ServerError" })
+        const down = failureOf(yield* Effect.exit(carrier.createTracker(request)))
+        expect(down.reason).toBe("Unavailable")
+        expect(down.status).toBe(500)
+        expect(down.description).toMatch(/^INTERNAL_SERVER_ERROR/)
+
+        fake.failNext({ _tag: "ServerError", status: 503 })
+        expect(failureOf(yield* Effect.exit(carrier.createTracker(request))).reason).toBe("Unavailable")
+
+        // The faults were consumed: the fourth call succeeds.
+        const tracker = yield* carrier.createTracker(request)
+        expect(tracker.trackingNumber).toBe("EZ2000000002")
+        expect(fake.count("POST", "/v2/trackers")).toBe(4)
+      })
+    ))
+
+  it.scoped("a request left hanging fails with Timeout when the clock passes the timeout", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        fake.failNext({ _tag: "Hang" })
+        const fiber = yield* Effect.fork(
+          Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "EZ1000000001" })))
+        )
+        yield* fake.awaitCalls(1)
+        yield* TestClock.adjust(Duration.seconds(9))
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* TestClock.adjust(Duration.seconds(2))
+        const error = failureOf(yield* Fiber.join(fiber))
+        expect(error.reason).toBe("Timeout")
+        expect(error.description).toBe("no answer within 10s")
+      })
+    ))
+
+  it.effect("a refused connection is a Transport failure", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(
+        () =>
+          new Promise<number>((resolve) => {
+            const s = Http.createServer()
+            s.listen(0, "127.0.0.1", () => {
+              const p = (s.address() as AddressInfo).port
+              s.close(() => resolve(p))
+            })
+          })
+      )
+      const carrier = yield* EasyPostCarrier.make({
+        apiKey: Redacted.make("k"),
+        webhookSecret: Redacted.make("s"),
+        baseUrl: `http://127.0.0.1:${port}/v2`
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const error = failureOf(
+        yield* Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "EZ1000000001" })))
+      )
+      expect(error.reason).toBe("Transport")
+      expect(PortError.isRetryable(error.reason)).toBe(true)
+    }))
+})
+
+describe("EasyPostCarrier.buyLabel", () => {
+  it.scoped("creates the shipment, buys the cheapest rate and returns label, rate and tracking code", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const label = yield* carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-1:label"), shipment }))
+        expect(label.carrier).toBe("USPS")
+        expect(label.service).toBe("Priority")
+        expect(label.rate.amountMinor).toBe(747)
+        expect(label.rate.currency).toBe("USD")
+        expect(label.trackingNumber).toMatch(/^9405500\d{15}$/)
+        expect(label.externalId).toMatch(/^shp_[0-9a-f]{32}$/)
+        expect(label.labelUrl).toBe(`${fake.url.replace(/\/v2$/, "")}/files/postage_label/${label.externalId}.png`)
+        expect(fake.count("POST", "/v2/shipments")).toBe(2)
+        const created = fake.calls()[0]!.body as { shipment: Record<string, any> }
+        expect(created.shipment["reference"]).toBe("shp-1:label")
+        expect(created.shipment["to_address"]).toEqual({
+          street1: "179 N Harbor Dr",
+          city: "Redondo Beach",
+          state: "CA",
+          zip: "90277",
+          country: "US"
+        })
+        // 1,500 g = 52.9 oz; 300 × 200 × 100 mm = 11.8 × 7.9 × 3.9 in.
+        expect(created.shipment["parcel"]).toEqual({ weight: 52.9, length: 11.8, width: 7.9, height: 3.9 })
+        expect(fake.calls()[1]!.path).toBe(`/v2/shipments/${label.externalId}/buy`)
+        // The bought shipment carries a tracker for the label's tracking code.
+        expect((fake.shipment(label.externalId)!["tracker"] as { tracking_code: string }).tracking_code).toBe(label.trackingNumber)
+      })
+    ))
+
+  it.scoped("buys the requested service, and the same key returns the same label without calling again", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const request = new CarrierPort.BuyLabel({ key: key("shp-1:label:express"), shipment, service: "Express" })
+        const label = yield* carrier.buyLabel(request)
+        expect(label.service).toBe("Express")
+        expect(label.rate.amountMinor).toBe(4685)
+        const calls = fake.calls().length
+        const again = yield* carrier.buyLabel(request)
+        expect(again).toEqual(label)
+        expect(fake.calls().length).toBe(calls)
+      })
+    ))
+
+  it.scoped("retries after a failed create create again; a retry after a failed buy reuses the shipment", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const request = new CarrierPort.BuyLabel({ key: key("shp-1:label:retry"), shipment })
+        fake.failNext({ _tag: "ServerError", status: 502 }, { route: "POST /v2/shipments" })
+        fake.failNext({ _tag: "RateLimited", retryAfter: "2" }, { route: "POST /v2/shipments" })
+        // First attempt: the create answers 502; second: 429; third succeeds.
+        expect(failureOf(yield* Effect.exit(carrier.buyLabel(request))).reason).toBe("Unavailable")
+        expect(failureOf(yield* Effect.exit(carrier.buyLabel(request))).retryAfterMillis).toBe(2000)
+        const label = yield* carrier.buyLabel(request)
+        expect(label.rate.amountMinor).toBe(747)
+        expect(fake.calls().filter((c) => c.method === "POST" && c.path === "/v2/shipments")).toHaveLength(3)
+        expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(1)
+
+        // Now the buy itself fails once: the retry buys the shipment created by the first attempt.
+        const second = new CarrierPort.BuyLabel({ key: key("shp-1:label:retry-buy"), shipment })
+        fake.failNext({ _tag: "ServerError", status: 503 }, { route: /^POST \/v2\/shipments\/[^/]+\/buy$/ })
+        const creates = () => fake.calls().filter((c) => c.method === "POST" && c.path === "/v2/shipments").length
+        const createsBefore = creates()
+        expect(failureOf(yield* Effect.exit(carrier.buyLabel(second))).reason).toBe("Unavailable")
+        const bought = yield* carrier.buyLabel(second)
+        expect(creates() - createsBefore).toBe(1)
+        expect(fake.count("GET", `/v2/shipments/${bought.externalId}`)).toBe(1)
+        expect(bought.trackingNumber).not.toBe(label.trackingNumber)
+      })
+    ))
+
+  it.scoped("a buy whose answer was lost times out; the retry finds the label already bought (no second buy)", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const request = new CarrierPort.BuyLabel({ key: key("shp-3:label"), shipment })
+        fake.failNext({ _tag: "LoseAnswer" }, { route: /^POST \/v2\/shipments\/[^/]+\/buy$/ })
+        const fiber = yield* Effect.fork(Effect.exit(carrier.buyLabel(request)))
+        yield* fake.awaitCalls(2)
+        yield* TestClock.adjust(Duration.seconds(11))
+        expect(failureOf(yield* Fiber.join(fiber)).reason).toBe("Timeout")
+        const label = yield* carrier.buyLabel(request)
+        expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(1)
+        expect(fake.count("GET", `/v2/shipments/${label.externalId}`)).toBe(1)
+        expect(label.trackingNumber).toBe(fake.shipment(label.externalId)!["tracking_code"])
+      })
+    ))
+
+  it.scoped("no matching rate, several packages, or no sender address: Invalid, naming why", () =>
+    withCarrier((carrier) =>
+      Effect.gen(function*() {
+        const noRate = failureOf(
+          yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("a"), shipment, service: "Teleport" })))
+        )
+        expect(noRate.reason).toBe("Invalid")
+        expect(noRate.description).toBe(
+          "no rate for Teleport (offered: USPS Priority, USPS GroundAdvantage, USPS Express, UPS Ground)"
+        )
+        const twoPackages = Schema.decodeUnknownSync(Shipment.Shipment)({
+          ...Schema.encodeSync(Shipment.Shipment)(shipment),
+          packages: [{ id: "p1", weight: 100 }, { id: "p2", weight: 200 }]
+        })
+        const multi = failureOf(yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("b"), shipment: twoPackages }))))
+        expect(multi.description).toBe("an EasyPost shipment carries one parcel; shipment shp-1 has 2 packages")
+      })
+    ))
+})
+
+describe("EasyPostCarrier as the CarrierPort", () => {
+  it.scoped("the fake signs and sends a webhook; an ingress hands it to the port, which verifies and parses it", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
+      const layer = EasyPostCarrier.layer({
+        apiKey: Redacted.make(fake.apiKey),
+        webhookSecret: Redacted.make(webhookSecret),
+        baseUrl: fake.url
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+      const port = yield* Effect.provide(CarrierPort.CarrierPort, layer)
+      expect(port.source).toBe("easypost")
+
+      const tracker = yield* port.createTracker(
+        new CarrierPort.CreateTracker({ key: key("shp-9:tracker"), trackingNumber: "EZ3000000003", carrier: "USPS" })
+      )
+      fake.advanceTracker(tracker.externalId, {
+        status: "delivered",
+        status_detail: "arrived_at_destination",
+        message: "Delivered, Front Door/Porch",
+        datetime: "2025-05-09T21:05:00Z",
+        city: "CHARLESTON",
+        state: "SC",
+        zip: "29401",
+        country: "US"
+      })
+
+      // A minimal ingress: raw body + lower-case headers → port.parse → 202 or the error's status.
+      const received: Array<ReadonlyArray<CarrierPort.Observation>> = []
+      const ingress = Http.createServer((req, res) => {
+        const chunks: Array<Buffer> = []
+        req.on("data", (c: Buffer) => chunks.push(c))
+        req.on("end", () => {
+          const request: CarrierPort.InboundRequest = {
+            headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+            body: new Uint8Array(Buffer.concat(chunks)),
+            receivedAt: Instant.fromMillis(Date.UTC(2025, 4, 9, 21, 6, 0))
+          }
+          Effect.runPromiseExit(port.parse(request)).then((exit) => {
+            if (Exit.isSuccess(exit)) {
+              received.push(exit.value)
+              res.writeHead(202).end()
+            } else {
+              const f = Cause.failureOption(exit.cause)
+              res.writeHead(f._tag === "Some" ? f.value.status ?? 500 : 500).end()
+            }
+          })
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((r) => ingress.listen(0, "127.0.0.1", () => r()))),
+        () => Effect.promise(() => new Promise<void>((r) => ingress.close(() => r())))
+      )
+      const url = `http://127.0.0.1:${(ingress.address() as AddressInfo).port}/webhooks/easypost`
+
+      const ok = yield* fake.sendWebhook(url, fake.trackerEvent(tracker.externalId), webhookSecret)
+      expect(ok.status).toBe(202)
+      const wrong = yield* fake.sendWebhook(url, fake.trackerEvent(tracker.externalId), "another secret")
+      expect(wrong.status).toBe(401)
+
+      expect(received).toHaveLength(1)
+      const events = received[0]!.map(summarize)
+      expect(events.map((e) => e.meaning)).toEqual(["label_created", "in_transit", "out_for_delivery", "delivered"])
+      expect(events[3]).toMatchObject({
+        trackingNumber: "EZ3000000003",
+        carrier: "USPS",
+        occurredAt: "2025-05-09T21:05:00.000Z",
+        city: "CHARLESTON",
+        code: "delivered",
+        detail: "arrived_at_destination"
+      })
+      const delivered = received[0]![3]!.event
+      expect(delivered._tag === "StatusReported" ? delivered.pod?.signedBy : undefined).toBe("John Tester")
+    }))
+})
+
+describe("EasyPostCarrier.layerConfig", () => {
+  it.scoped("reads the credentials (redacted) and the API root from Config", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make()
+      const layer = EasyPostCarrier.layerConfig({
+        apiKey: Config.redacted("EASYPOST_API_KEY"),
+        webhookSecret: Config.redacted("EASYPOST_WEBHOOK_SECRET"),
+        baseUrl: Config.string("EASYPOST_BASE_URL")
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+      const port = yield* Effect.provide(CarrierPort.CarrierPort, layer).pipe(
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(
+            new Map([
+              ["EASYPOST_API_KEY", fake.apiKey],
+              ["EASYPOST_WEBHOOK_SECRET", webhookSecret],
+              ["EASYPOST_BASE_URL", fake.url]
+            ])
+          )
+        )
+      )
+      const tracker = yield* port.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "EZ1000000001" }))
+      expect(tracker.trackingNumber).toBe("EZ1000000001")
+      expect(fake.calls()[0]!.authorized).toBe(true)
+      const body = fake.trackerEvent(tracker.externalId)
+      expect(yield* port.parse(fake.signedRequest(body, webhookSecret))).toHaveLength(1)
+    }))
+})
+
+describe("EasyPostClient.fromErrorResponse", () => {
+  it("maps every status class to its retry reason", () => {
+    const cases: ReadonlyArray<readonly [number, PortError.Reason]> = [
+      [400, "Invalid"],
+      [401, "Unauthorized"],
+      [402, "Invalid"],
+      [403, "Forbidden"],
+      [404, "NotFound"],
+      [408, "Timeout"],
+      [409, "Conflict"],
+      [422, "Invalid"],
+      [429, "RateLimited"],
+      [500, "Unavailable"],
+      [502, "Unavailable"],
+      [503, "Unavailable"],
+      [504, "Unavailable"]
+    ]
+    for (const [status, reason] of cases) {
+      expect(EasyPostClient.fromErrorResponse("m", { status, headers: {}, body: "" }, 0).reason).toBe(reason)
+    }
+  })
+
+  it("reads Retry-After as seconds or as an HTTP date", () => {
+    const now = Date.UTC(2025, 0, 1, 12, 0, 0)
+    const date = new Date(now + 90_000).toUTCString()
+    expect(
+      EasyPostClient.fromErrorResponse("m", { status: 429, headers: { "retry-after": date }, body: "{}" }, now).retryAfterMillis
+    ).toBe(90_000)
+    expect(
+      EasyPostClient.fromErrorResponse("m", { status: 429, headers: { "retry-after": "3" }, body: "{}" }, now).retryAfterMillis
+    ).toBe(3000)
+    expect(EasyPostClient.fromErrorResponse("m", { status: 429, headers: {}, body: "{}" }, now).retryAfterMillis).toBeUndefined()
+  })
+})

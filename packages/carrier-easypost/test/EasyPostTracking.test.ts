@@ -1,0 +1,102 @@
+/**
+ * Every recorded EasyPost payload in shared/fixtures/carriers/easypost maps to the expected
+ * canonical events (the FedEx webhook is covered in EasyPostWebhook.test.ts).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { EasyPostTracking } from "../src/index.js"
+import * as Fixtures from "./fixtures.js"
+import { summarize } from "./fixtures.js"
+
+const options: EasyPostTracking.Options = {
+  source: "easypost",
+  timePolicy: { _tag: "AssumeUtc" },
+  receivedAt: Fixtures.receivedAt
+}
+
+// The two USPS scans of the API reference's test tracker EZ1000000001.
+const uspsScans = (description: string | undefined) => [
+  {
+    trackingNumber: "EZ1000000001",
+    carrier: "USPS",
+    tag: "StatusReported",
+    meaning: "label_created",
+    occurredAt: "2025-04-09T20:40:17.000Z",
+    city: undefined,
+    region: undefined,
+    postalCode: undefined,
+    country: undefined,
+    code: "pre_transit",
+    detail: "status_update",
+    description: description === undefined ? "Pre-Shipment Info Sent to USPS" : description
+  },
+  {
+    trackingNumber: "EZ1000000001",
+    carrier: "USPS",
+    tag: "StatusReported",
+    meaning: "label_created",
+    occurredAt: "2025-04-10T09:17:17.000Z",
+    city: "HOUSTON",
+    region: "TX",
+    postalCode: "77063",
+    country: undefined,
+    code: "pre_transit",
+    detail: "status_update",
+    description: "Shipping Label Created"
+  }
+]
+
+describe("EasyPostTracking on the recorded fixtures", () => {
+  it.effect("tracker-create.json: two pre_transit scans → label_created (null carrier codes)", () =>
+    Effect.gen(function*() {
+      const out = yield* EasyPostTracking.fromPayload(Fixtures.json("tracker-create.json"), options)
+      expect(out.map(summarize)).toEqual(uspsScans(undefined))
+      for (const o of out) expect(o.event.id).toMatch(/^trk_9135862729734d96ad2f9ed0f0565a27:[0-9a-f]{32}$/)
+    }))
+
+  it.effect("tracker-retrieve.json: the same tracker with empty carrier codes gives the same events and ids", () =>
+    Effect.gen(function*() {
+      const created = yield* EasyPostTracking.fromPayload(Fixtures.json("tracker-create.json"), options)
+      const retrieved = yield* EasyPostTracking.fromPayload(Fixtures.json("tracker-retrieve.json"), options)
+      expect(retrieved.map(summarize)).toEqual(uspsScans(undefined))
+      expect(retrieved.map((o) => o.event.id)).toEqual(created.map((o) => o.event.id))
+    }))
+
+  it.effect("trackers-list.json: the list envelope yields the trackers' scans", () =>
+    Effect.gen(function*() {
+      const out = yield* EasyPostTracking.fromPayload(Fixtures.json("trackers-list.json"), options)
+      expect(out.map(summarize)).toEqual(uspsScans(undefined))
+    }))
+
+  it.effect("event-retrieve.json: a tracker.created event without its Tracker is Invalid, naming result", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(EasyPostTracking.fromPayload(Fixtures.json("event-retrieve.json"), options))
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit) && exit.cause._tag === "Fail") {
+        expect(exit.cause.error.reason).toBe("Invalid")
+        expect(exit.cause.error.description).toBe("result: a tracker.created event must carry the Tracker")
+      }
+    }))
+
+  it.effect("a tracker without scans reports its own status at updated_at; an unknown one reports nothing", () =>
+    Effect.gen(function*() {
+      const base = Fixtures.json("tracker-create.json") as Record<string, unknown>
+      const delivered = { ...base, status: "delivered", status_detail: "arrived_at_destination", signed_by: "J DOE", tracking_details: [] }
+      const [one] = yield* EasyPostTracking.fromPayload(delivered, options)
+      expect(summarize(one!)).toMatchObject({ meaning: "delivered", occurredAt: "2025-05-09T20:40:17.000Z", code: "delivered" })
+      expect(one!.event._tag === "StatusReported" ? one!.event.pod?.signedBy : undefined).toBe("J DOE")
+      const fresh = { ...base, status: "unknown", status_detail: "unknown", tracking_details: [] }
+      expect(yield* EasyPostTracking.fromPayload(fresh, options)).toEqual([])
+    }))
+
+  it.effect("a scan's malformed fields are named with their path", () =>
+    Effect.gen(function*() {
+      const base = Fixtures.json("tracker-create.json") as Record<string, any>
+      const broken = structuredClone(base)
+      broken.tracking_details[1].status = 42
+      const exit = yield* Effect.exit(EasyPostTracking.fromPayload(broken, options))
+      if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error("expected Invalid")
+      expect(exit.cause.error.description).toMatch(/^tracking_details\.1\.status: Expected string, actual 42/)
+    }))
+})
