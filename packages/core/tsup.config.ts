@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup"
 
 export default defineConfig({
-  entry: { index: "src/index.ts", "testing/index": "src/testing/index.ts" },
+  entry: { index: "src/index.ts", "simulation/index": "src/simulation/index.ts", "testing/index": "src/testing/index.ts" },
   format: ["esm"],
   dts: { compilerOptions: { composite: false, incremental: false } },
   tsconfig: "tsconfig.build.json",

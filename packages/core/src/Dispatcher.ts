@@ -312,7 +312,19 @@ export const make = (
                     )
                   }
                   return handler(payload)
-                })
+                }).pipe(
+                  // A defect in an adapter is a bug for this action, not a reason to stop dispatching.
+                  Effect.catchAllDefect((defect) =>
+                    Effect.fail(
+                      new PortError.StorageError({
+                        reason: "Bug",
+                        module: "@waybill/core/Dispatcher",
+                        method: action.kind,
+                        description: `the handler crashed: ${defect instanceof Error ? defect.message : String(defect)}`
+                      })
+                    )
+                  )
+                )
           const timed = Effect.gen(function* () {
             yield* Ref.update(calls, (n) => n + 1)
             const started = yield* Clock.currentTimeMillis
@@ -392,7 +404,7 @@ export const make = (
             description: error.description
           })
         })
-      ).pipe(Effect.withSpan("waybill.dispatch", { attributes: { key: action.key, kind: action.kind } }))
+      ).pipe(Effect.withSpan("waybill.dispatch", { attributes: { key: action.key, kind: action.kind }, captureStackTrace: false }))
 
     const tick = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis

@@ -21,7 +21,7 @@ import * as Notifier from "./Notifier.js"
 import * as Privacy from "./Privacy.js"
 import type * as Store from "./Store.js"
 import * as ShipmentRecord from "./ShipmentRecord.js"
-import type * as ShipmentState from "./ShipmentState.js"
+import * as ShipmentState from "./ShipmentState.js"
 import * as Status from "./Status.js"
 import * as Weight from "./Weight.js"
 
@@ -125,11 +125,26 @@ export interface Plan {
   readonly newHolds: ReadonlyArray<ShipmentRecord.HoldReason>
 }
 
-const encodeWriteTracking = Schema.encodeSync(ErpPort.WriteTracking)
-const encodePostNote = Schema.encodeSync(ErpPort.PostNote)
-const encodeValidate = Schema.encodeSync(ErpPort.ValidateDelivery)
-const encodeRelease = Schema.encodeSync(ErpPort.ReleaseInvoice)
 const encodeInstant = Schema.encodeSync(Instant.Instant)
+
+/**
+ * Payloads are serialized with `JSON.stringify`: for the request classes (no transformations
+ * but instants, which serialize as the same ISO strings) it equals their Schema encoding and
+ * costs a fraction of it. `Flows.test.ts` decodes every planned payload with its schema.
+ */
+const encoded = (value: unknown): any => JSON.parse(JSON.stringify(value))
+
+const shipmentJsonCache = new WeakMap<object, string>()
+
+/** A request payload made of the shipment (serialized once per shipment) and a few fields. */
+const withShipment = (shipment: object, fields: Record<string, unknown>): string => {
+  let json = shipmentJsonCache.get(shipment)
+  if (json === undefined) {
+    json = JSON.stringify(shipment)
+    shipmentJsonCache.set(shipment, json)
+  }
+  return `{"shipment":${json},${JSON.stringify(fields).slice(1)}`
+}
 
 const nextActions: Record<Status.ExceptionKind, string> = {
   delayed: "watch the next scan; tell the customer if the promised date slips",
@@ -154,10 +169,11 @@ export const caseContext = (
   state: ShipmentState.ShipmentState
 ): HelpdeskPort.CaseContext => {
   const view = state.view
-  const open = view.openExceptions
+  const open = ShipmentState.openExceptions(view)
   const newest = open[open.length - 1]
   const customer = info.customer
-  return new HelpdeskPort.CaseContext({
+  return new HelpdeskPort.CaseContext(
+    {
     shipmentId: info.shipment.id,
     orderId: info.shipment.orderId,
     status: view.status,
@@ -179,8 +195,13 @@ export const caseContext = (
     ...(customer !== undefined ? { customerName: customer.name } : {}),
     ...(customer?.email !== undefined ? { customerEmail: customer.email } : {}),
     ...(customer?.phone !== undefined ? { customerPhone: customer.phone } : {}),
-    shipTo: info.shipment.shipTo
-  })
+    shipToStreet: [info.shipment.shipTo.street, info.shipment.shipTo.street2].filter((x) => x !== undefined).join(", "),
+    ...(info.shipment.shipTo.postalCode !== undefined ? { shipToPostalCode: info.shipment.shipTo.postalCode } : {}),
+    shipToCity: info.shipment.shipTo.city,
+    shipToCountry: info.shipment.shipTo.country
+    },
+    true
+  )
 }
 
 const describe = (m: Milestone.Milestone): string => {
@@ -239,14 +260,7 @@ export const plan = (input: PlanInput): Plan => {
       key: `${s}:erp.postNote:${key}`,
       target: "erp",
       kind: "erp.postNote",
-      payload: JSON.stringify(
-        encodePostNote(
-          new ErpPort.PostNote(
-            { key: ErpPort.IdempotencyKey.make(`${s}:erp.postNote:${key}`), shipment, subject, body },
-            true
-          )
-        )
-      )
+      payload: withShipment(shipment, { key: `${s}:erp.postNote:${key}`, subject, body })
     })
   const notify = (template: Notifier.Template, keySuffix: string) => {
     if (!notifier || !config.notify.includes(template)) return
@@ -272,7 +286,7 @@ export const plan = (input: PlanInput): Plan => {
       key,
       target: "notifier",
       kind: "notifier.notify",
-      payload: JSON.stringify(Privacy.encodeMinimized(Notifier.Notify, request, config.privacy.notifier))
+      payload: JSON.stringify(Privacy.minimize(Notifier.Notify, encoded(request), config.privacy.notifier))
     })
   }
   const openCase = (keySuffix: string, subject: string, text: string) => {
@@ -293,7 +307,7 @@ export const plan = (input: PlanInput): Plan => {
       key,
       target: "helpdesk",
       kind: "helpdesk.openOrEnrich",
-      payload: JSON.stringify(Privacy.encodeMinimized(HelpdeskPort.OpenCase, request, config.privacy.helpdesk)),
+      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.OpenCase, encoded(request), config.privacy.helpdesk)),
       ...(caseKey !== undefined ? { after: caseKey } : {})
     })
     caseKey ??= key
@@ -316,7 +330,7 @@ export const plan = (input: PlanInput): Plan => {
       key,
       target: "helpdesk",
       kind: "helpdesk.update",
-      payload: JSON.stringify(Privacy.encodeMinimized(HelpdeskPort.UpdateCase, request, config.privacy.helpdesk)),
+      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.UpdateCase, encoded(request), config.privacy.helpdesk)),
       after: caseKey
     })
   }
@@ -336,19 +350,11 @@ export const plan = (input: PlanInput): Plan => {
               key: k,
               target: "erp",
               kind: "erp.writeTracking",
-              payload: JSON.stringify(
-                encodeWriteTracking(
-                  new ErpPort.WriteTracking(
-                    {
-                      key: ErpPort.IdempotencyKey.make(k),
-                      shipment,
-                      carrier: shipment.carrier ?? "unknown",
-                      trackingNumber: shipment.trackingNumber
-                    },
-                    true
-                  )
-                )
-              )
+              payload: withShipment(shipment, {
+                key: k,
+                carrier: shipment.carrier ?? "unknown",
+                trackingNumber: shipment.trackingNumber
+              })
             })
           }
           notify("dispatched", "dispatched")
@@ -360,22 +366,14 @@ export const plan = (input: PlanInput): Plan => {
             key: k,
             target: "erp",
             kind: "erp.validateDelivery",
-            payload: JSON.stringify(
-              encodeValidate(
-                new ErpPort.ValidateDelivery(
-                  {
-                    key: ErpPort.IdempotencyKey.make(k),
-                    shipment,
-                    deliveredAt: m.at,
-                    ...(view.pod !== undefined ? { pod: view.pod } : {})
-                  },
-                  true
-                )
-              )
-            )
+            payload: withShipment(shipment, {
+              key: k,
+              deliveredAt: encodeInstant(m.at),
+              ...(view.pod !== undefined ? { pod: view.pod } : {})
+            })
           })
           notify("delivered", "delivered")
-          updateCase("delivered", "The shipment was delivered.", view.openExceptions.length === 0)
+          updateCase("delivered", "The shipment was delivered.", ShipmentState.openExceptions(view).length === 0)
         }
         break
       }
@@ -418,9 +416,9 @@ export const plan = (input: PlanInput): Plan => {
   if (billing.status !== "released") {
     const policy = config.billing
     const wasTriggered = input.retracted.some((r) => Milestone.key(r.milestone) === triggerKey(policy))
-    if (view.has(triggerKey(policy))) {
+    if (ShipmentState.has(view, triggerKey(policy))) {
       const holds: Array<ShipmentRecord.HoldReason> = []
-      if (policy.requirePod && !view.has("pod") && !billing.approvals.includes("pod")) holds.push("missing_pod")
+      if (policy.requirePod && !ShipmentState.has(view, "pod") && !billing.approvals.includes("pod")) holds.push("missing_pod")
       if (
         policy.weightTolerancePerMille !== undefined &&
         view.measuredWeight !== undefined &&
@@ -431,7 +429,7 @@ export const plan = (input: PlanInput): Plan => {
       }
       if (
         policy.holdOnDamage &&
-        view.openExceptions.some((e) => e.kind === "damaged") &&
+        ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
         !billing.approvals.includes("damage")
       ) {
         holds.push("open_damage")
@@ -440,16 +438,15 @@ export const plan = (input: PlanInput): Plan => {
         const target = policy.target === "finance" && config.targets.finance ? "finance" : "erp"
         const k = `${s}:${target}.releaseInvoice`
         const request = new ErpPort.ReleaseInvoice({ key: ErpPort.IdempotencyKey.make(k), shipment }, true)
-        const validated = view.has("reached:delivered") && target === "erp"
+        const validated = ShipmentState.has(view, "reached:delivered") && target === "erp"
         actions.push({
           key: k,
           target,
           kind: target === "finance" ? "finance.releaseInvoice" : "erp.releaseInvoice",
-          payload: JSON.stringify(
+          payload:
             target === "finance"
-              ? Privacy.encodeMinimized(ErpPort.ReleaseInvoice, request, config.privacy.finance)
-              : encodeRelease(request)
-          ),
+              ? JSON.stringify(Privacy.minimize(ErpPort.ReleaseInvoice, encoded(request), config.privacy.finance))
+              : withShipment(shipment, { key: k }),
           ...(validated ? { after: `${s}:erp.validateDelivery` } : {})
         })
         billing = new ShipmentRecord.Billing({ ...billing, status: "released", holds: [] }, true)

@@ -19,7 +19,8 @@ import * as Status from "./Status.js"
 
 /**
  * What support needs to know about a shipment, and no more. Personal fields are optional and
- * annotated; the destination's privacy policy decides whether they stay.
+ * annotated, so the destination's privacy policy can drop or mask them and the payload still
+ * decodes; city and country stay, because support needs them.
  *
  * @since 0.1.0
  */
@@ -41,7 +42,10 @@ export class CaseContext extends Schema.Class<CaseContext>("CaseContext")({
   customerName: Schema.optionalWith(Schema.String.pipe(Pii.pii("name")), { exact: true }),
   customerEmail: Schema.optionalWith(Schema.String.pipe(Pii.pii("email")), { exact: true }),
   customerPhone: Schema.optionalWith(Schema.String.pipe(Pii.pii("phone")), { exact: true }),
-  shipTo: Schema.optionalWith(Party.Address, { exact: true })
+  shipToStreet: Schema.optionalWith(Schema.String.pipe(Pii.pii("street")), { exact: true }),
+  shipToPostalCode: Schema.optionalWith(Schema.String.pipe(Pii.pii("postal_code")), { exact: true }),
+  shipToCity: Schema.String,
+  shipToCountry: Party.CountryCode
 }) {}
 
 /**

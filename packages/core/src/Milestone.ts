@@ -1,5 +1,6 @@
 /**
- * Milestones: the monotone facts derived from a shipment's events. Business effects hang off
+ * Milestones: the monotone facts derived from a shipment's events. They are plain tagged
+ * structs (`{ _tag: "Reached", status, at }`), cheap to build on the hot path. Business effects hang off
  * milestones, never off raw events, so each effect is decided once per shipment whatever the
  * arrival order.
  *
@@ -18,50 +19,60 @@ import * as Status from "./Status.js"
  *
  * @since 0.1.0
  */
-export class Reached extends Schema.TaggedClass<Reached>()("Reached", {
+export const Reached = Schema.TaggedStruct("Reached", {
   status: Schema.Union(Status.ForwardStatus, Status.ReturnStatus),
   at: Instant.Instant
-}) {}
+})
+/** @since 0.1.0 */
+export type Reached = typeof Reached.Type
 
 /**
  * A proof of delivery was received.
  *
  * @since 0.1.0
  */
-export class PodReceived extends Schema.TaggedClass<PodReceived>()("PodReceived", {
+export const PodReceived = Schema.TaggedStruct("PodReceived", {
   at: Instant.Instant
-}) {}
+})
+/** @since 0.1.0 */
+export type PodReceived = typeof PodReceived.Type
 
 /**
  * An exception was reported (one milestone per exception event).
  *
  * @since 0.1.0
  */
-export class ExceptionOpened extends Schema.TaggedClass<ExceptionOpened>()("ExceptionOpened", {
+export const ExceptionOpened = Schema.TaggedStruct("ExceptionOpened", {
   eventId: Ids.EventId,
   kind: Status.ExceptionKind,
   at: Instant.Instant
-}) {}
+})
+/** @since 0.1.0 */
+export type ExceptionOpened = typeof ExceptionOpened.Type
 
 /**
  * A reported exception was resolved, by later movement or an explicit clearance.
  *
  * @since 0.1.0
  */
-export class ExceptionResolved extends Schema.TaggedClass<ExceptionResolved>()("ExceptionResolved", {
+export const ExceptionResolved = Schema.TaggedStruct("ExceptionResolved", {
   eventId: Ids.EventId,
   kind: Status.ExceptionKind,
   at: Instant.Instant
-}) {}
+})
+/** @since 0.1.0 */
+export type ExceptionResolved = typeof ExceptionResolved.Type
 
 /**
  * The shipment was validly cancelled (before dispatch).
  *
  * @since 0.1.0
  */
-export class Cancelled extends Schema.TaggedClass<Cancelled>()("Cancelled", {
+export const Cancelled = Schema.TaggedStruct("Cancelled", {
   at: Instant.Instant
-}) {}
+})
+/** @since 0.1.0 */
+export type Cancelled = typeof Cancelled.Type
 
 /**
  * Any milestone.
@@ -82,6 +93,18 @@ export type Milestone = typeof Milestone.Type
  * @since 0.1.0
  */
 export const key = (milestone: Milestone): string => {
+  let k = keys.get(milestone)
+  if (k === undefined) {
+    k = computeKey(milestone)
+    keys.set(milestone, k)
+  }
+  return k
+}
+
+// Milestones are immutable: their key is computed once.
+const keys = new WeakMap<Milestone, string>()
+
+const computeKey = (milestone: Milestone): string => {
   switch (milestone._tag) {
     case "Reached":
       return `reached:${milestone.status}`
@@ -113,8 +136,10 @@ export type WithdrawalReason = typeof WithdrawalReason.Type
  *
  * @since 0.1.0
  */
-export class MilestoneRetracted extends Schema.TaggedClass<MilestoneRetracted>()("MilestoneRetracted", {
+export const MilestoneRetracted = Schema.TaggedStruct("MilestoneRetracted", {
   milestone: Milestone,
   reason: WithdrawalReason,
   cause: Ids.EventId
-}) {}
+})
+/** @since 0.1.0 */
+export type MilestoneRetracted = typeof MilestoneRetracted.Type

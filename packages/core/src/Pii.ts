@@ -61,6 +61,8 @@ export const kindOf = (ast: AST.AST): PiiKind | undefined => {
 export interface PiiPath {
   readonly path: ReadonlyArray<string>
   readonly kind: PiiKind
+  /** Whether the field may be absent (a policy can drop it) or must stay (a policy masks it). */
+  readonly optional: boolean
 }
 
 const walk = (ast: AST.AST, prefix: ReadonlyArray<string>, out: Array<PiiPath>, seen: Set<AST.AST>): void => {
@@ -85,7 +87,7 @@ const walk = (ast: AST.AST, prefix: ReadonlyArray<string>, out: Array<PiiPath>, 
       for (const ps of ast.propertySignatures) {
         const path = [...prefix, String(ps.name)]
         const kind = kindOf(ps.type)
-        if (kind !== undefined) out.push({ path, kind })
+        if (kind !== undefined) out.push({ path, kind, optional: ps.isOptional })
         else walk(ps.type, path, out, seen)
       }
       return

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as Audit from "./Audit.js"
@@ -149,11 +150,8 @@ export class Pipeline extends Context.Tag("@waybill/core/Pipeline")<Pipeline, Pi
 
 const MODULE = "@waybill/core/Pipeline"
 
-const encodeRecord = Schema.encodeSync(ShipmentRecord.ShipmentRecord)
-const decodeRecord = Schema.decodeUnknownEither(ShipmentRecord.ShipmentRecord)
 const encodeInfo = Schema.encodeSync(ShipmentRecord.ShipmentInfo)
 const decodeInfo = Schema.decodeUnknownEither(ShipmentRecord.ShipmentInfo)
-const encodeEvent = Schema.encodeSync(ShipmentEvent.ShipmentEvent)
 const encodeMessage = Schema.encodeSync(InboundMessage)
 const encodeIngestError = Schema.encodeSync(IngestError)
 
@@ -167,12 +165,14 @@ const storageError = (method: string) => (e: PortError.StorageError) =>
   })
 
 /**
- * The idempotency key of an event: its source and id.
+ * The idempotency key of an event: its source, its id and a fingerprint of its content. A
+ * retransmission has the same key and is dropped before any work; a different event reusing an
+ * id gets through to the state machine, which records the conflict instead of losing it.
  *
  * @since 0.1.0
  */
-export const idempotencyKey = (event: { readonly source: string; readonly id: string }): string =>
-  `${event.source}|${event.id}`
+export const idempotencyKey = (event: ShipmentEvent.ShipmentEvent): string =>
+  `${event.source}|${event.id}|${createHash("sha256").update(ShipmentState.contentKey(event)).digest("hex").slice(0, 16)}`
 
 /**
  * Builds the pipeline over the `Store` in context.
@@ -202,13 +202,18 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         if (stored === undefined) return undefined
         const cached = records.get(shipmentId)
         if (cached !== undefined && cached.version === stored.version) return { version: stored.version, record: cached.record }
-        const decoded = decodeRecord(JSON.parse(stored.body))
+        const decoded = ShipmentRecord.fromJson(stored.body)
         if (Either.isLeft(decoded)) {
+          const cause = decoded.left
           return yield* new IngestError({
             reason: "Bug",
             module: MODULE,
             method,
-            description: `stored record of ${shipmentId} is corrupt: ${Validation.ValidationError.fromParseError(decoded.left, { schema: "ShipmentRecord", module: MODULE, method }).message}`,
+            description: `stored record of ${shipmentId} is corrupt: ${
+              cause instanceof ParseResult.ParseError
+                ? Validation.ValidationError.fromParseError(cause, { schema: "ShipmentRecord", module: MODULE, method }).message
+                : cause.message
+            }`,
             shipmentId
           })
         }
@@ -269,7 +274,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 store.commit({
                   shipmentId: shipment.id,
                   expectedVersion: 0,
-                  body: JSON.stringify(encodeRecord(record)),
+                  body: ShipmentRecord.toJson(record),
                   idempotencyKeys: [],
                   events: [],
                   audit,
@@ -333,7 +338,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               store.commit({
                 shipmentId,
                 expectedVersion: loaded.version,
-                body: JSON.stringify(encodeRecord(record)),
+                body: ShipmentRecord.toJson(record),
                 idempotencyKeys: decision.idempotencyKeys,
                 events: decision.events,
                 audit: [entry!],
@@ -364,7 +369,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const key = idempotencyKey(event)
         const [seen] = yield* Effect.mapError(store.seen([key]), storageError("ingest"))
         if (seen === true) {
-          yield* Metric.increment(Metric.tagged(Metrics.events, "outcome", "Duplicate"))
+          yield* Metric.increment(tagged(Metrics.events, "outcome", "Duplicate"))
           return duplicateResult(event)
         }
         const result = yield* commitWith(event.shipmentId, "ingest", (record, info, now) =>
@@ -392,7 +397,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               retracted,
               now: Instant.fromMillis(now)
             })
-            for (const h of plan.newHolds) yield* Metric.increment(Metric.tagged(Metrics.holds, "reason", h))
+            for (const h of plan.newHolds) yield* Metric.increment(tagged(Metrics.holds, "reason", h))
             if (plan.record.billing.status === "released" && record.billing.status !== "released") {
               yield* Metric.increment(Metrics.invoicesReleased)
             }
@@ -416,7 +421,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 })
               },
               idempotencyKeys: [key],
-              events: [{ id: key, body: JSON.stringify(encodeEvent(event)) }],
+              events: [{ id: key, body: ShipmentRecord.eventJson(event) }],
               actions: plan.actions,
               result: (enqueued) => ({
                 shipmentId: event.shipmentId,
@@ -430,13 +435,16 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             } as const
           })
         )
-        yield* Metric.increment(Metric.tagged(Metrics.events, "outcome", result.outcome))
-        for (const m of result.reached) yield* Metric.increment(Metric.tagged(Metrics.milestones, "milestone", m.split(":")[0]!))
-        if (result.anomaly !== undefined) yield* Metric.increment(Metric.tagged(Metrics.anomalies, "reason", result.anomaly))
+        yield* Metric.increment(tagged(Metrics.events, "outcome", result.outcome))
+        for (const m of result.reached) yield* Metric.increment(tagged(Metrics.milestones, "milestone", m.split(":")[0]!))
+        if (result.anomaly !== undefined) yield* Metric.increment(tagged(Metrics.anomalies, "reason", result.anomaly))
         if (result.retracted.length > 0) yield* Metric.incrementBy(Metrics.withdrawals, result.retracted.length)
         yield* Metric.update(Metrics.ingestLatency, (yield* Clock.currentTimeMillis) - start)
         return result
-      }).pipe(Effect.withSpan("waybill.ingest", { attributes: { shipmentId: event.shipmentId, eventId: event.id } }))
+      }).pipe(Effect.withSpan("waybill.ingest", {
+        attributes: { shipmentId: event.shipmentId, eventId: event.id },
+        captureStackTrace: false
+      }))
 
     const deadLetter = (message: InboundMessage, error: IngestError, shipmentId?: string) =>
       Effect.gen(function* () {
@@ -619,6 +627,17 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     }
     return shape
   })
+
+const taggedCache = new WeakMap<Metric.Metric.Counter<number>, Map<string, Metric.Metric.Counter<number>>>()
+/** Tagged counters, created once per tag value. */
+const tagged = (metric: Metric.Metric.Counter<number>, key: string, value: string): Metric.Metric.Counter<number> => {
+  let byTag = taggedCache.get(metric)
+  if (byTag === undefined) taggedCache.set(metric, (byTag = new Map()))
+  const id = `${key}=${value}`
+  let m = byTag.get(id)
+  if (m === undefined) byTag.set(id, (m = Metric.tagged(metric, key, value)))
+  return m
+}
 
 const duplicateResult = (event: ShipmentEvent.ShipmentEvent): IngestResult => ({
   shipmentId: event.shipmentId,

@@ -33,15 +33,17 @@ export const Policy = Schema.Record({ key: Kinds, value: Treatment }).pipe(Schem
 export type Policy = typeof Policy.Type
 
 /**
- * Defaults: the helpdesk gets the customer's name and masked contacts, no address; the
- * notifier gets what it needs to reach the customer; finance gets names only.
+ * Defaults: the helpdesk gets the customer's name and masked contacts, no street or postal
+ * code; the notifier gets what it needs to reach the customer; finance gets names and the
+ * invoice address, no contacts. A required field a policy drops is masked instead, so the
+ * payload still decodes.
  *
  * @since 0.1.0
  */
 export const defaults: { readonly helpdesk: Policy; readonly notifier: Policy; readonly finance: Policy } = {
   helpdesk: { name: "keep", email: "mask", phone: "mask" },
   notifier: { name: "keep", email: "keep", phone: "keep" },
-  finance: { name: "keep" }
+  finance: { name: "keep", street: "keep", postal_code: "keep" }
 }
 
 /**
@@ -99,8 +101,10 @@ const applyAt = (value: unknown, path: ReadonlyArray<string>, kind: Pii.PiiKind,
  */
 export const minimize = <I>(schema: Schema.Schema<any, I, never>, encoded: I, policy: Policy): I => {
   let out: unknown = encoded
-  for (const { path, kind } of Pii.paths(schema)) {
-    out = applyAt(out, path, kind, policy[kind] ?? "drop")
+  for (const { kind, optional, path } of Pii.paths(schema)) {
+    const treatment = policy[kind] ?? "drop"
+    // A required field cannot be dropped without breaking the payload: it is masked instead.
+    out = applyAt(out, path, kind, treatment === "drop" && !optional ? "mask" : treatment)
   }
   return out as I
 }

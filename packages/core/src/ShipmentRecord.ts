@@ -5,10 +5,14 @@
  *
  * @since 0.1.0
  */
+import * as Either from "effect/Either"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Ids from "./Ids.js"
 import * as Money from "./Money.js"
 import * as Party from "./Party.js"
 import * as Shipment from "./Shipment.js"
+import * as ShipmentEvent from "./ShipmentEvent.js"
 import * as ShipmentState from "./ShipmentState.js"
 
 /**
@@ -73,3 +77,87 @@ export class ShipmentInfo extends Schema.Class<ShipmentInfo>("ShipmentInfo")({
   customer: Schema.optionalWith(Party.Party, { exact: true }),
   orderTotal: Schema.optionalWith(Money.Money, { exact: true })
 }) {}
+
+// -------------------------------------------------------------------------------------------
+// stored form
+// -------------------------------------------------------------------------------------------
+
+/**
+ * The stored form of a record: the event set, not the derived view (which is rebuilt on load).
+ *
+ * @since 0.1.0
+ */
+export const Stored = Schema.Struct({
+  shipmentId: Ids.ShipmentId,
+  companyId: Ids.CompanyId,
+  events: Schema.Array(ShipmentEvent.ShipmentEvent),
+  variants: Schema.Array(ShipmentEvent.ShipmentEvent),
+  billing: Billing,
+  caseKey: Schema.optionalWith(Schema.String, { exact: true }),
+  audit: Schema.Struct({ seq: Schema.NonNegativeInt, hash: Schema.String })
+}).annotations({ identifier: "StoredShipmentRecord" })
+
+const eventJsonCache = new WeakMap<ShipmentEvent.ShipmentEvent, string>()
+
+/**
+ * The JSON of an encoded event, computed once per event object (events are immutable).
+ * `JSON.stringify` of an event equals its Schema encoding (instants serialize as ISO strings,
+ * classes as their fields); `Model.test.ts` checks that for arbitrary events.
+ *
+ * @since 0.1.0
+ */
+export const eventJson = (event: ShipmentEvent.ShipmentEvent): string => {
+  let json = eventJsonCache.get(event)
+  if (json === undefined) {
+    json = JSON.stringify(event)
+    eventJsonCache.set(event, json)
+  }
+  return json
+}
+
+
+/**
+ * Serializes a record for the store. Equal to `JSON.stringify` of the encoded {@link Stored}
+ * form, built from per-event cached JSON so a commit does not re-encode the whole history.
+ *
+ * @since 0.1.0
+ */
+export const toJson = (record: ShipmentRecord): string => {
+  const state = record.state
+  return (
+    `{"shipmentId":${JSON.stringify(state.shipmentId)},"companyId":${JSON.stringify(state.companyId)},` +
+    `"events":[${state.events.map(eventJson).join(",")}],"variants":[${state.variants.map(eventJson).join(",")}],` +
+    `"billing":${JSON.stringify(record.billing)},` +
+    (record.caseKey !== undefined ? `"caseKey":${JSON.stringify(record.caseKey)},` : "") +
+    `"audit":${JSON.stringify(record.audit)}}`
+  )
+}
+
+const decodeStored = Schema.decodeUnknownEither(Stored)
+
+/**
+ * Reads a record from its stored JSON, rebuilding the view.
+ *
+ * @since 0.1.0
+ */
+export const fromJson = (json: string): Either.Either<ShipmentRecord, ParseResult.ParseError | Error> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch (e) {
+    return Either.left(e instanceof Error ? e : new Error(String(e)))
+  }
+  return Either.map(
+    decodeStored(parsed),
+    (stored) =>
+      new ShipmentRecord(
+        {
+          state: ShipmentState.restore(stored.shipmentId, stored.companyId, stored.events, stored.variants),
+          billing: stored.billing,
+          ...(stored.caseKey !== undefined ? { caseKey: stored.caseKey } : {}),
+          audit: stored.audit
+        },
+        true
+      )
+  )
+}

@@ -58,43 +58,49 @@ export type AnomalyReason = typeof AnomalyReason.Type
  *
  * @since 0.1.0
  */
-export class AnomalyRecord extends Schema.Class<AnomalyRecord>("AnomalyRecord")({
+export const AnomalyRecord = Schema.Struct({
   eventId: Ids.EventId,
   reason: AnomalyReason,
   detail: Schema.String
-}) {}
+}).annotations({ identifier: "AnomalyRecord" })
+/** @since 0.1.0 */
+export type AnomalyRecord = typeof AnomalyRecord.Type
 
 /**
  * One exception of the overlay; open while `resolvedAt` is absent.
  *
  * @since 0.1.0
  */
-export class ExceptionEntry extends Schema.Class<ExceptionEntry>("ExceptionEntry")({
+export const ExceptionEntry = Schema.Struct({
   eventId: Ids.EventId,
   kind: Status.ExceptionKind,
   occurredAt: Instant.Instant,
   resolvedAt: Schema.optionalWith(Instant.Instant, { exact: true }),
   raw: ShipmentEvent.RawCode
-}) {}
+}).annotations({ identifier: "ExceptionEntry" })
+/** @since 0.1.0 */
+export type ExceptionEntry = typeof ExceptionEntry.Type
 
 /**
  * The newest scan that does not go backwards: where the shipment was last seen.
  *
  * @since 0.1.0
  */
-export class LastScan extends Schema.Class<LastScan>("LastScan")({
+export const LastScan = Schema.Struct({
   eventId: Ids.EventId,
   status: Schema.Union(Status.ReportedStatus, Status.ExceptionKind),
   at: Instant.Instant,
   location: Schema.optionalWith(ShipmentEvent.Location, { exact: true })
-}) {}
+}).annotations({ identifier: "LastScan" })
+/** @since 0.1.0 */
+export type LastScan = typeof LastScan.Type
 
 /**
  * Everything derived from a shipment's events.
  *
  * @since 0.1.0
  */
-export class ShipmentView extends Schema.Class<ShipmentView>("ShipmentView")({
+export const ShipmentView = Schema.Struct({
   status: Status.DisplayStatus,
   progress: Schema.optionalWith(Status.ForwardStatus, { exact: true }),
   returnProgress: Schema.optionalWith(Status.ReturnStatus, { exact: true }),
@@ -106,17 +112,24 @@ export class ShipmentView extends Schema.Class<ShipmentView>("ShipmentView")({
   unmapped: Schema.Array(Ids.EventId),
   milestones: Schema.Array(Milestone.Milestone),
   anomalies: Schema.Array(AnomalyRecord)
-}) {
-  /** Exceptions that are still open. @since 0.1.0 */
-  get openExceptions(): ReadonlyArray<ExceptionEntry> {
-    return this.exceptions.filter((e) => e.resolvedAt === undefined)
-  }
+}).annotations({ identifier: "ShipmentView" })
+/** @since 0.1.0 */
+export type ShipmentView = typeof ShipmentView.Type
 
-  /** Whether the milestone with this key holds. @since 0.1.0 */
-  has(key: string): boolean {
-    return this.milestones.some((m) => Milestone.key(m) === key)
-  }
-}
+/**
+ * Exceptions of a view that are still open.
+ *
+ * @since 0.1.0
+ */
+export const openExceptions = (view: ShipmentView): ReadonlyArray<ExceptionEntry> =>
+  view.exceptions.filter((e) => e.resolvedAt === undefined)
+
+/**
+ * Whether a view holds the milestone with this key.
+ *
+ * @since 0.1.0
+ */
+export const has = (view: ShipmentView, key: string): boolean => view.milestones.some((m) => Milestone.key(m) === key)
 
 /**
  * A shipment's state: the set of events seen (one canonical copy per event id, sorted by id),
@@ -162,21 +175,25 @@ const conflictIds = (variants: ReadonlyArray<ShipmentEvent.ShipmentEvent>): Arra
  *
  * @since 0.1.0
  */
-export class Accepted extends Schema.TaggedClass<Accepted>()("Accepted", {
+export const Accepted = Schema.TaggedStruct("Accepted", {
   state: ShipmentState,
   reached: Schema.Array(Milestone.Milestone),
   retracted: Schema.Array(Milestone.MilestoneRetracted),
   anomalies: Schema.Array(AnomalyRecord)
-}) {}
+})
+/** @since 0.1.0 */
+export type Accepted = typeof Accepted.Type
 
 /**
  * The event id was already in the set with the same content.
  *
  * @since 0.1.0
  */
-export class Duplicate extends Schema.TaggedClass<Duplicate>()("Duplicate", {
+export const Duplicate = Schema.TaggedStruct("Duplicate", {
   state: ShipmentState
-}) {}
+})
+/** @since 0.1.0 */
+export type Duplicate = typeof Duplicate.Type
 
 /**
  * The event was new and is recorded, but it changes nothing (e.g. an in-transit scan after
@@ -184,9 +201,11 @@ export class Duplicate extends Schema.TaggedClass<Duplicate>()("Duplicate", {
  *
  * @since 0.1.0
  */
-export class Stale extends Schema.TaggedClass<Stale>()("Stale", {
+export const Stale = Schema.TaggedStruct("Stale", {
   state: ShipmentState
-}) {}
+})
+/** @since 0.1.0 */
+export type Stale = typeof Stale.Type
 
 /**
  * The event contradicts the state (`anomaly` says how). It is recorded where it belongs to this
@@ -194,13 +213,15 @@ export class Stale extends Schema.TaggedClass<Stale>()("Stale", {
  *
  * @since 0.1.0
  */
-export class Anomaly extends Schema.TaggedClass<Anomaly>()("Anomaly", {
+export const Anomaly = Schema.TaggedStruct("Anomaly", {
   state: ShipmentState,
   anomaly: AnomalyRecord,
   reached: Schema.Array(Milestone.Milestone),
   retracted: Schema.Array(Milestone.MilestoneRetracted),
   anomalies: Schema.Array(AnomalyRecord)
-}) {}
+})
+/** @since 0.1.0 */
+export type Anomaly = typeof Anomaly.Type
 
 /**
  * What applying one event did.
@@ -256,11 +277,11 @@ const DISPATCHED = Status.forwardRank("dispatched")
 export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArray<Ids.EventId> = []): ShipmentView => {
   const anomalies: Array<AnomalyRecord> = conflicts.map(
     (eventId) =>
-      new AnomalyRecord({
+      ({
         eventId,
         reason: "conflicting_duplicate",
         detail: `event ${eventId} arrived twice with different content; the canonical copy is kept`
-      }, trusted)
+      })
   )
 
   // 1. Retractions remove the events they name. Retractions are not retractable.
@@ -271,11 +292,11 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     for (const target of r.retracts) {
       if (retractionIds.has(target)) {
         anomalies.push(
-          new AnomalyRecord({
+          ({
             eventId: r.id,
             reason: "retraction_of_retraction",
             detail: `retraction ${r.id} names retraction ${target}; retractions cannot be retracted`
-          }, trusted)
+          })
         )
       } else targets.add(target)
     }
@@ -326,7 +347,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     }
     if (min !== Number.POSITIVE_INFINITY) {
       reachedMs.set(status, min)
-      milestones.push(new Milestone.Reached({ status, at: Instant.fromMillis(min) }, trusted))
+      milestones.push({ _tag: "Reached", status, at: Instant.fromMillis(min) })
     }
   }
   const progress = progressRank === 0 ? undefined : Status.forwardStatuses[progressRank - 1]
@@ -341,7 +362,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     for (const r of returns) {
       if (Status.returnRank(r.event.status as Status.ReturnStatus) >= rank && r.ms < min) min = r.ms
     }
-    milestones.push(new Milestone.Reached({ status, at: Instant.fromMillis(min) }, trusted))
+    milestones.push({ _tag: "Reached", status, at: Instant.fromMillis(min) })
   }
   const returnProgress = returnRank === 0 ? undefined : Status.returnStatuses[returnRank - 1]
 
@@ -351,25 +372,25 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
   for (const c of cancels) {
     if (dispatchedMs !== undefined && c.ms >= dispatchedMs) {
       anomalies.push(
-        new AnomalyRecord({
+        ({
           eventId: c.event.id,
           reason: "cancel_after_dispatch",
           detail: `cancellation at ${Instant.fromMillis(c.ms).toString()} came after dispatch at ${Instant.fromMillis(dispatchedMs).toString()}`
-        }, trusted)
+        })
       )
     } else validCancels.push(c)
   }
   const cancel = earliest(validCancels)
   if (cancel !== undefined) {
-    milestones.push(new Milestone.Cancelled({ at: cancel.event.occurredAt }, trusted))
+    milestones.push({ _tag: "Cancelled", at: cancel.event.occurredAt })
     for (const f of forward) {
       if (rankOf(f.event) >= DISPATCHED && f.ms > cancel.ms) {
         anomalies.push(
-          new AnomalyRecord({
+          ({
             eventId: f.event.id,
             reason: "progress_after_cancel",
             detail: `${f.event.status} scan after the shipment was cancelled (by ${cancel.event.id})`
-          }, trusted)
+          })
         )
       }
     }
@@ -377,7 +398,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
 
   // 5. Proof of delivery: the earliest event that carries one.
   const pod = earliest(forward.filter((f) => f.event.pod !== undefined))
-  if (pod !== undefined) milestones.push(new Milestone.PodReceived({ at: pod.event.occurredAt }, trusted))
+  if (pod !== undefined) milestones.push({ _tag: "PodReceived", at: pod.event.occurredAt })
 
   // 6. Exceptions: resolved by any later status scan or a matching clearance at or after them.
   const movements = [...forward, ...returns]
@@ -391,18 +412,18 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     }
     const resolved = resolvedMs !== Number.POSITIVE_INFINITY
     exceptionEntries.push(
-      new ExceptionEntry({
+      ({
         eventId: x.event.id,
         kind: x.event.kind,
         occurredAt: x.event.occurredAt,
         raw: x.event.raw,
         ...(resolved ? { resolvedAt: Instant.fromMillis(resolvedMs) } : {})
-      }, trusted)
+      })
     )
-    milestones.push(new Milestone.ExceptionOpened({ eventId: x.event.id, kind: x.event.kind, at: x.event.occurredAt }, trusted))
+    milestones.push({ _tag: "ExceptionOpened", eventId: x.event.id, kind: x.event.kind, at: x.event.occurredAt })
     if (resolved) {
       milestones.push(
-        new Milestone.ExceptionResolved({ eventId: x.event.id, kind: x.event.kind, at: Instant.fromMillis(resolvedMs) }, trusted)
+        { _tag: "ExceptionResolved", eventId: x.event.id, kind: x.event.kind, at: Instant.fromMillis(resolvedMs) }
       )
     }
   }
@@ -420,12 +441,12 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
   const lastScan =
     last === undefined
       ? undefined
-      : new LastScan({
+      : ({
           eventId: last.event.id,
           status: last.event._tag === "StatusReported" ? last.event.status : last.event.kind,
           at: last.event.occurredAt,
           ...(last.event.location !== undefined ? { location: last.event.location } : {})
-        }, trusted)
+        })
 
   // 8. Measured weight: the newest scan that carries one.
   const weighed = latest([...forward, ...returns, ...unknown].filter((s) => s.event.weight !== undefined))
@@ -446,7 +467,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
 
   milestones.sort((a, b) => compareStrings(Milestone.key(a), Milestone.key(b)))
   anomalies.sort((a, b) => compareStrings(anomalyKey(a), anomalyKey(b)))
-  return new ShipmentView({
+  return ({
     status,
     ...(progress !== undefined ? { progress } : {}),
     ...(returnProgress !== undefined ? { returnProgress } : {}),
@@ -458,7 +479,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     unmapped: unknown.map((u) => u.event.id).sort(compareStrings),
     milestones,
     anomalies: dedupeSorted(anomalies, anomalyKey)
-  }, trusted)
+  })
 }
 
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -480,15 +501,45 @@ const dedupeSorted = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Array<
 // canonical copies
 // -------------------------------------------------------------------------------------------
 
-const encodeEvent = Schema.encodeSync(ShipmentEvent.ShipmentEvent)
 const contentKeys = new WeakMap<Event, string>()
 
-/** The content of an event for duplicate detection: everything but the time we received it. */
-const contentKey = (event: Event): string => {
+const locationKey = (l: ShipmentEvent.Location | undefined) =>
+  l === undefined ? null : [l.facility ?? null, l.city ?? null, l.region ?? null, l.postalCode ?? null, l.country ?? null]
+
+/**
+ * The content of an event for duplicate detection: every field but the time we received it,
+ * in a fixed order (so copies built in different ways compare equal).
+ *
+ * @since 0.1.0
+ */
+export const contentKey = (event: Event): string => {
   let key = contentKeys.get(event)
   if (key === undefined) {
-    const { receivedAt: _receivedAt, ...content } = encodeEvent(event)
-    key = JSON.stringify(content)
+    const common = [
+      event._tag,
+      event.id,
+      event.shipmentId,
+      event.companyId,
+      event.source,
+      Instant.toMillis(event.occurredAt),
+      event.raw.code,
+      event.raw.detail ?? null,
+      event.raw.description ?? null
+    ]
+    const specific =
+      event._tag === "StatusReported"
+        ? [
+            event.status,
+            locationKey(event.location),
+            event.pod === undefined ? null : [event.pod.signedBy ?? null, event.pod.evidenceUrl ?? null],
+            event.weight ?? null
+          ]
+        : event._tag === "ExceptionReported"
+          ? [event.kind, locationKey(event.location)]
+          : event._tag === "ExceptionCleared"
+            ? [event.kinds ?? null]
+            : [event.retracts]
+    key = JSON.stringify([...common, ...specific])
     contentKeys.set(event, key)
   }
   return key
@@ -545,34 +596,55 @@ const diff = (before: ShipmentView, after: ShipmentView, cause: Event, reason: M
   const reached = after.milestones.filter((m) => !beforeKeys.has(Milestone.key(m)))
   const retracted = before.milestones
     .filter((m) => !afterKeys.has(Milestone.key(m)))
-    .map((milestone) => new Milestone.MilestoneRetracted({ milestone, reason, cause: cause.id }, trusted))
+    .map((milestone): Milestone.MilestoneRetracted => ({ _tag: "MilestoneRetracted", milestone, reason, cause: cause.id }))
   const known = new Set(before.anomalies.map(anomalyKey))
   const anomalies = after.anomalies.filter((a) => !known.has(anomalyKey(a)))
   return { reached, retracted, anomalies }
 }
 
-const encodeView = Schema.encodeSync(ShipmentView)
+const ms = (i: Instant.Instant | undefined): number | undefined => (i === undefined ? undefined : Instant.toMillis(i))
+
+const sameList = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>, same: (x: A, y: A) => boolean): boolean =>
+  a.length === b.length && a.every((x, i) => same(x, b[i]!))
+
+const sameMilestone = (a: Milestone.Milestone, b: Milestone.Milestone): boolean =>
+  Milestone.key(a) === Milestone.key(b) && Instant.toMillis(a.at) === Instant.toMillis(b.at)
+
+/**
+ * Whether two views are equal, field by field (cheaper than comparing encoded forms; the
+ * property tests compare encoded states, which covers this function too).
+ */
 const sameView = (a: ShipmentView, b: ShipmentView): boolean =>
-  a === b || JSON.stringify(encodeView(a)) === JSON.stringify(encodeView(b))
+  a === b ||
+  (a.status === b.status &&
+    a.progress === b.progress &&
+    a.returnProgress === b.returnProgress &&
+    ms(a.cancelledAt) === ms(b.cancelledAt) &&
+    a.measuredWeight === b.measuredWeight &&
+    a.lastScan?.eventId === b.lastScan?.eventId &&
+    ms(a.lastScan?.at) === ms(b.lastScan?.at) &&
+    a.pod?.signedBy === b.pod?.signedBy &&
+    a.pod?.evidenceUrl === b.pod?.evidenceUrl &&
+    sameList(a.unmapped, b.unmapped, (x, y) => x === y) &&
+    sameList(
+      a.exceptions,
+      b.exceptions,
+      (x, y) => x.eventId === y.eventId && ms(x.resolvedAt) === ms(y.resolvedAt)
+    ) &&
+    sameList(a.milestones, b.milestones, sameMilestone) &&
+    sameList(a.anomalies, b.anomalies, (x, y) => anomalyKey(x) === anomalyKey(y)))
 
 const foreign = (state: ShipmentState, event: Event): Anomaly =>
-  new Anomaly(
-    {
-      state,
-      anomaly: new AnomalyRecord(
-        {
+  ({ _tag: "Anomaly", state,
+      anomaly: ({
           eventId: event.id,
           reason: "foreign_event",
           detail: `event ${event.id} belongs to shipment ${event.shipmentId} of company ${event.companyId}, not ${state.shipmentId} of ${state.companyId}`
-        },
-        trusted
-      ),
+        }),
       reached: [],
       retracted: [],
       anomalies: []
-    },
-    trusted
-  )
+    })
 
 /**
  * Applies one event to a state. Never fails: the outcome says whether the event was accepted,
@@ -599,11 +671,11 @@ export const apply = (state: ShipmentState, event: Event): Outcome => {
   const next = new ShipmentState({ ...state, events, view }, trusted)
   const changes = diff(state.view, view, event, event._tag === "Retraction" ? "retracted" : "contradicted")
   const own = changes.anomalies.find((a) => a.eventId === event.id)
-  if (own !== undefined) return new Anomaly({ state: next, anomaly: own, ...changes }, trusted)
+  if (own !== undefined) return ({ _tag: "Anomaly", state: next, anomaly: own, ...changes })
   if (changes.reached.length === 0 && changes.retracted.length === 0 && sameView(state.view, view)) {
-    return new Stale({ state: next }, trusted)
+    return ({ _tag: "Stale", state: next })
   }
-  return new Accepted({ state: next, ...changes }, trusted)
+  return ({ _tag: "Accepted", state: next, ...changes })
 }
 
 /** Another copy of an event id already in the set: a duplicate, or a conflicting variant. */
@@ -618,30 +690,23 @@ const applyCopy = (state: ShipmentState, at: number, existing: Event, event: Eve
   )
   if (known) {
     const unchanged = events[at] === existing && variants.every((v, i) => v === state.variants[i])
-    return new Duplicate({ state: unchanged ? state : new ShipmentState({ ...state, events, variants }, trusted) }, trusted)
+    return ({ _tag: "Duplicate", state: unchanged ? state : new ShipmentState({ ...state, events, variants }, trusted) })
   }
   const view = deriveView(events, conflictIds(variants))
   const next = new ShipmentState({ ...state, events, variants, view }, trusted)
   const changes = diff(state.view, view, event, "conflict")
-  return new Anomaly(
-    {
-      state: next,
+  return ({ _tag: "Anomaly", state: next,
       anomaly: conflictRecord(event.id),
       ...changes
-    },
-    trusted
-  )
+    })
 }
 
 const conflictRecord = (eventId: Ids.EventId): AnomalyRecord =>
-  new AnomalyRecord(
-    {
+  ({
       eventId,
       reason: "conflicting_duplicate",
       detail: `event ${eventId} arrived more than once with different content; the canonical copy is kept`
-    },
-    trusted
-  )
+    })
 
 /**
  * Builds a state from a batch of events in one step: keeps one canonical copy per id and
@@ -676,6 +741,39 @@ export const fold = (
     trusted
   )
 }
+
+/**
+ * Rebuilds a state from its stored event set (canonical events and conflicting variants),
+ * deriving the view.
+ *
+ * @since 0.1.0
+ */
+export const restore = (
+  shipmentId: Ids.ShipmentId,
+  companyId: Ids.CompanyId,
+  events: ReadonlyArray<Event>,
+  variants: ReadonlyArray<Event>
+): ShipmentState =>
+  new ShipmentState(
+    { shipmentId, companyId, events, variants, view: deriveView(events, conflictIds(variants)) },
+    trusted
+  )
+
+/**
+ * Whether two states hold the same facts: the same events and conflicting variants (by
+ * content, ignoring when each copy was received) and the same view. Two states built from the
+ * same events are equal in this sense whatever the order; the receipt time kept for a
+ * retransmitted event is the earliest this machine saw, and a pipeline that drops
+ * retransmissions by idempotency key before they reach the machine keeps the first processed.
+ *
+ * @since 0.1.0
+ */
+export const sameFacts = (a: ShipmentState, b: ShipmentState): boolean =>
+  a.shipmentId === b.shipmentId &&
+  a.companyId === b.companyId &&
+  sameList(a.events, b.events, (x, y) => contentKey(x) === contentKey(y)) &&
+  sameList(a.variants, b.variants, (x, y) => contentKey(x) === contentKey(y)) &&
+  sameView(a.view, b.view)
 
 /**
  * The milestones a state holds, by key.

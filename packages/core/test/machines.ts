@@ -25,20 +25,21 @@ export const lastEventWins: Machine = {
       ...state.view.milestones.filter((m) => m._tag !== "Reached"),
       ...Status.forwardStatuses
         .filter((s) => Status.forwardRank(s) <= rank)
-        .map((status) => new Milestone.Reached({ status, at: event.occurredAt }))
+        .map((status): Milestone.Milestone => ({ _tag: "Reached", status, at: event.occurredAt }))
     ]
-    const view = new ShipmentState.ShipmentView({
+    const view: ShipmentState.ShipmentView = {
       ...real.state.view,
       status: event.status,
       progress: event.status,
       milestones
-    })
+    }
     const before = new Set(state.view.milestones.map(Milestone.key))
-    return new ShipmentState.Accepted({
+    return {
+      _tag: "Accepted",
       state: new ShipmentState.ShipmentState({ ...real.state, view }),
       reached: milestones.filter((m) => !before.has(Milestone.key(m))),
       retracted: [],
       anomalies: []
-    })
+    }
   }
 }

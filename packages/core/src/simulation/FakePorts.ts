@@ -13,6 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ErpPort from "../ErpPort.js"
+import * as ExternalRefs from "../ExternalRefs.js"
 import * as FinancePort from "../FinancePort.js"
 import * as HelpdeskPort from "../HelpdeskPort.js"
 import * as Ids from "../Ids.js"
@@ -164,7 +165,7 @@ export const make = (initial: Faults = { rate: 0, kinds: [] }): FakePorts => {
       companyId: shipment.companyId,
       orderId: shipment.orderId,
       shipmentIds: [shipment.id],
-      refs: {},
+      refs: ExternalRefs.ExternalRefs.empty,
       state: "posted",
       paymentState: "not_paid",
       total: Money.Money.zero(Money.CurrencyCode.make("EUR"))

@@ -71,6 +71,9 @@ const prng = (seed: number) => {
 
 type Rng = ReturnType<typeof prng>
 
+/** Generated values are valid by construction; the property tests decode them anyway. */
+const trusted = true
+
 const BASE = Date.UTC(2024, 6, 1, 6, 0, 0)
 const MINUTE = 60_000
 
@@ -108,11 +111,11 @@ export const generate = (seed: number, options: Options = {}, index = 0): Histor
     source,
     occurredAt: Instant.fromMillis(ms),
     receivedAt: received(ms),
-    raw: new ShipmentEvent.RawCode({ code, description: `${code} scan` })
+    raw: new ShipmentEvent.RawCode({ code, description: `${code} scan` }, trusted)
   })
   const location = () =>
     rng.chance(0.7)
-      ? new ShipmentEvent.Location({ city: rng.pick(cities), country: rng.pick(["NL", "DE", "FR", "BE"]) })
+      ? new ShipmentEvent.Location({ city: rng.pick(cities), country: rng.pick(["NL", "DE", "FR", "BE"]) }, trusted)
       : undefined
   const status = (s: Status.ReportedStatus, ms: number, extra: { pod?: boolean; weight?: number } = {}) => {
     const source = Status.isForward(s) && warehouseStatuses.has(s) ? "wms:acme" : "carrier"
@@ -122,9 +125,9 @@ export const generate = (seed: number, options: Options = {}, index = 0): Histor
         ...common(source, ms, rawCodes[s] ?? "ZZ"),
         status: s,
         ...(loc !== undefined ? { location: loc } : {}),
-        ...(extra.pod === true ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy: "J. DOE" }) } : {}),
+        ...(extra.pod === true ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy: "J. DOE" }, trusted) } : {}),
         ...(extra.weight !== undefined ? { weight: Weight.Grams.make(extra.weight) } : {})
-      })
+      }, trusted)
     )
   }
 
@@ -163,14 +166,14 @@ export const generate = (seed: number, options: Options = {}, index = 0): Histor
         ...common("carrier", ms, rawCodes[kind]!),
         kind,
         ...(loc !== undefined ? { location: loc } : {})
-      })
+      }, trusted)
     )
     if (rng.chance(0.3)) {
       events.push(
         new ShipmentEvent.ExceptionCleared({
           ...common("carrier", ms + rng.int(-30, 600) * MINUTE, "CLR"),
           ...(rng.chance(0.5) ? { kinds: [kind] as const } : {})
-        })
+        }, trusted)
       )
     }
   }
@@ -207,7 +210,7 @@ export const generate = (seed: number, options: Options = {}, index = 0): Histor
         new ShipmentEvent.Retraction({
           ...common("carrier", end + rng.int(-600, 600) * MINUTE, "COR"),
           retracts: targets
-        })
+        }, trusted)
       )
     }
     // A mis-scanned delivery followed by its retraction, then the real one.
@@ -215,7 +218,7 @@ export const generate = (seed: number, options: Options = {}, index = 0): Histor
       status("delivered", end - rng.int(60, 600) * MINUTE, { pod: rng.chance(0.5) })
       const misScan = events[events.length - 1]!
       events.push(
-        new ShipmentEvent.Retraction({ ...common("carrier", end + 10 * MINUTE, "COR"), retracts: [misScan.id] })
+        new ShipmentEvent.Retraction({ ...common("carrier", end + 10 * MINUTE, "COR"), retracts: [misScan.id] }, trusted)
       )
     }
   }
@@ -228,7 +231,7 @@ export const generate = (seed: number, options: Options = {}, index = 0): Histor
         new ShipmentEvent.StatusReported({
           ...original,
           status: original.status === "in_transit" ? "out_for_delivery" : "in_transit"
-        })
+        }, trusted)
       )
     }
   }
@@ -250,13 +253,13 @@ const retransmit = (event: ShipmentEvent.ShipmentEvent, rng: Rng): ShipmentEvent
   const receivedAt = Instant.fromMillis(Instant.toMillis(event.receivedAt) + rng.int(1, 600) * MINUTE)
   switch (event._tag) {
     case "StatusReported":
-      return new ShipmentEvent.StatusReported({ ...event, receivedAt })
+      return new ShipmentEvent.StatusReported({ ...event, receivedAt }, trusted)
     case "ExceptionReported":
-      return new ShipmentEvent.ExceptionReported({ ...event, receivedAt })
+      return new ShipmentEvent.ExceptionReported({ ...event, receivedAt }, trusted)
     case "ExceptionCleared":
-      return new ShipmentEvent.ExceptionCleared({ ...event, receivedAt })
+      return new ShipmentEvent.ExceptionCleared({ ...event, receivedAt }, trusted)
     case "Retraction":
-      return new ShipmentEvent.Retraction({ ...event, receivedAt })
+      return new ShipmentEvent.Retraction({ ...event, receivedAt }, trusted)
   }
 }
 

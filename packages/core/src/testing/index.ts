@@ -1,15 +1,15 @@
 /**
- * Test kits for waybill and its adapters: realistic event histories, conformance suites for the
- * `Store` and `Transport` ports (vitest), and in-memory far sides with fault injection for the
- * effect ports.
+ * Test kits for waybill and its adapters: conformance suites for the `Store` and `Transport`
+ * ports (they register vitest tests), plus the simulation kits of `@waybill/core/simulation`
+ * (realistic event histories, far sides with fault injection).
  *
  * @since 0.1.0
  */
 
 /** @since 0.1.0 */
-export * as FakePorts from "./FakePorts.js"
+export * as FakePorts from "../simulation/FakePorts.js"
 /** @since 0.1.0 */
-export * as Histories from "./Histories.js"
+export * as Histories from "../simulation/Histories.js"
 /** @since 0.1.0 */
 export * as StoreSuite from "./StoreSuite.js"
 /** @since 0.1.0 */

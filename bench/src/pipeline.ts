@@ -1,0 +1,149 @@
+/**
+ * bench/pipeline: events per second through the full in-memory pipeline, beside a baseline
+ * measured in the same run on the same events.
+ *
+ *   pnpm --filter @waybill/bench pipeline [shipments=50000] [rounds=3]
+ *
+ * Each event arrives as a signed carrier webhook body (HMAC-SHA256 hex over the raw bytes).
+ * The pipeline verifies the signature, decodes the body with Schema, routes it by tracking
+ * number, dedupes, applies it to the state machine, and commits state + event + audit entry +
+ * outbox actions to the in-memory store. The baseline is `JSON.parse` of the same bodies plus a
+ * `Map` update per shipment. Figures are medians of the rounds; the ratio is pipeline/baseline.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { createHmac, timingSafeEqual } from "node:crypto"
+import { CarrierPort, Instant, MemoryStore, Pipeline, PortError, ShipmentEvent, Store } from "@waybill/core"
+import { Histories } from "@waybill/core/simulation"
+
+const SHIPMENTS = Number(process.argv[2] ?? 50_000)
+const ROUNDS = Number(process.argv[3] ?? 3)
+const EVENTS_PER_SHIPMENT = 5
+const SECRET = "bench-secret"
+
+// --- a realistic workload: each shipment's first arrivals of a messy history ---------------------
+
+const histories = Array.from({ length: SHIPMENTS }, (_, i) => Histories.generate(i * 7919 + 1, {}, i))
+const intakes = histories.map((h, i) => Histories.intake(h, i))
+const encodeDraft = Schema.encodeSync(ShipmentEvent.Draft)
+interface Delivery {
+  readonly body: Uint8Array
+  readonly signature: string
+}
+const deliveries: Array<Delivery> = []
+for (const [i, h] of histories.entries()) {
+  const tracking = intakes[i]!.shipments[0]!.trackingNumber!
+  for (const event of h.events.slice(0, EVENTS_PER_SHIPMENT)) {
+    const { shipmentId: _s, companyId: _c, ...draft } = event
+    const body = Buffer.from(JSON.stringify({ trackingNumber: tracking, event: encodeDraft(draft as ShipmentEvent.Draft) }))
+    deliveries.push({ body, signature: createHmac("sha256", SECRET).update(body).digest("hex") })
+  }
+}
+// Interleave shipments the way a real stream arrives.
+let seed = 7
+for (let i = deliveries.length - 1; i > 0; i--) {
+  seed = (seed * 1103515245 + 12345) >>> 0
+  const j = seed % (i + 1)
+  ;[deliveries[i], deliveries[j]] = [deliveries[j]!, deliveries[i]!]
+}
+
+// --- a signed-webhook carrier -------------------------------------------------------------------
+
+const decodeObservation = Schema.decodeUnknownEither(Schema.parseJson(CarrierPort.Observation))
+const carrierError = (reason: PortError.Reason, description: string) =>
+  new PortError.CarrierError({ reason, module: "bench", method: "verify", description })
+const carrier: CarrierPort.CarrierPortShape = {
+  source: "bench",
+  verify: (request) =>
+    Effect.suspend(() => {
+      const expected = Buffer.from(createHmac("sha256", SECRET).update(request.body).digest("hex"))
+      const given = Buffer.from(request.headers["x-signature"] ?? "")
+      return given.length === expected.length && timingSafeEqual(given, expected)
+        ? Effect.void
+        : Effect.fail(carrierError("Unauthorized", "bad signature"))
+    }),
+  parse: (request) =>
+    Effect.suspend(() => {
+      const decoded = decodeObservation(Buffer.from(request.body).toString("utf8"))
+      return decoded._tag === "Right" ? Effect.succeed([decoded.right]) : Effect.fail(carrierError("Invalid", decoded.left.message))
+    }),
+  createTracker: () => Effect.fail(carrierError("Invalid", "not supported")),
+  buyLabel: () => Effect.fail(carrierError("Invalid", "not supported"))
+}
+
+// --- runs --------------------------------------------------------------------------------------
+
+const baseline = (): number => {
+  const start = performance.now()
+  const byShipment = new Map<string, Array<unknown>>()
+  for (const d of deliveries) {
+    const parsed = JSON.parse(Buffer.from(d.body).toString("utf8")) as { trackingNumber: string; event: unknown }
+    const list = byShipment.get(parsed.trackingNumber)
+    if (list === undefined) byShipment.set(parsed.trackingNumber, [parsed.event])
+    else list.push(parsed.event)
+  }
+  return deliveries.length / ((performance.now() - start) / 1000)
+}
+
+const pipelineRun = () =>
+  Effect.gen(function* () {
+    const pipeline = yield* Pipeline.Pipeline
+    const store = yield* Store.Store
+    for (const intake of intakes) yield* pipeline.register(intake)
+    global.gc?.()
+    const heapBefore = process.memoryUsage().heapUsed
+    const receivedAt = Instant.fromMillis(Date.now())
+    const start = performance.now()
+    let accepted = 0
+    for (const d of deliveries) {
+      const { results } = yield* pipeline.receive({
+        _tag: "Request",
+        source: "bench",
+        headers: { "x-signature": d.signature },
+        body: d.body,
+        receivedAt
+      })
+      accepted += results.length
+    }
+    const seconds = (performance.now() - start) / 1000
+    global.gc?.()
+    const heapAfter = process.memoryUsage().heapUsed
+    return {
+      rate: deliveries.length / seconds,
+      accepted,
+      outbox: yield* store.outboxSize(),
+      bytesPerShipment: (heapAfter - heapBefore) / SHIPMENTS,
+      rss: process.memoryUsage().rss
+    }
+  }).pipe(Effect.provide(Layer.provideMerge(Pipeline.layer({ carriers: [carrier] }), MemoryStore.layer)))
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
+
+const main = async () => {
+  console.log(`bench/pipeline: ${fmt(deliveries.length)} events over ${fmt(SHIPMENTS)} shipments, ${ROUNDS} rounds, node ${process.version}`)
+  const base: Array<number> = []
+  const full: Array<number> = []
+  let last: Awaited<ReturnType<typeof runOnce>> | undefined
+  const runOnce = () => Effect.runPromise(pipelineRun())
+  let peakRss = 0
+  for (let r = 0; r < ROUNDS; r++) {
+    base.push(baseline())
+    last = await runOnce()
+    full.push(last.rate)
+    peakRss = Math.max(peakRss, last.rss)
+    console.log(`  round ${r + 1}: baseline ${fmt(base[r]!)} ev/s, pipeline ${fmt(full[r]!)} ev/s`)
+  }
+  const b = median(base), p = median(full)
+  console.log(`baseline (JSON.parse + Map update): ${fmt(b)} events/s (median)`)
+  console.log(`pipeline (verify, decode, route, dedupe, apply, commit, audit, outbox): ${fmt(p)} events/s (median)`)
+  console.log(`ratio pipeline/baseline: ${(p / b).toFixed(3)} (target >= 0.200)`)
+  console.log(`events ingested in the last round: ${fmt(last!.accepted)}, outbox actions enqueued: ${fmt(last!.outbox)}`)
+  console.log(`memory: peak RSS ${fmt(peakRss / 1048576)} MiB, ${fmt(last!.bytesPerShipment)} bytes of heap per tracked shipment (records, events, audit, outbox, indexes)`)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,193 @@
+/**
+ * The dispatcher's retry timing (on the TestClock), dead letters, replay and circuit breaker.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
+import {
+  Audit,
+  DeadLetters,
+  Dispatcher,
+  MemoryStore,
+  Notifier,
+  Pipeline,
+  PortError,
+  Store
+} from "../src/index.js"
+import type * as MemoryStoreType from "../src/MemoryStore.js"
+
+const notify = (key: string) =>
+  JSON.stringify({
+    key,
+    companyId: "co-1",
+    shipmentId: "shp-1",
+    template: "dispatched",
+    status: "dispatched",
+    at: "2024-07-01T10:00:00.000Z"
+  })
+
+const enqueue = (store: Store.StoreShape, keys: ReadonlyArray<string>, version = 0) =>
+  store.commit({
+    shipmentId: "shp-1",
+    expectedVersion: version,
+    body: "{}",
+    idempotencyKeys: [],
+    events: [],
+    audit: [],
+    outbox: keys.map((key) => ({
+      key,
+      shipmentId: "shp-1",
+      target: "notifier",
+      kind: "notifier.notify",
+      payload: notify(key),
+      createdAt: 0,
+      availableAt: 0,
+      attempts: 0
+    }))
+  })
+
+const failure = (reason: PortError.Reason, extra: { retryAfterMillis?: number } = {}) =>
+  new PortError.NotifierError({ reason, module: "test", method: "notify", description: reason, ...extra })
+
+/** A notifier that answers from a script of outcomes and records when it was called. */
+const scripted = (script: Array<PortError.NotifierError | "ok">) => {
+  const calls: Array<number> = []
+  const notifier: Notifier.NotifierShape = {
+    notify: () =>
+      Effect.gen(function* () {
+        calls.push(yield* Clock.currentTimeMillis)
+        const next = script.shift() ?? "ok"
+        if (next !== "ok") return yield* Effect.fail(next)
+      })
+  }
+  return { calls, layer: Layer.succeed(Notifier.Notifier, notifier) }
+}
+
+const withStore = <A, E>(
+  notifierLayer: Layer.Layer<Notifier.Notifier>,
+  body: (store: MemoryStoreType.MemoryStore) => Effect.Effect<A, E, Store.Store | Notifier.Notifier | import("effect/Scope").Scope>
+) =>
+  Effect.gen(function* () {
+    const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+    return yield* body(store).pipe(
+      Effect.provide(Layer.merge(Layer.succeed(Store.Store, store), notifierLayer)),
+      Effect.scoped
+    )
+  })
+
+describe("dispatcher", () => {
+  it.effect("retries with exponential backoff and jitter, honouring Retry-After", () => {
+    const far = scripted([failure("RateLimited", { retryAfterMillis: 3000 }), failure("Unavailable"), "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const dispatcher = yield* Dispatcher.make({ retry: { base: "1 second", factor: 2, cap: "10 seconds" } })
+        const fiber = yield* Effect.fork(dispatcher.tick)
+        for (let i = 0; i < 10; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.join(fiber)
+        expect(far.calls.length).toBe(3)
+        const [t0, t1, t2] = far.calls as [number, number, number]
+        // Backoff would be ~1 s; the far side asked for 3 s: at least 3 s.
+        expect(t1 - t0).toBeGreaterThanOrEqual(3000)
+        expect(t1 - t0).toBeLessThanOrEqual(4000)
+        // Second retry: 2 s ± 20% jitter (in whole seconds on this clock: 2 or 3 s).
+        expect(t2 - t1).toBeGreaterThanOrEqual(1000)
+        expect(t2 - t1).toBeLessThanOrEqual(3000)
+        expect(yield* store.isDone("k1")).toBe(true)
+      })
+    )
+  })
+
+  it.effect("a Retry-After longer than the lease allows gives the action back, due after it", () => {
+    const far = scripted([failure("RateLimited", { retryAfterMillis: 60_000 }), "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const dispatcher = yield* Dispatcher.make({ retry: { base: "1 second", maxWaitInLease: "10 seconds" } })
+        yield* dispatcher.tick
+        expect(far.calls.length).toBe(1)
+        const pending = [...store.internals.outbox.values()][0]!.action
+        expect(pending.availableAt).toBe(60_000)
+        expect(pending.attempts).toBe(1)
+        expect(JSON.parse(pending.lastError!).reason).toBe("RateLimited")
+        yield* TestClock.adjust("59 seconds")
+        expect(yield* dispatcher.tick).toBe(0)
+        yield* TestClock.adjust("1 second")
+        expect(yield* dispatcher.tick).toBe(1)
+        expect(far.calls).toEqual([0, 60_000])
+        expect(yield* store.isDone("k1")).toBe(true)
+      })
+    )
+  })
+
+  it.effect("a permanent failure is dead-lettered at once with the error and the action", () => {
+    const far = scripted([failure("Invalid")])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const dispatcher = yield* Dispatcher.make()
+        yield* dispatcher.tick
+        expect(far.calls.length).toBe(1)
+        const [letter] = yield* DeadLetters.list()
+        expect(letter).toMatchObject({ id: "k1", kind: "action", target: "notifier", attempts: 1 })
+        expect(JSON.parse(letter!.error)).toMatchObject({ _tag: "NotifierError", reason: "Invalid" })
+        expect(JSON.parse(letter!.payload)).toMatchObject({ key: "k1", kind: "notifier.notify" })
+      })
+    )
+  })
+
+  it.effect("retries are exhausted after maxAttempts across claims, then dead-lettered; replay drains", () => {
+    const far = scripted(Array.from({ length: 5 }, () => failure("Timeout")))
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const dispatcher = yield* Dispatcher.make({
+          retry: { base: "100 millis", cap: "100 millis", maxAttempts: 5, attemptsPerClaim: 2 }
+        })
+        const fiber = yield* Effect.fork(Effect.forever(Effect.zipRight(dispatcher.tick, Effect.sleep("50 millis"))))
+        for (let i = 0; i < 40; i++) yield* TestClock.adjust("50 millis")
+        yield* Fiber.interrupt(fiber)
+        expect(far.calls.length).toBe(5)
+        const [letter] = yield* DeadLetters.list({ reason: "Timeout" })
+        expect(letter?.attempts).toBe(5)
+        // Replay after the fault is gone (the script is exhausted: the far side answers ok now).
+        const pipeline = yield* Pipeline.make()
+        const report = yield* DeadLetters.replay({ target: "notifier" }, "ops@example.com").pipe(
+          Effect.provideService(Pipeline.Pipeline, pipeline)
+        )
+        expect(report).toEqual({ requeued: 1, reingested: 0, failedAgain: 0 })
+        yield* dispatcher.drain()
+        expect(far.calls.length).toBe(6)
+        expect(yield* store.isDone("k1")).toBe(true)
+        expect(yield* DeadLetters.list()).toEqual([])
+        // The replay is in the ops audit stream.
+        const [entry] = yield* store.readAudit("ops", 1, 10)
+        expect(JSON.parse(entry!.body)).toMatchObject({ by: "ops@example.com", requeued: 1 })
+        expect((yield* Audit.verify).problems).toEqual([])
+      })
+    )
+  })
+
+  it.effect("the circuit breaker stops calling a failing target and lets its actions wait", () => {
+    const far = scripted(Array.from({ length: 100 }, () => failure("Unavailable")))
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1", "k2", "k3", "k4", "k5"])
+        const dispatcher = yield* Dispatcher.make({
+          concurrency: 1,
+          breaker: { threshold: 3, openMillis: 30_000 },
+          retry: { base: "10 millis", cap: "10 millis", attemptsPerClaim: 1, maxAttempts: 50 }
+        })
+        yield* dispatcher.tick
+        // Three calls fail and open the breaker; the other actions are not even tried.
+        expect(far.calls.length).toBe(3)
+        const due = [...store.internals.outbox.values()].map((e) => e.action)
+        expect(due.filter((a) => a.availableAt >= 30_000).map((a) => a.key).sort()).toEqual(["k4", "k5"])
+        expect(due.find((a) => a.key === "k4")!.attempts).toBe(0)
+      })
+    )
+  })
+})

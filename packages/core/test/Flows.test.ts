@@ -1,0 +1,224 @@
+/**
+ * Flow rules and the billing policy, through the pipeline over the memory store: which actions
+ * each milestone causes, with which keys, and that every payload decodes with its schema.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import {
+  ErpPort,
+  Flows,
+  HelpdeskPort,
+  Ids,
+  MemoryStore,
+  Notifier,
+  Pipeline,
+  Shipment,
+  ShipmentEvent,
+  Store,
+  Weight
+} from "../src/index.js"
+import type * as MemoryStoreType from "../src/MemoryStore.js"
+import { Histories } from "../src/testing/index.js"
+import { exception, retraction, scan, shipmentId, companyId } from "./builders.js"
+
+const schemas: Record<string, Schema.Schema<any, any, never>> = {
+  "erp.writeTracking": ErpPort.WriteTracking,
+  "erp.postNote": ErpPort.PostNote,
+  "erp.validateDelivery": ErpPort.ValidateDelivery,
+  "erp.releaseInvoice": ErpPort.ReleaseInvoice,
+  "finance.releaseInvoice": ErpPort.ReleaseInvoice,
+  "helpdesk.openOrEnrich": HelpdeskPort.OpenCase,
+  "helpdesk.update": HelpdeskPort.UpdateCase,
+  "notifier.notify": Notifier.Notify
+}
+
+/** One registered shipment (`shp-1`) with a customer, and a pipeline over a memory store. */
+const setup = (flows?: Flows.FlowConfig, declaredWeight = 2000) =>
+  Effect.gen(function* () {
+    const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+    const pipeline = yield* Pipeline.make({ ...(flows !== undefined ? { flows } : {}) }).pipe(
+      Effect.provide(Layer.succeed(Store.Store, store))
+    )
+    const base = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+    const shipment = base.shipments[0]!
+    yield* pipeline.register(
+      new ErpPort.OrderIntake({
+        order: base.order,
+        shipments: [new Shipment.Shipment({ ...shipment, declaredWeight: Weight.Grams.make(declaredWeight) })]
+      })
+    )
+    const outbox = () => [...store.internals.outbox.values()].map((e) => e.action)
+    const keys = () => outbox().map((a) => a.key.replace(`${shipmentId}:`, ""))
+    return { store, pipeline, outbox, keys }
+  })
+
+const ingestAll = (pipeline: Pipeline.PipelineShape, events: ReadonlyArray<ShipmentEvent.ShipmentEvent>) =>
+  Effect.forEach(events, (e) => pipeline.ingest(e))
+
+describe("flows", () => {
+  it.effect("dispatch writes tracking back, notes the milestone and notifies the customer", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup()
+      yield* ingestAll(pipeline, [scan("p", "packed", 10), scan("d", "dispatched", 60)])
+      expect(keys()).toEqual([
+        "erp.postNote:reached:dispatched",
+        "erp.writeTracking",
+        "notifier.notify:dispatched"
+      ])
+    })
+  )
+
+  it.effect("delivery validates, releases the invoice after the validation, and notifies", () =>
+    Effect.gen(function* () {
+      const { pipeline, outbox, keys } = yield* setup()
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 60), scan("v", "delivered", 600, { pod: true })])
+      expect(keys()).toContain("erp.validateDelivery")
+      const release = outbox().find((a) => a.kind === "erp.releaseInvoice")
+      expect(release?.after).toBe(`${shipmentId}:erp.validateDelivery`)
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      // Every payload decodes with the schema of its kind.
+      for (const action of outbox()) {
+        expect(() => Schema.decodeUnknownSync(schemas[action.kind]!)(JSON.parse(action.payload))).not.toThrow()
+      }
+    })
+  )
+
+  it.effect("the same milestone reached again (other order, redelivery) enqueues nothing new", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup()
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600), scan("v2", "delivered", 610)])
+      const first = keys()
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600)])
+      expect(keys()).toEqual(first)
+      expect(first.filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+    })
+  )
+
+  it.effect("an exception opens the case; a second one enriches it after the first; resolution updates it", () =>
+    Effect.gen(function* () {
+      const { pipeline, outbox } = yield* setup()
+      yield* ingestAll(pipeline, [
+        scan("i", "in_transit", 60),
+        exception("x1", "delayed", 100),
+        exception("x2", "address_issue", 120),
+        scan("i2", "in_transit", 200)
+      ])
+      const cases = outbox().filter((a) => a.target === "helpdesk")
+      expect(cases.map((a) => [a.kind, a.key.split(":").slice(2).join(":"), a.after?.split(":").slice(2).join(":")])).toEqual([
+        ["helpdesk.openOrEnrich", "carrier:x1".replace("carrier:", ""), undefined],
+        ["helpdesk.openOrEnrich", "x2", "x1"],
+        ["helpdesk.update", "resolved:x1", "x1"],
+        ["helpdesk.update", "resolved:x2", "x1"]
+      ])
+    })
+  )
+
+  it.effect("a case payload carries no street, postal code, full phone or email under the default policy", () =>
+    Effect.gen(function* () {
+      const { pipeline, outbox } = yield* setup()
+      yield* ingestAll(pipeline, [scan("i", "in_transit", 60), exception("x", "damaged", 100)])
+      const open = outbox().find((a) => a.kind === "helpdesk.openOrEnrich")!
+      const context = JSON.parse(open.payload).context
+      const info = yield* pipeline.info(shipmentId)
+      const customer = info!.customer!
+      expect(context.customerName).toBe(customer.name)
+      expect(context.customerEmail).toMatch(/^.\*\*\*@example\.com$/)
+      expect(context.customerEmail).not.toBe(customer.email)
+      expect(context.customerPhone).toMatch(/^\+\*\*\* \*\*\*\d\d$/)
+      expect(context.shipToStreet).toBeUndefined()
+      expect(context.shipToPostalCode).toBeUndefined()
+      expect(context.shipToCity).toBe(info!.shipment.shipTo.city)
+      expect(open.payload).not.toContain(customer.email!)
+      expect(open.payload).not.toContain(info!.shipment.shipTo.street)
+      expect(open.payload).not.toContain(info!.shipment.shipTo.postalCode!)
+      // A policy that allows them passes them on.
+      const open2 = yield* setup(
+        new Flows.FlowConfig({
+          privacy: {
+            helpdesk: { name: "keep", email: "keep", phone: "keep", street: "keep", postal_code: "keep" },
+            notifier: {},
+            finance: {}
+          }
+        })
+      ).pipe(
+        Effect.tap(({ pipeline }) => ingestAll(pipeline, [scan("i", "in_transit", 60), exception("x", "damaged", 100)])),
+        Effect.map(({ outbox }) => JSON.parse(outbox().find((a) => a.kind === "helpdesk.openOrEnrich")!.payload).context)
+      )
+      expect(open2.customerEmail).toBe(customer.email)
+      expect(open2.shipToStreet).toBe(info!.shipment.shipTo.street)
+    })
+  )
+
+  it.effect("billing holds for a missing POD, releases when it arrives", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup(
+        new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ requirePod: true }) })
+      )
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["missing_pod"] })
+      expect(keys()).toContain("erp.postNote:hold:missing_pod")
+      expect(keys()).not.toContain("erp.releaseInvoice")
+      yield* ingestAll(pipeline, [scan("v2", "delivered", 650, { pod: true })])
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      expect(keys()).toContain("erp.releaseInvoice")
+    })
+  )
+
+  it.effect("billing holds on weight out of tolerance and on damage until approved", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup(
+        new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ weightTolerancePerMille: 50 }) }),
+        2000
+      )
+      const packed = new ShipmentEvent.StatusReported({ ...scan("k", "packed", 10), weight: Weight.Grams.make(2300) })
+      yield* ingestAll(pipeline, [packed, scan("v", "delivered", 600), exception("dmg", "damaged", 700)])
+      expect((yield* pipeline.record(shipmentId))?.billing.holds).toEqual(["weight_out_of_tolerance", "open_damage"])
+      yield* pipeline.approve(shipmentId, "weight", "ops@example.com")
+      // The damage reported after delivery is still open: it still holds.
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["open_damage"] })
+      expect(keys()).not.toContain("erp.releaseInvoice")
+      const billing = yield* pipeline.approve(shipmentId, "damage", "ops@example.com")
+      expect(billing.status).toBe("released")
+      expect(keys()).toContain("erp.releaseInvoice")
+    })
+  )
+
+  it.effect("a withdrawn delivery after the invoice was released opens a case; never undone silently", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup()
+      yield* ingestAll(pipeline, [scan("o", "out_for_delivery", 500), scan("bad", "delivered", 600)])
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      const result = yield* pipeline.ingest(retraction("fix", 610, "bad"))
+      expect(result.retracted).toEqual(["reached:delivered"])
+      expect(keys()).toContain("erp.postNote:withdrawn:reached:delivered:fix")
+      expect(keys()).toContain("helpdesk.openOrEnrich:withdrawn:reached:delivered:fix")
+      // The invoice is not taken back.
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+    })
+  )
+
+  it.effect("a withdrawn delivery before release holds the invoice until delivery is reached again", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup(
+        new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ requirePod: true }) })
+      )
+      yield* ingestAll(pipeline, [scan("bad", "delivered", 600), retraction("fix", 610, "bad")])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["milestone_withdrawn"] })
+      yield* ingestAll(pipeline, [scan("v", "delivered", 700, { pod: true })])
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+    })
+  )
+
+  it.effect("events of unregistered shipments are refused with NotFound", () =>
+    Effect.gen(function* () {
+      const { pipeline } = yield* setup()
+      const stray = new ShipmentEvent.StatusReported({ ...scan("z", "delivered", 1), shipmentId: Ids.ShipmentId.make("nobody") })
+      const error = yield* Effect.flip(pipeline.ingest(stray))
+      expect(error.reason).toBe("NotFound")
+      expect(error.message).toContain("nobody")
+    })
+  )
+})

@@ -1,0 +1,210 @@
+/**
+ * The ingest pipeline end to end on the memory store and transport: inbound messages of every
+ * kind, dead letters for what cannot be ingested (and their replay), workers with redelivery,
+ * and the audit trail's tamper detection.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { createHmac } from "node:crypto"
+import {
+  Audit,
+  CarrierPort,
+  DeadLetters,
+  Instant,
+  MemoryStore,
+  MemoryTransport,
+  Pipeline,
+  PortError,
+  Store,
+  Transport,
+  Worker
+} from "../src/index.js"
+import type * as MemoryStoreType from "../src/MemoryStore.js"
+import { Histories } from "../src/testing/index.js"
+import { scan, shipmentId, companyId } from "./builders.js"
+
+const SECRET = "whsec-test"
+
+/** A carrier whose webhooks are canonical observations signed with HMAC-SHA256 hex. */
+const carrier: CarrierPort.CarrierPortShape = {
+  source: "testcarrier",
+  verify: (request) =>
+    createHmac("sha256", SECRET).update(request.body).digest("hex") === request.headers["x-signature"]
+      ? Effect.void
+      : Effect.fail(
+          new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })
+        ),
+  parse: (request) =>
+    Effect.try({
+      try: () => JSON.parse(Buffer.from(request.body).toString("utf8")) as unknown,
+      catch: () =>
+        new PortError.CarrierError({ reason: "Invalid", module: "test", method: "parse", description: "body is not JSON" })
+    }).pipe(
+      Effect.flatMap((json) =>
+        Effect.try({
+          try: () => Schema.decodeUnknownSync(Schema.Array(CarrierPort.Observation))(json),
+          catch: (e) =>
+            new PortError.CarrierError({ reason: "Invalid", module: "test", method: "parse", description: String(e) })
+        })
+      )
+    ),
+  createTracker: () => Effect.die("unused"),
+  buyLabel: () => Effect.die("unused")
+}
+
+const setup = Effect.gen(function* () {
+  const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+  const transport = yield* MemoryTransport.make
+  const layer = Layer.provideMerge(
+    Pipeline.layer({ carriers: [carrier] }),
+    Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+  )
+  const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+  return { store, transport, layer, intake, tracking: intake.shipments[0]!.trackingNumber! }
+})
+
+const request = (observations: ReadonlyArray<unknown> | string, sign = true): Pipeline.InboundMessage => {
+  const body = Buffer.from(typeof observations === "string" ? observations : JSON.stringify(observations))
+  return {
+    _tag: "Request",
+    source: "testcarrier",
+    headers: { "x-signature": sign ? createHmac("sha256", SECRET).update(body).digest("hex") : "forged" },
+    body,
+    receivedAt: Instant.fromMillis(Date.UTC(2024, 6, 1))
+  }
+}
+
+const observation = (tracking: string, id: string, status: string, minutes: number) => {
+  const { shipmentId: _s, companyId: _c, ...draft } = JSON.parse(JSON.stringify(scan(id, status as never, minutes)))
+  return { trackingNumber: tracking, event: draft }
+}
+
+describe("pipeline", () => {
+  it.effect("verifies, parses, routes by tracking number and ingests a signed webhook", () =>
+    Effect.gen(function* () {
+      const { layer, intake, tracking } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(intake)
+        const { results, rejected } = yield* pipeline.receive(
+          request([observation(tracking, "e1", "in_transit", 10), observation(tracking, "e2", "delivered", 100)])
+        )
+        expect(rejected).toEqual([])
+        expect(results.map((r) => [r.eventId, r.outcome])).toEqual([
+          ["e1", "Accepted"],
+          ["e2", "Accepted"]
+        ])
+        expect((yield* pipeline.record(shipmentId))?.state.view.status).toBe("delivered")
+        // The same webhook again: duplicates, found by the idempotency keys without a load.
+        const again = yield* pipeline.receive(request([observation(tracking, "e1", "in_transit", 10)]))
+        expect(again.results.map((r) => r.outcome)).toEqual(["Duplicate"])
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.effect("keeps what cannot be ingested as dead letters, with the reason, and replays it after the fix", () =>
+    Effect.gen(function* () {
+      const { layer, intake, tracking } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        // Forged signature, malformed body, unknown tracking number, unknown source.
+        const forged = yield* pipeline.receive(request([observation(tracking, "f1", "delivered", 1)], false))
+        const junk = yield* pipeline.receive(request("{not json"))
+        const early = yield* pipeline.receive(request([observation(tracking, "u1", "in_transit", 5)]))
+        const unknownSource = yield* pipeline.receive({ ...(request([]) as Extract<Pipeline.InboundMessage, { _tag: "Request" }>), source: "nobody" })
+        expect([forged, junk, early, unknownSource].map((r) => r.rejected.map((e) => e.reason))).toEqual([
+          ["Unauthorized"],
+          ["Invalid"],
+          ["NotFound"],
+          ["Invalid"]
+        ])
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(4)
+        expect(letters.map((l) => JSON.parse(l.error).reason).sort()).toEqual(["Invalid", "Invalid", "NotFound", "Unauthorized"])
+        // The event for a shipment not registered yet is replayed once the order arrives.
+        yield* pipeline.register(intake)
+        const report = yield* DeadLetters.replay({ reason: "NotFound" }, "ops@example.com")
+        expect(report).toEqual({ requeued: 0, reingested: 1, failedAgain: 0 })
+        expect((yield* pipeline.record(shipmentId))?.state.events.map((e) => e.id)).toEqual(["u1"])
+        // The forged one fails again and stays.
+        const again = yield* DeadLetters.replay({ reason: "Unauthorized" }, "ops@example.com")
+        expect(again).toEqual({ requeued: 0, reingested: 0, failedAgain: 1 })
+        expect((yield* DeadLetters.list()).length).toBe(3)
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.live("workers consume the ingest topic; a message not acknowledged is delivered again", () =>
+    Effect.gen(function* () {
+      const { layer, intake, transport, store } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(intake)
+        yield* Worker.publish([
+          { _tag: "Event", event: scan("a", "in_transit", 10) },
+          { _tag: "Event", event: scan("b", "delivered", 100) },
+          { _tag: "Event", event: scan("a", "in_transit", 10) }
+        ])
+        // A consumer that takes the messages and dies before acknowledging them.
+        const lost = yield* transport.receive(Worker.TOPIC, Worker.GROUP, "crashed", {
+          max: 10,
+          visibilityMillis: 200,
+          waitMillis: 0,
+          maxDeliveries: 5
+        })
+        expect(lost.length).toBe(3)
+        const worker = yield* Worker.make({ visibilityMillis: 200, waitMillis: 0 })
+        expect(yield* worker.poll).toBe(0)
+        yield* Effect.sleep("300 millis")
+        expect(yield* worker.poll).toBe(3)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        expect((yield* pipeline.record(shipmentId))?.state.view.status).toBe("delivered")
+        expect(
+          yield* store.seen([Pipeline.idempotencyKey(scan("a", "in_transit", 10)), Pipeline.idempotencyKey(scan("b", "delivered", 100))])
+        ).toEqual([true, true])
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.effect("the audit trail detects an edited, a removed and a truncated entry", () =>
+    Effect.gen(function* () {
+      const { layer, intake, store } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(intake)
+        for (const [i, status] of (["picked", "packed", "dispatched", "in_transit", "delivered"] as const).entries()) {
+          yield* pipeline.ingest(scan(`e${i}`, status, i * 10))
+        }
+        yield* pipeline.approve(shipmentId, "damage", "ops@example.com")
+        const clean = yield* Audit.verify
+        expect(clean.ok).toBe(true)
+        expect(clean.entries).toBe(7)
+
+        const stream = store.internals.audit.get(shipmentId)!
+        const original = stream.map((e) => ({ ...e }))
+        const restore = () => stream.splice(0, stream.length, ...original.map((e) => ({ ...e })))
+
+        // An edited body.
+        stream[2] = { ...stream[2]!, body: stream[2]!.body.replace("Accepted", "Stale") }
+        expect((yield* Audit.verify).problems.map((p) => [p.seq, p.problem])).toEqual([[3, "hash-mismatch"]])
+        restore()
+        // An edited body with its hash recomputed: the next link breaks.
+        const forged = { ...stream[2]!, body: "{}" }
+        stream[2] = { ...forged, hash: Audit.hashOf(forged) }
+        expect((yield* Audit.verify).problems.map((p) => [p.seq, p.problem])).toEqual([[4, "broken-link"]])
+        restore()
+        // A removed entry.
+        stream.splice(3, 1)
+        expect((yield* Audit.verify).problems.map((p) => p.problem)).toEqual(["gap", "broken-link"])
+        restore()
+        // A truncated tail: the separately kept head notices.
+        stream.pop()
+        expect((yield* Audit.verify).problems.map((p) => p.problem)).toEqual(["missing-entries"])
+        restore()
+        expect((yield* Audit.verify).ok).toBe(true)
+      }).pipe(Effect.provide(layer))
+    })
+  )
+})
