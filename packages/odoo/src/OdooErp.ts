@@ -1,0 +1,1001 @@
+/**
+ * Odoo as the hub: the `ErpPort` and `HelpdeskPort` of waybill, on an {@link OdooClient}.
+ *
+ * - **Order intake** polls confirmed `sale.order`s with a `(write_date, id)` cursor and returns
+ *   them with their outgoing deliveries (`stock.picking`) as canonical `OrderIntake`s; an Odoo
+ *   automation-rule webhook can push one order instead (`intakeFromWebhook`).
+ * - **Milestones back**: tracking number and carrier on the delivery, chatter notes, delivery
+ *   validation through every wizard (SMS, backorder, nothing reserved), and the OCA
+ *   `delivery_state` fields where that module is installed.
+ * - **Billing**: the customer invoice through `sale.advance.payment.inv`, posted; payment state
+ *   read back.
+ * - **Service**: one `project.task` (or `helpdesk.ticket`) per shipment.
+ *
+ * Every write is idempotent by the request `key`: a marker derived from the key is stored with
+ * what the call creates (chatter note body, invoice reference, case description) and looked up
+ * before creating, so a retry after a crash or a lost response creates nothing twice. Calls that
+ * touch one record run one at a time (Odoo answers concurrent writers with serialization
+ * failures), and tracking writes queued behind a busy record are merged into one `write`.
+ *
+ * @since 0.1.0
+ */
+import { ErpPort, type ExternalRefs, HelpdeskPort, Invoice, PortError, type Store, Validation } from "@waybill/core"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import { createHash } from "node:crypto"
+import * as IntakeCursor from "./internal/IntakeCursor.js"
+import * as KeyedLock from "./internal/KeyedLock.js"
+import * as OdooClient from "./OdooClient.js"
+import * as D from "./OdooDomain.js"
+import * as OdooFault from "./OdooFault.js"
+import * as OdooField from "./OdooField.js"
+
+/**
+ * Where service cases go.
+ *
+ * @since 0.1.0
+ */
+export interface ServiceCaseOptions {
+  /** `auto` (default): `helpdesk.ticket` when the model exists (Enterprise), else `project.task`. */
+  readonly model?: "auto" | "project.task" | "helpdesk.ticket" | undefined
+  /** The project of the tasks; default: the project named `projectName`, created if missing. */
+  readonly projectId?: number | undefined
+  /** Default `Service cases`. */
+  readonly projectName?: string | undefined
+  /** The helpdesk team of the tickets (default: Odoo's default team). */
+  readonly helpdeskTeamId?: number | undefined
+}
+
+/**
+ * An order that could not become a canonical `Order` (e.g. no delivery address).
+ *
+ * @since 0.1.0
+ */
+export interface RejectedOrder {
+  readonly orderId: number
+  readonly name: string
+  readonly error: Validation.ValidationError
+}
+
+/**
+ * Options of the adapter.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Prefix of canonical ids (`<instance>:sale.order:42`); default: the database name. */
+  readonly instance?: string | undefined
+  /** The canonical company id of an Odoo company; default `<instance>:res.company:<id>`. */
+  readonly companyId?: ((company: { readonly id: number; readonly name: string }) => string) | undefined
+  /** On a partial delivery, keep the rest as a backorder (default `true`) or drop it. */
+  readonly backorders?: boolean | undefined
+  /** When nothing is reserved, set the done quantities to the demand and validate (default `true`). */
+  readonly forceUnreserved?: boolean | undefined
+  /** Answer of Odoo's one-time SMS wizard on the first delivery (default `dont_send`). */
+  readonly sms?: "dont_send" | "send" | undefined
+  /** Carrier code (as in `WriteTracking.carrier`) → `delivery.carrier` id; unknown codes are looked up by name. */
+  readonly carriers?: Readonly<Record<string, number>> | undefined
+  readonly serviceCases?: ServiceCaseOptions | undefined
+  /** Extra condition on the orders taken in (e.g. one company). */
+  readonly intakeDomain?: D.Domain | undefined
+  /** Called for an order that cannot be taken in; default: a warning in the log. Intake goes on. */
+  readonly onInvalidOrder?: ((rejected: RejectedOrder) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * The adapter: both ports, plus the webhook entry point.
+ *
+ * @since 0.1.0
+ */
+export interface OdooErpShape extends ErpPort.ErpPortShape, HelpdeskPort.HelpdeskPortShape {
+  /** The intake of one order (`None` when it is not confirmed or cannot be taken in). */
+  readonly fetchIntake: (orderId: number) => Effect.Effect<Option.Option<ErpPort.OrderIntake>, PortError.ErpError>
+  /** Decodes an automation-rule webhook (`sale.order` or `stock.picking`) and fetches its order. */
+  readonly intakeFromWebhook: (payload: unknown) => Effect.Effect<Option.Option<ErpPort.OrderIntake>, PortError.ErpError>
+}
+
+/**
+ * The adapter service.
+ *
+ * @since 0.1.0
+ */
+export class OdooErp extends Context.Tag("@waybill/odoo/OdooErp")<OdooErp, OdooErpShape>() {}
+
+/**
+ * An Odoo automation-rule webhook body ("Send Webhook Notification"): `_model`, `_id` and the
+ * fields chosen in the rule.
+ *
+ * @since 0.1.0
+ */
+export const WebhookPayload = Schema.Struct(
+  { _model: Schema.String, _id: OdooField.Id },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+/** @since 0.1.0 */
+export type WebhookPayload = typeof WebhookPayload.Type
+
+/**
+ * Decodes a webhook body, failing with an `Invalid` `ErpError` naming what is wrong.
+ *
+ * @since 0.1.0
+ */
+export const decodeWebhook = (payload: unknown): Effect.Effect<WebhookPayload, PortError.ErpError> =>
+  Schema.decodeUnknown(WebhookPayload)(payload).pipe(
+    Effect.mapError((e) =>
+      new PortError.ErpError({
+        reason: "Invalid",
+        module: "OdooErp",
+        method: "intakeFromWebhook",
+        description: `not an Odoo webhook payload: ${Validation.ValidationError.fromParseError(e, {
+          schema: "WebhookPayload",
+          module: "OdooErp",
+          method: "intakeFromWebhook"
+        }).message}`
+      })
+    )
+  )
+
+/**
+ * The marker stored with what a keyed call creates: `waybill-key:<24 hex>` (a digest, so it
+ * survives HTML escaping and is no `ilike` wildcard).
+ *
+ * @since 0.1.0
+ */
+export const keyMarker = (key: string): string => `waybill-key:${createHash("sha256").update(key).digest("hex").slice(0, 24)}`
+
+/**
+ * The marker that finds a shipment's service case.
+ *
+ * @since 0.1.0
+ */
+export const shipmentMarker = (shipmentId: string): string =>
+  `waybill-shipment:${createHash("sha256").update(shipmentId).digest("hex").slice(0, 24)}`
+
+const escapeHtml = (s: string): string =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+const PHONE = /^\+?[0-9 ()./-]{4,30}$/
+
+const nonEmpty = (u: string | null | undefined): string | undefined =>
+  typeof u === "string" && u.trim() !== "" ? u.trim() : undefined
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+type WeightUnit = "kg" | "lb" | "g" | "oz"
+
+const weightUnit = (unit: string | null | undefined): WeightUnit =>
+  unit === "lb" || unit === "lbs" ? "lb" : unit === "g" ? "g" : unit === "oz" ? "oz" : "kg"
+
+/** Whole grams (validated later by the canonical schema, so an absurd weight rejects the order). */
+const grams = (value: number, unit: WeightUnit): number =>
+  Math.round(value * (unit === "g" ? 1 : unit === "kg" ? 1000 : unit === "lb" ? 453.59237 : 28.349523125))
+
+const toHelpdeskError = (e: PortError.ErpError): PortError.HelpdeskError =>
+  new PortError.HelpdeskError({
+    reason: e.reason,
+    module: e.module,
+    method: e.method,
+    description: e.description,
+    ...(e.status !== undefined ? { status: e.status } : {}),
+    ...(e.retryAfterMillis !== undefined ? { retryAfterMillis: e.retryAfterMillis } : {}),
+    ...(e.cause !== undefined ? { cause: e.cause } : {})
+  })
+
+const paymentStates: ReadonlySet<string> = new Set(Invoice.PaymentState.literals)
+
+/**
+ * Builds the adapter on the `OdooClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, OdooClient.OdooClient> =>
+  Effect.gen(function*() {
+    const client = yield* OdooClient.OdooClient
+    const instance = options.instance ?? client.database
+    const companyIdOf = options.companyId ?? ((c: { readonly id: number }) => `${instance}:res.company:${c.id}`)
+    const backorders = options.backorders ?? true
+    const forceUnreserved = options.forceUnreserved ?? true
+    const smsMethod = options.sms === "send" ? "send_sms" : "dont_send_sms"
+    const onInvalid = options.onInvalidOrder ??
+      ((r: RejectedOrder) =>
+        Effect.logWarning(`Odoo order ${r.name} (sale.order ${r.orderId}) cannot be taken in: ${r.error.message}`))
+    const lock = KeyedLock.make()
+    const writes = KeyedLock.coalescer<PortError.ErpError>(lock, (key, values) => {
+      const [model, id] = splitKey(key)
+      return client.write(model, [id], values)
+    })
+
+    const fail = (method: string, reason: PortError.Reason, description: string) =>
+      new PortError.ErpError({ reason, module: "OdooErp", method, description })
+
+    const canonical = (model: string, id: number) => `${instance}:${model}:${id}`
+    const parseCanonical = (value: string, model: string): number | undefined => {
+      const prefix = `${instance}:${model}:`
+      if (!value.startsWith(prefix)) return undefined
+      const id = Number(value.slice(prefix.length))
+      return Number.isInteger(id) && id > 0 ? id : undefined
+    }
+    const odooRef = (model: string, id: number) => ({ odoo: { model, id } })
+
+    /** The record of an entity in Odoo, which must be of `model`. */
+    const refOf = (method: string, refs: ExternalRefs.ExternalRefs, model: string, what: string) =>
+      refs.odoo !== undefined && refs.odoo.model === model
+        ? Effect.succeed(refs.odoo.id)
+        : Effect.fail(fail(method, "Invalid", `${what} has no Odoo ${model} reference (refs.odoo)`))
+
+    // -- caches of things that do not change ------------------------------------------------------
+
+    const currencyDigits = new Map<number, number>()
+    const digitsOf = (currencyIds: ReadonlyArray<number>) =>
+      Effect.gen(function*() {
+        const missing = [...new Set(currencyIds)].filter((id) => !currencyDigits.has(id))
+        if (missing.length > 0) {
+          const rows = yield* client.read("res.currency", missing, { fields: { decimal_places: Schema.Number } })
+          for (const row of rows) currencyDigits.set(row.id, row.decimal_places)
+        }
+      })
+    const minor = (amount: number, currencyId: number) =>
+      Math.round(amount * Math.pow(10, currencyDigits.get(currencyId) ?? 2))
+
+    const deliveryStateInstalled = yield* Ref.make(Option.none<boolean>())
+    const hasDeliveryState = Effect.flatMap(Ref.get(deliveryStateInstalled), (known) =>
+      Option.isSome(known)
+        ? Effect.succeed(known.value)
+        : client.fieldsGet("stock.picking", { fields: ["delivery_state"], attributes: ["type"] }).pipe(
+          Effect.map((fields) => fields.delivery_state !== undefined),
+          Effect.tap((found) => Ref.set(deliveryStateInstalled, Option.some(found)))
+        ))
+
+    const carrierIds = new Map<string, number | null>()
+    const carrierIdOf = (code: string) =>
+      Effect.gen(function*() {
+        const configured = options.carriers?.[code]
+        if (configured !== undefined) return configured
+        const known = carrierIds.get(code)
+        if (known !== undefined) return known ?? undefined
+        const found = yield* client.search("delivery.carrier", D.leaf("name", "=ilike", code.replace(/[%_\\]/g, "\\$&")), {
+          limit: 1
+        })
+        carrierIds.set(code, found[0] ?? null)
+        return found[0]
+      })
+
+    // -- order intake ---------------------------------------------------------------------------
+
+    const orderFields = {
+      name: Schema.String,
+      state: Schema.String,
+      partner_id: OdooField.Many2one,
+      partner_shipping_id: OdooField.Many2one,
+      company_id: OdooField.Many2one,
+      currency_id: OdooField.Many2one,
+      date_order: OdooField.DateTimeUtc
+    } as const
+
+    const partnerFields = (major: number) => ({
+      name: OdooField.Text,
+      email: OdooField.Text,
+      phone: OdooField.Text,
+      ...(OdooClient.features(major).partnerMobile ? { mobile: OdooField.Text } : {}),
+      street: OdooField.Text,
+      street2: OdooField.Text,
+      zip: OdooField.Text,
+      city: OdooField.Text,
+      state_id: OdooField.Many2one,
+      country_code: OdooField.Text
+    })
+
+    type PartnerRow = {
+      readonly id: number
+      readonly name: string | null
+      readonly email: string | null
+      readonly phone: string | null
+      readonly mobile?: string | null
+      readonly street: string | null
+      readonly street2: string | null
+      readonly zip: string | null
+      readonly city: string | null
+      readonly state_id: OdooField.Many2one
+      readonly country_code: string | null
+    }
+
+    const addressOf = (p: PartnerRow | undefined) => {
+      if (p === undefined) return undefined
+      const street = nonEmpty(p.street)
+      const street2 = nonEmpty(p.street2)
+      const postalCode = nonEmpty(p.zip)
+      const region = p.state_id !== null ? nonEmpty(p.state_id.name) : undefined
+      return {
+        street: street ?? "",
+        ...(street2 !== undefined ? { street2 } : {}),
+        ...(postalCode !== undefined ? { postalCode } : {}),
+        city: nonEmpty(p.city) ?? "",
+        ...(region !== undefined ? { region } : {}),
+        country: nonEmpty(p.country_code)?.toUpperCase() ?? ""
+      }
+    }
+
+    const intakesOf = (orderIds: ReadonlyArray<number>) =>
+      Effect.gen(function*() {
+        if (orderIds.length === 0) return []
+        const server = yield* client.info
+        const orders = yield* client.read("sale.order", orderIds, { fields: orderFields })
+        const lines = yield* client.searchRead("sale.order.line", D.isIn("order_id", orderIds), {
+          fields: {
+            order_id: OdooField.Many2one,
+            name: OdooField.Text,
+            product_id: OdooField.Many2one,
+            product_uom_qty: Schema.Number,
+            price_unit: Schema.Number,
+            display_type: OdooField.Text
+          },
+          order: "order_id, sequence, id"
+        })
+        const pickings = yield* client.searchRead(
+          "stock.picking",
+          D.and(D.isIn("sale_id", orderIds), D.eq("picking_type_code", "outgoing"), D.ne("state", "cancel")),
+          {
+            fields: {
+              name: Schema.String,
+              sale_id: OdooField.Many2one,
+              partner_id: OdooField.Many2one,
+              carrier_id: OdooField.Many2one,
+              carrier_tracking_ref: OdooField.Text,
+              weight: Schema.Number,
+              create_date: OdooField.DateTimeUtc,
+              company_id: OdooField.Many2one
+            },
+            order: "id asc"
+          }
+        )
+        const partnerIds = new Set<number>()
+        for (const o of orders) {
+          if (o.partner_id !== null) partnerIds.add(o.partner_id.id)
+          if (o.partner_shipping_id !== null) partnerIds.add(o.partner_shipping_id.id)
+        }
+        for (const p of pickings) if (p.partner_id !== null) partnerIds.add(p.partner_id.id)
+        const partners = new Map<number, PartnerRow>()
+        for (const row of yield* client.read("res.partner", [...partnerIds], { fields: partnerFields(server.major) })) {
+          partners.set(row.id, row as PartnerRow)
+        }
+        const productIds = [...new Set(lines.flatMap((l) => (l.product_id !== null ? [l.product_id.id] : [])))]
+        const products = new Map(
+          (yield* client.read("product.product", productIds, {
+            fields: { default_code: OdooField.Text, name: Schema.String, weight: Schema.Number, weight_uom_name: OdooField.Text }
+          })).map((p) => [p.id, p] as const)
+        )
+        yield* digitsOf(orders.flatMap((o) => (o.currency_id !== null ? [o.currency_id.id] : [])))
+        const systemUnit = weightUnit([...products.values()][0]?.weight_uom_name)
+
+        const intakes: Array<ErpPort.OrderIntake> = []
+        const byId = new Map(orders.map((o) => [o.id, o] as const))
+        for (const orderId of orderIds) {
+          const o = byId.get(orderId)
+          if (o === undefined) continue
+          const company = o.company_id ?? { id: 1, name: "" }
+          const companyId = companyIdOf(company)
+          const currency = o.currency_id?.name ?? ""
+          const customer = o.partner_id !== null ? partners.get(o.partner_id.id) : undefined
+          const shipping = o.partner_shipping_id !== null ? partners.get(o.partner_shipping_id.id) : customer
+          const warnings: Array<string> = []
+          const contact = (p: PartnerRow) => {
+            const email = nonEmpty(p.email)
+            const phone = nonEmpty(p.phone) ?? nonEmpty(p.mobile)
+            if (email !== undefined && !EMAIL.test(email)) warnings.push(`email ${JSON.stringify(email)} of res.partner ${p.id}`)
+            if (phone !== undefined && !PHONE.test(phone)) warnings.push(`phone ${JSON.stringify(phone)} of res.partner ${p.id}`)
+            return {
+              ...(email !== undefined && EMAIL.test(email) ? { email } : {}),
+              ...(phone !== undefined && PHONE.test(phone) ? { phone } : {})
+            }
+          }
+          const encoded = {
+            order: {
+              id: canonical("sale.order", o.id),
+              companyId,
+              refs: odooRef("sale.order", o.id),
+              customer: customer === undefined
+                ? { id: "", companyId, refs: {}, name: "" }
+                : {
+                  id: canonical("res.partner", customer.id),
+                  companyId,
+                  refs: odooRef("res.partner", customer.id),
+                  name: nonEmpty(customer.name) ?? "",
+                  ...contact(customer),
+                  ...(nonEmpty(customer.street) !== undefined ? { address: addressOf(customer) } : {})
+                },
+              shipTo: addressOf(shipping) ?? {},
+              currency,
+              lines: lines
+                .filter((l) => l.order_id?.id === o.id && l.display_type === null && l.product_uom_qty !== 0)
+                .map((l) => {
+                  const product = l.product_id !== null ? products.get(l.product_id.id) : undefined
+                  const unitWeight = product !== undefined && product.weight > 0
+                    ? grams(product.weight, weightUnit(product.weight_uom_name))
+                    : undefined
+                  return {
+                    id: canonical("sale.order.line", l.id),
+                    sku: nonEmpty(product?.default_code) ?? (l.product_id !== null ? `odoo-product-${l.product_id.id}` : ""),
+                    description: l.name ?? "",
+                    quantity: l.product_uom_qty,
+                    unitPrice: { amountMinor: minor(l.price_unit, o.currency_id?.id ?? 0), currency },
+                    ...(unitWeight !== undefined ? { unitWeight } : {})
+                  }
+                }),
+              confirmedAt: DateTime.formatIso(o.date_order)
+            },
+            shipments: pickings
+              .filter((p) => p.sale_id?.id === o.id)
+              .map((p) => {
+                const partner = p.partner_id !== null ? partners.get(p.partner_id.id) : undefined
+                const carrier = p.carrier_id !== null ? nonEmpty(p.carrier_id.name) : undefined
+                const tracking = nonEmpty(p.carrier_tracking_ref)
+                return {
+                  id: canonical("stock.picking", p.id),
+                  companyId: p.company_id !== null ? companyIdOf(p.company_id) : companyId,
+                  orderId: canonical("sale.order", o.id),
+                  refs: odooRef("stock.picking", p.id),
+                  ...(carrier !== undefined ? { carrier } : {}),
+                  ...(tracking !== undefined ? { trackingNumber: tracking } : {}),
+                  shipTo: addressOf(partner ?? shipping) ?? {},
+                  packages: [],
+                  declaredWeight: grams(Math.max(0, p.weight), systemUnit),
+                  createdAt: DateTime.formatIso(p.create_date)
+                }
+              })
+          }
+          for (const w of warnings) {
+            yield* Effect.logWarning(`Odoo order ${o.name}: ${w} is not valid and is left out of the canonical order`)
+          }
+          const decoded = Schema.decodeUnknownEither(ErpPort.OrderIntake)(encoded, { errors: "all" })
+          if (Either.isRight(decoded)) intakes.push(decoded.right)
+          else {
+            yield* onInvalid({
+              orderId: o.id,
+              name: o.name,
+              error: Validation.ValidationError.fromParseError(decoded.left, {
+                schema: "OrderIntake",
+                module: "OdooErp",
+                method: "fetchOrders"
+              })
+            })
+          }
+        }
+        return intakes
+      })
+
+    const confirmed = D.isIn("state", ["sale", "done"])
+
+    const fetchOrders: ErpPort.ErpPortShape["fetchOrders"] = ({ cursor, limit }) =>
+      Effect.gen(function*() {
+        const after = cursor === undefined ? undefined : IntakeCursor.decode(cursor)
+        if (cursor !== undefined && after === undefined) {
+          return yield* Effect.fail(fail("fetchOrders", "Invalid", `${JSON.stringify(cursor)} is not a cursor issued by OdooErp`))
+        }
+        const base = D.and(confirmed, options.intakeDomain ?? D.all)
+        const { cursor: next, page } = yield* IntakeCursor.nextPage(
+          (domain, order, size) =>
+            client.searchRead("sale.order", domain, { fields: { write_date: Schema.String }, order, limit: size }),
+          base,
+          after,
+          limit
+        )
+        const intakes = yield* intakesOf(page.map((r) => r.id))
+        return new ErpPort.OrderBatch(next !== undefined ? { intakes, cursor: IntakeCursor.encode(next) } : { intakes })
+      })
+
+    const fetchIntake = (orderId: number) =>
+      Effect.gen(function*() {
+        const rows = yield* client.read("sale.order", [orderId], { fields: { state: Schema.String } })
+        const row = rows[0]
+        if (row === undefined || (row.state !== "sale" && row.state !== "done")) return Option.none<ErpPort.OrderIntake>()
+        return Option.fromNullable((yield* intakesOf([orderId]))[0])
+      })
+
+    const intakeFromWebhook = (payload: unknown) =>
+      Effect.gen(function*() {
+        const hook = yield* decodeWebhook(payload)
+        if (hook._model === "sale.order") return yield* fetchIntake(hook._id)
+        if (hook._model === "stock.picking") {
+          const rows = yield* client.read("stock.picking", [hook._id], { fields: { sale_id: OdooField.Many2one } })
+          const sale = rows[0]?.sale_id
+          return sale === undefined || sale === null ? Option.none<ErpPort.OrderIntake>() : yield* fetchIntake(sale.id)
+        }
+        return yield* Effect.fail(
+          fail("intakeFromWebhook", "Invalid", `a webhook for ${hook._model} is neither an order (sale.order) nor a delivery (stock.picking)`)
+        )
+      })
+
+    // -- milestones back ------------------------------------------------------------------------
+
+    const writeTracking: ErpPort.ErpPortShape["writeTracking"] = (request) =>
+      Effect.gen(function*() {
+        const picking = yield* refOf("writeTracking", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
+        const carrier = request.carrier.trim() === "" ? undefined : yield* carrierIdOf(request.carrier)
+        yield* writes.write(`stock.picking:${picking}`, {
+          carrier_tracking_ref: request.trackingNumber,
+          ...(carrier !== undefined ? { carrier_id: carrier } : {})
+        })
+      })
+
+    const messagePosted = (model: string, id: number, marker: string) =>
+      client.search("mail.message", D.and(D.eq("model", model), D.eq("res_id", id), D.ilike("body", marker)), { limit: 1 }).pipe(
+        Effect.map((found) => found.length > 0)
+      )
+
+    const postOnce = (model: string, id: number, key: string, subject: string, body: string) =>
+      Effect.gen(function*() {
+        const marker = keyMarker(key)
+        if (yield* messagePosted(model, id, marker)) return false
+        yield* client.call(model, "message_post", {
+          ids: [id],
+          kwargs: {
+            body: `${subject.trim() !== "" ? `${subject}\n` : ""}${body}\n[${marker}]`,
+            message_type: "comment",
+            subtype_xmlid: "mail.mt_note",
+            ...(subject.trim() !== "" ? { subject } : {})
+          }
+        })
+        return true
+      })
+
+    const postNote: ErpPort.ErpPortShape["postNote"] = (request) =>
+      Effect.gen(function*() {
+        const picking = yield* refOf("postNote", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
+        yield* lock.withLock(`stock.picking:${picking}`)(postOnce("stock.picking", picking, request.key, request.subject, request.body))
+      })
+
+    const isUserError = (e: PortError.ErpError) => e.reason === "Invalid" && OdooFault.fromError(e)?.shortName === "UserError"
+
+    /** Follows the wizards `button_validate` may return until the picking is done. */
+    const followWizards = (pickingId: number, first: unknown) =>
+      Effect.gen(function*() {
+        let result = first
+        let backorder = false
+        for (let step = 0; step < 6; step++) {
+          if (!isRecord(result)) return { backorder }
+          const model = result.res_model
+          const context = isRecord(result.context) ? result.context : {}
+          if (model === "confirm.stock.sms" && typeof result.res_id === "number") {
+            result = yield* client.call("confirm.stock.sms", smsMethod, { ids: [result.res_id], context })
+          } else if (model === "stock.immediate.transfer") {
+            // Odoo 16: nothing marked done yet, "apply all reserved quantities?"
+            const picks = Array.isArray(context.default_pick_ids)
+              ? (context.default_pick_ids as Array<unknown>).flatMap((c) => (Array.isArray(c) && typeof c[1] === "number" ? [c[1]] : []))
+              : [pickingId]
+            const wizard = yield* client.create("stock.immediate.transfer", {
+              pick_ids: picks.map((p) => [4, p]),
+              immediate_transfer_line_ids: picks.map((p) => [0, 0, { picking_id: p, to_immediate: true }])
+            }, { context })
+            result = yield* client.call("stock.immediate.transfer", "process", { ids: [wizard], context })
+          } else if (model === "stock.backorder.confirmation") {
+            const picks = Array.isArray(context.default_pick_ids)
+              ? (context.default_pick_ids as Array<unknown>).flatMap((c) => (Array.isArray(c) && typeof c[1] === "number" ? [c[1]] : []))
+              : [pickingId]
+            const wizard = yield* client.create("stock.backorder.confirmation", {
+              pick_ids: picks.map((p) => [4, p]),
+              backorder_confirmation_line_ids: picks.map((p) => [0, 0, { picking_id: p, to_backorder: backorders }])
+            }, { context })
+            backorder = backorders
+            result = yield* client.call("stock.backorder.confirmation", backorders ? "process" : "process_cancel_backorder", {
+              ids: [wizard],
+              context
+            })
+          } else {
+            return yield* Effect.fail(
+              fail("validateDelivery", "Invalid", `validating stock.picking ${pickingId} opened an unexpected wizard ${String(model)}`)
+            )
+          }
+        }
+        return yield* Effect.fail(fail("validateDelivery", "Bug", `stock.picking ${pickingId}: too many wizards in a row`))
+      })
+
+    const validate = (pickingId: number) =>
+      client.call("stock.picking", "button_validate", { ids: [pickingId] }).pipe(
+        Effect.catchIf(
+          (e) => forceUnreserved && isUserError(e),
+          (original) =>
+            Effect.gen(function*() {
+              // nothing reserved: encode the demand as done quantity and validate again
+              // (17+: `quantity` + `picked`; 16: `quantity_done`)
+              const modern = (yield* client.info).major >= 17
+              const done = modern ? "quantity" : "quantity_done"
+              const moves = yield* client.searchRead(
+                "stock.move",
+                D.and(D.eq("picking_id", pickingId), D.notIn("state", ["done", "cancel"])),
+                { fields: { product_uom_qty: Schema.Number, [done]: Schema.Number } }
+              )
+              if (moves.length === 0 || moves.some((m) => m[done] !== 0)) return yield* Effect.fail(original)
+              const byQty = new Map<number, Array<number>>()
+              for (const m of moves) byQty.set(m.product_uom_qty, [...(byQty.get(m.product_uom_qty) ?? []), m.id])
+              for (const [quantity, ids] of byQty) {
+                yield* client.write("stock.move", ids, modern ? { quantity, picked: true } : { quantity_done: quantity })
+              }
+              return yield* client.call("stock.picking", "button_validate", { ids: [pickingId] })
+            })
+        )
+      )
+
+    const validateDelivery: ErpPort.ErpPortShape["validateDelivery"] = (request) =>
+      Effect.gen(function*() {
+        const pickingId = yield* refOf("validateDelivery", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
+        const withState = yield* hasDeliveryState
+        return yield* lock.withLock(`stock.picking:${pickingId}`)(Effect.gen(function*() {
+          const rows = yield* client.read("stock.picking", [pickingId], {
+            fields: {
+              state: Schema.String,
+              name: Schema.String,
+              ...(withState ? { delivery_state: OdooField.Text, tracking_state_history: OdooField.Text } : {})
+            }
+          })
+          const picking = rows[0]
+          if (picking === undefined) {
+            return yield* Effect.fail(fail("validateDelivery", "NotFound", `stock.picking ${pickingId} does not exist`))
+          }
+          if (picking.state === "cancel") {
+            return yield* Effect.fail(fail("validateDelivery", "Invalid", `delivery ${picking.name} is cancelled`))
+          }
+          const alreadyDone = picking.state === "done"
+          let backorder: string | undefined
+          if (!alreadyDone) {
+            const first = yield* validate(pickingId)
+            const outcome = yield* followWizards(pickingId, first)
+            if (outcome.backorder) {
+              const found = yield* client.search("stock.picking", D.eq("backorder_id", pickingId), { limit: 1, order: "id desc" })
+              if (found[0] !== undefined) backorder = canonical("stock.picking", found[0])
+            }
+          }
+          if (withState && (picking as { delivery_state?: string | null }).delivery_state !== "customer_delivered") {
+            const pod = request.pod
+            const line = [
+              `${OdooField.formatDateTime(request.deliveredAt)} delivered`,
+              ...(pod?.signedBy !== undefined ? [`signed by ${pod.signedBy}`] : []),
+              ...(pod?.evidenceUrl !== undefined ? [`proof of delivery ${pod.evidenceUrl}`] : [])
+            ].join(", ")
+            const history = (picking as { tracking_state_history?: string | null }).tracking_state_history
+            yield* client.write("stock.picking", [pickingId], {
+              delivery_state: "customer_delivered",
+              date_delivered: OdooField.formatDateTime(request.deliveredAt),
+              tracking_state: "delivered",
+              tracking_state_history: history !== undefined && history !== null && history !== "" ? `${history}\n${line}` : line
+            })
+          }
+          return new ErpPort.DeliveryValidated(backorder !== undefined ? { alreadyDone, backorder } : { alreadyDone })
+        }))
+      })
+
+    // -- billing --------------------------------------------------------------------------------
+
+    const invoiceFields = {
+      name: OdooField.Text,
+      state: Schema.String,
+      payment_state: Schema.String,
+      amount_total: Schema.Number,
+      currency_id: OdooField.Many2one,
+      invoice_date: OdooField.Text,
+      ref: OdooField.Text
+    } as const
+    type InvoiceRow = OdooClient.Row<typeof invoiceFields>
+
+    const paymentStateOf = (state: string) =>
+      paymentStates.has(state)
+        ? Effect.succeed(state as Invoice.PaymentState)
+        : Effect.as(Effect.logWarning(`Odoo payment state ${state} has no canonical equivalent; reported as not_paid`), "not_paid" as const)
+
+    const toInvoice = (request: ErpPort.ReleaseInvoice, row: InvoiceRow) =>
+      Effect.gen(function*() {
+        const currencyId = row.currency_id?.id ?? 0
+        yield* digitsOf([currencyId])
+        const paymentState = yield* paymentStateOf(row.payment_state)
+        const issued = row.invoice_date !== null ? OdooField.parseNaive(row.invoice_date) : undefined
+        return yield* Schema.decodeUnknown(Invoice.Invoice)({
+          id: canonical("account.move", row.id),
+          companyId: request.shipment.companyId,
+          orderId: request.shipment.orderId,
+          shipmentIds: [request.shipment.id],
+          refs: odooRef("account.move", row.id),
+          state: row.state === "cancel" ? "cancelled" : row.state === "posted" ? "posted" : "draft",
+          paymentState,
+          total: { amountMinor: minor(row.amount_total, currencyId), currency: row.currency_id?.name ?? "" },
+          ...(typeof issued === "number" ? { issuedAt: DateTime.formatIso(DateTime.unsafeMake(issued)) } : {})
+        }).pipe(
+          Effect.mapError((e) =>
+            fail("releaseInvoice", "Invalid", `account.move ${row.id} is not a valid invoice: ${e.message}`)
+          )
+        )
+      })
+
+    const readInvoice = (id: number) =>
+      Effect.flatMap(client.read("account.move", [id], { fields: invoiceFields }), (rows) =>
+        rows[0] !== undefined
+          ? Effect.succeed(rows[0])
+          : Effect.fail(fail("releaseInvoice", "NotFound", `account.move ${id} does not exist`)))
+
+    /** Posts a draft invoice (a concurrent post is fine) and reads it back. */
+    const posted = (row: InvoiceRow) =>
+      row.state !== "draft" ? Effect.succeed(row) : client.call("account.move", "action_post", { ids: [row.id] }).pipe(
+        Effect.catchIf(isUserError, () => Effect.void),
+        Effect.zipRight(readInvoice(row.id))
+      )
+
+    const withMarker = (ref: string | null, marker: string) => (ref !== null && ref !== "" ? `${ref} [${marker}]` : `[${marker}]`)
+
+    const releaseInvoice: ErpPort.ErpPortShape["releaseInvoice"] = (request) =>
+      Effect.gen(function*() {
+        const pickingId = yield* refOf("releaseInvoice", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
+        let orderId = parseCanonical(request.shipment.orderId, "sale.order")
+        if (orderId === undefined) {
+          const rows = yield* client.read("stock.picking", [pickingId], { fields: { sale_id: OdooField.Many2one } })
+          orderId = rows[0]?.sale_id?.id
+          if (orderId === undefined) {
+            return yield* Effect.fail(fail("releaseInvoice", "Invalid", `stock.picking ${pickingId} has no sale order to invoice`))
+          }
+        }
+        const so = orderId
+        const marker = keyMarker(request.key)
+        return yield* lock.withLock(`sale.order:${so}`)(Effect.gen(function*() {
+          const mine = yield* client.searchRead(
+            "account.move",
+            D.and(D.eq("move_type", "out_invoice"), D.ne("state", "cancel"), D.ilike("ref", marker)),
+            { fields: invoiceFields, limit: 1 }
+          )
+          if (mine[0] !== undefined) {
+            return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, yield* posted(mine[0])), created: false })
+          }
+          const orders = yield* client.read("sale.order", [so], {
+            fields: { name: Schema.String, client_order_ref: OdooField.Text, invoice_ids: OdooField.X2many }
+          })
+          const order = orders[0]
+          if (order === undefined) return yield* Effect.fail(fail("releaseInvoice", "NotFound", `sale.order ${so} does not exist`))
+          const lines = yield* client.searchRead("sale.order.line", D.eq("order_id", so), {
+            fields: { qty_to_invoice: Schema.Number, is_delivery: Schema.Boolean, display_type: OdooField.Text }
+          })
+          const pending = lines.some((l) => l.display_type === null && !l.is_delivery && l.qty_to_invoice > 0)
+          if (!pending) {
+            // Nothing left to invoice: an earlier attempt created the invoice and lost the answer
+            // before marking it (or someone invoiced by hand). Adopt it, never create another.
+            const existing = order.invoice_ids.length === 0 ? [] : yield* client.searchRead(
+              "account.move",
+              D.and(D.isIn("id", order.invoice_ids), D.eq("move_type", "out_invoice"), D.ne("state", "cancel")),
+              { fields: invoiceFields, order: "id desc" }
+            )
+            const unmarked = existing.find((m) => !(m.ref ?? "").includes("waybill-key:"))
+            const adopted = unmarked ?? existing[0]
+            if (adopted === undefined) {
+              return yield* Effect.fail(
+                fail("releaseInvoice", "Invalid", `${order.name} has nothing to invoice: no delivered quantity waits for an invoice`)
+              )
+            }
+            if (unmarked !== undefined) yield* client.write("account.move", [adopted.id], { ref: withMarker(adopted.ref, marker) })
+            return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, yield* posted(adopted)), created: false })
+          }
+          const context = { active_model: "sale.order", active_ids: [so], active_id: so }
+          const wizard = yield* client.create("sale.advance.payment.inv", { advance_payment_method: "delivered" }, { context })
+          const action = yield* client.call("sale.advance.payment.inv", "create_invoices", { ids: [wizard], context })
+          const invoiceId = isRecord(action) && typeof action.res_id === "number" ? action.res_id : undefined
+          if (invoiceId === undefined) {
+            return yield* Effect.fail(fail("releaseInvoice", "Bug", `create_invoices answered without an invoice id: ${JSON.stringify(action)}`))
+          }
+          yield* client.write("account.move", [invoiceId], { ref: withMarker(order.client_order_ref, marker) })
+          const created = yield* posted(yield* readInvoice(invoiceId))
+          return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, created), created: true })
+        }))
+      })
+
+    const readPayment: ErpPort.ErpPortShape["readPayment"] = (request) =>
+      Effect.gen(function*() {
+        const id = yield* refOf("readPayment", request.invoice.refs, "account.move", `invoice ${request.invoice.id}`)
+        const rows = yield* client.read("account.move", [id], { fields: { payment_state: Schema.String } })
+        const row = rows[0]
+        if (row === undefined) return yield* Effect.fail(fail("readPayment", "NotFound", `account.move ${id} does not exist`))
+        return yield* paymentStateOf(row.payment_state)
+      })
+
+    // -- service cases --------------------------------------------------------------------------
+
+    const caseModelRef = yield* Ref.make(Option.none<"project.task" | "helpdesk.ticket">())
+    const caseModel = Effect.flatMap(Ref.get(caseModelRef), (known) => {
+      if (Option.isSome(known)) return Effect.succeed(known.value)
+      const wanted = options.serviceCases?.model ?? "auto"
+      const detect = wanted !== "auto"
+        ? Effect.succeed(wanted)
+        : client.searchCount("ir.model", D.eq("model", "helpdesk.ticket")).pipe(
+          Effect.map((n): "project.task" | "helpdesk.ticket" => (n > 0 ? "helpdesk.ticket" : "project.task")),
+          Effect.catchIf((e) => e.reason === "Forbidden", () => Effect.succeed("project.task" as const))
+        )
+      return Effect.tap(detect, (m) => Ref.set(caseModelRef, Option.some(m)))
+    })
+
+    const projectRef = yield* Ref.make(Option.fromNullable(options.serviceCases?.projectId))
+    const projectId = lock.withLock("project.project:service-cases")(Effect.flatMap(Ref.get(projectRef), (known) =>
+      Option.isSome(known) ? Effect.succeed(known.value) : Effect.gen(function*() {
+        const name = options.serviceCases?.projectName ?? "Service cases"
+        const found = yield* client.search("project.project", D.eq("name", name), { limit: 1, order: "id asc" })
+        const id = found[0] ?? (yield* client.create("project.project", { name }))
+        yield* Ref.set(projectRef, Option.some(id))
+        return id
+      })))
+
+    const contextHtml = (context: HelpdeskPort.CaseContext): string => {
+      const items: Array<string> = []
+      const add = (label: string, value: string | undefined) => {
+        if (value !== undefined && value !== "") items.push(`<li>${label}: ${escapeHtml(value)}</li>`)
+      }
+      add("Status", context.progress !== undefined ? `${context.status} (progress: ${context.progress})` : context.status)
+      add("Order", context.orderId)
+      add("Carrier", context.carrier)
+      add("Tracking number", context.trackingNumber)
+      add(
+        "Last scan",
+        [context.lastCity, context.lastCountry].filter((x) => x !== undefined).join(", ") +
+          (context.lastScanAt !== undefined ? ` at ${DateTime.formatIso(context.lastScanAt)}` : "")
+      )
+      for (const e of context.exceptions) {
+        add("Exception", `${e.kind} (${e.open ? "open" : "resolved"}, ${e.code}) at ${DateTime.formatIso(e.at)}`)
+      }
+      if (context.invoiceExposure !== undefined) {
+        add("Invoice exposure", `${(context.invoiceExposure.amountMinor / 100).toFixed(2)} ${context.invoiceExposure.currency}`)
+      }
+      add("Next action", context.nextAction)
+      add("Customer", context.customerName)
+      add("Customer email", context.customerEmail)
+      add("Customer phone", context.customerPhone)
+      add(
+        "Ship to",
+        [context.shipToStreet, [context.shipToPostalCode, context.shipToCity].filter((x) => x !== undefined).join(" "), context.shipToCountry]
+          .filter((x) => x !== undefined && x !== "")
+          .join(", ")
+      )
+      return items.length > 0 ? `<ul>${items.join("")}</ul>` : ""
+    }
+
+    const plainContext = (context: HelpdeskPort.CaseContext): string =>
+      contextHtml(context).replace(/<li>/g, "\n- ").replace(/<[^>]+>/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+        .replace(/&quot;/g, "\"").replace(/&amp;/g, "&")
+
+    const findCase = (model: string, shipmentId: string) =>
+      Effect.flatMap(client.info, (server) =>
+        client.searchRead(model, D.ilike("description", shipmentMarker(shipmentId)), {
+          fields: {
+            description: OdooField.Text,
+            active: Schema.Boolean,
+            // project.task.state exists from 17
+            ...(model === "project.task" && server.major >= 17 ? { state: OdooField.Text } : {})
+          },
+          limit: 1,
+          order: "id asc",
+          context: { active_test: false }
+        })).pipe(Effect.map((rows) => rows[0]))
+
+    const enrichCase = (model: string, row: { readonly id: number; readonly description: string | null }, key: string, note: string) =>
+      (row.description ?? "").includes(keyMarker(key))
+        ? Effect.succeed(false) // the call that created the case carried this note
+        : postOnce(model, row.id, key, "", note)
+
+    const reopen = (model: string, row: { readonly id: number; readonly active: boolean; readonly state?: string | null }) =>
+      Effect.gen(function*() {
+        const server = yield* client.info
+        const values: Record<string, unknown> = {}
+        if (!row.active) values.active = true
+        if (model === "project.task" && server.major >= 17 && (row.state === "1_done" || row.state === "1_canceled")) {
+          values.state = "01_in_progress"
+        }
+        if (Object.keys(values).length > 0) yield* client.write(model, [row.id], values)
+      })
+
+    const closeCase = (model: string, id: number) =>
+      Effect.gen(function*() {
+        const server = yield* client.info
+        if (model === "project.task") {
+          if (server.major >= 17) yield* client.write(model, [id], { state: "1_done" })
+          return
+        }
+        const stages = yield* client.search("helpdesk.stage", D.eq("fold", true), { limit: 1, order: "sequence asc, id asc" })
+        if (stages[0] !== undefined) yield* client.write(model, [id], { stage_id: stages[0] })
+      })
+
+    const openOrEnrich: HelpdeskPort.HelpdeskPortShape["openOrEnrich"] = (request) =>
+      Effect.gen(function*() {
+        const model = yield* caseModel
+        return yield* lock.withLock(`case:${request.shipmentId}`)(Effect.gen(function*() {
+          const existing = yield* findCase(model, request.shipmentId)
+          const note = `${request.note}\n${plainContext(request.context)}`
+          if (existing !== undefined) {
+            yield* reopen(model, existing)
+            yield* enrichCase(model, existing, request.key, note)
+            return new HelpdeskPort.CaseRef({ externalId: `${model}:${existing.id}`, created: false })
+          }
+          const description = `<p>${escapeHtml(request.note)}</p>${contextHtml(request.context)}<p>waybill shipment ${
+            escapeHtml(request.shipmentId)
+          } · ${shipmentMarker(request.shipmentId)} · ${keyMarker(request.key)}</p>`
+          const values: Record<string, unknown> = model === "project.task"
+            ? { name: request.subject, project_id: yield* projectId, description }
+            : {
+              name: request.subject,
+              description,
+              ...(options.serviceCases?.helpdeskTeamId !== undefined ? { team_id: options.serviceCases.helpdeskTeamId } : {})
+            }
+          const id = yield* client.create(model, values)
+          return new HelpdeskPort.CaseRef({ externalId: `${model}:${id}`, created: true })
+        }))
+      }).pipe(Effect.mapError(toHelpdeskError))
+
+    const update: HelpdeskPort.HelpdeskPortShape["update"] = (request) =>
+      Effect.gen(function*() {
+        const model = yield* caseModel
+        return yield* lock.withLock(`case:${request.shipmentId}`)(Effect.gen(function*() {
+          const existing = yield* findCase(model, request.shipmentId)
+          if (existing === undefined) {
+            return yield* Effect.fail(fail("update", "NotFound", `shipment ${request.shipmentId} has no service case in ${model}`))
+          }
+          yield* enrichCase(model, existing, request.key, `${request.note}\n${plainContext(request.context)}`)
+          if (request.resolve) yield* closeCase(model, existing.id)
+          return new HelpdeskPort.CaseRef({ externalId: `${model}:${existing.id}`, created: false })
+        }))
+      }).pipe(Effect.mapError(toHelpdeskError))
+
+    return {
+      fetchOrders,
+      writeTracking,
+      postNote,
+      validateDelivery,
+      releaseInvoice,
+      readPayment,
+      openOrEnrich,
+      update,
+      fetchIntake,
+      intakeFromWebhook
+    } satisfies OdooErpShape
+  })
+
+const splitKey = (key: string): [string, number] => {
+  const i = key.lastIndexOf(":")
+  return [key.slice(0, i), Number(key.slice(i + 1))]
+}
+
+/**
+ * A layer providing `OdooErp`, and the generic `ErpPort` and `HelpdeskPort` tags.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<OdooErp | ErpPort.ErpPort | HelpdeskPort.HelpdeskPort, never, OdooClient.OdooClient> =>
+  Layer.effectContext(
+    Effect.map(make(options), (erp) =>
+      Context.make(OdooErp, erp).pipe(
+        Context.add(ErpPort.ErpPort, erp),
+        Context.add(HelpdeskPort.HelpdeskPort, erp)
+      ))
+  )
+
+/**
+ * One polling round: reads the cursor from the store, fetches the next orders, hands them to
+ * `handle`, and stores the new cursor only after `handle` succeeded (so a crash re-delivers,
+ * never skips). Returns the number of intakes handled.
+ *
+ * @since 0.1.0
+ */
+export const poll = <E, R>(options: {
+  readonly store: Pick<Store.StoreShape, "getCursor" | "setCursor">
+  readonly handle: (intakes: ReadonlyArray<ErpPort.OrderIntake>) => Effect.Effect<void, E, R>
+  /** Default `odoo:orders`. */
+  readonly cursorName?: string | undefined
+  /** Default 100. */
+  readonly limit?: number | undefined
+}): Effect.Effect<number, PortError.ErpError | PortError.StorageError | E, R | ErpPort.ErpPort> =>
+  Effect.gen(function*() {
+    const erp = yield* ErpPort.ErpPort
+    const name = options.cursorName ?? "odoo:orders"
+    const cursor = yield* options.store.getCursor(name)
+    const batch = yield* erp.fetchOrders({ cursor, limit: options.limit ?? 100 })
+    if (batch.intakes.length > 0) yield* options.handle(batch.intakes)
+    if (batch.cursor !== undefined && batch.cursor !== cursor) yield* options.store.setCursor(name, batch.cursor)
+    return batch.intakes.length
+  })

@@ -1,0 +1,191 @@
+/**
+ * Odoo server faults and their translation into `PortError.ErpError`.
+ *
+ * Odoo reports a failure as a Python exception name and message: inside a JSON-RPC `error`
+ * envelope (`error.data.name`, always HTTP 200), or as the body of a JSON-2 response with a real
+ * HTTP status. The exception name decides the retry `reason`:
+ *
+ * | Odoo exception                                   | reason         |
+ * | ------------------------------------------------ | -------------- |
+ * | `odoo.exceptions.AccessDenied`, login `false`     | `Unauthorized` |
+ * | `odoo.exceptions.AccessError`                     | `Forbidden`    |
+ * | `UserError`, `ValidationError`, `ValueError`      | `Invalid`      |
+ * | `odoo.exceptions.MissingError`                    | `NotFound`     |
+ * | `AttributeError`, `KeyError`, `TypeError`         | `Bug`          |
+ * | `psycopg2` serialization failures / deadlocks     | `Conflict`     |
+ * | `psycopg2.OperationalError` and other psycopg2    | `Unavailable`  |
+ *
+ * Unknown names fall back to the HTTP status (5xx retry, 4xx do not), or `Bug` when there is none.
+ *
+ * @since 0.1.0
+ */
+import { PortError } from "@waybill/core"
+import * as Schema from "effect/Schema"
+
+/**
+ * A fault as Odoo reported it. Its fields are kept in the `cause` of the `ErpError` (as a plain
+ * object, so they survive the dead-letter store); `fromError` reads them back.
+ *
+ * @since 0.1.0
+ */
+export class OdooFault extends Schema.Class<OdooFault>("OdooFault")({
+  /** The Python exception, e.g. `odoo.exceptions.UserError`. */
+  name: Schema.String,
+  message: Schema.String,
+  /** The JSON-RPC error code (200 on Odoo 16–18, 0 on 19). */
+  code: Schema.optionalWith(Schema.Number, { exact: true }),
+  /** The HTTP status of a JSON-2 error. */
+  httpStatus: Schema.optionalWith(Schema.Number, { exact: true })
+}) {
+  /** The exception name without its module, e.g. `UserError`. */
+  get shortName(): string {
+    const i = this.name.lastIndexOf(".")
+    return i < 0 ? this.name : this.name.slice(i + 1)
+  }
+}
+
+const table: ReadonlyArray<readonly [RegExp, PortError.Reason]> = [
+  [/^odoo\.exceptions\.AccessDenied$/, "Unauthorized"],
+  [/^werkzeug\.exceptions\.Unauthorized$/, "Unauthorized"],
+  [/^odoo\.exceptions\.AccessError$/, "Forbidden"],
+  [/^werkzeug\.exceptions\.Forbidden$/, "Forbidden"],
+  [/^odoo\.exceptions\.MissingError$/, "NotFound"],
+  [/^werkzeug\.exceptions\.NotFound$/, "NotFound"],
+  [/^odoo\.exceptions\.(UserError|ValidationError|RedirectWarning|Warning|except_orm)$/, "Invalid"],
+  [/^builtins\.ValueError$/, "Invalid"],
+  [/^builtins\.(AttributeError|KeyError|TypeError|IndexError|NameError)$/, "Bug"],
+  [/^odoo\.exceptions\.CacheMiss$/, "Bug"],
+  [/^werkzeug\.exceptions\.(UnprocessableEntity|BadRequest|MethodNotAllowed)$/, "Bug"],
+  [/^werkzeug\.exceptions\.TooManyRequests$/, "RateLimited"],
+  [/^werkzeug\.exceptions\.(ServiceUnavailable|BadGateway|InternalServerError)$/, "Unavailable"],
+  [/^werkzeug\.exceptions\.GatewayTimeout$/, "Timeout"],
+  [/ConcurrencyError$/, "Conflict"],
+  [/^psycopg2\..*(SerializationFailure|TransactionRollbackError|DeadlockDetected|LockNotAvailable)$/, "Conflict"],
+  [/^psycopg2\./, "Unavailable"]
+]
+
+/**
+ * The retry reason for an HTTP status without a recognisable Odoo exception.
+ *
+ * @since 0.1.0
+ */
+export const reasonOfStatus = (status: number): PortError.Reason =>
+  status === 401
+    ? "Unauthorized"
+    : status === 403
+    ? "Forbidden"
+    : status === 404
+    ? "NotFound"
+    : status === 408 || status === 504
+    ? "Timeout"
+    : status === 409
+    ? "Conflict"
+    : status === 429
+    ? "RateLimited"
+    : status >= 500
+    ? "Unavailable"
+    : status === 422
+    ? "Invalid"
+    : "Bug"
+
+/**
+ * The retry reason of an Odoo exception name (and HTTP status when there was one).
+ *
+ * @since 0.1.0
+ */
+export const reasonOf = (name: string, httpStatus?: number): PortError.Reason => {
+  for (const [pattern, reason] of table) if (pattern.test(name)) return reason
+  return httpStatus !== undefined ? reasonOfStatus(httpStatus) : "Bug"
+}
+
+/**
+ * Translates a fault into the port error, keeping the fault in `cause` and its message in the
+ * description (`"UserError: The entry INV/2026/00001 (id 1) must be in draft."`).
+ *
+ * @since 0.1.0
+ */
+export const toErpError = (
+  fault: OdooFault,
+  method: string,
+  extra: { readonly retryAfterMillis?: number | undefined } = {}
+): PortError.ErpError =>
+  new PortError.ErpError({
+    reason: reasonOf(fault.name, fault.httpStatus),
+    module: "OdooClient",
+    method,
+    description: `${fault.shortName}: ${fault.message}`,
+    ...(fault.httpStatus !== undefined ? { status: fault.httpStatus } : {}),
+    ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {}),
+    // a plain object: it survives the JSON encoding of the dead-letter store (see `fromError`)
+    cause: {
+      _tag: "OdooFault",
+      name: fault.name,
+      message: fault.message,
+      ...(fault.code !== undefined ? { code: fault.code } : {}),
+      ...(fault.httpStatus !== undefined ? { httpStatus: fault.httpStatus } : {})
+    }
+  })
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const messageOf = (data: Record<string, unknown>): string => {
+  if (typeof data.message === "string") return data.message
+  const args = data.arguments
+  if (Array.isArray(args) && typeof args[0] === "string") return args[0]
+  return ""
+}
+
+/**
+ * Reads the fault of a JSON-RPC `error` member (`{ code, message, data: { name, message } }`).
+ *
+ * @since 0.1.0
+ */
+export const fromJsonRpcError = (error: unknown): OdooFault => {
+  if (!isRecord(error)) return new OdooFault({ name: "unknown", message: String(error) })
+  const data = isRecord(error.data) ? error.data : {}
+  const name = typeof data.name === "string" ? data.name : "unknown"
+  const message = messageOf(data) || (typeof error.message === "string" ? error.message : "")
+  return new OdooFault({
+    name,
+    message,
+    ...(typeof error.code === "number" ? { code: error.code } : {})
+  })
+}
+
+/**
+ * Reads the fault of a JSON-2 error body (`{ name, message, arguments, context, debug }`), or
+ * `undefined` when the body is not one (an HTML page).
+ *
+ * @since 0.1.0
+ */
+export const fromJson2Body = (status: number, body: unknown): OdooFault | undefined => {
+  if (!isRecord(body) || typeof body.name !== "string") return undefined
+  return new OdooFault({ name: body.name, message: messageOf(body), httpStatus: status })
+}
+
+/**
+ * The Odoo fault behind a port error, when there is one. Works on errors read back from the
+ * dead-letter store too (where the cause is a plain object).
+ *
+ * @since 0.1.0
+ */
+export const fromError = (error: PortError.PortFailure & { readonly cause?: unknown }): OdooFault | undefined => {
+  let cause = error.cause
+  if (cause instanceof OdooFault) return cause
+  if (typeof cause === "string") {
+    try {
+      cause = JSON.parse(cause) as unknown
+    } catch {
+      return undefined
+    }
+  }
+  if (isRecord(cause) && typeof cause.name === "string" && typeof cause.message === "string") {
+    return new OdooFault({
+      name: cause.name,
+      message: cause.message,
+      ...(typeof cause.code === "number" ? { code: cause.code } : {}),
+      ...(typeof cause.httpStatus === "number" ? { httpStatus: cause.httpStatus } : {})
+    })
+  }
+  return undefined
+}

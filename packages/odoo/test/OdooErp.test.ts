@@ -1,0 +1,467 @@
+/**
+ * The adapter end to end against the fake of each version (JSON-RPC on 17 and 18, JSON-2 on 19):
+ * intake → tracking → notes → delivered/validated → invoiced → posted → paid → service case, with
+ * crashes, retries and duplicates on the way, and every wizard path of delivery validation.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ErpPort, HelpdeskPort, Instant, PortError, ShipmentEvent } from "@waybill/core"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as OdooClient from "../src/OdooClient.js"
+import * as OdooErp from "../src/OdooErp.js"
+import { OdooFake } from "../src/testing/index.js"
+import { connect, FetchLayer, intakeOf, key, seedOrder } from "./helpers.js"
+
+const deliveredAt = Instant.fromMillis(Date.UTC(2026, 10, 28, 9, 30))
+
+const caseContext = (shipment: { readonly id: string; readonly orderId: string }, open: boolean) =>
+  new HelpdeskPort.CaseContext({
+    shipmentId: shipment.id as HelpdeskPort.CaseContext["shipmentId"],
+    orderId: shipment.orderId as HelpdeskPort.CaseContext["orderId"],
+    status: open ? "damaged" : "delivered",
+    progress: open ? "in_transit" : "delivered",
+    carrier: "Standard delivery",
+    trackingNumber: "1Z999AA10123456784",
+    exceptions: [{ kind: "damaged", at: deliveredAt, open, code: "DMG-01" }],
+    nextAction: open ? "Ask the customer for photos" : "None",
+    shipToCity: "Springfield",
+    shipToCountry: "US" as HelpdeskPort.CaseContext["shipToCountry"]
+  })
+
+const invoicesOf = (fake: OdooFake.OdooFake, orderName: string) =>
+  fake.admin.search("account.move", [["move_type", "=", "out_invoice"], ["invoice_origin", "=", orderName]])
+
+describe("the whole flow", () => {
+  for (
+    const [version, transport] of [[17, "jsonrpc"], [18, "jsonrpc"], [19, "json2"], [19, "jsonrpc"]] as const
+  ) {
+    it.scopedLive(`Odoo ${version} over ${transport}`, () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version })
+        const { orderId, pickingId } = seedOrder(fake)
+        const { client, erp } = yield* connect(fake, transport === "jsonrpc" ? { transport: "jsonrpc" } : {})
+        expect((yield* client.info).transport).toBe(transport)
+
+        // intake
+        const batch = yield* erp.fetchOrders({ cursor: undefined, limit: 10 })
+        expect(batch.intakes).toHaveLength(1)
+        const intake = batch.intakes[0]!
+        expect(intake.order.refs.odoo).toEqual({ model: "sale.order", id: orderId })
+        expect(intake.order.lines.map((l) => [l.sku, l.quantity, l.unitPrice.amountMinor, l.unitWeight])).toEqual([
+          ["WB-WIDGET", 3, 4000, 2500]
+        ])
+        expect(intake.order.currency).toBe("USD")
+        expect(intake.order.customer.name).toBe("Waybill Test Customer")
+        expect(intake.order.shipTo.city).toBe("Springfield")
+        expect(intake.order.companyId).toBe(`waybill:res.company:1`)
+        expect(intake.shipments).toHaveLength(1)
+        const shipment = intake.shipments[0]!
+        expect(shipment.refs.odoo).toEqual({ model: "stock.picking", id: pickingId })
+        expect(shipment.declaredWeight).toBe(7500)
+        expect(shipment.carrier).toBe("Standard delivery")
+        expect(batch.cursor).toBeDefined()
+        expect((yield* erp.fetchOrders({ cursor: batch.cursor, limit: 10 })).intakes).toHaveLength(0)
+
+        // tracking back to the delivery
+        yield* erp.writeTracking(
+          new ErpPort.WriteTracking({
+            key: key(`${shipment.id}:erp.tracking`),
+            shipment,
+            carrier: "Standard delivery",
+            trackingNumber: "1Z999AA10123456784"
+          })
+        )
+        expect(fake.admin.read("stock.picking", [pickingId], ["carrier_tracking_ref", "carrier_id"])[0]).toMatchObject({
+          carrier_tracking_ref: "1Z999AA10123456784",
+          carrier_id: [1, "Standard delivery"]
+        })
+
+        // a milestone note, delivered twice (same key): one chatter note
+        const note = new ErpPort.PostNote({
+          key: key(`${shipment.id}:erp.note:reached:dispatched`),
+          shipment,
+          subject: "Dispatched",
+          body: "Parcel handed to the carrier <UPS> & on its way"
+        })
+        yield* erp.postNote(note)
+        yield* erp.postNote(note)
+        const notes = fake.admin.search("mail.message", [["model", "=", "stock.picking"], ["res_id", "=", pickingId], [
+          "message_type",
+          "=",
+          "comment"
+        ]])
+        expect(notes).toHaveLength(1)
+        expect(fake.calls("stock.picking", "message_post")).toBe(1)
+        const body = fake.admin.read("mail.message", notes, ["body", "subtype_id"])[0]!
+        expect(body.subtype_id).toEqual([2, "Note"])
+        expect(body.body).toContain("&lt;UPS&gt; &amp; on its way") // sent as text: Odoo escapes it
+        expect(body.body).toContain(OdooErp.keyMarker(note.key))
+
+        // delivered: validated through the one-time SMS wizard
+        const validated = yield* erp.validateDelivery(
+          new ErpPort.ValidateDelivery({ key: key(`${shipment.id}:erp.validate`), shipment, deliveredAt })
+        )
+        expect(validated).toEqual(new ErpPort.DeliveryValidated({ alreadyDone: false }))
+        expect(fake.calls("confirm.stock.sms", "dont_send_sms")).toBe(1)
+        expect(fake.admin.read("stock.picking", [pickingId], ["state"])[0]!.state).toBe("done")
+        const again = yield* erp.validateDelivery(
+          new ErpPort.ValidateDelivery({ key: key(`${shipment.id}:erp.validate`), shipment, deliveredAt })
+        )
+        expect(again.alreadyDone).toBe(true)
+        expect(fake.calls("stock.picking", "button_validate")).toBe(1)
+
+        // invoice: Odoo creates it, the answer is lost, the dispatcher retries with the same key
+        fake.failNext({ model: "sale.advance.payment.inv", method: "create_invoices" }, OdooFake.actThenDrop)
+        const release = new ErpPort.ReleaseInvoice({ key: key(`${shipment.id}:erp.invoice`), shipment })
+        const crashed = yield* Effect.either(erp.releaseInvoice(release))
+        expect(Either.isLeft(crashed) && crashed.left.reason).toBe("Transport")
+        expect(Either.isLeft(crashed) && PortError.isRetryable(crashed.left.reason)).toBe(true)
+        expect(invoicesOf(fake, "S00001")).toHaveLength(1) // the far side acted
+        const retried = yield* erp.releaseInvoice(release)
+        const replayed = yield* erp.releaseInvoice(release)
+        expect(invoicesOf(fake, "S00001")).toHaveLength(1)
+        expect(fake.calls("sale.advance.payment.inv", "create_invoices")).toBe(1)
+        expect(retried.invoice.state).toBe("posted")
+        expect(retried.invoice.total).toEqual({ amountMinor: 13800, currency: "USD" })
+        expect(retried.invoice.refs.odoo).toEqual({ model: "account.move", id: invoicesOf(fake, "S00001")[0] })
+        expect(retried.invoice.shipmentIds).toEqual([shipment.id])
+        expect(replayed.created).toBe(false)
+        expect(replayed.invoice.id).toBe(retried.invoice.id)
+
+        // payment read back
+        expect(yield* erp.readPayment(new ErpPort.ReadPayment({ invoice: retried.invoice }))).toBe("not_paid")
+        fake.admin.registerPayment(retried.invoice.refs.odoo!.id)
+        expect(yield* erp.readPayment(new ErpPort.ReadPayment({ invoice: retried.invoice }))).toBe("paid")
+
+        // exception: one case per shipment, enriched, never duplicated
+        const open = (k: string, noteText: string) =>
+          erp.openOrEnrich(
+            new HelpdeskPort.OpenCase({
+              key: key(k),
+              companyId: shipment.companyId,
+              shipmentId: shipment.id,
+              subject: `Damaged parcel on ${shipment.id}`,
+              note: noteText,
+              context: caseContext(shipment, true)
+            })
+          )
+        const first = yield* open(`${shipment.id}:case:damaged`, "Customer reports a damaged parcel.")
+        expect(first.created).toBe(true)
+        expect(first.externalId).toMatch(/^project\.task:\d+$/)
+        const repeat = yield* open(`${shipment.id}:case:damaged`, "Customer reports a damaged parcel.")
+        expect(repeat).toEqual(new HelpdeskPort.CaseRef({ externalId: first.externalId, created: false }))
+        const taskId = Number(first.externalId.split(":")[1])
+        const taskNotes = () =>
+          fake.admin.search("mail.message", [["model", "=", "project.task"], ["res_id", "=", taskId], ["message_type", "=", "comment"]])
+        expect(taskNotes()).toHaveLength(0)
+        const second = yield* open(`${shipment.id}:case:address_issue`, "The address is incomplete.")
+        expect(second.externalId).toBe(first.externalId)
+        expect(taskNotes()).toHaveLength(1)
+        const resolved = yield* erp.update(
+          new HelpdeskPort.UpdateCase({
+            key: key(`${shipment.id}:case:resolved`),
+            companyId: shipment.companyId,
+            shipmentId: shipment.id,
+            note: "Replacement delivered.",
+            context: caseContext(shipment, false),
+            resolve: true
+          })
+        )
+        expect(resolved.externalId).toBe(first.externalId)
+        expect(taskNotes()).toHaveLength(2)
+        expect(fake.admin.search("project.task", [])).toEqual([taskId])
+        expect(fake.admin.read("project.task", [taskId], ["state", "project_id"])[0]).toMatchObject({
+          state: "1_done",
+          project_id: [expect.any(Number), "Service cases"]
+        })
+
+        // the transport really was the one chosen
+        const used = new Set(fake.callLog().filter((c) => c.model !== "common").map((c) => c.transport))
+        expect([...used]).toEqual([transport])
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+})
+
+describe("the layer", () => {
+  it.scopedLive("provides OdooErp as the ErpPort and the HelpdeskPort", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 18 })
+      const { orderId } = seedOrder(fake)
+      const live = OdooErp.layer({ instance: "acme" }).pipe(Layer.provide(OdooClient.layer(fake.clientOptions())))
+      const ids = yield* Effect.gen(function*() {
+        const erp = yield* OdooErp.OdooErp
+        expect(yield* ErpPort.ErpPort).toBe(erp)
+        expect(yield* HelpdeskPort.HelpdeskPort).toBe(erp)
+        const batch = yield* (yield* ErpPort.ErpPort).fetchOrders({ cursor: undefined, limit: 5 })
+        return batch.intakes.map((i) => i.order.id)
+      }).pipe(Effect.provide(live))
+      expect(ids).toEqual([`acme:sale.order:${orderId}`])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("delivery validation", () => {
+  it.scopedLive("a partial delivery makes a backorder through the backorder wizard", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 18 })
+      const { orderId, pickingId } = seedOrder(fake, { stock: 2, quantity: 5 })
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const result = yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+      const backorders = fake.admin.search("stock.picking", [["backorder_id", "=", pickingId]])
+      expect(backorders).toHaveLength(1)
+      expect(result).toEqual(new ErpPort.DeliveryValidated({ alreadyDone: false, backorder: `waybill:stock.picking:${backorders[0]}` }))
+      expect(fake.calls("stock.backorder.confirmation", "process")).toBe(1)
+      expect(fake.admin.read("stock.picking", [pickingId, backorders[0]!], ["state", "weight"])).toEqual([
+        { id: pickingId, state: "done", weight: 5 },
+        { id: backorders[0], state: "confirmed", weight: 7.5 }
+      ])
+      // the next intake shows both deliveries of the order
+      const shipments = (yield* intakeOf(erp, orderId)).shipments
+      expect(shipments.map((s) => s.refs.odoo?.id)).toEqual([pickingId, backorders[0]])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("without backorders the rest is dropped", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId, pickingId } = seedOrder(fake, { stock: 2, quantity: 5 })
+      const { erp } = yield* connect(fake, {}, { backorders: false })
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const result = yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+      expect(result).toEqual(new ErpPort.DeliveryValidated({ alreadyDone: false }))
+      expect(fake.calls("stock.backorder.confirmation", "process_cancel_backorder")).toBe(1)
+      expect(fake.admin.search("stock.picking", [["backorder_id", "=", pickingId]])).toEqual([])
+      expect(fake.admin.read("stock.picking", [pickingId], ["state"])[0]!.state).toBe("done")
+    }).pipe(Effect.provide(FetchLayer)))
+
+  for (const version of [17, 19] as const) {
+    it.scopedLive(`nothing reserved on ${version}: the demand is encoded as done and validated`, () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version })
+        const { orderId, pickingId } = seedOrder(fake, { stock: 0, quantity: 4 })
+        const { erp } = yield* connect(fake)
+        const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+        expect(fake.admin.read("stock.picking", [pickingId], ["state"])[0]!.state).toBe("confirmed")
+        const result = yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+        expect(result.alreadyDone).toBe(false)
+        expect(fake.calls("stock.move", "write")).toBe(1)
+        expect(fake.calls("stock.picking", "button_validate")).toBe(2)
+        expect(fake.admin.read("stock.picking", [pickingId], ["state"])[0]!.state).toBe("done")
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+
+  it.scopedLive("nothing reserved and forcing disabled: the UserError is permanent, message kept", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 19 })
+      const { orderId } = seedOrder(fake, { stock: 0, quantity: 4 })
+      const { erp } = yield* connect(fake, {}, { forceUnreserved: false })
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const error = yield* Effect.flip(erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt })))
+      expect(error.reason).toBe("Invalid")
+      expect(error.status).toBe(422)
+      expect(error.description).toContain("Transfer trouble alert!")
+      expect(PortError.isRetryable(error.reason)).toBe(false)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("with OCA delivery_state, the carrier state, the delivery date and the POD are written", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17, modules: { deliveryState: true } })
+      const { orderId, pickingId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const request = new ErpPort.ValidateDelivery({
+        key: key("v"),
+        shipment,
+        deliveredAt,
+        pod: new ShipmentEvent.ProofOfDelivery({ signedBy: "J. Doe", evidenceUrl: "https://pod.example.com/1.png" })
+      })
+      yield* erp.validateDelivery(request)
+      const row = fake.admin.read("stock.picking", [pickingId], ["delivery_state", "date_delivered", "tracking_state_history"])[0]!
+      expect(row.delivery_state).toBe("customer_delivered")
+      expect(row.date_delivered).toBe("2026-11-28 09:30:00")
+      expect(row.tracking_state_history).toBe("2026-11-28 09:30:00 delivered, signed by J. Doe, proof of delivery https://pod.example.com/1.png")
+      // a retry finds it done and written: nothing more is sent
+      const writes = fake.calls("stock.picking", "write")
+      expect((yield* erp.validateDelivery(request)).alreadyDone).toBe(true)
+      expect(fake.calls("stock.picking", "write")).toBe(writes)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("without delivery_state nothing of it is written", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 18 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+      expect(fake.calls("stock.picking", "fields_get")).toBe(1)
+      expect(fake.calls("stock.picking", "write")).toBe(0)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("invoices", () => {
+  it.scopedLive("a crash after posting, and a crash after marking, still leave one invoice", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 19 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+      const release = new ErpPort.ReleaseInvoice({ key: key("invoice"), shipment })
+      fake.failNext({ model: "account.move", method: "write" }, OdooFake.actThenDrop)
+      expect((yield* Effect.flip(erp.releaseInvoice(release))).reason).toBe("Transport")
+      fake.failNext({ model: "account.move", method: "action_post" }, OdooFake.actThenDrop)
+      expect((yield* Effect.flip(erp.releaseInvoice(release))).reason).toBe("Transport")
+      const released = yield* erp.releaseInvoice(release)
+      expect(released.created).toBe(false)
+      expect(released.invoice.state).toBe("posted")
+      expect(invoicesOf(fake, "S00001")).toHaveLength(1)
+      expect(fake.calls("sale.advance.payment.inv", "create_invoices")).toBe(1)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a clean release creates and posts, and a second key of the same order adopts nothing new", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+      const first = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key("invoice"), shipment }))
+      expect(first.created).toBe(true)
+      expect(first.invoice.issuedAt).toBeDefined()
+      const other = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key("invoice-2"), shipment }))
+      expect(other.created).toBe(false)
+      expect(other.invoice.id).toBe(first.invoice.id)
+      expect(invoicesOf(fake, "S00001")).toHaveLength(1)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("an order with nothing delivered has nothing to invoice: a permanent error", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 18 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const error = yield* Effect.flip(erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key("invoice"), shipment })))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("S00001 has nothing to invoice")
+      expect(invoicesOf(fake, "S00001")).toHaveLength(0)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("service cases in the helpdesk", () => {
+  it.scopedLive("helpdesk.ticket is used when the model exists, and resolving folds it", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 18, modules: { helpdesk: true } })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const opened = yield* erp.openOrEnrich(
+        new HelpdeskPort.OpenCase({
+          key: key("case-1"),
+          companyId: shipment.companyId,
+          shipmentId: shipment.id,
+          subject: "Parcel lost",
+          note: "No scan for 5 days.",
+          context: caseContext(shipment, true)
+        })
+      )
+      expect(opened.created).toBe(true)
+      expect(opened.externalId).toMatch(/^helpdesk\.ticket:\d+$/)
+      const id = Number(opened.externalId.split(":")[1])
+      const description = String(fake.admin.read("helpdesk.ticket", [id], ["description"])[0]!.description)
+      expect(description).toContain("Ask the customer for photos")
+      expect(description).toContain(OdooErp.shipmentMarker(shipment.id))
+      yield* erp.update(
+        new HelpdeskPort.UpdateCase({
+          key: key("case-2"),
+          companyId: shipment.companyId,
+          shipmentId: shipment.id,
+          note: "Found.",
+          context: caseContext(shipment, false),
+          resolve: true
+        })
+      )
+      expect(fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id).toEqual([3, "Solved"])
+      expect(fake.admin.search("project.task", [])).toEqual([])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("updating a shipment without a case is NotFound", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const error = yield* Effect.flip(
+        erp.update(
+          new HelpdeskPort.UpdateCase({
+            key: key("case-2"),
+            companyId: shipment.companyId,
+            shipmentId: shipment.id,
+            note: "?",
+            context: caseContext(shipment, false),
+            resolve: false
+          })
+        )
+      )
+      expect(error._tag).toBe("HelpdeskError")
+      expect(error.reason).toBe("NotFound")
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("webhooks", () => {
+  it.scopedLive("an automation-rule payload for an order or a delivery yields the order's intake", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 19 })
+      const { orderId, pickingId } = seedOrder(fake)
+      const draft = fake.admin.createOrder({ partnerId: fake.admin.createPartner(), lines: [{ productId: 1, quantity: 1 }], confirm: false })
+      const { erp } = yield* connect(fake)
+      const fromOrder = yield* erp.intakeFromWebhook({ _action: "Send Webhook Notification(#3)", _id: orderId, _model: "sale.order", id: orderId, name: "S00001" })
+      const fromPicking = yield* erp.intakeFromWebhook({ _id: pickingId, _model: "stock.picking" })
+      expect(Option.map(fromOrder, (i) => i.order.id)).toEqual(Option.some("waybill:sale.order:1"))
+      expect(Option.map(fromPicking, (i) => i.order.id)).toEqual(Option.some("waybill:sale.order:1"))
+      expect(yield* erp.intakeFromWebhook({ _id: draft.orderId, _model: "sale.order" })).toEqual(Option.none())
+      const bad = yield* Effect.flip(erp.intakeFromWebhook({ _model: "sale.order", _id: "1" }))
+      expect(bad.reason).toBe("Invalid")
+      expect(bad.description).toContain("_id")
+      const other = yield* Effect.flip(erp.intakeFromWebhook({ _model: "res.partner", _id: 3 }))
+      expect(other.reason).toBe("Invalid")
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("one writer per record", () => {
+  it.scopedLive("concurrent milestones on one delivery never collide, and queued tracking writes coalesce", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17, latencyMs: 40 })
+      const { orderId, pickingId } = seedOrder(fake)
+      const { client, erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+
+      // raw concurrent writes to one record: the server reports serialization failures
+      const raw = yield* Effect.all(
+        Array.from({ length: 6 }, (_, i) => Effect.either(client.write("stock.picking", [pickingId], { carrier_tracking_ref: `RAW-${i}` }))),
+        { concurrency: "unbounded" }
+      )
+      const conflicts = raw.filter(Either.isLeft)
+      expect(conflicts.length).toBeGreaterThan(0)
+      expect(conflicts.every((e) => Either.isLeft(e) && e.left.reason === "Conflict")).toBe(true)
+      const before = fake.stats().conflicts
+      fake.resetCalls()
+
+      yield* Effect.all(
+        [
+          ...Array.from({ length: 8 }, (_, i) =>
+            erp.writeTracking(
+              new ErpPort.WriteTracking({ key: key(`t${i}`), shipment, carrier: "Standard delivery", trackingNumber: `TRK-${i}` })
+            )),
+          ...Array.from({ length: 4 }, (_, i) =>
+            erp.postNote(new ErpPort.PostNote({ key: key(`n${i}`), shipment, subject: "Scan", body: `scan ${i}` })))
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(fake.stats().conflicts).toBe(before)
+      expect(fake.calls("stock.picking", "write")).toBeLessThan(8)
+      expect(fake.calls("stock.picking", "write")).toBeGreaterThan(0)
+      expect(fake.calls("stock.picking", "message_post")).toBe(4)
+      expect(fake.admin.read("stock.picking", [pickingId], ["carrier_tracking_ref"])[0]!.carrier_tracking_ref).toMatch(/^TRK-\d$/)
+    }).pipe(Effect.provide(FetchLayer)))
+})
