@@ -77,6 +77,8 @@ export * as Transport from "./Transport.js"
 /** @since 0.1.0 */
 export * as Validation from "./Validation.js"
 /** @since 0.1.0 */
+export * as Waybill from "./Waybill.js"
+/** @since 0.1.0 */
 export * as Weight from "./Weight.js"
 /** @since 0.1.0 */
 export * as Worker from "./Worker.js"

@@ -1,0 +1,235 @@
+/**
+ * A Promise-based facade for hosts that do not use Effect: create, register orders, ingest,
+ * start and stop the background workers, inspect shipments, replay dead letters.
+ *
+ * ```ts
+ * import { Waybill } from "@waybill/core"
+ *
+ * const waybill = await Waybill.create({ erp: myErp, helpdesk: myHelpdesk })
+ * await waybill.start()
+ * await waybill.registerOrder(intake)                 // an OrderIntake (or its JSON form)
+ * await waybill.ingest({ _tag: "Event", event })      // durable enqueue; workers apply it
+ * await waybill.webhook("easypost", headers, rawBody) // verified and parsed by the carrier adapter
+ * console.log(await waybill.shipment("SHP-1"))
+ * await waybill.stop()
+ * ```
+ *
+ * Every method rejects with the typed error of the failure (`IngestError`, `StorageError`, …),
+ * which has a `_tag`, a `reason` and a readable `message`.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import type * as CarrierPort from "./CarrierPort.js"
+import * as DeadLetters from "./DeadLetters.js"
+import * as Dispatcher from "./Dispatcher.js"
+import * as ErpPort from "./ErpPort.js"
+import * as FinancePort from "./FinancePort.js"
+import type * as Flows from "./Flows.js"
+import * as HelpdeskPort from "./HelpdeskPort.js"
+import * as Instant from "./Instant.js"
+import * as MemoryStore from "./MemoryStore.js"
+import * as MemoryTransport from "./MemoryTransport.js"
+import * as Notifier from "./Notifier.js"
+import * as Pipeline from "./Pipeline.js"
+import * as ShipmentRecord from "./ShipmentRecord.js"
+import * as ShipmentState from "./ShipmentState.js"
+import * as Store from "./Store.js"
+import * as Transport from "./Transport.js"
+import * as Worker from "./Worker.js"
+
+/**
+ * What to wire. Only the ERP is required; the store and transport default to memory.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly erp: ErpPort.ErpPortShape
+  readonly helpdesk?: HelpdeskPort.HelpdeskPortShape
+  readonly notifier?: Notifier.NotifierShape
+  readonly finance?: FinancePort.FinancePortShape
+  readonly carriers?: ReadonlyArray<CarrierPort.CarrierPortShape>
+  readonly store?: Store.StoreShape
+  readonly transport?: Transport.TransportShape
+  readonly flows?: Flows.FlowConfig
+  /** Ingest workers started by `start()`. Default 2. */
+  readonly workers?: number
+  readonly worker?: Worker.Options
+  readonly dispatcher?: Dispatcher.Options
+}
+
+/**
+ * A shipment as the facade shows it.
+ *
+ * @since 0.1.0
+ */
+export interface ShipmentSummary {
+  readonly shipmentId: string
+  readonly status: string
+  readonly progress?: string
+  readonly milestones: ReadonlyArray<string>
+  readonly openExceptions: ReadonlyArray<string>
+  readonly anomalies: ReadonlyArray<string>
+  readonly billing: { readonly status: string; readonly holds: ReadonlyArray<string> }
+  readonly events: number
+}
+
+/**
+ * The facade.
+ *
+ * @since 0.1.0
+ */
+export interface Waybill {
+  /** Registers a confirmed order and its shipments (an `OrderIntake` or its encoded JSON). */
+  readonly registerOrder: (intake: ErpPort.OrderIntake | unknown) => Promise<ReadonlyArray<string>>
+  /** Enqueues an inbound message durably; the workers ingest it. Resolves once enqueued. */
+  readonly ingest: (message: Pipeline.InboundMessage) => Promise<void>
+  /** Enqueues a carrier webhook as received (raw bytes); verified and parsed by a worker. */
+  readonly webhook: (source: string, headers: Readonly<Record<string, string>>, body: Uint8Array) => Promise<void>
+  /** Ingests a message now, in the caller's turn, and returns what happened. */
+  readonly ingestNow: (message: Pipeline.InboundMessage) => Promise<{
+    readonly results: ReadonlyArray<Pipeline.IngestResult>
+    readonly rejected: ReadonlyArray<Pipeline.IngestError>
+  }>
+  /** Approves an invoice hold (damage, weight, POD). */
+  readonly approve: (shipmentId: string, approval: ShipmentRecord.Approval, by: string) => Promise<void>
+  readonly shipment: (shipmentId: string) => Promise<ShipmentSummary | undefined>
+  readonly deadLetters: (filter?: DeadLetters.Filter) => Promise<ReadonlyArray<Store.DeadLetter>>
+  readonly replay: (filter: DeadLetters.Filter, by: string) => Promise<DeadLetters.ReplayReport>
+  /** Starts the ingest workers and the dispatcher in the background. */
+  readonly start: () => Promise<void>
+  /**
+   * Waits until the ingest topic and the outbox are empty (after `start()`); rejects when that
+   * does not happen within the timeout (default 60 s), e.g. because actions wait on a dead letter.
+   */
+  readonly drain: (options?: { readonly timeoutMillis?: number }) => Promise<void>
+  /** Stops the background work and releases resources. */
+  readonly stop: () => Promise<void>
+}
+
+const decodeIntake = Schema.decodeUnknownPromise(ErpPort.OrderIntake)
+
+/**
+ * Creates a waybill instance.
+ *
+ * @since 0.1.0
+ */
+export const create = async (options: Options): Promise<Waybill> => {
+  const store = options.store ?? (await Effect.runPromise(MemoryStore.make))
+  const transport = options.transport ?? (await Effect.runPromise(MemoryTransport.make))
+  const ports = Layer.mergeAll(
+    Layer.succeed(Store.Store, store),
+    Layer.succeed(Transport.Transport, transport),
+    Layer.succeed(ErpPort.ErpPort, options.erp),
+    options.helpdesk !== undefined ? Layer.succeed(HelpdeskPort.HelpdeskPort, options.helpdesk) : Layer.empty,
+    options.notifier !== undefined ? Layer.succeed(Notifier.Notifier, options.notifier) : Layer.empty,
+    options.finance !== undefined ? Layer.succeed(FinancePort.FinancePort, options.finance) : Layer.empty
+  )
+  const runtime = ManagedRuntime.make(
+    Layer.provideMerge(
+      Pipeline.layer({
+        ...(options.flows !== undefined ? { flows: options.flows } : {}),
+        carriers: options.carriers ?? []
+      }),
+      ports
+    )
+  )
+  let background: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+  const scope = await Effect.runPromise(Scope.make())
+
+  const summary = (record: ShipmentRecord.ShipmentRecord): ShipmentSummary => {
+    const view = record.state.view
+    return {
+      shipmentId: record.state.shipmentId,
+      status: view.status,
+      ...(view.progress !== undefined ? { progress: view.progress } : {}),
+      milestones: [...ShipmentState.milestoneKeys(record.state)],
+      openExceptions: ShipmentState.openExceptions(view).map((e) => e.kind),
+      anomalies: view.anomalies.map((a) => a.reason),
+      billing: { status: record.billing.status, holds: record.billing.holds },
+      events: record.state.events.length
+    }
+  }
+
+  return {
+    registerOrder: async (intake) => {
+      const decoded = intake instanceof ErpPort.OrderIntake ? intake : await decodeIntake(intake)
+      return runtime.runPromise(Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded)))
+    },
+    ingest: (message) => runtime.runPromise(Effect.asVoid(Worker.publish([message], options.worker?.topic))),
+    webhook: (source, headers, body) =>
+      runtime.runPromise(
+        Effect.asVoid(
+          Worker.publish(
+            [
+              {
+                _tag: "Request",
+                source,
+                headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+                body,
+                receivedAt: Instant.fromMillis(Date.now())
+              }
+            ],
+            options.worker?.topic
+          )
+        )
+      ),
+    ingestNow: (message) => runtime.runPromise(Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(message))),
+    approve: (shipmentId, approval, by) =>
+      runtime.runPromise(
+        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.asVoid(p.approve(shipmentId as never, approval, by)))
+      ),
+    shipment: (shipmentId) =>
+      runtime.runPromise(
+        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.map(p.record(shipmentId), (r) => (r === undefined ? undefined : summary(r))))
+      ),
+    deadLetters: (filter) => runtime.runPromise(DeadLetters.list(filter)),
+    replay: (filter, by) => runtime.runPromise(DeadLetters.replay(filter, by)),
+    start: async () => {
+      if (background.length > 0) return
+      const workers = options.workers ?? 2
+      background = await runtime.runPromise(
+        Effect.gen(function* () {
+          const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+          for (let i = 0; i < workers; i++) {
+            const worker = yield* Worker.make({ ...options.worker, consumer: `${options.worker?.consumer ?? "waybill"}-${i}` })
+            fibers.push(yield* Effect.forkDaemon(worker.run))
+          }
+          // The dispatcher's rate limiters live as long as the instance.
+          const dispatcher = yield* Scope.extend(Dispatcher.make(options.dispatcher), scope)
+          fibers.push(yield* Effect.forkDaemon(dispatcher.run))
+          return fibers
+        })
+      )
+    },
+    drain: (drainOptions) =>
+      runtime.runPromise(
+        Effect.gen(function* () {
+          const deadline = Date.now() + (drainOptions?.timeoutMillis ?? 60_000)
+          const topic = options.worker?.topic ?? Worker.TOPIC
+          const group = options.worker?.group ?? Worker.GROUP
+          while (true) {
+            const pending = yield* transport.pending(topic, group)
+            const outbox = yield* store.outboxSize()
+            if (pending === 0 && outbox === 0) return
+            if (Date.now() > deadline) {
+              return yield* Effect.dieMessage(`drain timed out: ${pending} messages and ${outbox} actions pending`)
+            }
+            yield* Effect.sleep("20 millis")
+          }
+        })
+      ),
+    stop: async () => {
+      await Effect.runPromise(Effect.forEach(background, Fiber.interrupt, { discard: true }))
+      background = []
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await runtime.dispose()
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The Promise facade, as a host without Effect uses it.
+ */
+import { describe, expect, it } from "vitest"
+import * as Schema from "effect/Schema"
+import { ErpPort, Waybill } from "../src/index.js"
+import { FakePorts, Histories } from "../src/testing/index.js"
+
+describe("Waybill facade", () => {
+  it("registers, ingests in the background, drains, reports, replays and stops", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [], permanent: (key) => key.includes(":notifier.notify:") })
+    const waybill = await Waybill.create({
+      erp: far.erp,
+      helpdesk: far.helpdesk,
+      notifier: far.notifier,
+      dispatcher: { idleMillis: 5, retry: { base: "1 millis", cap: "5 millis" } },
+      worker: { waitMillis: 5 }
+    })
+    const histories = Array.from({ length: 20 }, (_, i) => Histories.generate(i + 1, { cancellations: false }, i))
+    for (const [i, h] of histories.entries()) {
+      // Hosts may pass the JSON form they received.
+      const json = JSON.parse(JSON.stringify(Schema.encodeSync(ErpPort.OrderIntake)(Histories.intake(h, i))))
+      expect(await waybill.registerOrder(json)).toEqual([h.shipmentId])
+    }
+    await waybill.start()
+    for (const h of histories) for (const event of h.events) await waybill.ingest({ _tag: "Event", event })
+    await waybill.drain({ timeoutMillis: 30_000 }).catch(() => undefined) // notifications are rejected for good
+    const summary = await waybill.shipment(histories[0]!.shipmentId)
+    expect(summary?.shipmentId).toBe(histories[0]!.shipmentId)
+    expect(summary?.events).toBeGreaterThan(0)
+    const dead = await waybill.deadLetters({ target: "notifier" })
+    expect(dead.length).toBeGreaterThan(0)
+    expect(dead.every((d) => JSON.parse(d.error).reason === "Invalid")).toBe(true)
+    // The fault is fixed; replay drains the dead letters.
+    far.setFaults({ rate: 0, kinds: [] })
+    const report = await waybill.replay({ target: "notifier" }, "ops@example.com")
+    expect(report.requeued).toBe(dead.length)
+    await waybill.drain({ timeoutMillis: 30_000 })
+    expect(await waybill.deadLetters()).toEqual([])
+    expect(far.effects.filter((e) => e.port === "notifier").length).toBe(dead.length)
+    // Typed rejections.
+    await expect(waybill.registerOrder({ nonsense: true })).rejects.toThrow(/OrderIntake/)
+    await waybill.stop()
+  }, 60_000)
+})
