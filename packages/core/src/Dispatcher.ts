@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -106,6 +107,25 @@ export const retrySchedule = (
     ),
     Schedule.intersect(Schedule.recurs(Math.max(0, options.attempts - 1))),
     Schedule.map(([out]) => out)
+  )
+}
+
+/**
+ * Which attempt of an action a handler is running: `claim` counts the claims of the action
+ * (1 = nobody ever ran it before), `call` the calls within this claim (1 = the first). A port
+ * can skip its "did I already do this?" lookup when both are 1, because no earlier call with this
+ * key can have reached the far side. Provided by the dispatcher around every far-side call.
+ *
+ * @since 0.1.0
+ */
+export class Attempt extends Context.Tag("@waybill/core/Dispatcher/Attempt")<
+  Attempt,
+  { readonly claim: number; readonly call: number }
+>() {
+  /** Whether the current call is the very first for its key (false when unknown). @since 0.1.0 */
+  static readonly isFirst: Effect.Effect<boolean> = Effect.map(
+    Effect.serviceOption(Attempt),
+    Option.match({ onNone: () => false, onSome: (a) => a.claim === 1 && a.call === 1 })
   )
 }
 
@@ -326,9 +346,10 @@ export const make = (
                   )
                 )
           const timed = Effect.gen(function* () {
-            yield* Ref.update(calls, (n) => n + 1)
+            const n = yield* Ref.updateAndGet(calls, (n) => n + 1)
             const started = yield* Clock.currentTimeMillis
-            const result = yield* Effect.either(limiter === undefined ? call : limiter(call))
+            const attempt = Effect.provideService(call, Attempt, { claim: action.claims, call: n })
+            const result = yield* Effect.either(limiter === undefined ? attempt : limiter(attempt))
             yield* Metric.update(
               Metric.tagged(Metrics.actionLatency, "target", action.target),
               (yield* Clock.currentTimeMillis) - started

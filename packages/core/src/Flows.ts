@@ -50,9 +50,13 @@ export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")(
  */
 export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
   billing: Schema.optionalWith(BillingPolicy, { default: () => new BillingPolicy({}) }),
-  /** Milestones that get a note on the ERP delivery. */
+  /**
+   * Milestones that get a note on the ERP delivery. By default only what the ERP would not show
+   * otherwise: dispatch shows as the tracking number, delivery as the validated picking, and
+   * exceptions go to the service case. (Invoice holds always get a note.)
+   */
   notes: Schema.optionalWith(Schema.Array(Schema.Literal("dispatched", "delivered", "exceptions", "returns", "cancelled", "withdrawals")), {
-    default: () => ["dispatched", "delivered", "exceptions", "returns", "cancelled", "withdrawals"] as const
+    default: () => ["returns", "cancelled", "withdrawals"] as const
   }),
   /** What the customer is notified of. */
   notify: Schema.optionalWith(Schema.Array(Notifier.Template), {

@@ -23,7 +23,7 @@ export type InvoiceState = typeof InvoiceState.Type
  *
  * @since 0.1.0
  */
-export const PaymentState = Schema.Literal("not_paid", "in_payment", "paid", "partial", "reversed", "invoicing_legacy")
+export const PaymentState = Schema.Literal("not_paid", "in_payment", "paid", "partial", "reversed", "blocked", "invoicing_legacy")
 /** @since 0.1.0 */
 export type PaymentState = typeof PaymentState.Type
 

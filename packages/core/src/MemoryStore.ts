@@ -123,8 +123,10 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
           if (entry.lease !== undefined && entry.lease.expiresAt > now) continue
           if (entry.action.after !== undefined && !done.has(entry.action.after)) continue
           const lease = { token: `l${++tokens}`, expiresAt: now + leaseMillis }
+          const claims = (entry.action.claims ?? 0) + 1
+          entry.action = { ...entry.action, claims }
           entry.lease = lease
-          claimed.push({ ...entry.action, leaseToken: lease.token, leaseExpiresAt: lease.expiresAt })
+          claimed.push({ ...entry.action, claims, leaseToken: lease.token, leaseExpiresAt: lease.expiresAt })
         }
         return claimed
       }),
@@ -179,7 +181,7 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
           if (letter === undefined || letter.kind !== "action") continue
           const action = JSON.parse(letter.payload) as Store.OutboxAction
           dead.delete(id)
-          outbox.set(action.key, { action: { ...action, attempts: 0, availableAt: now } })
+          outbox.set(action.key, { action: { ...action, attempts: 0, availableAt: now } }) // claims are kept
           count++
         }
         return count

@@ -15,6 +15,9 @@
  *   a key back.
  * - **Order.** `claim` hands out actions in the order they were enqueued (a retried action goes
  *   to the back), skipping those not due yet and those whose `after` action is not done.
+ * - **Claims are counted.** Each claim increments the action's `claims`, kept across retries and
+ *   requeues, so a handler knows whether anybody may have run the action before (`claims > 1`)
+ *   and can skip its existence lookups on a first claim.
  * - **Leases.** `claim` hands out due actions that are not leased (or whose lease expired) with
  *   a fresh lease token; `ack`, `retry` and `deadLetter` succeed only with the current token
  *   (a worker whose lease expired and was reclaimed cannot ack over the new owner).
@@ -87,6 +90,8 @@ export interface OutboxAction {
   /** Not claimable before this epoch millisecond. */
   readonly availableAt: number
   readonly attempts: number
+  /** How many times the action was claimed so far (kept across retries and requeues). */
+  readonly claims?: number
   /** Not claimable until the action with this key (same shipment) is done. */
   readonly after?: string
   /** JSON of the encoded last error. */
@@ -101,6 +106,8 @@ export interface OutboxAction {
 export interface ClaimedAction extends OutboxAction {
   readonly leaseToken: string
   readonly leaseExpiresAt: number
+  /** Claims including this one: 1 means nobody ever ran this action before. */
+  readonly claims: number
 }
 
 /**

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 
 /**
@@ -18,15 +19,28 @@ export const Grams = Schema.Int.pipe(
 /** @since 0.1.0 */
 export type Grams = typeof Grams.Type
 
+const factors = { g: 1, kg: 1000, lb: 453.59237, oz: 28.349523125 } as const
+
 /**
- * Converts a weight in kilograms or pounds, as carriers report it, to whole grams.
+ * Converts a weight in kilograms, pounds or ounces, as carriers report it, to whole grams, or
+ * says why it cannot (not a finite number, negative, above 100 t).
  *
  * @since 0.1.0
  */
-export const fromUnit = (value: number, unit: "g" | "kg" | "lb" | "oz"): Grams => {
-  const factor = unit === "g" ? 1 : unit === "kg" ? 1000 : unit === "lb" ? 453.59237 : 28.349523125
-  return Schema.decodeSync(Grams)(Math.round(value * factor))
+export const fromUnitEither = (value: number, unit: keyof typeof factors): Either.Either<Grams, string> => {
+  if (!Number.isFinite(value)) return Either.left(`a weight must be a finite number, got ${value}`)
+  return Either.mapLeft(Schema.decodeUnknownEither(Grams)(Math.round(value * factors[unit])), () =>
+    `a weight of ${value} ${unit} is outside 0 g to 100 t`
+  )
 }
+
+/**
+ * Converts a weight to whole grams; throws on a value {@link fromUnitEither} rejects.
+ *
+ * @since 0.1.0
+ */
+export const fromUnit = (value: number, unit: keyof typeof factors): Grams =>
+  Either.getOrThrowWith(fromUnitEither(value, unit), (reason) => new RangeError(reason))
 
 /**
  * How far `actual` deviates from `declared`, in per mille of the declared weight.

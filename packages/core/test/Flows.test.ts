@@ -58,15 +58,14 @@ const ingestAll = (pipeline: Pipeline.PipelineShape, events: ReadonlyArray<Shipm
   Effect.forEach(events, (e) => pipeline.ingest(e))
 
 describe("flows", () => {
-  it.effect("dispatch writes tracking back, notes the milestone and notifies the customer", () =>
+  it.effect("dispatch writes tracking back and notifies the customer; notes only where configured", () =>
     Effect.gen(function* () {
       const { pipeline, keys } = yield* setup()
       yield* ingestAll(pipeline, [scan("p", "packed", 10), scan("d", "dispatched", 60)])
-      expect(keys()).toEqual([
-        "erp.postNote:reached:dispatched",
-        "erp.writeTracking",
-        "notifier.notify:dispatched"
-      ])
+      expect(keys()).toEqual(["erp.writeTracking", "notifier.notify:dispatched"])
+      const noted = yield* setup(new Flows.FlowConfig({ notes: ["dispatched"] }))
+      yield* ingestAll(noted.pipeline, [scan("d", "dispatched", 60)])
+      expect(noted.keys()).toEqual(["erp.postNote:reached:dispatched", "erp.writeTracking", "notifier.notify:dispatched"])
     })
   )
 

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { ErpPort, type ExternalRefs, HelpdeskPort, Invoice, PortError, type Store, Validation } from "@waybill/core"
+import { Dispatcher, ErpPort, type ExternalRefs, HelpdeskPort, Invoice, PortError, type Store, Validation } from "@waybill/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -532,7 +532,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const postOnce = (model: string, id: number, key: string, subject: string, body: string) =>
       Effect.gen(function*() {
         const marker = keyMarker(key)
-        if (yield* messagePosted(model, id, marker)) return false
+        // On the very first call for a key nothing can have been posted yet: skip the lookup.
+        if (!(yield* Dispatcher.Attempt.isFirst) && (yield* messagePosted(model, id, marker))) return false
         yield* client.call(model, "message_post", {
           ids: [id],
           kwargs: {
@@ -740,7 +741,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         const so = orderId
         const marker = keyMarker(request.key)
         return yield* lock.withLock(`sale.order:${so}`)(Effect.gen(function*() {
-          const mine = yield* client.searchRead(
+          // A first call cannot have created an invoice for this key yet; later ones look it up.
+          const mine = (yield* Dispatcher.Attempt.isFirst) ? [] : yield* client.searchRead(
             "account.move",
             D.and(D.eq("move_type", "out_invoice"), D.ne("state", "cancel"), D.ilike("ref", marker)),
             { fields: invoiceFields, limit: 1 }
@@ -783,7 +785,9 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             return yield* Effect.fail(fail("releaseInvoice", "Bug", `create_invoices answered without an invoice id: ${JSON.stringify(action)}`))
           }
           yield* client.write("account.move", [invoiceId], { ref: withMarker(order.client_order_ref, marker) })
-          const created = yield* posted(yield* readInvoice(invoiceId))
+          // Just created, so a draft: post it, then read it once (posting twice is a UserError, ignored).
+          yield* client.call("account.move", "action_post", { ids: [invoiceId] }).pipe(Effect.catchIf(isUserError, () => Effect.void))
+          const created = yield* readInvoice(invoiceId)
           return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, created), created: true })
         }))
       })
@@ -900,15 +904,37 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         if (stages[0] !== undefined) yield* client.write(model, [id], { stage_id: stages[0] })
       })
 
+    /**
+     * Cases this process found or created, by shipment: a case, once it exists, keeps its id, so a
+     * later first-attempt enrichment can post straight to it. `closed` is what this process last
+     * did to it; any failure forgets the entry and the next call looks the case up again.
+     */
+    const knownCases = new Map<string, { readonly id: number; closed: boolean }>()
+    const rememberCase = (shipmentId: string, id: number, closed: boolean) => {
+      knownCases.delete(shipmentId)
+      knownCases.set(shipmentId, { id, closed })
+      if (knownCases.size > 10_000) knownCases.delete(knownCases.keys().next().value!)
+    }
+    const cachedCase = (shipmentId: string) =>
+      Effect.map(Dispatcher.Attempt.isFirst, (first) => (first ? knownCases.get(shipmentId) : undefined))
+
     const openOrEnrich: HelpdeskPort.HelpdeskPortShape["openOrEnrich"] = (request) =>
       Effect.gen(function*() {
         const model = yield* caseModel
         return yield* lock.withLock(`case:${request.shipmentId}`)(Effect.gen(function*() {
-          const existing = yield* findCase(model, request.shipmentId)
           const note = `${request.note}\n${plainContext(request.context)}`
+          const known = yield* cachedCase(request.shipmentId)
+          if (known !== undefined) {
+            if (known.closed) yield* reopen(model, { id: known.id, active: true, state: "1_done" })
+            yield* postOnce(model, known.id, request.key, "", note)
+            rememberCase(request.shipmentId, known.id, false)
+            return new HelpdeskPort.CaseRef({ externalId: `${model}:${known.id}`, created: false })
+          }
+          const existing = yield* findCase(model, request.shipmentId)
           if (existing !== undefined) {
             yield* reopen(model, existing)
             yield* enrichCase(model, existing, request.key, note)
+            rememberCase(request.shipmentId, existing.id, false)
             return new HelpdeskPort.CaseRef({ externalId: `${model}:${existing.id}`, created: false })
           }
           const description = `<p>${escapeHtml(request.note)}</p>${contextHtml(request.context)}<p>waybill shipment ${
@@ -922,22 +948,28 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
               ...(options.serviceCases?.helpdeskTeamId !== undefined ? { team_id: options.serviceCases.helpdeskTeamId } : {})
             }
           const id = yield* client.create(model, values)
+          rememberCase(request.shipmentId, id, false)
           return new HelpdeskPort.CaseRef({ externalId: `${model}:${id}`, created: true })
-        }))
+        }).pipe(Effect.tapError(() => Effect.sync(() => knownCases.delete(request.shipmentId)))))
       }).pipe(Effect.mapError(toHelpdeskError))
 
     const update: HelpdeskPort.HelpdeskPortShape["update"] = (request) =>
       Effect.gen(function*() {
         const model = yield* caseModel
         return yield* lock.withLock(`case:${request.shipmentId}`)(Effect.gen(function*() {
-          const existing = yield* findCase(model, request.shipmentId)
-          if (existing === undefined) {
+          const note = `${request.note}\n${plainContext(request.context)}`
+          const known = yield* cachedCase(request.shipmentId)
+          const existing = known !== undefined ? undefined : yield* findCase(model, request.shipmentId)
+          const id = known?.id ?? existing?.id
+          if (id === undefined) {
             return yield* Effect.fail(fail("update", "NotFound", `shipment ${request.shipmentId} has no service case in ${model}`))
           }
-          yield* enrichCase(model, existing, request.key, `${request.note}\n${plainContext(request.context)}`)
-          if (request.resolve) yield* closeCase(model, existing.id)
-          return new HelpdeskPort.CaseRef({ externalId: `${model}:${existing.id}`, created: false })
-        }))
+          if (existing !== undefined) yield* enrichCase(model, existing, request.key, note)
+          else yield* postOnce(model, id, request.key, "", note)
+          if (request.resolve) yield* closeCase(model, id)
+          rememberCase(request.shipmentId, id, request.resolve || (known?.closed ?? false))
+          return new HelpdeskPort.CaseRef({ externalId: `${model}:${id}`, created: false })
+        }).pipe(Effect.tapError(() => Effect.sync(() => knownCases.delete(request.shipmentId)))))
       }).pipe(Effect.mapError(toHelpdeskError))
 
     return {

@@ -305,7 +305,7 @@ export const intake = (history: History, index = 0): ErpPort.OrderIntake => {
     postalCode: `${rng.int(10000, 99999)}`,
     city: rng.pick(cities),
     country
-  })
+  }, trusted)
   const orderId = Ids.OrderId.make(`SO-${history.shipmentId}`)
   const customer = new Party.Party({
     id: Ids.PartyId.make(`cust-${index}`),
@@ -315,7 +315,7 @@ export const intake = (history: History, index = 0): ErpPort.OrderIntake => {
     email: `customer${index}@example.com`,
     phone: `+49 30 ${rng.int(1000000, 9999999)}`,
     address
-  })
+  }, trusted)
   const declared = Weight.Grams.make(rng.int(500, 30_000))
   const order = new Order.Order({
     id: orderId,
@@ -330,11 +330,11 @@ export const intake = (history: History, index = 0): ErpPort.OrderIntake => {
         sku: rng.pick(["WIDGET", "GADGET", "SPROCKET"]),
         description: "goods",
         quantity: rng.int(1, 5),
-        unitPrice: new Money.Money({ amountMinor: rng.int(500, 50_000), currency })
-      })
+        unitPrice: new Money.Money({ amountMinor: rng.int(500, 50_000), currency }, trusted)
+      }, trusted)
     ],
     confirmedAt: Instant.fromMillis(BASE - 60 * MINUTE)
-  })
+  }, trusted)
   const shipment = new Shipment.Shipment({
     id: history.shipmentId,
     companyId: history.companyId,
@@ -343,11 +343,11 @@ export const intake = (history: History, index = 0): ErpPort.OrderIntake => {
     carrier: rng.pick(["DHL", "UPS", "FedEx", "DPD"]),
     trackingNumber: `TRK${(hashString(history.shipmentId) >>> 0).toString(36).toUpperCase()}${index}`,
     shipTo: address,
-    packages: [new Shipment.Package({ id: Ids.PackageId.make(`${history.shipmentId}-p1`), weight: declared })],
+    packages: [new Shipment.Package({ id: Ids.PackageId.make(`${history.shipmentId}-p1`), weight: declared }, trusted)],
     declaredWeight: declared,
     createdAt: Instant.fromMillis(BASE - 30 * MINUTE)
-  })
-  return new ErpPort.OrderIntake({ order, shipments: [shipment] })
+  }, trusted)
+  return new ErpPort.OrderIntake({ order, shipments: [shipment] }, trusted)
 }
 
 const hashString = (s: string): number => {

@@ -152,6 +152,10 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         // Due later.
         const late = yield* store.claim({ now: 5000, leaseMillis: 1000, limit: 10, owner: "w3" })
         expect(late.map((x) => x.key)).toEqual(["b", "c"])
+        // Claims are counted: "a" was claimed twice, "b" once, "c" twice.
+        expect(first.map((x) => x.claims)).toEqual([1, 1])
+        expect(reclaimed[0]!.claims).toBe(2)
+        expect(late.map((x) => x.claims)).toEqual([1, 2])
         expect(yield* store.outboxSize()).toBe(2)
       }))
 
@@ -163,6 +167,7 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect(yield* store.retry("a", "stolen", { availableAt: 2000, attempts: 9, lastError: "" })).toBe(false)
         const next = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
         expect(next.map((x) => x.key)).toEqual(["b", "a"])
+        expect(next.map((x) => x.claims)).toEqual([1, 2])
         expect(next[1]!.attempts).toBe(1)
         expect(next[1]!.lastError).toBe("{\"reason\":\"Timeout\"}")
       }))
@@ -194,7 +199,8 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect(page2.map((d) => [d.id, d.payload])).toEqual([["inbound:1", "{\"raw\":2}"]])
         expect(yield* store.requeue(["a", "inbound:1", "missing"], 3000)).toBe(1)
         const again = yield* store.claim({ now: 3000, leaseMillis: 1000, limit: 10, owner: "w" })
-        expect(again.map((x) => [x.key, x.attempts])).toEqual([["a", 0]])
+        // Requeued: attempts start again, but the claim count remembers it ran before.
+        expect(again.map((x) => [x.key, x.attempts, x.claims])).toEqual([["a", 0, 2]])
         expect(yield* store.removeDeadLetters(["inbound:1", "nope"])).toBe(1)
         expect((yield* store.deadLetters({ limit: 10 })).map((d) => d.id)).toEqual(["b"])
       }))
