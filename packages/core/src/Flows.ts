@@ -171,41 +171,49 @@ const triggerKey = (policy: BillingPolicy): string =>
 export const caseContext = (
   info: ShipmentRecord.ShipmentInfo,
   state: ShipmentState.ShipmentState
-): HelpdeskPort.CaseContext => {
+): HelpdeskPort.CaseContext => decodeCaseContext(caseContextEncoded(info, state))
+
+const decodeCaseContext = Schema.decodeSync(HelpdeskPort.CaseContext)
+
+/** The encoded case context, built directly (the payload is stored encoded). */
+const caseContextEncoded = (
+  info: ShipmentRecord.ShipmentInfo,
+  state: ShipmentState.ShipmentState
+): typeof HelpdeskPort.CaseContext.Encoded => {
   const view = state.view
   const open = ShipmentState.openExceptions(view)
   const newest = open[open.length - 1]
   const customer = info.customer
-  return new HelpdeskPort.CaseContext(
-    {
-    shipmentId: info.shipment.id,
-    orderId: info.shipment.orderId,
+  const shipment = info.shipment
+  return {
+    shipmentId: shipment.id,
+    orderId: shipment.orderId,
     status: view.status,
     ...(view.progress !== undefined ? { progress: view.progress } : {}),
-    ...(info.shipment.carrier !== undefined ? { carrier: info.shipment.carrier } : {}),
-    ...(info.shipment.trackingNumber !== undefined ? { trackingNumber: info.shipment.trackingNumber } : {}),
+    ...(shipment.carrier !== undefined ? { carrier: shipment.carrier } : {}),
+    ...(shipment.trackingNumber !== undefined ? { trackingNumber: shipment.trackingNumber } : {}),
     ...(view.lastScan?.location?.city !== undefined ? { lastCity: view.lastScan.location.city } : {}),
     ...(view.lastScan?.location?.country !== undefined ? { lastCountry: view.lastScan.location.country } : {}),
-    ...(view.lastScan !== undefined ? { lastScanAt: view.lastScan.at } : {}),
+    ...(view.lastScan !== undefined ? { lastScanAt: encodeInstant(view.lastScan.at) } : {}),
     exceptions: view.exceptions.map((e) => ({
       kind: e.kind,
-      at: e.occurredAt,
+      at: encodeInstant(e.occurredAt),
       open: e.resolvedAt === undefined,
       code: e.raw.code
     })),
-    ...(info.orderTotal !== undefined ? { invoiceExposure: info.orderTotal } : {}),
+    ...(info.orderTotal !== undefined
+      ? { invoiceExposure: { amountMinor: info.orderTotal.amountMinor, currency: info.orderTotal.currency } }
+      : {}),
     nextAction:
       newest !== undefined ? nextActions[newest.kind] : view.status === "delivered" ? "none: delivered" : "none",
     ...(customer !== undefined ? { customerName: customer.name } : {}),
     ...(customer?.email !== undefined ? { customerEmail: customer.email } : {}),
     ...(customer?.phone !== undefined ? { customerPhone: customer.phone } : {}),
-    shipToStreet: [info.shipment.shipTo.street, info.shipment.shipTo.street2].filter((x) => x !== undefined).join(", "),
-    ...(info.shipment.shipTo.postalCode !== undefined ? { shipToPostalCode: info.shipment.shipTo.postalCode } : {}),
-    shipToCity: info.shipment.shipTo.city,
-    shipToCountry: info.shipment.shipTo.country
-    },
-    true
-  )
+    shipToStreet: [shipment.shipTo.street, shipment.shipTo.street2].filter((x) => x !== undefined).join(", "),
+    ...(shipment.shipTo.postalCode !== undefined ? { shipToPostalCode: shipment.shipTo.postalCode } : {}),
+    shipToCity: shipment.shipTo.city,
+    shipToCountry: shipment.shipTo.country
+  }
 }
 
 const describe = (m: Milestone.Milestone): string => {
@@ -270,48 +278,42 @@ export const plan = (input: PlanInput): Plan => {
     if (!notifier || !config.notify.includes(template)) return
     const key = `${s}:notifier.notify:${keySuffix}`
     const customer = info.customer
-    const request = new Notifier.Notify(
-      {
-        key: ErpPort.IdempotencyKey.make(key),
-        companyId: shipment.companyId,
-        shipmentId: s,
-        template,
-        ...(customer !== undefined ? { recipientName: customer.name } : {}),
-        ...(customer?.email !== undefined ? { recipientEmail: customer.email } : {}),
-        ...(customer?.phone !== undefined ? { recipientPhone: customer.phone } : {}),
-        status: view.status,
-        ...(shipment.carrier !== undefined ? { carrier: shipment.carrier } : {}),
-        ...(shipment.trackingNumber !== undefined ? { trackingNumber: shipment.trackingNumber } : {}),
-        at: now
-      },
-      true
-    )
+    const request: typeof Notifier.Notify.Encoded = {
+      key,
+      companyId: shipment.companyId,
+      shipmentId: s,
+      template,
+      ...(customer !== undefined ? { recipientName: customer.name } : {}),
+      ...(customer?.email !== undefined ? { recipientEmail: customer.email } : {}),
+      ...(customer?.phone !== undefined ? { recipientPhone: customer.phone } : {}),
+      status: view.status,
+      ...(shipment.carrier !== undefined ? { carrier: shipment.carrier } : {}),
+      ...(shipment.trackingNumber !== undefined ? { trackingNumber: shipment.trackingNumber } : {}),
+      at: encodeInstant(now)
+    }
     actions.push({
       key,
       target: "notifier",
       kind: "notifier.notify",
-      payload: JSON.stringify(Privacy.minimize(Notifier.Notify, encoded(request), config.privacy.notifier))
+      payload: JSON.stringify(Privacy.minimize(Notifier.Notify, request, config.privacy.notifier))
     })
   }
   const openCase = (keySuffix: string, subject: string, text: string) => {
     if (!helpdesk) return
     const key = `${s}:helpdesk.openOrEnrich:${keySuffix}`
-    const request = new HelpdeskPort.OpenCase(
-      {
-        key: ErpPort.IdempotencyKey.make(key),
-        companyId: shipment.companyId,
-        shipmentId: s,
-        subject,
-        note: text,
-        context: caseContext(info, state)
-      },
-      true
-    )
+    const request: typeof HelpdeskPort.OpenCase.Encoded = {
+      key,
+      companyId: shipment.companyId,
+      shipmentId: s,
+      subject,
+      note: text,
+      context: caseContextEncoded(info, state)
+    }
     actions.push({
       key,
       target: "helpdesk",
       kind: "helpdesk.openOrEnrich",
-      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.OpenCase, encoded(request), config.privacy.helpdesk)),
+      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.OpenCase, request, config.privacy.helpdesk)),
       ...(caseKey !== undefined ? { after: caseKey } : {})
     })
     caseKey ??= key
@@ -319,22 +321,19 @@ export const plan = (input: PlanInput): Plan => {
   const updateCase = (keySuffix: string, text: string, resolve: boolean) => {
     if (!helpdesk || caseKey === undefined) return
     const key = `${s}:helpdesk.update:${keySuffix}`
-    const request = new HelpdeskPort.UpdateCase(
-      {
-        key: ErpPort.IdempotencyKey.make(key),
-        companyId: shipment.companyId,
-        shipmentId: s,
-        note: text,
-        context: caseContext(info, state),
-        resolve
-      },
-      true
-    )
+    const request: typeof HelpdeskPort.UpdateCase.Encoded = {
+      key,
+      companyId: shipment.companyId,
+      shipmentId: s,
+      note: text,
+      context: caseContextEncoded(info, state),
+      resolve
+    }
     actions.push({
       key,
       target: "helpdesk",
       kind: "helpdesk.update",
-      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.UpdateCase, encoded(request), config.privacy.helpdesk)),
+      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.UpdateCase, request, config.privacy.helpdesk)),
       after: caseKey
     })
   }

@@ -1,5 +1,7 @@
 /**
- * One mutex per key, created on demand and dropped when nobody holds or waits for it.
+ * One mutex per key, without allocating anything for a key nobody else holds: the holder
+ * marks the key, waiters queue behind it and are handed the lock in order. Waiting is
+ * interruptible (an interrupted waiter leaves the queue); holding is released on any exit.
  */
 import * as Effect from "effect/Effect"
 
@@ -9,22 +11,38 @@ export interface KeyedLock {
 }
 
 export const make = (): KeyedLock => {
-  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  const queues = new Map<string, Array<() => void>>()
+
+  const release = (key: string) =>
+    Effect.sync(() => {
+      const waiters = queues.get(key)
+      const next = waiters?.shift()
+      if (next === undefined) queues.delete(key)
+      else next()
+    })
+
+  const acquire = (key: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const waiters = queues.get(key)
+      if (waiters === undefined) {
+        queues.set(key, [])
+        return Effect.void
+      }
+      return Effect.async<void>((resume) => {
+        const wake = () => resume(Effect.void)
+        waiters.push(wake)
+        return Effect.sync(() => {
+          const i = waiters.indexOf(wake)
+          if (i >= 0) waiters.splice(i, 1)
+        })
+      })
+    })
+
   return {
     withLock: (key, effect) =>
-      Effect.suspend(() => {
-        let entry = locks.get(key)
-        if (entry === undefined) locks.set(key, (entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }))
-        entry.users++
-        const held = entry
-        return held.semaphore.withPermits(1)(effect).pipe(
-          Effect.ensuring(
-            Effect.sync(() => {
-              if (--held.users === 0 && locks.get(key) === held) locks.delete(key)
-            })
-          )
-        )
-      }),
-    size: () => locks.size
+      Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(restore(acquire(key)), Effect.ensuring(restore(effect), release(key)))
+      ),
+    size: () => queues.size
   }
 }
