@@ -41,6 +41,16 @@ export interface Faults {
 }
 
 /**
+ * Options of the fakes besides faults.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** When given, the ERP answers `NotFound` for shipments not in this set (default: knows all). */
+  readonly knownShipments?: (shipmentId: string) => boolean
+}
+
+/**
  * One effect really carried out at a far side.
  *
  * @since 0.1.0
@@ -72,6 +82,10 @@ export interface FakePorts {
   readonly invoices: ReadonlyMap<string, number>
   /** Cases opened, by shipment, and notes added to them. */
   readonly cases: ReadonlyMap<string, { readonly notes: number; readonly resolved: boolean }>
+  /** Tracking numbers written, by shipment. */
+  readonly tracking: ReadonlyMap<string, string>
+  /** Shipments whose delivery was validated. */
+  readonly delivered: ReadonlySet<string>
   /** Replaces the fault settings (e.g. heal everything with `{ rate: 0, kinds: [] }`). */
   readonly setFaults: (faults: Faults) => void
   /** A layer providing all four ports. */
@@ -85,7 +99,7 @@ const MODULE = "@waybill/core/testing/FakePorts"
  *
  * @since 0.1.0
  */
-export const make = (initial: Faults = { rate: 0, kinds: [] }): FakePorts => {
+export const make = (initial: Faults = { rate: 0, kinds: [] }, options: Options = {}): FakePorts => {
   let faults = initial
   let state = (initial.seed ?? 42) >>> 0
   const random = () => {
@@ -102,6 +116,12 @@ export const make = (initial: Faults = { rate: 0, kinds: [] }): FakePorts => {
   const invoices = new Map<string, number>()
   const invoiceByShipment = new Map<string, Invoice.Invoice>()
   const cases = new Map<string, { notes: number; resolved: boolean }>()
+  const tracking = new Map<string, string>()
+  const delivered = new Set<string>()
+  const unknown = (shipmentId: string) =>
+    options.knownShipments !== undefined && !options.knownShipments(shipmentId)
+      ? fail(erpError, "lookup", "NotFound", `no delivery for shipment ${shipmentId}`, { status: 404 })
+      : undefined
 
   const fail = <E>(
     make: (fields: ConstructorParameters<typeof PortError.ErpError>[0]) => E,
@@ -141,7 +161,8 @@ export const make = (initial: Faults = { rate: 0, kinds: [] }): FakePorts => {
       }
       if (kind === "server-error") return fail(error, method, "Unavailable", "internal server error", { status: 500 })
       let result: A
-      if (done.has(key)) result = done.get(key) as A
+      // A repeated key answers what the first call did, as seen from now: nothing new was created.
+      if (done.has(key)) result = asReplay(done.get(key) as A)
       else {
         result = act()
         done.set(key, result)
@@ -150,6 +171,13 @@ export const make = (initial: Faults = { rate: 0, kinds: [] }): FakePorts => {
       if (kind === "crash-after-act") return fail(error, method, "Timeout", "the connection dropped after the request was sent")
       return Effect.succeed(result)
     })
+
+  const asReplay = <A>(result: A): A =>
+    result instanceof ErpPort.InvoiceReleased
+      ? (new ErpPort.InvoiceReleased({ invoice: result.invoice, created: false }) as A)
+      : result instanceof HelpdeskPort.CaseRef
+        ? (new HelpdeskPort.CaseRef({ externalId: result.externalId, created: false }) as A)
+        : result
 
   const erpError = (f: ConstructorParameters<typeof PortError.ErpError>[0]) => new PortError.ErpError(f)
   const helpdeskError = (f: ConstructorParameters<typeof PortError.ErpError>[0]) => new PortError.HelpdeskError(f)
@@ -176,11 +204,26 @@ export const make = (initial: Faults = { rate: 0, kinds: [] }): FakePorts => {
 
   const erp: ErpPort.ErpPortShape = {
     fetchOrders: () => Effect.succeed(new ErpPort.OrderBatch({ intakes: [] })),
-    writeTracking: (r) => operation("erp", "writeTracking", r.key, r.shipment.id, () => undefined, erpError),
-    postNote: (r) => operation("erp", "postNote", r.key, r.shipment.id, () => undefined, erpError),
+    writeTracking: (r) =>
+      unknown(r.shipment.id) ??
+      operation("erp", "writeTracking", r.key, r.shipment.id, () => void tracking.set(r.shipment.id, r.trackingNumber), erpError),
+    postNote: (r) => unknown(r.shipment.id) ?? operation("erp", "postNote", r.key, r.shipment.id, () => undefined, erpError),
     validateDelivery: (r) =>
-      operation("erp", "validateDelivery", r.key, r.shipment.id, () => new ErpPort.DeliveryValidated({ alreadyDone: false }), erpError),
-    releaseInvoice: (r) => operation("erp", "releaseInvoice", r.key, r.shipment.id, () => releaseInvoice(r.shipment), erpError),
+      unknown(r.shipment.id) ??
+      operation(
+        "erp",
+        "validateDelivery",
+        r.key,
+        r.shipment.id,
+        () => {
+          const alreadyDone = delivered.has(r.shipment.id)
+          delivered.add(r.shipment.id)
+          return new ErpPort.DeliveryValidated({ alreadyDone })
+        },
+        erpError
+      ),
+    releaseInvoice: (r) =>
+      unknown(r.shipment.id) ?? operation("erp", "releaseInvoice", r.key, r.shipment.id, () => releaseInvoice(r.shipment), erpError),
     readPayment: (r) => Effect.succeed(r.invoice.paymentState)
   }
   const helpdesk: HelpdeskPort.HelpdeskPortShape = {
@@ -237,6 +280,8 @@ export const make = (initial: Faults = { rate: 0, kinds: [] }): FakePorts => {
     rejected,
     invoices,
     cases,
+    tracking,
+    delivered,
     setFaults: (next) => {
       faults = next
     },

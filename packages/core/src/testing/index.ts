@@ -11,6 +11,8 @@ export * as FakePorts from "../simulation/FakePorts.js"
 /** @since 0.1.0 */
 export * as Histories from "../simulation/Histories.js"
 /** @since 0.1.0 */
+export * as PortSuite from "./PortSuite.js"
+/** @since 0.1.0 */
 export * as StoreSuite from "./StoreSuite.js"
 /** @since 0.1.0 */
 export * as TransportSuite from "./TransportSuite.js"
