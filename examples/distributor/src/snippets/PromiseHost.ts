@@ -1,0 +1,92 @@
+/**
+ * A minimal host without Effect: the Promise facade (`Waybill.create`), quoted in
+ * `docs/getting-started.md` (a test checks that the guide and this file agree;
+ * `tsc -b examples/distributor` checks that it compiles).
+ *
+ *   ODOO_URL=… ODOO_DB=… ODOO_LOGIN=… ODOO_API_KEY=… EASYPOST_API_KEY=… EASYPOST_WEBHOOK_SECRET=… \
+ *     npx tsx --conditions=source examples/distributor/src/snippets/PromiseHost.ts
+ *
+ * @since 0.1.0
+ */
+// #region promise
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { EasyPostCarrier } from "@waybill/carrier-easypost"
+import { CarrierPort, ErpPort, Flows, Shipment, Waybill } from "@waybill/core"
+import { OdooClient, OdooErp } from "@waybill/odoo"
+import { Config, Layer, ManagedRuntime } from "effect"
+import * as Http from "node:http"
+
+// The adapters are built once from the environment (ODOO_URL, ODOO_DB, ODOO_LOGIN, ODOO_API_KEY,
+// EASYPOST_API_KEY, EASYPOST_WEBHOOK_SECRET) and live as long as the runtime.
+const adapters = ManagedRuntime.make(
+  Layer.mergeAll(
+    OdooErp.layer().pipe(Layer.provide(OdooClient.layerConfig(OdooClient.config("ODOO_")))),
+    EasyPostCarrier.layerConfig({
+      apiKey: Config.redacted("EASYPOST_API_KEY"),
+      webhookSecret: Config.redacted("EASYPOST_WEBHOOK_SECRET"),
+      fromAddress: Config.succeed({ company: "Acme Supply", street1: "400 Delancy St", city: "Newark", state: "NJ", zip: "07105", country: "US" })
+    })
+  ).pipe(Layer.provide(FetchHttpClient.layer))
+)
+
+const main = async () => {
+  const erp = await adapters.runPromise(OdooErp.OdooErp)
+  const easypost = await adapters.runPromise(EasyPostCarrier.EasyPostCarrier)
+  const waybill = await Waybill.create({
+    erp,
+    helpdesk: erp, // service cases as Odoo project tasks (or helpdesk tickets)
+    carriers: [easypost],
+    flows: new Flows.FlowConfig({ targets: { helpdesk: true, notifier: false, finance: false } }) // no notifier wired
+  })
+  await waybill.start() // ingest workers and the outbox dispatcher, in the background
+
+  // Confirmed orders from Odoo, every minute: each delivery without a tracking number gets a
+  // label, then the order is registered (keep the cursor somewhere durable in production).
+  let cursor: string | undefined
+  const poll = async () => {
+    const batch = await adapters.runPromise(erp.fetchOrders({ cursor, limit: 100 }))
+    for (const intake of batch.intakes) {
+      const shipments: Array<Shipment.Shipment> = []
+      for (const shipment of intake.shipments) {
+        if (shipment.trackingNumber !== undefined) shipments.push(shipment)
+        else {
+          const key = ErpPort.IdempotencyKey.make(`${shipment.id}:label`)
+          const label = await adapters.runPromise(easypost.buyLabel(new CarrierPort.BuyLabel({ key, shipment })))
+          shipments.push(new Shipment.Shipment({ ...shipment, carrier: label.carrier, trackingNumber: label.trackingNumber }))
+        }
+      }
+      await waybill.registerOrder(new ErpPort.OrderIntake({ order: intake.order, shipments }))
+    }
+    cursor = batch.cursor ?? cursor
+  }
+  await poll()
+  setInterval(() => poll().catch((error: unknown) => console.error("order poll failed", error)), 60_000)
+
+  // Carrier webhooks: 202 once durably enqueued; a worker verifies the signature and applies them.
+  Http.createServer((req, res) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    req.on("end", () => {
+      const headers: Record<string, string> = {}
+      for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers[name] = value
+      waybill.webhook("easypost", headers, new Uint8Array(Buffer.concat(chunks))).then(
+        () => res.writeHead(202).end(),
+        () => res.writeHead(503, { "retry-after": "5" }).end()
+      )
+    })
+  }).listen(8080)
+
+  // Dead letters, with the reason each failed; replay after fixing the cause.
+  setInterval(async () => {
+    const letters = await waybill.deadLetters({ kind: "inbound", reason: "NotFound" })
+    if (letters.length > 0) console.log(await waybill.replay({ kind: "inbound", reason: "NotFound" }, "poller"))
+  }, 3_600_000)
+}
+// #endregion promise
+
+if (process.argv[1]?.endsWith("PromiseHost.ts") === true) {
+  main().catch((error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  })
+}
