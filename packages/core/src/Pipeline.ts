@@ -254,8 +254,18 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             customer: intake.order.customer,
             orderTotal: Order.total(intake.order)
           })
+          // Sources find the shipment by its tracking number, its packages' tracking numbers, or
+          // the warehouse's reference (pick and pack happen before any tracking number exists).
+          const body = JSON.stringify(encodeInfo(info))
+          const aliases = [
+            shipment.trackingNumber,
+            ...shipment.packages.map((p) => p.trackingNumber),
+            shipment.refs.wms
+          ].filter((a, i, all): a is string => a !== undefined && all.indexOf(a) === i)
           yield* Effect.mapError(
-            store.putShipment(shipment.id, shipment.trackingNumber, JSON.stringify(encodeInfo(info))),
+            Effect.forEach(aliases.length === 0 ? [undefined] : aliases, (alias) => store.putShipment(shipment.id, alias, body), {
+              discard: true
+            }),
             storageError("register")
           )
           remember(infos, shipment.id, info)

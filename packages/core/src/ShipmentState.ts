@@ -375,7 +375,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
         ({
           eventId: c.event.id,
           reason: "cancel_after_dispatch",
-          detail: `cancellation at ${Instant.fromMillis(c.ms).toString()} came after dispatch at ${Instant.fromMillis(dispatchedMs).toString()}`
+          detail: `cancellation at ${new Date(c.ms).toISOString()} came after dispatch at ${new Date(dispatchedMs).toISOString()}`
         })
       )
     } else validCancels.push(c)

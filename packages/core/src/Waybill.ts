@@ -31,7 +31,7 @@ import * as DeadLetters from "./DeadLetters.js"
 import * as Dispatcher from "./Dispatcher.js"
 import * as ErpPort from "./ErpPort.js"
 import * as FinancePort from "./FinancePort.js"
-import type * as Flows from "./Flows.js"
+import * as Flows from "./Flows.js"
 import * as HelpdeskPort from "./HelpdeskPort.js"
 import * as Instant from "./Instant.js"
 import * as MemoryStore from "./MemoryStore.js"
@@ -134,7 +134,15 @@ export const create = async (options: Options): Promise<Waybill> => {
   const runtime = ManagedRuntime.make(
     Layer.provideMerge(
       Pipeline.layer({
-        ...(options.flows !== undefined ? { flows: options.flows } : {}),
+        // Effects are only planned for the far sides that are wired.
+        flows: new Flows.FlowConfig({
+          ...(options.flows ?? new Flows.FlowConfig({})),
+          targets: {
+            helpdesk: options.helpdesk !== undefined,
+            notifier: options.notifier !== undefined,
+            finance: options.finance !== undefined
+          }
+        }),
         carriers: options.carriers ?? []
       }),
       ports

@@ -11,6 +11,9 @@ import { createHmac } from "node:crypto"
 import {
   Audit,
   CarrierPort,
+  ErpPort,
+  ExternalRefs,
+  Shipment,
   DeadLetters,
   Instant,
   MemoryStore,
@@ -100,6 +103,34 @@ describe("pipeline", () => {
         // The same webhook again: duplicates, found by the idempotency keys without a load.
         const again = yield* pipeline.receive(request([observation(tracking, "e1", "in_transit", 10)]))
         expect(again.results.map((r) => r.outcome)).toEqual(["Duplicate"])
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.effect("routes warehouse events by the warehouse reference and package tracking numbers too", () =>
+    Effect.gen(function* () {
+      const { layer, intake } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const shipment = intake.shipments[0]!
+        const withAliases = new ErpPort.OrderIntake({
+          order: intake.order,
+          shipments: [
+            new Shipment.Shipment({
+              ...shipment,
+              refs: new ExternalRefs.ExternalRefs({ wms: "WH/OUT/00042" }),
+              packages: shipment.packages.map((p) => new Shipment.Package({ ...p, trackingNumber: "PKG-1" }))
+            })
+          ]
+        })
+        yield* pipeline.register(withAliases)
+        const { results } = yield* pipeline.receive(
+          request([observation("WH/OUT/00042", "w1", "picked", 1), observation("PKG-1", "c1", "in_transit", 50)])
+        )
+        expect(results.map((r) => [r.eventId, r.shipmentId, r.outcome])).toEqual([
+          ["w1", shipmentId, "Accepted"],
+          ["c1", shipmentId, "Accepted"]
+        ])
       }).pipe(Effect.provide(layer))
     })
   )
