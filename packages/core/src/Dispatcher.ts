@@ -37,6 +37,7 @@ import * as Metrics from "./Metrics.js"
 import * as Notifier from "./Notifier.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
+import * as Worker from "./Worker.js"
 
 /**
  * Retry timing.
@@ -77,6 +78,8 @@ export interface Options {
   readonly retry?: RetryOptions
   /** Consecutive transport-level failures that open a target's breaker (default 10), and for how long (default 5 s). */
   readonly breaker?: { readonly threshold?: number; readonly openMillis?: number }
+  /** How `run` rides out retryable storage failures; see `Worker.storageRetry`. */
+  readonly storageRetry?: Schedule.Schedule<unknown, PortError.StorageError>
   /** Calls per interval per target (`erp`, `helpdesk`, …); unlimited when absent. */
   readonly rateLimits?: Readonly<Record<string, { readonly limit: number; readonly interval: Duration.DurationInput }>>
 }
@@ -242,7 +245,7 @@ const encodeFailure = (e: PortError.PortFailure | MissingPort): string => {
 export interface Dispatcher {
   /** Claims and carries out due actions once; returns how many were claimed. */
   readonly tick: Effect.Effect<number, PortError.StorageError>
-  /** Runs until interrupted. */
+  /** Runs until interrupted, riding out retryable storage failures. */
   readonly run: Effect.Effect<never, PortError.StorageError>
   /**
    * Runs until the outbox is empty (or only holds actions that are not due within
@@ -436,7 +439,7 @@ export const make = (
 
     const run: Effect.Effect<never, PortError.StorageError> = Effect.forever(
       Effect.flatMap(tick, (n) => (n === 0 ? Effect.sleep(idleMillis) : Effect.void))
-    )
+    ).pipe(Effect.retry(Worker.storageRetry(options.storageRetry)))
 
     const drain = (drainOptions?: { readonly maxIdleMillis?: number }) =>
       Effect.gen(function* () {

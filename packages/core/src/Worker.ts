@@ -9,12 +9,14 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as Pipeline from "./Pipeline.js"
-import type * as PortError from "./PortError.js"
+import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
 import * as Transport from "./Transport.js"
 
@@ -45,7 +47,27 @@ export interface Options {
   readonly maxDeliveries?: number
   /** How long one receive waits for messages. Default 100 ms. */
   readonly waitMillis?: number
+  /**
+   * How `run` rides out retryable storage failures (a failover, a dropped connection).
+   * Default: exponential from 100 ms, capped at 10 s, forever while the reason is retryable.
+   */
+  readonly storageRetry?: Schedule.Schedule<unknown, PortError.StorageError>
 }
+
+/**
+ * The default schedule for riding out storage failures in a long-running loop.
+ *
+ * @since 0.1.0
+ */
+export const storageRetry = (
+  schedule?: Schedule.Schedule<unknown, PortError.StorageError>
+): Schedule.Schedule<unknown, PortError.StorageError> =>
+  schedule ??
+  Schedule.exponential("100 millis").pipe(
+    Schedule.modifyDelay((_, d) => Duration.min(d, Duration.seconds(10))),
+    Schedule.whileInput((e: PortError.StorageError) => PortError.isRetryable(e.reason)),
+    Schedule.tapInput((e: PortError.StorageError) => Effect.logWarning("storage failure; retrying", { reason: e.reason, description: e.description }))
+  )
 
 const decode = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
 const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
@@ -82,7 +104,7 @@ export const publish = (
 export interface Worker {
   /** Receives and handles one batch; returns how many messages it got. */
   readonly poll: Effect.Effect<number, PortError.StorageError>
-  /** Polls until interrupted. */
+  /** Polls until interrupted, riding out retryable storage failures (see `storageRetry`). */
   readonly run: Effect.Effect<never, PortError.StorageError>
 }
 
@@ -157,5 +179,5 @@ export const make = (
       return deliveries.length
     })
 
-    return { poll, run: Effect.forever(poll) }
+    return { poll, run: Effect.forever(poll).pipe(Effect.retry(storageRetry(options.storageRetry))) }
   })

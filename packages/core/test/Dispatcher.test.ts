@@ -171,6 +171,30 @@ describe("dispatcher", () => {
     )
   })
 
+  it.effect("run rides out retryable storage failures instead of stopping", () => {
+    const far = scripted(["ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        let failures = 3
+        const flaky: Store.StoreShape = {
+          ...store,
+          claim: (options) =>
+            failures-- > 0
+              ? Effect.fail(new PortError.StorageError({ reason: "Unavailable", module: "test", method: "claim", description: "failover" }))
+              : store.claim(options)
+        }
+        const dispatcher = yield* Dispatcher.make({ idleMillis: 10 }).pipe(Effect.provideService(Store.Store, flaky))
+        const fiber = yield* Effect.fork(dispatcher.run)
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("100 millis")
+        expect(far.calls.length).toBe(1)
+        expect(yield* store.isDone("k1")).toBe(true)
+        expect(fiber.unsafePoll()).toBeNull() // still running
+        yield* Fiber.interrupt(fiber)
+      })
+    )
+  })
+
   it.effect("the circuit breaker stops calling a failing target and lets its actions wait", () => {
     const far = scripted(Array.from({ length: 100 }, () => failure("Unavailable")))
     return withStore(far.layer, (store) =>
