@@ -1,0 +1,634 @@
+/**
+ * The waybill `Store` on Redis (ioredis): every promise of the port, shared by any number of
+ * worker processes on any number of machines, on one Redis or a Redis Cluster.
+ *
+ * - **One commit is one script.** Version CAS, the record, the raw events, the audit entries and
+ *   the outbox actions (skipping keys that are pending, leased, dead or done) are written by one
+ *   Lua script, atomically. Commits of different shipments pipeline: with the client's
+ *   auto-pipelining, every commit issued in the same tick goes out in one write.
+ * - **Partitions.** A shipment lives in partition `fnv1a(shipmentId) % partitions`; every key of
+ *   a partition starts with the hash tag `{<prefix>:p<n>}`, so a partition is one Cluster slot and
+ *   each script touches one slot. The outbox is per partition (a ready queue ordered by enqueue
+ *   sequence, a lease set ordered by expiry, a delayed set ordered by due time, waiting sets for
+ *   `after`); `claim` walks the partitions from a random start. Order is kept per partition,
+ *   hence per shipment.
+ * - **Idempotency keys** are marked seen with `SET NX PX <seen TTL>` (default 30 days) in the
+ *   commit script (standalone) or right after it (Cluster; see {@link Options.seenMarks}). A key
+ *   whose mark expired is still recognized: the record keeps every event id, so the state machine
+ *   reports the late copy as a duplicate.
+ * - **Done action keys** are kept with the done TTL (default 400 days): within it, an action key
+ *   is never enqueued again. An action waits for its `after` predecessor while the predecessor
+ *   is pending, leased or dead-lettered; once the predecessor is done, or no longer known at all
+ *   (its done mark expired, or its dead letter was removed), the action is claimable.
+ *
+ * @since 0.1.0
+ */
+import { PortError, Store } from "@waybill/core"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { RedisOptions } from "ioredis"
+import { randomBytes } from "node:crypto"
+import * as Lua from "./internal/lua.js"
+import * as Internal from "./internal/redis.js"
+
+const MODULE = "@waybill/store-redis/RedisStore"
+
+const DAY = 86_400_000
+
+/**
+ * Options of the Redis store.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** `redis://…` (use `Redacted` when it carries a password). Ignored when `client` is given. Default `redis://127.0.0.1:6379`. */
+  readonly url?: string | Redacted.Redacted<string>
+  /** A client the host owns (standalone, Sentinel or Cluster); it is not closed by the store. */
+  readonly client?: Internal.Client
+  /** Options for the client the store creates (auto-pipelining is on unless you turn it off). */
+  readonly redisOptions?: RedisOptions
+  /** Every key starts with `{<prefix>:`. No braces. Default `waybill`. */
+  readonly prefix?: string
+  /**
+   * Partitions (Cluster slots) shipments are spread over. Fixed for the life of a prefix: the
+   * store refuses to start with a different number than the prefix was created with. Default 16.
+   */
+  readonly partitions?: number
+  readonly ttl?: {
+    /** How long an idempotency key is remembered as seen (0: forever). Default 30 days. */
+    readonly seenMillis?: number
+    /** How long an acknowledged action key is remembered as done (0: forever). Default 400 days. */
+    readonly doneMillis?: number
+  }
+  /**
+   * Where the seen marks of a commit are written. `inline`: inside the commit script (atomic;
+   * standalone Redis only, because the marks live in other slots). `after`: by a separate
+   * `SET NX` right after the commit script succeeded (Cluster); if the process dies in between,
+   * `seen` answers false for those keys and the runtime falls back to loading the record, whose
+   * state machine recognizes the duplicate, so nothing is applied or enqueued twice. Default:
+   * `after` for a Cluster client, `inline` otherwise.
+   */
+  readonly seenMarks?: "inline" | "after"
+  /** Actions looked at per partition per claim call, at most. Default 1,000. */
+  readonly claimScanBudget?: number
+  /**
+   * Record bodies this process committed or loaded, kept by version (least recently used out).
+   * A load of a shipment whose current version is cached transfers only the version. Default
+   * 10,000; 0 turns it off.
+   */
+  readonly cacheSize?: number
+}
+
+/**
+ * The Redis store: the port's operations plus what operators need.
+ *
+ * @since 0.1.0
+ */
+export interface RedisStoreShape extends Store.StoreShape {
+  readonly client: Internal.Client
+  readonly prefix: string
+  readonly partitions: number
+  /** The partition of a shipment (or of any partitioned name: audit stream, tracking number, key). */
+  readonly partitionOf: (name: string) => number
+  /**
+   * Loads answered from this process's cache of record bodies (the stored version was the one
+   * this process last committed or loaded) and loads that transferred the body.
+   */
+  readonly cacheStats: () => { readonly hits: number; readonly misses: number }
+  /** Counts of the outbox structures of every partition, for monitoring. */
+  readonly outboxStats: () => Effect.Effect<
+    { readonly ready: number; readonly leased: number; readonly delayed: number; readonly total: number },
+    PortError.StorageError
+  >
+}
+
+/**
+ * The tag of the Redis store (layers also provide the generic `Store`).
+ *
+ * @since 0.1.0
+ */
+export class RedisStore extends Context.Tag("@waybill/store-redis/RedisStore")<RedisStore, RedisStoreShape>() {}
+
+const SCRIPTS = {
+  load: Lua.load,
+  commit: Lua.commit,
+  claim: Lua.claim,
+  ack: Lua.ack,
+  retry: Lua.retry,
+  deadLetter: Lua.deadLetter,
+  requeue: Lua.requeue,
+  removeDeadLetters: Lua.removeDeadLetters,
+  appendAudit: Lua.appendAudit
+} as const
+
+const flag = (value: string | undefined): string => (value === undefined ? "-" : `+${value}`)
+
+const encodeEvent = (e: { readonly id: string; readonly body: string }): string => `${e.id.length}:${e.id}${e.body}`
+const decodeEvent = (s: string): { readonly id: string; readonly body: string } => {
+  const colon = s.indexOf(":")
+  const length = Number(s.slice(0, colon))
+  return { id: s.slice(colon + 1, colon + 1 + length), body: s.slice(colon + 1 + length) }
+}
+
+/** The immutable part of an outbox action, stored as JSON; the mutable fields live beside it. */
+const actionJson = (a: Store.OutboxAction): string =>
+  JSON.stringify({
+    key: a.key,
+    shipmentId: a.shipmentId,
+    target: a.target,
+    kind: a.kind,
+    payload: a.payload,
+    createdAt: a.createdAt,
+    ...(a.after !== undefined ? { after: a.after } : {})
+  })
+
+const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+
+/**
+ * Creates the store. The client is the host's (`client`) or a new one (`url`), closed with the
+ * scope.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, PortError.StorageError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const prefix = yield* Internal.checkPrefix(MODULE, options.prefix ?? "waybill")
+    const P = options.partitions ?? 16
+    if (!Number.isInteger(P) || P < 1 || P > 16384) {
+      return yield* new PortError.StorageError({
+        reason: "Invalid",
+        module: MODULE,
+        method: "make",
+        description: `partitions must be an integer in 1..16384, got ${P}`
+      })
+    }
+    const seenTtl = options.ttl?.seenMillis ?? 30 * DAY
+    const doneTtl = options.ttl?.doneMillis ?? 400 * DAY
+    const budget = options.claimScanBudget ?? 1000
+    const cacheSize = options.cacheSize ?? 10_000
+    const cache = new Map<string, { readonly version: number; readonly body: string }>()
+    let hits = 0
+    let misses = 0
+    const remember = (shipmentId: string, version: number, body: string) => {
+      if (cacheSize <= 0) return
+      cache.delete(shipmentId)
+      cache.set(shipmentId, { version, body })
+      if (cache.size > cacheSize) cache.delete(cache.keys().next().value!)
+    }
+    const client = yield* Internal.acquire(MODULE, options)
+    const inlineSeen = (options.seenMarks ?? (client.isCluster ? "after" : "inline")) === "inline"
+    const run = Internal.call(MODULE)
+    const script = Internal.defineScripts(client, SCRIPTS)
+
+    // Key layout. `base(n)` is the partition's hash tag; everything of a partition starts with it.
+    const bases = Array.from({ length: P }, (_, n) => `{${prefix}:p${n}}:`)
+    const partitionOf = (name: string) => Internal.fnv1a(name) % P
+    const baseOf = (name: string) => bases[partitionOf(name)]!
+    const meta = `{${prefix}:meta}:`
+    const K = {
+      record: (b: string, id: string) => `${b}r:${id}`,
+      events: (b: string, id: string) => `${b}e:${id}`,
+      audit: (b: string, stream: string) => `${b}a:${stream}`,
+      head: (b: string, stream: string) => `${b}h:${stream}`,
+      ref: (b: string, id: string) => `${b}ref:${id}`,
+      tracking: (b: string, tn: string) => `${b}trk:${tn}`,
+      seen: (b: string, key: string) => `${b}k:${key}`,
+      done: (b: string, key: string) => `${b}dn:${key}`,
+      ships: (b: string) => `${b}ships`,
+      streams: (b: string) => `${b}streams`,
+      queue: (b: string) => `${b}q`,
+      leases: (b: string) => `${b}l`,
+      delayed: (b: string) => `${b}dly`,
+      seq: (b: string) => `${b}seq`,
+      count: (b: string) => `${b}n`,
+      dead: (b: string) => `${b}dl`,
+      deadIndex: (b: string) => `${b}dli`
+    }
+
+    // The partition count is fixed for the life of a prefix.
+    const stored = yield* run("make", async () => {
+      await client.set(`${meta}partitions`, String(P), "NX")
+      return client.get(`${meta}partitions`)
+    })
+    if (stored !== String(P)) {
+      return yield* new PortError.StorageError({
+        reason: "Invalid",
+        module: MODULE,
+        method: "make",
+        description: `prefix ${prefix} was created with ${stored} partitions; this store is configured with ${P}`
+      })
+    }
+
+    /** Pages through one sorted-set index per partition; the cursor is `<partition>:<last member>`. */
+    const walk = (index: (b: string) => string, method: string) => (cursor: string | undefined, limit: number) =>
+      Effect.gen(function* () {
+        let p = 0
+        let after: string | undefined
+        if (cursor !== undefined) {
+          const colon = cursor.indexOf(":")
+          p = Number(cursor.slice(0, colon))
+          after = cursor.slice(colon + 1)
+          if (colon < 0 || !Number.isInteger(p) || p < 0 || p >= P) {
+            return yield* new PortError.StorageError({
+              reason: "Invalid",
+              module: MODULE,
+              method,
+              description: `not a cursor of this store: ${cursor}`
+            })
+          }
+        }
+        const out: Array<string> = []
+        while (p < P) {
+          const from = after === undefined ? "-" : `(${after}`
+          const page = yield* run(method, () => client.zrangebylex(index(bases[p]!), from, "+", "LIMIT", 0, limit - out.length))
+          out.push(...page)
+          if (out.length >= limit) return { items: out, cursor: `${p}:${out[out.length - 1]!}` }
+          p++
+          after = undefined
+        }
+        return { items: out, cursor: undefined }
+      })
+    const walkShipments = walk(K.ships, "shipments")
+    const walkStreams = walk(K.streams, "auditStreams")
+
+    const everyPartition = <A>(method: string, f: (b: string) => Promise<A>) =>
+      run(method, () => Promise.all(bases.map(f)))
+
+    const partitionOfToken = (token: string): number | undefined => {
+      const dot = token.indexOf(".")
+      const p = Number(token.slice(0, dot))
+      return dot > 0 && Number.isInteger(p) && p >= 0 && p < P ? p : undefined
+    }
+
+    const leased = (
+      method: "ack" | "retry" | "deadLetter",
+      token: string,
+      f: (b: string) => Promise<unknown>
+    ): Effect.Effect<boolean, PortError.StorageError> => {
+      const p = partitionOfToken(token)
+      return p === undefined ? Effect.succeed(false) : Effect.map(run(method, () => f(bases[p]!)), (r) => r === 1)
+    }
+
+    const claimPartition = (p: number, now: number, leaseMillis: number, limit: number, owner: string) => {
+      const b = bases[p]!
+      return Effect.map(
+        run("claim", () =>
+          script.claim([K.queue(b), K.leases(b), K.delayed(b), K.dead(b)], [
+            b,
+            now,
+            leaseMillis,
+            limit,
+            // The token names the partition, so ack, retry and deadLetter find the action.
+            `${p}.${randomBytes(6).toString("base64url")}.`,
+            owner,
+            budget
+          ])
+        ),
+        (reply) => {
+          const [expiresAt, rows] = reply as [number, Array<[string, string, string, string, string | null, string, number]>]
+          return rows.map(([_key, json, availableAt, attempts, lastError, leaseToken, claims]): Store.ClaimedAction => ({
+            ...(JSON.parse(json) as Omit<Store.OutboxAction, "availableAt" | "attempts" | "claims" | "lastError">),
+            availableAt: Number(availableAt),
+            attempts: Number(attempts),
+            claims,
+            ...(lastError !== null ? { lastError } : {}),
+            leaseToken,
+            leaseExpiresAt: expiresAt
+          }))
+        }
+      )
+    }
+
+    const store: RedisStoreShape = {
+      client,
+      prefix,
+      partitions: P,
+      partitionOf,
+      cacheStats: () => ({ hits, misses }),
+
+      load: (shipmentId) => {
+        const key = K.record(baseOf(shipmentId), shipmentId)
+        const cached = cache.get(shipmentId)
+        if (cached === undefined) {
+          return Effect.map(run("load", () => client.hmget(key, "v", "b")), ([v, body]) => {
+            if (v === null || v === undefined || body === null || body === undefined) return undefined
+            misses++
+            remember(shipmentId, Number(v), body)
+            return { shipmentId, version: Number(v), body }
+          })
+        }
+        return Effect.map(run("load", () => script.load([key], [cached.version])), (reply) => {
+          if (reply === null) {
+            cache.delete(shipmentId)
+            return undefined
+          }
+          const [v, body] = reply as [string, string?]
+          const version = Number(v)
+          if (body === undefined) {
+            hits++
+            return { shipmentId, version, body: cached.body }
+          }
+          misses++
+          remember(shipmentId, version, body)
+          return { shipmentId, version, body }
+        })
+      },
+
+      commit: (commit) => {
+        const b = baseOf(commit.shipmentId)
+        const seenKeys = commit.idempotencyKeys.map((k) => K.seen(baseOf(k), k))
+        const args: Array<string | number> = [
+          b,
+          commit.expectedVersion,
+          commit.body,
+          commit.shipmentId,
+          seenTtl,
+          commit.events.length,
+          commit.audit.length,
+          commit.outbox.length,
+          commit.audit.every((e) => e.stream === commit.shipmentId) ? "1" : "0"
+        ]
+        for (const e of commit.events) args.push(encodeEvent(e))
+        for (const e of commit.audit) args.push(e.seq, e.hash, JSON.stringify(e))
+        for (const a of commit.outbox) {
+          args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
+        }
+        const keys = [
+          K.record(b, commit.shipmentId),
+          K.events(b, commit.shipmentId),
+          K.audit(b, commit.shipmentId),
+          K.head(b, commit.shipmentId),
+          K.ships(b),
+          K.streams(b),
+          K.queue(b),
+          K.seq(b),
+          K.count(b),
+          K.dead(b),
+          ...(inlineSeen ? seenKeys : [])
+        ]
+        return run("commit", async (): Promise<Store.CommitResult> => {
+          const reply = (await script.commit(keys, args)) as [number, number, ...Array<string>]
+          const [ok, version, ...enqueued] = reply
+          if (ok !== 1) return { _tag: "Conflict", version }
+          remember(commit.shipmentId, version, commit.body)
+          if (!inlineSeen && seenKeys.length > 0) {
+            await Promise.all(
+              seenKeys.map((k) => (seenTtl > 0 ? client.set(k, "1", "PX", seenTtl, "NX") : client.set(k, "1", "NX")))
+            )
+          }
+          return { _tag: "Committed", version, enqueued }
+        })
+      },
+
+      seen: (keys) =>
+        run("seen", () =>
+          Promise.all(keys.map((k) => client.exists(K.seen(baseOf(k), k)).then((n) => n === 1)))
+        ),
+
+      events: (shipmentId) =>
+        Effect.map(run("events", () => client.lrange(K.events(baseOf(shipmentId), shipmentId), 0, -1)), (list) =>
+          list.map(decodeEvent)
+        ),
+
+      shipments: (cursor, limit) =>
+        Effect.map(walkShipments(cursor, limit), ({ cursor, items }) => ({ ids: items, cursor })),
+
+      claim: ({ leaseMillis, limit, now, owner }) =>
+        Effect.gen(function* () {
+          if (limit <= 0) return []
+          // Round one: every partition at once, each asked for its share; round two: the
+          // partitions that filled their share are asked for what is still missing, in turn.
+          const start = Math.floor(Math.random() * P)
+          const order = Array.from({ length: P }, (_, i) => (start + i) % P)
+          const share = Math.floor(limit / P)
+          const extra = limit % P
+          const asks = order.map((p, i) => ({ p, n: share + (i < extra ? 1 : 0) })).filter((a) => a.n > 0)
+          const first = yield* Effect.forEach(asks, (a) => claimPartition(a.p, now, leaseMillis, a.n, owner), {
+            concurrency: "unbounded"
+          })
+          const out = first.flat()
+          const asked = new Set(asks.map((a) => a.p))
+          const full = new Set(asks.filter((a, i) => first[i]!.length === a.n).map((a) => a.p))
+          for (const p of order) {
+            if (out.length >= limit) break
+            if (asked.has(p) && !full.has(p)) continue
+            out.push(...(yield* claimPartition(p, now, leaseMillis, limit - out.length, owner)))
+          }
+          return out
+        }),
+
+      ack: (key, token) =>
+        leased("ack", token, (b) =>
+          script.ack([K.queue(b), K.leases(b), K.delayed(b), K.count(b)], [b, key, token, doneTtl])
+        ),
+
+      retry: (key, token, update) =>
+        leased("retry", token, (b) =>
+          script.retry(
+            [K.queue(b), K.leases(b), K.delayed(b), K.seq(b)],
+            [b, key, token, update.availableAt, update.attempts, update.lastError]
+          )
+        ),
+
+      deadLetter: (key, token, letter) =>
+        leased("deadLetter", token, (b) =>
+          script.deadLetter(
+            [K.queue(b), K.leases(b), K.delayed(b), K.count(b), K.dead(b), K.deadIndex(b)],
+            [b, key, token, letter.id, JSON.stringify(letter)]
+          )
+        ),
+
+      outboxSize: () =>
+        Effect.map(everyPartition("outboxSize", (b) => client.get(K.count(b))), (counts) =>
+          counts.reduce((sum, n) => sum + Number(n ?? 0), 0)
+        ),
+
+      outboxStats: () =>
+        Effect.map(
+          everyPartition("outboxStats", (b) =>
+            Promise.all([client.zcard(K.queue(b)), client.zcard(K.leases(b)), client.zcard(K.delayed(b)), client.get(K.count(b))])
+          ),
+          (rows) =>
+            rows.reduce(
+              (acc, [ready, leased, delayed, total]) => ({
+                ready: acc.ready + ready,
+                leased: acc.leased + leased,
+                delayed: acc.delayed + delayed,
+                total: acc.total + Number(total ?? 0)
+              }),
+              { ready: 0, leased: 0, delayed: 0, total: 0 }
+            )
+        ),
+
+      isDone: (key) =>
+        Effect.map(everyPartition("isDone", (b) => client.exists(K.done(b, key))), (found) => found.some((n) => n === 1)),
+
+      putDeadLetter: (letter) => {
+        const b = baseOf(letter.shipmentId ?? letter.id)
+        return run("putDeadLetter", async () => {
+          await Promise.all([
+            client.hset(K.dead(b), letter.id, JSON.stringify(letter)),
+            client.zadd(K.deadIndex(b), 0, letter.id)
+          ])
+        })
+      },
+
+      deadLetters: ({ after, limit }) =>
+        Effect.gen(function* () {
+          if (limit <= 0) return []
+          const from = after === undefined ? "-" : `(${after}`
+          const heads = yield* everyPartition("deadLetters", (b) =>
+            client.zrangebylex(K.deadIndex(b), from, "+", "LIMIT", 0, limit)
+          )
+          const picked = heads
+            .flatMap((ids, p) => ids.map((id) => ({ id, p })))
+            .sort((x, y) => bytewise(x.id, y.id))
+            .slice(0, limit)
+          const bodies = yield* run("deadLetters", () =>
+            Promise.all(picked.map(({ id, p }) => client.hget(K.dead(bases[p]!), id)))
+          )
+          return bodies.flatMap((body) => (body === null ? [] : [JSON.parse(body) as Store.DeadLetter]))
+        }),
+
+      requeue: (ids, now) =>
+        Effect.gen(function* () {
+          if (ids.length === 0) return 0
+          const found = yield* everyPartition("requeue", (b) => client.hmget(K.dead(b), ...ids))
+          let count = 0
+          for (const [p, bodies] of found.entries()) {
+            const b = bases[p]!
+            for (const body of bodies) {
+              if (body === null) continue
+              const letter = JSON.parse(body) as Store.DeadLetter
+              if (letter.kind !== "action") continue
+              let action: Store.OutboxAction
+              try {
+                action = JSON.parse(letter.payload) as Store.OutboxAction
+              } catch {
+                continue
+              }
+              if (typeof action.key !== "string" || typeof action.shipmentId !== "string") continue
+              const done = yield* run("requeue", () =>
+                script.requeue([K.queue(b), K.count(b), K.dead(b), K.deadIndex(b), K.seq(b)], [
+                  b,
+                  letter.id,
+                  action.key,
+                  actionJson(action),
+                  now,
+                  0,
+                  flag(action.after),
+                  flag(action.lastError),
+                  typeof action.claims === "number" ? action.claims : 0
+                ])
+              )
+              if (done === 1) count++
+            }
+          }
+          return count
+        }),
+
+      removeDeadLetters: (ids) =>
+        ids.length === 0
+          ? Effect.succeed(0)
+          : Effect.map(
+              everyPartition("removeDeadLetters", (b) =>
+                script.removeDeadLetters([K.queue(b), K.dead(b), K.deadIndex(b)], [b, ...ids])
+              ),
+              (counts) => counts.reduce((sum: number, n) => sum + Number(n), 0)
+            ),
+
+      appendAudit: (entry) => {
+        const b = baseOf(entry.stream)
+        return Effect.map(
+          run("appendAudit", () =>
+            script.appendAudit([K.audit(b, entry.stream), K.head(b, entry.stream), K.streams(b)], [
+              entry.seq,
+              entry.hash,
+              JSON.stringify(entry),
+              entry.stream
+            ])
+          ),
+          (r) => r === 1
+        )
+      },
+
+      auditHead: (stream) =>
+        Effect.map(run("auditHead", () => client.hmget(K.head(baseOf(stream), stream), "seq", "hash")), ([seq, hash]) =>
+          seq === null || seq === undefined || hash === null || hash === undefined ? undefined : { seq: Number(seq), hash }
+        ),
+
+      readAudit: (stream, fromSeq, limit) => {
+        if (limit <= 0) return Effect.succeed([])
+        const from = Math.max(0, fromSeq - 1)
+        return Effect.map(
+          run("readAudit", () => client.lrange(K.audit(baseOf(stream), stream), from, from + limit - 1)),
+          (list) => list.map((s) => JSON.parse(s) as Store.AuditEntry).filter((e) => e.seq >= fromSeq)
+        )
+      },
+
+      auditStreams: (cursor, limit) =>
+        Effect.map(walkStreams(cursor, limit), ({ cursor, items }) => ({ streams: items, cursor })),
+
+      putShipment: (shipmentId, trackingNumber, body) =>
+        run("putShipment", async () => {
+          // The entity first: a tracking number found always leads to a stored shipment.
+          await client.set(K.ref(baseOf(shipmentId), shipmentId), body)
+          if (trackingNumber !== undefined) await client.set(K.tracking(baseOf(trackingNumber), trackingNumber), shipmentId)
+        }),
+
+      getShipment: (shipmentId) =>
+        Effect.map(run("getShipment", () => client.get(K.ref(baseOf(shipmentId), shipmentId))), (s) => s ?? undefined),
+
+      findByTracking: (trackingNumber) =>
+        Effect.map(
+          run("findByTracking", () => client.get(K.tracking(baseOf(trackingNumber), trackingNumber))),
+          (s) => s ?? undefined
+        ),
+
+      getCursor: (name) => Effect.map(run("getCursor", () => client.hget(`${meta}cursors`, name)), (s) => s ?? undefined),
+
+      setCursor: (name, value) =>
+        run("setCursor", async () => {
+          await client.hset(`${meta}cursors`, name, value)
+        })
+    }
+    return store
+  })
+
+const context = (store: RedisStoreShape) => Context.make(RedisStore, store).pipe(Context.add(Store.Store, store))
+
+/**
+ * A layer providing the Redis store and the generic `Store`, with a client of its own.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Omit<Options, "client"> = {}): Layer.Layer<RedisStore | Store.Store, PortError.StorageError> =>
+  Layer.scopedContext(Effect.map(make(options), context))
+
+/**
+ * A layer providing the Redis store and the generic `Store` over a client the host owns (and
+ * closes).
+ *
+ * @since 0.1.0
+ */
+export const layerFromClient = (
+  client: Internal.Client,
+  options: Omit<Options, "client" | "url" | "redisOptions"> = {}
+): Layer.Layer<RedisStore | Store.Store, PortError.StorageError> =>
+  Layer.scopedContext(Effect.map(make({ ...options, client }), context))
+
+/**
+ * A layer reading its options from config, e.g.
+ * `layerConfig({ url: Config.redacted("REDIS_URL"), prefix: Config.string("WAYBILL_PREFIX") })`.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Omit<Options, "client" | "redisOptions">>
+): Layer.Layer<RedisStore | Store.Store, PortError.StorageError | ConfigError.ConfigError> =>
+  Layer.scopedContext(Effect.flatMap(Config.unwrap(config), (options) => Effect.map(make(options), context)))

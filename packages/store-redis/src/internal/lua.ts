@@ -1,0 +1,416 @@
+/**
+ * The Lua scripts of `RedisStore` and `RedisTransport`. Each runs atomically on the node that owns
+ * its keys. Store scripts touch one partition: every key they build starts with the partition's
+ * base `{<prefix>:p<n>}:` (passed as ARGV[1]), so all of them hash to the partition's slot and
+ * the scripts work unchanged on Redis Cluster. Transport scripts touch one topic: all its keys
+ * share the hash tag `{<prefix>:t:<topic>}`.
+ *
+ * Optional strings are passed flagged: `-` for absent, `+<value>` for present.
+ */
+
+/**
+ * One commit: version CAS, record, seen marks, events, audit entries and outbox actions.
+ *
+ * KEYS: 1 record, 2 events, 3 audit list, 4 audit head, 5 shipment index, 6 audit stream index,
+ * 7 ready queue, 8 sequence, 9 outbox count, 10 dead letters, 11.. seen marks (standalone only).
+ * ARGV: 1 base, 2 expected version, 3 body, 4 shipment id, 5 seen TTL ms (0: none), 6 #events,
+ * 7 #audit, 8 #actions, 9 audit streams ok (1/0), then events, audit (seq, hash, json) triples,
+ * actions (key, json, availableAt, attempts, claims, after, lastError) septuples.
+ * Returns {0, version} on conflict, {1, version, enqueued keys...} when committed.
+ */
+export const commit = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if current ~= tonumber(ARGV[2]) or ARGV[9] ~= '1' then return {0, current} end
+local base = ARGV[1]
+local nEvents, nAudit, nActions = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local auditAt = 10 + nEvents
+if nAudit > 0 then
+  local head = tonumber(redis.call('HGET', KEYS[4], 'seq') or '0')
+  for j = 0, nAudit - 1 do
+    if tonumber(ARGV[auditAt + j * 3]) ~= head + 1 + j then return {0, current} end
+  end
+end
+local version = current + 1
+redis.call('HSET', KEYS[1], 'v', version, 'b', ARGV[3])
+if current == 0 then redis.call('ZADD', KEYS[5], 0, ARGV[4]) end
+local ttl = tonumber(ARGV[5])
+for k = 11, #KEYS do
+  if ttl > 0 then redis.call('SET', KEYS[k], '1', 'PX', ttl, 'NX') else redis.call('SET', KEYS[k], '1', 'NX') end
+end
+for j = 0, nEvents - 1 do redis.call('RPUSH', KEYS[2], ARGV[10 + j]) end
+if nAudit > 0 then
+  for j = 0, nAudit - 1 do redis.call('RPUSH', KEYS[3], ARGV[auditAt + j * 3 + 2]) end
+  local last = auditAt + (nAudit - 1) * 3
+  redis.call('HSET', KEYS[4], 'seq', ARGV[last], 'hash', ARGV[last + 1])
+  redis.call('ZADD', KEYS[6], 0, ARGV[4])
+end
+local out = {1, version}
+local at = auditAt + nAudit * 3
+for j = 0, nActions - 1 do
+  local p = at + j * 7
+  local key = ARGV[p]
+  local okey = base .. 'o:' .. key
+  if redis.call('EXISTS', okey) == 0 and redis.call('EXISTS', base .. 'dn:' .. key) == 0
+    and redis.call('HEXISTS', KEYS[10], key) == 0 then
+    local seq = redis.call('INCR', KEYS[8])
+    redis.call('HSET', okey, 'j', ARGV[p + 1], 'a', ARGV[p + 2], 'n', ARGV[p + 3], 'c', ARGV[p + 4], 's', seq)
+    if ARGV[p + 5] ~= '-' then redis.call('HSET', okey, 'f', string.sub(ARGV[p + 5], 2)) end
+    if ARGV[p + 6] ~= '-' then redis.call('HSET', okey, 'e', string.sub(ARGV[p + 6], 2)) end
+    redis.call('ZADD', KEYS[7], seq, key)
+    redis.call('INCR', KEYS[9])
+    out[#out + 1] = key
+  end
+end
+return out
+`
+
+/**
+ * Claims due actions of one partition, in enqueue order.
+ *
+ * Expired leases go back to the ready queue at their old place; delayed actions that are due
+ * join it. Then the head of the queue is taken: an action not due yet moves to the delayed set
+ * (scored by due time), one whose predecessor (`after`) is still pending or dead-lettered moves
+ * to the predecessor's waiting set (released by its ack), and the rest are leased. Each action is
+ * looked at once per call, so a call costs O(claimed + moved), never a rescan of blocked ones.
+ *
+ * KEYS: 1 ready queue, 2 leases, 3 delayed, 4 dead letters.
+ * ARGV: 1 base, 2 now, 3 lease ms, 4 limit, 5 token prefix, 6 owner, 7 scan budget.
+ * Returns {expiresAt, {key, json, availableAt, attempts, lastError|false, token, claims}...}.
+ * Each lease counts a claim (kept across retries and requeues).
+ */
+export const claim = `
+local base = ARGV[1]
+local now = tonumber(ARGV[2])
+local expires = now + tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local budget = tonumber(ARGV[7])
+local function back(set)
+  local keys = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, 1000)
+  for _, k in ipairs(keys) do
+    redis.call('ZREM', set, k)
+    local seq = redis.call('HGET', base .. 'o:' .. k, 's')
+    if seq then redis.call('ZADD', KEYS[1], seq, k) end
+  end
+end
+back(KEYS[2])
+back(KEYS[3])
+local out = {}
+local scanned = 0
+while #out < limit and scanned < budget do
+  local head = redis.call('ZRANGE', KEYS[1], 0, limit - #out - 1)
+  if #head == 0 then break end
+  for _, k in ipairs(head) do
+    scanned = scanned + 1
+    redis.call('ZREM', KEYS[1], k)
+    local okey = base .. 'o:' .. k
+    local f = redis.call('HMGET', okey, 'a', 'f', 'j', 'n', 'e')
+    if f[3] then
+      local after = f[2]
+      if tonumber(f[1]) > now then
+        redis.call('ZADD', KEYS[3], f[1], k)
+      elseif after and redis.call('EXISTS', base .. 'dn:' .. after) == 0
+        and (redis.call('EXISTS', base .. 'o:' .. after) == 1 or redis.call('HEXISTS', KEYS[4], after) == 1) then
+        redis.call('SADD', base .. 'w:' .. after, k)
+      else
+        local token = ARGV[5] .. (#out + 1)
+        redis.call('ZADD', KEYS[2], expires, k)
+        redis.call('HSET', okey, 't', token, 'x', expires, 'w', ARGV[6])
+        local claims = redis.call('HINCRBY', okey, 'c', 1)
+        out[#out + 1] = {k, f[3], f[1], f[4], f[5] or false, token, claims}
+      end
+    end
+  end
+end
+return {expires, out}
+`
+
+/**
+ * Acknowledges a leased action: it is removed, its key is remembered as done (with the done
+ * TTL), and the actions waiting for it join the ready queue at their place.
+ *
+ * KEYS: 1 ready queue, 2 leases, 3 delayed, 4 outbox count. ARGV: 1 base, 2 key, 3 token, 4 done TTL ms.
+ */
+export const ack = `
+local base = ARGV[1]
+local okey = base .. 'o:' .. ARGV[2]
+if redis.call('HGET', okey, 't') ~= ARGV[3] then return 0 end
+redis.call('DEL', okey)
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('DECR', KEYS[4])
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then redis.call('SET', base .. 'dn:' .. ARGV[2], '1', 'PX', ttl) else redis.call('SET', base .. 'dn:' .. ARGV[2], '1') end
+local waiting = base .. 'w:' .. ARGV[2]
+for _, k in ipairs(redis.call('SMEMBERS', waiting)) do
+  local seq = redis.call('HGET', base .. 'o:' .. k, 's')
+  if seq then redis.call('ZADD', KEYS[1], seq, k) end
+end
+redis.call('DEL', waiting)
+return 1
+`
+
+/**
+ * Gives a leased action back, to the end of the queue, with new attempts, due time and error.
+ *
+ * KEYS: 1 ready queue, 2 leases, 3 delayed, 4 sequence.
+ * ARGV: 1 base, 2 key, 3 token, 4 availableAt, 5 attempts, 6 lastError.
+ */
+export const retry = `
+local okey = ARGV[1] .. 'o:' .. ARGV[2]
+if redis.call('HGET', okey, 't') ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+local seq = redis.call('INCR', KEYS[4])
+redis.call('HSET', okey, 'a', ARGV[4], 'n', ARGV[5], 'e', ARGV[6], 's', seq)
+redis.call('HDEL', okey, 't', 'x', 'w')
+redis.call('ZADD', KEYS[1], seq, ARGV[2])
+return 1
+`
+
+/**
+ * Moves a leased action to the dead letters. Actions waiting for it keep waiting (a requeue and
+ * a later ack release them).
+ *
+ * KEYS: 1 ready queue, 2 leases, 3 delayed, 4 outbox count, 5 dead letters, 6 dead letter index.
+ * ARGV: 1 base, 2 key, 3 token, 4 letter id, 5 letter json.
+ */
+export const deadLetter = `
+local okey = ARGV[1] .. 'o:' .. ARGV[2]
+if redis.call('HGET', okey, 't') ~= ARGV[3] then return 0 end
+redis.call('DEL', okey)
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('DECR', KEYS[4])
+redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[6], 0, ARGV[4])
+return 1
+`
+
+/**
+ * Puts an action dead letter back into the outbox, at the end of the queue.
+ *
+ * KEYS: 1 ready queue, 2 outbox count, 3 dead letters, 4 dead letter index, 5 sequence.
+ * ARGV: 1 base, 2 letter id, 3 key, 4 json, 5 availableAt, 6 attempts, 7 after, 8 lastError, 9 claims.
+ */
+export const requeue = `
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 0 end
+local okey = ARGV[1] .. 'o:' .. ARGV[3]
+if redis.call('EXISTS', okey) == 1 then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
+local seq = redis.call('INCR', KEYS[5])
+redis.call('HSET', okey, 'j', ARGV[4], 'a', ARGV[5], 'n', ARGV[6], 'c', ARGV[9], 's', seq)
+if ARGV[7] ~= '-' then redis.call('HSET', okey, 'f', string.sub(ARGV[7], 2)) end
+if ARGV[8] ~= '-' then redis.call('HSET', okey, 'e', string.sub(ARGV[8], 2)) end
+redis.call('ZADD', KEYS[1], seq, ARGV[3])
+redis.call('INCR', KEYS[2])
+return 1
+`
+
+/**
+ * Removes dead letters of one partition. Actions that waited for a removed action are released
+ * (their predecessor will never be done, and is no longer known).
+ *
+ * KEYS: 1 ready queue, 2 dead letters, 3 dead letter index. ARGV: 1 base, 2.. ids.
+ */
+export const removeDeadLetters = `
+local base = ARGV[1]
+local removed = 0
+for i = 2, #ARGV do
+  if redis.call('HDEL', KEYS[2], ARGV[i]) == 1 then
+    removed = removed + 1
+    redis.call('ZREM', KEYS[3], ARGV[i])
+    local waiting = base .. 'w:' .. ARGV[i]
+    for _, k in ipairs(redis.call('SMEMBERS', waiting)) do
+      local seq = redis.call('HGET', base .. 'o:' .. k, 's')
+      if seq then redis.call('ZADD', KEYS[1], seq, k) end
+    end
+    redis.call('DEL', waiting)
+  end
+end
+return removed
+`
+
+/**
+ * Appends one audit entry if its seq is head + 1.
+ *
+ * KEYS: 1 audit list, 2 audit head, 3 audit stream index. ARGV: 1 seq, 2 hash, 3 json, 4 stream.
+ */
+export const appendAudit = `
+local head = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+if tonumber(ARGV[1]) ~= head + 1 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'hash', ARGV[2])
+redis.call('ZADD', KEYS[3], 0, ARGV[4])
+return 1
+`
+
+/**
+ * Publishes messages to a topic's partition streams. Ids are `<n>-<partition>`, `n` from one
+ * counter per topic, so ids order messages across partitions in publish order.
+ *
+ * KEYS: 1 counter. ARGV: 1 stream base (`…:s:`), then (partition, key, body) triples.
+ * Returns the ids.
+ */
+export const publish = `
+local count = (#ARGV - 1) / 3
+local last = redis.call('INCRBY', KEYS[1], count)
+local ids = {}
+for i = 0, count - 1 do
+  local p = ARGV[2 + i * 3]
+  local id = string.format('%d-%s', last - count + 1 + i, p)
+  redis.call('XADD', ARGV[1] .. p, id, 'k', ARGV[3 + i * 3], 'b', ARGV[4 + i * 3])
+  ids[#ids + 1] = id
+end
+return ids
+`
+
+/**
+ * Creates a consumer group on every partition stream of a topic, from id 0 (MKSTREAM).
+ *
+ * ARGV: 1 stream base, 2 partitions, 3 group.
+ */
+export const createGroups = `
+for p = 0, tonumber(ARGV[2]) - 1 do
+  local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', ARGV[1] .. p, ARGV[3], '0', 'MKSTREAM')
+  if not ok and not string.find(tostring(err), 'BUSYGROUP') then return redis.error_reply(tostring(err)) end
+end
+return 1
+`
+
+/**
+ * Hands out messages of a topic to a consumer of a group.
+ *
+ * 1. The consumer's heartbeat goes into the group's member set; members silent for longer than
+ *    the member timeout are dropped.
+ * 2. Entries idle past the visibility timeout, on every partition, are claimed (XAUTOCLAIM from
+ *    the caller's cursors; each claim counts a delivery); those delivered too often move to the
+ *    group's dead-letter stream and are acknowledged.
+ * 3. New entries are read (XREADGROUP >) from the partitions this consumer owns: partition by
+ *    partition, each goes to the live member ranking it highest by sha1(member/partition) that
+ *    holds fewer than ceil(partitions / members) partitions (rendezvous hashing with bounded
+ *    load). The assignment depends only on the set of members, so every consumer computes the
+ *    same one; one shipment's messages keep going to one process while the members stay the
+ *    same; no member holds more than ceil(partitions / members).
+ *
+ * KEYS: 1 member set, 2 dead-letter stream.
+ * ARGV: 1 stream base, 2 partitions, 3 group, 4 consumer, 5 max, 6 visibility ms,
+ * 7 max deliveries, 8 member timeout ms, 9.. one XAUTOCLAIM cursor per partition.
+ * Returns {cursors, reclaimed {id, key, body, deliveries}..., fresh {id, key, body, 1}...}.
+ */
+export const receive = `
+local base, partitions = ARGV[1], tonumber(ARGV[2])
+local group, consumer = ARGV[3], ARGV[4]
+local max, visibility, maxDeliveries = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, consumer)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[8]))
+local cursors, reclaimed, fresh = {}, {}, {}
+for p = 0, partitions - 1 do
+  local room = max - #reclaimed
+  if room <= 0 then
+    cursors[p + 1] = ARGV[9 + p]
+  else
+    local stream = base .. p
+    local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, visibility, ARGV[9 + p], 'COUNT', room)
+    cursors[p + 1] = claimed[1]
+    for _, e in ipairs(claimed[2]) do
+      local id, fields = e[1], e[2]
+      local deliveries = tonumber(redis.call('XPENDING', stream, group, id, id, 1)[1][4])
+      if deliveries > maxDeliveries then
+        redis.call('XADD', KEYS[2], '*', 'id', id, 'k', fields[2], 'b', fields[4], 'n', deliveries - 1)
+        redis.call('XACK', stream, group, id)
+      else
+        reclaimed[#reclaimed + 1] = {id, fields[2], fields[4], deliveries}
+      end
+    end
+  end
+end
+local room = max - #reclaimed
+if room > 0 then
+  local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+  local owned = {}
+  local capacity = math.ceil(partitions / #members)
+  local load = {}
+  for p = 0, partitions - 1 do
+    local ranked = {}
+    for i, m in ipairs(members) do ranked[i] = {redis.sha1hex(m .. '/' .. p), m} end
+    table.sort(ranked, function(a, b) return a[1] > b[1] end)
+    for _, r in ipairs(ranked) do
+      local n = load[r[2]] or 0
+      if n < capacity then
+        load[r[2]] = n + 1
+        if r[2] == consumer then owned[#owned + 1] = p end
+        break
+      end
+    end
+  end
+  local start = #owned > 0 and (now % #owned) or 0
+  for i = 0, #owned - 1 do
+    if room <= 0 then break end
+    local p = owned[(start + i) % #owned + 1]
+    local got = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', room, 'STREAMS', base .. p, '>')
+    if got then
+      for _, e in ipairs(got[1][2]) do
+        fresh[#fresh + 1] = {e[1], e[2][2], e[2][4], 1}
+        room = room - 1
+      end
+    end
+  end
+end
+return {cursors, reclaimed, fresh}
+`
+
+/**
+ * Trims every partition stream of a topic below the oldest entry any group still needs: the
+ * smallest pending id of each group, or its last-delivered id when nothing is pending.
+ * Approximate (`~`): only whole nodes below that id go, so no unacknowledged or undelivered
+ * entry is ever dropped. A stream with no group is left alone.
+ *
+ * ARGV: 1 stream base, 2 partitions. Returns the number of entries removed.
+ */
+export const trim = `
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local removed = 0
+for p = 0, tonumber(ARGV[2]) - 1 do
+  local stream = ARGV[1] .. p
+  if redis.call('EXISTS', stream) == 1 then
+    local groups = redis.call('XINFO', 'GROUPS', stream)
+    local bound, bms, bseq = nil, nil, nil
+    for _, g in ipairs(groups) do
+      local name, last
+      for i = 1, #g, 2 do
+        if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+      end
+      local candidate = last
+      local summary = redis.call('XPENDING', stream, name)
+      if tonumber(summary[1]) > 0 then candidate = summary[2] end
+      local ms, seq = parse(candidate)
+      if bound == nil or ms < bms or (ms == bms and seq < bseq) then bound, bms, bseq = candidate, ms, seq end
+    end
+    if bound ~= nil and not (bms == 0 and bseq == 0) then
+      removed = removed + redis.call('XTRIM', stream, 'MINID', '~', bound)
+    end
+  end
+end
+return removed
+`
+
+/**
+ * Loads a record unless the caller already holds its current version.
+ *
+ * KEYS: 1 record. ARGV: 1 the version the caller holds.
+ * Returns false (no record), {version} (unchanged) or {version, body}.
+ */
+export const load = `
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return false end
+if v == ARGV[1] then return {v} end
+return {v, redis.call('HGET', KEYS[1], 'b')}
+`

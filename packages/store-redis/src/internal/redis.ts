@@ -1,0 +1,173 @@
+/**
+ * The private half of `RedisStore` and `RedisTransport`: the connection, error translation,
+ * Lua script registration and key partitioning.
+ */
+import { PortError } from "@waybill/core"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { Redis } from "ioredis"
+import type { Cluster, RedisOptions } from "ioredis"
+
+/** A standalone (or Sentinel) client or a Cluster client. */
+export type Client = Redis | Cluster
+
+/** How to reach Redis: a URL (we own the client) or a client the host owns. */
+export interface ConnectionOptions {
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly client?: Client | undefined
+  readonly redisOptions?: RedisOptions | undefined
+}
+
+const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|OOM|MISCONF|CROSSSLOT)/
+
+/** The `reason` of a failed Redis call. */
+export const reasonOf = (cause: unknown): PortError.Reason => {
+  if (!(cause instanceof Error)) return "Bug"
+  const message = cause.message
+  if (cause.name === "ReplyError") {
+    // OOM, MISCONF (persistence failing), failover and cluster resharding: the server cannot take
+    // writes right now; everything else the server rejects is a mistake in this package.
+    if (transient.test(message)) return message.startsWith("CROSSSLOT") ? "Bug" : "Unavailable"
+    return "Bug"
+  }
+  if (cause.name === "MaxRetriesPerRequestError") return "Unavailable"
+  if (/timed? ?out/i.test(message)) return "Timeout"
+  const code = (cause as { readonly code?: unknown }).code
+  if (code === "ECONNRESET" || code === "EPIPE") return "Transport"
+  if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EHOSTUNREACH" || code === "EAI_AGAIN") {
+    return "Unavailable"
+  }
+  if (/connection|closed|stream isn't writeable|enableOfflineQueue/i.test(message)) return "Unavailable"
+  return "Transport"
+}
+
+/** Translates anything a Redis call threw into the core storage error. */
+export const storageError =
+  (module: string, method: string) =>
+  (cause: unknown): PortError.StorageError =>
+    cause instanceof PortError.StorageError
+      ? cause
+      : new PortError.StorageError({
+          reason: reasonOf(cause),
+          module,
+          method,
+          description: cause instanceof Error ? cause.message : String(cause),
+          cause
+        })
+
+/** Runs a Redis call as an Effect failing with `StorageError`. */
+export const call =
+  (module: string) =>
+  <A>(method: string, f: () => Promise<A>): Effect.Effect<A, PortError.StorageError> =>
+    Effect.tryPromise({ try: f, catch: storageError(module, method) })
+
+/**
+ * The client to use: the host's (left open) or a new one from the URL (closed with the scope).
+ * A new client pipelines automatically: every command issued in the same tick goes out in one
+ * write, which is what makes commits of many shipments cheap.
+ */
+export const acquire = (
+  module: string,
+  options: ConnectionOptions
+): Effect.Effect<Client, PortError.StorageError, Scope.Scope> => {
+  if (options.client !== undefined) return Effect.succeed(options.client)
+  const url = options.url === undefined ? "redis://127.0.0.1:6379" : Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+  return Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = new Redis(url, { enableAutoPipelining: true, lazyConnect: true, ...options.redisOptions })
+      // Connection problems surface as failed commands (Unavailable); the event itself needs no handler.
+      client.on("error", () => undefined)
+      return client
+    }),
+    (client) =>
+      Effect.promise(() =>
+        client.status === "end" ? Promise.resolve() : client.quit().then(() => undefined, () => client.disconnect())
+      )
+  ).pipe(
+    Effect.tap((client) =>
+      client.status === "wait"
+        ? Effect.tryPromise({
+            try: () => client.connect(),
+            catch: (cause) =>
+              new PortError.StorageError({
+                reason: "Unavailable",
+                module,
+                method: "connect",
+                // Never the URL: it may carry a password.
+                description: `cannot connect to Redis: ${cause instanceof Error ? cause.message : String(cause)}`,
+                cause
+              })
+          })
+        : Effect.void
+    )
+  )
+}
+
+/** A Lua script run with EVALSHA (falling back to EVAL once per connection, as ioredis does). */
+export interface Script {
+  readonly name: string
+  readonly lua: string
+}
+
+type Invoke = (...args: ReadonlyArray<string | number>) => Promise<unknown>
+
+/**
+ * Registers the scripts on the client with `defineCommand` (names carry the script's hash, so
+ * two versions of this package can share a client) and returns a caller for each. Every call
+ * passes the number of keys first.
+ */
+export const defineScripts = <const Names extends string>(
+  client: Client,
+  scripts: Readonly<Record<Names, string>>
+): Readonly<Record<Names, (keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) => Promise<unknown>>> => {
+  const out = {} as Record<Names, (keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) => Promise<unknown>>
+  for (const name of Object.keys(scripts) as Array<Names>) {
+    const lua = scripts[name]
+    const command = `waybill_${name}_${fnv1a(lua).toString(36)}`
+    const registry = client as unknown as Record<string, Invoke | undefined>
+    if (typeof registry[command] !== "function") client.defineCommand(command, { lua })
+    out[name] = (keys, args) => (registry[command] as Invoke).call(client, keys.length, ...keys, ...args)
+  }
+  return out
+}
+
+/** FNV-1a over UTF-16 code units: stable across processes and versions (never change it). */
+export const fnv1a = (s: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/** Rejects prefixes that would break the hash tags. */
+export const checkPrefix = (module: string, prefix: string): Effect.Effect<string, PortError.StorageError> =>
+  prefix.length > 0 && !/[{}]/.test(prefix)
+    ? Effect.succeed(prefix)
+    : Effect.fail(
+        new PortError.StorageError({
+          reason: "Invalid",
+          module,
+          method: "make",
+          description: `prefix must be non-empty and must not contain '{' or '}': ${JSON.stringify(prefix)}`
+        })
+      )
+
+/** Escapes a string for a `SCAN MATCH` glob. */
+export const globEscape = (s: string): string => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+
+/** Reads `SCAN` over every master (one node when standalone), calling `f` with each page of keys. */
+export const scanAll = async (
+  client: Client,
+  match: string,
+  f: (keys: ReadonlyArray<string>) => Promise<void>
+): Promise<void> => {
+  const nodes: ReadonlyArray<Redis> = client.isCluster ? (client as Cluster).nodes("master") : [client as Redis]
+  for (const node of nodes) {
+    let cursor = "0"
+    do {
+      const [next, keys] = await node.scan(cursor, "MATCH", match, "COUNT", 1000)
+      cursor = next
+      if (keys.length > 0) await f(keys)
+    } while (cursor !== "0")
+  }
+}

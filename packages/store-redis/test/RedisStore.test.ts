@@ -1,0 +1,365 @@
+/**
+ * What the Redis store adds to the conformance suite: late duplicates after the seen TTL, the
+ * key layout (one hash tag per partition), the outbox across partitions under random claims,
+ * `after` with dead-lettered predecessors, writers on several connections, layers and errors.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { MemoryStore, Pipeline, PortError, Store } from "@waybill/core"
+import { Histories } from "@waybill/core/simulation"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { Redis } from "ioredis"
+import * as RedisStore from "../src/RedisStore.js"
+import { cleanupOnClose, deleteKeys, freshPrefix, requireRedis, url } from "./helpers.js"
+
+await requireRedis()
+
+const fresh = (options: Partial<RedisStore.Options> = {}) =>
+  Effect.gen(function* () {
+    const prefix = options.prefix ?? freshPrefix()
+    const store = yield* RedisStore.make({ url, ...options, prefix })
+    yield* cleanupOnClose(store.client, prefix)
+    return store
+  })
+
+const action = (key: string, shipmentId: string, extra: Partial<Store.OutboxAction> = {}): Store.OutboxAction => ({
+  key,
+  shipmentId,
+  target: "erp",
+  kind: "erp.postNote",
+  payload: JSON.stringify({ key }),
+  createdAt: 1000,
+  availableAt: 1000,
+  attempts: 0,
+  ...extra
+})
+
+const commit = (shipmentId: string, expectedVersion: number, outbox: ReadonlyArray<Store.OutboxAction> = []): Store.Commit => ({
+  shipmentId,
+  expectedVersion,
+  body: JSON.stringify({ v: expectedVersion + 1 }),
+  idempotencyKeys: [],
+  events: [],
+  audit: [],
+  outbox
+})
+
+describe("RedisStore", () => {
+  it.live("recognizes a late duplicate after its seen mark expired: the record keeps every event id", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh({ ttl: { seenMillis: 2000 } })
+      const pipeline = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, store))
+      const history = Histories.generate(4242, { duplicates: false }, 7)
+      yield* pipeline.register(Histories.intake(history, 7))
+      const keys = history.events.map(Pipeline.idempotencyKey)
+      for (const [i, event] of history.events.entries()) {
+        expect((yield* pipeline.ingest(event)).outcome).not.toBe("Duplicate")
+        expect(yield* store.seen([keys[i]!])).toEqual([true])
+      }
+      const before = (yield* store.load(history.shipmentId))!
+      const outbox = yield* store.outboxSize()
+      // The seen marks expire on the server's clock.
+      while ((yield* store.seen(keys)).some((s) => s)) yield* Effect.sleep("50 millis")
+      const late = yield* Effect.forEach(history.events, pipeline.ingest)
+      expect(late.map((r) => r.outcome)).toEqual(history.events.map(() => "Duplicate"))
+      expect(late.flatMap((r) => r.enqueued)).toEqual([])
+      expect((yield* store.load(history.shipmentId))!.version).toBe(before.version)
+      expect(yield* store.outboxSize()).toBe(outbox)
+      expect((yield* store.events(history.shipmentId)).length).toBe(history.events.length)
+    }).pipe(Effect.scoped))
+
+  it.scoped("keeps every key under its partition's hash tag, a shipment's keys in the shipment's partition", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const store = yield* fresh({ prefix, partitions: 8 })
+      const pipeline = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, store))
+      const histories = Array.from({ length: 6 }, (_, i) => Histories.generate(100 + i, {}, i))
+      for (const [i, h] of histories.entries()) {
+        yield* pipeline.register(Histories.intake(h, i))
+        yield* Effect.forEach(h.events, pipeline.ingest, { discard: true })
+      }
+      const claimed = yield* store.claim({ now: Date.now(), leaseMillis: 60_000, limit: 5, owner: "t" })
+      for (const c of claimed.slice(0, 3)) expect(yield* store.ack(c.key, c.leaseToken)).toBe(true)
+      yield* store.setCursor("odoo", "x")
+      const keys: Array<string> = []
+      let cursor = "0"
+      do {
+        const [next, page] = yield* Effect.promise(() => store.client.scan(cursor, "MATCH", `{${prefix}:*`, "COUNT", 1000))
+        cursor = next
+        keys.push(...page)
+      } while (cursor !== "0")
+      expect(keys.length).toBeGreaterThan(histories.length * 6)
+      const tag = /^\{([^}]*)\}:(r|e|a|h|ref|o|dn):(.*)$/
+      for (const key of keys) {
+        expect(key).toMatch(new RegExp(`^\\{${prefix}:(p[0-7]|meta)\\}:`))
+        const match = tag.exec(key)
+        if (match === null) continue
+        const [, t, kind, rest] = match
+        const owner = kind === "o" || kind === "dn" ? histories.find((h) => rest!.startsWith(`${h.shipmentId}:`))!.shipmentId : rest!
+        expect(t).toBe(`${prefix}:p${store.partitionOf(owner)}`)
+      }
+    }))
+
+  it.scoped("refuses a prefix created with another number of partitions", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      yield* fresh({ prefix, partitions: 4 })
+      const other = yield* Effect.exit(Effect.scoped(RedisStore.make({ url, prefix, partitions: 8 })))
+      expect(Exit.isFailure(other)).toBe(true)
+      const error = yield* Effect.flip(Effect.scoped(RedisStore.make({ url, prefix, partitions: 8 })))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("4 partitions")
+    }))
+
+
+  it.scoped("an action waits while its predecessor is dead-lettered; requeue and ack, or removal, release it", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh()
+      yield* store.commit(
+        commit("s1", 0, [action("s1:a", "s1"), action("s1:b", "s1", { after: "s1:a" }), action("s1:c", "s1", { after: "s1:x" })])
+      )
+      yield* store.commit(commit("s1", 1, [action("s1:x", "s1")]))
+      const first = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+      expect(first.map((c) => c.key)).toEqual(["s1:a", "s1:x"])
+      const [a, x] = first
+      const letter = (c: Store.ClaimedAction): Store.DeadLetter => {
+        const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = c
+        return { id: c.key, kind: "action", target: c.target, shipmentId: "s1", failedAt: 2000, attempts: 1, error: "{}", payload: JSON.stringify(stored) }
+      }
+      expect(yield* store.deadLetter(a!.key, a!.leaseToken, letter(a!))).toBe(true)
+      expect(yield* store.deadLetter(x!.key, x!.leaseToken, letter(x!))).toBe(true)
+      expect(yield* store.claim({ now: 9000, leaseMillis: 1000, limit: 10, owner: "w" })).toEqual([])
+      expect(yield* store.outboxSize()).toBe(2)
+      // Requeued, the predecessor runs first; its ack releases the waiting action.
+      expect(yield* store.requeue(["s1:a"], 9000)).toBe(1)
+      const again = yield* store.claim({ now: 9000, leaseMillis: 1000, limit: 10, owner: "w" })
+      expect(again.map((c) => [c.key, c.attempts])).toEqual([["s1:a", 0]])
+      expect(yield* store.ack("s1:a", again[0]!.leaseToken)).toBe(true)
+      const released = yield* store.claim({ now: 9000, leaseMillis: 1000, limit: 10, owner: "w" })
+      expect(released.map((c) => c.key)).toEqual(["s1:b"])
+      // Removed for good, the predecessor no longer holds anything back.
+      expect(yield* store.removeDeadLetters(["s1:x"])).toBe(1)
+      const last = yield* store.claim({ now: 9000, leaseMillis: 1000, limit: 10, owner: "w" })
+      expect(last.map((c) => c.key)).toEqual(["s1:c"])
+    }))
+
+  it.live("lets exactly one writer win each version across connections", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const stores = yield* Effect.forEach([1, 2, 3], () => fresh({ prefix }))
+      let wins = 0
+      const writer = (store: Store.StoreShape, n: number) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 5; i++) {
+            while (true) {
+              const current = (yield* store.load("hot"))?.version ?? 0
+              const result = yield* store.commit({ ...commit("hot", current), body: `w${n}:${i}`, outbox: [action(`hot:${n}:${i}`, "hot")] })
+              if (result._tag === "Committed") {
+                wins++
+                break
+              }
+            }
+          }
+        })
+      yield* Effect.forEach(stores.flatMap((s, i) => [writer(s, i * 2), writer(s, i * 2 + 1)]), (w) => w, {
+        concurrency: "unbounded",
+        discard: true
+      })
+      expect(wins).toBe(30)
+      expect((yield* stores[0]!.load("hot"))?.version).toBe(30)
+      expect(yield* stores[1]!.outboxSize()).toBe(30)
+    }).pipe(Effect.scoped))
+
+  it.scoped("provides the generic Store and leaves a host's client open", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(url)),
+        (c) => Effect.promise(() => deleteKeys(c, prefix).then(() => c.quit()))
+      )
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* Store.Store
+          const redis = yield* RedisStore.RedisStore
+          expect(store).toBe(redis)
+          yield* store.setCursor("c", "1")
+        }).pipe(Effect.provide(RedisStore.layerFromClient(client, { prefix })))
+      )
+      expect(client.status).toBe("ready")
+      expect(yield* Effect.promise(() => client.hget(`{${prefix}:meta}:cursors`, "c"))).toBe("1")
+      // The same data through a layer with its own client.
+      const cursor = yield* Effect.scoped(
+        Effect.flatMap(Store.Store, (s) => s.getCursor("c")).pipe(Effect.provide(RedisStore.layer({ url, prefix })))
+      )
+      expect(cursor).toBe("1")
+    }))
+
+  it.scoped("reads its options from config", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const layer = RedisStore.layerConfig({
+        url: Config.redacted("TEST_REDIS_URL"),
+        prefix: Config.string("TEST_PREFIX"),
+        partitions: Config.integer("TEST_PARTITIONS")
+      })
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["TEST_REDIS_URL", url],
+          ["TEST_PREFIX", prefix],
+          ["TEST_PARTITIONS", "5"]
+        ])
+      )
+      const store = yield* RedisStore.RedisStore.pipe(
+        Effect.provide(layer),
+        Effect.withConfigProvider(provider)
+      )
+      expect([store.prefix, store.partitions]).toEqual([prefix, 5])
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(url)),
+        (c) => Effect.promise(() => deleteKeys(c, prefix).then(() => c.quit()))
+      )
+      expect(yield* Effect.promise(() => client.get(`{${prefix}:meta}:partitions`))).toBe("5")
+    }))
+
+  it.effect("fails with Unavailable, without the password, when Redis cannot be reached", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Effect.scoped(
+          RedisStore.make({
+            url: Redacted.make("redis://:s3cret@127.0.0.1:1"),
+            redisOptions: { retryStrategy: () => null, maxRetriesPerRequest: 0 }
+          })
+        )
+      )
+      expect(error).toBeInstanceOf(PortError.StorageError)
+      expect(error.reason).toBe("Unavailable")
+      expect(JSON.stringify(error)).not.toContain("s3cret")
+      expect(error.message).not.toContain("s3cret")
+    }))
+
+  it.scoped("answers like the memory store for a seeded mix of commits, claims and dead letters", () =>
+    Effect.gen(function* () {
+      const redis = yield* fresh({ partitions: 1 })
+      const memory = yield* MemoryStore.make
+      // One partition keeps the global enqueue order, so both stores must answer the same.
+      const script = (store: Store.StoreShape) =>
+        Effect.gen(function* () {
+          const out: Array<unknown> = []
+          for (let s = 0; s < 5; s++) {
+            out.push(yield* store.commit(commit(`m${s}`, 0, [action(`m${s}:a`, `m${s}`), action(`m${s}:b`, `m${s}`, { availableAt: 4000 })])))
+          }
+          let now = 2000
+          for (let round = 0; round < 8; round++) {
+            const claimed = yield* store.claim({ now, leaseMillis: 500, limit: 3, owner: "o" })
+            out.push(claimed.map((c) => [c.key, c.attempts, c.claims, c.lastError ?? null]))
+            for (const [i, c] of claimed.entries()) {
+              if ((round + i) % 3 === 0) out.push(yield* store.ack(c.key, c.leaseToken))
+              else if ((round + i) % 3 === 1) out.push(yield* store.retry(c.key, c.leaseToken, { availableAt: now + 700, attempts: c.attempts + 1, lastError: `r${round}` }))
+            }
+            now += 400
+          }
+          out.push(yield* store.outboxSize())
+          return out
+        })
+      expect(yield* script(redis)).toEqual(yield* script(memory))
+    }))
+})
+
+describe("RedisStore outbox across partitions", () => {
+  let runs = 0
+  const shared = Layer.scoped(
+    RedisStore.RedisStore,
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const store = yield* RedisStore.make({ url, prefix, partitions: 3 })
+      yield* cleanupOnClose(store.client, prefix)
+      return store
+    })
+  ).pipe(Layer.orDie)
+
+  it.layer(shared, { timeout: 120_000 })((it) => {
+    it.effect.prop(
+      "hands every action out once at a time, per shipment in order, after its predecessor, until all are done",
+      [
+        FastCheck.array(FastCheck.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 6 }),
+        FastCheck.array(FastCheck.tuple(FastCheck.integer({ min: 1, max: 7 }), FastCheck.integer({ min: 0, max: 9 })), {
+          minLength: 1,
+          maxLength: 40
+        })
+      ],
+      ([shape, steps]) =>
+        Effect.gen(function* () {
+          const store = yield* RedisStore.RedisStore
+          const run = ++runs
+          const enqueued = new Map<string, Array<string>>()
+          for (const [s, n] of shape.entries()) {
+            const id = `r${run}s${s}`
+            const keys = Array.from({ length: n }, (_, i) => `${id}:a${i}`)
+            enqueued.set(id, keys)
+            // Each action comes after the one before it, except the third (independent).
+            yield* store.commit(
+              commit(
+                id,
+                0,
+                keys.map((k, i) => action(k, id, i > 0 && i !== 2 ? { after: keys[i - 1]! } : {}))
+              )
+            )
+          }
+          const all = [...enqueued.values()].flat()
+          const acked = new Set<string>()
+          const held = new Map<string, number>() // key -> lease expiry
+          const claims = new Map<string, number>()
+          const retriedAt = new Map<string, number>()
+          let now = 2000
+          let step = 0
+          while (acked.size < all.length) {
+            if (step > 5000) throw new Error(`not drained after ${step} claims: ${acked.size} of ${all.length} done`)
+            const [limit, dice] = steps[step++ % steps.length]!
+            const claimed = yield* store.claim({ now, leaseMillis: 1000, limit, owner: "p" })
+            expect(claimed.length).toBeLessThanOrEqual(limit)
+            const perShipment = new Map<string, Array<Store.ClaimedAction>>()
+            for (const c of claimed) {
+              // Never two live leases on one action, never one before its predecessor is done.
+              expect((held.get(c.key) ?? 0) <= now).toBe(true)
+              if (c.after !== undefined) expect(acked.has(c.after)).toBe(true)
+              expect(acked.has(c.key)).toBe(false)
+              // Every lease counts a claim, retries and expiries included.
+              claims.set(c.key, (claims.get(c.key) ?? 0) + 1)
+              expect(c.claims).toBe(claims.get(c.key))
+              held.set(c.key, c.leaseExpiresAt)
+              perShipment.set(c.shipmentId, [...(perShipment.get(c.shipmentId) ?? []), c])
+            }
+            // Within a shipment, a claim hands out in enqueue order (retried ones count from their retry).
+            for (const [id, list] of perShipment) {
+              const rank = (k: string) => retriedAt.get(k) ?? enqueued.get(id)!.indexOf(k)
+              const ranks = list.map((c) => rank(c.key))
+              expect(ranks).toEqual([...ranks].sort((a, b) => a - b))
+            }
+            for (const [i, c] of claimed.entries()) {
+              const choice = step > 60 ? 0 : (dice + i + step) % 10
+              if (choice < 6) {
+                expect(yield* store.ack(c.key, c.leaseToken)).toBe(true)
+                expect(yield* store.ack(c.key, c.leaseToken)).toBe(false)
+                acked.add(c.key)
+                held.delete(c.key)
+              } else if (choice < 8) {
+                expect(yield* store.retry(c.key, c.leaseToken, { availableAt: now, attempts: c.attempts + 1, lastError: "e" })).toBe(true)
+                retriedAt.set(c.key, 1000 + step * 100 + i)
+                held.delete(c.key)
+              } // else: the worker "dies" holding the lease; it expires.
+            }
+            now += claimed.length === 0 ? 1001 : 300
+          }
+          expect(yield* store.outboxSize()).toBe(0)
+          for (const k of all) expect(yield* store.isDone(k)).toBe(true)
+          expect(yield* store.claim({ now: now + 10_000, leaseMillis: 1000, limit: 100, owner: "p" })).toEqual([])
+        }),
+      { fastCheck: { numRuns: 200 } }
+    )
+  })
+})

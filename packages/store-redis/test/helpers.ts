@@ -1,0 +1,42 @@
+/**
+ * Test helpers: the Redis under test (`REDIS_URL`, default `redis://127.0.0.1:6379`), fresh key
+ * prefixes and their cleanup. Redis tests never skip: when Redis is unreachable they fail.
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { Redis } from "ioredis"
+import { randomUUID } from "node:crypto"
+import * as Internal from "../src/internal/redis.js"
+
+export const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+
+/** Fails (never skips) when Redis cannot be reached. */
+export const requireRedis = async (): Promise<void> => {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    await client.connect()
+    await client.ping()
+  } catch (cause) {
+    throw new Error(
+      `Redis is not reachable at ${url.replace(/\/\/[^@]*@/, "//***@")} (${String(cause)}). The Redis tests need it: ` +
+        "start redis-server or set REDIS_URL."
+    )
+  } finally {
+    client.disconnect()
+  }
+}
+
+export const freshPrefix = (): string => `test:${randomUUID()}`
+
+/** Deletes every key of a prefix (all keys start with `{<prefix>:`). */
+export const deleteKeys = async (client: Internal.Client, prefix: string): Promise<number> => {
+  let deleted = 0
+  await Internal.scanAll(client, `{${Internal.globEscape(prefix)}:*`, async (keys) => {
+    deleted += await client.unlink(...keys)
+  })
+  return deleted
+}
+
+/** Deletes the prefix's keys when the scope closes (before the client is closed). */
+export const cleanupOnClose = (client: Internal.Client, prefix: string): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client, prefix)).pipe(Effect.asVoid))
