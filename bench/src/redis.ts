@@ -76,7 +76,7 @@ const child = async (role: string, prefix: string) => {
   )
   await Effect.runPromise(
     Effect.gen(function* () {
-      const worker = yield* Worker.make({ batch: 256, concurrency: 256, waitMillis: 50 })
+      const worker = yield* Worker.make({ batch: 256, waitMillis: 50 })
       say("ready")
       yield* Effect.promise(next)
       const cpu = process.cpuUsage()

@@ -122,11 +122,28 @@ export interface PipelineShape {
   /** Ingests one canonical event (from a trusted source). */
   readonly ingest: (event: ShipmentEvent.ShipmentEvent) => Effect.Effect<IngestResult, IngestError>
   /**
+   * Ingests a batch: duplicates are dropped with one lookup, each shipment's events are applied
+   * in order and committed together (one commit per shipment), shipments run concurrently.
+   * Events that cannot be ingested for a permanent reason are returned in `rejected`; a
+   * retryable failure fails the batch (what was committed stays committed and dedupes on retry).
+   */
+  readonly ingestMany: (events: ReadonlyArray<ShipmentEvent.ShipmentEvent>) => Effect.Effect<
+    {
+      readonly results: ReadonlyArray<IngestResult>
+      readonly rejected: ReadonlyArray<{ readonly event: ShipmentEvent.ShipmentEvent; readonly error: IngestError }>
+    },
+    IngestError
+  >
+  /**
    * Handles any inbound message. Permanent failures are dead-lettered here and reported in the
    * result; only retryable failures fail the effect (the caller should redeliver).
    */
   readonly receive: (
     message: InboundMessage
+  ) => Effect.Effect<{ readonly results: ReadonlyArray<IngestResult>; readonly rejected: ReadonlyArray<IngestError> }, IngestError>
+  /** Handles a batch of inbound messages like `receive`, ingesting their events with `ingestMany`. */
+  readonly receiveMany: (
+    messages: ReadonlyArray<InboundMessage>
   ) => Effect.Effect<{ readonly results: ReadonlyArray<IngestResult>; readonly rejected: ReadonlyArray<IngestError> }, IngestError>
   /** Approves a hold (damage, weight, POD) on a shipment's invoice; audited in the shipment's stream. */
   readonly approve: (
@@ -303,7 +320,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         return ids
       })
 
-    const commitWith = (
+    const commitWith = <R>(
       shipmentId: string,
       method: string,
       step: (
@@ -311,15 +328,15 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         info: ShipmentRecord.ShipmentInfo,
         now: number
       ) => Effect.Effect<
-        | { readonly _tag: "Skip"; readonly value: IngestResult }
+        | { readonly _tag: "Skip"; readonly value: R }
         | {
             readonly _tag: "Commit"
             readonly record: ShipmentRecord.ShipmentRecord
-            readonly audit: { readonly kind: string; readonly body: string }
+            readonly audits: ReadonlyArray<{ readonly kind: string; readonly body: string }>
             readonly idempotencyKeys: ReadonlyArray<string>
             readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
             readonly actions: ReadonlyArray<Flows.ActionDraft>
-            readonly result: (enqueued: ReadonlyArray<string>) => IngestResult
+            readonly result: (enqueued: ReadonlyArray<string>) => R
           },
         IngestError
       >
@@ -342,9 +359,14 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             const now = yield* Clock.currentTimeMillis
             const decision = yield* step(loaded.record, info, now)
             if (decision._tag === "Skip") return decision.value
-            const [entry] = Audit.chain(shipmentId, loaded.record.audit, [{ at: now, ...decision.audit }])
+            const entries = Audit.chain(
+              shipmentId,
+              loaded.record.audit,
+              decision.audits.map((a) => ({ at: now, ...a }))
+            )
+            const head = entries[entries.length - 1]
             const record = new ShipmentRecord.ShipmentRecord(
-              { ...decision.record, audit: { seq: entry!.seq, hash: entry!.hash } },
+              { ...decision.record, audit: head === undefined ? loaded.record.audit : { seq: head.seq, hash: head.hash } },
               true
             )
             const result = yield* Effect.mapError(
@@ -354,7 +376,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 body: ShipmentRecord.toJson(record),
                 idempotencyKeys: decision.idempotencyKeys,
                 events: decision.events,
-                audit: [entry!],
+                audit: entries,
                 outbox: Flows.toOutbox(shipmentId, decision.actions, now)
               }),
               storageError(method)
@@ -376,92 +398,167 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         })
       )
 
-    const ingest: PipelineShape["ingest"] = (event) =>
+    /**
+     * Applies a shipment's events in order to its record: one outcome, plan and audit entry per
+     * event, exactly as ingesting them one by one would, but committed together.
+     */
+    const applyGroup = (
+      record: ShipmentRecord.ShipmentRecord,
+      info: ShipmentRecord.ShipmentInfo,
+      items: ReadonlyArray<{ readonly index: number; readonly event: ShipmentEvent.ShipmentEvent; readonly key: string }>,
+      now: number
+    ) => {
+      let current = record
+      const audits: Array<{ kind: string; body: string }> = []
+      const idempotencyKeys: Array<string> = []
+      const events: Array<{ id: string; body: string }> = []
+      const actions: Array<Flows.ActionDraft> = []
+      const done: Array<{ index: number; result: Omit<IngestResult, "enqueued">; actions: ReadonlyArray<string> }> = []
+      const rejected: Array<{ index: number; error: IngestError }> = []
+      const holds: Array<ShipmentRecord.HoldReason> = []
+      let released = 0
+      for (const { index, event, key } of items) {
+        const outcome = ShipmentState.apply(current.state, event)
+        if (outcome._tag === "Duplicate") {
+          done.push({ index, result: duplicateResult(event), actions: [] })
+          continue
+        }
+        if (outcome._tag === "Anomaly" && outcome.anomaly.reason === "foreign_event") {
+          rejected.push({
+            index,
+            error: new IngestError({
+              reason: "Invalid",
+              module: MODULE,
+              method: "ingest",
+              description: outcome.anomaly.detail,
+              eventId: event.id,
+              shipmentId: event.shipmentId
+            })
+          })
+          continue
+        }
+        const reached = outcome._tag === "Accepted" || outcome._tag === "Anomaly" ? outcome.reached : []
+        const retracted = outcome._tag === "Accepted" || outcome._tag === "Anomaly" ? outcome.retracted : []
+        const plan = Flows.plan({
+          config: flows,
+          info,
+          record: current,
+          state: outcome.state,
+          reached,
+          retracted,
+          now: Instant.fromMillis(now)
+        })
+        holds.push(...plan.newHolds)
+        if (plan.record.billing.status === "released" && current.billing.status !== "released") released++
+        current = plan.record
+        const reachedKeys = reached.map(Milestone.key)
+        const retractedKeys = retracted.map((r) => Milestone.key(r.milestone))
+        const anomaly = outcome._tag === "Anomaly" ? outcome.anomaly.reason : undefined
+        const actionKeys = plan.actions.map((a) => a.key)
+        audits.push({
+          kind: "event",
+          body: JSON.stringify({
+            eventId: event.id,
+            source: event.source,
+            outcome: outcome._tag,
+            ...(anomaly !== undefined ? { anomaly } : {}),
+            reached: reachedKeys,
+            retracted: retractedKeys,
+            actions: actionKeys,
+            billing: plan.record.billing.status
+          })
+        })
+        idempotencyKeys.push(key)
+        events.push({ id: key, body: ShipmentRecord.eventJson(event) })
+        actions.push(...plan.actions)
+        done.push({
+          index,
+          actions: actionKeys,
+          result: {
+            shipmentId: event.shipmentId,
+            eventId: event.id,
+            outcome: outcome._tag,
+            reached: reachedKeys,
+            retracted: retractedKeys,
+            ...(anomaly !== undefined ? { anomaly } : {})
+          }
+        })
+      }
+      const outcome = (enqueued: ReadonlyArray<string>) => {
+        const added = new Set(enqueued)
+        return {
+          results: done.map((d) => ({ index: d.index, result: { ...d.result, enqueued: d.actions.filter((k) => added.has(k)) } })),
+          rejected,
+          holds,
+          released
+        }
+      }
+      return audits.length === 0
+        ? ({ _tag: "Skip", value: outcome([]) } as const)
+        : ({ _tag: "Commit", record: current, audits, idempotencyKeys, events, actions, result: outcome } as const)
+    }
+
+    const ingestMany: PipelineShape["ingestMany"] = (events) =>
       Effect.gen(function* () {
         const start = yield* Clock.currentTimeMillis
-        const key = idempotencyKey(event)
-        const [seen] = yield* Effect.mapError(store.seen([key]), storageError("ingest"))
-        if (seen === true) {
-          yield* Metric.increment(tagged(Metrics.events, "outcome", "Duplicate"))
-          return duplicateResult(event)
-        }
-        const result = yield* commitWith(event.shipmentId, "ingest", (record, info, now) =>
-          Effect.gen(function* () {
-            const outcome = ShipmentState.apply(record.state, event)
-            if (outcome._tag === "Duplicate") return { _tag: "Skip", value: duplicateResult(event) } as const
-            if (outcome._tag === "Anomaly" && outcome.anomaly.reason === "foreign_event") {
-              return yield* new IngestError({
-                reason: "Invalid",
-                module: MODULE,
-                method: "ingest",
-                description: outcome.anomaly.detail,
-                eventId: event.id,
-                shipmentId: event.shipmentId
-              })
-            }
-            const reached = outcome._tag === "Accepted" || outcome._tag === "Anomaly" ? outcome.reached : []
-            const retracted = outcome._tag === "Accepted" || outcome._tag === "Anomaly" ? outcome.retracted : []
-            const plan = Flows.plan({
-              config: flows,
-              info,
-              record,
-              state: outcome.state,
-              reached,
-              retracted,
-              now: Instant.fromMillis(now)
-            })
-            for (const h of plan.newHolds) yield* Metric.increment(tagged(Metrics.holds, "reason", h))
-            if (plan.record.billing.status === "released" && record.billing.status !== "released") {
-              yield* Metric.increment(Metrics.invoicesReleased)
-            }
-            const reachedKeys = reached.map(Milestone.key)
-            const retractedKeys = retracted.map((r) => Milestone.key(r.milestone))
-            const anomaly = outcome._tag === "Anomaly" ? outcome.anomaly.reason : undefined
-            return {
-              _tag: "Commit",
-              record: plan.record,
-              audit: {
-                kind: "event",
-                body: JSON.stringify({
-                  eventId: event.id,
-                  source: event.source,
-                  outcome: outcome._tag,
-                  ...(anomaly !== undefined ? { anomaly } : {}),
-                  reached: reachedKeys,
-                  retracted: retractedKeys,
-                  actions: plan.actions.map((a) => a.key),
-                  billing: plan.record.billing.status
-                })
-              },
-              idempotencyKeys: [key],
-              events: [{ id: key, body: ShipmentRecord.eventJson(event) }],
-              actions: plan.actions,
-              result: (enqueued) => ({
-                shipmentId: event.shipmentId,
-                eventId: event.id,
-                outcome: outcome._tag,
-                reached: reachedKeys,
-                retracted: retractedKeys,
-                enqueued,
-                ...(anomaly !== undefined ? { anomaly } : {})
-              })
-            } as const
-          })
+        const keys = events.map(idempotencyKey)
+        const seen = keys.length === 0 ? [] : yield* Effect.mapError(store.seen(keys), storageError("ingest"))
+        const results: Array<IngestResult | undefined> = new Array(events.length)
+        const rejected: Array<{ readonly event: ShipmentEvent.ShipmentEvent; readonly error: IngestError }> = []
+        const groups = new Map<string, Array<{ index: number; event: ShipmentEvent.ShipmentEvent; key: string }>>()
+        const inBatch = new Set<string>()
+        events.forEach((event, index) => {
+          const key = keys[index]!
+          // Seen before, or earlier in this batch: a retransmission, dropped before any work.
+          if (seen[index] === true || inBatch.has(key)) {
+            results[index] = duplicateResult(event)
+            return
+          }
+          inBatch.add(key)
+          const group = groups.get(event.shipmentId)
+          if (group === undefined) groups.set(event.shipmentId, [{ index, event, key }])
+          else group.push({ index, event, key })
+        })
+        const holds: Array<ShipmentRecord.HoldReason> = []
+        let released = 0
+        yield* Effect.forEach(
+          groups,
+          ([shipmentId, items]) =>
+            commitWith(shipmentId, "ingest", (record, info, now) => Effect.succeed(applyGroup(record, info, items, now))).pipe(
+              Effect.map((outcome) => {
+                for (const r of outcome.results) results[r.index] = r.result
+                for (const r of outcome.rejected) rejected.push({ event: events[r.index]!, error: r.error })
+                holds.push(...outcome.holds)
+                released += outcome.released
+              }),
+              Effect.catchIf(
+                (e) => !PortError.isRetryable(e.reason),
+                (error) => Effect.sync(() => items.forEach((item) => rejected.push({ event: item.event, error })))
+              )
+            ),
+          { concurrency: 16, discard: true }
         )
         const end = yield* Clock.currentTimeMillis
-        // One step for all the counters of this event (they are plain in-memory updates).
+        const done = results.filter((r): r is IngestResult => r !== undefined)
+        // One step for all the counters of the batch (plain in-memory updates).
         yield* Effect.sync(() => {
-          tagged(Metrics.events, "outcome", result.outcome).unsafeUpdate(1, [])
-          for (const m of result.reached) tagged(Metrics.milestones, "milestone", m.split(":")[0]!).unsafeUpdate(1, [])
-          if (result.anomaly !== undefined) tagged(Metrics.anomalies, "reason", result.anomaly).unsafeUpdate(1, [])
-          if (result.retracted.length > 0) Metrics.withdrawals.unsafeUpdate(result.retracted.length, [])
-          Metrics.ingestLatency.unsafeUpdate(end - start, [])
+          for (const result of done) {
+            tagged(Metrics.events, "outcome", result.outcome).unsafeUpdate(1, [])
+            for (const m of result.reached) tagged(Metrics.milestones, "milestone", m.split(":")[0]!).unsafeUpdate(1, [])
+            if (result.anomaly !== undefined) tagged(Metrics.anomalies, "reason", result.anomaly).unsafeUpdate(1, [])
+            if (result.retracted.length > 0) Metrics.withdrawals.unsafeUpdate(result.retracted.length, [])
+          }
+          for (const h of holds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
+          if (released > 0) Metrics.invoicesReleased.unsafeUpdate(released, [])
+          if (events.length > 0) Metrics.ingestLatency.unsafeUpdate((end - start) / events.length, [])
         })
-        return result
-      }).pipe(Effect.withSpan("waybill.ingest", {
-        attributes: { shipmentId: event.shipmentId, eventId: event.id },
-        captureStackTrace: false
-      }))
+        return { results: done, rejected }
+      }).pipe(Effect.withSpan("waybill.ingest", { attributes: { events: events.length }, captureStackTrace: false }))
+
+    const ingest: PipelineShape["ingest"] = (event) =>
+      Effect.flatMap(ingestMany([event]), ({ results, rejected }) =>
+        rejected[0] !== undefined ? Effect.fail(rejected[0].error) : Effect.succeed(results[0]!)
+      )
 
     const deadLetter = (message: InboundMessage, error: IngestError, shipmentId?: string) =>
       Effect.gen(function* () {
@@ -514,27 +611,23 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
 
     const permanent = (e: IngestError) => !PortError.isRetryable(e.reason)
 
-    const receive: PipelineShape["receive"] = (message) =>
+    /** Turns one inbound message into events to ingest, each with the message to dead-letter it by. */
+    const toEvents = (message: InboundMessage, rejected: Array<IngestError>) =>
       Effect.gen(function* () {
-        const results: Array<IngestResult> = []
-        const rejected: Array<IngestError> = []
-        const handle = (single: InboundMessage, effect: Effect.Effect<IngestResult, IngestError>) =>
-          effect.pipe(
-            Effect.tap((r) => Effect.sync(() => results.push(r))),
-            Effect.catchIf(permanent, (e) =>
-              Effect.zipRight(
-                deadLetter(single, e, single._tag === "Event" ? single.event.shipmentId : e.shipmentId),
-                Effect.sync(() => rejected.push(e))
-              )
-            ),
-            Effect.asVoid
+        const out: Array<{ readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }> = []
+        const reject = (origin: InboundMessage, error: IngestError, shipmentId?: string) =>
+          Effect.zipRight(deadLetter(origin, error, shipmentId), Effect.sync(() => void rejected.push(error)))
+        const routed = (source: string, observation: CarrierPort.Observation, origin: InboundMessage) =>
+          route(source, observation).pipe(
+            Effect.map((event) => void out.push({ event, origin })),
+            Effect.catchIf(permanent, (e) => reject(origin, e, e.shipmentId))
           )
         switch (message._tag) {
           case "Event":
-            yield* handle(message, ingest(message.event))
+            out.push({ event: message.event, origin: message })
             break
           case "Observation":
-            yield* handle(message, Effect.flatMap(route(message.source, message.observation), ingest))
+            yield* routed(message.source, message.observation, message)
             break
           case "Request": {
             const carrier = carriers.get(message.source)
@@ -567,25 +660,32 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                     )
                   )
             ).pipe(
-              Effect.catchIf(permanent, (e) =>
-                Effect.zipRight(
-                  deadLetter(message, e),
-                  Effect.sync(() => {
-                    rejected.push(e)
-                    return [] as ReadonlyArray<CarrierPort.Observation>
-                  })
-                )
-              )
+              Effect.catchIf(permanent, (e) => Effect.as(reject(message, e), [] as ReadonlyArray<CarrierPort.Observation>))
             )
             for (const observation of observations) {
-              const single: InboundMessage = { _tag: "Observation", source: message.source, observation }
-              yield* handle(single, Effect.flatMap(route(message.source, observation), ingest))
+              yield* routed(message.source, observation, { _tag: "Observation", source: message.source, observation })
             }
             break
           }
         }
-        return { results, rejected }
+        return out
       })
+
+    const receiveMany: PipelineShape["receiveMany"] = (messages) =>
+      Effect.gen(function* () {
+        const rejected: Array<IngestError> = []
+        const pending: Array<{ readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }> = []
+        for (const message of messages) pending.push(...(yield* toEvents(message, rejected)))
+        const ingested = yield* ingestMany(pending.map((p) => p.event))
+        for (const { event, error } of ingested.rejected) {
+          const origin = pending.find((p) => p.event === event)!.origin
+          yield* deadLetter(origin, error, event.shipmentId)
+          rejected.push(error)
+        }
+        return { results: ingested.results, rejected }
+      })
+
+    const receive: PipelineShape["receive"] = (message) => receiveMany([message])
 
     const approve: PipelineShape["approve"] = (shipmentId, approval, by) =>
       commitWith(shipmentId, "approve", (record, info, now) =>
@@ -611,10 +711,12 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           return {
             _tag: "Commit",
             record: plan.record,
-            audit: {
-              kind: "command",
-              body: JSON.stringify({ command: "approve", approval, by, actions: plan.actions.map((a) => a.key) })
-            },
+            audits: [
+              {
+                kind: "command",
+                body: JSON.stringify({ command: "approve", approval, by, actions: plan.actions.map((a) => a.key) })
+              }
+            ],
             idempotencyKeys: [],
             events: [],
             actions: plan.actions,
@@ -636,7 +738,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const shape: PipelineShape = {
       register,
       ingest,
+      ingestMany,
       receive,
+      receiveMany,
       approve,
       record: (shipmentId) => Effect.map(loadRecord(shipmentId, "record"), (r) => r?.record),
       info: (shipmentId) => loadInfo(shipmentId, "info"),

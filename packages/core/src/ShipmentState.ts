@@ -129,7 +129,7 @@ export const openExceptions = (view: ShipmentView): ReadonlyArray<ExceptionEntry
  *
  * @since 0.1.0
  */
-export const has = (view: ShipmentView, key: string): boolean => view.milestones.some((m) => Milestone.key(m) === key)
+export const has = (view: ShipmentView, key: string): boolean => keysOf(view).set.has(key)
 
 /**
  * A shipment's state: the set of events seen (one canonical copy per event id, sorted by id),
@@ -465,9 +465,11 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
             ? newestOpen.kind
             : (progress ?? "pending")
 
-  milestones.sort((a, b) => compareStrings(Milestone.key(a), Milestone.key(b)))
+  // Sort by key, computing each key once, and remember the view's keys for diff/has/sameView.
+  const keyed = milestones.map((m) => [Milestone.key(m), m] as const).sort((a, b) => compareStrings(a[0], b[0]))
+  const sortedMilestones = keyed.map(([, m]) => m)
   anomalies.sort((a, b) => compareStrings(anomalyKey(a), anomalyKey(b)))
-  return ({
+  const view: ShipmentView = {
     status,
     ...(progress !== undefined ? { progress } : {}),
     ...(returnProgress !== undefined ? { returnProgress } : {}),
@@ -477,9 +479,24 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     ...(weighed?.event.weight !== undefined ? { measuredWeight: weighed.event.weight } : {}),
     ...(pod?.event.pod !== undefined ? { pod: pod.event.pod } : {}),
     unmapped: unknown.map((u) => u.event.id).sort(compareStrings),
-    milestones,
+    milestones: sortedMilestones,
     anomalies: dedupeSorted(anomalies, anomalyKey)
-  })
+  }
+  const list = keyed.map(([k]) => k)
+  viewKeys.set(view, { list, set: new Set(list) })
+  return view
+}
+
+/** The milestone keys of views, computed once (views are immutable). */
+const viewKeys = new WeakMap<ShipmentView, { readonly list: ReadonlyArray<string>; readonly set: ReadonlySet<string> }>()
+
+const keysOf = (view: ShipmentView) => {
+  let keys = viewKeys.get(view)
+  if (keys === undefined) {
+    const list = view.milestones.map(Milestone.key)
+    viewKeys.set(view, (keys = { list, set: new Set(list) }))
+  }
+  return keys
 }
 
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -591,11 +608,11 @@ export const empty = (shipmentId: Ids.ShipmentId, companyId: Ids.CompanyId): Shi
   new ShipmentState({ shipmentId, companyId, events: [], variants: [], view: deriveView([]) }, trusted)
 
 const diff = (before: ShipmentView, after: ShipmentView, cause: Event, reason: Milestone.WithdrawalReason) => {
-  const beforeKeys = new Set(before.milestones.map(Milestone.key))
-  const afterKeys = new Set(after.milestones.map(Milestone.key))
-  const reached = after.milestones.filter((m) => !beforeKeys.has(Milestone.key(m)))
+  const beforeKeys = keysOf(before)
+  const afterKeys = keysOf(after)
+  const reached = after.milestones.filter((_, i) => !beforeKeys.set.has(afterKeys.list[i]!))
   const retracted = before.milestones
-    .filter((m) => !afterKeys.has(Milestone.key(m)))
+    .filter((_, i) => !afterKeys.set.has(beforeKeys.list[i]!))
     .map((milestone): Milestone.MilestoneRetracted => ({ _tag: "MilestoneRetracted", milestone, reason, cause: cause.id }))
   const known = new Set(before.anomalies.map(anomalyKey))
   const anomalies = after.anomalies.filter((a) => !known.has(anomalyKey(a)))
@@ -607,8 +624,6 @@ const ms = (i: Instant.Instant | undefined): number | undefined => (i === undefi
 const sameList = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>, same: (x: A, y: A) => boolean): boolean =>
   a.length === b.length && a.every((x, i) => same(x, b[i]!))
 
-const sameMilestone = (a: Milestone.Milestone, b: Milestone.Milestone): boolean =>
-  Milestone.key(a) === Milestone.key(b) && Instant.toMillis(a.at) === Instant.toMillis(b.at)
 
 /**
  * Whether two views are equal, field by field (cheaper than comparing encoded forms; the
@@ -631,7 +646,8 @@ const sameView = (a: ShipmentView, b: ShipmentView): boolean =>
       b.exceptions,
       (x, y) => x.eventId === y.eventId && ms(x.resolvedAt) === ms(y.resolvedAt)
     ) &&
-    sameList(a.milestones, b.milestones, sameMilestone) &&
+    sameList(keysOf(a).list, keysOf(b).list, (x, y) => x === y) &&
+    sameList(a.milestones, b.milestones, (x, y) => Instant.toMillis(x.at) === Instant.toMillis(y.at)) &&
     sameList(a.anomalies, b.anomalies, (x, y) => anomalyKey(x) === anomalyKey(y)))
 
 const foreign = (state: ShipmentState, event: Event): Anomaly =>
@@ -780,5 +796,4 @@ export const sameFacts = (a: ShipmentState, b: ShipmentState): boolean =>
  *
  * @since 0.1.0
  */
-export const milestoneKeys = (state: ShipmentState): ReadonlySet<string> =>
-  new Set(state.view.milestones.map(Milestone.key))
+export const milestoneKeys = (state: ShipmentState): ReadonlySet<string> => keysOf(state.view).set

@@ -38,9 +38,8 @@ export interface Options {
   readonly topic?: string
   readonly group?: string
   readonly consumer?: string
-  /** Messages per receive (default 64), handled with this concurrency (default 16; one shipment at a time). */
+  /** Messages per receive (default 64); each batch is ingested at once, shipments concurrently. */
   readonly batch?: number
-  readonly concurrency?: number
   /** Default 30 s. */
   readonly visibilityMillis?: number
   /** Default 10: after that many deliveries a message goes to the transport's dead letters. */
@@ -130,52 +129,44 @@ export const make = (
       waitMillis: options.waitMillis ?? 100
     }
 
-    const handle = (delivery: Transport.Delivery) =>
+    const deadLetterUndecodable = (delivery: Transport.Delivery, reason: string) =>
       Effect.gen(function* () {
-        const message = decode(delivery.body)
-        if (Either.isLeft(message)) {
-          yield* store.putDeadLetter({
-            id: `inbound:${createHash("sha256").update(delivery.body).digest("hex").slice(0, 32)}`,
-            kind: "inbound",
-            target: topic,
-            failedAt: yield* Clock.currentTimeMillis,
-            attempts: delivery.deliveries,
-            error: JSON.stringify({ _tag: "IngestError", reason: "Invalid", description: message.left.message }),
-            payload: delivery.body
-          })
-          return true
-        }
-        return yield* pipeline.receive(message.right).pipe(
-          Effect.as(true),
-          Effect.catchAll((e) =>
-            Effect.logWarning("ingest failed; the message will be delivered again", {
-              id: delivery.id,
-              reason: e.reason,
-              description: e.description
-            }).pipe(Effect.as(false))
-          )
-        )
+        yield* store.putDeadLetter({
+          id: `inbound:${createHash("sha256").update(delivery.body).digest("hex").slice(0, 32)}`,
+          kind: "inbound",
+          target: topic,
+          failedAt: yield* Clock.currentTimeMillis,
+          attempts: delivery.deliveries,
+          error: JSON.stringify({ _tag: "IngestError", reason: "Invalid", description: reason }),
+          payload: delivery.body
+        })
       })
 
-    // One shipment at a time: deliveries with the same key are handled in order, in one fiber.
+    // A batch is handed to the pipeline at once: it dedupes with one lookup, applies each
+    // shipment's messages in delivery order and commits each shipment once.
     const poll = Effect.gen(function* () {
       const deliveries = yield* transport.receive(topic, group, consumer, receiveOptions)
-      const byKey = new Map<string, Array<Transport.Delivery>>()
-      for (const d of deliveries) {
-        const list = byKey.get(d.key)
-        if (list === undefined) byKey.set(d.key, [d])
-        else list.push(d)
+      if (deliveries.length === 0) return 0
+      const messages: Array<Pipeline.InboundMessage> = []
+      const undecodable: Array<string> = []
+      for (const delivery of deliveries) {
+        const message = decode(delivery.body)
+        if (Either.isLeft(message)) {
+          yield* deadLetterUndecodable(delivery, message.left.message)
+          undecodable.push(delivery.id)
+        } else messages.push(message.right)
       }
-      const done: Array<string> = []
-      yield* Effect.forEach(
-        byKey.values(),
-        (list) =>
-          Effect.forEach(list, (d) => Effect.map(handle(d), (ok) => (ok ? done.push(d.id) : undefined)), {
-            discard: true
-          }),
-        { concurrency: options.concurrency ?? 16, discard: true }
+      const ingested = yield* pipeline.receiveMany(messages).pipe(
+        Effect.as(true),
+        Effect.catchAll((e) =>
+          Effect.logWarning("ingest failed; the batch will be delivered again", {
+            reason: e.reason,
+            description: e.description
+          }).pipe(Effect.as(false))
+        )
       )
-      if (done.length > 0) yield* transport.ack(topic, group, done)
+      const ack = ingested ? deliveries.map((d) => d.id) : undecodable
+      if (ack.length > 0) yield* transport.ack(topic, group, ack)
       return deliveries.length
     })
 
