@@ -22,14 +22,14 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import { CarrierPort, PortError, type TimePolicy } from "@waybill/core"
+import { CarrierAdapter, type CarrierPort, PortError, type TimePolicy } from "@waybill/core"
 import * as AfterShipClient from "./AfterShipClient.js"
 import * as AfterShipWebhook from "./AfterShipWebhook.js"
 
@@ -109,21 +109,10 @@ export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, nev
           slug: request.carrier === undefined ? undefined : slugOf(request.carrier)
         }),
         (tracking) =>
-          Effect.try({
-            try: () =>
-              new CarrierPort.Tracker({
-                externalId: tracking.id,
-                trackingNumber: tracking.tracking_number,
-                ...(tracking.slug !== null && tracking.slug !== undefined ? { carrier: tracking.slug } : {})
-              }),
-            catch: (error) =>
-              new PortError.CarrierError({
-                reason: "Invalid",
-                module: "AfterShipCarrier",
-                method: "createTracker",
-                description: `cannot read the tracking: ${String(error)}`
-              })
-          })
+          CarrierAdapter.tracker(
+            { externalId: tracking.id, trackingNumber: tracking.tracking_number, carrier: tracking.slug },
+            { module: "AfterShipCarrier", method: "createTracker", noun: "tracking" }
+          )
       ).pipe(Effect.withSpan("AfterShipCarrier.createTracker"))
 
     const buyLabel = (_request: CarrierPort.BuyLabel): Effect.Effect<CarrierPort.Label, PortError.CarrierError> =>
@@ -139,8 +128,7 @@ export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, nev
     return {
       source,
       client,
-      verify: (request) => Effect.asVoid(AfterShipWebhook.verify(request, webhook)),
-      parse: (request) => AfterShipWebhook.verifyAndParse(request, webhook),
+      ...CarrierAdapter.inbound(AfterShipWebhook, webhook),
       createTracker,
       buyLabel
     }
@@ -154,11 +142,7 @@ export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, nev
 export const layer = (
   options: Options
 ): Layer.Layer<AfterShipCarrier | CarrierPort.CarrierPort, never, HttpClient.HttpClient> =>
-  Layer.effectContext(
-    Effect.map(make(options), (carrier) =>
-      Context.make(AfterShipCarrier, carrier).pipe(Context.add(CarrierPort.CarrierPort, carrier))
-    )
-  )
+  CarrierAdapter.layer(AfterShipCarrier, make(options))
 
 /**
  * Like {@link layer}, reading the options (all but `slugOf`) from `Config` (credentials with
@@ -177,4 +161,4 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<Omit<Options, "slugOf">>
 ): Layer.Layer<AfterShipCarrier | CarrierPort.CarrierPort, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+  CarrierAdapter.layerConfig(config, layer)

@@ -12,12 +12,11 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { PortError } from "@waybill/core"
+import { HttpFailure, PortError } from "@waybill/core"
 import * as AfterShipTracking from "./AfterShipTracking.js"
 
 /**
@@ -90,33 +89,25 @@ const Envelope = Schema.Struct({ meta: Meta, data: Schema.optional(Schema.NullOr
  *
  * @since 0.1.0
  */
-export const retryAfterMillis = (headers: Readonly<Record<string, string>>, nowMillis: number): number | undefined => {
-  const retryAfter = headers["retry-after"]?.trim()
-  if (retryAfter !== undefined && retryAfter !== "") {
-    if (/^\d+(\.\d+)?$/.test(retryAfter)) return Math.round(Number(retryAfter) * 1000)
-    const date = Date.parse(retryAfter)
-    if (!Number.isNaN(date)) return Math.max(0, date - nowMillis)
-  }
-  const reset = headers["x-ratelimit-reset"]?.trim()
-  if (reset !== undefined && /^\d+$/.test(reset)) return Math.max(0, Number(reset) * 1000 - nowMillis)
-  return undefined
-}
+export const retryAfterMillis = (headers: Readonly<Record<string, string>>, nowMillis: number): number | undefined =>
+  HttpFailure.waitMillis(headers, nowMillis, { resetHeader: "x-ratelimit-reset" })
 
 /**
  * The retry `reason` of an HTTP status.
  *
  * @since 0.1.0
  */
-export const reasonOfStatus = (status: number): PortError.Reason => {
-  if (status === 429) return "RateLimited"
-  if (status === 401) return "Unauthorized"
-  if (status === 403) return "Forbidden"
-  if (status === 404) return "NotFound"
-  if (status === 408) return "Timeout"
-  if (status === 409) return "Conflict"
-  if (status >= 500) return "Unavailable"
-  if (status >= 400) return "Invalid"
-  return "Bug"
+export const reasonOfStatus: (status: number) => PortError.Reason = HttpFailure.reasonOfStatus
+
+/** AfterShip's `{ meta: { code, type, message } }` as `code type message`, keeping `meta.code`. */
+const describe = (json: unknown, status: number): HttpFailure.Detail | undefined => {
+  const decoded = Schema.decodeUnknownEither(Envelope)(json)
+  if (decoded._tag === "Left") return undefined
+  const m = decoded.right.meta
+  return {
+    description: [m.code, m.type, m.message].filter((x) => x !== null && x !== undefined && x !== "").join(" ") || `HTTP ${status}`,
+    ...(m.code !== null && m.code !== undefined ? { cause: { metaCode: m.code } } : {})
+  }
 }
 
 /**
@@ -127,33 +118,12 @@ export const reasonOfStatus = (status: number): PortError.Reason => {
  */
 export const fromErrorResponse = (
   method: string,
-  response: { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: string },
+  response: HttpFailure.Response,
   nowMillis: number
-): PortError.CarrierError => {
-  let description = `HTTP ${response.status}`
-  let metaCode: number | undefined
-  try {
-    const decoded = Schema.decodeUnknownEither(Envelope)(JSON.parse(response.body))
-    if (decoded._tag === "Right") {
-      const m = decoded.right.meta
-      metaCode = m.code ?? undefined
-      description = [m.code, m.type, m.message].filter((x) => x !== null && x !== undefined && x !== "").join(" ") || description
-    } else if (response.body.trim() !== "") description += `: ${response.body.slice(0, 300)}`
-  } catch {
-    if (response.body.trim() !== "") description += `: ${response.body.slice(0, 300)}`
-  }
-  const reason = reasonOfStatus(response.status)
-  const retryAfter = reason === "RateLimited" || reason === "Unavailable" ? retryAfterMillis(response.headers, nowMillis) : undefined
-  return new PortError.CarrierError({
-    reason,
-    module: MODULE,
-    method,
-    description,
-    status: response.status,
-    ...(retryAfter !== undefined ? { retryAfterMillis: retryAfter } : {}),
-    ...(metaCode !== undefined ? { cause: { metaCode } } : {})
-  })
-}
+): PortError.CarrierError =>
+  new PortError.CarrierError(
+    HttpFailure.fromResponse(response, { module: MODULE, method, nowMillis, describe, resetHeader: "x-ratelimit-reset" })
+  )
 
 const trackingIn = (data: unknown): unknown =>
   typeof data === "object" && data !== null && "tracking" in data ? (data as { tracking: unknown }).tracking : data
@@ -181,11 +151,7 @@ export const make = (options: Options): Effect.Effect<AfterShipClient, never, Ht
             HttpClientRequest.acceptJson
           )
         )
-        const body = yield* response.text
-        if (response.status < 200 || response.status >= 300) {
-          const now = yield* Clock.currentTimeMillis
-          return yield* Effect.fail(fromErrorResponse(method, { status: response.status, headers: response.headers, body }, now))
-        }
+        const { body } = yield* HttpFailure.readOk(response, (answer, now) => fromErrorResponse(method, answer, now))
         let json: unknown
         try {
           json = JSON.parse(body)
@@ -197,37 +163,7 @@ export const make = (options: Options): Effect.Effect<AfterShipClient, never, Ht
           (e) => unexpected(method, response.status, AfterShipTracking.formatParseError(e, ""))
         )
         return { status: response.status, data: envelope.data }
-      }).pipe(
-        Effect.catchTags({
-          RequestError: (error) =>
-            Effect.fail(
-              new PortError.CarrierError({
-                reason: "Transport",
-                module: MODULE,
-                method,
-                description: `${error.reason}: ${error.description ?? error.message}`,
-                cause: error
-              })
-            ),
-          ResponseError: (error) =>
-            Effect.fail(
-              new PortError.CarrierError({
-                reason: "Transport",
-                module: MODULE,
-                method,
-                description: `${error.reason}: ${error.description ?? error.message}`,
-                status: error.response.status,
-                cause: error
-              })
-            )
-        }),
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new PortError.CarrierError({ reason: "Timeout", module: MODULE, method, description: `no answer within ${Duration.format(timeout)}` })
-        }),
-        Effect.withSpan(`AfterShipClient.${method}`)
-      )
+      }).pipe((effect) => HttpFailure.guard(effect, { error: PortError.CarrierError, module: MODULE, method, timeout }))
 
     const decodeTracking = (method: string, status: number, data: unknown) =>
       Effect.mapError(

@@ -15,18 +15,15 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { CarrierPort, Ids, Instant, PortError, ShipmentEvent, TimePolicy } from "@waybill/core"
+import { CarrierAdapter, type CarrierPort, Ids, Instant, PortError, ShipmentEvent, TimePolicy } from "@waybill/core"
 import * as AfterShipMapping from "./AfterShipMapping.js"
 import { toAlpha2 } from "./internal/countries.js"
 
 const NullableString = Schema.optional(Schema.NullOr(Schema.String))
-
-const validateDraft = ParseResult.validateEither(ShipmentEvent.Draft)
 
 /**
  * One checkpoint (the fields waybill reads; both the pre-2024 and the current field names).
@@ -113,25 +110,9 @@ const invalid = (method: string, description: string, cause?: unknown): PortErro
  *
  * @since 0.1.0
  */
-export const formatParseError = (error: ParseResult.ParseError, prefix: string): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const shown = issues.slice(0, 5).map((i) => {
-    const path = [prefix, ...i.path.map(String)].filter((p) => p !== "").join(".")
-    return `${path === "" ? "(root)" : path}: ${i.message}`
-  })
-  return shown.join("; ") + (issues.length > 5 ? ` (and ${issues.length - 5} more)` : "")
-}
+export const formatParseError: (error: ParseResult.ParseError, prefix: string) => string = CarrierAdapter.formatParseError
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/g
-
-const clean = (value: string | null | undefined, max: number): string | undefined => {
-  if (value === null || value === undefined) return undefined
-  const trimmed = value.replace(CONTROL, " ").trim()
-  return trimmed === "" ? undefined : trimmed.slice(0, max)
-}
-
-const sha256 = (input: string): string => createHash("sha256").update(input, "utf8").digest("hex")
+const clean = CarrierAdapter.cleanText
 
 /**
  * The deterministic event id of a checkpoint: the tracking (slug and number) plus a hash of the
@@ -145,8 +126,7 @@ export const eventId = (
   parts: ReadonlyArray<string | undefined>
 ): Ids.EventId => {
   const key = `${clean(tracking.slug, 100) ?? ""}/${clean(tracking.tracking_number, 100) ?? ""}`
-  const digest = sha256(JSON.stringify([key, ...parts.map((p) => p ?? "")])).slice(0, 32)
-  return `${key.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)}:${digest}` as Ids.EventId
+  return CarrierAdapter.eventId(key, parts.map((p) => p ?? ""))
 }
 
 const toLocation = (c: Checkpoint): ShipmentEvent.Location | undefined => {
@@ -200,62 +180,43 @@ const build = (
       yield* AfterShipMapping.countUnmapped(options.source, u.field, u.code)
       yield* Effect.logWarning(`AfterShip ${u.field} "${u.code}" is not mapped; kept as ${describe(classification.canonical)}`)
     }
-    const built = Either.try({
-      try: () => {
-        const id = eventId(tracking, point.idParts)
-        const message = clean(point.message, 1900)
-        const rawTag = clean(point.rawTag, 50)
-        const description = rawTag !== undefined ? `[${rawTag}] ${message ?? ""}`.trim() : message
-        const subtag = clean(point.subtag, 200)
-        const raw = new ShipmentEvent.RawCode({
-          code: (point.tag ?? "").slice(0, 200),
-          ...(subtag !== undefined ? { detail: subtag } : {}),
-          ...(description !== undefined ? { description } : {})
-        })
-        const location = point.checkpoint !== undefined ? toLocation(point.checkpoint) : undefined
-        const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
-        const canonical = classification.canonical
-        let event: ShipmentEvent.Draft
-        switch (canonical._tag) {
-          case "Exception":
-            event = { _tag: "ExceptionReported", ...common, kind: canonical.kind, ...(location !== undefined ? { location } : {}) }
-            break
-          case "ExceptionCleared":
-            event = { _tag: "ExceptionCleared", ...common }
-            break
-          case "Status": {
-            const signedBy = canonical.status === "delivered" ? clean(tracking.signed_by, 200) : undefined
-            event = {
-              _tag: "StatusReported",
-              ...common,
-              status: canonical.status,
-              ...(location !== undefined ? { location } : {}),
-              ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {})
-            }
+    const built = CarrierAdapter.observation(point.path, () => {
+      const id = eventId(tracking, point.idParts)
+      const message = clean(point.message, 1900)
+      const rawTag = clean(point.rawTag, 50)
+      const description = rawTag !== undefined ? `[${rawTag}] ${message ?? ""}`.trim() : message
+      const subtag = clean(point.subtag, 200)
+      const raw = new ShipmentEvent.RawCode({
+        code: (point.tag ?? "").slice(0, 200),
+        ...(subtag !== undefined ? { detail: subtag } : {}),
+        ...(description !== undefined ? { description } : {})
+      })
+      const location = point.checkpoint !== undefined ? toLocation(point.checkpoint) : undefined
+      const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
+      const canonical = classification.canonical
+      let event: ShipmentEvent.Draft
+      switch (canonical._tag) {
+        case "Exception":
+          event = { _tag: "ExceptionReported", ...common, kind: canonical.kind, ...(location !== undefined ? { location } : {}) }
+          break
+        case "ExceptionCleared":
+          event = { _tag: "ExceptionCleared", ...common }
+          break
+        case "Status": {
+          const signedBy = canonical.status === "delivered" ? clean(tracking.signed_by, 200) : undefined
+          event = {
+            _tag: "StatusReported",
+            ...common,
+            status: canonical.status,
+            ...(location !== undefined ? { location } : {}),
+            ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {})
           }
         }
-        const carrier = clean(point.slug ?? tracking.slug, 100)
-        // The draft is checked with a validator compiled once (a Schema.Class constructor
-        // recompiles its validator on every call, ten times the cost on this hot path); the
-        // tracking number was validated by the payload schema.
-        const checked = validateDraft(event)
-        if (Either.isLeft(checked)) throw checked.left
-        return new CarrierPort.Observation(
-          {
-            trackingNumber: tracking.tracking_number,
-            ...(carrier !== undefined ? { carrier } : {}),
-            event: checked.right
-          },
-          true
-        )
-      },
-      catch: (error) => error
+      }
+      // The tracking number was validated by the payload schema.
+      return { trackingNumber: tracking.tracking_number, carrier: clean(point.slug ?? tracking.slug, 100), event }
     })
-    if (Either.isLeft(built)) {
-      const cause = built.left
-      const text = ParseResult.isParseError(cause) ? formatParseError(cause, point.path) : String(cause)
-      return yield* Effect.fail(invalid("fromTracking", `cannot build a canonical event from ${point.path}: ${text}`, cause))
-    }
+    if (Either.isLeft(built)) return yield* Effect.fail(invalid("fromTracking", built.left.description, built.left.cause))
     return built.right
   })
 
@@ -328,10 +289,7 @@ export const fromTracking = (
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
-  Effect.mapError(
-    Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(input),
-    (error) => invalid(method, formatParseError(error, path), error)
-  )
+  CarrierAdapter.decode(schema, input, path, (description, cause) => invalid(method, description, cause))
 
 /**
  * Normalizes a webhook body. `tracking_update` must carry the tracking in `msg`; the other

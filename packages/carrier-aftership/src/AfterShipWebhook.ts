@@ -14,10 +14,7 @@
  *
  * @since 0.1.0
  */
-import { createHash, createHmac, timingSafeEqual } from "node:crypto"
-import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
-import { CarrierPort, PortError, TimePolicy } from "@waybill/core"
+import { type TimePolicy, WebhookSignature } from "@waybill/core"
 import * as AfterShipTracking from "./AfterShipTracking.js"
 
 /**
@@ -39,20 +36,15 @@ export const legacySignatureHeader = "am-webhook-signature"
  *
  * @since 0.1.0
  */
-export const defaultMaxBodyBytes = 1024 * 1024
+export const defaultMaxBodyBytes: number = WebhookSignature.defaultMaxBodyBytes
 
 /**
- * Webhook options.
+ * Webhook options: the webhook secret from AfterShip's notification settings, the `source` of
+ * the events (default `aftership`), the largest body accepted (default 1 MiB) and the time policy.
  *
  * @since 0.1.0
  */
-export interface Options {
-  /** The webhook secret from AfterShip's notification settings. */
-  readonly secret: Redacted.Redacted<string>
-  /** The `source` of the events (default `aftership`). */
-  readonly source?: string | undefined
-  /** Bodies larger than this are refused before any work (default 1 MiB). */
-  readonly maxBodyBytes?: number | undefined
+export interface Options extends WebhookSignature.Options {
   /**
    * What a zone-less `checkpoint_time` means. AfterShip documents it as the checkpoint's local
    * time without saying which zone; the default reads it as UTC (`AssumeUtc`). A shipper whose
@@ -61,55 +53,49 @@ export interface Options {
   readonly timePolicy?: TimePolicy.TimePolicy | undefined
 }
 
-const MODULE = "AfterShipWebhook"
+/**
+ * AfterShip's signature scheme: HMAC-SHA256 keyed with the secret's UTF-8 bytes (verbatim),
+ * written in standard base64.
+ *
+ * @since 0.1.0
+ */
+export const scheme: WebhookSignature.Scheme = { encoding: "base64" }
+
+/**
+ * The legacy header's scheme: the same digest after an optional `hmac-sha256=` (any case).
+ *
+ * @since 0.1.0
+ */
+export const legacyScheme: WebhookSignature.Scheme = {
+  encoding: "base64",
+  prefix: "hmac-sha256=",
+  prefixOptional: true,
+  ignorePrefixCase: true
+}
 
 /**
  * The base64 HMAC-SHA256 AfterShip sends in `aftership-hmac-sha256` for this body and secret.
  *
  * @since 0.1.0
  */
-export const sign = (body: Uint8Array | string, secret: string): string =>
-  createHmac("sha256", Buffer.from(secret, "utf8"))
-    .update(typeof body === "string" ? Buffer.from(body, "utf8") : body)
-    .digest("base64")
+export const sign = (body: Uint8Array | string, secret: string): string => WebhookSignature.sign(body, secret, scheme)
 
-const token: unique symbol = Symbol("@waybill/carrier-aftership/AfterShipWebhook/Verified")
+const webhook = WebhookSignature.webhook({
+  module: "AfterShipWebhook",
+  source: "aftership",
+  headers: [{ name: signatureHeader, scheme }, { name: legacySignatureHeader, scheme: legacyScheme }],
+  decode: AfterShipTracking.fromWebhook
+})
 
 /**
  * A request whose signature and size were checked by {@link verify}; only `verify` makes one.
  *
  * @since 0.1.0
  */
-export class Verified {
-  /** @internal */
-  constructor(key: symbol, readonly request: CarrierPort.InboundRequest) {
-    if (key !== token) throw new Error("AfterShipWebhook.Verified is made only by AfterShipWebhook.verify")
-  }
-}
+export const Verified = webhook.Verified
 
-const evidence = (request: CarrierPort.InboundRequest, source: string) => ({
-  source,
-  bodyBytes: request.body.byteLength,
-  bodySha256: createHash("sha256").update(request.body).digest("hex"),
-  headers: Object.keys(request.headers).sort()
-})
-
-const failure = (
-  request: CarrierPort.InboundRequest,
-  source: string,
-  method: string,
-  reason: "Unauthorized" | "Invalid",
-  status: number,
-  description: string
-): PortError.CarrierError =>
-  new PortError.CarrierError({ reason, module: MODULE, method, description, status, cause: evidence(request, source) })
-
-const headerValue = (request: CarrierPort.InboundRequest, name: string): string | undefined => {
-  const direct = request.headers[name]
-  if (direct !== undefined) return direct
-  for (const [key, value] of Object.entries(request.headers)) if (key.toLowerCase() === name) return value
-  return undefined
-}
+/** @since 0.1.0 */
+export type Verified = WebhookSignature.Verified<"AfterShipWebhook">
 
 /**
  * Checks the body size and the signature (`aftership-hmac-sha256`, else the legacy
@@ -117,82 +103,18 @@ const headerValue = (request: CarrierPort.InboundRequest, name: string): string 
  *
  * @since 0.1.0
  */
-export const verify = (
-  request: CarrierPort.InboundRequest,
-  options: Options
-): Effect.Effect<Verified, PortError.CarrierError> =>
-  Effect.suspend(() => {
-    const source = options.source ?? "aftership"
-    const max = options.maxBodyBytes ?? defaultMaxBodyBytes
-    if (request.body.byteLength > max) {
-      return Effect.fail(
-        failure(request, source, "verify", "Invalid", 413, `body is ${request.body.byteLength} bytes, more than the ${max} allowed`)
-      )
-    }
-    const current = headerValue(request, signatureHeader)?.trim()
-    const legacy = headerValue(request, legacySignatureHeader)?.trim()
-    const header = current !== undefined && current !== "" ? signatureHeader : legacySignatureHeader
-    const provided = current !== undefined && current !== "" ? current : legacy?.replace(/^hmac-sha256=/i, "")
-    if (provided === undefined || provided === "") {
-      return Effect.fail(
-        failure(request, source, "verify", "Unauthorized", 401, `missing ${signatureHeader} (or ${legacySignatureHeader}) header`)
-      )
-    }
-    const expected = Buffer.from(sign(request.body, Redacted.value(options.secret)), "utf8")
-    const actual = Buffer.from(provided, "utf8")
-    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-      return Effect.fail(
-        failure(request, source, "verify", "Unauthorized", 401, `${header} does not match the body and the webhook secret`)
-      )
-    }
-    return Effect.succeed(new Verified(token, request))
-  })
+export const verify: WebhookSignature.Webhook<"AfterShipWebhook">["verify"] = webhook.verify
 
 /**
  * Parses a verified request into observations (one per checkpoint of a `tracking_update`).
  *
  * @since 0.1.0
  */
-export const parse = (
-  verified: Verified,
-  options: Omit<Options, "secret">
-): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
-  Effect.suspend(() => {
-    const request = verified.request
-    const source = options.source ?? "aftership"
-    let json: unknown
-    try {
-      json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(request.body))
-    } catch (error) {
-      return Effect.fail(
-        failure(request, source, "parse", "Invalid", 400, `body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`)
-      )
-    }
-    return Effect.mapError(
-      AfterShipTracking.fromWebhook(json, {
-        source,
-        timePolicy: options.timePolicy ?? { _tag: "AssumeUtc" },
-        receivedAt: request.receivedAt
-      }),
-      (e) =>
-        new PortError.CarrierError({
-          reason: e.reason,
-          module: MODULE,
-          method: "parse",
-          description: e.description,
-          status: 400,
-          cause: evidence(request, source)
-        })
-    )
-  })
+export const parse: WebhookSignature.Webhook<"AfterShipWebhook">["parse"] = webhook.parse
 
 /**
  * Verifies, then parses: the only way the carrier port reads a webhook.
  *
  * @since 0.1.0
  */
-export const verifyAndParse = (
-  request: CarrierPort.InboundRequest,
-  options: Options
-): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
-  Effect.flatMap(verify(request, options), (verified) => parse(verified, options))
+export const verifyAndParse: WebhookSignature.Webhook<"AfterShipWebhook">["verifyAndParse"] = webhook.verifyAndParse

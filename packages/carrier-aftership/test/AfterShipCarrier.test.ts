@@ -3,22 +3,17 @@
  * creation (idempotent through meta code 4003), the unsupported label API, error mapping, and a
  * signed webhook from the fake through an ingress into the port.
  */
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as TestClock from "effect/TestClock"
-import { CarrierPort, ErpPort, Instant, PortError, Shipment } from "@waybill/core"
+import { CarrierPort, ErpPort, HttpFailure, Instant, PortError, Shipment } from "@waybill/core"
+import { CarrierSuite } from "@waybill/core/testing"
 import { AfterShipCarrier, AfterShipClient } from "../src/index.js"
 import { AfterShipFake } from "../src/testing/index.js"
 import * as Payloads from "./payloads.js"
@@ -41,12 +36,7 @@ const withCarrier = <A, E>(
     return yield* body(carrier, fake)
   })
 
-const failureOf = <A>(exit: Exit.Exit<A, PortError.CarrierError>): PortError.CarrierError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") throw new Error(`expected a typed failure: ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
+const failureOf = CarrierSuite.failureOf
 
 describe("AfterShipCarrier.createTracker", () => {
   it.scoped("registers the tracking number with as-api-key, and a second registration reads the existing one", () =>
@@ -116,19 +106,6 @@ describe("AfterShipCarrier.createTracker", () => {
       )
       expect(error).toMatchObject({ reason: "Unauthorized", status: 401, description: "401 Unauthorized Invalid API key." })
     }))
-
-  it.scoped("a hanging request fails with Timeout at the configured time", () =>
-    withCarrier((carrier, fake) =>
-      Effect.gen(function*() {
-        fake.failNext({ _tag: "Hang" })
-        const fiber = yield* Effect.fork(
-          Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "1234567890" })))
-        )
-        yield* fake.awaitCalls(1)
-        yield* TestClock.adjust(Duration.seconds(5))
-        expect(failureOf(yield* Fiber.join(fiber))).toMatchObject({ reason: "Timeout", description: "no answer within 5s" })
-      })
-    ))
 })
 
 describe("AfterShipCarrier.buyLabel", () => {
@@ -154,8 +131,49 @@ describe("AfterShipCarrier.buyLabel", () => {
     ))
 })
 
+// The port's generic promises (source, idempotent trackers, 429/5xx, timeouts, signed webhooks
+// through an ingress at 202/401, tampered webhooks refused), with the port built by layerConfig
+// from Config (credentials redacted, the API root, the timeout).
+CarrierSuite.run(
+  "AfterShipCarrier (layerConfig)",
+  Effect.gen(function*() {
+    const fake = yield* AfterShipFake.make({ now: fixedNow })
+    const layer = AfterShipCarrier.layerConfig({
+      apiKey: Config.redacted("AFTERSHIP_API_KEY"),
+      webhookSecret: Config.redacted("AFTERSHIP_WEBHOOK_SECRET"),
+      baseUrl: Config.string("AFTERSHIP_BASE_URL"),
+      timeout: Config.duration("AFTERSHIP_TIMEOUT")
+    }).pipe(Layer.provide(FetchHttpClient.layer))
+    const port = yield* Effect.provide(CarrierPort.CarrierPort, layer).pipe(
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(
+          new Map([
+            ["AFTERSHIP_API_KEY", fake.apiKey],
+            ["AFTERSHIP_WEBHOOK_SECRET", webhookSecret],
+            ["AFTERSHIP_BASE_URL", fake.url],
+            ["AFTERSHIP_TIMEOUT", "5 seconds"]
+          ])
+        )
+      )
+    )
+    return {
+      port,
+      fake,
+      source: "aftership",
+      timeout: Duration.seconds(5),
+      tracker: new CarrierPort.CreateTracker({ key: key("shp-1:tracker"), trackingNumber: "1234567890", carrier: "DHL" }),
+      // A new tracking has no checkpoint yet: one event for its own tag.
+      webhook: (id: string) => fake.webhookBody(id),
+      observations: 1,
+      sign: (body: string, secret: string) => fake.signedRequest(body, secret).headers,
+      send: fake.sendWebhook,
+      secret: webhookSecret
+    }
+  })
+)
+
 describe("AfterShipCarrier as the CarrierPort", () => {
-  it.scoped("the fake signs and sends tracking_update webhooks; the port verifies and parses them", () =>
+  it.scoped("parses the fake's tracking_update webhooks (current and legacy signature header)", () =>
     Effect.gen(function*() {
       const fake = yield* AfterShipFake.make({ now: fixedNow })
       const layer = AfterShipCarrier.layer({
@@ -187,36 +205,9 @@ describe("AfterShipCarrier as the CarrierPort", () => {
         country_iso3: "DEU"
       })
 
-      const received: Array<ReadonlyArray<CarrierPort.Observation>> = []
-      const ingress = Http.createServer((req, res) => {
-        const chunks: Array<Buffer> = []
-        req.on("data", (c: Buffer) => chunks.push(c))
-        req.on("end", () => {
-          const request: CarrierPort.InboundRequest = {
-            headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-            body: new Uint8Array(Buffer.concat(chunks)),
-            receivedAt: Instant.fromMillis(Date.UTC(2024, 6, 31, 9, 0, 0))
-          }
-          Effect.runPromiseExit(port.parse(request)).then((exit) => {
-            if (Exit.isSuccess(exit)) {
-              received.push(exit.value)
-              res.writeHead(202).end()
-            } else {
-              const f = Cause.failureOption(exit.cause)
-              res.writeHead(f._tag === "Some" ? f.value.status ?? 500 : 500).end()
-            }
-          })
-        })
-      })
-      yield* Effect.acquireRelease(
-        Effect.promise(() => new Promise<void>((r) => ingress.listen(0, "127.0.0.1", () => r()))),
-        () => Effect.promise(() => new Promise<void>((r) => ingress.close(() => r())))
-      )
-      const url = `http://127.0.0.1:${(ingress.address() as AddressInfo).port}/webhooks/aftership`
-      expect((yield* fake.sendWebhook(url, fake.webhookBody(tracker.externalId), webhookSecret)).status).toBe(202)
-      expect((yield* fake.sendWebhook(url, fake.webhookBody(tracker.externalId), "not-the-secret")).status).toBe(401)
-      expect(received).toHaveLength(1)
-      expect(received[0]!.map(Payloads.summarize)).toEqual([
+      const receivedAt = Instant.fromMillis(Date.UTC(2024, 6, 31, 9, 0, 0))
+      const observations = yield* port.parse(fake.signedRequest(fake.webhookBody(tracker.externalId), webhookSecret, { receivedAt }))
+      expect(observations.map(Payloads.summarize)).toEqual([
         {
           trackingNumber: "00340434161094042557",
           carrier: "dhl",
@@ -251,47 +242,12 @@ describe("AfterShipCarrier as the CarrierPort", () => {
     }))
 })
 
-describe("AfterShipCarrier.layerConfig", () => {
-  it.scoped("reads the credentials (redacted) and the API root from Config", () =>
-    Effect.gen(function*() {
-      const fake = yield* AfterShipFake.make()
-      const layer = AfterShipCarrier.layerConfig({
-        apiKey: Config.redacted("AFTERSHIP_API_KEY"),
-        webhookSecret: Config.redacted("AFTERSHIP_WEBHOOK_SECRET"),
-        baseUrl: Config.string("AFTERSHIP_BASE_URL")
-      }).pipe(Layer.provide(FetchHttpClient.layer))
-      const port = yield* Effect.provide(CarrierPort.CarrierPort, layer).pipe(
-        Effect.withConfigProvider(
-          ConfigProvider.fromMap(
-            new Map([
-              ["AFTERSHIP_API_KEY", fake.apiKey],
-              ["AFTERSHIP_WEBHOOK_SECRET", webhookSecret],
-              ["AFTERSHIP_BASE_URL", fake.url]
-            ])
-          )
-        )
-      )
-      const tracker = yield* port.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "1234567890" }))
-      expect(fake.calls()[0]!.authorized).toBe(true)
-      fake.addCheckpoint(tracker.externalId, { checkpoint_time: "2024-07-30T06:12:00+02:00", tag: "InTransit", subtag: "InTransit_007" })
-      expect(yield* port.parse(fake.signedRequest(fake.webhookBody(tracker.externalId), webhookSecret))).toHaveLength(1)
-    }))
-})
-
 describe("AfterShipClient.fromErrorResponse", () => {
   it("maps statuses to retry reasons and keeps meta.code", () => {
-    const cases: ReadonlyArray<readonly [number, PortError.Reason]> = [
-      [400, "Invalid"],
-      [401, "Unauthorized"],
-      [403, "Forbidden"],
-      [404, "NotFound"],
-      [422, "Invalid"],
-      [429, "RateLimited"],
-      [500, "Unavailable"],
-      [503, "Unavailable"]
-    ]
-    for (const [status, reason] of cases) {
-      expect(AfterShipClient.fromErrorResponse("m", { status, headers: {}, body: "" }, 0).reason).toBe(reason)
+    // The status table itself is core's (HttpFailure.reasonOfStatus, tested there).
+    for (let status = 400; status < 600; status++) {
+      const reason = AfterShipClient.fromErrorResponse("m", { status, headers: {}, body: "" }, 0).reason
+      expect({ status, reason }).toEqual({ status, reason: HttpFailure.reasonOfStatus(status) })
     }
     const exists = AfterShipClient.fromErrorResponse(
       "m",

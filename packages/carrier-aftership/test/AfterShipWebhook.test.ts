@@ -5,11 +5,10 @@
  */
 import { createHmac } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import type { PortError } from "@waybill/core"
+import { CarrierSuite } from "@waybill/core/testing"
 import { AfterShipWebhook } from "../src/index.js"
 import * as Payloads from "./payloads.js"
 
@@ -17,12 +16,7 @@ const secretText = "as-webhook-secret-7f3a"
 const secret = Redacted.make(secretText)
 const encoder = new TextEncoder()
 
-const failureOf = <A>(exit: Exit.Exit<A, PortError.CarrierError>): PortError.CarrierError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") throw new Error(`expected a typed failure: ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
+const failureOf = CarrierSuite.failureOf
 
 const bodyOf = (payload: unknown = Payloads.dhlWebhook()) => encoder.encode(JSON.stringify(payload))
 const signed = (body: Uint8Array, s = secretText) => Payloads.request(body, { "aftership-hmac-sha256": AfterShipWebhook.sign(body, s) })

@@ -21,14 +21,14 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import { CarrierPort, Money, PortError, type Shipment, type TimePolicy } from "@waybill/core"
+import { CarrierAdapter, CarrierPort, Money, PortError, type Shipment, type TimePolicy } from "@waybill/core"
 import * as EasyPostClient from "./EasyPostClient.js"
 import * as EasyPostWebhook from "./EasyPostWebhook.js"
 
@@ -274,22 +274,16 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
       Effect.flatMap(
         client.createTracker({ trackingCode: request.trackingNumber, carrier: request.carrier }),
         (tracker) =>
-          Effect.try({
-            try: () =>
-              new CarrierPort.Tracker({
-                externalId: tracker.id,
-                trackingNumber: tracker.tracking_code,
-                ...(tracker.carrier !== null && tracker.carrier !== undefined ? { carrier: tracker.carrier } : {})
-              }),
-            catch: (error) => invalid("createTracker", `cannot read the tracker: ${String(error)}`)
-          })
+          CarrierAdapter.tracker(
+            { externalId: tracker.id, trackingNumber: tracker.tracking_code, carrier: tracker.carrier },
+            { module: MODULE, method: "createTracker" }
+          )
       ).pipe(Effect.withSpan("EasyPostCarrier.createTracker"))
 
     return {
       source,
       client,
-      verify: (request) => Effect.asVoid(EasyPostWebhook.verify(request, webhook)),
-      parse: (request) => EasyPostWebhook.verifyAndParse(request, webhook),
+      ...CarrierAdapter.inbound(EasyPostWebhook, webhook),
       createTracker,
       buyLabel
     }
@@ -303,11 +297,7 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
 export const layer = (
   options: Options
 ): Layer.Layer<EasyPostCarrier | CarrierPort.CarrierPort, never, HttpClient.HttpClient> =>
-  Layer.effectContext(
-    Effect.map(make(options), (carrier) =>
-      Context.make(EasyPostCarrier, carrier).pipe(Context.add(CarrierPort.CarrierPort, carrier))
-    )
-  )
+  CarrierAdapter.layer(EasyPostCarrier, make(options))
 
 /**
  * Like {@link layer}, reading the options from `Config` (credentials with `Config.redacted`).
@@ -325,4 +315,4 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
 ): Layer.Layer<EasyPostCarrier | CarrierPort.CarrierPort, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+  CarrierAdapter.layerConfig(config, layer)

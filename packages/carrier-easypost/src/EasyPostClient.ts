@@ -13,12 +13,11 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { PortError } from "@waybill/core"
+import { HttpFailure, PortError } from "@waybill/core"
 import * as EasyPostTracking from "./EasyPostTracking.js"
 
 /**
@@ -175,29 +174,29 @@ const ErrorBody = Schema.Struct({
  *
  * @since 0.1.0
  */
-export const retryAfterMillis = (value: string | undefined, nowMillis: number): number | undefined => {
-  if (value === undefined) return undefined
-  const trimmed = value.trim()
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000)
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMillis)
-}
+export const retryAfterMillis: (value: string | undefined, nowMillis: number) => number | undefined =
+  HttpFailure.retryAfterMillis
 
 /**
  * The retry `reason` of an HTTP status.
  *
  * @since 0.1.0
  */
-export const reasonOfStatus = (status: number): PortError.Reason => {
-  if (status === 429) return "RateLimited"
-  if (status === 401) return "Unauthorized"
-  if (status === 403) return "Forbidden"
-  if (status === 404) return "NotFound"
-  if (status === 408) return "Timeout"
-  if (status === 409) return "Conflict"
-  if (status >= 500) return "Unavailable"
-  if (status >= 400) return "Invalid"
-  return "Bug"
+export const reasonOfStatus: (status: number) => PortError.Reason = HttpFailure.reasonOfStatus
+
+/** EasyPost's `{ error: { code, message, errors } }` as `CODE: message (field: message; …)`. */
+const describe = (json: unknown, status: number): HttpFailure.Detail | undefined => {
+  const decoded = Schema.decodeUnknownEither(ErrorBody)(json)
+  if (decoded._tag === "Left") return undefined
+  const e = decoded.right.error
+  const fields = (e.errors ?? []).map((f) =>
+    typeof f === "string" ? f : [f.field, f.message].filter((x) => x !== null && x !== undefined).join(": ")
+  )
+  const summary = [e.code, e.message].filter((x) => x !== null && x !== undefined && x !== "").join(": ") || `HTTP ${status}`
+  return {
+    description: fields.length > 0 ? `${summary} (${fields.join("; ")})` : summary,
+    ...(e.code !== null && e.code !== undefined ? { cause: { code: e.code } } : {})
+  }
 }
 
 /**
@@ -208,41 +207,10 @@ export const reasonOfStatus = (status: number): PortError.Reason => {
  */
 export const fromErrorResponse = (
   method: string,
-  response: { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: string },
+  response: HttpFailure.Response,
   nowMillis: number
-): PortError.CarrierError => {
-  let description = `HTTP ${response.status}`
-  let code: string | undefined
-  try {
-    const decoded = Schema.decodeUnknownEither(ErrorBody)(JSON.parse(response.body))
-    if (decoded._tag === "Right") {
-      const e = decoded.right.error
-      code = e.code ?? undefined
-      const fields = (e.errors ?? []).map((f) =>
-        typeof f === "string" ? f : [f.field, f.message].filter((x) => x !== null && x !== undefined).join(": ")
-      )
-      description = [e.code, e.message].filter((x) => x !== null && x !== undefined && x !== "").join(": ") || description
-      if (fields.length > 0) description += ` (${fields.join("; ")})`
-    } else if (response.body.trim() !== "") {
-      description += `: ${response.body.slice(0, 300)}`
-    }
-  } catch {
-    if (response.body.trim() !== "") description += `: ${response.body.slice(0, 300)}`
-  }
-  const reason = reasonOfStatus(response.status)
-  const retryAfter = reason === "RateLimited" || reason === "Unavailable"
-    ? retryAfterMillis(response.headers["retry-after"], nowMillis)
-    : undefined
-  return new PortError.CarrierError({
-    reason,
-    module: MODULE,
-    method,
-    description,
-    status: response.status,
-    ...(retryAfter !== undefined ? { retryAfterMillis: retryAfter } : {}),
-    ...(code !== undefined ? { cause: { code } } : {})
-  })
-}
+): PortError.CarrierError =>
+  new PortError.CarrierError(HttpFailure.fromResponse(response, { module: MODULE, method, nowMillis, describe }))
 
 const compact = <A extends Record<string, unknown>>(record: A): Partial<A> =>
   Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Partial<A>
@@ -270,11 +238,7 @@ export const make = (options: Options): Effect.Effect<EasyPostClient, never, Htt
             HttpClientRequest.acceptJson
           )
         )
-        const body = yield* response.text
-        if (response.status < 200 || response.status >= 300) {
-          const now = yield* Clock.currentTimeMillis
-          return yield* Effect.fail(fromErrorResponse(method, { status: response.status, headers: response.headers, body }, now))
-        }
+        const { body } = yield* HttpFailure.readOk(response, (answer, now) => fromErrorResponse(method, answer, now))
         let json: unknown
         try {
           json = JSON.parse(body)
@@ -300,42 +264,7 @@ export const make = (options: Options): Effect.Effect<EasyPostClient, never, Htt
               status: response.status
             })
         )
-      }).pipe(
-        Effect.catchTags({
-          RequestError: (error) =>
-            Effect.fail(
-              new PortError.CarrierError({
-                reason: "Transport",
-                module: MODULE,
-                method,
-                description: `${error.reason}: ${error.description ?? error.message}`,
-                cause: error
-              })
-            ),
-          ResponseError: (error) =>
-            Effect.fail(
-              new PortError.CarrierError({
-                reason: "Transport",
-                module: MODULE,
-                method,
-                description: `${error.reason}: ${error.description ?? error.message}`,
-                status: error.response.status,
-                cause: error
-              })
-            )
-        }),
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new PortError.CarrierError({
-              reason: "Timeout",
-              module: MODULE,
-              method,
-              description: `no answer within ${Duration.format(timeout)}`
-            })
-        }),
-        Effect.withSpan(`EasyPostClient.${method}`)
-      )
+      }).pipe((effect) => HttpFailure.guard(effect, { error: PortError.CarrierError, module: MODULE, method, timeout }))
 
     const address = (a: Address) =>
       compact({

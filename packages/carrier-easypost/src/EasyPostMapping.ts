@@ -12,8 +12,7 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
-import type { Status } from "@waybill/core"
+import { CarrierAdapter, type Status } from "@waybill/core"
 
 /**
  * The ten tracker statuses EasyPost documents.
@@ -191,22 +190,16 @@ export const classify = (rawStatus: string, rawDetail: string | undefined): Clas
 }
 
 /**
- * Counts vendor codes that no table maps, tagged with `source`, `field` and `code`. The same
- * metric name is used by every waybill carrier adapter, so one monitor sees them all.
+ * Counts vendor codes that no table maps, tagged with `source`, `field` and `code` (the same
+ * metric every waybill carrier adapter uses: `CarrierAdapter.unmappedCodes`).
  *
  * @since 0.1.0
  */
-export const unmappedCodes = Metric.counter("waybill_carrier_unmapped_codes_total", {
-  description: "carrier codes no mapping table knows (kept as unknown/fallback events, never dropped)",
-  incremental: true
-})
+export const unmappedCodes = CarrierAdapter.unmappedCodes
 
 /**
  * Increments {@link unmappedCodes} for one code.
  *
  * @since 0.1.0
  */
-export const countUnmapped = (source: string, field: string, code: string): Effect.Effect<void> =>
-  Metric.increment(
-    Metric.tagged(Metric.tagged(Metric.tagged(unmappedCodes, "source", source), "field", field), "code", code.slice(0, 100))
-  )
+export const countUnmapped: (source: string, field: string, code: string) => Effect.Effect<void> = CarrierAdapter.countUnmapped

@@ -5,17 +5,14 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { CarrierPort, Ids, Instant, PortError, ShipmentEvent, TimePolicy, Weight } from "@waybill/core"
+import { CarrierAdapter, type CarrierPort, Ids, Instant, PortError, ShipmentEvent, TimePolicy, Weight } from "@waybill/core"
 import * as EasyPostMapping from "./EasyPostMapping.js"
 
 const NullableString = Schema.optional(Schema.NullOr(Schema.String))
-
-const validateDraft = ParseResult.validateEither(ShipmentEvent.Draft)
 
 /**
  * Where EasyPost says a scan happened.
@@ -114,25 +111,9 @@ const invalid = (method: string, description: string, cause?: unknown): PortErro
  *
  * @since 0.1.0
  */
-export const formatParseError = (error: ParseResult.ParseError, prefix: string): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const shown = issues.slice(0, 5).map((i) => {
-    const path = [prefix, ...i.path.map(String)].filter((p) => p !== "").join(".")
-    return `${path === "" ? "(root)" : path}: ${i.message}`
-  })
-  return shown.join("; ") + (issues.length > 5 ? ` (and ${issues.length - 5} more)` : "")
-}
+export const formatParseError: (error: ParseResult.ParseError, prefix: string) => string = CarrierAdapter.formatParseError
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/g
-
-const clean = (value: string | null | undefined, max: number): string | undefined => {
-  if (value === null || value === undefined) return undefined
-  const trimmed = value.replace(CONTROL, " ").trim()
-  return trimmed === "" ? undefined : trimmed.slice(0, max)
-}
-
-const sha256 = (input: string): string => createHash("sha256").update(input, "utf8").digest("hex")
+const clean = CarrierAdapter.cleanText
 
 const toLocation = (loc: typeof TrackingLocation.Type | null | undefined): ShipmentEvent.Location | undefined => {
   if (loc === null || loc === undefined) return undefined
@@ -174,11 +155,12 @@ export const eventId = (
   }
 ): Ids.EventId => {
   const trackerKey = clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`
-  const digest = sha256(
-    JSON.stringify([trackerKey, parts.occurredAtMillis ?? null, parts.status, parts.statusDetail ?? "", parts.carrierCode ?? ""])
-  ).slice(0, 32)
-  const prefix = trackerKey.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)
-  return `${prefix}:${digest}` as Ids.EventId
+  return CarrierAdapter.eventId(trackerKey, [
+    parts.occurredAtMillis ?? null,
+    parts.status,
+    parts.statusDetail ?? "",
+    parts.carrierCode ?? ""
+  ])
 }
 
 interface Scan {
@@ -211,68 +193,49 @@ const buildObservation = (
       yield* EasyPostMapping.countUnmapped(options.source, u.field, u.code)
       yield* Effect.logWarning(`EasyPost ${u.field} "${u.code}" is not mapped; kept as ${describe(classification.canonical)}`)
     }
-    const built = Either.try({
-      try: () => {
-        const id = eventId(tracker, {
-          occurredAtMillis: scan.datetime === undefined ? undefined : Instant.toMillis(occurredAt),
-          status: scan.status,
-          statusDetail: scan.statusDetail,
-          carrierCode: scan.carrierCode
-        })
-        const message = clean(scan.message, 1900)
-        const description =
-          scan.carrierCode !== undefined ? `[${scan.carrierCode.slice(0, 50)}] ${message ?? ""}`.trim() : message
-        const statusDetail = clean(scan.statusDetail, 200)
-        const raw = new ShipmentEvent.RawCode({
-          code: scan.status.slice(0, 200),
-          ...(statusDetail !== undefined ? { detail: statusDetail } : {}),
-          ...(description !== undefined ? { description } : {})
-        })
-        const location = toLocation(scan.location)
-        const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
-        const canonical = classification.canonical
-        let event: ShipmentEvent.Draft
-        if (canonical._tag === "Exception") {
-          event = {
-            _tag: "ExceptionReported",
-            ...common,
-            kind: canonical.kind,
-            ...(location !== undefined ? { location } : {})
-          }
-        } else {
-          const signedBy = canonical.status === "delivered" ? clean(tracker.signed_by, 200) : undefined
-          const weight = toGrams(tracker.weight)
-          event = {
-            _tag: "StatusReported",
-            ...common,
-            status: canonical.status,
-            ...(location !== undefined ? { location } : {}),
-            ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {}),
-            ...(weight !== undefined ? { weight } : {})
-          }
+    const built = CarrierAdapter.observation(scan.path, () => {
+      const id = eventId(tracker, {
+        occurredAtMillis: scan.datetime === undefined ? undefined : Instant.toMillis(occurredAt),
+        status: scan.status,
+        statusDetail: scan.statusDetail,
+        carrierCode: scan.carrierCode
+      })
+      const message = clean(scan.message, 1900)
+      const description =
+        scan.carrierCode !== undefined ? `[${scan.carrierCode.slice(0, 50)}] ${message ?? ""}`.trim() : message
+      const statusDetail = clean(scan.statusDetail, 200)
+      const raw = new ShipmentEvent.RawCode({
+        code: scan.status.slice(0, 200),
+        ...(statusDetail !== undefined ? { detail: statusDetail } : {}),
+        ...(description !== undefined ? { description } : {})
+      })
+      const location = toLocation(scan.location)
+      const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
+      const canonical = classification.canonical
+      let event: ShipmentEvent.Draft
+      if (canonical._tag === "Exception") {
+        event = {
+          _tag: "ExceptionReported",
+          ...common,
+          kind: canonical.kind,
+          ...(location !== undefined ? { location } : {})
         }
-        const carrier = clean(tracker.carrier, 100)
-        // The draft is checked with a validator compiled once (a Schema.Class constructor
-        // recompiles its validator on every call, ten times the cost on this hot path); the
-        // tracking number was validated by the payload schema.
-        const checked = validateDraft(event)
-        if (Either.isLeft(checked)) throw checked.left
-        return new CarrierPort.Observation(
-          {
-            trackingNumber: tracker.tracking_code,
-            ...(carrier !== undefined ? { carrier } : {}),
-            event: checked.right
-          },
-          true
-        )
-      },
-      catch: (error) => error
+      } else {
+        const signedBy = canonical.status === "delivered" ? clean(tracker.signed_by, 200) : undefined
+        const weight = toGrams(tracker.weight)
+        event = {
+          _tag: "StatusReported",
+          ...common,
+          status: canonical.status,
+          ...(location !== undefined ? { location } : {}),
+          ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {}),
+          ...(weight !== undefined ? { weight } : {})
+        }
+      }
+      // The tracking number was validated by the payload schema.
+      return { trackingNumber: tracker.tracking_code, carrier: clean(tracker.carrier, 100), event }
     })
-    if (Either.isLeft(built)) {
-      const cause = built.left
-      const text = ParseResult.isParseError(cause) ? formatParseError(cause, scan.path) : String(cause)
-      return yield* Effect.fail(invalid(method, `cannot build a canonical event from ${scan.path}: ${text}`, cause))
-    }
+    if (Either.isLeft(built)) return yield* Effect.fail(invalid(method, built.left.description, built.left.cause))
     return built.right
   })
 
@@ -330,10 +293,7 @@ export const fromTracker = (
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
-  Effect.mapError(
-    Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(input),
-    (error) => invalid(method, formatParseError(error, path), error)
-  )
+  CarrierAdapter.decode(schema, input, path, (description, cause) => invalid(method, description, cause))
 
 /**
  * Normalizes an EasyPost `Event` (as a webhook delivers it). `tracker.*` events must carry the

@@ -6,18 +6,17 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import { CarrierPort, ErpPort, Instant, PortError, Shipment } from "@waybill/core"
+import { CarrierPort, ErpPort, HttpFailure, Instant, PortError, Shipment } from "@waybill/core"
+import { CarrierSuite } from "@waybill/core/testing"
 import { EasyPostCarrier, EasyPostClient } from "../src/index.js"
 import { EasyPostFake } from "../src/testing/index.js"
 import { summarize } from "./fixtures.js"
@@ -65,12 +64,7 @@ const withCarrier = <A, E>(
     return yield* body(carrier, fake)
   })
 
-const failureOf = <A>(exit: Exit.Exit<A, PortError.CarrierError>): PortError.CarrierError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") throw new Error(`expected a typed failure: ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
+const failureOf = CarrierSuite.failureOf
 
 describe("EasyPostCarrier.createTracker", () => {
   it.scoped("creates a tracker over Basic auth and gets the same tracker back for the same code", () =>
@@ -143,23 +137,6 @@ describe("EasyPostCarrier.createTracker", () => {
         const tracker = yield* carrier.createTracker(request)
         expect(tracker.trackingNumber).toBe("EZ2000000002")
         expect(fake.count("POST", "/v2/trackers")).toBe(4)
-      })
-    ))
-
-  it.scoped("a request left hanging fails with Timeout when the clock passes the timeout", () =>
-    withCarrier((carrier, fake) =>
-      Effect.gen(function*() {
-        fake.failNext({ _tag: "Hang" })
-        const fiber = yield* Effect.fork(
-          Effect.exit(carrier.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "EZ1000000001" })))
-        )
-        yield* fake.awaitCalls(1)
-        yield* TestClock.adjust(Duration.seconds(9))
-        expect(fiber.unsafePoll()).toBeNull()
-        yield* TestClock.adjust(Duration.seconds(2))
-        const error = failureOf(yield* Fiber.join(fiber))
-        expect(error.reason).toBe("Timeout")
-        expect(error.description).toBe("no answer within 10s")
       })
     ))
 
@@ -295,8 +272,48 @@ describe("EasyPostCarrier.buyLabel", () => {
     ))
 })
 
+// The port's generic promises (source, idempotent trackers, 429/5xx, timeouts, signed webhooks
+// through an ingress at 202/401, tampered webhooks refused), with the port built by layerConfig
+// from Config (credentials redacted, the API root), so that path is covered too.
+CarrierSuite.run(
+  "EasyPostCarrier (layerConfig)",
+  Effect.gen(function*() {
+    const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
+    const layer = EasyPostCarrier.layerConfig({
+      apiKey: Config.redacted("EASYPOST_API_KEY"),
+      webhookSecret: Config.redacted("EASYPOST_WEBHOOK_SECRET"),
+      baseUrl: Config.string("EASYPOST_BASE_URL")
+    }).pipe(Layer.provide(FetchHttpClient.layer))
+    const port = yield* Effect.provide(CarrierPort.CarrierPort, layer).pipe(
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(
+          new Map([
+            ["EASYPOST_API_KEY", fake.apiKey],
+            ["EASYPOST_WEBHOOK_SECRET", webhookSecret],
+            ["EASYPOST_BASE_URL", fake.url]
+          ])
+        )
+      )
+    )
+    return {
+      port,
+      fake,
+      source: "easypost",
+      // The default timeout.
+      timeout: Duration.seconds(30),
+      // A test-mode code whose tracker starts with three scans.
+      tracker: new CarrierPort.CreateTracker({ key: key("shp-9:tracker"), trackingNumber: "EZ3000000003", carrier: "USPS" }),
+      webhook: (id: string) => fake.trackerEvent(id),
+      observations: 3,
+      sign: (body: string, secret: string) => fake.signedRequest(body, secret).headers,
+      send: fake.sendWebhook,
+      secret: webhookSecret
+    }
+  })
+)
+
 describe("EasyPostCarrier as the CarrierPort", () => {
-  it.scoped("the fake signs and sends a webhook; an ingress hands it to the port, which verifies and parses it", () =>
+  it.scoped("parses the fake's tracker.updated webhook into the tracker's scans, the new delivery last", () =>
     Effect.gen(function*() {
       const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
       const layer = EasyPostCarrier.layer({
@@ -321,41 +338,9 @@ describe("EasyPostCarrier as the CarrierPort", () => {
         country: "US"
       })
 
-      // A minimal ingress: raw body + lower-case headers → port.parse → 202 or the error's status.
-      const received: Array<ReadonlyArray<CarrierPort.Observation>> = []
-      const ingress = Http.createServer((req, res) => {
-        const chunks: Array<Buffer> = []
-        req.on("data", (c: Buffer) => chunks.push(c))
-        req.on("end", () => {
-          const request: CarrierPort.InboundRequest = {
-            headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-            body: new Uint8Array(Buffer.concat(chunks)),
-            receivedAt: Instant.fromMillis(Date.UTC(2025, 4, 9, 21, 6, 0))
-          }
-          Effect.runPromiseExit(port.parse(request)).then((exit) => {
-            if (Exit.isSuccess(exit)) {
-              received.push(exit.value)
-              res.writeHead(202).end()
-            } else {
-              const f = Cause.failureOption(exit.cause)
-              res.writeHead(f._tag === "Some" ? f.value.status ?? 500 : 500).end()
-            }
-          })
-        })
-      })
-      yield* Effect.acquireRelease(
-        Effect.promise(() => new Promise<void>((r) => ingress.listen(0, "127.0.0.1", () => r()))),
-        () => Effect.promise(() => new Promise<void>((r) => ingress.close(() => r())))
-      )
-      const url = `http://127.0.0.1:${(ingress.address() as AddressInfo).port}/webhooks/easypost`
-
-      const ok = yield* fake.sendWebhook(url, fake.trackerEvent(tracker.externalId), webhookSecret)
-      expect(ok.status).toBe(202)
-      const wrong = yield* fake.sendWebhook(url, fake.trackerEvent(tracker.externalId), "another secret")
-      expect(wrong.status).toBe(401)
-
-      expect(received).toHaveLength(1)
-      const events = received[0]!.map(summarize)
+      const receivedAt = Instant.fromMillis(Date.UTC(2025, 4, 9, 21, 6, 0))
+      const observations = yield* port.parse(fake.signedRequest(fake.trackerEvent(tracker.externalId), webhookSecret, receivedAt))
+      const events = observations.map(summarize)
       expect(events.map((e) => e.meaning)).toEqual(["label_created", "in_transit", "out_for_delivery", "delivered"])
       expect(events[3]).toMatchObject({
         trackingNumber: "EZ3000000003",
@@ -365,59 +350,18 @@ describe("EasyPostCarrier as the CarrierPort", () => {
         code: "delivered",
         detail: "arrived_at_destination"
       })
-      const delivered = received[0]![3]!.event
+      const delivered = observations[3]!.event
       expect(delivered._tag === "StatusReported" ? delivered.pod?.signedBy : undefined).toBe("John Tester")
     }))
 })
 
-describe("EasyPostCarrier.layerConfig", () => {
-  it.scoped("reads the credentials (redacted) and the API root from Config", () =>
-    Effect.gen(function*() {
-      const fake = yield* EasyPostFake.make()
-      const layer = EasyPostCarrier.layerConfig({
-        apiKey: Config.redacted("EASYPOST_API_KEY"),
-        webhookSecret: Config.redacted("EASYPOST_WEBHOOK_SECRET"),
-        baseUrl: Config.string("EASYPOST_BASE_URL")
-      }).pipe(Layer.provide(FetchHttpClient.layer))
-      const port = yield* Effect.provide(CarrierPort.CarrierPort, layer).pipe(
-        Effect.withConfigProvider(
-          ConfigProvider.fromMap(
-            new Map([
-              ["EASYPOST_API_KEY", fake.apiKey],
-              ["EASYPOST_WEBHOOK_SECRET", webhookSecret],
-              ["EASYPOST_BASE_URL", fake.url]
-            ])
-          )
-        )
-      )
-      const tracker = yield* port.createTracker(new CarrierPort.CreateTracker({ key: key("k"), trackingNumber: "EZ1000000001" }))
-      expect(tracker.trackingNumber).toBe("EZ1000000001")
-      expect(fake.calls()[0]!.authorized).toBe(true)
-      const body = fake.trackerEvent(tracker.externalId)
-      expect(yield* port.parse(fake.signedRequest(body, webhookSecret))).toHaveLength(1)
-    }))
-})
-
 describe("EasyPostClient.fromErrorResponse", () => {
-  it("maps every status class to its retry reason", () => {
-    const cases: ReadonlyArray<readonly [number, PortError.Reason]> = [
-      [400, "Invalid"],
-      [401, "Unauthorized"],
-      [402, "Invalid"],
-      [403, "Forbidden"],
-      [404, "NotFound"],
-      [408, "Timeout"],
-      [409, "Conflict"],
-      [422, "Invalid"],
-      [429, "RateLimited"],
-      [500, "Unavailable"],
-      [502, "Unavailable"],
-      [503, "Unavailable"],
-      [504, "Unavailable"]
-    ]
-    for (const [status, reason] of cases) {
-      expect(EasyPostClient.fromErrorResponse("m", { status, headers: {}, body: "" }, 0).reason).toBe(reason)
+  it("maps every status to its retry reason (HttpFailure.reasonOfStatus, whose table core tests)", () => {
+    for (let status = 400; status < 600; status++) {
+      const reason = EasyPostClient.fromErrorResponse("m", { status, headers: {}, body: "" }, 0).reason
+      expect({ status, reason }).toEqual({ status, reason: HttpFailure.reasonOfStatus(status) })
     }
+    expect(EasyPostClient.reasonOfStatus).toBe(HttpFailure.reasonOfStatus)
   })
 
   it("reads Retry-After as seconds or as an HTTP date", () => {

@@ -1,180 +1,35 @@
 /**
- * Fuzzing the EasyPost parsers: arbitrary JSON, arbitrary values, and mutated, truncated or
- * tampered real payloads. Whatever comes in, the result is observations or a typed
- * CarrierError; nothing throws and nothing dies.
+ * Fuzzing the EasyPost parsers with core's shared properties (`ParserFuzz`): arbitrary JSON,
+ * arbitrary values, and mutated, truncated or tampered real payloads. Whatever comes in, the
+ * result is observations or a typed CarrierError; nothing throws and nothing dies.
  */
-import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FastCheck from "effect/FastCheck"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
-import { CarrierPort, PortError } from "@waybill/core"
+import { ParserFuzz } from "@waybill/core/testing"
 import { EasyPostTracking, EasyPostWebhook } from "../src/index.js"
 import * as Fixtures from "./fixtures.js"
 
-const runs = { numRuns: 1000 }
 const secret = "fuzz-sécret"
 const options = { secret: Redacted.make(secret) }
-const encoder = new TextEncoder()
 
-/** Runs a parse; returns "ok", or the failure's reason; fails the property on a defect or a thrown error. */
-const outcome = (effect: Effect.Effect<ReadonlyArray<unknown>, PortError.CarrierError>): string => {
-  const exit = Effect.runSyncExit(Logger.withMinimumLogLevel(effect, LogLevel.None))
-  if (Exit.isSuccess(exit)) return "ok"
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") throw new Error(`not a typed failure: ${Cause.pretty(exit.cause)}`)
-  expect(failure.value).toBeInstanceOf(PortError.CarrierError)
-  expect(failure.value.description.length).toBeGreaterThan(0)
-  return failure.value.reason
-}
+const body = Fixtures.signedEventBody()
 
-const signed = (text: string | Uint8Array) => {
-  const body = typeof text === "string" ? encoder.encode(text) : text
-  return Fixtures.request(body, { "x-hmac-signature": EasyPostWebhook.sign(body, secret) })
-}
-
-const realEvent = JSON.parse(new TextDecoder().decode(Fixtures.signedEventBody()))
-
-type Path = ReadonlyArray<string | number>
-const pathsOf = (value: unknown, prefix: Path = []): Array<Path> => {
-  const out: Array<Path> = [prefix]
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...pathsOf(v, [...prefix, i])))
-  else if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...prefix, k]))
-  }
-  return out
-}
-const realPaths = pathsOf(realEvent).filter((p) => p.length > 0)
-
-type Mutation = { readonly path: number; readonly op: "drop" | "replace"; readonly value: unknown }
-
-const mutate = (root: unknown, mutations: ReadonlyArray<Mutation>): unknown => {
-  const copy = structuredClone(root)
-  for (const m of mutations) {
-    const path = realPaths[m.path % realPaths.length]!
-    let parent: any = copy
-    for (const key of path.slice(0, -1)) {
-      parent = parent?.[key]
-      if (typeof parent !== "object" || parent === null) break
+ParserFuzz.run({
+  name: "EasyPostWebhook",
+  verifyAndParse: (request) => EasyPostWebhook.verifyAndParse(request, options),
+  signed: (bytes) => Fixtures.request(bytes, { "x-hmac-signature": EasyPostWebhook.sign(bytes, secret) }),
+  unsigned: (bytes, headers) => Fixtures.request(bytes, { ...headers }),
+  // The recorded FedEx tracker.updated event, byte for byte as EasyPost signed it.
+  sample: JSON.parse(new TextDecoder().decode(body)),
+  sampleBody: body,
+  signatureHeaders: [EasyPostWebhook.signatureHeader],
+  signaturePrefixes: [EasyPostWebhook.signaturePrefix],
+  values: ["delivered", "failure", "return_to_sender", "2024-13-45T99:99:99Z", "tracker.updated", "Event"],
+  decoders: [
+    {
+      name: "EasyPostTracking.fromPayload",
+      decode: (value) =>
+        EasyPostTracking.fromPayload(value, { source: "easypost", timePolicy: { _tag: "AssumeUtc" }, receivedAt: Fixtures.receivedAt })
     }
-    if (typeof parent !== "object" || parent === null) continue
-    const last = path[path.length - 1]!
-    if (m.op === "drop") {
-      if (Array.isArray(parent) && typeof last === "number") parent.splice(last, 1)
-      else delete parent[last]
-    } else parent[last] = m.value
-  }
-  return copy
-}
-
-const mutation: FastCheck.Arbitrary<Mutation> = FastCheck.record({
-  path: FastCheck.nat(),
-  op: FastCheck.constantFrom("drop" as const, "replace" as const),
-  value: FastCheck.oneof(
-    FastCheck.jsonValue({ maxDepth: 2 }),
-    FastCheck.constantFrom("", "unknown", "delivered", "2024-13-45T99:99:99Z", "2024-08-01 10:00", null, -1, 1e308, "x".repeat(5000))
-  )
-})
-
-describe("EasyPost parsers under fuzzing", () => {
-  it("arbitrary JSON text, correctly signed: events or a typed error", () => {
-    FastCheck.assert(
-      FastCheck.property(FastCheck.json(), (text) => {
-        const result = outcome(EasyPostWebhook.verifyAndParse(signed(text), options))
-        expect(["ok", "Invalid"]).toContain(result)
-      }),
-      runs
-    )
-  })
-
-  it("arbitrary values as payloads (EasyPostTracking.fromPayload): events or a typed error", () => {
-    FastCheck.assert(
-      FastCheck.property(FastCheck.anything({ withNullPrototype: true, withObjectString: true }), (value) => {
-        const result = outcome(
-          EasyPostTracking.fromPayload(value, { source: "easypost", timePolicy: { _tag: "AssumeUtc" }, receivedAt: Fixtures.receivedAt })
-        )
-        expect(["ok", "Invalid"]).toContain(result)
-      }),
-      runs
-    )
-  })
-
-  it("the real FedEx event with fields dropped or replaced: events or a typed error", () => {
-    let parsed = 0
-    FastCheck.assert(
-      FastCheck.property(FastCheck.array(mutation, { minLength: 1, maxLength: 6 }), (mutations) => {
-        const result = outcome(EasyPostWebhook.verifyAndParse(signed(JSON.stringify(mutate(realEvent, mutations))), options))
-        expect(["ok", "Invalid"]).toContain(result)
-        if (result === "ok") parsed++
-      }),
-      runs
-    )
-    // The mutations are not all fatal: many mutated payloads still parse.
-    expect(parsed).toBeGreaterThan(0)
-  })
-
-  it("observations from mutated payloads are valid canonical events (they survive an encode/decode round trip)", () => {
-    const roundTrip = (o: CarrierPort.Observation) =>
-      Schema.decodeUnknownSync(CarrierPort.Observation)(Schema.encodeSync(CarrierPort.Observation)(o))
-    let checked = 0
-    FastCheck.assert(
-      FastCheck.property(FastCheck.array(mutation, { minLength: 1, maxLength: 3 }), (mutations) => {
-        const exit = Effect.runSyncExit(
-          Logger.withMinimumLogLevel(EasyPostWebhook.verifyAndParse(signed(JSON.stringify(mutate(realEvent, mutations))), options), LogLevel.None)
-        )
-        if (Exit.isSuccess(exit)) {
-          for (const o of exit.value) {
-            expect(roundTrip(o).event.id).toBe(o.event.id)
-            checked++
-          }
-        }
-      }),
-      { numRuns: 200 }
-    )
-    expect(checked).toBeGreaterThan(0)
-  })
-
-  it("the real body truncated at any byte (and re-signed): events or a typed error", () => {
-    const body = Fixtures.signedEventBody()
-    FastCheck.assert(
-      FastCheck.property(FastCheck.nat({ max: body.byteLength }), (cut) => {
-        const result = outcome(EasyPostWebhook.verifyAndParse(signed(body.subarray(0, cut)), options))
-        expect(cut === body.byteLength ? "ok" : "Invalid").toBe(result)
-      }),
-      runs
-    )
-  })
-
-  it("any change to a signed body (not re-signed) is Unauthorized", () => {
-    const body = Fixtures.signedEventBody()
-    const header = { "x-hmac-signature": EasyPostWebhook.sign(body, secret) }
-    FastCheck.assert(
-      FastCheck.property(
-        FastCheck.nat({ max: body.byteLength - 1 }),
-        FastCheck.integer({ min: 1, max: 255 }),
-        (at, xor) => {
-          const tampered = new Uint8Array(body)
-          tampered[at] = tampered[at]! ^ xor
-          expect(outcome(EasyPostWebhook.verifyAndParse(Fixtures.request(tampered, header), options))).toBe("Unauthorized")
-        }
-      ),
-      runs
-    )
-  })
-
-  it("arbitrary signature headers never verify and never throw", () => {
-    const body = Fixtures.signedEventBody()
-    FastCheck.assert(
-      FastCheck.property(FastCheck.oneof(FastCheck.string(), FastCheck.string().map((s) => `hmac-sha256-hex=${s}`)), (value) => {
-        expect(outcome(EasyPostWebhook.verifyAndParse(Fixtures.request(body, { "x-hmac-signature": value }), options))).toBe(
-          "Unauthorized"
-        )
-      }),
-      runs
-    )
-  })
+  ],
+  source: "easypost"
 })

@@ -9,7 +9,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import type { PortError } from "@waybill/core"
+import { CarrierSuite } from "@waybill/core/testing"
 import { EasyPostWebhook } from "../src/index.js"
 import * as Fixtures from "./fixtures.js"
 import { summarize } from "./fixtures.js"
@@ -18,12 +18,7 @@ const secret = Redacted.make(Fixtures.golden.webhooks.secret)
 const signature = Fixtures.golden.webhooks.hmac_signature
 const body = Fixtures.signedEventBody()
 
-const failureOf = <A>(exit: Exit.Exit<A, PortError.CarrierError>): PortError.CarrierError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-  if (failure === undefined) throw new Error(`expected a typed failure, got ${String(exit.cause)}`)
-  return failure
-}
+const failureOf = CarrierSuite.failureOf
 
 describe("EasyPostWebhook.verify", () => {
   it("the signed body is the fixture without its final newline: 3550 bytes", () => {

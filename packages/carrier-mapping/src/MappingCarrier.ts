@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { CarrierPort, Instant, PortError, TimePolicy, Validation, Weight } from "@waybill/core"
+import { CarrierAdapter, CarrierPort, Instant, PortError, TimePolicy, Validation, Weight, WebhookSignature } from "@waybill/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -25,7 +25,7 @@ import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { createHash } from "node:crypto"
 import * as FieldPath from "./FieldPath.js"
 import * as MappingConfig from "./MappingConfig.js"
 
@@ -121,6 +121,7 @@ interface Compiled {
     readonly encoding: "hex" | "base64"
     readonly header: string
     readonly prefix: string | undefined
+    readonly scheme: WebhookSignature.Scheme
     readonly secret: Redacted.Redacted<Buffer>
     readonly timestamp:
       | {
@@ -215,6 +216,8 @@ const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<
       encoding: config.signature.encoding,
       header: config.signature.header.toLowerCase(),
       prefix: config.signature.prefix,
+      // Several signatures per header (secret rotation); base64 in either alphabet, padded or not.
+      scheme: { encoding: config.signature.encoding, prefix: config.signature.prefix, several: true, base64: "lenient" },
       secret: Redacted.make(Buffer.from(Redacted.value(secret), "utf8")),
       timestamp:
         ts === undefined
@@ -246,18 +249,6 @@ class VerifiedBody {
 
 const own = (record: object, key: string): boolean => Object.prototype.hasOwnProperty.call(record, key)
 
-const headerValue = (headers: Readonly<Record<string, string>>, name: string): string | undefined => {
-  if (own(headers, name)) {
-    const direct: unknown = headers[name]
-    return typeof direct === "string" ? direct : undefined
-  }
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name && typeof v === "string") return v
-  return undefined
-}
-
-const HEX = /^[0-9a-fA-F]{64}$/
-const BASE64 = /^[A-Za-z0-9+/_-]{43}={0,1}$/
-
 const parseTimestamp = (raw: string, format: "unix-seconds" | "unix-millis" | "iso"): number | string => {
   const v = raw.trim()
   switch (format) {
@@ -279,20 +270,16 @@ const verifyRequest = (
   const unauthorized = (description: string) => Either.left({ reason: "Unauthorized" as const, description })
   const body = request.body
   if (!(body instanceof Uint8Array)) return Either.left({ reason: "Invalid", description: "the body is not bytes" })
-  if (body.byteLength > c.maxBodyBytes) {
-    return Either.left({
-      reason: "Invalid",
-      description: `the body is ${body.byteLength} bytes, more than the ${c.maxBodyBytes} allowed (limits.maxBodyBytes)`
-    })
-  }
+  const oversized = WebhookSignature.tooLarge(body, c.maxBodyBytes)
+  if (oversized !== undefined) return Either.left({ reason: "Invalid", description: `the ${oversized} (limits.maxBodyBytes)` })
   const sig = c.signature
-  const provided = headerValue(request.headers, sig.header)
+  const provided = WebhookSignature.header(request.headers, sig.header)
   if (provided === undefined || provided.trim() === "") return unauthorized(`missing signature header ${sig.header}`)
   if (provided.length > 4096) return unauthorized(`signature header ${sig.header} is too long`)
   let timestampRaw: string | undefined
   let timestampMillis: number | undefined
   if (sig.timestamp !== undefined) {
-    timestampRaw = headerValue(request.headers, sig.timestamp.header)
+    timestampRaw = WebhookSignature.header(request.headers, sig.timestamp.header)
     if (timestampRaw === undefined || timestampRaw.trim() === "") {
       return unauthorized(`missing signed timestamp header ${sig.timestamp.header}`)
     }
@@ -301,38 +288,27 @@ const verifyRequest = (
     if (typeof parsed === "string") return unauthorized(`signed timestamp header ${sig.timestamp.header} ${parsed}`)
     timestampMillis = parsed
   }
-  // The candidates: every signature in the header that carries the prefix.
-  const tokens = provided.split(/[\s,]+/).filter((t) => t.length > 0)
-  const withPrefix = sig.prefix === undefined ? tokens : tokens.filter((t) => t.startsWith(sig.prefix!)).map((t) => t.slice(sig.prefix!.length))
-  if (withPrefix.length === 0) return unauthorized(`signature header ${sig.header} does not start with "${sig.prefix}"`)
-  const decoded: Array<Buffer> = []
-  for (const t of withPrefix) {
-    if (sig.encoding === "hex" ? HEX.test(t) : BASE64.test(t)) {
-      const bytes = Buffer.from(t, sig.encoding === "hex" ? "hex" : "base64")
-      if (bytes.length === 32) decoded.push(bytes)
-    }
-  }
-  if (decoded.length === 0) {
-    return unauthorized(
-      `signature in ${sig.header} is not a ${sig.encoding} HMAC-SHA256 (${sig.encoding === "hex" ? "64 hex characters" : "32 bytes in base64"})`
+  // What the partner signed: the body, or the signed-payload template filled in.
+  const message: WebhookSignature.Message = sig.timestamp === undefined
+    ? body
+    : sig.timestamp.tokens.map((token) =>
+      token._tag === "Body" ? body : token._tag === "Timestamp" ? timestampRaw! : token.text
     )
-  }
-  const mac = createHmac("sha256", Redacted.value(sig.secret))
-  if (sig.timestamp === undefined) mac.update(body)
-  else {
-    for (const token of sig.timestamp.tokens) {
-      if (token._tag === "Body") mac.update(body)
-      else if (token._tag === "Timestamp") mac.update(timestampRaw!, "utf8")
-      else mac.update(token.text)
-    }
-  }
-  const expected = mac.digest()
-  if (!decoded.some((d) => timingSafeEqual(d, expected))) {
-    return unauthorized(
-      sig.timestamp === undefined
-        ? `signature in ${sig.header} does not match the body (HMAC-SHA256, ${sig.encoding})`
-        : `signature in ${sig.header} does not match the signed timestamp and body (HMAC-SHA256, ${sig.encoding})`
-    )
+  switch (WebhookSignature.check(provided, message, Redacted.value(sig.secret), sig.scheme)) {
+    case "Valid":
+      break
+    case "NoPrefix":
+      return unauthorized(`signature header ${sig.header} does not start with "${sig.prefix}"`)
+    case "Malformed":
+      return unauthorized(
+        `signature in ${sig.header} is not a ${sig.encoding} HMAC-SHA256 (${sig.encoding === "hex" ? "64 hex characters" : "32 bytes in base64"})`
+      )
+    default:
+      return unauthorized(
+        sig.timestamp === undefined
+          ? `signature in ${sig.header} does not match the body (HMAC-SHA256, ${sig.encoding})`
+          : `signature in ${sig.header} does not match the signed timestamp and body (HMAC-SHA256, ${sig.encoding})`
+      )
   }
   if (sig.timestamp !== undefined && timestampMillis !== undefined) {
     const arrival = Instant.toMillis(request.receivedAt)
@@ -772,9 +748,7 @@ export const make = (
 export const layer = (
   config: MappingConfig.MappingConfig
 ): Layer.Layer<MappingCarrier | CarrierPort.CarrierPort, Validation.ValidationError> =>
-  Layer.effectContext(
-    Effect.map(make(config), (shape) => Context.make(MappingCarrier, shape).pipe(Context.add(CarrierPort.CarrierPort, shape)))
-  )
+  CarrierAdapter.layer(MappingCarrier, make(config))
 
 /**
  * {@link layer} from a config in its JSON form (decoded with `MappingConfig.decode`).

@@ -7,6 +7,8 @@
 /** @since 0.1.0 */
 export * as Audit from "./Audit.js"
 /** @since 0.1.0 */
+export * as CarrierAdapter from "./CarrierAdapter.js"
+/** @since 0.1.0 */
 export * as CarrierPort from "./CarrierPort.js"
 /** @since 0.1.0 */
 export * as Charge from "./Charge.js"
@@ -24,6 +26,8 @@ export * as FinancePort from "./FinancePort.js"
 export * as Flows from "./Flows.js"
 /** @since 0.1.0 */
 export * as HelpdeskPort from "./HelpdeskPort.js"
+/** @since 0.1.0 */
+export * as HttpFailure from "./HttpFailure.js"
 /** @since 0.1.0 */
 export * as Ids from "./Ids.js"
 /** @since 0.1.0 */
@@ -78,6 +82,8 @@ export * as Transport from "./Transport.js"
 export * as Validation from "./Validation.js"
 /** @since 0.1.0 */
 export * as Waybill from "./Waybill.js"
+/** @since 0.1.0 */
+export * as WebhookSignature from "./WebhookSignature.js"
 /** @since 0.1.0 */
 export * as Weight from "./Weight.js"
 /** @since 0.1.0 */

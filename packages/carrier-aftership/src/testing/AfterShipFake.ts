@@ -12,41 +12,30 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type CarrierPort, Instant } from "@waybill/core"
+import { HttpFake } from "@waybill/core/simulation"
 import * as AfterShipWebhook from "../AfterShipWebhook.js"
 
 /**
- * A fault the fake answers with instead of the normal answer.
+ * A fault the fake answers with instead of the normal answer: AfterShip's 429 (with
+ * `Retry-After` and/or `X-RateLimit-Reset`) or 5xx envelopes, or one of `HttpFake`'s (`Hang`,
+ * `LoseAnswer`: carried out but never answered, `Respond`: a canned answer).
  *
  * @since 0.1.0
  */
 export type Fault =
   | { readonly _tag: "RateLimited"; readonly retryAfter?: string | undefined; readonly rateLimitReset?: number | undefined }
   | { readonly _tag: "ServerError"; readonly status?: number | undefined }
-  | { readonly _tag: "Hang" }
-  | {
-    readonly _tag: "Respond"
-    readonly status: number
-    readonly body: unknown
-    readonly headers?: Readonly<Record<string, string>> | undefined
-  }
+  | HttpFake.Fault
 
 /**
  * One request the fake received.
  *
  * @since 0.1.0
  */
-export interface Call {
-  readonly method: string
-  readonly path: string
-  readonly query: Readonly<Record<string, string>>
-  readonly body: unknown
-  readonly authorized: boolean
-}
+export type Call = HttpFake.Call
 
 /**
  * A checkpoint to add with {@link AfterShipFake.addCheckpoint} (AfterShip field names).
@@ -80,26 +69,15 @@ export interface Options {
 }
 
 /**
- * A running fake.
+ * A running fake: `url` is the API root to pass as `baseUrl` (e.g.
+ * `http://127.0.0.1:41234/tracking/2025-04`); `calls`, `count`, `failNext` and `awaitCalls` are
+ * `HttpFake`'s.
  *
  * @since 0.1.0
  */
-export interface AfterShipFake {
-  /** The API root to pass as `baseUrl`, e.g. `http://127.0.0.1:41234/tracking/2025-04`. */
-  readonly url: string
+export interface AfterShipFake extends HttpFake.HttpFake<Fault> {
   /** The API key the fake accepts. */
   readonly apiKey: string
-  /** Every request received, oldest first. */
-  readonly calls: () => ReadonlyArray<Call>
-  /** How many requests matched `METHOD /path` (path as a string prefix or a RegExp). */
-  readonly count: (method: string, path: string | RegExp) => number
-  /** Answers the next `times` (default 1) requests (to `route` = `METHOD /path`, or any) with a fault. */
-  readonly failNext: (
-    fault: Fault,
-    options?: { readonly route?: string | RegExp | undefined; readonly times?: number | undefined }
-  ) => void
-  /** Completes when the fake has received at least `n` requests in total. */
-  readonly awaitCalls: (n: number) => Effect.Effect<void>
   /** A tracking the fake holds, as AfterShip would return it. */
   readonly tracking: (id: string) => Record<string, unknown> | undefined
   /** Adds a checkpoint to a tracking and moves its tag/subtag, as AfterShip would. */
@@ -120,10 +98,7 @@ export interface AfterShipFake {
   ) => Effect.Effect<{ readonly status: number; readonly body: string }, Error>
 }
 
-const send = (res: Http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers })
-  res.end(JSON.stringify(body))
-}
+const send = HttpFake.json
 
 const meta = (code: number, type: string, message: string) => ({ code, type, message })
 const hex = (seed: string) => createHash("sha256").update(seed).digest("hex").slice(0, 32)
@@ -138,76 +113,22 @@ export const make = (options: Options = {}): Effect.Effect<AfterShipFake, never,
     const apiKey = options.apiKey ?? "asat_fake_test_key"
     const now = options.now ?? (() => new Date())
     const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "+00:00")
-    const calls: Array<Call> = []
-    const faults: Array<{ route: string | RegExp | undefined; fault: Fault; times: number }> = []
-    const waiters: Array<{ n: number; resume: () => void }> = []
     const trackings = new Map<string, Record<string, unknown>>()
     let serial = 0
     const prefix = "/tracking/2025-04"
 
-    const takeFault = (route: string): Fault | undefined => {
-      const i = faults.findIndex((f) =>
-        f.route === undefined || (typeof f.route === "string" ? f.route === route : f.route.test(route))
-      )
-      if (i === -1) return undefined
-      const entry = faults[i]!
-      entry.times -= 1
-      if (entry.times <= 0) faults.splice(i, 1)
-      return entry.fault
-    }
-
-    const handle = (req: Http.IncomingMessage, res: Http.ServerResponse, raw: string) => {
-      const method = req.method ?? "GET"
-      const url = new URL(req.url ?? "/", "http://fake")
-      const path = url.pathname
-      const query = Object.fromEntries(url.searchParams.entries())
-      let body: unknown = undefined
-      let badJson = false
-      if (raw !== "") {
-        try {
-          body = JSON.parse(raw)
-        } catch {
-          badJson = true
-        }
-      }
-      const authorized = req.headers["as-api-key"] === apiKey
-      calls.push({ method, path, query, body, authorized })
-      for (const w of waiters.filter((w) => calls.length >= w.n)) {
-        waiters.splice(waiters.indexOf(w), 1)
-        w.resume()
-      }
-      const fault = takeFault(`${method} ${path}`)
-      if (fault !== undefined) {
-        switch (fault._tag) {
-          case "Hang":
-            return
-          case "RateLimited": {
-            const headers: Record<string, string> = {}
-            if (fault.retryAfter !== undefined) headers["retry-after"] = fault.retryAfter
-            if (fault.rateLimitReset !== undefined) {
-              headers["x-ratelimit-reset"] = String(fault.rateLimitReset)
-              headers["x-ratelimit-limit"] = "10"
-              headers["x-ratelimit-remaining"] = "0"
-            }
-            return send(res, 429, { meta: meta(429, "TooManyRequests", "You have exceeded the API call rate limit. The default limit is 10 requests per second."), data: {} }, headers)
-          }
-          case "ServerError":
-            return send(res, fault.status ?? 500, { meta: meta(fault.status ?? 500, "InternalError", "Something went wrong on AfterShip's end."), data: {} })
-          case "Respond":
-            return send(res, fault.status, fault.body, { ...fault.headers })
-        }
-      }
-      if (!authorized) return send(res, 401, { meta: meta(401, "Unauthorized", "Invalid API key."), data: {} })
-      if (badJson) return send(res, 400, { meta: meta(4001, "BadRequest", "Invalid JSON data."), data: {} })
+    const route = ({ authorized, badJson, body, method, path, query }: HttpFake.Request): HttpFake.Answer => {
+      if (!authorized) return send(401, { meta: meta(401, "Unauthorized", "Invalid API key."), data: {} })
+      if (badJson) return send(400, { meta: meta(4001, "BadRequest", "Invalid JSON data."), data: {} })
       const input = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>
 
       if (method === "POST" && path === `${prefix}/trackings`) {
         const number = typeof input["tracking_number"] === "string" ? input["tracking_number"].trim() : ""
-        if (number === "") return send(res, 400, { meta: meta(4007, "BadRequest", "tracking_number is required."), data: {} })
+        if (number === "") return send(400, { meta: meta(4007, "BadRequest", "tracking_number is required."), data: {} })
         const slug = typeof input["slug"] === "string" && input["slug"] !== "" ? input["slug"] : "dhl"
         const existing = [...trackings.values()].find((t) => t["tracking_number"] === number && t["slug"] === slug)
         if (existing !== undefined) {
-          return send(res, 400, {
+          return send(400, {
             meta: meta(4003, "BadRequest", "Tracking already exists."),
             data: { tracking: { id: existing["id"], slug, tracking_number: number } }
           })
@@ -232,7 +153,7 @@ export const make = (options: Options = {}): Effect.Effect<AfterShipFake, never,
           checkpoints: []
         }
         trackings.set(id, tracking)
-        return send(res, 201, { meta: meta(201, "Created", "The request was successful and a resource was created."), data: tracking })
+        return send(201, { meta: meta(201, "Created", "The request was successful and a resource was created."), data: tracking })
       }
       if (method === "GET" && path === `${prefix}/trackings`) {
         const numbers = (query["tracking_numbers"] ?? "").split(",").filter((n) => n !== "")
@@ -240,30 +161,32 @@ export const make = (options: Options = {}): Effect.Effect<AfterShipFake, never,
           (t) => (numbers.length === 0 || numbers.includes(String(t["tracking_number"]))) &&
             (query["slug"] === undefined || query["slug"] === t["slug"])
         )
-        return send(res, 200, {
+        return send(200, {
           meta: meta(200, "OK", "The request was successful."),
           data: { pagination: { total: found.length, next_cursor: null, has_next_page: false }, trackings: found }
         })
       }
-      return send(res, 404, { meta: meta(404, "NotFound", "The URI requested is invalid or the resource requested does not exist."), data: {} })
+      return send(404, { meta: meta(404, "NotFound", "The URI requested is invalid or the resource requested does not exist."), data: {} })
     }
 
-    const server = Http.createServer((req, res) => {
-      const chunks: Array<Buffer> = []
-      req.on("data", (c: Buffer) => chunks.push(c))
-      req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")))
+    const http = yield* HttpFake.make<Fault>({
+      prefix,
+      authorize: (req) => req.headers["as-api-key"] === apiKey,
+      route,
+      fault: (fault) => {
+        if (fault._tag === "ServerError") {
+          return send(fault.status ?? 500, { meta: meta(fault.status ?? 500, "InternalError", "Something went wrong on AfterShip's end."), data: {} })
+        }
+        const headers: Record<string, string> = {}
+        if (fault.retryAfter !== undefined) headers["retry-after"] = fault.retryAfter
+        if (fault.rateLimitReset !== undefined) {
+          headers["x-ratelimit-reset"] = String(fault.rateLimitReset)
+          headers["x-ratelimit-limit"] = "10"
+          headers["x-ratelimit-remaining"] = "0"
+        }
+        return send(429, { meta: meta(429, "TooManyRequests", "You have exceeded the API call rate limit. The default limit is 10 requests per second."), data: {} }, headers)
+      }
     })
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => {
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${prefix}`
 
     const sign = (body: string, secret: string, legacy: boolean): Record<string, string> =>
       legacy
@@ -271,19 +194,8 @@ export const make = (options: Options = {}): Effect.Effect<AfterShipFake, never,
         : { [AfterShipWebhook.signatureHeader]: AfterShipWebhook.sign(body, secret) }
 
     return {
-      url,
+      ...http,
       apiKey,
-      calls: () => [...calls],
-      count: (method, path) =>
-        calls.filter((c) => c.method === method && (typeof path === "string" ? c.path.startsWith(path) : path.test(c.path))).length,
-      failNext: (fault, opts) => {
-        faults.push({ route: opts?.route, fault, times: opts?.times ?? 1 })
-      },
-      awaitCalls: (n) =>
-        Effect.async<void>((resume) => {
-          if (calls.length >= n) return resume(Effect.void)
-          waiters.push({ n, resume: () => resume(Effect.void) })
-        }),
       tracking: (id) => trackings.get(id),
       addCheckpoint: (trackingId, checkpoint) => {
         const tracking = trackings.get(trackingId)
@@ -328,21 +240,11 @@ export const make = (options: Options = {}): Effect.Effect<AfterShipFake, never,
         receivedAt: opts?.receivedAt ?? Instant.fromMillis(now().getTime())
       }),
       sendWebhook: (target, body, secret) =>
-        Effect.tryPromise({
-          try: async () => {
-            const response = await fetch(target, {
-              method: "POST",
-              headers: {
-                "content-type": "application/json",
-                "user-agent": "AfterShipTrackingWebhook/4.0.0 (https://www.aftership.com)",
-                "as-webhook-version": "2025-04",
-                ...sign(body, secret, false)
-              },
-              body
-            })
-            return { status: response.status, body: await response.text() }
-          },
-          catch: (error) => (error instanceof Error ? error : new Error(String(error)))
+        HttpFake.post(target, body, {
+          "content-type": "application/json",
+          "user-agent": "AfterShipTrackingWebhook/4.0.0 (https://www.aftership.com)",
+          "as-webhook-version": "2025-04",
+          ...sign(body, secret, false)
         })
     }
   })

@@ -21,41 +21,30 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type CarrierPort, Instant } from "@waybill/core"
+import { HttpFake } from "@waybill/core/simulation"
 import * as EasyPostWebhook from "../EasyPostWebhook.js"
 
 /**
- * A fault the fake answers with instead of the normal answer.
+ * A fault the fake answers with instead of the normal answer: EasyPost's 429 (with
+ * `Retry-After`, default 1 s) or 5xx error objects, or one of `HttpFake`'s (`Hang`, `LoseAnswer`:
+ * carried out but never answered, `Respond`: a canned answer).
  *
  * @since 0.1.0
  */
 export type Fault =
   | { readonly _tag: "RateLimited"; readonly retryAfter?: string | undefined }
   | { readonly _tag: "ServerError"; readonly status?: number | undefined }
-  | { readonly _tag: "Hang" }
-  | { readonly _tag: "LoseAnswer" }
-  | {
-    readonly _tag: "Respond"
-    readonly status: number
-    readonly body: unknown
-    readonly headers?: Readonly<Record<string, string>> | undefined
-  }
+  | HttpFake.Fault
 
 /**
  * One request the fake received.
  *
  * @since 0.1.0
  */
-export interface Call {
-  readonly method: string
-  readonly path: string
-  readonly body: unknown
-  readonly authorized: boolean
-}
+export type Call = HttpFake.Call
 
 /**
  * A tracking scan to append to a tracker with {@link EasyPostFake.advanceTracker}.
@@ -87,29 +76,15 @@ export interface Options {
 }
 
 /**
- * A running fake.
+ * A running fake: `url` is the API root to pass as `baseUrl` (e.g.
+ * `http://127.0.0.1:41234/v2`); `calls`, `count`, `failNext` (e.g. with route
+ * `POST /v2/trackers`) and `awaitCalls` are `HttpFake`'s.
  *
  * @since 0.1.0
  */
-export interface EasyPostFake {
-  /** The API root to pass as `baseUrl`, e.g. `http://127.0.0.1:41234/v2`. */
-  readonly url: string
+export interface EasyPostFake extends HttpFake.HttpFake<Fault> {
   /** The API key the fake accepts. */
   readonly apiKey: string
-  /** Every request received, oldest first. */
-  readonly calls: () => ReadonlyArray<Call>
-  /** How many requests matched `METHOD /path` (path as a string prefix or a RegExp). */
-  readonly count: (method: string, path: string | RegExp) => number
-  /**
-   * Answers the next `times` (default 1) requests with a fault: requests to `route` (`METHOD /path`
-   * exactly, e.g. `POST /v2/trackers`, or a RegExp tested on `METHOD /path`), or any request.
-   */
-  readonly failNext: (
-    fault: Fault,
-    options?: { readonly route?: string | RegExp | undefined; readonly times?: number | undefined }
-  ) => void
-  /** Completes when the fake has received at least `n` requests in total. */
-  readonly awaitCalls: (n: number) => Effect.Effect<void>
   /** A tracker the fake holds, as EasyPost would return it. */
   readonly tracker: (id: string) => Record<string, unknown> | undefined
   /** A shipment the fake holds, as EasyPost would return it. */
@@ -128,11 +103,7 @@ export interface EasyPostFake {
   ) => Effect.Effect<{ readonly status: number; readonly body: string }, Error>
 }
 
-const json = (res: Http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers })
-  res.end(text)
-}
+const json = HttpFake.json
 
 const apiError = (code: string, message: string, errors: ReadonlyArray<unknown> = []) => ({ error: { code, message, errors } })
 
@@ -183,13 +154,10 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
     const apiKey = options.apiKey ?? "EZTK_fake_test_key"
     const now = options.now ?? (() => new Date())
     const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z")
-    const calls: Array<Call> = []
-    const faults: Array<{ route: string | RegExp | undefined; fault: Fault; times: number }> = []
-    const waiters: Array<{ n: number; resume: () => void }> = []
     const trackers = new Map<string, Record<string, unknown>>()
     const shipments = new Map<string, Record<string, unknown>>()
     let serial = 0
-    let baseUrl = ""
+    let origin = ""
 
     const detailOf = (scan: Scan, at: Date, carrier: string) => ({
       object: "TrackingDetail",
@@ -240,95 +208,39 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
       return tracker
     }
 
-    const authorized = (req: Http.IncomingMessage) => {
-      const header = req.headers.authorization
+    const authorized = (headers: HttpFake.Request["headers"]) => {
+      const header = headers.authorization
       if (header === undefined || !header.startsWith("Basic ")) return false
       const decoded = Buffer.from(header.slice(6), "base64").toString("utf8")
       return decoded.slice(0, decoded.indexOf(":") === -1 ? undefined : decoded.indexOf(":")) === apiKey
     }
 
-    const takeFault = (route: string): Fault | undefined => {
-      const i = faults.findIndex((f) =>
-        f.route === undefined || (typeof f.route === "string" ? f.route === route : f.route.test(route))
-      )
-      if (i === -1) return undefined
-      const entry = faults[i]!
-      entry.times -= 1
-      if (entry.times <= 0) faults.splice(i, 1)
-      return entry.fault
-    }
-
-    const handle = (req: Http.IncomingMessage, res: Http.ServerResponse, raw: string) => {
-      const method = req.method ?? "GET"
-      const path = (req.url ?? "/").split("?")[0]!
-      let body: unknown = undefined
-      let badJson = false
-      if (raw !== "") {
-        try {
-          body = JSON.parse(raw)
-        } catch {
-          badJson = true
-        }
-      }
-      const ok = authorized(req)
-      calls.push({ method, path, body, authorized: ok })
-      for (const w of waiters.filter((w) => calls.length >= w.n)) {
-        waiters.splice(waiters.indexOf(w), 1)
-        w.resume()
-      }
-      const fault = takeFault(`${method} ${path}`)
-      if (fault !== undefined) {
-        switch (fault._tag) {
-          case "Hang":
-            return
-          case "LoseAnswer": {
-            // Carry the request out, then never answer (as if the connection broke on the way back).
-            const lost = { writeHead: () => lost, end: () => lost } as unknown as Http.ServerResponse
-            return route(method, path, ok, badJson, body, lost)
-          }
-          case "RateLimited":
-            return json(res, 429, apiError("RATE_LIMITED", "You have exceeded the rate limit. Please retry later."), {
-              "retry-after": fault.retryAfter ?? "1"
-            })
-          case "ServerError":
-            return json(
-              res,
-              fault.status ?? 500,
-              apiError("INTERNAL_SERVER_ERROR", "We're sorry, something went wrong. If the problem persists please contact support@easypost.com.")
-            )
-          case "Respond":
-            return json(res, fault.status, fault.body, { ...fault.headers })
-        }
-      }
-      return route(method, path, ok, badJson, body, res)
-    }
-
-    const route = (method: string, path: string, ok: boolean, badJson: boolean, body: unknown, res: Http.ServerResponse) => {
+    const route = ({ authorized: ok, badJson, body, method, path }: HttpFake.Request): HttpFake.Answer => {
       if (!ok) {
-        return json(res, 401, apiError("APIKEY.INACTIVE", "This api key is no longer active. Please use a different api key or reactivate this key."))
+        return json(401, apiError("APIKEY.INACTIVE", "This api key is no longer active. Please use a different api key or reactivate this key."))
       }
-      if (badJson) return json(res, 400, apiError("BAD_REQUEST", "The request could not be understood by the server due to malformed syntax."))
+      if (badJson) return json(400, apiError("BAD_REQUEST", "The request could not be understood by the server due to malformed syntax."))
       const input = (typeof body === "object" && body !== null ? body : {}) as Record<string, any>
 
       if (method === "POST" && path === "/v2/trackers") {
         const t = (input["tracker"] ?? {}) as Record<string, unknown>
         const code = typeof t["tracking_code"] === "string" ? t["tracking_code"].trim() : ""
         if (code === "") {
-          return json(res, 422, apiError("PARAMETER.REQUIRED", "Missing required parameter.", [
+          return json(422, apiError("PARAMETER.REQUIRED", "Missing required parameter.", [
             { field: "tracker.tracking_code", message: "cannot be blank" }
           ]))
         }
         const carrier = typeof t["carrier"] === "string" && t["carrier"] !== "" ? t["carrier"] : "USPS"
         const existing = [...trackers.values()].find((x) => x["tracking_code"] === code && x["carrier"] === carrier)
-        if (existing !== undefined) return json(res, 200, existing)
-        return json(res, 201, newTracker(code, carrier, null))
+        if (existing !== undefined) return json(200, existing)
+        return json(201, newTracker(code, carrier, null))
       }
       const trackerMatch = /^\/v2\/trackers\/([^/]+)$/.exec(path)
       if (method === "GET" && trackerMatch !== null) {
         const t = trackers.get(decodeURIComponent(trackerMatch[1]!))
         return t === undefined
-          ? json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
-          : json(res, 200, t)
+          ? json(404, apiError("NOT_FOUND", "The requested resource could not be found."))
+          : json(200, t)
       }
       if (method === "POST" && path === "/v2/shipments") {
         const s = (input["shipment"] ?? {}) as Record<string, any>
@@ -340,7 +252,7 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
         }
         const weight = s["parcel"]?.["weight"]
         if (typeof weight !== "number" || !(weight > 0)) errors.push({ field: "shipment.parcel.weight", message: "must be greater than 0" })
-        if (errors.length > 0) return json(res, 422, apiError("SHIPMENT.INVALID_PARAMS", "Unable to create shipment, one or more parameters were invalid.", errors))
+        if (errors.length > 0) return json(422, apiError("SHIPMENT.INVALID_PARAMS", "Unable to create shipment, one or more parameters were invalid.", errors))
         serial += 1
         const id = `shp_${hex(`shp:${serial}`)}`
         const created = iso(now())
@@ -382,17 +294,17 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
           fees: []
         }
         shipments.set(id, shipment)
-        return json(res, 201, shipment)
+        return json(201, shipment)
       }
       const buyMatch = /^\/v2\/shipments\/([^/]+)\/buy$/.exec(path)
       if (method === "POST" && buyMatch !== null) {
         const shipment = shipments.get(decodeURIComponent(buyMatch[1]!))
-        if (shipment === undefined) return json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
-        if (shipment["postage_label"] !== null) return json(res, 422, apiError("SHIPMENT.POSTAGE.EXISTS", "Shipment already has postage."))
+        if (shipment === undefined) return json(404, apiError("NOT_FOUND", "The requested resource could not be found."))
+        if (shipment["postage_label"] !== null) return json(422, apiError("SHIPMENT.POSTAGE.EXISTS", "Shipment already has postage."))
         const rateId = input["rate"]?.["id"]
         const rate = (shipment["rates"] as Array<Record<string, unknown>>).find((r) => r["id"] === rateId)
         if (rate === undefined) {
-          return json(res, 422, apiError("SHIPMENT.RATE.INVALID", "Rate is invalid or expired.", [{ field: "rate.id", message: "is invalid" }]))
+          return json(422, apiError("SHIPMENT.RATE.INVALID", "Rate is invalid or expired.", [{ field: "rate.id", message: "is invalid" }]))
         }
         serial += 1
         const trackingCode = `9405500${String(100000000000000 + serial).padStart(15, "0")}`
@@ -412,7 +324,7 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
             label_size: "4x6",
             label_type: "default",
             label_file_type: "image/png",
-            label_url: `${baseUrl.replace(/\/v2$/, "")}/files/postage_label/${String(shipment["id"])}.png`,
+            label_url: `${origin}/files/postage_label/${String(shipment["id"])}.png`,
             label_pdf_url: null,
             label_zpl_url: null,
             label_epl2_url: null,
@@ -421,50 +333,37 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
           tracker,
           fees: [{ object: "Fee", type: "PostageFee", amount: `${String(rate["rate"])}000`, charged: true, refunded: false }]
         })
-        return json(res, 200, shipment)
+        return json(200, shipment)
       }
       const shipmentMatch = /^\/v2\/shipments\/([^/]+)$/.exec(path)
       if (method === "GET" && shipmentMatch !== null) {
         const s = shipments.get(decodeURIComponent(shipmentMatch[1]!))
         return s === undefined
-          ? json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
-          : json(res, 200, s)
+          ? json(404, apiError("NOT_FOUND", "The requested resource could not be found."))
+          : json(200, s)
       }
-      return json(res, 404, apiError("NOT_FOUND", "The requested resource could not be found."))
+      return json(404, apiError("NOT_FOUND", "The requested resource could not be found."))
     }
 
-    const server = Http.createServer((req, res) => {
-      const chunks: Array<Buffer> = []
-      req.on("data", (c: Buffer) => chunks.push(c))
-      req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")))
+    const http = yield* HttpFake.make<Fault>({
+      prefix: "/v2",
+      authorize: (req) => authorized(req.headers),
+      route,
+      fault: (fault) =>
+        fault._tag === "RateLimited"
+          ? json(429, apiError("RATE_LIMITED", "You have exceeded the rate limit. Please retry later."), {
+            "retry-after": fault.retryAfter ?? "1"
+          })
+          : json(
+            fault.status ?? 500,
+            apiError("INTERNAL_SERVER_ERROR", "We're sorry, something went wrong. If the problem persists please contact support@easypost.com.")
+          )
     })
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => {
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const port = (server.address() as AddressInfo).port
-    baseUrl = `http://127.0.0.1:${port}/v2`
+    origin = http.origin
 
     const fake: EasyPostFake = {
-      url: baseUrl,
+      ...http,
       apiKey,
-      calls: () => [...calls],
-      count: (method, path) =>
-        calls.filter((c) => c.method === method && (typeof path === "string" ? c.path.startsWith(path) : path.test(c.path))).length,
-      failNext: (fault, opts) => {
-        faults.push({ route: opts?.route, fault, times: opts?.times ?? 1 })
-      },
-      awaitCalls: (n) =>
-        Effect.async<void>((resume) => {
-          if (calls.length >= n) return resume(Effect.void)
-          waiters.push({ n, resume: () => resume(Effect.void) })
-        }),
       tracker: (id) => trackers.get(id),
       shipment: (id) => shipments.get(id),
       advanceTracker: (trackerId, scan) => {
@@ -503,20 +402,10 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
         receivedAt: receivedAt ?? Instant.fromMillis(now().getTime())
       }),
       sendWebhook: (url, body, secret) =>
-        Effect.tryPromise({
-          try: async () => {
-            const response = await fetch(url, {
-              method: "POST",
-              headers: {
-                "content-type": "application/json",
-                "user-agent": "EasyPost WebHook Agent 1.0",
-                "X-Hmac-Signature": EasyPostWebhook.sign(body, secret)
-              },
-              body
-            })
-            return { status: response.status, body: await response.text() }
-          },
-          catch: (error) => (error instanceof Error ? error : new Error(String(error)))
+        HttpFake.post(url, body, {
+          "content-type": "application/json",
+          "user-agent": "EasyPost WebHook Agent 1.0",
+          "X-Hmac-Signature": EasyPostWebhook.sign(body, secret)
         })
     }
     return fake

@@ -14,12 +14,11 @@
  *
  * @since 0.1.0
  */
-import { CarrierPort, Instant, type PortError, type Validation } from "@waybill/core"
+import { CarrierPort, Instant, type PortError, type Validation, WebhookSignature } from "@waybill/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { createHmac } from "node:crypto"
 import * as MappingCarrier from "../MappingCarrier.js"
 import * as MappingConfig from "../MappingConfig.js"
 
@@ -88,20 +87,16 @@ export const signRequest = (
   }
   const bytes = bodyBytes(body)
   const receivedAt = toInstant(options.receivedAt)
-  const mac = createHmac("sha256", secret)
   const headers: Record<string, string> = {}
+  let message: WebhookSignature.Message = bytes
   if (sig.timestamp !== undefined) {
     const ts = options.timestamp ?? formatTimestamp(config, receivedAt)
     headers[sig.timestamp.header.toLowerCase()] = ts
-    for (const part of sig.timestamp.signedPayload.split(/(\{body\}|\{timestamp\})/)) {
-      if (part === "{body}") mac.update(bytes)
-      else if (part === "{timestamp}") mac.update(ts, "utf8")
-      else mac.update(part, "utf8")
-    }
-  } else {
-    mac.update(bytes)
+    message = sig.timestamp.signedPayload
+      .split(/(\{body\}|\{timestamp\})/)
+      .map((part) => (part === "{body}" ? bytes : part === "{timestamp}" ? ts : part))
   }
-  headers[sig.header.toLowerCase()] = `${sig.prefix ?? ""}${mac.digest(sig.encoding)}`
+  headers[sig.header.toLowerCase()] = WebhookSignature.sign(message, secret, { encoding: sig.encoding, prefix: sig.prefix })
   return {
     headers: { "content-type": "application/json", ...headers, ...options.headers },
     body: bytes,

@@ -10,3 +10,5 @@
 export * as FakePorts from "./FakePorts.js"
 /** @since 0.1.0 */
 export * as Histories from "./Histories.js"
+/** @since 0.1.0 */
+export * as HttpFake from "./HttpFake.js"

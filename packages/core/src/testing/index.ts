@@ -7,9 +7,15 @@
  */
 
 /** @since 0.1.0 */
+export * as CarrierSuite from "./CarrierSuite.js"
+/** @since 0.1.0 */
 export * as FakePorts from "../simulation/FakePorts.js"
 /** @since 0.1.0 */
 export * as Histories from "../simulation/Histories.js"
+/** @since 0.1.0 */
+export * as HttpFake from "../simulation/HttpFake.js"
+/** @since 0.1.0 */
+export * as ParserFuzz from "./ParserFuzz.js"
 /** @since 0.1.0 */
 export * as PortSuite from "./PortSuite.js"
 /** @since 0.1.0 */

@@ -1,0 +1,551 @@
+/**
+ * Verifying signed webhooks: HMAC-SHA256 over the raw body bytes (or over several parts, such
+ * as a signed timestamp and the body), sent hex- or base64-encoded in a header, optionally
+ * after a prefix (`sha256=`, `hmac-sha256-hex=`), compared in constant time.
+ *
+ * Four levels, from the most to the least packaged:
+ *
+ * - {@link webhook}: a vendor's whole webhook module (`verify`, `parse`, `verifyAndParse` and
+ *   its `Verified` requests) from its signature headers and a payload decoder.
+ * - {@link verify}: the whole check of one request (body size, the first signature header
+ *   present, its signature), failing with a `CarrierError` that names what is wrong and carries
+ *   {@link evidence} (the body's size and SHA-256, the header names: never the body or the
+ *   secret). With {@link verifiedFor} and {@link parseJson} it is what `webhook` is made of.
+ * - {@link check}: one header value against a message and a secret, as an {@link Outcome}
+ *   (`Valid`, `Missing`, `TooLong`, `NoPrefix`, `Malformed`, `Mismatch`) for adapters that word
+ *   their own errors or check more (a signed timestamp).
+ * - {@link digest}, {@link sign}, {@link header}, {@link tooLarge}: the pieces.
+ *
+ * @example
+ * ```ts
+ * import { WebhookSignature } from "@waybill/core"
+ *
+ * const scheme: WebhookSignature.Scheme = { encoding: "hex", prefix: "sha256=" }
+ * const AcmeWebhook = WebhookSignature.webhook({
+ *   module: "AcmeWebhook",
+ *   source: "acme",
+ *   headers: [{ name: "x-acme-signature", scheme }],
+ *   decode: (json, options) => AcmeTracking.fromPayload(json, options)
+ * })
+ * const observations = yield* AcmeWebhook.verifyAndParse(request, { secret: Redacted.make("…") })
+ * // A sender (or a test) signs the same way:
+ * const headers = { "x-acme-signature": WebhookSignature.sign(body, "the-secret", scheme) }
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as CarrierPort from "./CarrierPort.js"
+import type * as Instant from "./Instant.js"
+import * as PortError from "./PortError.js"
+import type * as TimePolicy from "./TimePolicy.js"
+
+/**
+ * How the digest is written in the header.
+ *
+ * @since 0.1.0
+ */
+export type Encoding = "hex" | "base64"
+
+/**
+ * A signature scheme: how the sender keys the HMAC and writes the digest.
+ *
+ * @since 0.1.0
+ */
+export interface Scheme {
+  /** `hex` (64 characters, either case) or `base64` (32 bytes). */
+  readonly encoding: Encoding
+  /** Text before the digest, e.g. `sha256=`; required when given unless `prefixOptional`. */
+  readonly prefix?: string | undefined
+  /** Accept the prefix in any letter case (default: exactly as given). */
+  readonly ignorePrefixCase?: boolean | undefined
+  /** Accept the digest with or without the prefix (default: the prefix is required). */
+  readonly prefixOptional?: boolean | undefined
+  /**
+   * `canonical` (default): base64 exactly as the sender's library writes it (standard alphabet,
+   * `=` padding); `lenient`: also the URL-safe alphabet and a missing `=`.
+   */
+  readonly base64?: "canonical" | "lenient" | undefined
+  /**
+   * The header may carry several signatures separated by commas or white space (a sender
+   * rotating its secret signs with both); one matching is enough. Default: one signature, the
+   * whole trimmed header value.
+   */
+  readonly several?: boolean | undefined
+  /** Unicode-normalize a text secret before keying with its UTF-8 bytes (EasyPost: `NFKD`). */
+  readonly normalizeSecret?: "NFC" | "NFD" | "NFKC" | "NFKD" | undefined
+  /** Longer header values are refused unread (default 4096 characters). */
+  readonly maxLength?: number | undefined
+}
+
+/**
+ * What is signed: the raw body, or parts hashed one after the other (e.g. a timestamp, `.`,
+ * the body). Text is hashed as UTF-8.
+ *
+ * @since 0.1.0
+ */
+export type Message = Uint8Array | string | ReadonlyArray<Uint8Array | string>
+
+/**
+ * The secret: text (keyed with its UTF-8 bytes, after `normalizeSecret`) or raw bytes.
+ *
+ * @since 0.1.0
+ */
+export type Secret = string | Uint8Array
+
+const partsOf = (message: Message): ReadonlyArray<Uint8Array | string> =>
+  typeof message === "string" || message instanceof Uint8Array ? [message] : message
+
+/**
+ * The raw HMAC-SHA256 (32 bytes) of a message.
+ *
+ * @since 0.1.0
+ */
+export const digest = (
+  message: Message,
+  secret: Secret,
+  scheme: Pick<Scheme, "normalizeSecret"> = {}
+): Buffer => {
+  const key = typeof secret === "string"
+    ? Buffer.from(scheme.normalizeSecret !== undefined ? secret.normalize(scheme.normalizeSecret) : secret, "utf8")
+    : secret
+  const mac = createHmac("sha256", key)
+  for (const part of partsOf(message)) {
+    if (typeof part === "string") mac.update(part, "utf8")
+    else mac.update(part)
+  }
+  return mac.digest()
+}
+
+/**
+ * The header value a sender writes: the prefix (if any) and the encoded digest.
+ *
+ * @example
+ * ```ts
+ * WebhookSignature.sign(body, "sécret", { encoding: "hex", prefix: "hmac-sha256-hex=", normalizeSecret: "NFKD" })
+ * // "hmac-sha256-hex=e4e7…"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const sign = (message: Message, secret: Secret, scheme: Scheme): string =>
+  `${scheme.prefix ?? ""}${digest(message, secret, scheme).toString(scheme.encoding)}`
+
+/**
+ * The result of {@link check}: `Valid`, or why not. `Missing`: no value or a blank one;
+ * `TooLong`: longer than `maxLength`; `NoPrefix`: no signature carries the required prefix;
+ * `Malformed`: none is an encoded 32-byte digest; `Mismatch`: none matches.
+ *
+ * @since 0.1.0
+ */
+export type Outcome = "Valid" | "Missing" | "TooLong" | "NoPrefix" | "Malformed" | "Mismatch"
+
+const HEX = /^[0-9a-fA-F]{64}$/
+const BASE64_LENIENT = /^[A-Za-z0-9+/_-]{43}={0,1}$/
+
+const startsWith = (text: string, prefix: string, ignoreCase: boolean): boolean =>
+  ignoreCase ? text.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase() : text.startsWith(prefix)
+
+/** The digest text of one signature once its prefix is taken off, or undefined if it lacks one. */
+const withoutPrefix = (token: string, scheme: Scheme): string | undefined => {
+  const prefix = scheme.prefix
+  if (prefix === undefined || prefix === "") return token
+  if (startsWith(token, prefix, scheme.ignorePrefixCase === true)) return token.slice(prefix.length)
+  return scheme.prefixOptional === true ? token : undefined
+}
+
+const decodeDigest = (text: string, scheme: Scheme): Buffer | undefined => {
+  if (scheme.encoding === "hex") return HEX.test(text) ? Buffer.from(text, "hex") : undefined
+  if (scheme.base64 === "lenient") {
+    if (!BASE64_LENIENT.test(text)) return undefined
+    const bytes = Buffer.from(text, "base64")
+    return bytes.length === 32 ? bytes : undefined
+  }
+  const bytes = Buffer.from(text, "base64")
+  return bytes.length === 32 && bytes.toString("base64") === text ? bytes : undefined
+}
+
+/**
+ * Checks one header value: that it carries a well-formed signature (see {@link Scheme}) equal
+ * to the HMAC-SHA256 of `message` keyed with `secret`. The comparison of digests is constant
+ * time; the digest is computed only for a well-formed signature.
+ *
+ * @since 0.1.0
+ */
+export const check = (value: string | undefined, message: Message, secret: Secret, scheme: Scheme): Outcome => {
+  if (value === undefined || value.trim() === "") return "Missing"
+  if (value.length > (scheme.maxLength ?? 4096)) return "TooLong"
+  const tokens = scheme.several === true ? value.split(/[\s,]+/).filter((t) => t.length > 0) : [value.trim()]
+  const candidates: Array<string> = []
+  for (const token of tokens) {
+    const rest = withoutPrefix(token, scheme)
+    if (rest !== undefined) candidates.push(rest)
+  }
+  if (candidates.length === 0) return "NoPrefix"
+  const decoded: Array<Buffer> = []
+  for (const candidate of candidates) {
+    const bytes = decodeDigest(candidate, scheme)
+    if (bytes !== undefined) decoded.push(bytes)
+  }
+  if (decoded.length === 0) return "Malformed"
+  const expected = digest(message, secret, scheme)
+  let valid = false
+  for (const bytes of decoded) if (timingSafeEqual(bytes, expected)) valid = true
+  return valid ? "Valid" : "Mismatch"
+}
+
+const own = (record: object, key: string): boolean => Object.prototype.hasOwnProperty.call(record, key)
+
+/**
+ * A header's value, whatever the case of its name in `headers` (an `InboundRequest` has them
+ * in lower case; hand-built requests may not). Only own, text-valued entries count.
+ *
+ * @since 0.1.0
+ */
+export const header = (headers: Readonly<Record<string, string>>, name: string): string | undefined => {
+  if (own(headers, name)) {
+    const direct: unknown = headers[name]
+    return typeof direct === "string" ? direct : undefined
+  }
+  const lower = name.toLowerCase()
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === lower && typeof v === "string") return v
+  return undefined
+}
+
+/**
+ * `body is N bytes, more than the M allowed` when the body is larger than `maxBodyBytes`
+ * (checked before any other work), else `undefined`.
+ *
+ * @since 0.1.0
+ */
+export const tooLarge = (body: Uint8Array, maxBodyBytes: number): string | undefined =>
+  body.byteLength > maxBodyBytes ? `body is ${body.byteLength} bytes, more than the ${maxBodyBytes} allowed` : undefined
+
+/**
+ * What a rejected request leaves in its error's `cause`, enough to find it in logs and match
+ * it with the sender's records without keeping its content: the source, the body's size and
+ * SHA-256, and the header names (sorted). Never the body, a header value or the secret.
+ *
+ * @since 0.1.0
+ */
+export const evidence = (
+  request: CarrierPort.InboundRequest,
+  source: string
+): {
+  readonly source: string
+  readonly bodyBytes: number
+  readonly bodySha256: string
+  readonly headers: ReadonlyArray<string>
+} => ({
+  source,
+  bodyBytes: request.body.byteLength,
+  bodySha256: createHash("sha256").update(request.body).digest("hex"),
+  headers: Object.keys(request.headers).sort()
+})
+
+/**
+ * A `CarrierError` about an inbound request, with its {@link evidence} as `cause`.
+ *
+ * @since 0.1.0
+ */
+export const failure = (
+  request: CarrierPort.InboundRequest,
+  options: {
+    readonly module: string
+    readonly method: string
+    readonly source: string
+    readonly reason: PortError.Reason
+    readonly status: number
+    readonly description: string
+  }
+): PortError.CarrierError =>
+  new PortError.CarrierError({
+    reason: options.reason,
+    module: options.module,
+    method: options.method,
+    description: options.description,
+    status: options.status,
+    cause: evidence(request, options.source)
+  })
+
+/**
+ * A signature header an adapter reads, and its scheme.
+ *
+ * @since 0.1.0
+ */
+export interface SignatureHeader {
+  /** The header name, in lower case. */
+  readonly name: string
+  readonly scheme: Scheme
+}
+
+/**
+ * What {@link verify} checks a request against.
+ *
+ * @since 0.1.0
+ */
+export interface Spec {
+  /** The adapter module named in errors, e.g. `EasyPostWebhook`. */
+  readonly module: string
+  /** The event source, for the evidence. */
+  readonly source: string
+  readonly secret: Redacted.Redacted<string>
+  readonly maxBodyBytes: number
+  /**
+   * The signature headers, preferred first: the first one present (not blank, and not just its
+   * optional prefix) is checked, e.g. a vendor's current header and then its legacy one.
+   */
+  readonly headers: readonly [SignatureHeader, ...Array<SignatureHeader>]
+}
+
+const isPresent = (value: string | undefined, scheme: Scheme): value is string => {
+  if (value === undefined) return false
+  const trimmed = value.trim()
+  if (trimmed === "") return false
+  if (scheme.prefixOptional === true && scheme.prefix !== undefined) {
+    return withoutPrefix(trimmed, scheme) !== ""
+  }
+  return true
+}
+
+/**
+ * Checks a request: the body size (`Invalid`, HTTP 413, `body is N bytes, more than the M
+ * allowed`), then the first signature header present (`Unauthorized`, HTTP 401: `missing <h>
+ * header`, `missing <h> (or <h2>) header`, `<h> header does not start with <prefix>`, or
+ * `<h> does not match the body and the webhook secret`). Errors carry the request's
+ * {@link evidence}; the method is `verify`.
+ *
+ * @since 0.1.0
+ */
+export const verify = (request: CarrierPort.InboundRequest, spec: Spec): Effect.Effect<void, PortError.CarrierError> =>
+  Effect.suspend(() => {
+    const fail = (reason: "Invalid" | "Unauthorized", status: number, description: string) =>
+      Effect.fail(failure(request, { module: spec.module, method: "verify", source: spec.source, reason, status, description }))
+    const oversized = tooLarge(request.body, spec.maxBodyBytes)
+    if (oversized !== undefined) return fail("Invalid", 413, oversized)
+    let chosen: { readonly header: SignatureHeader; readonly value: string } | undefined
+    for (const h of spec.headers) {
+      const value = header(request.headers, h.name)
+      if (isPresent(value, h.scheme)) {
+        chosen = { header: h, value }
+        break
+      }
+    }
+    if (chosen === undefined) {
+      const [first, ...rest] = spec.headers
+      return fail("Unauthorized", 401, `missing ${first.name}${rest.length > 0 ? ` (or ${rest.map((h) => h.name).join(", ")})` : ""} header`)
+    }
+    const { name, scheme } = chosen.header
+    switch (check(chosen.value, request.body, Redacted.value(spec.secret), scheme)) {
+      case "Valid":
+        return Effect.void
+      case "NoPrefix":
+        return fail("Unauthorized", 401, `${name} header does not start with ${scheme.prefix ?? ""}`)
+      default:
+        return fail("Unauthorized", 401, `${name} does not match the body and the webhook secret`)
+    }
+  })
+
+declare const VerifiedTypeId: unique symbol
+
+/**
+ * A request that an adapter's `verify` checked. Only that adapter's {@link VerifiedKind.make}
+ * makes one (its constructor refuses any other caller), so a parser taking `Verified` cannot
+ * be handed an unverified request; `Owner` keeps one adapter's proof from passing for
+ * another's.
+ *
+ * @since 0.1.0
+ */
+export interface Verified<Owner extends string> {
+  readonly [VerifiedTypeId]: Owner
+  readonly request: CarrierPort.InboundRequest
+}
+
+/**
+ * The constructor of an adapter's {@link Verified} requests: it throws unless called with the
+ * adapter's private key, i.e. by {@link VerifiedKind.make}.
+ *
+ * @since 0.1.0
+ */
+export interface VerifiedConstructor<Owner extends string> {
+  new(key: symbol, request: CarrierPort.InboundRequest): Verified<Owner>
+}
+
+/**
+ * An adapter's kind of {@link Verified} request: the class (to export, e.g. as
+ * `EasyPostWebhook.Verified`) and the only way to make one.
+ *
+ * @since 0.1.0
+ */
+export interface VerifiedKind<Owner extends string> {
+  readonly Verified: VerifiedConstructor<Owner>
+  /** Call only after the request was verified. */
+  readonly make: (request: CarrierPort.InboundRequest) => Verified<Owner>
+}
+
+/**
+ * Makes an adapter's kind of {@link Verified} request; `owner` names the adapter module in the
+ * error a forged construction throws (`<owner>.Verified is made only by <owner>.verify`).
+ *
+ * @since 0.1.0
+ */
+export const verifiedFor = <Owner extends string>(owner: Owner): VerifiedKind<Owner> => {
+  const key = Symbol(`${owner}/Verified`)
+  class VerifiedRequest {
+    constructor(token: symbol, readonly request: CarrierPort.InboundRequest) {
+      if (token !== key) throw new Error(`${owner}.Verified is made only by ${owner}.verify`)
+    }
+  }
+  const Verified = VerifiedRequest as unknown as VerifiedConstructor<Owner>
+  return { Verified, make: (request) => new Verified(key, request) }
+}
+
+/**
+ * Parses a verified request's body as UTF-8 JSON and hands it to `decode`. A body that is not
+ * UTF-8 JSON fails with `Invalid`, HTTP 400, `body is not UTF-8 JSON: …`; a failure of
+ * `decode` keeps its reason and description and gets HTTP 400, this module and method `parse`,
+ * and the request's {@link evidence}.
+ *
+ * @since 0.1.0
+ */
+export const parseJson = <A>(
+  request: CarrierPort.InboundRequest,
+  where: { readonly module: string; readonly source: string },
+  decode: (json: unknown) => Effect.Effect<A, PortError.CarrierError>
+): Effect.Effect<A, PortError.CarrierError> =>
+  Effect.suspend(() => {
+    let json: unknown
+    try {
+      json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(request.body))
+    } catch (error) {
+      return Effect.fail(
+        failure(request, {
+          ...where,
+          method: "parse",
+          reason: "Invalid",
+          status: 400,
+          description: `body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`
+        })
+      )
+    }
+    return Effect.mapError(decode(json), (e) =>
+      failure(request, { ...where, method: "parse", reason: e.reason, status: 400, description: e.description }))
+  })
+
+/**
+ * The largest body a webhook accepts unless told otherwise: 1 MiB.
+ *
+ * @since 0.1.0
+ */
+export const defaultMaxBodyBytes = 1024 * 1024
+
+/**
+ * What a host tells a vendor's webhook module.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The webhook secret configured at the vendor. */
+  readonly secret: Redacted.Redacted<string>
+  /** The `source` of the events (default: the vendor's, e.g. `easypost`). */
+  readonly source?: string | undefined
+  /** Bodies larger than this are refused before any work (default 1 MiB). */
+  readonly maxBodyBytes?: number | undefined
+  /** What a time without a zone means (default `AssumeUtc`). */
+  readonly timePolicy?: TimePolicy.TimePolicy | undefined
+}
+
+/**
+ * What a payload decoder is told: the event source, the time policy and when the request
+ * arrived.
+ *
+ * @since 0.1.0
+ */
+export interface PayloadOptions {
+  readonly source: string
+  readonly timePolicy: TimePolicy.TimePolicy
+  readonly receivedAt: Instant.Instant
+}
+
+/**
+ * A vendor's webhook: how it signs and how its payload reads.
+ *
+ * @since 0.1.0
+ */
+export interface WebhookSpec<Owner extends string> {
+  /** The module named in errors and in the `Verified` token, e.g. `EasyPostWebhook`. */
+  readonly module: Owner
+  /** The default event source, e.g. `easypost`. */
+  readonly source: string
+  /** The signature headers, preferred first (see {@link Spec}). */
+  readonly headers: readonly [SignatureHeader, ...Array<SignatureHeader>]
+  /** Turns the JSON body into observations; fails with a typed `CarrierError`. */
+  readonly decode: (
+    json: unknown,
+    options: PayloadOptions
+  ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
+}
+
+/**
+ * A vendor's webhook module.
+ *
+ * @since 0.1.0
+ */
+export interface Webhook<Owner extends string> {
+  /** The class of this vendor's verified requests (only `verify` makes one). */
+  readonly Verified: VerifiedConstructor<Owner>
+  /** Checks the body size and the signature (see {@link verify}). */
+  readonly verify: (
+    request: CarrierPort.InboundRequest,
+    options: Options
+  ) => Effect.Effect<Verified<Owner>, PortError.CarrierError>
+  /** Parses a verified request's JSON body (see {@link parseJson}). */
+  readonly parse: (
+    verified: Verified<Owner>,
+    options: Omit<Options, "secret">
+  ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
+  /** Verifies, then parses: the only way a carrier port should read a webhook. */
+  readonly verifyAndParse: (
+    request: CarrierPort.InboundRequest,
+    options: Options
+  ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
+}
+
+/**
+ * Makes a vendor's webhook module: `verify` checks the size and the signature and returns a
+ * `Verified` request, `parse` takes only such a request and hands its JSON to `decode` (time
+ * policy default `AssumeUtc`), `verifyAndParse` does both.
+ *
+ * @since 0.1.0
+ */
+export const webhook = <Owner extends string>(spec: WebhookSpec<Owner>): Webhook<Owner> => {
+  const kind = verifiedFor(spec.module)
+  const verifyRequest: Webhook<Owner>["verify"] = (request, options) =>
+    Effect.map(
+      verify(request, {
+        module: spec.module,
+        source: options.source ?? spec.source,
+        secret: options.secret,
+        maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
+        headers: spec.headers
+      }),
+      () => kind.make(request)
+    )
+  const parse: Webhook<Owner>["parse"] = (verified, options) => {
+    const source = options.source ?? spec.source
+    return parseJson(verified.request, { module: spec.module, source }, (json) =>
+      spec.decode(json, {
+        source,
+        timePolicy: options.timePolicy ?? { _tag: "AssumeUtc" },
+        receivedAt: verified.request.receivedAt
+      }))
+  }
+  return {
+    Verified: kind.Verified,
+    verify: verifyRequest,
+    parse,
+    verifyAndParse: (request, options) => Effect.flatMap(verifyRequest(request, options), (verified) => parse(verified, options))
+  }
+}
