@@ -1,13 +1,3 @@
-import { defineConfig } from "tsup"
+import { packageConfig } from "../../tsup.base.js"
 
-export default defineConfig({
-  entry: {"index": "src/index.ts", "testing/index": "src/testing/index.ts"},
-  format: ["esm"],
-  dts: { compilerOptions: { composite: false, incremental: false } },
-  tsconfig: "tsconfig.build.json",
-  sourcemap: true,
-  clean: true,
-  target: "node20",
-  splitting: true,
-  treeshake: true
-})
+export default packageConfig({"index": "src/index.ts", "testing/index": "src/testing/index.ts"})

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import type { ShipmentRecord, Status } from "@waybill/core"
+import { Random } from "@waybill/core/simulation"
 
 /**
  * The kind of story.
@@ -194,35 +195,11 @@ const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 
 /**
- * A small deterministic PRNG (mulberry32).
+ * The seeded random source of the scenario (core's simulation PRNG).
  *
  * @since 0.1.0
  */
-export const prng = (seed: number) => {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    next,
-    int: (min: number, max: number): number => min + Math.floor(next() * (max - min + 1)),
-    chance: (p: number): boolean => next() < p,
-    pick: <A>(items: ReadonlyArray<A>): A => items[Math.floor(next() * items.length)]!,
-    shuffle: <A>(items: Array<A>): Array<A> => {
-      for (let i = items.length - 1; i > 0; i--) {
-        const j = Math.floor(next() * (i + 1))
-        const tmp = items[i]!
-        items[i] = items[j]!
-        items[j] = tmp
-      }
-      return items
-    }
-  }
-}
+export const prng = Random.make
 
 /** @since 0.1.0 */
 export type Rng = ReturnType<typeof prng>

@@ -21,6 +21,7 @@ import * as Invoice from "../Invoice.js"
 import * as Money from "../Money.js"
 import * as Notifier from "../Notifier.js"
 import * as PortError from "../PortError.js"
+import * as Random from "./Random.js"
 
 /**
  * The faults a fake injects.
@@ -101,14 +102,7 @@ const MODULE = "@waybill/core/testing/FakePorts"
  */
 export const make = (initial: Faults = { rate: 0, kinds: [] }, options: Options = {}): FakePorts => {
   let faults = initial
-  let state = (initial.seed ?? 42) >>> 0
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = Random.make(initial.seed ?? 42).next
   const effects: Array<Effected> = []
   const calls = new Map<string, number>()
   const rejected = new Map<string, number>()

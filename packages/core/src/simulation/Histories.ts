@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as FastCheck from "effect/FastCheck"
+import * as Random from "./Random.js"
 import * as ErpPort from "../ErpPort.js"
 import * as ExternalRefs from "../ExternalRefs.js"
 import * as Ids from "../Ids.js"
@@ -51,25 +52,8 @@ export interface History {
   readonly events: ReadonlyArray<ShipmentEvent.ShipmentEvent>
 }
 
-/** A small deterministic PRNG (mulberry32). */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    next,
-    int: (min: number, max: number): number => min + Math.floor(next() * (max - min + 1)),
-    chance: (p: number): boolean => next() < p,
-    pick: <A>(items: ReadonlyArray<A>): A => items[Math.floor(next() * items.length)]!
-  }
-}
-
-type Rng = ReturnType<typeof prng>
+type Rng = Random.Random
+const prng = Random.make
 
 /** Generated values are valid by construction; the property tests decode them anyway. */
 const trusted = true
@@ -245,7 +229,7 @@ export const generate = (seed: number, options: Options = {}, index = 0): Histor
       for (let i = 0; i < copies; i++) arrivals.push(retransmit(event, rng))
     }
   }
-  shuffle(arrivals, rng)
+  rng.shuffle(arrivals)
   return { shipmentId, companyId, events: arrivals }
 }
 
@@ -263,14 +247,6 @@ const retransmit = (event: ShipmentEvent.ShipmentEvent, rng: Rng): ShipmentEvent
   }
 }
 
-const shuffle = <A>(items: Array<A>, rng: Rng): void => {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1))
-    const tmp = items[i]!
-    items[i] = items[j]!
-    items[j] = tmp
-  }
-}
 
 /**
  * A fast-check arbitrary of histories (events in a shuffled arrival order).

@@ -11,4 +11,6 @@ export * as FakePorts from "./FakePorts.js"
 /** @since 0.1.0 */
 export * as Histories from "./Histories.js"
 /** @since 0.1.0 */
+export * as Random from "./Random.js"
+/** @since 0.1.0 */
 export * as HttpFake from "./HttpFake.js"
