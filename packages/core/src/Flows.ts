@@ -259,6 +259,18 @@ const noteCategory = (m: Milestone.Milestone): FlowConfig["notes"][number] | und
  */
 export const plan = (input: PlanInput): Plan => {
   const { config, info, state, now } = input
+  // Most events change no milestone (a second transit scan, a retransmission with new content):
+  // with nothing reached or withdrawn and billing either settled or not triggered, there is
+  // nothing to decide. (The full path below gives the same answer, at more cost.)
+  if (input.reached.length === 0 && input.retracted.length === 0) {
+    const billing = input.record.billing
+    if (
+      billing.status === "released" ||
+      (billing.status === "waiting" && !ShipmentState.has(state.view, triggerKey(config.billing)))
+    ) {
+      return { record: new ShipmentRecord.ShipmentRecord({ ...input.record, state }, true), actions: [], newHolds: [] }
+    }
+  }
   const shipment = info.shipment
   const s = shipment.id
   const view = state.view

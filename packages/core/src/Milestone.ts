@@ -92,17 +92,7 @@ export type Milestone = typeof Milestone.Type
  *
  * @since 0.1.0
  */
-export const key = (milestone: Milestone): string => {
-  let k = keys.get(milestone)
-  if (k === undefined) {
-    k = computeKey(milestone)
-    keys.set(milestone, k)
-  }
-  return k
-}
-
-// Milestones are immutable: their key is computed once.
-const keys = new WeakMap<Milestone, string>()
+export const key = (milestone: Milestone): string => computeKey(milestone)
 
 const computeKey = (milestone: Milestone): string => {
   switch (milestone._tag) {

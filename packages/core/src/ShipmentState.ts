@@ -340,14 +340,15 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     const rank = Status.forwardRank(status)
     if (rank > progressRank) break
     const branch = Status.branchStatuses.has(status)
-    let min = Number.POSITIVE_INFINITY
+    let first: Timed<StatusEvent> | undefined
     for (const f of forward) {
       const matches = branch ? f.event.status === status : rankOf(f.event) >= rank
-      if (matches && f.ms < min) min = f.ms
+      if (matches && (first === undefined || f.ms < first.ms)) first = f
     }
-    if (min !== Number.POSITIVE_INFINITY) {
-      reachedMs.set(status, min)
-      milestones.push({ _tag: "Reached", status, at: Instant.fromMillis(min) })
+    if (first !== undefined) {
+      reachedMs.set(status, first.ms)
+      // The earliest event's own instant: no new object.
+      milestones.push({ _tag: "Reached", status, at: first.event.occurredAt })
     }
   }
   const progress = progressRank === 0 ? undefined : Status.forwardStatuses[progressRank - 1]
@@ -404,26 +405,25 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
   const movements = [...forward, ...returns]
   const exceptionEntries: Array<ExceptionEntry> = []
   for (const x of [...exceptions].sort(byTime)) {
-    let resolvedMs = Number.POSITIVE_INFINITY
-    for (const m of movements) if (m.ms > x.ms && m.ms < resolvedMs) resolvedMs = m.ms
+    let resolver: Timed<Event> | undefined
+    for (const m of movements) if (m.ms > x.ms && (resolver === undefined || m.ms < resolver.ms)) resolver = m
     for (const k of clearances) {
       const covers = k.event.kinds === undefined || k.event.kinds.includes(x.event.kind)
-      if (covers && k.ms >= x.ms && k.ms < resolvedMs) resolvedMs = k.ms
+      if (covers && k.ms >= x.ms && (resolver === undefined || k.ms < resolver.ms)) resolver = k
     }
-    const resolved = resolvedMs !== Number.POSITIVE_INFINITY
     exceptionEntries.push(
       ({
         eventId: x.event.id,
         kind: x.event.kind,
         occurredAt: x.event.occurredAt,
         raw: x.event.raw,
-        ...(resolved ? { resolvedAt: Instant.fromMillis(resolvedMs) } : {})
+        ...(resolver !== undefined ? { resolvedAt: resolver.event.occurredAt } : {})
       })
     )
     milestones.push({ _tag: "ExceptionOpened", eventId: x.event.id, kind: x.event.kind, at: x.event.occurredAt })
-    if (resolved) {
+    if (resolver !== undefined) {
       milestones.push(
-        { _tag: "ExceptionResolved", eventId: x.event.id, kind: x.event.kind, at: Instant.fromMillis(resolvedMs) }
+        { _tag: "ExceptionResolved", eventId: x.event.id, kind: x.event.kind, at: resolver.event.occurredAt }
       )
     }
   }
