@@ -35,6 +35,8 @@ export * as Instant from "./Instant.js"
 /** @since 0.1.0 */
 export * as Invoice from "./Invoice.js"
 /** @since 0.1.0 */
+export * as KeyedLock from "./KeyedLock.js"
+/** @since 0.1.0 */
 export * as MemoryStore from "./MemoryStore.js"
 /** @since 0.1.0 */
 export * as MemoryTransport from "./MemoryTransport.js"

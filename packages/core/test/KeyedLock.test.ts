@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
-import * as KeyedLock from "../src/internal/KeyedLock.js"
+import { KeyedLock } from "../src/index.js"
 
 describe("KeyedLock", () => {
   it.effect("runs work on one key one at a time, in order, and other keys in parallel", () =>

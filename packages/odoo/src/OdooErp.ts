@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Dispatcher, ErpPort, type ExternalRefs, HelpdeskPort, Invoice, PortError, type Store, Validation } from "@waybill/core"
+import { Dispatcher, ErpPort, KeyedLock, type ExternalRefs, HelpdeskPort, Invoice, PortError, type Store, Validation } from "@waybill/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -30,7 +30,7 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as IntakeCursor from "./internal/IntakeCursor.js"
-import * as KeyedLock from "./internal/KeyedLock.js"
+import * as Coalescer from "./internal/Coalescer.js"
 import * as OdooClient from "./OdooClient.js"
 import * as D from "./OdooDomain.js"
 import * as OdooFault from "./OdooFault.js"
@@ -206,8 +206,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const onInvalid = options.onInvalidOrder ??
       ((r: RejectedOrder) =>
         Effect.logWarning(`Odoo order ${r.name} (sale.order ${r.orderId}) cannot be taken in: ${r.error.message}`))
-    const lock = KeyedLock.make()
-    const writes = KeyedLock.coalescer<PortError.ErpError>(lock, (key, values) => {
+    const locks = KeyedLock.make()
+    const writes = Coalescer.coalescer<PortError.ErpError>(locks, (key, values) => {
       const [model, id] = splitKey(key)
       return client.write(model, [id], values)
     })
@@ -549,7 +549,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const postNote: ErpPort.ErpPortShape["postNote"] = (request) =>
       Effect.gen(function*() {
         const picking = yield* refOf("postNote", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
-        yield* lock.withLock(`stock.picking:${picking}`)(postOnce("stock.picking", picking, request.key, request.subject, request.body))
+        yield* locks.withLock(`stock.picking:${picking}`, postOnce("stock.picking", picking, request.key, request.subject, request.body))
       })
 
     const isUserError = (e: PortError.ErpError) => e.reason === "Invalid" && OdooFault.fromError(e)?.shortName === "UserError"
@@ -627,7 +627,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       Effect.gen(function*() {
         const pickingId = yield* refOf("validateDelivery", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
         const withState = yield* hasDeliveryState
-        return yield* lock.withLock(`stock.picking:${pickingId}`)(Effect.gen(function*() {
+        return yield* locks.withLock(`stock.picking:${pickingId}`, Effect.gen(function*() {
           const rows = yield* client.read("stock.picking", [pickingId], {
             fields: {
               state: Schema.String,
@@ -740,7 +740,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         }
         const so = orderId
         const marker = keyMarker(request.key)
-        return yield* lock.withLock(`sale.order:${so}`)(Effect.gen(function*() {
+        return yield* locks.withLock(`sale.order:${so}`, Effect.gen(function*() {
           // A first call cannot have created an invoice for this key yet; later ones look it up.
           const mine = (yield* Dispatcher.Attempt.isFirst) ? [] : yield* client.searchRead(
             "account.move",
@@ -817,7 +817,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     })
 
     const projectRef = yield* Ref.make(Option.fromNullable(options.serviceCases?.projectId))
-    const projectId = lock.withLock("project.project:service-cases")(Effect.flatMap(Ref.get(projectRef), (known) =>
+    const projectId = locks.withLock("project.project:service-cases", Effect.flatMap(Ref.get(projectRef), (known) =>
       Option.isSome(known) ? Effect.succeed(known.value) : Effect.gen(function*() {
         const name = options.serviceCases?.projectName ?? "Service cases"
         const found = yield* client.search("project.project", D.eq("name", name), { limit: 1, order: "id asc" })
@@ -921,7 +921,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const openOrEnrich: HelpdeskPort.HelpdeskPortShape["openOrEnrich"] = (request) =>
       Effect.gen(function*() {
         const model = yield* caseModel
-        return yield* lock.withLock(`case:${request.shipmentId}`)(Effect.gen(function*() {
+        return yield* locks.withLock(`case:${request.shipmentId}`, Effect.gen(function*() {
           const note = `${request.note}\n${plainContext(request.context)}`
           const known = yield* cachedCase(request.shipmentId)
           if (known !== undefined) {
@@ -956,7 +956,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const update: HelpdeskPort.HelpdeskPortShape["update"] = (request) =>
       Effect.gen(function*() {
         const model = yield* caseModel
-        return yield* lock.withLock(`case:${request.shipmentId}`)(Effect.gen(function*() {
+        return yield* locks.withLock(`case:${request.shipmentId}`, Effect.gen(function*() {
           const note = `${request.note}\n${plainContext(request.context)}`
           const known = yield* cachedCase(request.shipmentId)
           const existing = known !== undefined ? undefined : yield* findCase(model, request.shipmentId)

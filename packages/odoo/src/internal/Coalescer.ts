@@ -1,44 +1,14 @@
 /**
- * One writer per key (an Odoo record), and coalescing of pending writes to the same record.
+ * Coalescing of pending writes to the same Odoo record, over core's `KeyedLock` (one writer per
+ * record).
  *
  * @internal
  */
 import * as Deferred from "effect/Deferred"
+import type { KeyedLock } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-
-export interface KeyedLock {
-  /** Runs `effect` while holding the lock of `key` (FIFO per key; different keys run in parallel). */
-  readonly withLock: (key: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** Keys currently held or waited for (for tests). */
-  readonly size: () => number
-}
-
-export const make = (): KeyedLock => {
-  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
-  return {
-    withLock: (key) => (effect) =>
-      Effect.suspend(() => {
-        let entry = locks.get(key)
-        if (entry === undefined) {
-          entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
-          locks.set(key, entry)
-        }
-        entry.users += 1
-        const held = entry
-        return held.semaphore.withPermits(1)(effect).pipe(
-          Effect.ensuring(
-            Effect.sync(() => {
-              held.users -= 1
-              if (held.users === 0 && locks.get(key) === held) locks.delete(key)
-            })
-          )
-        )
-      }),
-    size: () => locks.size
-  }
-}
 
 export interface Coalescer<E> {
   /**
@@ -49,7 +19,7 @@ export interface Coalescer<E> {
 }
 
 export const coalescer = <E>(
-  lock: KeyedLock,
+  lock: KeyedLock.KeyedLock,
   flush: (key: string, values: Readonly<Record<string, unknown>>) => Effect.Effect<void, E>
 ): Coalescer<E> => {
   interface Batch {
@@ -76,7 +46,7 @@ export const coalescer = <E>(
             Effect.onInterrupt(() => Deferred.done(mine.done, Exit.interrupt(FiberId.none)))
           )
         })
-        return lock.withLock(key)(run).pipe(Effect.zipRight(Deferred.await(mine.done)))
+        return lock.withLock(key, run).pipe(Effect.zipRight(Deferred.await(mine.done)))
       })
   }
 }

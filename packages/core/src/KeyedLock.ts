@@ -1,15 +1,28 @@
 /**
- * One mutex per key, without allocating anything for a key nobody else holds: the holder
- * marks the key, waiters queue behind it and are handed the lock in order. Waiting is
- * interruptible (an interrupted waiter leaves the queue); holding is released on any exit.
+ * One mutex per key (a shipment, a far-side record): work on one key runs one at a time in
+ * arrival order, other keys in parallel. Nothing is allocated for a key nobody else holds: the
+ * holder marks the key, waiters queue behind it and are handed the lock in order. Waiting is
+ * interruptible (an interrupted waiter leaves the queue); the lock is released on any exit.
+ * Adapters use it for "one writer per far-side record".
+ *
+ * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 
+/**
+ * @since 0.1.0
+ */
 export interface KeyedLock {
   readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Keys currently held or waited for. */
   readonly size: () => number
 }
 
+/**
+ * Creates a keyed lock.
+ *
+ * @since 0.1.0
+ */
 export const make = (): KeyedLock => {
   const queues = new Map<string, Array<() => void>>()
 
