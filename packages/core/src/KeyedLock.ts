@@ -14,6 +14,13 @@ import * as Effect from "effect/Effect"
  */
 export interface KeyedLock {
   readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * Runs the effect holding every one of the keys. Keys are taken in sorted order (so two
+   * callers never deadlock); when none is held they are all taken in one step.
+   *
+   * @since 0.2.0
+   */
+  readonly withLocks: <A, E, R>(keys: Iterable<string>, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Keys currently held or waited for. */
   readonly size: () => number
 }
@@ -32,6 +39,44 @@ export const make = (): KeyedLock => {
       const next = waiters?.shift()
       if (next === undefined) queues.delete(key)
       else next()
+    })
+
+  const releaseAll = (held: Array<string>) =>
+    Effect.sync(() => {
+      for (const key of held) {
+        const waiters = queues.get(key)
+        const next = waiters?.shift()
+        if (next === undefined) queues.delete(key)
+        else next()
+      }
+      held.length = 0
+    })
+
+  /** Takes keys[i..] in order; a key handed over by its previous holder is recorded in `held` when handed. */
+  const acquireFrom = (keys: ReadonlyArray<string>, i: number, held: Array<string>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      while (i < keys.length) {
+        const key = keys[i]!
+        const waiters = queues.get(key)
+        if (waiters !== undefined) {
+          const wait = Effect.async<void>((resume) => {
+            const wake = () => {
+              held.push(key)
+              resume(Effect.void)
+            }
+            waiters.push(wake)
+            return Effect.sync(() => {
+              const at = waiters.indexOf(wake)
+              if (at >= 0) waiters.splice(at, 1)
+            })
+          })
+          return Effect.zipRight(wait, acquireFrom(keys, i + 1, held))
+        }
+        queues.set(key, [])
+        held.push(key)
+        i++
+      }
+      return Effect.void
     })
 
   const acquire = (key: string): Effect.Effect<void> =>
@@ -56,6 +101,14 @@ export const make = (): KeyedLock => {
       Effect.uninterruptibleMask((restore) =>
         Effect.zipRight(restore(acquire(key)), Effect.ensuring(restore(effect), release(key)))
       ),
+    withLocks: (keys, effect) =>
+      Effect.suspend(() => {
+        const sorted = [...new Set(keys)].sort()
+        const held: Array<string> = []
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.ensuring(Effect.zipRight(restore(acquireFrom(sorted, 0, held)), restore(effect)), releaseAll(held))
+        )
+      }),
     size: () => queues.size
   }
 }

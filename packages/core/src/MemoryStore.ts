@@ -73,36 +73,47 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
     return { items: slice, cursor: slice.length === limit && last !== undefined ? key(last) : undefined }
   }
 
+  const commitOne = (commit: Store.Commit): Store.CommitResult => {
+    const current = shipments.get(commit.shipmentId)?.version ?? 0
+    if (current !== commit.expectedVersion) return { _tag: "Conflict", version: current }
+    const head = auditHeads.get(commit.shipmentId)?.seq ?? 0
+    if (commit.audit.some((e, i) => e.stream !== commit.shipmentId || e.seq !== head + 1 + i)) {
+      return { _tag: "Conflict", version: current }
+    }
+    const version = current + 1
+    shipments.set(commit.shipmentId, { shipmentId: commit.shipmentId, version, body: commit.body })
+    for (const key of commit.idempotencyKeys) seen.add(key)
+    if (commit.events.length > 0) {
+      let log = events.get(commit.shipmentId)
+      if (log === undefined) events.set(commit.shipmentId, (log = []))
+      log.push(...commit.events)
+    }
+    for (const entry of commit.audit) appendOne(entry)
+    const enqueued: Array<string> = []
+    for (const action of commit.outbox) {
+      if (known(action.key)) continue
+      outbox.set(action.key, { action })
+      enqueued.push(action.key)
+    }
+    return { _tag: "Committed", version, enqueued }
+  }
+
   const store: MemoryStore = {
     internals: { shipments, outbox, done, dead, audit, auditHeads, seen },
 
     load: (shipmentId) => Effect.sync(() => shipments.get(shipmentId)),
 
-    commit: (commit) =>
-      Effect.sync((): Store.CommitResult => {
-        const current = shipments.get(commit.shipmentId)?.version ?? 0
-        if (current !== commit.expectedVersion) return { _tag: "Conflict", version: current }
-        const head = auditHeads.get(commit.shipmentId)?.seq ?? 0
-        if (commit.audit.some((e, i) => e.stream !== commit.shipmentId || e.seq !== head + 1 + i)) {
-          return { _tag: "Conflict", version: current }
-        }
-        const version = current + 1
-        shipments.set(commit.shipmentId, { shipmentId: commit.shipmentId, version, body: commit.body })
-        for (const key of commit.idempotencyKeys) seen.add(key)
-        if (commit.events.length > 0) {
-          let log = events.get(commit.shipmentId)
-          if (log === undefined) events.set(commit.shipmentId, (log = []))
-          log.push(...commit.events)
-        }
-        for (const entry of commit.audit) appendOne(entry)
-        const enqueued: Array<string> = []
-        for (const action of commit.outbox) {
-          if (known(action.key)) continue
-          outbox.set(action.key, { action })
-          enqueued.push(action.key)
-        }
-        return { _tag: "Committed", version, enqueued }
-      }),
+    loadMany: (requests) =>
+      Effect.sync(() =>
+        requests.map(({ knownVersion, shipmentId }) => {
+          const record = shipments.get(shipmentId)
+          return record === undefined || record.version !== knownVersion ? record : { shipmentId, version: record.version }
+        })
+      ),
+
+    commit: (commit) => Effect.sync(() => commitOne(commit)),
+
+    commitMany: (commits) => Effect.sync(() => commits.map(commitOne)),
 
     seen: (keys) => Effect.sync(() => keys.map((k) => seen.has(k))),
 
@@ -217,6 +228,10 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
     getShipment: (shipmentId) => Effect.sync(() => references.get(shipmentId)),
 
     findByTracking: (trackingNumber) => Effect.sync(() => tracking.get(trackingNumber)),
+
+    getShipments: (shipmentIds) => Effect.sync(() => shipmentIds.map((id) => references.get(id))),
+
+    findManyByTracking: (trackingNumbers) => Effect.sync(() => trackingNumbers.map((n) => tracking.get(n))),
 
     getCursor: (name) => Effect.sync(() => cursors.get(name)),
 

@@ -109,6 +109,11 @@ export interface Options {
   readonly maxConflicts?: number
   /** Decoded records kept in memory per process (by version). Default 20,000. */
   readonly cacheSize?: number
+  /**
+   * How long a tracking number → shipment lookup is reused, in milliseconds. Default 60,000.
+   * Carriers recycle tracking numbers after months; 0 looks every number up.
+   */
+  readonly routeCacheMillis?: number
 }
 
 /**
@@ -167,6 +172,22 @@ export class Pipeline extends Context.Tag("@waybill/core/Pipeline")<Pipeline, Pi
 
 const MODULE = "@waybill/core/Pipeline"
 
+/** What a step decided for one shipment: nothing to write, or a commit. */
+interface Skip<R> {
+  readonly _tag: "Skip"
+  readonly value: R
+}
+interface Commit<R> {
+  readonly _tag: "Commit"
+  readonly record: ShipmentRecord.ShipmentRecord
+  readonly audits: ReadonlyArray<{ readonly kind: string; readonly body: string }>
+  readonly idempotencyKeys: ReadonlyArray<string>
+  readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
+  readonly actions: ReadonlyArray<Flows.ActionDraft>
+  readonly result: (enqueued: ReadonlyArray<string>) => R
+}
+type Decision<R> = Skip<R> | Commit<R>
+
 const encodeInfo = Schema.encodeSync(ShipmentRecord.ShipmentInfo)
 const decodeInfo = Schema.decodeUnknownEither(ShipmentRecord.ShipmentInfo)
 const encodeMessage = Schema.encodeSync(InboundMessage)
@@ -203,6 +224,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const carriers = new Map((options.carriers ?? []).map((c) => [c.source, c]))
     const maxConflicts = options.maxConflicts ?? 50
     const cacheSize = options.cacheSize ?? 20_000
+    const routeCacheMillis = options.routeCacheMillis ?? 60_000
     const locks = KeyedLock.make()
     const records = new Map<string, { readonly version: number; readonly record: ShipmentRecord.ShipmentRecord }>()
     const infos = new Map<string, ShipmentRecord.ShipmentInfo>()
@@ -320,83 +342,153 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         return ids
       })
 
-    const commitWith = <R>(
-      shipmentId: string,
+    /** Reference data of many shipments into the cache, with one store call for the misses. */
+    const ensureInfos = (shipmentIds: ReadonlyArray<string>, method: string) =>
+      Effect.gen(function* () {
+        const corrupt = new Map<string, IngestError>()
+        const misses = shipmentIds.filter((id) => !infos.has(id))
+        if (misses.length === 0) return corrupt
+        const bodies = yield* Effect.mapError(store.getShipments(misses), storageError(method))
+        misses.forEach((shipmentId, i) => {
+          const body = bodies[i]
+          if (body === undefined) return
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(body)
+          } catch {
+            parsed = undefined
+          }
+          const decoded = decodeInfo(parsed)
+          if (Either.isRight(decoded)) remember(infos, shipmentId, decoded.right)
+          else {
+            corrupt.set(
+              shipmentId,
+              new IngestError({ reason: "Bug", module: MODULE, method, description: `stored shipment ${shipmentId} is corrupt`, shipmentId })
+            )
+          }
+        })
+        return corrupt
+      })
+
+    const notRegistered = (shipmentId: string, method: string) =>
+      new IngestError({
+        reason: "NotFound",
+        module: MODULE,
+        method,
+        description: `shipment ${shipmentId} is not registered`,
+        shipmentId
+      })
+
+    /**
+     * Runs one step per shipment against its current record and commits the results together:
+     * the shipments' locks are taken at once, their records loaded with one store call (bodies
+     * this process already holds are not shipped again), the steps run as plain functions, and
+     * the commits go in one `commitMany`. A lost version CAS reloads and re-runs that shipment's
+     * step. Per shipment the result is the step's value or a permanent `IngestError`; a
+     * retryable failure fails the whole call (what was committed stays committed).
+     */
+    const commitShipments = <R>(
+      shipmentIds: ReadonlyArray<string>,
       method: string,
-      step: (
-        record: ShipmentRecord.ShipmentRecord,
-        info: ShipmentRecord.ShipmentInfo,
-        now: number
-      ) => Effect.Effect<
-        | { readonly _tag: "Skip"; readonly value: R }
-        | {
-            readonly _tag: "Commit"
-            readonly record: ShipmentRecord.ShipmentRecord
-            readonly audits: ReadonlyArray<{ readonly kind: string; readonly body: string }>
-            readonly idempotencyKeys: ReadonlyArray<string>
-            readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
-            readonly actions: ReadonlyArray<Flows.ActionDraft>
-            readonly result: (enqueued: ReadonlyArray<string>) => R
-          },
-        IngestError
-      >
-    ) =>
-      locks.withLock(
-        shipmentId,
+      step: (shipmentId: string, record: ShipmentRecord.ShipmentRecord, info: ShipmentRecord.ShipmentInfo, now: number) => Decision<R>
+    ): Effect.Effect<Map<string, R | IngestError>, IngestError> =>
+      locks.withLocks(
+        shipmentIds,
         Effect.gen(function* () {
-          for (let attempt = 0; attempt <= maxConflicts; attempt++) {
-            const loaded = yield* loadRecord(shipmentId, method)
-            const info = yield* loadInfo(shipmentId, method)
-            if (loaded === undefined || info === undefined) {
+          const out = new Map<string, R | IngestError>()
+          const corrupt = yield* ensureInfos(shipmentIds, method)
+          let pending: Array<string> = []
+          for (const id of shipmentIds) {
+            const problem = corrupt.get(id)
+            if (problem !== undefined) out.set(id, problem)
+            else if (!infos.has(id)) out.set(id, notRegistered(id, method))
+            else pending.push(id)
+          }
+          for (let attempt = 0; pending.length > 0; attempt++) {
+            if (attempt > maxConflicts) {
               return yield* new IngestError({
-                reason: "NotFound",
+                reason: "Conflict",
                 module: MODULE,
                 method,
-                description: `shipment ${shipmentId} is not registered`,
-                shipmentId
+                description: `shipment ${pending[0]} kept changing under ${maxConflicts} attempts`,
+                shipmentId: pending[0]!
               })
             }
+            const held = pending.map((id) => records.get(id))
+            const loaded = yield* Effect.mapError(
+              store.loadMany(
+                pending.map((shipmentId, i) => {
+                  const version = held[i]?.version
+                  return version === undefined ? { shipmentId } : { shipmentId, knownVersion: version }
+                })
+              ),
+              storageError(method)
+            )
             const now = yield* Clock.currentTimeMillis
-            const decision = yield* step(loaded.record, info, now)
-            if (decision._tag === "Skip") return decision.value
-            const entries = Audit.chain(
-              shipmentId,
-              loaded.record.audit,
-              decision.audits.map((a) => ({ at: now, ...a }))
-            )
-            const head = entries[entries.length - 1]
-            const record = new ShipmentRecord.ShipmentRecord(
-              { ...decision.record, audit: head === undefined ? loaded.record.audit : { seq: head.seq, hash: head.hash } },
-              true
-            )
-            const result = yield* Effect.mapError(
-              store.commit({
-                shipmentId,
-                expectedVersion: loaded.version,
+            const commits: Array<Store.Commit> = []
+            const made: Array<{ readonly id: string; readonly record: ShipmentRecord.ShipmentRecord; readonly decision: Commit<R> }> = []
+            pending.forEach((id, i) => {
+              const stored = loaded[i]
+              const info = infos.get(id)
+              if (stored === undefined || info === undefined) return void out.set(id, notRegistered(id, method))
+              let current: ShipmentRecord.ShipmentRecord
+              if (stored.body === undefined && held[i] !== undefined && held[i].version === stored.version) {
+                current = held[i].record
+              } else {
+                const decoded = stored.body === undefined ? Either.left(new Error("no body")) : ShipmentRecord.fromJson(stored.body)
+                if (Either.isLeft(decoded)) return void out.set(id, corruptRecord(id, method, decoded.left))
+                current = decoded.right
+                remember(records, id, { version: stored.version, record: current })
+              }
+              const decision = step(id, current, info, now)
+              if (decision._tag === "Skip") return void out.set(id, decision.value)
+              const entries = Audit.chain(id, current.audit, decision.audits.map((a) => ({ at: now, ...a })))
+              const head = entries[entries.length - 1]
+              const record = new ShipmentRecord.ShipmentRecord(
+                { ...decision.record, audit: head === undefined ? current.audit : { seq: head.seq, hash: head.hash } },
+                true
+              )
+              commits.push({
+                shipmentId: id,
+                expectedVersion: stored.version,
                 body: ShipmentRecord.toJson(record),
                 idempotencyKeys: decision.idempotencyKeys,
                 events: decision.events,
                 audit: entries,
-                outbox: Flows.toOutbox(shipmentId, decision.actions, now)
-              }),
-              storageError(method)
-            )
-            if (result._tag === "Committed") {
-              remember(records, shipmentId, { version: result.version, record })
-              return decision.result(result.enqueued)
-            }
-            records.delete(shipmentId)
-            yield* Metric.increment(Metrics.conflicts)
+                outbox: Flows.toOutbox(id, decision.actions, now)
+              })
+              made.push({ id, record, decision })
+            })
+            const results = commits.length === 0 ? [] : yield* Effect.mapError(store.commitMany(commits), storageError(method))
+            pending = []
+            made.forEach(({ decision, id, record }, i) => {
+              const result = results[i]!
+              if (result._tag === "Committed") {
+                remember(records, id, { version: result.version, record })
+                out.set(id, decision.result(result.enqueued))
+              } else {
+                records.delete(id)
+                Metrics.conflicts.unsafeUpdate(1, [])
+                pending.push(id)
+              }
+            })
           }
-          return yield* new IngestError({
-            reason: "Conflict",
-            module: MODULE,
-            method,
-            description: `shipment ${shipmentId} kept changing under ${maxConflicts} attempts`,
-            shipmentId
-          })
+          return out
         })
       )
+
+    const corruptRecord = (shipmentId: string, method: string, cause: ParseResult.ParseError | Error) =>
+      new IngestError({
+        reason: "Bug",
+        module: MODULE,
+        method,
+        description: `stored record of ${shipmentId} is corrupt: ${
+          cause instanceof ParseResult.ParseError
+            ? Validation.ValidationError.fromParseError(cause, { schema: "ShipmentRecord", module: MODULE, method }).message
+            : cause.message
+        }`,
+        shipmentId
+      })
 
     /**
      * Applies a shipment's events in order to its record: one outcome, plan and audit entry per
@@ -493,9 +585,11 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           released
         }
       }
-      return audits.length === 0
-        ? ({ _tag: "Skip", value: outcome([]) } as const)
-        : ({ _tag: "Commit", record: current, audits, idempotencyKeys, events, actions, result: outcome } as const)
+      const decision: Decision<ReturnType<typeof outcome>> =
+        audits.length === 0
+          ? { _tag: "Skip", value: outcome([]) }
+          : { _tag: "Commit", record: current, audits, idempotencyKeys, events, actions, result: outcome }
+      return decision
     }
 
     const ingestMany: PipelineShape["ingestMany"] = (events) =>
@@ -521,23 +615,19 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         })
         const holds: Array<ShipmentRecord.HoldReason> = []
         let released = 0
-        yield* Effect.forEach(
-          groups,
-          ([shipmentId, items]) =>
-            commitWith(shipmentId, "ingest", (record, info, now) => Effect.succeed(applyGroup(record, info, items, now))).pipe(
-              Effect.map((outcome) => {
-                for (const r of outcome.results) results[r.index] = r.result
-                for (const r of outcome.rejected) rejected.push({ event: events[r.index]!, error: r.error })
-                holds.push(...outcome.holds)
-                released += outcome.released
-              }),
-              Effect.catchIf(
-                (e) => !PortError.isRetryable(e.reason),
-                (error) => Effect.sync(() => items.forEach((item) => rejected.push({ event: item.event, error })))
-              )
-            ),
-          { concurrency: 16, discard: true }
+        const outcomes = yield* commitShipments([...groups.keys()], "ingest", (shipmentId, record, info, now) =>
+          applyGroup(record, info, groups.get(shipmentId)!, now)
         )
+        for (const [shipmentId, outcome] of outcomes) {
+          if (outcome instanceof IngestError) {
+            for (const item of groups.get(shipmentId)!) rejected.push({ event: item.event, error: outcome })
+            continue
+          }
+          for (const r of outcome.results) results[r.index] = r.result
+          for (const r of outcome.rejected) rejected.push({ event: events[r.index]!, error: r.error })
+          holds.push(...outcome.holds)
+          released += outcome.released
+        }
         const end = yield* Clock.currentTimeMillis
         const done = results.filter((r): r is IngestResult => r !== undefined)
         // One step for all the counters of the batch (plain in-memory updates).
@@ -584,102 +674,133 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         yield* Effect.logWarning("inbound message dead-lettered", { id, reason: error.reason, description: error.description })
       })
 
-    const route = (source: string, observation: CarrierPort.Observation) =>
-      Effect.gen(function* () {
-        const shipmentId = yield* Effect.mapError(store.findByTracking(observation.trackingNumber), storageError("receive"))
-        if (shipmentId === undefined) {
-          return yield* new IngestError({
-            reason: "NotFound",
-            module: MODULE,
-            method: "receive",
-            description: `no shipment has tracking number ${observation.trackingNumber} (source ${source})`,
-            eventId: observation.event.id
-          })
-        }
-        const info = yield* loadInfo(shipmentId, "receive")
-        if (info === undefined) {
-          return yield* new IngestError({
-            reason: "NotFound",
-            module: MODULE,
-            method: "receive",
-            description: `shipment ${shipmentId} is not registered`,
-            shipmentId
-          })
-        }
-        return ShipmentEvent.fromDraft(observation.event, info.shipment.id, info.shipment.companyId)
-      })
-
     const permanent = (e: IngestError) => !PortError.isRetryable(e.reason)
 
-    /** Turns one inbound message into events to ingest, each with the message to dead-letter it by. */
-    const toEvents = (message: InboundMessage, rejected: Array<IngestError>) =>
+    /** Tracking number → shipment id, kept `routeCacheMillis` (a carrier may reuse a number later). */
+    const routes = new Map<string, { readonly shipmentId: string; readonly until: number }>()
+
+    /** Resolves tracking numbers with one store call for those not cached. */
+    const resolveRoutes = (trackingNumbers: ReadonlyArray<string>, now: number) =>
       Effect.gen(function* () {
-        const out: Array<{ readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }> = []
-        const reject = (origin: InboundMessage, error: IngestError, shipmentId?: string) =>
-          Effect.zipRight(deadLetter(origin, error, shipmentId), Effect.sync(() => void rejected.push(error)))
-        const routed = (source: string, observation: CarrierPort.Observation, origin: InboundMessage) =>
-          route(source, observation).pipe(
-            Effect.map((event) => void out.push({ event, origin })),
-            Effect.catchIf(permanent, (e) => reject(origin, e, e.shipmentId))
-          )
-        switch (message._tag) {
-          case "Event":
-            out.push({ event: message.event, origin: message })
-            break
-          case "Observation":
-            yield* routed(message.source, message.observation, message)
-            break
-          case "Request": {
-            const carrier = carriers.get(message.source)
-            const request: CarrierPort.InboundRequest = {
-              headers: message.headers,
-              body: message.body,
-              receivedAt: message.receivedAt
-            }
-            const observations = yield* (
-              carrier === undefined
-                ? Effect.fail(
-                    new IngestError({
-                      reason: "Invalid",
-                      module: MODULE,
-                      method: "receive",
-                      description: `no carrier adapter for source ${message.source}`
-                    })
-                  )
-                : carrier.verify(request).pipe(
-                    Effect.zipRight(carrier.parse(request)),
-                    Effect.mapError(
-                      (e) =>
-                        new IngestError({
-                          reason: e.reason,
-                          module: MODULE,
-                          method: "receive",
-                          description: e.message,
-                          cause: e
-                        })
-                    )
-                  )
-            ).pipe(
-              Effect.catchIf(permanent, (e) => Effect.as(reject(message, e), [] as ReadonlyArray<CarrierPort.Observation>))
-            )
-            for (const observation of observations) {
-              yield* routed(message.source, observation, { _tag: "Observation", source: message.source, observation })
-            }
-            break
-          }
+        const misses: Array<string> = []
+        for (const n of trackingNumbers) {
+          const hit = routes.get(n)
+          if ((hit === undefined || hit.until <= now) && !misses.includes(n)) misses.push(n)
         }
-        return out
+        if (misses.length === 0) return
+        const found = yield* Effect.mapError(store.findManyByTracking(misses), storageError("receive"))
+        misses.forEach((n, i) => {
+          const shipmentId = found[i]
+          if (shipmentId === undefined) routes.delete(n)
+          else remember(routes, n, { shipmentId, until: now + routeCacheMillis })
+        })
       })
 
+    const carrierError = (e: PortError.CarrierError) =>
+      new IngestError({ reason: e.reason, module: MODULE, method: "receive", description: e.message, cause: e })
+
+    /**
+     * Handles a batch of inbound messages: carrier requests are verified and parsed, observations
+     * routed by tracking number (one store lookup for the numbers not cached), and all their
+     * events ingested with one `ingestMany`, in message order. Permanent failures are
+     * dead-lettered with the message they came from.
+     */
     const receiveMany: PipelineShape["receiveMany"] = (messages) =>
       Effect.gen(function* () {
         const rejected: Array<IngestError> = []
-        const pending: Array<{ readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }> = []
-        for (const message of messages) pending.push(...(yield* toEvents(message, rejected)))
-        const ingested = yield* ingestMany(pending.map((p) => p.event))
-        for (const { event, error } of ingested.rejected) {
-          const origin = pending.find((p) => p.event === event)!.origin
-          yield* deadLetter(origin, error, event.shipmentId)
+        const failed: Array<{ readonly origin: InboundMessage; readonly error: IngestError; readonly shipmentId?: string }> = []
+        type Item =
+          | { readonly _tag: "Event"; readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }
+          | { readonly _tag: "Observation"; readonly observation: CarrierPort.Observation; readonly source: string; readonly origin: InboundMessage }
+        const items: Array<Item> = []
+        for (const message of messages) {
+          switch (message._tag) {
+            case "Event":
+              items.push({ _tag: "Event", event: message.event, origin: message })
+              break
+            case "Observation":
+              items.push({ _tag: "Observation", observation: message.observation, source: message.source, origin: message })
+              break
+            case "Request": {
+              const carrier = carriers.get(message.source)
+              if (carrier === undefined) {
+                failed.push({
+                  origin: message,
+                  error: new IngestError({
+                    reason: "Invalid",
+                    module: MODULE,
+                    method: "receive",
+                    description: `no carrier adapter for source ${message.source}`
+                  })
+                })
+                break
+              }
+              const request: CarrierPort.InboundRequest = { headers: message.headers, body: message.body, receivedAt: message.receivedAt }
+              const parsed = yield* Effect.either(Effect.zipRight(carrier.verify(request), carrier.parse(request)))
+              if (Either.isLeft(parsed)) {
+                const error = carrierError(parsed.left)
+                if (!permanent(error)) return yield* error
+                failed.push({ origin: message, error })
+                break
+              }
+              for (const observation of parsed.right) {
+                items.push({
+                  _tag: "Observation",
+                  observation,
+                  source: message.source,
+                  origin: { _tag: "Observation", source: message.source, observation }
+                })
+              }
+              break
+            }
+          }
+        }
+        const now = yield* Clock.currentTimeMillis
+        const tracking: Array<string> = []
+        for (const item of items) if (item._tag === "Observation") tracking.push(item.observation.trackingNumber)
+        if (tracking.length > 0) yield* resolveRoutes(tracking, now)
+        const targets = new Set<string>()
+        for (const n of tracking) {
+          const route = routes.get(n)
+          if (route !== undefined) targets.add(route.shipmentId)
+        }
+        const corrupt = targets.size === 0 ? undefined : yield* ensureInfos([...targets], "receive")
+        const pending: Array<ShipmentEvent.ShipmentEvent> = []
+        const origins = new Map<ShipmentEvent.ShipmentEvent, InboundMessage>()
+        for (const item of items) {
+          if (item._tag === "Event") {
+            pending.push(item.event)
+            origins.set(item.event, item.origin)
+            continue
+          }
+          const { observation, source } = item
+          const shipmentId = routes.get(observation.trackingNumber)?.shipmentId
+          if (shipmentId === undefined) {
+            failed.push({
+              origin: item.origin,
+              error: new IngestError({
+                reason: "NotFound",
+                module: MODULE,
+                method: "receive",
+                description: `no shipment has tracking number ${observation.trackingNumber} (source ${source})`,
+                eventId: observation.event.id
+              })
+            })
+            continue
+          }
+          const info = infos.get(shipmentId)
+          if (info === undefined) {
+            failed.push({ origin: item.origin, error: corrupt?.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
+            continue
+          }
+          const event = ShipmentEvent.fromDraft(observation.event, info.shipment.id, info.shipment.companyId)
+          pending.push(event)
+          origins.set(event, item.origin)
+        }
+        const ingested = yield* ingestMany(pending)
+        for (const { error, event } of ingested.rejected) failed.push({ origin: origins.get(event)!, error, shipmentId: event.shipmentId })
+        for (const { error, origin, shipmentId } of failed) {
+          yield* deadLetter(origin, error, shipmentId)
           rejected.push(error)
         }
         return { results: ingested.results, rejected }
@@ -688,51 +809,44 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const receive: PipelineShape["receive"] = (message) => receiveMany([message])
 
     const approve: PipelineShape["approve"] = (shipmentId, approval, by) =>
-      commitWith(shipmentId, "approve", (record, info, now) =>
-        Effect.gen(function* () {
-          const billing = new ShipmentRecord.Billing({
+      commitShipments([shipmentId], "approve", (_, record, info, now): Decision<ShipmentRecord.Billing> => {
+        const billing = new ShipmentRecord.Billing(
+          {
             ...record.billing,
-            approvals: record.billing.approvals.includes(approval)
-              ? record.billing.approvals
-              : [...record.billing.approvals, approval]
-          })
-          const plan = Flows.plan({
-            config: flows,
-            info,
-            record: new ShipmentRecord.ShipmentRecord({ ...record, billing }, true),
-            state: record.state,
-            reached: [],
-            retracted: [],
-            now: Instant.fromMillis(now)
-          })
-          if (plan.record.billing.status === "released" && record.billing.status !== "released") {
-            yield* Metric.increment(Metrics.invoicesReleased)
-          }
-          return {
-            _tag: "Commit",
-            record: plan.record,
-            audits: [
-              {
-                kind: "command",
-                body: JSON.stringify({ command: "approve", approval, by, actions: plan.actions.map((a) => a.key) })
-              }
-            ],
-            idempotencyKeys: [],
-            events: [],
-            actions: plan.actions,
-            result: (enqueued) => ({
-              shipmentId,
-              eventId: `approve:${approval}`,
-              outcome: "Accepted",
-              reached: [],
-              retracted: [],
-              enqueued
-            })
-          } as const
+            approvals: record.billing.approvals.includes(approval) ? record.billing.approvals : [...record.billing.approvals, approval]
+          },
+          true
+        )
+        const plan = Flows.plan({
+          config: flows,
+          info,
+          record: new ShipmentRecord.ShipmentRecord({ ...record, billing }, true),
+          state: record.state,
+          reached: [],
+          retracted: [],
+          now: Instant.fromMillis(now)
         })
-      ).pipe(
-        Effect.zipRight(loadRecord(shipmentId, "approve")),
-        Effect.map((loaded) => loaded!.record.billing)
+        return {
+          _tag: "Commit",
+          record: plan.record,
+          audits: [
+            { kind: "command", body: JSON.stringify({ command: "approve", approval, by, actions: plan.actions.map((a) => a.key) }) }
+          ],
+          idempotencyKeys: [],
+          events: [],
+          actions: plan.actions,
+          result: () => {
+            if (plan.record.billing.status === "released" && record.billing.status !== "released") {
+              Metrics.invoicesReleased.unsafeUpdate(1, [])
+            }
+            return plan.record.billing
+          }
+        }
+      }).pipe(
+        Effect.flatMap((outcomes) => {
+          const outcome = outcomes.get(shipmentId)!
+          return outcome instanceof IngestError ? Effect.fail(outcome) : Effect.succeed(outcome)
+        })
       )
 
     const shape: PipelineShape = {

@@ -146,6 +146,19 @@ export interface Commit {
 }
 
 /**
+ * A record read by `loadMany`. `body` is left out when the stored version equals the
+ * `knownVersion` the caller passed (it already holds that version), so a driver need not ship
+ * an unchanged body over the wire.
+ *
+ * @since 0.2.0
+ */
+export interface LoadedRecord {
+  readonly shipmentId: string
+  readonly version: number
+  readonly body?: string
+}
+
+/**
  * What a commit did.
  *
  * @since 0.1.0
@@ -163,6 +176,20 @@ export interface StoreShape {
   // shipments
   readonly load: (shipmentId: string) => Effect.Effect<ShipmentRecord | undefined, PortError.StorageError>
   readonly commit: (commit: Commit) => Effect.Effect<CommitResult, PortError.StorageError>
+  /**
+   * Loads many records in one call (results in request order, `undefined` for no record). A
+   * request with `knownVersion` gets no `body` when that is still the stored version.
+   */
+  readonly loadMany: (
+    requests: ReadonlyArray<{ readonly shipmentId: string; readonly knownVersion?: number }>
+  ) => Effect.Effect<ReadonlyArray<LoadedRecord | undefined>, PortError.StorageError>
+  /**
+   * Many commits in one call, as if `commit` ran for each in order: each is atomic and
+   * versioned on its own, a conflict of one does not stop the others, results come in order.
+   * Drivers should send them together (one round trip, pipelined). On a storage failure some
+   * may have been written; each is whole or absent, and a retry sees their versions and keys.
+   */
+  readonly commitMany: (commits: ReadonlyArray<Commit>) => Effect.Effect<ReadonlyArray<CommitResult>, PortError.StorageError>
   /** Which of these idempotency keys were marked seen by a commit. */
   readonly seen: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<boolean>, PortError.StorageError>
   /** The raw events committed for a shipment, in commit order. */
@@ -233,6 +260,14 @@ export interface StoreShape {
   ) => Effect.Effect<void, PortError.StorageError>
   readonly getShipment: (shipmentId: string) => Effect.Effect<string | undefined, PortError.StorageError>
   readonly findByTracking: (trackingNumber: string) => Effect.Effect<string | undefined, PortError.StorageError>
+  /** `getShipment` for many ids in one call (results in order). */
+  readonly getShipments: (
+    shipmentIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string | undefined>, PortError.StorageError>
+  /** `findByTracking` for many numbers in one call (results in order). */
+  readonly findManyByTracking: (
+    trackingNumbers: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string | undefined>, PortError.StorageError>
 
   // cursors (pollers)
   readonly getCursor: (name: string) => Effect.Effect<string | undefined, PortError.StorageError>

@@ -46,4 +46,58 @@ describe("KeyedLock", () => {
       expect(lock.size()).toBe(0)
     })
   )
+
+  it.effect("withLocks holds several keys at once, in sorted order, without deadlock", () =>
+    Effect.gen(function* () {
+      const lock = KeyedLock.make()
+      const holding = new Set<string>()
+      let overlaps = 0
+      const job = (keys: ReadonlyArray<string>) =>
+        lock.withLocks(
+          keys,
+          Effect.gen(function* () {
+            for (const k of keys) if (holding.has(k)) overlaps++
+            for (const k of keys) holding.add(k)
+            yield* Effect.sleep("10 millis")
+            for (const k of keys) holding.delete(k)
+          })
+        )
+      // Opposite orders and overlapping sets: with unordered acquisition these would deadlock.
+      const jobs = [["a", "b"], ["b", "a"], ["c", "a"], ["b", "c"], ["d"], ["a", "a", "d"], ["c", "b", "a"]]
+      const fiber = yield* Effect.fork(Effect.all(jobs.map(job), { concurrency: "unbounded" }))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      expect(overlaps).toBe(0)
+      expect(lock.size()).toBe(0)
+      // Single-key and multi-key callers exclude each other.
+      const log: Array<string> = []
+      const a = yield* Effect.fork(lock.withLocks(["x", "y"], Effect.zipRight(Effect.sleep("10 millis"), Effect.sync(() => log.push("xy")))))
+      yield* Effect.yieldNow()
+      const b = yield* Effect.fork(lock.withLock("y", Effect.sync(() => log.push("y"))))
+      yield* TestClock.adjust("20 millis")
+      yield* Fiber.join(a)
+      yield* Fiber.join(b)
+      expect(log).toEqual(["xy", "y"])
+      expect(lock.size()).toBe(0)
+    })
+  )
+
+  it.effect("withLocks: an interrupted waiter gives back the keys it already took", () =>
+    Effect.gen(function* () {
+      const lock = KeyedLock.make()
+      const holder = yield* Effect.fork(lock.withLock("b", Effect.sleep("50 millis")))
+      yield* Effect.yieldNow()
+      // Takes "a", then waits for "b".
+      const waiter = yield* Effect.fork(lock.withLocks(["b", "a"], Effect.succeed("never")))
+      yield* Effect.yieldNow()
+      expect(lock.size()).toBe(2)
+      yield* Fiber.interrupt(waiter)
+      // "a" is free again at once.
+      expect(yield* lock.withLock("a", Effect.succeed(1))).toBe(1)
+      yield* TestClock.adjust("60 millis")
+      yield* Fiber.join(holder)
+      expect(lock.size()).toBe(0)
+      expect(yield* lock.withLocks([], Effect.succeed(2))).toBe(2)
+    })
+  )
 })

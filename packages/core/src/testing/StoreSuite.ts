@@ -96,6 +96,55 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect((yield* store.events("s1")).map((e) => e.id)).toEqual(["src|e1", "src|e2"])
       }))
 
+    test("commits many at once, each on its own version check, results in order", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(commit("b", 0))
+        const results = yield* store.commitMany([
+          commit("a", 0, {
+            idempotencyKeys: ["src|a1"],
+            events: [{ id: "src|a1", body: "{}" }],
+            audit: Audit.chain("a", undefined, [{ at: 1, kind: "event", body: "{}" }]),
+            outbox: [action("a:k", "a")]
+          }),
+          commit("b", 0, { idempotencyKeys: ["src|b-stale"], outbox: [action("b:stale", "b")] }),
+          commit("c", 0, { outbox: [action("c:k", "c")] }),
+          // A second commit of one shipment in the same call sees the first.
+          commit("c", 1, { outbox: [action("c:k", "c"), action("c:k2", "c")] })
+        ])
+        expect(results).toEqual([
+          { _tag: "Committed", version: 1, enqueued: ["a:k"] },
+          { _tag: "Conflict", version: 1 },
+          { _tag: "Committed", version: 1, enqueued: ["c:k"] },
+          { _tag: "Committed", version: 2, enqueued: ["c:k2"] }
+        ])
+        // The conflicting commit wrote nothing; the others are whole.
+        expect(yield* store.seen(["src|a1", "src|b-stale"])).toEqual([true, false])
+        expect(yield* store.isDone("b:stale")).toBe(false)
+        expect((yield* store.events("a")).map((e) => e.id)).toEqual(["src|a1"])
+        expect((yield* store.auditHead("a"))?.seq).toBe(1)
+        expect(yield* store.outboxSize()).toBe(3)
+        expect(yield* store.commitMany([])).toEqual([])
+      }))
+
+    test("loads many at once, leaving out bodies the caller already holds", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(commit("a", 0, { body: "A1" }))
+        yield* store.commit(commit("b", 0, { body: "B1" }))
+        yield* store.commit(commit("b", 1, { body: "B2" }))
+        const loaded = yield* store.loadMany([
+          { shipmentId: "a", knownVersion: 1 },
+          { shipmentId: "b", knownVersion: 1 },
+          { shipmentId: "nope" },
+          { shipmentId: "a" }
+        ])
+        expect(loaded[0]).toMatchObject({ shipmentId: "a", version: 1 })
+        expect(loaded[0]?.body).toBeUndefined()
+        expect(loaded[1]).toEqual({ shipmentId: "b", version: 2, body: "B2" })
+        expect(loaded[2]).toBeUndefined()
+        expect(loaded[3]).toEqual({ shipmentId: "a", version: 1, body: "A1" })
+        expect(yield* store.loadMany([])).toEqual([])
+      }))
+
     test("lets exactly one of many concurrent writers win each version", (store) =>
       Effect.gen(function* () {
         let wins = 0
@@ -235,6 +284,9 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect(yield* store.getShipment("s1")).toBe("{\"s\":1}")
         expect(yield* store.findByTracking("TRK1")).toBe("s1")
         expect(yield* store.findByTracking("TRK2")).toBeUndefined()
+        expect(yield* store.findManyByTracking(["TRK2", "TRK1"])).toEqual([undefined, "s1"])
+        expect(yield* store.getShipments(["s2", "s3", "s1"])).toEqual(["{\"s\":2}", undefined, "{\"s\":1}"])
+        expect(yield* store.findManyByTracking([])).toEqual([])
         expect(yield* store.getCursor("odoo")).toBeUndefined()
         yield* store.setCursor("odoo", "2024-07-31 10:00:00|42")
         expect(yield* store.getCursor("odoo")).toBe("2024-07-31 10:00:00|42")
