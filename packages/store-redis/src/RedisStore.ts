@@ -5,7 +5,10 @@
  * - **One commit is one script.** Version CAS, the record, the raw events, the audit entries and
  *   the outbox actions (skipping keys that are pending, leased, dead or done) are written by one
  *   Lua script, atomically. Commits of different shipments pipeline: with the client's
- *   auto-pipelining, every commit issued in the same tick goes out in one write.
+ *   auto-pipelining, every commit issued in the same tick goes out in one write. The batch
+ *   operations (`commitMany`, `loadMany`, `getShipments`, `findManyByTracking`) issue all their
+ *   per-item calls in one tick, so a batch is one round trip (per node on a Cluster); each call
+ *   still touches one slot.
  * - **Partitions.** A shipment lives in partition `fnv1a(shipmentId) % partitions`; every key of
  *   a partition starts with the hash tag `{<prefix>:p<n>}`, so a partition is one Cluster slot and
  *   each script touches one slot. The outbox is per partition (a ready queue ordered by enqueue
@@ -78,7 +81,8 @@ export interface Options {
   readonly claimScanBudget?: number
   /**
    * Record bodies this process committed or loaded, kept by version (least recently used out).
-   * A load of a shipment whose current version is cached transfers only the version. Default
+   * A load of a shipment whose current version is cached (or is the `knownVersion` a `loadMany`
+   * caller passed) transfers only the version. Default
    * 10,000; 0 turns it off.
    */
   readonly cacheSize?: number
@@ -96,8 +100,9 @@ export interface RedisStoreShape extends Store.StoreShape {
   /** The partition of a shipment (or of any partitioned name: audit stream, tracking number, key). */
   readonly partitionOf: (name: string) => number
   /**
-   * Loads answered from this process's cache of record bodies (the stored version was the one
-   * this process last committed or loaded) and loads that transferred the body.
+   * Loads answered without transferring the body (the stored version was the one this process
+   * last committed or loaded, or the `knownVersion` a `loadMany` caller holds) and loads that
+   * transferred the body.
    */
   readonly cacheStats: () => { readonly hits: number; readonly misses: number }
   /** Counts of the outbox structures of every partition, for monitoring. */
@@ -146,6 +151,20 @@ const actionJson = (a: Store.OutboxAction): string =>
     createdAt: a.createdAt,
     ...(a.after !== undefined ? { after: a.after } : {})
   })
+
+/**
+ * `Promise.all` that settles every promise before it fails (with the first failure), so nothing a
+ * batch started is still in flight when its Effect fails: a retry sees every write that happened.
+ */
+const settleAll = async <A>(promises: ReadonlyArray<Promise<A>>): Promise<Array<A>> => {
+  const settled = await Promise.allSettled(promises)
+  const out: Array<A> = []
+  for (const s of settled) {
+    if (s.status === "rejected") throw s.reason
+    out.push(s.value)
+  }
+  return out
+}
 
 const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
@@ -304,6 +323,106 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       )
     }
 
+    // The per-item operations, plain promises: `load`, `commit` and the reference reads run one,
+    // the batch operations issue many in the same tick, so the auto-pipelining client sends them
+    // together (one write per node; every command touches one partition's slot).
+
+    /**
+     * Loads a record. The body travels only when neither this process's cache nor the caller
+     * (`knownVersion`) holds the stored version; it is left out of the result when the stored
+     * version is `knownVersion`.
+     */
+    function loadOne(shipmentId: string): Promise<Store.ShipmentRecord | undefined>
+    function loadOne(shipmentId: string, knownVersion: number | undefined): Promise<Store.LoadedRecord | undefined>
+    async function loadOne(shipmentId: string, knownVersion?: number): Promise<Store.LoadedRecord | undefined> {
+      const key = K.record(baseOf(shipmentId), shipmentId)
+      const cached = cache.get(shipmentId)
+      if (cached === undefined && knownVersion === undefined) {
+        const [v, body] = await client.hmget(key, "v", "b")
+        if (v === null || v === undefined || body === null || body === undefined) return undefined
+        misses++
+        remember(shipmentId, Number(v), body)
+        return { shipmentId, version: Number(v), body }
+      }
+      // Versions only grow, so the higher of the two held versions is the likelier current one.
+      const held = Math.max(cached?.version ?? 0, knownVersion ?? 0)
+      const reply = await script.load([key], [held])
+      if (reply === null) {
+        cache.delete(shipmentId)
+        return undefined
+      }
+      const [v, body] = reply as [string, string?]
+      const version = Number(v)
+      if (body === undefined) {
+        // The stored version is the one sent: the caller's, or the cached one.
+        if (version === knownVersion) {
+          hits++
+          return { shipmentId, version }
+        }
+        if (cached !== undefined && cached.version === version) {
+          hits++
+          return { shipmentId, version, body: cached.body }
+        }
+        // Unreachable (the script answers without a body only for the version sent); stay safe.
+        cache.delete(shipmentId)
+        return loadOne(shipmentId)
+      }
+      misses++
+      remember(shipmentId, version, body)
+      return version === knownVersion ? { shipmentId, version } : { shipmentId, version, body }
+    }
+
+    /** One commit: one script (CAS, record, seen marks when inline, events, audit, outbox), then the cache. */
+    const commitOne = async (commit: Store.Commit): Promise<Store.CommitResult> => {
+      const b = baseOf(commit.shipmentId)
+      const seenKeys = commit.idempotencyKeys.map((k) => K.seen(baseOf(k), k))
+      const args: Array<string | number> = [
+        b,
+        commit.expectedVersion,
+        commit.body,
+        commit.shipmentId,
+        seenTtl,
+        commit.events.length,
+        commit.audit.length,
+        commit.outbox.length,
+        commit.audit.every((e) => e.stream === commit.shipmentId) ? "1" : "0"
+      ]
+      for (const e of commit.events) args.push(encodeEvent(e))
+      for (const e of commit.audit) args.push(e.seq, e.hash, JSON.stringify(e))
+      for (const a of commit.outbox) {
+        args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
+      }
+      const keys = [
+        K.record(b, commit.shipmentId),
+        K.events(b, commit.shipmentId),
+        K.audit(b, commit.shipmentId),
+        K.head(b, commit.shipmentId),
+        K.ships(b),
+        K.streams(b),
+        K.queue(b),
+        K.seq(b),
+        K.count(b),
+        K.dead(b),
+        ...(inlineSeen ? seenKeys : [])
+      ]
+      const reply = (await script.commit(keys, args)) as [number, number, ...Array<string>]
+      const [ok, version, ...enqueued] = reply
+      if (ok !== 1) return { _tag: "Conflict", version }
+      remember(commit.shipmentId, version, commit.body)
+      if (!inlineSeen && seenKeys.length > 0) {
+        await settleAll(
+          seenKeys.map((k) => (seenTtl > 0 ? client.set(k, "1", "PX", seenTtl, "NX") : client.set(k, "1", "NX")))
+        )
+      }
+      return { _tag: "Committed", version, enqueued }
+    }
+
+    const getShipmentOne = async (shipmentId: string): Promise<string | undefined> =>
+      (await client.get(K.ref(baseOf(shipmentId), shipmentId))) ?? undefined
+
+    const findByTrackingOne = async (trackingNumber: string): Promise<string | undefined> =>
+      (await client.get(K.tracking(baseOf(trackingNumber), trackingNumber))) ?? undefined
+
     const store: RedisStoreShape = {
       client,
       prefix,
@@ -311,79 +430,17 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       partitionOf,
       cacheStats: () => ({ hits, misses }),
 
-      load: (shipmentId) => {
-        const key = K.record(baseOf(shipmentId), shipmentId)
-        const cached = cache.get(shipmentId)
-        if (cached === undefined) {
-          return Effect.map(run("load", () => client.hmget(key, "v", "b")), ([v, body]) => {
-            if (v === null || v === undefined || body === null || body === undefined) return undefined
-            misses++
-            remember(shipmentId, Number(v), body)
-            return { shipmentId, version: Number(v), body }
-          })
-        }
-        return Effect.map(run("load", () => script.load([key], [cached.version])), (reply) => {
-          if (reply === null) {
-            cache.delete(shipmentId)
-            return undefined
-          }
-          const [v, body] = reply as [string, string?]
-          const version = Number(v)
-          if (body === undefined) {
-            hits++
-            return { shipmentId, version, body: cached.body }
-          }
-          misses++
-          remember(shipmentId, version, body)
-          return { shipmentId, version, body }
-        })
-      },
+      load: (shipmentId) => run("load", () => loadOne(shipmentId)),
 
-      commit: (commit) => {
-        const b = baseOf(commit.shipmentId)
-        const seenKeys = commit.idempotencyKeys.map((k) => K.seen(baseOf(k), k))
-        const args: Array<string | number> = [
-          b,
-          commit.expectedVersion,
-          commit.body,
-          commit.shipmentId,
-          seenTtl,
-          commit.events.length,
-          commit.audit.length,
-          commit.outbox.length,
-          commit.audit.every((e) => e.stream === commit.shipmentId) ? "1" : "0"
-        ]
-        for (const e of commit.events) args.push(encodeEvent(e))
-        for (const e of commit.audit) args.push(e.seq, e.hash, JSON.stringify(e))
-        for (const a of commit.outbox) {
-          args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
-        }
-        const keys = [
-          K.record(b, commit.shipmentId),
-          K.events(b, commit.shipmentId),
-          K.audit(b, commit.shipmentId),
-          K.head(b, commit.shipmentId),
-          K.ships(b),
-          K.streams(b),
-          K.queue(b),
-          K.seq(b),
-          K.count(b),
-          K.dead(b),
-          ...(inlineSeen ? seenKeys : [])
-        ]
-        return run("commit", async (): Promise<Store.CommitResult> => {
-          const reply = (await script.commit(keys, args)) as [number, number, ...Array<string>]
-          const [ok, version, ...enqueued] = reply
-          if (ok !== 1) return { _tag: "Conflict", version }
-          remember(commit.shipmentId, version, commit.body)
-          if (!inlineSeen && seenKeys.length > 0) {
-            await Promise.all(
-              seenKeys.map((k) => (seenTtl > 0 ? client.set(k, "1", "PX", seenTtl, "NX") : client.set(k, "1", "NX")))
-            )
-          }
-          return { _tag: "Committed", version, enqueued }
-        })
-      },
+      loadMany: (requests) =>
+        requests.length === 0
+          ? Effect.succeed([])
+          : run("loadMany", () => settleAll(requests.map((r) => loadOne(r.shipmentId, r.knownVersion)))),
+
+      commit: (commit) => run("commit", () => commitOne(commit)),
+
+      commitMany: (commits) =>
+        commits.length === 0 ? Effect.succeed([]) : run("commitMany", () => settleAll(commits.map(commitOne))),
 
       seen: (keys) =>
         run("seen", () =>
@@ -581,14 +638,19 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
           if (trackingNumber !== undefined) await client.set(K.tracking(baseOf(trackingNumber), trackingNumber), shipmentId)
         }),
 
-      getShipment: (shipmentId) =>
-        Effect.map(run("getShipment", () => client.get(K.ref(baseOf(shipmentId), shipmentId))), (s) => s ?? undefined),
+      getShipment: (shipmentId) => run("getShipment", () => getShipmentOne(shipmentId)),
 
-      findByTracking: (trackingNumber) =>
-        Effect.map(
-          run("findByTracking", () => client.get(K.tracking(baseOf(trackingNumber), trackingNumber))),
-          (s) => s ?? undefined
-        ),
+      findByTracking: (trackingNumber) => run("findByTracking", () => findByTrackingOne(trackingNumber)),
+
+      getShipments: (shipmentIds) =>
+        shipmentIds.length === 0
+          ? Effect.succeed([])
+          : run("getShipments", () => settleAll(shipmentIds.map(getShipmentOne))),
+
+      findManyByTracking: (trackingNumbers) =>
+        trackingNumbers.length === 0
+          ? Effect.succeed([])
+          : run("findManyByTracking", () => settleAll(trackingNumbers.map(findByTrackingOne))),
 
       getCursor: (name) => Effect.map(run("getCursor", () => client.hget(`${meta}cursors`, name)), (s) => s ?? undefined),
 

@@ -4,7 +4,7 @@
  * `after` with dead-lettered predecessors, writers on several connections, layers and errors.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { MemoryStore, Pipeline, PortError, Store } from "@waybill/core"
+import { Audit, MemoryStore, Pipeline, PortError, Store } from "@waybill/core"
 import { Histories } from "@waybill/core/simulation"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -362,4 +362,160 @@ describe("RedisStore outbox across partitions", () => {
       { fastCheck: { numRuns: 200 } }
     )
   })
+})
+
+describe("RedisStore batch operations", () => {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+  for (const options of [{ partitions: 16 }, { partitions: 3, seenMarks: "after" as const }]) {
+    it.scoped(`commitMany of 200 commits across partitions: conflicts, seen keys, audit, outbox once, cache (${JSON.stringify(options)})`, () =>
+      Effect.gen(function* () {
+        const store = yield* fresh(options)
+        const N = 50
+        // x<i> already exist at version 1 with a pending action.
+        const pre = yield* store.commitMany(range(N).map((i) => commit(`x${i}`, 0, [action(`x${i}:pre`, `x${i}`)])))
+        expect(pre).toEqual(range(N).map(() => ({ _tag: "Committed", version: 1, enqueued: [expect.any(String)] })))
+        const batch: Array<Store.Commit> = []
+        for (const i of range(N)) {
+          // Stale: conflicts and writes nothing.
+          batch.push({ ...commit(`x${i}`, 0, [action(`x${i}:stale`, `x${i}`)]), idempotencyKeys: [`src|x${i}-stale`] })
+          // New shipment, then its next version in the same batch (applied in order); the
+          // repeated action key is skipped.
+          batch.push({
+            ...commit(`y${i}`, 0, [action(`y${i}:a`, `y${i}`)]),
+            body: `y${i}@1`,
+            idempotencyKeys: [`src|y${i}`],
+            events: [{ id: `src|y${i}`, body: "{}" }],
+            audit: Audit.chain(`y${i}`, undefined, [{ at: 1, kind: "event", body: "{}" }])
+          })
+          batch.push({ ...commit(`y${i}`, 1, [action(`y${i}:a`, `y${i}`), action(`y${i}:b`, `y${i}`)]), body: `y${i}@2` })
+          // Right version after the stale one: commits; the pending action is not enqueued again.
+          batch.push({ ...commit(`x${i}`, 1, [action(`x${i}:pre`, `x${i}`), action(`x${i}:next`, `x${i}`)]), body: `x${i}@2` })
+        }
+        expect(batch.length).toBe(200)
+        const results = yield* store.commitMany(batch)
+        expect(results).toEqual(
+          range(N).flatMap((i) => [
+            { _tag: "Conflict", version: 1 },
+            { _tag: "Committed", version: 1, enqueued: [`y${i}:a`] },
+            { _tag: "Committed", version: 2, enqueued: [`y${i}:b`] },
+            { _tag: "Committed", version: 2, enqueued: [`x${i}:next`] }
+          ])
+        )
+        // Seen marks are written (also in the `after` mode) by the time commitMany returns.
+        const seen = yield* store.seen(range(N).flatMap((i) => [`src|y${i}`, `src|x${i}-stale`]))
+        expect(seen).toEqual(range(N).flatMap(() => [true, false]))
+        for (const i of [0, 17, N - 1]) {
+          expect((yield* store.events(`y${i}`)).map((e) => e.id)).toEqual([`src|y${i}`])
+          expect((yield* store.auditHead(`y${i}`))?.seq).toBe(1)
+          expect(yield* store.events(`x${i}`)).toEqual([])
+        }
+        // pre + y:a + y:b + x:next, and no stale action.
+        expect(yield* store.outboxSize()).toBe(4 * N)
+        const claimed = yield* store.claim({ now: 2000, leaseMillis: 60_000, limit: 1000, owner: "t" })
+        expect(claimed.length).toBe(4 * N)
+        expect(new Set(claimed.map((c) => c.key)).size).toBe(4 * N)
+        expect(claimed.some((c) => c.key.endsWith(":stale"))).toBe(false)
+        // Acked keys are never enqueued again, by a later batch either.
+        for (const c of claimed) expect(yield* store.ack(c.key, c.leaseToken)).toBe(true)
+        const again = yield* store.commitMany(range(N).map((i) => commit(`y${i}`, 2, [action(`y${i}:a`, `y${i}`), action(`y${i}:c`, `y${i}`)])))
+        expect(again).toEqual(range(N).map((i) => ({ _tag: "Committed", version: 3, enqueued: [`y${i}:c`] })))
+        // The cache holds what the batch committed: loading transfers no body.
+        const before = store.cacheStats()
+        const loaded = yield* store.loadMany(range(N).flatMap((i) => [{ shipmentId: `x${i}` }, { shipmentId: `y${i}` }]))
+        expect(loaded).toEqual(
+          range(N).flatMap((i) => [
+            { shipmentId: `x${i}`, version: 2, body: `x${i}@2` },
+            { shipmentId: `y${i}`, version: 3, body: JSON.stringify({ v: 3 }) }
+          ])
+        )
+        expect(store.cacheStats()).toEqual({ hits: before.hits + 2 * N, misses: before.misses })
+      }))
+  }
+
+  it.scoped("loadMany leaves out the body the caller holds, and ships it otherwise, whatever this process cached", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const a = yield* fresh({ prefix })
+      const b = yield* fresh({ prefix }) // another process: its cache is empty
+      const none = yield* fresh({ prefix, cacheSize: 0 })
+      yield* a.commit({ ...commit("s", 0), body: "S1" })
+      yield* a.commit({ ...commit("s", 1), body: "S2" })
+      for (const store of [a, b, none]) {
+        const misses = store.cacheStats().misses
+        // The caller holds the current version: only the version travels.
+        expect(yield* store.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2 }])
+        expect(store.cacheStats().misses).toBe(misses)
+        // The caller holds an older (or a newer, unknown) version: the body comes.
+        expect(yield* store.loadMany([{ shipmentId: "s", knownVersion: 1 }, { shipmentId: "s", knownVersion: 7 }])).toEqual([
+          { shipmentId: "s", version: 2, body: "S2" },
+          { shipmentId: "s", version: 2, body: "S2" }
+        ])
+        expect(yield* store.loadMany([{ shipmentId: "s" }, { shipmentId: "t", knownVersion: 1 }, { shipmentId: "t" }])).toEqual([
+          { shipmentId: "s", version: 2, body: "S2" },
+          undefined,
+          undefined
+        ])
+      }
+      // b now caches version 2; a commits version 3 behind its back.
+      yield* a.commit({ ...commit("s", 2), body: "S3" })
+      expect(yield* b.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 3, body: "S3" }])
+      expect(yield* b.loadMany([{ shipmentId: "s", knownVersion: 3 }])).toEqual([{ shipmentId: "s", version: 3 }])
+      expect(yield* b.load("s")).toEqual({ shipmentId: "s", version: 3, body: "S3" })
+    }))
+
+  it.scoped("getShipments and findManyByTracking answer in order across partitions", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh({ partitions: 5 })
+      for (const i of range(20)) {
+        if (i % 3 !== 0) yield* store.putShipment(`s${i}`, i % 2 === 0 ? `T${i}` : undefined, `{"s":${i}}`)
+      }
+      const ids = range(20).map((i) => `s${19 - i}`)
+      expect(yield* store.getShipments(ids)).toEqual(
+        range(20).map((i) => ((19 - i) % 3 !== 0 ? `{"s":${19 - i}}` : undefined))
+      )
+      expect(yield* store.findManyByTracking(range(20).map((i) => `T${i}`))).toEqual(
+        range(20).map((i) => (i % 3 !== 0 && i % 2 === 0 ? `s${i}` : undefined))
+      )
+      expect(yield* store.getShipments([])).toEqual([])
+    }))
+
+  it.scoped("a batch goes out in one write, where one at a time takes one write each", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh()
+      const stream = (store.client as Redis).stream
+      let writes = 0
+      const write = stream.write
+      stream.write = function (this: typeof stream, ...args: Parameters<typeof write>) {
+        writes++
+        return write.apply(this, args)
+      } as typeof write
+      yield* Effect.addFinalizer(() => Effect.sync(() => void (stream.write = write)))
+      const count = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.map(
+          Effect.suspend(() => {
+            writes = 0
+            return effect
+          }),
+          (a) => [a, writes] as const
+        )
+      // Warm up: the scripts get loaded on this connection.
+      yield* store.commit(commit("warm", 0))
+      yield* store.load("warm")
+      yield* store.loadMany([{ shipmentId: "warm", knownVersion: 1 }])
+      const n = 200
+      const [one, sequentialWrites] = yield* count(Effect.forEach(range(n), (i) => store.commit(commit(`a${i}`, 0, [action(`a${i}:k`, `a${i}`)]))))
+      expect(one.every((r) => r._tag === "Committed")).toBe(true)
+      expect(sequentialWrites).toBeGreaterThanOrEqual(n)
+      const [many, batchWrites] = yield* count(store.commitMany(range(n).map((i) => commit(`b${i}`, 0, [action(`b${i}:k`, `b${i}`)]))))
+      expect(many.every((r) => r._tag === "Committed")).toBe(true)
+      expect(batchWrites).toBe(1)
+      const [loaded, loadWrites] = yield* count(store.loadMany(range(n).map((i) => ({ shipmentId: `a${i}`, knownVersion: 1 }))))
+      expect(loaded.every((r) => r?.version === 1 && r.body === undefined)).toBe(true)
+      expect(loadWrites).toBe(1)
+      const [, refWrites] = yield* count(store.getShipments(range(n).map((i) => `a${i}`)))
+      expect(refWrites).toBe(1)
+      const [, trackingWrites] = yield* count(store.findManyByTracking(range(n).map((i) => `T${i}`)))
+      expect(trackingWrites).toBe(1)
+    }))
 })
