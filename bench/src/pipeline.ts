@@ -87,6 +87,38 @@ const carrier: CarrierPort.CarrierPortShape = {
   buyLabel: () => Effect.fail(carrierError("Invalid", "not supported"))
 }
 
+// --- an optional CPU profile of the measured part only (BENCH_PROFILE=out.cpuprofile) ------------
+
+const startProfile = async (): Promise<{ readonly stop: () => Promise<void> }> => {
+  const file = process.env.BENCH_PROFILE
+  if (file === undefined || file === "") return { stop: async () => {} }
+  const { Session } = await import("node:inspector/promises")
+  const { writeFile } = await import("node:fs/promises")
+  const session = new Session()
+  session.connect()
+  // BENCH_PROFILE=x.heapprofile samples allocations instead of CPU.
+  if (file.endsWith(".heapprofile")) {
+    await session.post("HeapProfiler.enable")
+    await session.post("HeapProfiler.startSampling", { samplingInterval: 16384 })
+    return {
+      stop: async () => {
+        const { profile } = await session.post("HeapProfiler.stopSampling")
+        await writeFile(file, JSON.stringify(profile))
+        session.disconnect()
+      }
+    }
+  }
+  await session.post("Profiler.enable")
+  await session.post("Profiler.start")
+  return {
+    stop: async () => {
+      const { profile } = await session.post("Profiler.stop")
+      await writeFile(file, JSON.stringify(profile))
+      session.disconnect()
+    }
+  }
+}
+
 // --- runs --------------------------------------------------------------------------------------
 
 const baseline = (): number => {
@@ -109,6 +141,7 @@ const pipelineRun = () =>
     global.gc?.()
     const heapBefore = process.memoryUsage().heapUsed
     const receivedAt = Instant.fromMillis(Date.now())
+    const profiler = yield* Effect.promise(() => startProfile())
     const start = performance.now()
     let accepted = 0
     // In batches of BATCH messages, as a Worker hands them over from the transport.
@@ -125,6 +158,7 @@ const pipelineRun = () =>
       accepted += results.length
     }
     const seconds = (performance.now() - start) / 1000
+    yield* Effect.promise(() => profiler.stop())
     global.gc?.()
     const heapAfter = process.memoryUsage().heapUsed
     return {
@@ -134,7 +168,7 @@ const pipelineRun = () =>
       bytesPerShipment: (heapAfter - heapBefore) / SHIPMENTS,
       rss: process.memoryUsage().rss
     }
-  }).pipe(Effect.provide(Layer.provideMerge(Pipeline.layer({ carriers: [carrier] }), MemoryStore.layer)))
+  }).pipe(Effect.provide(Layer.provideMerge(Pipeline.layer({ carriers: [carrier], ...(process.env.BENCH_CACHE ? { cacheSize: Number(process.env.BENCH_CACHE) } : {}) }), MemoryStore.layer)))
 
 // --- where the time goes: each stage alone, on the same events ------------------------------------
 

@@ -41,6 +41,8 @@ const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
   const shipments = new Map<string, Store.ShipmentRecord>()
   const seen = new Set<string>()
+  /** Committed values by shipment (same version as the stored body): handed back by `loadMany`. */
+  const values = new Map<string, unknown>()
   const events = new Map<string, Array<{ readonly id: string; readonly body: string }>>()
   const outbox = new Map<string, Entry>()
   const done = new Set<string>()
@@ -82,6 +84,8 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
     }
     const version = current + 1
     shipments.set(commit.shipmentId, { shipmentId: commit.shipmentId, version, body: commit.body })
+    if (commit.value !== undefined) values.set(commit.shipmentId, commit.value)
+    else values.delete(commit.shipmentId)
     for (const key of commit.idempotencyKeys) seen.add(key)
     if (commit.events.length > 0) {
       let log = events.get(commit.shipmentId)
@@ -107,7 +111,11 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
       Effect.sync(() =>
         requests.map(({ knownVersion, shipmentId }) => {
           const record = shipments.get(shipmentId)
-          return record === undefined || record.version !== knownVersion ? record : { shipmentId, version: record.version }
+          if (record === undefined) return undefined
+          const value = values.get(shipmentId)
+          const loaded: Store.LoadedRecord =
+            record.version === knownVersion ? { shipmentId, version: record.version } : record
+          return value === undefined ? loaded : { ...loaded, value }
         })
       ),
 

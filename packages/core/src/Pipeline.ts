@@ -225,6 +225,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const maxConflicts = options.maxConflicts ?? 50
     const cacheSize = options.cacheSize ?? 20_000
     const routeCacheMillis = options.routeCacheMillis ?? 60_000
+    /** Set once the store hands back committed records itself (an in-process store): the cache is then redundant. */
+    let storeKeepsValues = false
     const locks = KeyedLock.make()
     const records = new Map<string, { readonly version: number; readonly record: ShipmentRecord.ShipmentRecord }>()
     const infos = new Map<string, ShipmentRecord.ShipmentInfo>()
@@ -235,29 +237,53 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       if (cache.size > cacheSize) cache.delete(cache.keys().next().value!)
     }
 
+    /** The event logs of records that must be decoded, fetched together (bodies in log order). */
+    const eventLogs = (shipmentIds: ReadonlyArray<string>, method: string) =>
+      Effect.mapError(
+        Effect.forEach(shipmentIds, (id) => Effect.map(store.events(id), (log) => log.map((e) => e.body)), {
+          concurrency: "unbounded"
+        }),
+        storageError(method)
+      )
+
+    /** A stored record as the runtime's value: handed back by the store, from the cache, or decoded. */
+    const materialize = (
+      stored: Store.LoadedRecord,
+      held: { readonly version: number; readonly record: ShipmentRecord.ShipmentRecord } | undefined,
+      log: ReadonlyArray<string> | undefined,
+      method: string
+    ): ShipmentRecord.ShipmentRecord | IngestError => {
+      if (stored.value instanceof ShipmentRecord.ShipmentRecord) {
+        // The store lives in this process and kept the committed record: no decoding, no cache.
+        storeKeepsValues = true
+        return stored.value
+      }
+      if (held !== undefined && held.version === stored.version) return held.record
+      const decoded =
+        stored.body === undefined ? Either.left(new Error("the store sent no body")) : ShipmentRecord.fromJson(stored.body, log)
+      if (Either.isLeft(decoded)) return corruptRecord(stored.shipmentId, method, decoded.left)
+      remember(records, stored.shipmentId, { version: stored.version, record: decoded.right })
+      return decoded.right
+    }
+
+    /** Whether a loaded record needs its body decoded (and so its event log). */
+    const needsDecoding = (stored: Store.LoadedRecord | undefined, held: { readonly version: number } | undefined) =>
+      stored !== undefined &&
+      !(stored.value instanceof ShipmentRecord.ShipmentRecord) &&
+      !(held !== undefined && held.version === stored.version)
+
     const loadRecord = (shipmentId: string, method: string) =>
       Effect.gen(function* () {
-        const stored = yield* Effect.mapError(store.load(shipmentId), storageError(method))
+        const held = records.get(shipmentId)
+        const [stored] = yield* Effect.mapError(
+          store.loadMany([held === undefined ? { shipmentId } : { shipmentId, knownVersion: held.version }]),
+          storageError(method)
+        )
         if (stored === undefined) return undefined
-        const cached = records.get(shipmentId)
-        if (cached !== undefined && cached.version === stored.version) return { version: stored.version, record: cached.record }
-        const decoded = ShipmentRecord.fromJson(stored.body)
-        if (Either.isLeft(decoded)) {
-          const cause = decoded.left
-          return yield* new IngestError({
-            reason: "Bug",
-            module: MODULE,
-            method,
-            description: `stored record of ${shipmentId} is corrupt: ${
-              cause instanceof ParseResult.ParseError
-                ? Validation.ValidationError.fromParseError(cause, { schema: "ShipmentRecord", module: MODULE, method }).message
-                : cause.message
-            }`,
-            shipmentId
-          })
-        }
-        remember(records, shipmentId, { version: stored.version, record: decoded.right })
-        return { version: stored.version, record: decoded.right }
+        const [log] = needsDecoding(stored, held) ? yield* eventLogs([shipmentId], method) : [undefined]
+        const record = materialize(stored, held, log, method)
+        if (record instanceof IngestError) return yield* record
+        return { version: stored.version, record }
       })
 
     const loadInfo = (shipmentId: string, method: string) => {
@@ -327,6 +353,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                   shipmentId: shipment.id,
                   expectedVersion: 0,
                   body: ShipmentRecord.toJson(record),
+                  value: record,
                   idempotencyKeys: [],
                   events: [],
                   audit,
@@ -342,12 +369,21 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         return ids
       })
 
-    /** Reference data of many shipments into the cache, with one store call for the misses. */
+    /**
+     * Reference data of many shipments: from the cache, the misses with one store call. Returns
+     * what it found (a batch may hold more shipments than the cache) and the corrupt ones.
+     */
     const ensureInfos = (shipmentIds: ReadonlyArray<string>, method: string) =>
       Effect.gen(function* () {
+        const found = new Map<string, ShipmentRecord.ShipmentInfo>()
         const corrupt = new Map<string, IngestError>()
-        const misses = shipmentIds.filter((id) => !infos.has(id))
-        if (misses.length === 0) return corrupt
+        const misses: Array<string> = []
+        for (const id of shipmentIds) {
+          const hit = infos.get(id)
+          if (hit !== undefined) found.set(id, hit)
+          else misses.push(id)
+        }
+        if (misses.length === 0) return { found, corrupt }
         const bodies = yield* Effect.mapError(store.getShipments(misses), storageError(method))
         misses.forEach((shipmentId, i) => {
           const body = bodies[i]
@@ -359,15 +395,17 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             parsed = undefined
           }
           const decoded = decodeInfo(parsed)
-          if (Either.isRight(decoded)) remember(infos, shipmentId, decoded.right)
-          else {
+          if (Either.isRight(decoded)) {
+            found.set(shipmentId, decoded.right)
+            remember(infos, shipmentId, decoded.right)
+          } else {
             corrupt.set(
               shipmentId,
               new IngestError({ reason: "Bug", module: MODULE, method, description: `stored shipment ${shipmentId} is corrupt`, shipmentId })
             )
           }
         })
-        return corrupt
+        return { found, corrupt }
       })
 
     const notRegistered = (shipmentId: string, method: string) =>
@@ -396,12 +434,12 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         shipmentIds,
         Effect.gen(function* () {
           const out = new Map<string, R | IngestError>()
-          const corrupt = yield* ensureInfos(shipmentIds, method)
+          const { corrupt, found } = yield* ensureInfos(shipmentIds, method)
           let pending: Array<string> = []
           for (const id of shipmentIds) {
             const problem = corrupt.get(id)
             if (problem !== undefined) out.set(id, problem)
-            else if (!infos.has(id)) out.set(id, notRegistered(id, method))
+            else if (!found.has(id)) out.set(id, notRegistered(id, method))
             else pending.push(id)
           }
           for (let attempt = 0; pending.length > 0; attempt++) {
@@ -424,22 +462,18 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               ),
               storageError(method)
             )
+            const decode = pending.filter((_, i) => needsDecoding(loaded[i], held[i]))
+            const logs = new Map<string, ReadonlyArray<string>>()
+            if (decode.length > 0) (yield* eventLogs(decode, method)).forEach((log, i) => logs.set(decode[i]!, log))
             const now = yield* Clock.currentTimeMillis
             const commits: Array<Store.Commit> = []
             const made: Array<{ readonly id: string; readonly record: ShipmentRecord.ShipmentRecord; readonly decision: Commit<R> }> = []
             pending.forEach((id, i) => {
               const stored = loaded[i]
-              const info = infos.get(id)
+              const info = found.get(id)
               if (stored === undefined || info === undefined) return void out.set(id, notRegistered(id, method))
-              let current: ShipmentRecord.ShipmentRecord
-              if (stored.body === undefined && held[i] !== undefined && held[i].version === stored.version) {
-                current = held[i].record
-              } else {
-                const decoded = stored.body === undefined ? Either.left(new Error("no body")) : ShipmentRecord.fromJson(stored.body)
-                if (Either.isLeft(decoded)) return void out.set(id, corruptRecord(id, method, decoded.left))
-                current = decoded.right
-                remember(records, id, { version: stored.version, record: current })
-              }
+              const current = materialize(stored, held[i], logs.get(id), method)
+              if (current instanceof IngestError) return void out.set(id, current)
               const decision = step(id, current, info, now)
               if (decision._tag === "Skip") return void out.set(id, decision.value)
               const entries = Audit.chain(id, current.audit, decision.audits.map((a) => ({ at: now, ...a })))
@@ -452,6 +486,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 shipmentId: id,
                 expectedVersion: stored.version,
                 body: ShipmentRecord.toJson(record),
+                value: record,
                 idempotencyKeys: decision.idempotencyKeys,
                 events: decision.events,
                 audit: entries,
@@ -464,7 +499,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             made.forEach(({ decision, id, record }, i) => {
               const result = results[i]!
               if (result._tag === "Committed") {
-                remember(records, id, { version: result.version, record })
+                if (!storeKeepsValues) remember(records, id, { version: result.version, record })
                 out.set(id, decision.result(result.enqueued))
               } else {
                 records.delete(id)
@@ -679,21 +714,29 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     /** Tracking number → shipment id, kept `routeCacheMillis` (a carrier may reuse a number later). */
     const routes = new Map<string, { readonly shipmentId: string; readonly until: number }>()
 
-    /** Resolves tracking numbers with one store call for those not cached. */
+    /**
+     * Resolves tracking numbers: from the cache, the rest with one store call. Returns the
+     * numbers found (a batch may hold more numbers than the cache keeps).
+     */
     const resolveRoutes = (trackingNumbers: ReadonlyArray<string>, now: number) =>
       Effect.gen(function* () {
-        const misses: Array<string> = []
+        const resolved = new Map<string, string>()
+        const misses = new Set<string>()
         for (const n of trackingNumbers) {
           const hit = routes.get(n)
-          if ((hit === undefined || hit.until <= now) && !misses.includes(n)) misses.push(n)
+          if (hit !== undefined && hit.until > now) resolved.set(n, hit.shipmentId)
+          else misses.add(n)
         }
-        if (misses.length === 0) return
-        const found = yield* Effect.mapError(store.findManyByTracking(misses), storageError("receive"))
-        misses.forEach((n, i) => {
+        if (misses.size === 0) return resolved
+        const asked = [...misses]
+        const found = yield* Effect.mapError(store.findManyByTracking(asked), storageError("receive"))
+        asked.forEach((n, i) => {
           const shipmentId = found[i]
-          if (shipmentId === undefined) routes.delete(n)
-          else remember(routes, n, { shipmentId, until: now + routeCacheMillis })
+          if (shipmentId === undefined) return void routes.delete(n)
+          resolved.set(n, shipmentId)
+          remember(routes, n, { shipmentId, until: now + routeCacheMillis })
         })
+        return resolved
       })
 
     const carrierError = (e: PortError.CarrierError) =>
@@ -758,13 +801,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const now = yield* Clock.currentTimeMillis
         const tracking: Array<string> = []
         for (const item of items) if (item._tag === "Observation") tracking.push(item.observation.trackingNumber)
-        if (tracking.length > 0) yield* resolveRoutes(tracking, now)
-        const targets = new Set<string>()
-        for (const n of tracking) {
-          const route = routes.get(n)
-          if (route !== undefined) targets.add(route.shipmentId)
-        }
-        const corrupt = targets.size === 0 ? undefined : yield* ensureInfos([...targets], "receive")
+        const resolved = tracking.length === 0 ? new Map<string, string>() : yield* resolveRoutes(tracking, now)
+        const targets = new Set(resolved.values())
+        const { corrupt, found } = yield* ensureInfos([...targets], "receive")
         const pending: Array<ShipmentEvent.ShipmentEvent> = []
         const origins = new Map<ShipmentEvent.ShipmentEvent, InboundMessage>()
         for (const item of items) {
@@ -774,7 +813,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             continue
           }
           const { observation, source } = item
-          const shipmentId = routes.get(observation.trackingNumber)?.shipmentId
+          const shipmentId = resolved.get(observation.trackingNumber)
           if (shipmentId === undefined) {
             failed.push({
               origin: item.origin,
@@ -788,9 +827,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             })
             continue
           }
-          const info = infos.get(shipmentId)
+          const info = found.get(shipmentId)
           if (info === undefined) {
-            failed.push({ origin: item.origin, error: corrupt?.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
+            failed.push({ origin: item.origin, error: corrupt.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
             continue
           }
           const event = ShipmentEvent.fromDraft(observation.event, info.shipment.id, info.shipment.companyId)

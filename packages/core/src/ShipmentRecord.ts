@@ -83,7 +83,8 @@ export class ShipmentInfo extends Schema.Class<ShipmentInfo>("ShipmentInfo")({
 // -------------------------------------------------------------------------------------------
 
 /**
- * The stored form of a record: the event set, not the derived view (which is rebuilt on load).
+ * The stored form of a record written by 0.1: the event set inside the record, not the derived
+ * view (which is rebuilt on load). Still read; 0.2 writes {@link StoredHead}.
  *
  * @since 0.1.0
  */
@@ -117,8 +118,25 @@ export const eventJson = (event: ShipmentEvent.ShipmentEvent): string => {
 
 
 /**
- * Serializes a record for the store. Equal to `JSON.stringify` of the encoded {@link Stored}
- * form, built from per-event cached JSON so a commit does not re-encode the whole history.
+ * The stored form of a record since 0.2: the business state and the number of events the state
+ * holds. The events themselves are the first `eventCount` entries of the shipment's event log
+ * (`Store.events`), which every commit appends to in the same step, so a commit writes only its
+ * new events, whatever the length of the history.
+ *
+ * @since 0.2.0
+ */
+export const StoredHead = Schema.Struct({
+  shipmentId: Ids.ShipmentId,
+  companyId: Ids.CompanyId,
+  eventCount: Schema.NonNegativeInt,
+  billing: Billing,
+  caseKey: Schema.optionalWith(Schema.String, { exact: true }),
+  audit: Schema.Struct({ seq: Schema.NonNegativeInt, hash: Schema.String })
+}).annotations({ identifier: "StoredShipmentRecordHead" })
+
+/**
+ * Serializes a record for the store ({@link StoredHead}): everything but the events, which the
+ * store keeps in the shipment's event log.
  *
  * @since 0.1.0
  */
@@ -126,7 +144,7 @@ export const toJson = (record: ShipmentRecord): string => {
   const state = record.state
   return (
     `{"shipmentId":${JSON.stringify(state.shipmentId)},"companyId":${JSON.stringify(state.companyId)},` +
-    `"events":[${state.events.map(eventJson).join(",")}],"variants":[${state.variants.map(eventJson).join(",")}],` +
+    `"eventCount":${state.events.length + state.variants.length},` +
     `"billing":${JSON.stringify(record.billing)},` +
     (record.caseKey !== undefined ? `"caseKey":${JSON.stringify(record.caseKey)},` : "") +
     `"audit":${JSON.stringify(record.audit)}}`
@@ -134,30 +152,67 @@ export const toJson = (record: ShipmentRecord): string => {
 }
 
 const decodeStored = Schema.decodeUnknownEither(Stored)
+const decodeHead = Schema.decodeUnknownEither(StoredHead)
+const decodeEvent = Schema.decodeUnknownEither(ShipmentEvent.ShipmentEvent)
 
 /**
- * Reads a record from its stored JSON, rebuilding the view.
+ * Reads a record from its stored JSON and the shipment's event log (the bodies `Store.events`
+ * returns, in order), rebuilding the state from the first `eventCount` events. A record stored
+ * by 0.1 (events inside the record) needs no log.
  *
  * @since 0.1.0
  */
-export const fromJson = (json: string): Either.Either<ShipmentRecord, ParseResult.ParseError | Error> => {
+export const fromJson = (
+  json: string,
+  log: ReadonlyArray<string> = []
+): Either.Either<ShipmentRecord, ParseResult.ParseError | Error> => {
   let parsed: unknown
   try {
     parsed = JSON.parse(json)
   } catch (e) {
     return Either.left(e instanceof Error ? e : new Error(String(e)))
   }
-  return Either.map(
-    decodeStored(parsed),
-    (stored) =>
+  if (typeof parsed === "object" && parsed !== null && "events" in parsed) {
+    return Either.map(
+      decodeStored(parsed),
+      (stored) =>
+        new ShipmentRecord(
+          {
+            state: ShipmentState.restore(stored.shipmentId, stored.companyId, stored.events, stored.variants),
+            billing: stored.billing,
+            ...(stored.caseKey !== undefined ? { caseKey: stored.caseKey } : {}),
+            audit: stored.audit
+          },
+          true
+        )
+    )
+  }
+  return Either.flatMap(decodeHead(parsed), (head): Either.Either<ShipmentRecord, ParseResult.ParseError | Error> => {
+    if (log.length < head.eventCount) {
+      return Either.left(new Error(`the record names ${head.eventCount} events but the event log holds ${log.length}`))
+    }
+    const events: Array<ShipmentEvent.ShipmentEvent> = []
+    for (let i = 0; i < head.eventCount; i++) {
+      let body: unknown
+      try {
+        body = JSON.parse(log[i]!)
+      } catch (e) {
+        return Either.left(new Error(`event ${i} of the log is not JSON: ${e instanceof Error ? e.message : String(e)}`))
+      }
+      const event = decodeEvent(body)
+      if (Either.isLeft(event)) return Either.left(event.left)
+      events.push(event.right)
+    }
+    return Either.right(
       new ShipmentRecord(
         {
-          state: ShipmentState.restore(stored.shipmentId, stored.companyId, stored.events, stored.variants),
-          billing: stored.billing,
-          ...(stored.caseKey !== undefined ? { caseKey: stored.caseKey } : {}),
-          audit: stored.audit
+          state: ShipmentState.fold(head.shipmentId, head.companyId, events),
+          billing: head.billing,
+          ...(head.caseKey !== undefined ? { caseKey: head.caseKey } : {}),
+          audit: head.audit
         },
         true
       )
-  )
+    )
+  })
 }

@@ -170,6 +170,12 @@ const conflictIds = (variants: ReadonlyArray<ShipmentEvent.ShipmentEvent>): Arra
   return ids
 }
 
+const noConflicts: ReadonlyArray<Ids.EventId> = []
+
+/** The conflicting ids of a variants list, without allocating when there is none (the usual case). */
+const conflictsOf = (variants: ReadonlyArray<ShipmentEvent.ShipmentEvent>): ReadonlyArray<Ids.EventId> =>
+  variants.length === 0 ? noConflicts : conflictIds(variants)
+
 /**
  * The event was new and changed the view.
  *
@@ -237,36 +243,78 @@ export type Outcome = typeof Outcome.Type
 // -------------------------------------------------------------------------------------------
 
 type Event = ShipmentEvent.ShipmentEvent
-
-interface Timed<E> {
-  readonly event: E
-  readonly ms: number
-}
+type StatusEvent = ShipmentEvent.StatusReported
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 /** Values built here from validated events need no second validation. */
 const trusted = { disableValidation: true } as const
 
-const timed = <E extends Event>(event: E): Timed<E> => ({ event, ms: Instant.toMillis(event.occurredAt) })
-
-/** Orders by time, then id: the deterministic tie-break used everywhere. */
-const byTime = (a: Timed<Event>, b: Timed<Event>): number =>
-  a.ms - b.ms || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0)
-
-const earliest = <E extends Event>(items: ReadonlyArray<Timed<E>>): Timed<E> | undefined => {
-  let best: Timed<E> | undefined
-  for (const item of items) if (best === undefined || byTime(item, best) < 0) best = item
-  return best
-}
-
-const latest = <E extends Event>(items: ReadonlyArray<Timed<E>>): Timed<E> | undefined => {
-  let best: Timed<E> | undefined
-  for (const item of items) if (best === undefined || byTime(item, best) > 0) best = item
-  return best
-}
-
-type StatusEvent = ShipmentEvent.StatusReported
+const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 const DISPATCHED = Status.forwardRank("dispatched")
+const TOP_RANK = Status.forwardRank("delivered")
+
+const forwardRanks: ReadonlyMap<Status.ReportedStatus, number> = new Map(
+  Status.forwardStatuses.map((s) => [s, Status.forwardRank(s)])
+)
+
+/**
+ * The statuses a `Reached` milestone can name, as positions in `[...forward, ...return]`, in the
+ * order of their milestone keys: {@link deriveView} emits milestones already sorted by key.
+ */
+const reachable: ReadonlyArray<Status.ForwardStatus | Status.ReturnStatus> = [
+  ...Status.forwardStatuses,
+  ...Status.returnStatuses
+]
+const reachedInKeyOrder: ReadonlyArray<number> = reachable
+  .map((status, i) => ({ i, key: Milestone.key({ _tag: "Reached", status, at: Instant.fromMillis(0) }) }))
+  .sort((a, b) => compareStrings(a.key, b.key))
+  .map(({ i }) => i)
+
+// What deriveView makes of each event.
+const IGNORED = 0 // a retraction, or an event a retraction names
+const FORWARD = 1
+const RETURN = 2
+const CANCEL = 3
+const UNKNOWN = 4
+const EXCEPTION = 5
+const CLEARANCE = 6
+const MOVEMENTS = [FORWARD, RETURN] as const
+
+// Scratch space of deriveView, indexed by an event's position in its input: what it is, its rank
+// on its track, its time in epoch milliseconds and its id (read once: events come in several
+// shapes, so reading their fields is comparatively slow). Reused by every call, so a derivation
+// allocates nothing per event: deriveView is synchronous and calls nothing that could re-enter it.
+let kinds = new Uint8Array(64)
+let ranks = new Uint8Array(64)
+let times = new Float64Array(64)
+let order = new Int32Array(64)
+let resolvers = new Int32Array(64)
+const ids: Array<string> = []
+/** Per forward rank, the earliest event of exactly that rank (the first in input order on equal times). */
+const firstOfRank = new Int32Array(TOP_RANK + 2)
+/** Per forward rank, the earliest event of that rank or above (`TOP_RANK + 1`: none). */
+const firstFrom = new Int32Array(TOP_RANK + 2)
+/** Per reachable status (see `reachable`), the event that reached it. */
+const reachedBy = new Int32Array(reachable.length)
+
+const reserve = (n: number): void => {
+  if (n <= kinds.length) return
+  const size = Math.max(n, 2 * kinds.length)
+  kinds = new Uint8Array(size)
+  ranks = new Uint8Array(size)
+  times = new Float64Array(size)
+  order = new Int32Array(size)
+  resolvers = new Int32Array(size)
+}
+
+/** Whether event `i` comes before event `j`: by time, then id (the tie-break used everywhere). */
+const before = (i: number, j: number): boolean =>
+  times[i]! < times[j]! || (times[i] === times[j] && ids[i]! < ids[j]!)
+
+/** The earlier of two events by time alone, the first in input order on equal times; -1 is none. */
+const firstOf = (i: number, j: number): number =>
+  i < 0 ? j : j < 0 ? i : times[j]! < times[i]! || (times[j] === times[i] && j < i) ? j : i
 
 /**
  * Derives the view from a set of events (any order; ids unique). This is the specification the
@@ -275,187 +323,205 @@ const DISPATCHED = Status.forwardRank("dispatched")
  * @since 0.1.0
  */
 export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArray<Ids.EventId> = []): ShipmentView => {
-  const anomalies: Array<AnomalyRecord> = conflicts.map(
-    (eventId) =>
-      ({
-        eventId,
-        reason: "conflicting_duplicate",
-        detail: `event ${eventId} arrived twice with different content; the canonical copy is kept`
-      })
-  )
+  const n = events.length
+  reserve(n)
+  const anomalies: Array<AnomalyRecord> = []
+  for (const eventId of conflicts) {
+    anomalies.push({
+      eventId,
+      reason: "conflicting_duplicate",
+      detail: `event ${eventId} arrived twice with different content; the canonical copy is kept`
+    })
+  }
 
   // 1. Retractions remove the events they name. Retractions are not retractable.
-  const retractions = events.filter((e): e is ShipmentEvent.Retraction => e._tag === "Retraction")
-  const retractionIds = new Set<string>(retractions.map((r) => r.id))
-  const targets = new Set<string>()
-  for (const r of retractions) {
-    for (const target of r.retracts) {
-      if (retractionIds.has(target)) {
-        anomalies.push(
-          ({
+  let retractionIds: Set<string> | undefined
+  for (const e of events) if (e._tag === "Retraction") (retractionIds ??= new Set()).add(e.id)
+  let targets: Set<string> | undefined
+  if (retractionIds !== undefined) {
+    targets = new Set()
+    for (const r of events) {
+      if (r._tag !== "Retraction") continue
+      for (const target of r.retracts) {
+        if (retractionIds.has(target)) {
+          anomalies.push({
             eventId: r.id,
             reason: "retraction_of_retraction",
             detail: `retraction ${r.id} names retraction ${target}; retractions cannot be retracted`
           })
-        )
-      } else targets.add(target)
+        } else targets.add(target)
+      }
     }
   }
-  const forward: Array<Timed<StatusEvent>> = []
-  const returns: Array<Timed<StatusEvent>> = []
-  const cancels: Array<Timed<StatusEvent>> = []
-  const unknown: Array<Timed<StatusEvent>> = []
-  const exceptions: Array<Timed<ShipmentEvent.ExceptionReported>> = []
-  const clearances: Array<Timed<ShipmentEvent.ExceptionCleared>> = []
-  for (const event of events) {
-    if (event._tag === "Retraction") continue
-    if (targets.has(event.id)) continue
+
+  // 2. Classify each event once, noting what later steps need: the highest ranks, the earliest
+  //    event per rank, the earliest proof of delivery and the newest scan that carries a weight.
+  firstOfRank.fill(-1)
+  let progressRank = 0
+  let returnRank = 0
+  let firstInitiated = -1 // the earliest return_initiated event
+  let firstReturned = -1 // the earliest returned event
+  let pod = -1
+  let weighed = -1
+  let cancels = 0
+  let exceptions = 0
+  for (let i = 0; i < n; i++) {
+    const event = events[i]!
+    const id = event.id
+    ids[i] = id
+    kinds[i] = IGNORED
+    if (event._tag === "Retraction" || (targets !== undefined && targets.has(id))) continue
+    const t = Instant.toMillis(event.occurredAt)
+    times[i] = t
     switch (event._tag) {
       case "StatusReported": {
-        const s = event.status
-        if (Status.isForward(s)) forward.push(timed(event))
-        else if (Status.isReturn(s)) returns.push(timed(event))
-        else if (s === "cancelled") cancels.push(timed(event))
-        else unknown.push(timed(event))
+        const status = event.status
+        const rank = forwardRanks.get(status)
+        if (rank !== undefined) {
+          kinds[i] = FORWARD
+          ranks[i] = rank
+          if (rank > progressRank) progressRank = rank
+          firstOfRank[rank] = firstOf(firstOfRank[rank]!, i)
+          if (event.pod !== undefined && (pod < 0 || before(i, pod))) pod = i
+        } else if (Status.isReturn(status)) {
+          const rank = Status.returnRank(status)
+          kinds[i] = RETURN
+          ranks[i] = rank
+          if (rank > returnRank) returnRank = rank
+          if (rank === 1) firstInitiated = firstOf(firstInitiated, i)
+          else firstReturned = firstOf(firstReturned, i)
+        } else if (status === "cancelled") {
+          kinds[i] = CANCEL
+          cancels++
+          break // a cancellation's weight is not a measurement
+        } else kinds[i] = UNKNOWN
+        if (event.weight !== undefined && (weighed < 0 || before(weighed, i))) weighed = i
         break
       }
       case "ExceptionReported":
-        exceptions.push(timed(event))
+        kinds[i] = EXCEPTION
+        exceptions++
         break
       case "ExceptionCleared":
-        clearances.push(timed(event))
+        kinds[i] = CLEARANCE
         break
     }
   }
 
-  const rankOf = (e: StatusEvent): number => Status.forwardRank(e.status as Status.ForwardStatus)
-  const milestones: Array<Milestone.Milestone> = []
-
-  // 2. Forward track: progress is the highest rank; a spine status is reached at the earliest
+  // 3. Forward track: progress is the highest rank; a spine status is reached at the earliest
   //    time of any event at or above it, a branch status only by an event of that status.
-  let progressRank = 0
-  for (const f of forward) progressRank = Math.max(progressRank, rankOf(f.event))
-  const reachedMs = new Map<Status.ForwardStatus, number>()
-  for (const status of Status.forwardStatuses) {
-    const rank = Status.forwardRank(status)
-    if (rank > progressRank) break
-    const branch = Status.branchStatuses.has(status)
-    let first: Timed<StatusEvent> | undefined
-    for (const f of forward) {
-      const matches = branch ? f.event.status === status : rankOf(f.event) >= rank
-      if (matches && (first === undefined || f.ms < first.ms)) first = f
-    }
-    if (first !== undefined) {
-      reachedMs.set(status, first.ms)
-      // The earliest event's own instant: no new object.
-      milestones.push({ _tag: "Reached", status, at: first.event.occurredAt })
-    }
+  firstFrom[TOP_RANK + 1] = -1
+  for (let rank = TOP_RANK; rank >= 1; rank--) firstFrom[rank] = firstOf(firstOfRank[rank]!, firstFrom[rank + 1]!)
+  for (let rank = 1; rank <= TOP_RANK; rank++) {
+    const status = Status.forwardStatuses[rank - 1]!
+    reachedBy[rank - 1] = Status.branchStatuses.has(status) ? firstOfRank[rank]! : firstFrom[rank]!
   }
   const progress = progressRank === 0 ? undefined : Status.forwardStatuses[progressRank - 1]
 
-  // 3. Return track, joined the same way.
-  let returnRank = 0
-  for (const r of returns) returnRank = Math.max(returnRank, Status.returnRank(r.event.status as Status.ReturnStatus))
-  for (const status of Status.returnStatuses) {
-    const rank = Status.returnRank(status)
-    if (rank > returnRank) break
-    let min = Number.POSITIVE_INFINITY
-    for (const r of returns) {
-      if (Status.returnRank(r.event.status as Status.ReturnStatus) >= rank && r.ms < min) min = r.ms
-    }
-    milestones.push({ _tag: "Reached", status, at: Instant.fromMillis(min) })
-  }
+  // 4. Return track, joined the same way.
+  reachedBy[TOP_RANK] = firstOf(firstInitiated, firstReturned)
+  reachedBy[TOP_RANK + 1] = firstReturned
   const returnProgress = returnRank === 0 ? undefined : Status.returnStatuses[returnRank - 1]
 
-  // 4. Cancellation: valid only when no dispatch-or-later scan happened at or before it.
-  const dispatchedMs = reachedMs.get("dispatched")
-  const validCancels: Array<Timed<StatusEvent>> = []
-  for (const c of cancels) {
-    if (dispatchedMs !== undefined && c.ms >= dispatchedMs) {
-      anomalies.push(
-        ({
-          eventId: c.event.id,
+  // 5. Cancellation: valid only when no dispatch-or-later scan happened at or before it.
+  let cancel = -1
+  if (cancels > 0) {
+    const dispatchedMs = progressRank >= DISPATCHED ? times[firstFrom[DISPATCHED]!]! : undefined
+    for (let i = 0; i < n; i++) {
+      if (kinds[i] !== CANCEL) continue
+      if (dispatchedMs !== undefined && times[i]! >= dispatchedMs) {
+        anomalies.push({
+          eventId: events[i]!.id,
           reason: "cancel_after_dispatch",
-          detail: `cancellation at ${new Date(c.ms).toISOString()} came after dispatch at ${new Date(dispatchedMs).toISOString()}`
+          detail: `cancellation at ${new Date(times[i]!).toISOString()} came after dispatch at ${new Date(dispatchedMs).toISOString()}`
         })
-      )
-    } else validCancels.push(c)
-  }
-  const cancel = earliest(validCancels)
-  if (cancel !== undefined) {
-    milestones.push({ _tag: "Cancelled", at: cancel.event.occurredAt })
-    for (const f of forward) {
-      if (rankOf(f.event) >= DISPATCHED && f.ms > cancel.ms) {
-        anomalies.push(
-          ({
-            eventId: f.event.id,
+      } else if (cancel < 0 || before(i, cancel)) cancel = i
+    }
+    if (cancel >= 0) {
+      for (let i = 0; i < n; i++) {
+        if (kinds[i] === FORWARD && ranks[i]! >= DISPATCHED && times[i]! > times[cancel]!) {
+          const f = events[i] as StatusEvent
+          anomalies.push({
+            eventId: f.id,
             reason: "progress_after_cancel",
-            detail: `${f.event.status} scan after the shipment was cancelled (by ${cancel.event.id})`
+            detail: `${f.status} scan after the shipment was cancelled (by ${ids[cancel]})`
           })
-        )
+        }
       }
     }
   }
 
-  // 5. Proof of delivery: the earliest event that carries one.
-  const pod = earliest(forward.filter((f) => f.event.pod !== undefined))
-  if (pod !== undefined) milestones.push({ _tag: "PodReceived", at: pod.event.occurredAt })
-
-  // 6. Exceptions: resolved by any later status scan or a matching clearance at or after them.
-  const movements = [...forward, ...returns]
+  // 6. Exceptions, in time order: resolved by the first later status scan (forward, then return)
+  //    or an earlier matching clearance at or after them.
   const exceptionEntries: Array<ExceptionEntry> = []
-  for (const x of [...exceptions].sort(byTime)) {
-    let resolver: Timed<Event> | undefined
-    for (const m of movements) if (m.ms > x.ms && (resolver === undefined || m.ms < resolver.ms)) resolver = m
-    for (const k of clearances) {
-      const covers = k.event.kinds === undefined || k.event.kinds.includes(x.event.kind)
-      if (covers && k.ms >= x.ms && (resolver === undefined || k.ms < resolver.ms)) resolver = k
+  let newestOpen: ExceptionEntry | undefined
+  if (exceptions > 0) {
+    let count = 0
+    for (let i = 0; i < n; i++) if (kinds[i] === EXCEPTION) order[count++] = i
+    for (let a = 1; a < count; a++) {
+      const x = order[a]!
+      let b = a - 1
+      for (; b >= 0 && before(x, order[b]!); b--) order[b + 1] = order[b]!
+      order[b + 1] = x
     }
-    exceptionEntries.push(
-      ({
-        eventId: x.event.id,
-        kind: x.event.kind,
-        occurredAt: x.event.occurredAt,
-        raw: x.event.raw,
-        ...(resolver !== undefined ? { resolvedAt: resolver.event.occurredAt } : {})
-      })
-    )
-    milestones.push({ _tag: "ExceptionOpened", eventId: x.event.id, kind: x.event.kind, at: x.event.occurredAt })
-    if (resolver !== undefined) {
-      milestones.push(
-        { _tag: "ExceptionResolved", eventId: x.event.id, kind: x.event.kind, at: resolver.event.occurredAt }
-      )
+    for (let a = 0; a < count; a++) {
+      const i = order[a]!
+      const x = events[i] as ShipmentEvent.ExceptionReported
+      const t = times[i]!
+      let resolver = -1
+      for (const movement of MOVEMENTS) {
+        for (let j = 0; j < n; j++) {
+          if (kinds[j] === movement && times[j]! > t && (resolver < 0 || times[j]! < times[resolver]!)) resolver = j
+        }
+      }
+      for (let j = 0; j < n; j++) {
+        if (kinds[j] !== CLEARANCE || times[j]! < t || (resolver >= 0 && times[j]! >= times[resolver]!)) continue
+        const covered = (events[j] as ShipmentEvent.ExceptionCleared).kinds
+        if (covered === undefined || covered.includes(x.kind)) resolver = j
+      }
+      resolvers[i] = resolver
+      const entry: ExceptionEntry =
+        resolver < 0
+          ? { eventId: x.id, kind: x.kind, occurredAt: x.occurredAt, raw: x.raw }
+          : { eventId: x.id, kind: x.kind, occurredAt: x.occurredAt, raw: x.raw, resolvedAt: events[resolver]!.occurredAt }
+      exceptionEntries.push(entry)
+      if (resolver < 0) newestOpen = entry
+    }
+    // From here on `order` holds the exceptions by id, the order of their milestone keys.
+    for (let a = 1; a < count; a++) {
+      const x = order[a]!
+      let b = a - 1
+      for (; b >= 0 && ids[x]! < ids[order[b]!]!; b--) order[b + 1] = order[b]!
+      order[b + 1] = x
     }
   }
 
   // 7. Last scan: the newest forward, return or exception event that does not go backwards
   //    (a forward scan is behind when a higher-ranked scan happened at or before it).
-  const behind = (f: Timed<StatusEvent>): boolean =>
-    forward.some((g) => g.ms <= f.ms && rankOf(g.event) > rankOf(f.event))
-  const candidates: Array<Timed<StatusEvent | ShipmentEvent.ExceptionReported>> = [
-    ...forward.filter((f) => !behind(f)),
-    ...returns,
-    ...exceptions
-  ]
-  const last = latest(candidates)
-  const lastScan =
-    last === undefined
-      ? undefined
-      : ({
-          eventId: last.event.id,
-          status: last.event._tag === "StatusReported" ? last.event.status : last.event.kind,
-          at: last.event.occurredAt,
-          ...(last.event.location !== undefined ? { location: last.event.location } : {})
-        })
+  let last = -1
+  for (let i = 0; i < n; i++) {
+    const kind = kinds[i]
+    if (kind === FORWARD) {
+      const above = firstFrom[ranks[i]! + 1]!
+      if (above >= 0 && times[above]! <= times[i]!) continue
+    } else if (kind !== RETURN && kind !== EXCEPTION) continue
+    if (last < 0 || before(last, i)) last = i
+  }
+  let lastScan: LastScan | undefined
+  if (last >= 0) {
+    const e = events[last] as StatusEvent | ShipmentEvent.ExceptionReported
+    const status = e._tag === "StatusReported" ? e.status : e.kind
+    lastScan =
+      e.location === undefined
+        ? { eventId: e.id, status, at: e.occurredAt }
+        : { eventId: e.id, status, at: e.occurredAt, location: e.location }
+  }
 
-  // 8. Measured weight: the newest scan that carries one.
-  const weighed = latest([...forward, ...returns, ...unknown].filter((s) => s.event.weight !== undefined))
+  // 8. Measured weight: the newest scan that carries one (found in step 2).
 
   // 9. The status shown.
-  const openExceptions = exceptionEntries.filter((e) => e.resolvedAt === undefined)
-  const newestOpen = openExceptions[openExceptions.length - 1]
   const status: Status.DisplayStatus =
-    cancel !== undefined
+    cancel >= 0
       ? "cancelled"
       : returnProgress !== undefined
         ? returnProgress
@@ -465,29 +531,46 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
             ? newestOpen.kind
             : (progress ?? "pending")
 
-  // Sort by key, computing each key once, and remember the view's keys for diff/has/sameView.
-  const keyed = milestones.map((m) => [Milestone.key(m), m] as const).sort((a, b) => compareStrings(a[0], b[0]))
-  const sortedMilestones = keyed.map(([, m]) => m)
-  anomalies.sort((a, b) => compareStrings(anomalyKey(a), anomalyKey(b)))
-  const view: ShipmentView = {
-    status,
-    ...(progress !== undefined ? { progress } : {}),
-    ...(returnProgress !== undefined ? { returnProgress } : {}),
-    ...(cancel !== undefined ? { cancelledAt: cancel.event.occurredAt } : {}),
-    exceptions: exceptionEntries,
-    ...(lastScan !== undefined ? { lastScan } : {}),
-    ...(weighed?.event.weight !== undefined ? { measuredWeight: weighed.event.weight } : {}),
-    ...(pod?.event.pod !== undefined ? { pod: pod.event.pod } : {}),
-    unmapped: unknown.map((u) => u.event.id).sort(compareStrings),
-    milestones: sortedMilestones,
-    anomalies: dedupeSorted(anomalies, anomalyKey)
+  // Milestones, built in key order: `cancelled` < `exception_opened:<id>` <
+  // `exception_resolved:<id>` < `pod` < `reached:<status>`.
+  const milestones: Array<Milestone.Milestone> = []
+  if (cancel >= 0) milestones.push({ _tag: "Cancelled", at: events[cancel]!.occurredAt })
+  for (let a = 0; a < exceptions; a++) {
+    const x = events[order[a]!] as ShipmentEvent.ExceptionReported
+    milestones.push({ _tag: "ExceptionOpened", eventId: x.id, kind: x.kind, at: x.occurredAt })
   }
-  const list = keyed.map(([k]) => k)
-  viewKeys.set(view, { list, set: new Set(list) })
+  for (let a = 0; a < exceptions; a++) {
+    const resolver = resolvers[order[a]!]!
+    if (resolver < 0) continue
+    const x = events[order[a]!] as ShipmentEvent.ExceptionReported
+    milestones.push({ _tag: "ExceptionResolved", eventId: x.id, kind: x.kind, at: events[resolver]!.occurredAt })
+  }
+  if (pod >= 0) milestones.push({ _tag: "PodReceived", at: events[pod]!.occurredAt })
+  for (const s of reachedInKeyOrder) {
+    // The earliest event's own instant: no new object.
+    const by = reachedBy[s]!
+    if (by >= 0) milestones.push({ _tag: "Reached", status: reachable[s]!, at: events[by]!.occurredAt })
+  }
+
+  const unmapped: Array<Ids.EventId> = []
+  for (let i = 0; i < n; i++) if (kinds[i] === UNKNOWN) unmapped.push(events[i]!.id)
+
+  // Built field by field, in the schema's order, leaving absent optional fields out.
+  const view = { status } as Mutable<ShipmentView>
+  if (progress !== undefined) view.progress = progress
+  if (returnProgress !== undefined) view.returnProgress = returnProgress
+  if (cancel >= 0) view.cancelledAt = events[cancel]!.occurredAt
+  view.exceptions = exceptionEntries
+  if (lastScan !== undefined) view.lastScan = lastScan
+  if (weighed >= 0) view.measuredWeight = (events[weighed] as StatusEvent).weight!
+  if (pod >= 0) view.pod = (events[pod] as StatusEvent).pod!
+  view.unmapped = sortSmall(unmapped, compareStrings)
+  view.milestones = milestones
+  view.anomalies = anomalies.length === 0 ? anomalies : dedupeSorted(sortSmall(anomalies, compareAnomalies))
   return view
 }
 
-/** The milestone keys of views, computed once (views are immutable). */
+/** The milestone keys of views, computed when first asked for (views are immutable). */
 const viewKeys = new WeakMap<ShipmentView, { readonly list: ReadonlyArray<string>; readonly set: ReadonlySet<string> }>()
 
 const keysOf = (view: ShipmentView) => {
@@ -499,21 +582,49 @@ const keysOf = (view: ShipmentView) => {
   return keys
 }
 
-const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+/**
+ * Whether two milestones have the same {@link Milestone.key}, without building the keys: the
+ * same kind and, for kinds with a parameter, the same status or event id.
+ */
+const sameKey = (a: Milestone.Milestone, b: Milestone.Milestone): boolean => {
+  switch (a._tag) {
+    case "Reached":
+      return b._tag === "Reached" && a.status === b.status
+    case "ExceptionOpened":
+    case "ExceptionResolved":
+      return b._tag === a._tag && a.eventId === b.eventId
+    default:
+      return b._tag === a._tag
+  }
+}
 
 const anomalyKey = (a: AnomalyRecord): string => `${a.reason}:${a.eventId}`
 
-const dedupeSorted = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Array<A> => {
-  const out: Array<A> = []
-  let previous: string | undefined
-  for (const item of items) {
-    const k = key(item)
-    if (k !== previous) out.push(item)
-    previous = k
+/** Whether two anomalies have the same {@link anomalyKey}. */
+const sameAnomaly = (a: AnomalyRecord, b: AnomalyRecord): boolean => a.reason === b.reason && a.eventId === b.eventId
+
+/** Orders anomalies by {@link anomalyKey} (no reason is a prefix of another, so by reason, then event id). */
+const compareAnomalies = (a: AnomalyRecord, b: AnomalyRecord): number =>
+  a.reason === b.reason ? compareStrings(a.eventId, b.eventId) : compareStrings(a.reason, b.reason)
+
+/** A stable in-place sort that allocates nothing for the short lists of a view. */
+const sortSmall = <A>(items: Array<A>, compare: (a: A, b: A) => number): Array<A> => {
+  if (items.length > 32) return items.sort(compare)
+  for (let a = 1; a < items.length; a++) {
+    const item = items[a]!
+    let b = a - 1
+    for (; b >= 0 && compare(items[b]!, item) > 0; b--) items[b + 1] = items[b]!
+    items[b + 1] = item
   }
-  return out
+  return items
 }
 
+/** Drops anomalies with the key of their predecessor (the list is sorted by key). */
+const dedupeSorted = (items: ReadonlyArray<AnomalyRecord>): Array<AnomalyRecord> => {
+  const out: Array<AnomalyRecord> = []
+  for (const item of items) if (out.length === 0 || !sameAnomaly(out[out.length - 1]!, item)) out.push(item)
+  return out
+}
 // -------------------------------------------------------------------------------------------
 // canonical copies
 // -------------------------------------------------------------------------------------------
@@ -585,6 +696,8 @@ const distinctCopies = (copies: ReadonlyArray<Event>): Array<Event> => {
 
 const byId = (a: Event, b: Event): number => compareStrings(a.id, b.id)
 
+const byIdThenCopy = (a: Event, b: Event): number => byId(a, b) || compareCopies(a, b)
+
 const indexOf = (events: ReadonlyArray<Event>, id: string): number => {
   let lo = 0, hi = events.length
   while (lo < hi) {
@@ -607,23 +720,71 @@ const indexOf = (events: ReadonlyArray<Event>, id: string): number => {
 export const empty = (shipmentId: Ids.ShipmentId, companyId: Ids.CompanyId): ShipmentState =>
   new ShipmentState({ shipmentId, companyId, events: [], variants: [], view: deriveView([]) }, trusted)
 
-const diff = (before: ShipmentView, after: ShipmentView, cause: Event, reason: Milestone.WithdrawalReason) => {
-  const beforeKeys = keysOf(before)
-  const afterKeys = keysOf(after)
-  const reached = after.milestones.filter((_, i) => !beforeKeys.set.has(afterKeys.list[i]!))
-  const retracted = before.milestones
-    .filter((_, i) => !afterKeys.set.has(beforeKeys.list[i]!))
-    .map((milestone): Milestone.MilestoneRetracted => ({ _tag: "MilestoneRetracted", milestone, reason, cause: cause.id }))
-  const known = new Set(before.anomalies.map(anomalyKey))
-  const anomalies = after.anomalies.filter((a) => !known.has(anomalyKey(a)))
+/** A state like `state` with other events and view (a trusted construction: no validation). */
+const next = (
+  state: ShipmentState,
+  events: ReadonlyArray<Event>,
+  variants: ReadonlyArray<Event>,
+  view: ShipmentView
+): ShipmentState =>
+  new ShipmentState({ shipmentId: state.shipmentId, companyId: state.companyId, events, variants, view }, trusted)
+
+/**
+ * Where `list` holds an item the `same` as `item`, or -1. Looks from `from` on first: the lists
+ * compared here are sorted the same way and mostly alike, so a walk finds each item at once.
+ */
+const find = <A>(list: ReadonlyArray<A>, item: A, same: (a: A, b: A) => boolean, from: number): number => {
+  for (let k = from; k < list.length; k++) if (same(list[k]!, item)) return k
+  for (let k = 0; k < from && k < list.length; k++) if (same(list[k]!, item)) return k
+  return -1
+}
+
+interface Changes {
+  readonly reached: Array<Milestone.Milestone>
+  readonly retracted: Array<Milestone.MilestoneRetracted>
+  readonly anomalies: Array<AnomalyRecord>
+}
+
+/** The milestones reached and withdrawn, and the anomalies added (all by key). */
+const diff = (before: ShipmentView, after: ShipmentView, cause: Event, reason: Milestone.WithdrawalReason): Changes => {
+  const reached: Array<Milestone.Milestone> = []
+  let from = 0
+  for (const milestone of after.milestones) {
+    const k = find(before.milestones, milestone, sameKey, from)
+    if (k < 0) reached.push(milestone)
+    else from = k + 1
+  }
+  const retracted: Array<Milestone.MilestoneRetracted> = []
+  from = 0
+  for (const milestone of before.milestones) {
+    const k = find(after.milestones, milestone, sameKey, from)
+    if (k < 0) retracted.push({ _tag: "MilestoneRetracted", milestone, reason, cause: cause.id })
+    else from = k + 1
+  }
+  const anomalies: Array<AnomalyRecord> = []
+  from = 0
+  for (const anomaly of after.anomalies) {
+    const k = find(before.anomalies, anomaly, sameAnomaly, from)
+    if (k < 0) anomalies.push(anomaly)
+    else from = k + 1
+  }
   return { reached, retracted, anomalies }
 }
 
 const ms = (i: Instant.Instant | undefined): number | undefined => (i === undefined ? undefined : Instant.toMillis(i))
 
-const sameList = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>, same: (x: A, y: A) => boolean): boolean =>
-  a.length === b.length && a.every((x, i) => same(x, b[i]!))
+const sameList = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>, same: (x: A, y: A) => boolean): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (!same(a[i]!, b[i]!)) return false
+  return true
+}
 
+const sameString = (x: string, y: string): boolean => x === y
+const sameEntry = (x: ExceptionEntry, y: ExceptionEntry): boolean =>
+  x.eventId === y.eventId && ms(x.resolvedAt) === ms(y.resolvedAt)
+const sameMilestone = (x: Milestone.Milestone, y: Milestone.Milestone): boolean =>
+  sameKey(x, y) && Instant.toMillis(x.at) === Instant.toMillis(y.at)
+const sameContent = (x: Event, y: Event): boolean => contentKey(x) === contentKey(y)
 
 /**
  * Whether two views are equal, field by field (cheaper than comparing encoded forms; the
@@ -640,15 +801,10 @@ const sameView = (a: ShipmentView, b: ShipmentView): boolean =>
     ms(a.lastScan?.at) === ms(b.lastScan?.at) &&
     a.pod?.signedBy === b.pod?.signedBy &&
     a.pod?.evidenceUrl === b.pod?.evidenceUrl &&
-    sameList(a.unmapped, b.unmapped, (x, y) => x === y) &&
-    sameList(
-      a.exceptions,
-      b.exceptions,
-      (x, y) => x.eventId === y.eventId && ms(x.resolvedAt) === ms(y.resolvedAt)
-    ) &&
-    sameList(keysOf(a).list, keysOf(b).list, (x, y) => x === y) &&
-    sameList(a.milestones, b.milestones, (x, y) => Instant.toMillis(x.at) === Instant.toMillis(y.at)) &&
-    sameList(a.anomalies, b.anomalies, (x, y) => anomalyKey(x) === anomalyKey(y)))
+    sameList(a.unmapped, b.unmapped, sameString) &&
+    sameList(a.exceptions, b.exceptions, sameEntry) &&
+    sameList(a.milestones, b.milestones, sameMilestone) &&
+    sameList(a.anomalies, b.anomalies, sameAnomaly))
 
 const foreign = (state: ShipmentState, event: Event): Anomaly =>
   ({ _tag: "Anomaly", state,
@@ -682,16 +838,24 @@ export const apply = (state: ShipmentState, event: Event): Outcome => {
   const existing = state.events[at]
   if (existing !== undefined && existing.id === event.id) return applyCopy(state, at, existing, event)
 
-  const events = [...state.events.slice(0, at), event, ...state.events.slice(at)]
-  const view = deriveView(events, state.conflicts)
-  const next = new ShipmentState({ ...state, events, view }, trusted)
-  const changes = diff(state.view, view, event, event._tag === "Retraction" ? "retracted" : "contradicted")
-  const own = changes.anomalies.find((a) => a.eventId === event.id)
-  if (own !== undefined) return ({ _tag: "Anomaly", state: next, anomaly: own, ...changes })
-  if (changes.reached.length === 0 && changes.retracted.length === 0 && sameView(state.view, view)) {
-    return ({ _tag: "Stale", state: next })
+  const events = insertAt(state.events, at, event)
+  const view = deriveView(events, conflictsOf(state.variants))
+  const after = next(state, events, state.variants, view)
+  const { anomalies, reached, retracted } = diff(state.view, view, event, event._tag === "Retraction" ? "retracted" : "contradicted")
+  for (const anomaly of anomalies) {
+    if (anomaly.eventId === event.id) return { _tag: "Anomaly", state: after, anomaly, reached, retracted, anomalies }
   }
-  return ({ _tag: "Accepted", state: next, ...changes })
+  if (reached.length === 0 && retracted.length === 0 && sameView(state.view, view)) return { _tag: "Stale", state: after }
+  return { _tag: "Accepted", state: after, reached, retracted, anomalies }
+}
+
+/** A copy of `items` with `item` inserted at `at`. */
+const insertAt = <A>(items: ReadonlyArray<A>, at: number, item: A): Array<A> => {
+  const out = new Array<A>(items.length + 1)
+  for (let k = 0; k < at; k++) out[k] = items[k]!
+  out[at] = item
+  for (let k = at; k < items.length; k++) out[k + 1] = items[k]!
+  return out
 }
 
 /** Another copy of an event id already in the set: a duplicate, or a conflicting variant. */
@@ -701,20 +865,21 @@ const applyCopy = (state: ShipmentState, at: number, existing: Event, event: Eve
   const known = [existing, ...others].some((c) => contentKey(c) === contentKey(event))
   const events = state.events.slice()
   events[at] = copies[0]!
-  const variants = [...state.variants.filter((v) => v.id !== event.id), ...copies.slice(1)].sort(
-    (a, b) => byId(a, b) || compareCopies(a, b)
-  )
+  const variants = [...state.variants.filter((v) => v.id !== event.id), ...copies.slice(1)].sort(byIdThenCopy)
   if (known) {
     const unchanged = events[at] === existing && variants.every((v, i) => v === state.variants[i])
-    return ({ _tag: "Duplicate", state: unchanged ? state : new ShipmentState({ ...state, events, variants }, trusted) })
+    return { _tag: "Duplicate", state: unchanged ? state : next(state, events, variants, state.view) }
   }
   const view = deriveView(events, conflictIds(variants))
-  const next = new ShipmentState({ ...state, events, variants, view }, trusted)
-  const changes = diff(state.view, view, event, "conflict")
-  return ({ _tag: "Anomaly", state: next,
-      anomaly: conflictRecord(event.id),
-      ...changes
-    })
+  const { reached, retracted, anomalies } = diff(state.view, view, event, "conflict")
+  return {
+    _tag: "Anomaly",
+    state: next(state, events, variants, view),
+    anomaly: conflictRecord(event.id),
+    reached,
+    retracted,
+    anomalies
+  }
 }
 
 const conflictRecord = (eventId: Ids.EventId): AnomalyRecord =>
@@ -746,14 +911,18 @@ export const fold = (
   const canonicalEvents: Array<Event> = []
   const variants: Array<Event> = []
   for (const copies of copiesById.values()) {
+    if (copies.length === 1) {
+      canonicalEvents.push(copies[0]!)
+      continue
+    }
     const distinct = distinctCopies(copies)
     canonicalEvents.push(distinct[0]!)
-    variants.push(...distinct.slice(1))
+    for (let k = 1; k < distinct.length; k++) variants.push(distinct[k]!)
   }
   canonicalEvents.sort(byId)
-  variants.sort((a, b) => byId(a, b) || compareCopies(a, b))
+  if (variants.length > 1) variants.sort(byIdThenCopy)
   return new ShipmentState(
-    { shipmentId, companyId, events: canonicalEvents, variants, view: deriveView(canonicalEvents, conflictIds(variants)) },
+    { shipmentId, companyId, events: canonicalEvents, variants, view: deriveView(canonicalEvents, conflictsOf(variants)) },
     trusted
   )
 }
@@ -771,7 +940,7 @@ export const restore = (
   variants: ReadonlyArray<Event>
 ): ShipmentState =>
   new ShipmentState(
-    { shipmentId, companyId, events, variants, view: deriveView(events, conflictIds(variants)) },
+    { shipmentId, companyId, events, variants, view: deriveView(events, conflictsOf(variants)) },
     trusted
   )
 
@@ -787,8 +956,8 @@ export const restore = (
 export const sameFacts = (a: ShipmentState, b: ShipmentState): boolean =>
   a.shipmentId === b.shipmentId &&
   a.companyId === b.companyId &&
-  sameList(a.events, b.events, (x, y) => contentKey(x) === contentKey(y)) &&
-  sameList(a.variants, b.variants, (x, y) => contentKey(x) === contentKey(y)) &&
+  sameList(a.events, b.events, sameContent) &&
+  sameList(a.variants, b.variants, sameContent) &&
   sameView(a.view, b.view)
 
 /**

@@ -139,6 +139,12 @@ export interface Commit {
   readonly shipmentId: string
   readonly expectedVersion: number
   readonly body: string
+  /**
+   * The runtime's decoded form of `body` (immutable). A store living in the runtime's process
+   * may keep it and return it from `loadMany` so the runtime need not decode `body` again;
+   * stores that serialize ignore it.
+   */
+  readonly value?: unknown
   readonly idempotencyKeys: ReadonlyArray<string>
   readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
   readonly audit: ReadonlyArray<AuditEntry>
@@ -156,6 +162,8 @@ export interface LoadedRecord {
   readonly shipmentId: string
   readonly version: number
   readonly body?: string
+  /** The `value` the committing runtime passed with this version, from a store in the same process. */
+  readonly value?: unknown
 }
 
 /**

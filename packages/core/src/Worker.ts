@@ -40,6 +40,11 @@ export interface Options {
   readonly consumer?: string
   /** Messages per receive (default 64); each batch is ingested at once, shipments concurrently. */
   readonly batch?: number
+  /**
+   * Batches in flight at once (default 1). With a remote store, 2–4 keep the process busy while
+   * a batch waits for its round trips; batches touching one shipment take turns (shipment locks).
+   */
+  readonly concurrency?: number
   /** Default 30 s. */
   readonly visibilityMillis?: number
   /** Default 10: after that many deliveries a message goes to the transport's dead letters. */
@@ -170,5 +175,17 @@ export const make = (
       return deliveries.length
     })
 
-    return { poll, run: Effect.forever(poll).pipe(Effect.retry(storageRetry(options.storageRetry))) }
+    const loop = Effect.forever(poll).pipe(Effect.retry(storageRetry(options.storageRetry)))
+    const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1))
+    return {
+      poll,
+      run:
+        concurrency === 1
+          ? loop
+          : // The first loop to fail stops the others (as one loop fails when its retries are spent).
+            Effect.zipRight(
+              Effect.forEach(Array.from({ length: concurrency }), () => loop, { concurrency: "unbounded", discard: true }),
+              Effect.never
+            )
+    }
   })

@@ -77,7 +77,7 @@ describe("chaos", () => {
 
           const retry = { base: "1 millis", cap: "20 millis", maxAttempts: 40, attemptsPerClaim: 3 } as const
           const workers = yield* Effect.forEach(Array.from({ length: WORKERS }), (_, i) =>
-            Effect.flatMap(Worker.make({ consumer: `w${i}`, batch: 50, waitMillis: 5 }), (w) =>
+            Effect.flatMap(Worker.make({ consumer: `w${i}`, batch: 50, waitMillis: 5, concurrency: i % 2 === 0 ? 2 : 1 }), (w) =>
               Effect.fork(w.run)
             )
           )

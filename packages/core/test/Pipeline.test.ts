@@ -107,6 +107,23 @@ describe("pipeline", () => {
     })
   )
 
+  it.effect("a batch may route more shipments than the caches keep", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      const pipeline = yield* Pipeline.make({ carriers: [carrier], cacheSize: 2 }).pipe(Effect.provideService(Store.Store, store))
+      const histories = Array.from({ length: 9 }, (_, i) => Histories.generate(500 + i, { duplicates: false }, i))
+      const intakes = histories.map((h, i) => Histories.intake(h, i))
+      for (const intake of intakes) yield* pipeline.register(intake)
+      const messages = intakes.map((intake, i) =>
+        request([observation(intake.shipments[0]!.trackingNumber!, `big-${i}`, "in_transit", 10 + i)])
+      )
+      const { rejected, results } = yield* pipeline.receiveMany(messages)
+      expect(rejected).toEqual([])
+      expect(results.map((r) => r.outcome)).toEqual(histories.map(() => "Accepted"))
+      for (const h of histories) expect((yield* pipeline.record(h.shipmentId))?.state.view.progress).toBe("in_transit")
+    })
+  )
+
   it.effect("routes warehouse events by the warehouse reference and package tracking numbers too", () =>
     Effect.gen(function* () {
       const { layer, intake } = yield* setup
