@@ -41,6 +41,8 @@ import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+/** Batches each waybill worker keeps in flight (`Worker` option `concurrency`). */
+const WORKER_CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 2)
 const self = fileURLToPath(import.meta.url)
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -76,7 +78,7 @@ const child = async (role: string, prefix: string) => {
   )
   await Effect.runPromise(
     Effect.gen(function* () {
-      const worker = yield* Worker.make({ batch: 256, waitMillis: 50 })
+      const worker = yield* Worker.make({ batch: 256, waitMillis: 50, concurrency: WORKER_CONCURRENCY })
       say("ready")
       yield* Effect.promise(next)
       const cpu = process.cpuUsage()
