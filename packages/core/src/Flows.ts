@@ -116,6 +116,18 @@ export interface PlanInput {
   readonly reached: ReadonlyArray<Milestone.Milestone>
   readonly retracted: ReadonlyArray<Milestone.MilestoneRetracted>
   readonly now: Instant.Instant
+  /**
+   * Whether this plan decides billing (default true). A commit that applies several events
+   * plans each of them but settles billing once, on the last, over the final state: a damage
+   * exception in the same webhook as the delivery holds the invoice instead of arriving after
+   * its release.
+   */
+  readonly settleBilling?: boolean
+  /**
+   * The withdrawals the billing decision considers (default `retracted`): for a commit of
+   * several events, those of milestones the shipment held before the commit.
+   */
+  readonly billingRetracted?: ReadonlyArray<Milestone.MilestoneRetracted>
 }
 
 /**
@@ -262,11 +274,15 @@ export const plan = (input: PlanInput): Plan => {
   // Most events change no milestone (a second transit scan, a retransmission with new content):
   // with nothing reached or withdrawn and billing either settled or not triggered, there is
   // nothing to decide. (The full path below gives the same answer, at more cost.)
+  const settle = input.settleBilling ?? true
   if (input.reached.length === 0 && input.retracted.length === 0) {
     const billing = input.record.billing
     if (
+      !settle ||
       billing.status === "released" ||
-      (billing.status === "waiting" && !ShipmentState.has(state.view, triggerKey(config.billing)))
+      (billing.status === "waiting" &&
+        !ShipmentState.has(state.view, triggerKey(config.billing)) &&
+        (input.billingRetracted ?? []).length === 0)
     ) {
       return { record: new ShipmentRecord.ShipmentRecord({ ...input.record, state }, true), actions: [], newHolds: [] }
     }
@@ -428,9 +444,9 @@ export const plan = (input: PlanInput): Plan => {
   // Billing: released once; otherwise re-evaluated on every commit.
   let billing = input.record.billing
   let newHolds: Array<ShipmentRecord.HoldReason> = []
-  if (billing.status !== "released") {
+  if (settle && billing.status !== "released") {
     const policy = config.billing
-    const wasTriggered = input.retracted.some((r) => Milestone.key(r.milestone) === triggerKey(policy))
+    const wasTriggered = (input.billingRetracted ?? input.retracted).some((r) => Milestone.key(r.milestone) === triggerKey(policy))
     if (ShipmentState.has(view, triggerKey(policy))) {
       const holds: Array<ShipmentRecord.HoldReason> = []
       if (policy.requirePod && !ShipmentState.has(view, "pod") && !billing.approvals.includes("pod")) holds.push("missing_pod")

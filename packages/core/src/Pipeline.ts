@@ -544,8 +544,17 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       const rejected: Array<{ index: number; error: IngestError }> = []
       const holds: Array<ShipmentRecord.HoldReason> = []
       let released = 0
+      // First the state machine over all the shipment's events of the batch, then one plan per
+      // recorded event; billing is settled once, on the last, over the final state.
+      const recorded: Array<{
+        readonly index: number
+        readonly event: ShipmentEvent.ShipmentEvent
+        readonly key: string
+        readonly outcome: ShipmentState.Accepted | ShipmentState.Stale | ShipmentState.Anomaly
+      }> = []
+      let state = record.state
       for (const { index, event, key } of items) {
-        const outcome = ShipmentState.apply(current.state, event)
+        const outcome = ShipmentState.apply(state, event)
         if (outcome._tag === "Duplicate") {
           done.push({ index, result: duplicateResult(event), actions: [] })
           continue
@@ -564,8 +573,21 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           })
           continue
         }
-        const reached = outcome._tag === "Accepted" || outcome._tag === "Anomaly" ? outcome.reached : []
-        const retracted = outcome._tag === "Accepted" || outcome._tag === "Anomaly" ? outcome.retracted : []
+        recorded.push({ index, event, key, outcome })
+        state = outcome.state
+      }
+      // Withdrawals of milestones the shipment held before this commit: they may hold billing.
+      const billingRetracted: Array<Milestone.MilestoneRetracted> = []
+      for (const { outcome } of recorded) {
+        if (outcome._tag === "Stale") continue
+        for (const r of outcome.retracted) {
+          if (ShipmentState.has(record.state.view, Milestone.key(r.milestone))) billingRetracted.push(r)
+        }
+      }
+      for (const [i, { event, index, key, outcome }] of recorded.entries()) {
+        const reached = outcome._tag === "Stale" ? [] : outcome.reached
+        const retracted = outcome._tag === "Stale" ? [] : outcome.retracted
+        const last = i === recorded.length - 1
         const plan = Flows.plan({
           config: flows,
           info,
@@ -573,7 +595,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           state: outcome.state,
           reached,
           retracted,
-          now: Instant.fromMillis(now)
+          now: Instant.fromMillis(now),
+          settleBilling: last,
+          billingRetracted
         })
         holds.push(...plan.newHolds)
         if (plan.record.billing.status === "released" && current.billing.status !== "released") released++

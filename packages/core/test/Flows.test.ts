@@ -84,6 +84,27 @@ describe("flows", () => {
     })
   )
 
+  it.effect("billing is settled once per commit, over the final state: damage in the delivery's batch holds", () =>
+    Effect.gen(function* () {
+      // One webhook (one batch) reports the delivery and, after it, damage: the invoice is held.
+      const batch = [scan("d", "dispatched", 60), scan("v", "delivered", 600, { pod: true }), exception("x", "damaged", 605)]
+      const together = yield* setup()
+      const { results } = yield* together.pipeline.ingestMany(batch)
+      expect(results.map((r) => r.outcome)).toEqual(["Accepted", "Accepted", "Accepted"])
+      expect(together.keys()).not.toContain("erp.releaseInvoice")
+      expect((yield* together.pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["open_damage"] })
+      // One by one, the delivery's commit released it before the damage arrived (compensated by the case).
+      const apart = yield* setup()
+      yield* ingestAll(apart.pipeline, batch)
+      expect(apart.keys()).toContain("erp.releaseInvoice")
+      // In one batch the trigger reached and withdrawn again leaves nothing released and nothing held.
+      const withdrawn = yield* setup()
+      yield* withdrawn.pipeline.ingestMany([scan("v", "delivered", 600, { pod: true }), retraction("r", 620, "v")])
+      expect(withdrawn.keys()).not.toContain("erp.releaseInvoice")
+      expect((yield* withdrawn.pipeline.record(shipmentId))?.billing.status).toBe("waiting")
+    })
+  )
+
   it.effect("the same milestone reached again (other order, redelivery) enqueues nothing new", () =>
     Effect.gen(function* () {
       const { pipeline, keys } = yield* setup()
