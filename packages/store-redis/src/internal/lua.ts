@@ -24,8 +24,9 @@ if current ~= tonumber(ARGV[2]) or ARGV[9] ~= '1' then return {0, current} end
 local base = ARGV[1]
 local nEvents, nAudit, nActions = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local auditAt = 10 + nEvents
+local head = 0
 if nAudit > 0 then
-  local head = tonumber(redis.call('HGET', KEYS[4], 'seq') or '0')
+  head = tonumber(redis.call('HGET', KEYS[4], 'seq') or '0')
   for j = 0, nAudit - 1 do
     if tonumber(ARGV[auditAt + j * 3]) ~= head + 1 + j then return {0, current} end
   end
@@ -42,25 +43,27 @@ if nAudit > 0 then
   for j = 0, nAudit - 1 do redis.call('RPUSH', KEYS[3], ARGV[auditAt + j * 3 + 2]) end
   local last = auditAt + (nAudit - 1) * 3
   redis.call('HSET', KEYS[4], 'seq', ARGV[last], 'hash', ARGV[last + 1])
-  redis.call('ZADD', KEYS[6], 0, ARGV[4])
+  if head == 0 then redis.call('ZADD', KEYS[6], 0, ARGV[4]) end
 end
 local out = {1, version}
 local at = auditAt + nAudit * 3
+local added = 0
 for j = 0, nActions - 1 do
   local p = at + j * 7
   local key = ARGV[p]
   local okey = base .. 'o:' .. key
-  if redis.call('EXISTS', okey) == 0 and redis.call('EXISTS', base .. 'dn:' .. key) == 0
-    and redis.call('HEXISTS', KEYS[10], key) == 0 then
+  if redis.call('EXISTS', okey, base .. 'dn:' .. key) == 0 and redis.call('HEXISTS', KEYS[10], key) == 0 then
     local seq = redis.call('INCR', KEYS[8])
-    redis.call('HSET', okey, 'j', ARGV[p + 1], 'a', ARGV[p + 2], 'n', ARGV[p + 3], 'c', ARGV[p + 4], 's', seq)
-    if ARGV[p + 5] ~= '-' then redis.call('HSET', okey, 'f', string.sub(ARGV[p + 5], 2)) end
-    if ARGV[p + 6] ~= '-' then redis.call('HSET', okey, 'e', string.sub(ARGV[p + 6], 2)) end
+    local fields = {'j', ARGV[p + 1], 'a', ARGV[p + 2], 'n', ARGV[p + 3], 'c', ARGV[p + 4], 's', seq}
+    if ARGV[p + 5] ~= '-' then fields[#fields + 1] = 'f'; fields[#fields + 1] = string.sub(ARGV[p + 5], 2) end
+    if ARGV[p + 6] ~= '-' then fields[#fields + 1] = 'e'; fields[#fields + 1] = string.sub(ARGV[p + 6], 2) end
+    redis.call('HSET', okey, unpack(fields))
     redis.call('ZADD', KEYS[7], seq, key)
-    redis.call('INCR', KEYS[9])
+    added = added + 1
     out[#out + 1] = key
   end
 end
+if added > 0 then redis.call('INCRBY', KEYS[9], added) end
 return out
 `
 
