@@ -99,7 +99,7 @@ const startProfile = async (): Promise<{ readonly stop: () => Promise<void> }> =
   // BENCH_PROFILE=x.heapprofile samples allocations instead of CPU.
   if (file.endsWith(".heapprofile")) {
     await session.post("HeapProfiler.enable")
-    await session.post("HeapProfiler.startSampling", { samplingInterval: 16384 })
+    await session.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
     return {
       stop: async () => {
         const { profile } = await session.post("HeapProfiler.stopSampling")

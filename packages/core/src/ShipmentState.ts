@@ -258,14 +258,12 @@ const forwardRanks: ReadonlyMap<Status.ReportedStatus, number> = new Map(
   Status.forwardStatuses.map((s) => [s, Status.forwardRank(s)])
 )
 
-/**
- * The statuses a `Reached` milestone can name, as positions in `[...forward, ...return]`, in the
- * order of their milestone keys: {@link deriveView} emits milestones already sorted by key.
- */
+/** The statuses a `Reached` milestone can name: the forward track (by rank), then the return track. */
 const reachable: ReadonlyArray<Status.ForwardStatus | Status.ReturnStatus> = [
   ...Status.forwardStatuses,
   ...Status.returnStatuses
 ]
+/** Positions in `reachable`, in the order of their milestone keys (deriveView emits milestones sorted by key). */
 const reachedInKeyOrder: ReadonlyArray<number> = reachable
   .map((status, i) => ({ i, key: Milestone.key({ _tag: "Reached", status, at: Instant.fromMillis(0) }) }))
   .sort((a, b) => compareStrings(a.key, b.key))
@@ -295,6 +293,8 @@ const ids: Array<string> = []
 const firstOfRank = new Int32Array(TOP_RANK + 2)
 /** Per forward rank, the earliest event of that rank or above (`TOP_RANK + 1`: none). */
 const firstFrom = new Int32Array(TOP_RANK + 2)
+/** Per forward rank, whether its status is a branch rather than a step of the spine. */
+const isBranch: ReadonlyArray<boolean> = [false, ...Status.forwardStatuses.map((s) => Status.branchStatuses.has(s))]
 /** Per reachable status (see `reachable`), the event that reached it. */
 const reachedBy = new Int32Array(reachable.length)
 
@@ -322,7 +322,23 @@ const firstOf = (i: number, j: number): number =>
  *
  * @since 0.1.0
  */
-export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArray<Ids.EventId> = []): ShipmentView => {
+export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArray<Ids.EventId> = []): ShipmentView =>
+  derive(events, conflicts, undefined)
+
+/** The `Reached` milestones of the view a derivation may reuse, by position in `reachable`. */
+const reusable: Array<Milestone.Reached | undefined> = reachable.map(() => undefined)
+const reachableIndex: ReadonlyMap<string, number> = new Map(reachable.map((status, i) => [status, i]))
+
+/**
+ * {@link deriveView}, reusing the `Reached` milestones and the last scan of `previous` (the view
+ * the new one replaces) where they come out exactly the same: fewer new objects, and the new
+ * view shares what did not change with the old one.
+ */
+const derive = (
+  events: ReadonlyArray<Event>,
+  conflicts: ReadonlyArray<Ids.EventId>,
+  previous: ShipmentView | undefined
+): ShipmentView => {
   const n = events.length
   reserve(n)
   const anomalies: Array<AnomalyRecord> = []
@@ -356,7 +372,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
 
   // 2. Classify each event once, noting what later steps need: the highest ranks, the earliest
   //    event per rank, the earliest proof of delivery and the newest scan that carries a weight.
-  firstOfRank.fill(-1)
+  for (let rank = 0; rank < firstOfRank.length; rank++) firstOfRank[rank] = -1
   let progressRank = 0
   let returnRank = 0
   let firstInitiated = -1 // the earliest return_initiated event
@@ -412,10 +428,7 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
   //    time of any event at or above it, a branch status only by an event of that status.
   firstFrom[TOP_RANK + 1] = -1
   for (let rank = TOP_RANK; rank >= 1; rank--) firstFrom[rank] = firstOf(firstOfRank[rank]!, firstFrom[rank + 1]!)
-  for (let rank = 1; rank <= TOP_RANK; rank++) {
-    const status = Status.forwardStatuses[rank - 1]!
-    reachedBy[rank - 1] = Status.branchStatuses.has(status) ? firstOfRank[rank]! : firstFrom[rank]!
-  }
+  for (let rank = 1; rank <= TOP_RANK; rank++) reachedBy[rank - 1] = isBranch[rank] ? firstOfRank[rank]! : firstFrom[rank]!
   const progress = progressRank === 0 ? undefined : Status.forwardStatuses[progressRank - 1]
 
   // 4. Return track, joined the same way.
@@ -511,10 +524,14 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
   if (last >= 0) {
     const e = events[last] as StatusEvent | ShipmentEvent.ExceptionReported
     const status = e._tag === "StatusReported" ? e.status : e.kind
+    const old = previous?.lastScan
     lastScan =
-      e.location === undefined
-        ? { eventId: e.id, status, at: e.occurredAt }
-        : { eventId: e.id, status, at: e.occurredAt, location: e.location }
+      old !== undefined && old.eventId === e.id && old.status === status && old.at === e.occurredAt &&
+        old.location === e.location
+        ? old
+        : e.location === undefined
+          ? { eventId: e.id, status, at: e.occurredAt }
+          : { eventId: e.id, status, at: e.occurredAt, location: e.location }
   }
 
   // 8. Measured weight: the newest scan that carries one (found in step 2).
@@ -531,8 +548,8 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
             ? newestOpen.kind
             : (progress ?? "pending")
 
-  // Milestones, built in key order: `cancelled` < `exception_opened:<id>` <
-  // `exception_resolved:<id>` < `pod` < `reached:<status>`.
+  // Milestones, built in the order of their keys: `cancelled` < `exception_opened:<id>` (by id) <
+  // `exception_resolved:<id>` (by id) < `pod` < `reached:<status>` (see reachedInKeyOrder).
   const milestones: Array<Milestone.Milestone> = []
   if (cancel >= 0) milestones.push({ _tag: "Cancelled", at: events[cancel]!.occurredAt })
   for (let a = 0; a < exceptions; a++) {
@@ -546,11 +563,22 @@ export const deriveView = (events: ReadonlyArray<Event>, conflicts: ReadonlyArra
     milestones.push({ _tag: "ExceptionResolved", eventId: x.id, kind: x.kind, at: events[resolver]!.occurredAt })
   }
   if (pod >= 0) milestones.push({ _tag: "PodReceived", at: events[pod]!.occurredAt })
-  for (const s of reachedInKeyOrder) {
-    // The earliest event's own instant: no new object.
-    const by = reachedBy[s]!
-    if (by >= 0) milestones.push({ _tag: "Reached", status: reachable[s]!, at: events[by]!.occurredAt })
+  if (previous !== undefined) {
+    for (const m of previous.milestones) {
+      if (m._tag !== "Reached") continue
+      const s = reachableIndex.get(m.status)
+      if (s !== undefined) reusable[s] = m
+    }
   }
+  for (const s of reachedInKeyOrder) {
+    const by = reachedBy[s]!
+    if (by < 0) continue
+    // The earliest event's own instant: no new object.
+    const at = events[by]!.occurredAt
+    const old = reusable[s]
+    milestones.push(old !== undefined && old.at === at ? old : { _tag: "Reached", status: reachable[s]!, at })
+  }
+  if (previous !== undefined) reusable.fill(undefined)
 
   const unmapped: Array<Ids.EventId> = []
   for (let i = 0; i < n; i++) if (kinds[i] === UNKNOWN) unmapped.push(events[i]!.id)
@@ -607,14 +635,25 @@ const sameAnomaly = (a: AnomalyRecord, b: AnomalyRecord): boolean => a.reason ==
 const compareAnomalies = (a: AnomalyRecord, b: AnomalyRecord): number =>
   a.reason === b.reason ? compareStrings(a.eventId, b.eventId) : compareStrings(a.reason, b.reason)
 
-/** A stable in-place sort that allocates nothing for the short lists of a view. */
+/**
+ * A stable in-place sort (binary insertion) that, unlike `Array.prototype.sort`, allocates
+ * nothing: for the short lists sorted here.
+ */
 const sortSmall = <A>(items: Array<A>, compare: (a: A, b: A) => number): Array<A> => {
-  if (items.length > 32) return items.sort(compare)
+  if (items.length > 64) return items.sort(compare)
   for (let a = 1; a < items.length; a++) {
     const item = items[a]!
-    let b = a - 1
-    for (; b >= 0 && compare(items[b]!, item) > 0; b--) items[b + 1] = items[b]!
-    items[b + 1] = item
+    if (compare(items[a - 1]!, item) <= 0) continue
+    // The first of items[0..a-1] that sorts after item (items[a - 1] does).
+    let lo = 0
+    let hi = a - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (compare(items[mid]!, item) <= 0) lo = mid + 1
+      else hi = mid
+    }
+    for (let b = a; b > lo; b--) items[b] = items[b - 1]!
+    items[lo] = item
   }
   return items
 }
@@ -625,6 +664,7 @@ const dedupeSorted = (items: ReadonlyArray<AnomalyRecord>): Array<AnomalyRecord>
   for (const item of items) if (out.length === 0 || !sameAnomaly(out[out.length - 1]!, item)) out.push(item)
   return out
 }
+
 // -------------------------------------------------------------------------------------------
 // canonical copies
 // -------------------------------------------------------------------------------------------
@@ -685,7 +725,7 @@ const compareCopies = (a: Event, b: Event): number => {
  * the smallest content first: the first is canonical, the rest are conflicting variants.
  */
 const distinctCopies = (copies: ReadonlyArray<Event>): Array<Event> => {
-  const sorted = [...copies].sort(compareCopies)
+  const sorted = sortSmall([...copies], compareCopies)
   const out: Array<Event> = []
   for (const copy of sorted) {
     const last = out[out.length - 1]
@@ -718,7 +758,16 @@ const indexOf = (events: ReadonlyArray<Event>, id: string): number => {
  * @since 0.1.0
  */
 export const empty = (shipmentId: Ids.ShipmentId, companyId: Ids.CompanyId): ShipmentState =>
-  new ShipmentState({ shipmentId, companyId, events: [], variants: [], view: deriveView([]) }, trusted)
+  make(shipmentId, companyId, [], [], deriveView([]))
+
+/** Builds a state from fields valid by construction (no validation). */
+const make = (
+  shipmentId: Ids.ShipmentId,
+  companyId: Ids.CompanyId,
+  events: ReadonlyArray<Event>,
+  variants: ReadonlyArray<Event>,
+  view: ShipmentView
+): ShipmentState => new ShipmentState({ shipmentId, companyId, events, variants, view }, trusted)
 
 /** A state like `state` with other events and view (a trusted construction: no validation). */
 const next = (
@@ -726,8 +775,7 @@ const next = (
   events: ReadonlyArray<Event>,
   variants: ReadonlyArray<Event>,
   view: ShipmentView
-): ShipmentState =>
-  new ShipmentState({ shipmentId: state.shipmentId, companyId: state.companyId, events, variants, view }, trusted)
+): ShipmentState => make(state.shipmentId, state.companyId, events, variants, view)
 
 /**
  * Where `list` holds an item the `same` as `item`, or -1. Looks from `from` on first: the lists
@@ -839,9 +887,10 @@ export const apply = (state: ShipmentState, event: Event): Outcome => {
   if (existing !== undefined && existing.id === event.id) return applyCopy(state, at, existing, event)
 
   const events = insertAt(state.events, at, event)
-  const view = deriveView(events, conflictsOf(state.variants))
+  const view = derive(events, conflictsOf(state.variants), state.view)
   const after = next(state, events, state.variants, view)
-  const { anomalies, reached, retracted } = diff(state.view, view, event, event._tag === "Retraction" ? "retracted" : "contradicted")
+  const reason = event._tag === "Retraction" ? "retracted" : "contradicted"
+  const { anomalies, reached, retracted } = diff(state.view, view, event, reason)
   for (const anomaly of anomalies) {
     if (anomaly.eventId === event.id) return { _tag: "Anomaly", state: after, anomaly, reached, retracted, anomalies }
   }
@@ -860,6 +909,12 @@ const insertAt = <A>(items: ReadonlyArray<A>, at: number, item: A): Array<A> => 
 
 /** Another copy of an event id already in the set: a duplicate, or a conflicting variant. */
 const applyCopy = (state: ShipmentState, at: number, existing: Event, event: Event): Outcome => {
+  // The usual case, a retransmission received after the copy kept, changes nothing.
+  if (
+    state.variants.length === 0 &&
+    contentKey(existing) === contentKey(event) &&
+    Instant.toMillis(existing.receivedAt) <= Instant.toMillis(event.receivedAt)
+  ) return { _tag: "Duplicate", state }
   const others = state.variants.filter((v) => v.id === event.id)
   const copies = distinctCopies([existing, ...others, event])
   const known = [existing, ...others].some((c) => contentKey(c) === contentKey(event))
@@ -870,7 +925,7 @@ const applyCopy = (state: ShipmentState, at: number, existing: Event, event: Eve
     const unchanged = events[at] === existing && variants.every((v, i) => v === state.variants[i])
     return { _tag: "Duplicate", state: unchanged ? state : next(state, events, variants, state.view) }
   }
-  const view = deriveView(events, conflictIds(variants))
+  const view = derive(events, conflictIds(variants), state.view)
   const { reached, retracted, anomalies } = diff(state.view, view, event, "conflict")
   return {
     _tag: "Anomaly",
@@ -901,30 +956,24 @@ export const fold = (
   companyId: Ids.CompanyId,
   events: Iterable<Event>
 ): ShipmentState => {
-  const copiesById = new Map<string, Array<Event>>()
-  for (const event of events) {
-    if (event.shipmentId !== shipmentId || event.companyId !== companyId) continue
-    const copies = copiesById.get(event.id)
-    if (copies === undefined) copiesById.set(event.id, [event])
-    else copies.push(event)
-  }
+  const own: Array<Event> = []
+  for (const event of events) if (event.shipmentId === shipmentId && event.companyId === companyId) own.push(event)
+  // A stable sort: the copies of one id stay together, in arrival order.
+  sortSmall(own, byId)
   const canonicalEvents: Array<Event> = []
   const variants: Array<Event> = []
-  for (const copies of copiesById.values()) {
-    if (copies.length === 1) {
-      canonicalEvents.push(copies[0]!)
+  for (let a = 0, b = 1; a < own.length; a = b++) {
+    while (b < own.length && own[b]!.id === own[a]!.id) b++
+    if (b === a + 1) {
+      canonicalEvents.push(own[a]!)
       continue
     }
-    const distinct = distinctCopies(copies)
+    const distinct = distinctCopies(own.slice(a, b))
     canonicalEvents.push(distinct[0]!)
     for (let k = 1; k < distinct.length; k++) variants.push(distinct[k]!)
   }
-  canonicalEvents.sort(byId)
   if (variants.length > 1) variants.sort(byIdThenCopy)
-  return new ShipmentState(
-    { shipmentId, companyId, events: canonicalEvents, variants, view: deriveView(canonicalEvents, conflictsOf(variants)) },
-    trusted
-  )
+  return make(shipmentId, companyId, canonicalEvents, variants, deriveView(canonicalEvents, conflictsOf(variants)))
 }
 
 /**
@@ -939,10 +988,7 @@ export const restore = (
   events: ReadonlyArray<Event>,
   variants: ReadonlyArray<Event>
 ): ShipmentState =>
-  new ShipmentState(
-    { shipmentId, companyId, events, variants, view: deriveView(events, conflictsOf(variants)) },
-    trusted
-  )
+  make(shipmentId, companyId, events, variants, deriveView(events, conflictsOf(variants)))
 
 /**
  * Whether two states hold the same facts: the same events and conflicting variants (by
