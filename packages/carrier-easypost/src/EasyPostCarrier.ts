@@ -31,6 +31,7 @@ import type * as Redacted from "effect/Redacted"
 import { CarrierAdapter, CarrierPort, Money, PortError, type Shipment, type TimePolicy } from "@waybill/core"
 import * as EasyPostClient from "./EasyPostClient.js"
 import * as EasyPostWebhook from "./EasyPostWebhook.js"
+import { LRUCache } from "lru-cache"
 
 /**
  * Options of the EasyPost carrier.
@@ -175,14 +176,9 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
       maxBodyBytes: options.maxBodyBytes,
       timePolicy: options.timePolicy
     }
-    const pending = new Map<string, Pending>()
+    const pending = new LRUCache<string, Pending>({ max: 10_000 })
     const remember = (key: string, entry: Pending) => {
-      pending.delete(key)
       pending.set(key, entry)
-      if (pending.size > 10_000) {
-        const oldest = pending.keys().next().value
-        if (oldest !== undefined) pending.delete(oldest)
-      }
     }
 
     const toLabel = (shipment: EasyPostClient.Shipment): Effect.Effect<CarrierPort.Label, PortError.CarrierError> => {

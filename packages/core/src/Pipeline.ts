@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { LRUCache } from "lru-cache"
 import { createHash } from "node:crypto"
 import * as Audit from "./Audit.js"
 import * as CarrierPort from "./CarrierPort.js"
@@ -107,8 +108,17 @@ export interface Options {
   readonly carriers?: ReadonlyArray<CarrierPort.CarrierPortShape>
   /** How often a lost version CAS is re-applied before giving up (retryable error). Default 50. */
   readonly maxConflicts?: number
-  /** Decoded records kept in memory per process (by version). Default 20,000. */
+  /**
+   * Decoded records kept per process (least recently used out), by version. Default 20,000
+   * (a decoded 5-event record takes ~5 KB). Not used when the store keeps them (MemoryStore).
+   */
   readonly cacheSize?: number
+  /**
+   * Shipments' reference data and tracking-number routes kept per process (least recently used
+   * out). Default 100,000 (~2 KB each): size it to the shipments in flight, since a miss reads
+   * and decodes the shipment from the store.
+   */
+  readonly infoCacheSize?: number
   /**
    * How long a tracking number → shipment lookup is reused, in milliseconds. Default 60,000.
    * Carriers recycle tracking numbers after months; 0 looks every number up.
@@ -172,6 +182,25 @@ export class Pipeline extends Context.Tag("@waybill/core/Pipeline")<Pipeline, Pi
 
 const MODULE = "@waybill/core/Pipeline"
 
+/** A least-recently-used cache of `size` entries (none when `size` is 0). */
+const cache = <V extends {}>(size: number): LRUCache<string, V> | NoCache<V> =>
+  size > 0 ? new LRUCache<string, V>({ max: Math.floor(size) }) : new NoCache<V>()
+
+class NoCache<V> {
+  get(_: string): V | undefined {
+    return undefined
+  }
+  has(_: string): boolean {
+    return false
+  }
+  set(_: string, __: V): this {
+    return this
+  }
+  delete(_: string): boolean {
+    return false
+  }
+}
+
 /** What a step decided for one shipment: nothing to write, or a commit. */
 interface Skip<R> {
   readonly _tag: "Skip"
@@ -228,14 +257,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     /** Set once the store hands back committed records itself (an in-process store): the cache is then redundant. */
     let storeKeepsValues = false
     const locks = KeyedLock.make()
-    const records = new Map<string, { readonly version: number; readonly record: ShipmentRecord.ShipmentRecord }>()
-    const infos = new Map<string, ShipmentRecord.ShipmentInfo>()
-
-    const remember = <V>(cache: Map<string, V>, key: string, value: V) => {
-      cache.delete(key)
-      cache.set(key, value)
-      if (cache.size > cacheSize) cache.delete(cache.keys().next().value!)
-    }
+    const records = cache<{ readonly version: number; readonly record: ShipmentRecord.ShipmentRecord }>(cacheSize)
+    const infos = cache<ShipmentRecord.ShipmentInfo>(options.infoCacheSize ?? 100_000)
 
     /** The event logs of records that must be decoded, fetched together (bodies in log order). */
     const eventLogs = (shipmentIds: ReadonlyArray<string>, method: string) =>
@@ -262,7 +285,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       const decoded =
         stored.body === undefined ? Either.left(new Error("the store sent no body")) : ShipmentRecord.fromJson(stored.body, log)
       if (Either.isLeft(decoded)) return corruptRecord(stored.shipmentId, method, decoded.left)
-      remember(records, stored.shipmentId, { version: stored.version, record: decoded.right })
+      records.set(stored.shipmentId, { version: stored.version, record: decoded.right })
       return decoded.right
     }
 
@@ -305,7 +328,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             shipmentId
           })
         }
-        remember(infos, shipmentId, decoded.right)
+        infos.set(shipmentId, decoded.right)
         return decoded.right
       })
 
@@ -333,7 +356,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             }),
             storageError("register")
           )
-          remember(infos, shipment.id, info)
+          infos.set(shipment.id, info)
           yield* locks.withLock(
             shipment.id,
             Effect.gen(function* () {
@@ -361,7 +384,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 }),
                 storageError("register")
               )
-              if (result._tag === "Committed") remember(records, shipment.id, { version: result.version, record })
+              if (result._tag === "Committed") records.set(shipment.id, { version: result.version, record })
             })
           )
           ids.push(shipment.id)
@@ -397,7 +420,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           const decoded = decodeInfo(parsed)
           if (Either.isRight(decoded)) {
             found.set(shipmentId, decoded.right)
-            remember(infos, shipmentId, decoded.right)
+            infos.set(shipmentId, decoded.right)
           } else {
             corrupt.set(
               shipmentId,
@@ -499,7 +522,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             made.forEach(({ decision, id, record }, i) => {
               const result = results[i]!
               if (result._tag === "Committed") {
-                if (!storeKeepsValues) remember(records, id, { version: result.version, record })
+                if (!storeKeepsValues) records.set(id, { version: result.version, record })
                 out.set(id, decision.result(result.enqueued))
               } else {
                 records.delete(id)
@@ -736,7 +759,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const permanent = (e: IngestError) => !PortError.isRetryable(e.reason)
 
     /** Tracking number → shipment id, kept `routeCacheMillis` (a carrier may reuse a number later). */
-    const routes = new Map<string, { readonly shipmentId: string; readonly until: number }>()
+    const routes = cache<{ readonly shipmentId: string; readonly until: number }>(options.infoCacheSize ?? 100_000)
 
     /**
      * Resolves tracking numbers: from the cache, the rest with one store call. Returns the
@@ -758,7 +781,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           const shipmentId = found[i]
           if (shipmentId === undefined) return void routes.delete(n)
           resolved.set(n, shipmentId)
-          remember(routes, n, { shipmentId, until: now + routeCacheMillis })
+          routes.set(n, { shipmentId, until: now + routeCacheMillis })
         })
         return resolved
       })

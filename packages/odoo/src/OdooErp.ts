@@ -35,6 +35,7 @@ import * as OdooClient from "./OdooClient.js"
 import * as D from "./OdooDomain.js"
 import * as OdooFault from "./OdooFault.js"
 import * as OdooField from "./OdooField.js"
+import { LRUCache } from "lru-cache"
 
 /**
  * Where service cases go.
@@ -909,11 +910,9 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
      * later first-attempt enrichment can post straight to it. `closed` is what this process last
      * did to it; any failure forgets the entry and the next call looks the case up again.
      */
-    const knownCases = new Map<string, { readonly id: number; closed: boolean }>()
+    const knownCases = new LRUCache<string, { readonly id: number; closed: boolean }>({ max: 10_000 })
     const rememberCase = (shipmentId: string, id: number, closed: boolean) => {
-      knownCases.delete(shipmentId)
       knownCases.set(shipmentId, { id, closed })
-      if (knownCases.size > 10_000) knownCases.delete(knownCases.keys().next().value!)
     }
     const cachedCase = (shipmentId: string) =>
       Effect.map(Dispatcher.Attempt.isFirst, (first) => (first ? knownCases.get(shipmentId) : undefined))

@@ -35,6 +35,7 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { RedisOptions } from "ioredis"
+import { LRUCache } from "lru-cache"
 import { randomBytes } from "node:crypto"
 import * as Lua from "./internal/lua.js"
 import * as Internal from "./internal/redis.js"
@@ -190,14 +191,13 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     const doneTtl = options.ttl?.doneMillis ?? 400 * DAY
     const budget = options.claimScanBudget ?? 1000
     const cacheSize = options.cacheSize ?? 10_000
-    const cache = new Map<string, { readonly version: number; readonly body: string }>()
+    // Least recently used out; a Map with delete-oldest gets slow under steady eviction.
+    const cache = new LRUCache<string, { readonly version: number; readonly body: string }>({ max: Math.max(1, cacheSize) })
     let hits = 0
     let misses = 0
     const remember = (shipmentId: string, version: number, body: string) => {
       if (cacheSize <= 0) return
-      cache.delete(shipmentId)
       cache.set(shipmentId, { version, body })
-      if (cache.size > cacheSize) cache.delete(cache.keys().next().value!)
     }
     const client = yield* Internal.acquire(MODULE, options)
     const inlineSeen = (options.seenMarks ?? (client.isCluster ? "after" : "inline")) === "inline"
