@@ -309,29 +309,6 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         return { version: stored.version, record }
       })
 
-    const loadInfo = (shipmentId: string, method: string) => {
-      const hit = infos.get(shipmentId)
-      return hit !== undefined ? Effect.succeed(hit) : loadInfoFromStore(shipmentId, method)
-    }
-
-    const loadInfoFromStore = (shipmentId: string, method: string) =>
-      Effect.gen(function* () {
-        const body = yield* Effect.mapError(store.getShipment(shipmentId), storageError(method))
-        if (body === undefined) return undefined
-        const decoded = decodeInfo(JSON.parse(body))
-        if (Either.isLeft(decoded)) {
-          return yield* new IngestError({
-            reason: "Bug",
-            module: MODULE,
-            method,
-            description: `stored shipment ${shipmentId} is corrupt`,
-            shipmentId
-          })
-        }
-        infos.set(shipmentId, decoded.right)
-        return decoded.right
-      })
-
     const register: PipelineShape["register"] = (intake) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
@@ -943,7 +920,11 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       receiveMany,
       approve,
       record: (shipmentId) => Effect.map(loadRecord(shipmentId, "record"), (r) => r?.record),
-      info: (shipmentId) => loadInfo(shipmentId, "info"),
+      info: (shipmentId) =>
+        Effect.flatMap(ensureInfos([shipmentId], "info"), ({ corrupt, found }) => {
+          const problem = corrupt.get(shipmentId)
+          return problem !== undefined ? Effect.fail(problem) : Effect.succeed(found.get(shipmentId))
+        }),
       flows
     }
     return shape
