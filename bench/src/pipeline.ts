@@ -6,7 +6,9 @@
  *
  * Each event arrives as a signed carrier webhook body (HMAC-SHA256 hex over the raw bytes),
  * handed to the pipeline in batches of 256 messages the way a Worker takes them off the transport
- * (`BENCH_BATCH=1` measures one message at a time).
+ * (`BENCH_BATCH=1` measures one message at a time). `BENCH_PROFILE=out.cpuprofile` writes a CPU
+ * profile of the measured part only (`out.heapprofile`: an allocation profile instead);
+ * `BENCH_CACHE=n` sets the pipeline's record cache size.
  * The pipeline verifies the signature, decodes the body with Schema, routes it by tracking
  * number, dedupes, applies it to the state machine, and commits state + event + audit entry +
  * outbox actions to the in-memory store. The baseline is `JSON.parse` of the same bodies plus a
