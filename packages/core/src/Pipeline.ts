@@ -269,31 +269,37 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         storageError(method)
       )
 
-    /** A stored record as the runtime's value: handed back by the store, from the cache, or decoded. */
-    const materialize = (
-      stored: Store.LoadedRecord,
-      held: { readonly version: number; readonly record: ShipmentRecord.ShipmentRecord } | undefined,
-      log: ReadonlyArray<string> | undefined,
-      method: string
-    ): ShipmentRecord.ShipmentRecord | IngestError => {
+    type Held = { readonly version: number; readonly record: ShipmentRecord.ShipmentRecord } | undefined
+
+    /** The record without decoding: the store's in-process value, or this process's cached version. */
+    const inMemory = (stored: Store.LoadedRecord, held: Held): ShipmentRecord.ShipmentRecord | undefined => {
       if (stored.value instanceof ShipmentRecord.ShipmentRecord) {
         // The store lives in this process and kept the committed record: no decoding, no cache.
         storeKeepsValues = true
         return stored.value
       }
-      if (held !== undefined && held.version === stored.version) return held.record
+      return held !== undefined && held.version === stored.version ? held.record : undefined
+    }
+
+    /** Whether a loaded record needs its body decoded (and so its event log). */
+    const needsDecoding = (stored: Store.LoadedRecord | undefined, held: Held) =>
+      stored !== undefined && inMemory(stored, held) === undefined
+
+    /** A stored record as the runtime's value: handed back by the store, from the cache, or decoded. */
+    const materialize = (
+      stored: Store.LoadedRecord,
+      held: Held,
+      log: ReadonlyArray<string> | undefined,
+      method: string
+    ): ShipmentRecord.ShipmentRecord | IngestError => {
+      const kept = inMemory(stored, held)
+      if (kept !== undefined) return kept
       const decoded =
         stored.body === undefined ? Either.left(new Error("the store sent no body")) : ShipmentRecord.fromJson(stored.body, log)
       if (Either.isLeft(decoded)) return corruptRecord(stored.shipmentId, method, decoded.left)
       records.set(stored.shipmentId, { version: stored.version, record: decoded.right })
       return decoded.right
     }
-
-    /** Whether a loaded record needs its body decoded (and so its event log). */
-    const needsDecoding = (stored: Store.LoadedRecord | undefined, held: { readonly version: number } | undefined) =>
-      stored !== undefined &&
-      !(stored.value instanceof ShipmentRecord.ShipmentRecord) &&
-      !(held !== undefined && held.version === stored.version)
 
     const loadRecord = (shipmentId: string, method: string) =>
       Effect.gen(function* () {
