@@ -15,6 +15,7 @@
 import * as Schema from "effect/Schema"
 import * as ErpPort from "./ErpPort.js"
 import * as HelpdeskPort from "./HelpdeskPort.js"
+import * as Construct from "./internal/construct.js"
 import * as Instant from "./Instant.js"
 import * as Milestone from "./Milestone.js"
 import * as Notifier from "./Notifier.js"
@@ -284,7 +285,7 @@ export const plan = (input: PlanInput): Plan => {
         !ShipmentState.has(state.view, triggerKey(config.billing)) &&
         (input.billingRetracted ?? []).length === 0)
     ) {
-      return { record: new ShipmentRecord.ShipmentRecord({ ...input.record, state }, true), actions: [], newHolds: [] }
+      return { record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...input.record, state }), actions: [], newHolds: [] }
     }
   }
   const shipment = info.shipment
@@ -480,27 +481,24 @@ export const plan = (input: PlanInput): Plan => {
               : withShipment(shipment, { key: k }),
           ...(validated ? { after: `${s}:erp.validateDelivery` } : {})
         })
-        billing = new ShipmentRecord.Billing({ ...billing, status: "released", holds: [] }, true)
+        billing = Construct.trusted(ShipmentRecord.Billing, { ...billing, status: "released", holds: [] })
       } else {
         newHolds = holds.filter((h) => !billing.holds.includes(h))
         for (const h of newHolds) note(`hold:${h}`, `Invoice held: ${h.replace(/_/g, " ")}`, `The invoice is held: ${h}.`)
-        billing = new ShipmentRecord.Billing({ ...billing, status: "held", holds }, true)
+        billing = Construct.trusted(ShipmentRecord.Billing, { ...billing, status: "held", holds })
       }
     } else if (wasTriggered) {
       newHolds = billing.holds.includes("milestone_withdrawn") ? [] : ["milestone_withdrawn"]
-      billing = new ShipmentRecord.Billing({ ...billing, status: "held", holds: ["milestone_withdrawn"] }, true)
+      billing = Construct.trusted(ShipmentRecord.Billing, { ...billing, status: "held", holds: ["milestone_withdrawn"] })
     } else if (billing.status === "held" && billing.holds.includes("milestone_withdrawn")) {
       // stays held until the trigger is reached again
     } else {
-      billing = new ShipmentRecord.Billing({ ...billing, status: "waiting", holds: [] }, true)
+      billing = Construct.trusted(ShipmentRecord.Billing, { ...billing, status: "waiting", holds: [] })
     }
   }
 
   return {
-    record: new ShipmentRecord.ShipmentRecord(
-      { ...input.record, state, billing, ...(caseKey !== undefined ? { caseKey } : {}) },
-      true
-    ),
+    record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...input.record, state, billing, ...(caseKey !== undefined ? { caseKey } : {}) }),
     actions,
     newHolds
   }

@@ -23,6 +23,7 @@ import * as Audit from "./Audit.js"
 import * as CarrierPort from "./CarrierPort.js"
 import * as ErpPort from "./ErpPort.js"
 import * as Flows from "./Flows.js"
+import * as Construct from "./internal/construct.js"
 import * as Ids from "./Ids.js"
 import * as Instant from "./Instant.js"
 import * as KeyedLock from "./KeyedLock.js"
@@ -484,10 +485,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               if (decision._tag === "Skip") return void out.set(id, decision.value)
               const entries = Audit.chain(id, current.audit, decision.audits.map((a) => ({ at: now, ...a })))
               const head = entries[entries.length - 1]
-              const record = new ShipmentRecord.ShipmentRecord(
-                { ...decision.record, audit: head === undefined ? current.audit : { seq: head.seq, hash: head.hash } },
-                true
-              )
+              const record = Construct.trusted(ShipmentRecord.ShipmentRecord, {
+                ...decision.record,
+                audit: head === undefined ? current.audit : { seq: head.seq, hash: head.hash }
+              })
               commits.push({
                 shipmentId: id,
                 expectedVersion: stored.version,
@@ -879,17 +880,14 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
 
     const approve: PipelineShape["approve"] = (shipmentId, approval, by) =>
       commitShipments([shipmentId], "approve", (_, record, info, now): Decision<ShipmentRecord.Billing> => {
-        const billing = new ShipmentRecord.Billing(
-          {
+        const billing = Construct.trusted(ShipmentRecord.Billing, {
             ...record.billing,
             approvals: record.billing.approvals.includes(approval) ? record.billing.approvals : [...record.billing.approvals, approval]
-          },
-          true
-        )
+          })
         const plan = Flows.plan({
           config: flows,
           info,
-          record: new ShipmentRecord.ShipmentRecord({ ...record, billing }, true),
+          record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...record, billing }),
           state: record.state,
           reached: [],
           retracted: [],

@@ -17,6 +17,7 @@ import * as Ids from "./Ids.js"
 import * as Instant from "./Instant.js"
 import * as Pii from "./Pii.js"
 import * as Status from "./Status.js"
+import * as Construct from "./internal/construct.js"
 import * as Weight from "./Weight.js"
 
 /**
@@ -168,14 +169,17 @@ export type Draft = typeof Draft.Type
  * @since 0.1.0
  */
 export const fromDraft = (draft: Draft, shipmentId: Ids.ShipmentId, companyId: Ids.CompanyId): ShipmentEvent => {
+  // What `new StatusReported({ ...draft, shipmentId, companyId }, true)` makes, without the
+  // constructor's copies (this runs once per ingested event).
+  const ids = { shipmentId, companyId }
   switch (draft._tag) {
     case "StatusReported":
-      return new StatusReported({ ...draft, shipmentId, companyId }, true)
+      return Construct.trustedTagged(StatusReported, draft._tag, draft, ids)
     case "ExceptionReported":
-      return new ExceptionReported({ ...draft, shipmentId, companyId }, true)
+      return Construct.trustedTagged(ExceptionReported, draft._tag, draft, ids)
     case "ExceptionCleared":
-      return new ExceptionCleared({ ...draft, shipmentId, companyId }, true)
+      return Construct.trustedTagged(ExceptionCleared, draft._tag, draft, ids)
     case "Retraction":
-      return new Retraction({ ...draft, shipmentId, companyId }, true)
+      return Construct.trustedTagged(Retraction, draft._tag, draft, ids)
   }
 }

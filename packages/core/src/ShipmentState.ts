@@ -22,6 +22,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Ids from "./Ids.js"
+import * as Construct from "./internal/construct.js"
 import * as Instant from "./Instant.js"
 import * as Milestone from "./Milestone.js"
 import * as ShipmentEvent from "./ShipmentEvent.js"
@@ -246,8 +247,6 @@ type Event = ShipmentEvent.ShipmentEvent
 type StatusEvent = ShipmentEvent.StatusReported
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
-/** Values built here from validated events need no second validation. */
-const trusted = { disableValidation: true } as const
 
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
@@ -767,7 +766,7 @@ const make = (
   events: ReadonlyArray<Event>,
   variants: ReadonlyArray<Event>,
   view: ShipmentView
-): ShipmentState => new ShipmentState({ shipmentId, companyId, events, variants, view }, trusted)
+): ShipmentState => Construct.trusted(ShipmentState, { shipmentId, companyId, events, variants, view })
 
 /** A state like `state` with other events and view (a trusted construction: no validation). */
 const next = (
