@@ -9,9 +9,9 @@
  * (`BENCH_BATCH=1` measures one message at a time). `BENCH_PROFILE=out.cpuprofile` writes a CPU
  * profile of the measured part only (`out.heapprofile`: an allocation profile instead);
  * `BENCH_CACHE=n` sets the pipeline's record cache size.
- * The pipeline verifies the signature, decodes the body with Schema, routes it by tracking
- * number, dedupes, applies it to the state machine, and commits state + event + audit entry +
- * outbox actions to the in-memory store. The baseline is `JSON.parse` of the same bodies plus a
+ * The pipeline verifies the signature, decodes the body (`EventCodec`: Schema's rules and
+ * results), routes it by tracking number, dedupes, applies it to the state machine, and commits
+ * state + event + audit entry + outbox actions to the in-memory store. The baseline is `JSON.parse` of the same bodies plus a
  * `Map` update per shipment. Figures are medians of the rounds; the ratio is pipeline/baseline.
  */
 import * as Effect from "effect/Effect"
@@ -21,6 +21,7 @@ import { createHmac, timingSafeEqual } from "node:crypto"
 import {
   Audit,
   CarrierPort,
+  EventCodec,
   Ids,
   Instant,
   MemoryStore,
@@ -67,7 +68,16 @@ for (let i = deliveries.length - 1; i > 0; i--) {
 
 // --- a signed-webhook carrier -------------------------------------------------------------------
 
-const decodeObservation = Schema.decodeUnknownEither(Schema.parseJson(CarrierPort.Observation))
+/** The carrier posts canonical observations: `EventCodec` decodes them (Schema's results, ~3× faster). */
+const decodeObservation = (json: string) => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    return Schema.decodeUnknownEither(Schema.parseJson(CarrierPort.Observation))(json)
+  }
+  return EventCodec.decodeObservation(parsed)
+}
 const carrierError = (reason: PortError.Reason, description: string) =>
   new PortError.CarrierError({ reason, module: "bench", method: "verify", description })
 const carrier: CarrierPort.CarrierPortShape = {
@@ -250,7 +260,7 @@ const main = async () => {
   }
   const known =
     stage("verify (HMAC-SHA256 over the raw body)", (s) => s.verify) +
-    stage("decode (Schema, JSON → Observation)", (s) => s.decode) +
+    stage("decode (EventCodec, JSON → Observation)", (s) => s.decode) +
     stage("apply (state machine, derive view)", (s) => s.apply) +
     stage("serialize the record (state JSON)", (s) => s.serialize) +
     stage("audit entry (SHA-256 chain)", (s) => s.audit)

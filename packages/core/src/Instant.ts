@@ -15,7 +15,9 @@ import * as Schema from "effect/Schema"
 const ISO_INSTANT =
   /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):?(\d{2}))$/
 
-const daysInMonth = (year: number, month: number): number => new Date(Date.UTC(year, month, 0)).getUTCDate()
+const monthDays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+const daysInMonth = (year: number, month: number): number =>
+  month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : monthDays[month - 1]!
 
 /**
  * Parses a strict ISO-8601 instant with a zone into epoch milliseconds, or returns a reason.
@@ -38,7 +40,20 @@ export const parseIsoInstant = (input: string): number | string => {
     offsetMinutes = (sign === "-" ? -1 : 1) * (ohn * 60 + omn)
   }
   const millis = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000)
-  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000
+  return daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000 + millis
+}
+
+/**
+ * Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`): exact
+ * for every year, where `Date.UTC` reads years 0-99 as 1900-1999, and arithmetic only.
+ */
+const daysFromCivil = (year: number, month: number, day: number): number => {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yearOfEra = y - era * 400
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear
+  return era * 146_097 + dayOfEra - 719_468
 }
 
 const MIN_ARB = Date.UTC(1990, 0, 1)

@@ -9,6 +9,7 @@ import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Ids from "./Ids.js"
+import * as FastDecode from "./internal/fastDecode.js"
 import * as Money from "./Money.js"
 import * as Party from "./Party.js"
 import * as Shipment from "./Shipment.js"
@@ -153,7 +154,8 @@ export const toJson = (record: ShipmentRecord): string => {
 
 const decodeStored = Schema.decodeUnknownEither(Stored)
 const decodeHead = Schema.decodeUnknownEither(StoredHead)
-const decodeEvent = Schema.decodeUnknownEither(ShipmentEvent.ShipmentEvent)
+/** The log is read back on every cache miss: the fast decoder (Schema-exact results). */
+const decodeEvent = FastDecode.decodeEvent
 
 /**
  * Reads a record from its stored JSON and the shipment's event log (the bodies `Store.events`

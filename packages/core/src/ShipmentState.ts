@@ -130,7 +130,13 @@ export const openExceptions = (view: ShipmentView): ReadonlyArray<ExceptionEntry
  *
  * @since 0.1.0
  */
-export const has = (view: ShipmentView, key: string): boolean => keysOf(view).set.has(key)
+export const has = (view: ShipmentView, key: string): boolean => {
+  const cached = viewKeys.get(view)
+  if (cached !== undefined) return cached.set.has(key)
+  // A view holds a handful of milestones: a scan beats building (and caching) its key set.
+  for (const m of view.milestones) if (Milestone.key(m) === key) return true
+  return false
+}
 
 /**
  * A shipment's state: the set of events seen (one canonical copy per event id, sorted by id),

@@ -12,9 +12,11 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
+import * as EventCodec from "./EventCodec.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
@@ -73,7 +75,39 @@ export const storageRetry = (
     Schedule.tapInput((e: PortError.StorageError) => Effect.logWarning("storage failure; retrying", { reason: e.reason, description: e.description }))
   )
 
-const decode = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
+const decodeJson = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
+const decodeParsed = Schema.decodeUnknownEither(Pipeline.InboundMessage)
+
+/**
+ * Decodes a message body from the ingest topic: exactly `Schema.parseJson(InboundMessage)`'s
+ * result, with events and observations decoded by `EventCodec` (about 3× faster); anything
+ * else, and every failure, goes through Schema, so errors are Schema's own.
+ *
+ * @since 0.2.0
+ */
+export const decodeMessage = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return decodeJson(body)
+  }
+  if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+    const message = parsed as { readonly _tag?: unknown; readonly event?: unknown; readonly source?: unknown; readonly observation?: unknown }
+    if (message._tag === "Event") {
+      const event = EventCodec.decodeEvent(message.event)
+      if (Either.isRight(event)) return Either.right({ _tag: "Event", event: event.right })
+    } else if (message._tag === "Observation" && typeof message.source === "string") {
+      const observation = EventCodec.decodeObservation(message.observation)
+      if (Either.isRight(observation)) {
+        return Either.right({ _tag: "Observation", source: message.source, observation: observation.right })
+      }
+    }
+  }
+  const decoded = decodeParsed(parsed)
+  // A failure is reported as `parseJson` reports it (its error names the JSON step too).
+  return Either.isRight(decoded) ? decoded : decodeJson(body)
+}
 const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
 
 /**
@@ -155,7 +189,7 @@ export const make = (
       const messages: Array<Pipeline.InboundMessage> = []
       const undecodable: Array<string> = []
       for (const delivery of deliveries) {
-        const message = decode(delivery.body)
+        const message = decodeMessage(delivery.body)
         if (Either.isLeft(message)) {
           yield* deadLetterUndecodable(delivery, message.left.message)
           undecodable.push(delivery.id)

@@ -18,6 +18,8 @@ export * as DeadLetters from "./DeadLetters.js"
 export * as Dispatcher from "./Dispatcher.js"
 /** @since 0.1.0 */
 export * as ErpPort from "./ErpPort.js"
+/** @since 0.2.0 */
+export * as EventCodec from "./EventCodec.js"
 /** @since 0.1.0 */
 export * as ExternalRefs from "./ExternalRefs.js"
 /** @since 0.1.0 */

@@ -143,6 +143,41 @@ describe("Instant", () => {
     const result = decode(input)
     expect(Either.isLeft(result) && result.left.message).toContain(reason)
   })
+  it("accepts exactly the calendar's days (leap years included) and agrees with Date", () => {
+    const pad = (n: number, w: number) => String(n).padStart(w, "0")
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.integer({ min: 1, max: 9999 }),
+        FastCheck.integer({ min: 1, max: 12 }),
+        FastCheck.integer({ min: 1, max: 31 }),
+        (year, month, day) => {
+          const date = new Date(0)
+          date.setUTCFullYear(year, month - 1, day)
+          const exists = date.getUTCDate() === day
+          const parsed = Instant.parseIsoInstant(`${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T00:00:00Z`)
+          expect(typeof parsed === "number").toBe(exists)
+          if (exists) expect(parsed).toBe(date.setUTCHours(0, 0, 0, 0))
+        }
+      ),
+      { numRuns: 5000, examples: [[2000, 2, 29], [1900, 2, 29], [2024, 2, 29], [2023, 2, 29], [2100, 2, 29], [2024, 4, 31]] }
+    )
+  })
+  it("reads any valid instant with any zone offset as Date.parse does", () => {
+    const pad = (n: number, w: number) => String(n).padStart(w, "0")
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.date({ min: new Date("0001-01-02T00:00:00Z"), max: new Date("9999-12-30T00:00:00Z"), noInvalidDate: true }),
+        FastCheck.integer({ min: -14 * 60, max: 14 * 60 }),
+        (date, offset) => {
+          const local = new Date(date.getTime() + offset * 60_000).toISOString().slice(0, 23)
+          const zone = `${offset < 0 ? "-" : "+"}${pad(Math.floor(Math.abs(offset) / 60), 2)}:${pad(Math.abs(offset) % 60, 2)}`
+          expect(Instant.parseIsoInstant(`${local}${zone}`)).toBe(date.getTime())
+          expect(Instant.parseIsoInstant(`${local}${zone}`)).toBe(Date.parse(`${local}${zone}`))
+        }
+      ),
+      { numRuns: 5000 }
+    )
+  })
 })
 
 describe("Money and Weight", () => {
