@@ -142,7 +142,7 @@ export interface Plan {
   readonly newHolds: ReadonlyArray<ShipmentRecord.HoldReason>
 }
 
-const encodeInstant = Schema.encodeSync(Instant.Instant)
+const encodeInstant = Instant.formatIso
 
 /**
  * Payloads are serialized with `JSON.stringify`: for the request classes (no transformations

@@ -73,7 +73,7 @@ export const Instant = Schema.transformOrFail(Schema.String, Schema.DateTimeUtcF
       ? ParseResult.succeed(DateTime.unsafeMake(parsed))
       : ParseResult.fail(new ParseResult.Type(ast, input, parsed))
   },
-  encode: (dt) => ParseResult.succeed(DateTime.formatIso(dt))
+  encode: (dt) => ParseResult.succeed(formatIso(dt))
 }).annotations({
   identifier: "Instant",
   description: "an ISO-8601 instant with a zone (Z or ±hh:mm)",
@@ -100,3 +100,46 @@ export const toMillis = (instant: Instant): number => DateTime.toEpochMillis(ins
  * @since 0.1.0
  */
 export const fromMillis = (millis: number): Instant => DateTime.unsafeMake(millis)
+
+const pad2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0"))
+const pad3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, "0"))
+const FAST_FROM = -62_167_219_200_000 // 0000-01-01T00:00:00.000Z
+const FAST_UNTIL = 253_402_300_800_000 // 10000-01-01T00:00:00.000Z
+
+/**
+ * The wire form of an instant given in epoch milliseconds: `YYYY-MM-DDTHH:mm:ss.sssZ`, exactly
+ * what `Date.prototype.toISOString` (and so the {@link Instant} schema) writes, computed by
+ * arithmetic (several times faster; events carry two instants each). Years outside 0000-9999
+ * are left to `Date`.
+ *
+ * @since 0.2.0
+ */
+export const formatMillis = (millis: number): string => {
+  if (!(millis >= FAST_FROM && millis < FAST_UNTIL) || !Number.isInteger(millis)) return new Date(millis).toISOString()
+  const days = Math.floor(millis / 86_400_000)
+  let rest = millis - days * 86_400_000
+  // H. Hinnant's civil_from_days.
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const dayOfEra = z - era * 146_097
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365)
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100))
+  const mp = Math.floor((5 * dayOfYear + 2) / 153)
+  const day = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1
+  const month = mp < 10 ? mp + 3 : mp - 9
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+  const ms = rest % 1000
+  rest = (rest - ms) / 1000
+  const second = rest % 60
+  rest = (rest - second) / 60
+  const minute = rest % 60
+  const hour = (rest - minute) / 60
+  return `${pad2[Math.floor(year / 100)]}${pad2[year % 100]}-${pad2[month]}-${pad2[day]}T${pad2[hour]}:${pad2[minute]}:${pad2[second]}.${pad3[ms]}Z`
+}
+
+/**
+ * The wire form of an instant (see {@link formatMillis}): what encoding with {@link Instant} gives.
+ *
+ * @since 0.2.0
+ */
+export const formatIso = (instant: Instant): string => formatMillis(instant.epochMillis)

@@ -5,10 +5,12 @@
  *
  * @since 0.1.0
  */
+import * as DateTime from "effect/DateTime"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Ids from "./Ids.js"
+import * as Instant from "./Instant.js"
 import * as FastDecode from "./internal/fastDecode.js"
 import * as Money from "./Money.js"
 import * as Party from "./Party.js"
@@ -102,6 +104,21 @@ export const Stored = Schema.Struct({
 const eventJsonCache = new WeakMap<ShipmentEvent.ShipmentEvent, string>()
 
 /**
+ * `JSON.stringify(event)`, with its instants written by `Instant.formatIso` instead of through
+ * `DateTime#toJSON` (a callback per instant, and a `Date` each): the same string, in half the
+ * time. An event's own fields hold instants only at the top level.
+ */
+const stringifyEvent = (event: ShipmentEvent.ShipmentEvent): string => {
+  let out = "{"
+  for (const key of Object.keys(event)) {
+    const value = (event as unknown as Record<string, unknown>)[key]
+    const json = DateTime.isDateTime(value) ? `"${Instant.formatIso(value as Instant.Instant)}"` : JSON.stringify(value)
+    if (json !== undefined) out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${json}`
+  }
+  return `${out}}`
+}
+
+/**
  * The JSON of an encoded event, computed once per event object (events are immutable).
  * `JSON.stringify` of an event equals its Schema encoding (instants serialize as ISO strings,
  * classes as their fields); `Model.test.ts` checks that for arbitrary events.
@@ -111,7 +128,7 @@ const eventJsonCache = new WeakMap<ShipmentEvent.ShipmentEvent, string>()
 export const eventJson = (event: ShipmentEvent.ShipmentEvent): string => {
   let json = eventJsonCache.get(event)
   if (json === undefined) {
-    json = JSON.stringify(event)
+    json = stringifyEvent(event)
     eventJsonCache.set(event, json)
   }
   return json

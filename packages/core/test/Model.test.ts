@@ -162,6 +162,34 @@ describe("Instant", () => {
       { numRuns: 5000, examples: [[2000, 2, 29], [1900, 2, 29], [2024, 2, 29], [2023, 2, 29], [2100, 2, 29], [2024, 4, 31]] }
     )
   })
+  it("writes every instant as Date#toISOString does", () => {
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.oneof(
+          FastCheck.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 }),
+          FastCheck.integer({ min: -8_640_000_000_000_000, max: 8_640_000_000_000_000 }),
+          FastCheck.constantFrom(-62_167_219_200_000, -62_167_219_200_001, 253_402_300_799_999, 253_402_300_800_000, 0, -1, 951_782_400_000)
+        ),
+        (millis) => {
+          expect(Instant.formatMillis(millis)).toBe(new Date(millis).toISOString())
+        }
+      ),
+      { numRuns: 10_000 }
+    )
+  })
+  it("writes an event's JSON as JSON.stringify does, whichever path built it", () => {
+    const shipmentId = "shp-1" as ShipmentEvent.ShipmentEvent["shipmentId"]
+    const companyId = "co-1" as ShipmentEvent.ShipmentEvent["companyId"]
+    FastCheck.assert(
+      FastCheck.property(Arbitrary.make(ShipmentEvent.ShipmentEvent), Arbitrary.make(ShipmentEvent.Draft), (event, draft) => {
+        expect(ShipmentRecord.eventJson(event)).toBe(JSON.stringify(event))
+        expect(JSON.parse(ShipmentRecord.eventJson(event))).toEqual(Schema.encodeSync(ShipmentEvent.ShipmentEvent)(event))
+        const routed = ShipmentEvent.fromDraft(draft, shipmentId, companyId)
+        expect(ShipmentRecord.eventJson(routed)).toBe(JSON.stringify(routed))
+      }),
+      { numRuns: 1000 }
+    )
+  })
   it("reads any valid instant with any zone offset as Date.parse does", () => {
     const pad = (n: number, w: number) => String(n).padStart(w, "0")
     FastCheck.assert(
