@@ -101,8 +101,6 @@ export const Stored = Schema.Struct({
   audit: Schema.Struct({ seq: Schema.NonNegativeInt, hash: Schema.String })
 }).annotations({ identifier: "StoredShipmentRecord" })
 
-const eventJsonCache = new WeakMap<ShipmentEvent.ShipmentEvent, string>()
-
 /**
  * `JSON.stringify(event)`, with its instants written by `Instant.formatIso` instead of through
  * `DateTime#toJSON` (a callback per instant, and a `Date` each): the same string, in half the
@@ -119,20 +117,14 @@ const stringifyEvent = (event: ShipmentEvent.ShipmentEvent): string => {
 }
 
 /**
- * The JSON of an encoded event, computed once per event object (events are immutable).
- * `JSON.stringify` of an event equals its Schema encoding (instants serialize as ISO strings,
- * classes as their fields); `Model.test.ts` checks that for arbitrary events.
+ * The JSON of an encoded event: `JSON.stringify(event)`, which equals its Schema encoding
+ * (instants serialize as ISO strings, classes as their fields); `Model.test.ts` checks that for
+ * arbitrary events. Not cached: it is written once per event, and a per-event cache (a `WeakMap`
+ * entry for every event held) costs the garbage collector more than it saves.
  *
  * @since 0.1.0
  */
-export const eventJson = (event: ShipmentEvent.ShipmentEvent): string => {
-  let json = eventJsonCache.get(event)
-  if (json === undefined) {
-    json = stringifyEvent(event)
-    eventJsonCache.set(event, json)
-  }
-  return json
-}
+export const eventJson = (event: ShipmentEvent.ShipmentEvent): string => stringifyEvent(event)
 
 
 /**

@@ -674,8 +674,6 @@ const dedupeSorted = (items: ReadonlyArray<AnomalyRecord>): Array<AnomalyRecord>
 // canonical copies
 // -------------------------------------------------------------------------------------------
 
-const contentKeys = new WeakMap<Event, string>()
-
 const locationKey = (l: ShipmentEvent.Location | undefined) =>
   l === undefined ? null : [l.facility ?? null, l.city ?? null, l.region ?? null, l.postalCode ?? null, l.country ?? null]
 
@@ -686,36 +684,31 @@ const locationKey = (l: ShipmentEvent.Location | undefined) =>
  * @since 0.1.0
  */
 export const contentKey = (event: Event): string => {
-  let key = contentKeys.get(event)
-  if (key === undefined) {
-    const common = [
-      event._tag,
-      event.id,
-      event.shipmentId,
-      event.companyId,
-      event.source,
-      Instant.toMillis(event.occurredAt),
-      event.raw.code,
-      event.raw.detail ?? null,
-      event.raw.description ?? null
-    ]
-    const specific =
-      event._tag === "StatusReported"
-        ? [
-            event.status,
-            locationKey(event.location),
-            event.pod === undefined ? null : [event.pod.signedBy ?? null, event.pod.evidenceUrl ?? null],
-            event.weight ?? null
-          ]
-        : event._tag === "ExceptionReported"
-          ? [event.kind, locationKey(event.location)]
-          : event._tag === "ExceptionCleared"
-            ? [event.kinds ?? null]
-            : [event.retracts]
-    key = JSON.stringify([...common, ...specific])
-    contentKeys.set(event, key)
-  }
-  return key
+  const common = [
+    event._tag,
+    event.id,
+    event.shipmentId,
+    event.companyId,
+    event.source,
+    Instant.toMillis(event.occurredAt),
+    event.raw.code,
+    event.raw.detail ?? null,
+    event.raw.description ?? null
+  ]
+  const specific =
+    event._tag === "StatusReported"
+      ? [
+          event.status,
+          locationKey(event.location),
+          event.pod === undefined ? null : [event.pod.signedBy ?? null, event.pod.evidenceUrl ?? null],
+          event.weight ?? null
+        ]
+      : event._tag === "ExceptionReported"
+        ? [event.kind, locationKey(event.location)]
+        : event._tag === "ExceptionCleared"
+          ? [event.kinds ?? null]
+          : [event.retracts]
+  return JSON.stringify([...common, ...specific])
 }
 
 /** Orders copies of one id independently of arrival: smaller content first, then earliest receipt. */
