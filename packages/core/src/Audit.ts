@@ -42,9 +42,10 @@ export const chain = (
   let seq = head?.seq ?? 0
   let prevHash = head?.hash ?? GENESIS
   return drafts.map((d) => {
-    const partial = { stream, seq: ++seq, at: d.at, kind: d.kind, body: d.body, prevHash }
-    const entry = { ...partial, hash: hashOf(partial) }
-    prevHash = entry.hash
+    seq++
+    const hash = hashOf({ stream, seq, at: d.at, kind: d.kind, body: d.body, prevHash })
+    const entry = { stream, seq, at: d.at, kind: d.kind, body: d.body, prevHash, hash }
+    prevHash = hash
     return entry
   })
 }

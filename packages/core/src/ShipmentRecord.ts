@@ -103,17 +103,16 @@ export const Stored = Schema.Struct({
 
 /**
  * `JSON.stringify(event)`, with its instants written by `Instant.formatIso` instead of through
- * `DateTime#toJSON` (a callback per instant, and a `Date` each): the same string, in half the
- * time. An event's own fields hold instants only at the top level.
+ * `DateTime#toJSON` (a callback and a `Date` per instant): the same string, in about two thirds
+ * of the time. An event holds instants only in its own fields.
  */
 const stringifyEvent = (event: ShipmentEvent.ShipmentEvent): string => {
-  let out = "{"
+  const copy: Record<string, unknown> = {}
   for (const key of Object.keys(event)) {
     const value = (event as unknown as Record<string, unknown>)[key]
-    const json = DateTime.isDateTime(value) ? `"${Instant.formatIso(value as Instant.Instant)}"` : JSON.stringify(value)
-    if (json !== undefined) out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${json}`
+    copy[key] = DateTime.isDateTime(value) ? Instant.formatIso(value as Instant.Instant) : value
   }
-  return `${out}}`
+  return JSON.stringify(copy)
 }
 
 /**
