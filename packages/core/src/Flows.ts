@@ -324,7 +324,7 @@ export const plan = (input: PlanInput): Plan => {
       key,
       target: "notifier",
       kind: "notifier.notify",
-      payload: JSON.stringify(Privacy.minimize(Notifier.Notify, request, config.privacy.notifier))
+      payload: JSON.stringify(Privacy.minimizeFresh(Notifier.Notify, request, config.privacy.notifier))
     })
   }
   const openCase = (keySuffix: string, subject: string, text: string) => {
@@ -342,7 +342,7 @@ export const plan = (input: PlanInput): Plan => {
       key,
       target: "helpdesk",
       kind: "helpdesk.openOrEnrich",
-      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.OpenCase, request, config.privacy.helpdesk)),
+      payload: JSON.stringify(Privacy.minimizeFresh(HelpdeskPort.OpenCase, request, config.privacy.helpdesk)),
       ...(caseKey !== undefined ? { after: caseKey } : {})
     })
     caseKey ??= key
@@ -362,7 +362,7 @@ export const plan = (input: PlanInput): Plan => {
       key,
       target: "helpdesk",
       kind: "helpdesk.update",
-      payload: JSON.stringify(Privacy.minimize(HelpdeskPort.UpdateCase, request, config.privacy.helpdesk)),
+      payload: JSON.stringify(Privacy.minimizeFresh(HelpdeskPort.UpdateCase, request, config.privacy.helpdesk)),
       after: caseKey
     })
   }
@@ -477,7 +477,7 @@ export const plan = (input: PlanInput): Plan => {
           kind: target === "finance" ? "finance.releaseInvoice" : "erp.releaseInvoice",
           payload:
             target === "finance"
-              ? JSON.stringify(Privacy.minimize(ErpPort.ReleaseInvoice, encoded(request), config.privacy.finance))
+              ? JSON.stringify(Privacy.minimizeFresh(ErpPort.ReleaseInvoice, encoded(request), config.privacy.finance))
               : withShipment(shipment, { key: k }),
           ...(validated ? { after: `${s}:erp.validateDelivery` } : {})
         })

@@ -109,6 +109,39 @@ export const minimize = <I>(schema: Schema.Schema<any, I, never>, encoded: I, po
   return out as I
 }
 
+/** Applies a treatment at `path[i..]` of `value`, editing it in place (see {@link minimizeFresh}). */
+const editAt = (value: unknown, path: ReadonlyArray<string>, i: number, kind: Pii.PiiKind, treatment: Treatment): void => {
+  if (value === null || typeof value !== "object") return
+  const head = path[i]
+  if (head === undefined) return
+  if (Array.isArray(value)) {
+    if (head === "*") for (const item of value) editAt(item, path, i + 1, kind, treatment)
+    return
+  }
+  const record = value as Record<string, unknown>
+  if (!(head in record)) return
+  if (i < path.length - 1) return editAt(record[head], path, i + 1, kind, treatment)
+  const field = record[head]
+  if (treatment === "drop" || typeof field !== "string") delete record[head]
+  else record[head] = mask(kind, field)
+}
+
+/**
+ * {@link minimize} for an encoded value the caller has just built and shares with nobody: the
+ * same result, made by editing the value in place instead of copying it along every personal
+ * data path (the flows build each payload fresh, several per milestone).
+ *
+ * @internal
+ */
+export const minimizeFresh = <I>(schema: Schema.Schema<any, I, never>, encoded: I, policy: Policy): I => {
+  for (const { kind, optional, path } of Pii.paths(schema)) {
+    const treatment = policy[kind] ?? "drop"
+    if (treatment === "keep") continue
+    editAt(encoded, path, 0, kind, treatment === "drop" && !optional ? "mask" : treatment)
+  }
+  return encoded
+}
+
 /**
  * Encodes a value and minimizes it for a destination; the result is what may leave.
  *
