@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { createHash } from "node:crypto"
+import { sha256Hex } from "./internal/sha256.js"
 import type * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
 
@@ -25,9 +25,7 @@ export const GENESIS = "0".repeat(64)
  * @since 0.1.0
  */
 export const hashOf = (entry: Omit<Store.AuditEntry, "hash">): string =>
-  createHash("sha256")
-    .update(`${entry.prevHash}\n${entry.stream}\n${entry.seq}\n${entry.at}\n${entry.kind}\n${entry.body}`)
-    .digest("hex")
+  sha256Hex(`${entry.prevHash}\n${entry.stream}\n${entry.seq}\n${entry.at}\n${entry.kind}\n${entry.body}`)
 
 /**
  * Builds the next entries of a stream after `head`.

@@ -24,6 +24,7 @@ import * as CarrierPort from "./CarrierPort.js"
 import * as ErpPort from "./ErpPort.js"
 import * as Flows from "./Flows.js"
 import * as Construct from "./internal/construct.js"
+import { sha256Hex } from "./internal/sha256.js"
 import * as Ids from "./Ids.js"
 import * as Instant from "./Instant.js"
 import * as KeyedLock from "./KeyedLock.js"
@@ -240,7 +241,7 @@ const storageError = (method: string) => (e: PortError.StorageError) =>
  * @since 0.1.0
  */
 export const idempotencyKey = (event: ShipmentEvent.ShipmentEvent): string =>
-  `${event.source}|${event.id}|${createHash("sha256").update(ShipmentState.contentKey(event)).digest("hex").slice(0, 16)}`
+  `${event.source}|${event.id}|${sha256Hex(ShipmentState.contentKey(event)).slice(0, 16)}`
 
 /**
  * Builds the pipeline over the `Store` in context.
