@@ -11,11 +11,13 @@
  * drafts, an event log being read back. The runtime does (`Worker`, `ShipmentRecord.fromJson`).
  *
  * @example
+ * ```ts
  * import { EventCodec } from "@waybill/core"
  * import * as Either from "effect/Either"
  *
  * const decoded = EventCodec.decodeObservation(JSON.parse(body))
  * if (Either.isLeft(decoded)) console.error(decoded.left.message) // Schema's message
+ * ```
  *
  * @since 0.2.0
  */

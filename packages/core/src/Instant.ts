@@ -112,6 +112,13 @@ const FAST_UNTIL = 253_402_300_800_000 // 10000-01-01T00:00:00.000Z
  * arithmetic (several times faster; events carry two instants each). Years outside 0000-9999
  * are left to `Date`.
  *
+ * @example
+ * ```ts
+ * import { Instant } from "@waybill/core"
+ *
+ * Instant.formatMillis(Date.UTC(2024, 6, 31, 15)) // "2024-07-31T15:00:00.000Z"
+ * ```
+ *
  * @since 0.2.0
  */
 export const formatMillis = (millis: number): string => {
@@ -139,6 +146,13 @@ export const formatMillis = (millis: number): string => {
 
 /**
  * The wire form of an instant (see {@link formatMillis}): what encoding with {@link Instant} gives.
+ *
+ * @example
+ * ```ts
+ * import { Instant } from "@waybill/core"
+ *
+ * Instant.formatIso(Instant.fromMillis(0)) // "1970-01-01T00:00:00.000Z"
+ * ```
  *
  * @since 0.2.0
  */

@@ -83,6 +83,15 @@ const decodeParsed = Schema.decodeUnknownEither(Pipeline.InboundMessage)
  * result, with events and observations decoded by `EventCodec` (about 3× faster); anything
  * else, and every failure, goes through Schema, so errors are Schema's own.
  *
+ * @example
+ * ```ts
+ * import { Worker } from "@waybill/core"
+ * import * as Either from "effect/Either"
+ *
+ * const message = Worker.decodeMessage(delivery.body)
+ * if (Either.isLeft(message)) console.error(message.left.message) // dead-letter it with this reason
+ * ```
+ *
  * @since 0.2.0
  */
 export const decodeMessage = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> => {
