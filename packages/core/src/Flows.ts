@@ -142,8 +142,6 @@ export interface Plan {
   readonly newHolds: ReadonlyArray<ShipmentRecord.HoldReason>
 }
 
-const encodeInstant = Instant.formatIso
-
 /**
  * Payloads are serialized with `JSON.stringify`: for the request classes (no transformations
  * but instants, which serialize as the same ISO strings) it equals their Schema encoding and
@@ -207,10 +205,10 @@ const caseContextEncoded = (
     ...(shipment.trackingNumber !== undefined ? { trackingNumber: shipment.trackingNumber } : {}),
     ...(view.lastScan?.location?.city !== undefined ? { lastCity: view.lastScan.location.city } : {}),
     ...(view.lastScan?.location?.country !== undefined ? { lastCountry: view.lastScan.location.country } : {}),
-    ...(view.lastScan !== undefined ? { lastScanAt: encodeInstant(view.lastScan.at) } : {}),
+    ...(view.lastScan !== undefined ? { lastScanAt: Instant.formatIso(view.lastScan.at) } : {}),
     exceptions: view.exceptions.map((e) => ({
       kind: e.kind,
-      at: encodeInstant(e.occurredAt),
+      at: Instant.formatIso(e.occurredAt),
       open: e.resolvedAt === undefined,
       code: e.raw.code
     })),
@@ -318,7 +316,7 @@ export const plan = (input: PlanInput): Plan => {
       status: view.status,
       ...(shipment.carrier !== undefined ? { carrier: shipment.carrier } : {}),
       ...(shipment.trackingNumber !== undefined ? { trackingNumber: shipment.trackingNumber } : {}),
-      at: encodeInstant(now)
+      at: Instant.formatIso(now)
     }
     actions.push({
       key,
@@ -371,7 +369,7 @@ export const plan = (input: PlanInput): Plan => {
     const key = Milestone.key(m)
     const category = noteCategory(m)
     if (category !== undefined && config.notes.includes(category)) {
-      note(key, `Shipment ${describe(m)}`, `${describe(m)} at ${encodeInstant(m.at)}`)
+      note(key, `Shipment ${describe(m)}`, `${describe(m)} at ${Instant.formatIso(m.at)}`)
     }
     switch (m._tag) {
       case "Reached": {
@@ -400,7 +398,7 @@ export const plan = (input: PlanInput): Plan => {
             kind: "erp.validateDelivery",
             payload: withShipment(shipment, {
               key: k,
-              deliveredAt: encodeInstant(m.at),
+              deliveredAt: Instant.formatIso(m.at),
               ...(view.pod !== undefined ? { pod: view.pod } : {})
             })
           })

@@ -102,11 +102,16 @@ export const Stored = Schema.Struct({
 }).annotations({ identifier: "StoredShipmentRecord" })
 
 /**
- * `JSON.stringify(event)`, with its instants written by `Instant.formatIso` instead of through
- * `DateTime#toJSON` (a callback and a `Date` per instant): the same string, in about two thirds
- * of the time. An event holds instants only in its own fields.
+ * The JSON of an encoded event: `JSON.stringify(event)`, which equals its Schema encoding
+ * (instants serialize as ISO strings, classes as their fields); `Model.test.ts` checks both for
+ * arbitrary events. The instants are written by `Instant.formatIso` rather than through
+ * `DateTime#toJSON` (a callback and a `Date` each): the same string in about two thirds of the
+ * time. Not cached: it is written once per event, and a `WeakMap` entry for every event held
+ * costs the garbage collector more than it saves.
+ *
+ * @since 0.1.0
  */
-const stringifyEvent = (event: ShipmentEvent.ShipmentEvent): string => {
+export const eventJson = (event: ShipmentEvent.ShipmentEvent): string => {
   const copy: Record<string, unknown> = {}
   for (const key of Object.keys(event)) {
     const value = (event as unknown as Record<string, unknown>)[key]
@@ -114,16 +119,6 @@ const stringifyEvent = (event: ShipmentEvent.ShipmentEvent): string => {
   }
   return JSON.stringify(copy)
 }
-
-/**
- * The JSON of an encoded event: `JSON.stringify(event)`, which equals its Schema encoding
- * (instants serialize as ISO strings, classes as their fields); `Model.test.ts` checks that for
- * arbitrary events. Not cached: it is written once per event, and a per-event cache (a `WeakMap`
- * entry for every event held) costs the garbage collector more than it saves.
- *
- * @since 0.1.0
- */
-export const eventJson = (event: ShipmentEvent.ShipmentEvent): string => stringifyEvent(event)
 
 
 /**
