@@ -75,9 +75,18 @@ export interface Options {
    * `SET NX` right after the commit script succeeded (Cluster); if the process dies in between,
    * `seen` answers false for those keys and the runtime falls back to loading the record, whose
    * state machine recognizes the duplicate, so nothing is applied or enqueued twice. Default:
-   * `after` for a Cluster client, `inline` otherwise.
+   * `after` for a Cluster client, `inline` otherwise; always `after` with `durability` (a mark
+   * is written once its commit is confirmed on the replicas).
    */
   readonly seenMarks?: "inline" | "after"
+  /**
+   * Replicas that must hold a write before the operation returns (`WAIT` on the write's master
+   * after commits, registrations, dead letters, audit entries and requeues; a load of a record
+   * version this process has not seen confirmed waits behind a barrier first). Off by default:
+   * Redis replicates asynchronously and a failover can lose the last writes. See
+   * {@link Durability}.
+   */
+  readonly durability?: Durability
   /** Actions looked at per partition per claim call, at most. Default 1,000. */
   readonly claimScanBudget?: number
   /**
@@ -88,6 +97,21 @@ export interface Options {
    */
   readonly cacheSize?: number
 }
+
+/**
+ * How many replicas must acknowledge a write before the store (or transport) reports it done,
+ * e.g. `{ replicas: 1, timeoutMillis: 1000 }`. When fewer acknowledge in time the operation fails
+ * with `StorageError` `Unavailable`: the write is on the master but not confirmed durable, so the
+ * caller does not acknowledge its input and the retry deduplicates. A record read is confirmed
+ * the same way before it is returned (a no-op write to its partition, then `WAIT`, which covers
+ * every earlier write of that master), unless this process already saw that version confirmed:
+ * so a retry that finds its event already applied does not acknowledge a write still on the
+ * master only. Calls in the same tick share one `WAIT` per master (a batch of commits costs one
+ * replica round trip).
+ *
+ * @since 0.2.0
+ */
+export type Durability = Internal.Durability
 
 /**
  * The Redis store: the port's operations plus what operators need.
@@ -120,16 +144,17 @@ export interface RedisStoreShape extends Store.StoreShape {
  */
 export class RedisStore extends Context.Tag("@waybill/store-redis/RedisStore")<RedisStore, RedisStoreShape>() {}
 
+/** The store's scripts and the number of keys each is called with. */
 const SCRIPTS = {
-  load: Lua.load,
-  commit: Lua.commit,
-  claim: Lua.claim,
-  ack: Lua.ack,
-  retry: Lua.retry,
-  deadLetter: Lua.deadLetter,
-  requeue: Lua.requeue,
-  removeDeadLetters: Lua.removeDeadLetters,
-  appendAudit: Lua.appendAudit
+  load: { lua: Lua.load, keys: 1 },
+  commit: { lua: Lua.commit, keys: 10 },
+  claim: { lua: Lua.claim, keys: 4 },
+  ack: { lua: Lua.ack, keys: 4 },
+  retry: { lua: Lua.retry, keys: 4 },
+  deadLetter: { lua: Lua.deadLetter, keys: 6 },
+  requeue: { lua: Lua.requeue, keys: 5 },
+  removeDeadLetters: { lua: Lua.removeDeadLetters, keys: 3 },
+  appendAudit: { lua: Lua.appendAudit, keys: 3 }
 } as const
 
 const flag = (value: string | undefined): string => (value === undefined ? "-" : `+${value}`)
@@ -199,8 +224,29 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       if (cacheSize <= 0) return
       cache.set(shipmentId, { version, body })
     }
+    const durable = yield* Internal.checkDurability(MODULE, options.durability)
     const client = yield* Internal.acquire(MODULE, options)
-    const inlineSeen = (options.seenMarks ?? (client.isCluster ? "after" : "inline")) === "inline"
+    const replicated = Internal.replicaWaiter(MODULE, client, durable)
+    // With durability on, a seen mark is written only once its commit is confirmed on the
+    // replicas: a key found seen then always stands for a durable commit.
+    const inlineSeen = durable === undefined && (options.seenMarks ?? (client.isCluster ? "after" : "inline")) === "inline"
+    /**
+     * With durability on: the record version of each shipment this process knows to be on the
+     * replicas (it committed it and WAIT confirmed it, or it loaded it behind a barrier).
+     */
+    const confirmed = new LRUCache<string, number>({ max: Math.max(1, cacheSize) })
+    /**
+     * Makes sure what a load read is on the replicas before anyone builds on it (a record
+     * committed by a process whose WAIT fell short is on the master only): a no-op write to the
+     * shipment's partition, then WAIT for it, which covers every earlier write of that master.
+     */
+    const barrier = async (shipmentId: string, version: number) => {
+      if (durable === undefined || confirmed.get(shipmentId) === version) return
+      const key = `${baseOf(shipmentId)}sync`
+      await client.set(key, "1")
+      await replicated("load", [key])
+      confirmed.set(shipmentId, version)
+    }
     const run = Internal.call(MODULE)
     const script = Internal.defineScripts(client, SCRIPTS)
 
@@ -335,6 +381,12 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     function loadOne(shipmentId: string): Promise<Store.ShipmentRecord | undefined>
     function loadOne(shipmentId: string, knownVersion: number | undefined): Promise<Store.LoadedRecord | undefined>
     async function loadOne(shipmentId: string, knownVersion?: number): Promise<Store.LoadedRecord | undefined> {
+      const loaded = await readOne(shipmentId, knownVersion)
+      if (loaded !== undefined) await barrier(shipmentId, loaded.version)
+      return loaded
+    }
+
+    async function readOne(shipmentId: string, knownVersion?: number): Promise<Store.LoadedRecord | undefined> {
       const key = K.record(baseOf(shipmentId), shipmentId)
       const cached = cache.get(shipmentId)
       if (cached === undefined && knownVersion === undefined) {
@@ -365,7 +417,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         }
         // Unreachable (the script answers without a body only for the version sent); stay safe.
         cache.delete(shipmentId)
-        return loadOne(shipmentId)
+        return readOne(shipmentId)
       }
       misses++
       remember(shipmentId, version, body)
@@ -392,6 +444,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       for (const a of commit.outbox) {
         args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
       }
+      if (inlineSeen) for (const k of seenKeys) args.push(k)
       const keys = [
         K.record(b, commit.shipmentId),
         K.events(b, commit.shipmentId),
@@ -402,13 +455,15 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         K.queue(b),
         K.seq(b),
         K.count(b),
-        K.dead(b),
-        ...(inlineSeen ? seenKeys : [])
+        K.dead(b)
       ]
       const reply = (await script.commit(keys, args)) as [number, number, ...Array<string>]
       const [ok, version, ...enqueued] = reply
       if (ok !== 1) return { _tag: "Conflict", version }
       remember(commit.shipmentId, version, commit.body)
+      // Durable before anything builds on it (the seen marks written after it included).
+      await replicated("commit", [keys[0]!])
+      if (durable !== undefined) confirmed.set(commit.shipmentId, version)
       if (!inlineSeen && seenKeys.length > 0) {
         await settleAll(
           seenKeys.map((k) => (seenTtl > 0 ? client.set(k, "1", "PX", seenTtl, "NX") : client.set(k, "1", "NX")))
@@ -532,6 +587,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
             client.hset(K.dead(b), letter.id, JSON.stringify(letter)),
             client.zadd(K.deadIndex(b), 0, letter.id)
           ])
+          await replicated("putDeadLetter", [K.dead(b)])
         })
       },
 
@@ -586,6 +642,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
               if (done === 1) count++
             }
           }
+          if (count > 0) yield* run("requeue", () => replicated("requeue", found.map((_, p) => K.queue(bases[p]!))))
           return count
         }),
 
@@ -602,14 +659,16 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       appendAudit: (entry) => {
         const b = baseOf(entry.stream)
         return Effect.map(
-          run("appendAudit", () =>
-            script.appendAudit([K.audit(b, entry.stream), K.head(b, entry.stream), K.streams(b)], [
+          run("appendAudit", async () => {
+            const appended = await script.appendAudit([K.audit(b, entry.stream), K.head(b, entry.stream), K.streams(b)], [
               entry.seq,
               entry.hash,
               JSON.stringify(entry),
               entry.stream
             ])
-          ),
+            if (appended === 1) await replicated("appendAudit", [K.head(b, entry.stream)])
+            return appended
+          }),
           (r) => r === 1
         )
       },
@@ -634,8 +693,12 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       putShipment: (shipmentId, trackingNumber, body) =>
         run("putShipment", async () => {
           // The entity first: a tracking number found always leads to a stored shipment.
-          await client.set(K.ref(baseOf(shipmentId), shipmentId), body)
-          if (trackingNumber !== undefined) await client.set(K.tracking(baseOf(trackingNumber), trackingNumber), shipmentId)
+          const ref = K.ref(baseOf(shipmentId), shipmentId)
+          await client.set(ref, body)
+          if (trackingNumber === undefined) return replicated("putShipment", [ref])
+          const tracking = K.tracking(baseOf(trackingNumber), trackingNumber)
+          await client.set(tracking, shipmentId)
+          await replicated("putShipment", [ref, tracking])
         }),
 
       getShipment: (shipmentId) => run("getShipment", () => getShipmentOne(shipmentId)),

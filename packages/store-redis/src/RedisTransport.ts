@@ -63,6 +63,11 @@ export interface Options {
   readonly trimEvery?: number
   /** Pause between polls while a receive waits for messages. Default 10 ms. */
   readonly pollMillis?: number
+  /**
+   * Replicas that must hold a published message before `publish` returns (`WAIT` on the topic's
+   * master). Off by default. See `RedisStore.Durability`.
+   */
+  readonly durability?: Internal.Durability
 }
 
 /**
@@ -115,13 +120,15 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
     }
     const trimEvery = options.trimEvery ?? 1000
     const pollMillis = options.pollMillis ?? 10
+    const durable = yield* Internal.checkDurability(MODULE, options.durability)
     const client = yield* Internal.acquire(MODULE, options)
+    const replicated = Internal.replicaWaiter(MODULE, client, durable)
     const run = Internal.call(MODULE)
     const script = Internal.defineScripts(client, {
-      publish: Lua.publish,
-      createGroups: Lua.createGroups,
-      receive: Lua.receive,
-      trim: Lua.trim
+      publish: { lua: Lua.publish, keys: 1 },
+      createGroups: { lua: Lua.createGroups, keys: 1 },
+      receive: { lua: Lua.receive, keys: 2 },
+      trim: { lua: Lua.trim, keys: 1 }
     })
     const tag = (topic: string) => `{${prefix}:t:${topic}}:`
     const base = (topic: string) => `${tag(topic)}s:`
@@ -140,7 +147,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
     const ensureGroup = (topic: string, group: string) => {
       const id = `${topic}\u0000${group}`
       if (groups.has(id)) return Effect.void
-      return run("createGroup", () => script.createGroups([], [base(topic), P, group])).pipe(
+      return run("createGroup", () => script.createGroups([`${tag(topic)}n`], [base(topic), P, group])).pipe(
         Effect.tap(() => Effect.sync(() => groups.add(id)))
       )
     }
@@ -159,7 +166,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
         )
       )
 
-    const trim = (topic: string) => Effect.map(run("trim", () => script.trim([], [base(topic), P])), (n) => Number(n))
+    const trim = (topic: string) => Effect.map(run("trim", () => script.trim([`${tag(topic)}n`], [base(topic), P])), (n) => Number(n))
 
     type Row = [string, string, string, number]
     const order = (a: Row, b: Row) => Number(a[0].slice(0, a[0].indexOf("-"))) - Number(b[0].slice(0, b[0].indexOf("-")))
@@ -239,7 +246,12 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
           for (let i = 0; i < messages.length; i += 1000) {
             const args: Array<string | number> = [base(topic)]
             for (const m of messages.slice(i, i + 1000)) args.push(Internal.fnv1a(m.key) % P, m.key, m.body)
-            const chunk = yield* run("publish", () => script.publish([`${tag(topic)}n`], args))
+            const chunk = yield* run("publish", async () => {
+              const ids = await script.publish([`${tag(topic)}n`], args)
+              // Before the publisher answers its source (a webhook's 200): on the master's replicas.
+              await replicated("publish", [`${tag(topic)}n`])
+              return ids
+            })
             ids.push(...(chunk as Array<string>))
           }
           if (trimEvery > 0) {

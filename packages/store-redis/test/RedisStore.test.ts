@@ -199,6 +199,28 @@ describe("RedisStore", () => {
       expect(cursor).toBe("1")
     }))
 
+  it.scoped("commits of any size share one auto-pipeline with other commands in the same tick", () =>
+    Effect.gen(function* () {
+      // A script registered lazily, once a tick's auto-pipeline already exists, is missing from
+      // that pipeline and crashed the process (ioredis' callbacks outnumbered its results).
+      const prefix = freshPrefix()
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(url, { enableAutoPipelining: true })),
+        (c) => Effect.promise(() => deleteKeys(c, prefix).then(() => c.quit()))
+      )
+      const store = yield* RedisStore.make({ client, prefix, seenMarks: "inline" })
+      const commits = Array.from({ length: 6 }, (_, i): Store.Commit => ({
+        ...commit(`s${i}`, 0),
+        idempotencyKeys: Array.from({ length: i }, (_, j) => `k${i}.${j}`)
+      }))
+      const [pong, results] = yield* Effect.promise(() =>
+        Promise.all([client.ping(), Effect.runPromise(store.commitMany(commits)), client.ping()])
+      )
+      expect(pong).toBe("PONG")
+      expect(results.map((r) => r._tag)).toEqual(commits.map(() => "Committed"))
+      expect(yield* store.seen(commits.flatMap((c) => c.idempotencyKeys))).toEqual(commits.flatMap((c) => c.idempotencyKeys.map(() => true)))
+    }))
+
   it.scoped("reads its options from config", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()

@@ -12,10 +12,12 @@
  * One commit: version CAS, record, seen marks, events, audit entries and outbox actions.
  *
  * KEYS: 1 record, 2 events, 3 audit list, 4 audit head, 5 shipment index, 6 audit stream index,
- * 7 ready queue, 8 sequence, 9 outbox count, 10 dead letters, 11.. seen marks (standalone only).
+ * 7 ready queue, 8 sequence, 9 outbox count, 10 dead letters.
  * ARGV: 1 base, 2 expected version, 3 body, 4 shipment id, 5 seen TTL ms (0: none), 6 #events,
  * 7 #audit, 8 #actions, 9 audit streams ok (1/0), then events, audit (seq, hash, json) triples,
- * actions (key, json, availableAt, attempts, claims, after, lastError) septuples.
+ * actions (key, json, availableAt, attempts, claims, after, lastError) septuples, then the seen
+ * mark keys to set (inline mode, standalone only: they live in other partitions' slots, so they
+ * are passed as arguments; the key count stays fixed, which auto-pipelining needs).
  * Returns {0, version} on conflict, {1, version, enqueued keys...} when committed.
  */
 export const commit = `
@@ -35,8 +37,8 @@ local version = current + 1
 redis.call('HSET', KEYS[1], 'v', version, 'b', ARGV[3])
 if current == 0 then redis.call('ZADD', KEYS[5], 0, ARGV[4]) end
 local ttl = tonumber(ARGV[5])
-for k = 11, #KEYS do
-  if ttl > 0 then redis.call('SET', KEYS[k], '1', 'PX', ttl, 'NX') else redis.call('SET', KEYS[k], '1', 'NX') end
+for k = auditAt + nAudit * 3 + nActions * 7, #ARGV do
+  if ttl > 0 then redis.call('SET', ARGV[k], '1', 'PX', ttl, 'NX') else redis.call('SET', ARGV[k], '1', 'NX') end
 end
 for j = 0, nEvents - 1 do redis.call('RPUSH', KEYS[2], ARGV[10 + j]) end
 if nAudit > 0 then
@@ -273,6 +275,7 @@ return ids
 /**
  * Creates a consumer group on every partition stream of a topic, from id 0 (MKSTREAM).
  *
+ * KEYS: 1 the topic's counter (only routes the call to the topic's slot).
  * ARGV: 1 stream base, 2 partitions, 3 group.
  */
 export const createGroups = `
@@ -373,6 +376,7 @@ return {cursors, reclaimed, fresh}
  * Approximate (`~`): only whole nodes below that id go, so no unacknowledged or undelivered
  * entry is ever dropped. A stream with no group is left alone.
  *
+ * KEYS: 1 the topic's counter (only routes the call to the topic's slot).
  * ARGV: 1 stream base, 2 partitions. Returns the number of entries removed.
  */
 export const trim = `

@@ -6,6 +6,7 @@ import { PortError } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import calculateSlot from "cluster-key-slot"
 import { Redis } from "ioredis"
 import type { Cluster, RedisOptions } from "ioredis"
 
@@ -112,22 +113,44 @@ export interface Script {
 
 type Invoke = (...args: ReadonlyArray<string | number>) => Promise<unknown>
 
+/** A Lua script and the number of keys every call passes (its first key routes the call). */
+export interface ScriptDefinition {
+  readonly lua: string
+  readonly keys: number
+}
+
 /**
  * Registers the scripts on the client with `defineCommand` (names carry the script's hash, so
- * two versions of this package can share a client) and returns a caller for each. Every call
- * passes the number of keys first.
+ * two versions of this package can share a client) and returns a caller for each.
+ *
+ * Each script is registered with its fixed number of keys, so its first argument is its first
+ * key: an auto-pipelining Cluster client groups calls by the slot of their first argument, and a
+ * call passing the key count first would be grouped with calls for other masters and refused
+ * (ioredis#2109). All are registered here, up front: an auto-pipeline created before a command
+ * existed cannot run it.
  */
 export const defineScripts = <const Names extends string>(
   client: Client,
-  scripts: Readonly<Record<Names, string>>
+  scripts: Readonly<Record<Names, ScriptDefinition>>
 ): Readonly<Record<Names, (keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) => Promise<unknown>>> => {
   const out = {} as Record<Names, (keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) => Promise<unknown>>
+  const registry = client as unknown as Record<string, Invoke | undefined>
   for (const name of Object.keys(scripts) as Array<Names>) {
-    const lua = scripts[name]
-    const command = `waybill_${name}_${fnv1a(lua).toString(36)}`
-    const registry = client as unknown as Record<string, Invoke | undefined>
-    if (typeof registry[command] !== "function") client.defineCommand(command, { lua })
-    out[name] = (keys, args) => (registry[command] as Invoke).call(client, keys.length, ...keys, ...args)
+    const { keys: count, lua } = scripts[name]
+    const command = `waybill_${name}_${fnv1a(lua).toString(36)}_${count}`
+    if (typeof registry[command] !== "function") client.defineCommand(command, { lua, numberOfKeys: count })
+    const invoke = registry[command] as Invoke
+    out[name] = (keys, args) =>
+      keys.length === count
+        ? invoke.call(client, ...keys, ...args)
+        : Promise.reject(
+            new PortError.StorageError({
+              reason: "Bug",
+              module: "@waybill/store-redis",
+              method: name,
+              description: `script ${name} takes ${count} keys, called with ${keys.length}`
+            })
+          )
   }
   return out
 }
@@ -169,5 +192,106 @@ export const scanAll = async (
       cursor = next
       if (keys.length > 0) await f(keys)
     } while (cursor !== "0")
+  }
+}
+
+/**
+ * How many replicas must hold a write before the operation that made it returns.
+ *
+ * Redis replicates asynchronously: a master that fails right after answering may take its last
+ * writes with it, and a promoted replica never saw them. With `replicas` > 0 every write a
+ * caller builds on (a commit, a registration, a dead letter, a published message) is followed by
+ * `WAIT <replicas> <timeoutMillis>` on the master that holds it; when fewer replicas acknowledged
+ * in time the operation fails with `Unavailable` (the write stays on the master; the caller
+ * retries and the retry deduplicates).
+ */
+export interface Durability {
+  /** Replicas that must acknowledge each write. 0 (default): do not wait. */
+  readonly replicas: number
+  /** How long to wait for them, in milliseconds. Default 1,000. */
+  readonly timeoutMillis?: number
+}
+
+/** Checks a durability setting; `undefined` when writes need not wait. */
+export const checkDurability = (
+  module: string,
+  durability: Durability | undefined
+): Effect.Effect<{ readonly replicas: number; readonly timeoutMillis: number } | undefined, PortError.StorageError> => {
+  if (durability === undefined) return Effect.succeed(undefined)
+  const { replicas, timeoutMillis = 1000 } = durability
+  const problem = !Number.isInteger(replicas) || replicas < 0
+    ? `durability.replicas must be a non-negative integer, got ${String(replicas)}`
+    : !Number.isInteger(timeoutMillis) || timeoutMillis < 1
+      ? `durability.timeoutMillis must be a positive integer, got ${String(timeoutMillis)}`
+      : undefined
+  if (problem !== undefined) {
+    return Effect.fail(new PortError.StorageError({ reason: "Invalid", module, method: "make", description: problem }))
+  }
+  return Effect.succeed(replicas === 0 ? undefined : { replicas, timeoutMillis })
+}
+
+/**
+ * Waits until the replicas of the masters holding `keys` acknowledged every write this client
+ * sent them before the call (resolves at once when `durability` is off). Calls made in the same
+ * tick share one `WAIT` per master, so a batch of commits costs one replica round trip. On a
+ * Cluster the master is found from the client's slot map (`WAIT` counts only the replicas of
+ * the node it runs on).
+ */
+export const replicaWaiter = (
+  module: string,
+  client: Client,
+  durability: { readonly replicas: number; readonly timeoutMillis: number } | undefined
+): ((method: string, keys: ReadonlyArray<string>) => Promise<void>) => {
+  if (durability === undefined) return () => Promise.resolve()
+  const { replicas, timeoutMillis } = durability
+  /** WAITs not sent yet, by node: a write finished before the request is covered by the WAIT sent after it. */
+  const queued = new Map<Redis, Promise<number>>()
+  const waitOn = (node: Redis): Promise<number> => {
+    let reply = queued.get(node)
+    if (reply === undefined) {
+      reply = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
+        queued.delete(node)
+        return node.call("WAIT", replicas, timeoutMillis) as Promise<number>
+      })
+      queued.set(node, reply)
+    }
+    return reply
+  }
+  const mastersOf = (method: string, keys: ReadonlyArray<string>): ReadonlyArray<Redis> => {
+    if (!client.isCluster) return [client as Redis]
+    const cluster = client as Cluster
+    const byAddress = new Map(cluster.nodes("master").map((n) => [`${n.options.host}:${n.options.port}`, n]))
+    const nodes = new Set<Redis>()
+    for (const key of keys) {
+      const slot = calculateSlot(key)
+      const address = cluster.slots[slot]?.[0]
+      const node = address === undefined ? undefined : byAddress.get(address)
+      if (node === undefined) {
+        throw new PortError.StorageError({
+          reason: "Unavailable",
+          module,
+          method,
+          description: `no master is known for slot ${slot} (the cluster is failing over or resharding); the write's replication is unconfirmed`
+        })
+      }
+      nodes.add(node)
+    }
+    return [...nodes]
+  }
+  return async (method, keys) => {
+    const nodes = mastersOf(method, keys)
+    const acked = await Promise.all(nodes.map(waitOn))
+    const short = acked.findIndex((n) => n < replicas)
+    if (short >= 0) {
+      const node = nodes[short]!
+      throw new PortError.StorageError({
+        reason: "Unavailable",
+        module,
+        method,
+        description:
+          `the write is on the master (${node.options.host}:${node.options.port}) but only ${acked[short]} of ${replicas} ` +
+          `replicas acknowledged it within ${timeoutMillis} ms; it is not confirmed durable (retry: the retry deduplicates)`
+      })
+    }
   }
 }

@@ -1,0 +1,354 @@
+/**
+ * The Redis store and transport on a real Redis Cluster (3 masters, 1 replica each), started by
+ * this file from `redis-server` (see `./cluster.ts`; it never skips: no `redis-server`, no pass).
+ *
+ * - The core conformance suites, as `Conformance.test.ts` runs them on standalone Redis, over a
+ *   host-owned Cluster client (the store picks seen marks "after" the commit script itself).
+ * - The partitions really spread over the masters, and each shipment's keys share one slot.
+ * - End to end in one process: a few hundred shipments' shuffled, duplicated histories published
+ *   to the transport, ingested by workers through the pipeline, their actions dispatched to
+ *   in-memory far sides with transient faults; then every state equals the batch-fold oracle,
+ *   every action is done with its effect exactly once, nothing is pending, the audit verifies.
+ */
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Audit, Dispatcher, Pipeline, ShipmentState, Store, Transport, Worker } from "@waybill/core"
+import { FakePorts, Histories } from "@waybill/core/simulation"
+import { StoreSuite, TransportSuite } from "@waybill/core/testing"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import calculateSlot from "cluster-key-slot"
+import * as Either from "effect/Either"
+import { type Cluster, Redis } from "ioredis"
+import * as Internal from "../src/internal/redis.js"
+import * as RedisStore from "../src/RedisStore.js"
+import * as RedisTransport from "../src/RedisTransport.js"
+import { replicasCaughtUp, startCluster } from "./cluster.js"
+import { deleteKeys, freshPrefix } from "./helpers.js"
+
+const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
+afterAll(() => cluster.stop())
+
+/** A Cluster client the test owns: the store and transport leave a host's client open, so the scope closes it. */
+const clusterClient: Effect.Effect<Cluster, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.sync(() => cluster.client()),
+  (client) => Effect.promise(() => client.quit().then(() => undefined, () => client.disconnect()))
+)
+
+/** Every key of a prefix, per master (by port). */
+const keysPerMaster = async (client: Cluster, prefix: string): Promise<Map<number, Array<string>>> => {
+  const out = new Map<number, Array<string>>()
+  for (const node of client.nodes("master")) {
+    const keys: Array<string> = []
+    let cursor = "0"
+    do {
+      const [next, page] = await node.scan(cursor, "MATCH", `{${Internal.globEscape(prefix)}:*`, "COUNT", 1000)
+      cursor = next
+      keys.push(...page)
+    } while (cursor !== "0")
+    out.set(node.options.port!, keys)
+  }
+  return out
+}
+
+/** A client, a fresh prefix, and the prefix's keys deleted before the client closes. */
+const scopedPrefix = Effect.gen(function* () {
+  const client = yield* clusterClient
+  const prefix = freshPrefix()
+  yield* Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client, prefix)))
+  return { client, prefix }
+})
+
+describe("the test cluster", () => {
+  it("has 3 masters serving every slot, each with a replica", () => {
+    expect(cluster.masters.length).toBe(3)
+    expect(cluster.replicas.length).toBe(3)
+    const ranges = cluster.masters.map((m) => m.slots!).sort((a, b) => a[0] - b[0])
+    expect(ranges[0]![0]).toBe(0)
+    expect(ranges[ranges.length - 1]![1]).toBe(16383)
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBe(ranges[i - 1]![1] + 1)
+    expect(new Set(cluster.replicas.map((r) => r.masterId))).toEqual(new Set(cluster.masters.map((m) => m.id)))
+  })
+})
+
+StoreSuite.run(
+  "RedisStore on a Cluster",
+  Effect.gen(function* () {
+    const { client, prefix } = yield* scopedPrefix
+    return yield* RedisStore.make({ client, prefix })
+  })
+)
+
+TransportSuite.run(
+  "RedisTransport on a Cluster",
+  Effect.gen(function* () {
+    const { client, prefix } = yield* scopedPrefix
+    return yield* RedisTransport.make({ client, prefix })
+  })
+)
+
+describe("RedisStore on a Cluster", () => {
+  it.live("spreads the partitions over every master and keeps each shipment's keys in one slot", () =>
+    Effect.gen(function* () {
+      const { client, prefix } = yield* scopedPrefix
+      const store = yield* RedisStore.make({ client, prefix })
+      expect(store.client).toBe(client)
+      const SHIPMENTS = 200
+      const ids = Array.from({ length: SHIPMENTS }, (_, i) => `shp-${i}`)
+      const commits = ids.map(
+        (id): Store.Commit => ({
+          shipmentId: id,
+          expectedVersion: 0,
+          body: JSON.stringify({ id }),
+          idempotencyKeys: [`src|${id}`],
+          events: [{ id: `src|${id}`, body: "{}" }],
+          audit: Audit.chain(id, undefined, [{ at: 1, kind: "event", body: "{}" }]),
+          outbox: [
+            {
+              key: `${id}:erp.postNote:x`,
+              shipmentId: id,
+              target: "erp",
+              kind: "erp.postNote",
+              payload: "{}",
+              createdAt: 1,
+              availableAt: 1,
+              attempts: 0
+            }
+          ]
+        })
+      )
+      const results = yield* store.commitMany(commits)
+      expect(results.map((r) => r._tag)).toEqual(ids.map(() => "Committed"))
+      // Seen marks (written after the script, in their own partitions) and loads work across nodes.
+      expect(yield* store.seen(ids.map((id) => `src|${id}`))).toEqual(ids.map(() => true))
+      expect((yield* store.loadMany(ids.map((shipmentId) => ({ shipmentId })))).map((r) => r?.version)).toEqual(ids.map(() => 1))
+      expect(yield* store.outboxSize()).toBe(SHIPMENTS)
+
+      // Every master holds keys, of several partitions; all partitions are used.
+      const perMaster = yield* Effect.promise(() => keysPerMaster(client, prefix))
+      expect(perMaster.size).toBe(cluster.masters.length)
+      const partitionOf = (key: string) => /^\{[^}]*:p(\d+)\}:/.exec(key)?.[1]
+      const partitionsPerMaster = [...perMaster.values()].map(
+        (keys) => new Set(keys.map(partitionOf).filter((p) => p !== undefined))
+      )
+      for (const partitions of partitionsPerMaster) expect(partitions.size).toBeGreaterThan(0)
+      expect(new Set(partitionsPerMaster.flatMap((s) => [...s])).size).toBe(store.partitions)
+      // A partition lives on exactly one master.
+      expect(partitionsPerMaster.reduce((n, s) => n + s.size, 0)).toBe(store.partitions)
+      const recordKeys = [...perMaster.values()].flat().filter((k) => /\}:r:/.test(k))
+      expect(recordKeys.length).toBe(SHIPMENTS)
+      expect(Math.min(...[...perMaster.values()].map((keys) => keys.filter((k) => /\}:r:/.test(k)).length))).toBeGreaterThan(0)
+
+      // Every key a master holds is in that master's slot range (CLUSTER KEYSLOT, asked of the node).
+      const nodeByPort = new Map(client.nodes("master").map((n) => [n.options.port!, n]))
+      for (const [port, keys] of perMaster) {
+        const master = cluster.masters.find((m) => m.port === port)!
+        const node = nodeByPort.get(port)!
+        const slots = yield* Effect.promise(() => Promise.all(keys.map((k) => node.call("CLUSTER", "KEYSLOT", k) as Promise<number>)))
+        expect(slots.filter((s) => s < master.slots![0] || s > master.slots![1])).toEqual([])
+      }
+
+      // Every key of one shipment (record, events, audit, head, its outbox action, its partition's
+      // queue, sequence, indexes) is in one slot: the slot of the partition's hash tag.
+      const any = client.nodes("master")[0]!
+      for (const id of ["shp-0", "shp-77", "shp-199"]) {
+        const all = [...perMaster.values()].flat()
+        const own = all.filter((k) => k.endsWith(`}:r:${id}`) || k.endsWith(`}:e:${id}`) || k.endsWith(`}:a:${id}`) || k.endsWith(`}:h:${id}`) || k.includes(`}:o:${id}:`))
+        expect(own.length).toBe(5)
+        const base = `{${prefix}:p${store.partitionOf(id)}}:`
+        const shared = ["ships", "streams", "q", "seq", "n"].map((s) => `${base}${s}`)
+        for (const k of shared) expect(all).toContain(k)
+        const keys = [...own, ...shared]
+        expect(keys.every((k) => k.startsWith(base))).toBe(true)
+        const slots = yield* Effect.promise(() => Promise.all([base.slice(0, -1), ...keys].map((k) => any.call("CLUSTER", "KEYSLOT", k) as Promise<number>)))
+        expect(new Set(slots).size).toBe(1)
+      }
+
+      // The outbox is claimed across all masters.
+      const claimed = yield* store.claim({ leaseMillis: 10_000, limit: SHIPMENTS, now: 2, owner: "t" })
+      expect(new Set(claimed.map((a) => a.shipmentId)).size).toBe(SHIPMENTS)
+      const acked = yield* Effect.forEach(claimed, (a) => store.ack(a.key, a.leaseToken), { concurrency: "unbounded" })
+      expect(acked.every((ok) => ok)).toBe(true)
+      expect(yield* store.outboxSize()).toBe(0)
+      expect(yield* store.isDone("shp-5:erp.postNote:x")).toBe(true)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("with durability, a commit returns once its own master's replica holds it; a frozen replica fails only its master's commits", () =>
+    Effect.gen(function* () {
+      const { client, prefix } = yield* scopedPrefix
+      const store = yield* RedisStore.make({ client, prefix, durability: { replicas: 1, timeoutMillis: 300 } })
+      const masterOf = (shipmentId: string) => {
+        const slot = calculateSlot(`{${prefix}:p${store.partitionOf(shipmentId)}}`)
+        return cluster.masters.find((m) => slot >= m.slots![0] && slot <= m.slots![1])!
+      }
+      const replicaOf = (master: { readonly id: string }) => cluster.replicas.find((r) => r.masterId === master.id)!
+      const commit = (shipmentId: string): Store.Commit => ({
+        shipmentId,
+        expectedVersion: 0,
+        body: "{}",
+        idempotencyKeys: [`k:${shipmentId}`],
+        events: [{ id: "e1", body: "{}" }],
+        audit: [],
+        outbox: []
+      })
+      const recordKey = (shipmentId: string) => `{${prefix}:p${store.partitionOf(shipmentId)}}:r:${shipmentId}`
+
+      const first = Array.from({ length: 60 }, (_, i) => `d${i}`)
+      expect((yield* store.commitMany(first.map(commit))).every((r) => r._tag === "Committed")).toBe(true)
+      // Each record is on the replica of the master that holds its slot, right when the commit returns.
+      const replicas = yield* Effect.acquireRelease(
+        Effect.promise(async () => {
+          const conns = new Map(cluster.replicas.map((r) => [r.id, new Redis({ host: r.host, port: r.port, maxRetriesPerRequest: 1 })]))
+          await Promise.all([...conns.values()].map((c) => c.call("READONLY")))
+          return conns
+        }),
+        (conns) => Effect.sync(() => [...conns.values()].forEach((c) => c.disconnect()))
+      )
+      const onReplicas = yield* Effect.promise(() =>
+        Promise.all(first.map((id) => replicas.get(replicaOf(masterOf(id)).id)!.hget(recordKey(id), "v")))
+      )
+      expect(onReplicas).toEqual(first.map(() => "1"))
+
+      // Freeze the replica of one master: commits in that master's slots fail, the others' go through.
+      const master = cluster.masters[0]!
+      const frozen = replicaOf(master)
+      const second = Array.from({ length: 60 }, (_, i) => `f${i}`)
+      const outcomes = yield* Effect.acquireUseRelease(
+        Effect.sync(() => frozen.process.kill("SIGSTOP")),
+        () => Effect.forEach(second, (id) => Effect.either(store.commit(commit(id))), { concurrency: "unbounded" }),
+        () =>
+          Effect.zipRight(
+            Effect.sync(() => frozen.process.kill("SIGCONT")),
+            Effect.promise(() => replicasCaughtUp(master))
+          )
+      )
+      const failedIds = second.filter((_, i) => Either.isLeft(outcomes[i]!))
+      const onFrozen = second.filter((id) => masterOf(id) === master)
+      expect(onFrozen.length).toBeGreaterThan(0)
+      expect(onFrozen.length).toBeLessThan(second.length)
+      expect(failedIds).toEqual(onFrozen)
+      for (const outcome of outcomes) {
+        if (Either.isLeft(outcome)) {
+          expect(outcome.left.reason).toBe("Unavailable")
+          expect(outcome.left.message).toContain(`(${master.host}:${master.port}) but only 0 of 1 replicas`)
+        }
+      }
+    }).pipe(Effect.scoped)
+  )
+})
+
+const encodeView = Schema.encodeSync(ShipmentState.ShipmentView)
+const canonicalView = (s: ShipmentState.ShipmentState) => JSON.stringify(encodeView(s.view))
+
+describe("RedisStore and RedisTransport on a Cluster, end to end", () => {
+  const SHIPMENTS = 300
+  it.live(
+    `${SHIPMENTS} shipments' shuffled, duplicated histories through workers, pipeline and dispatchers`,
+    () =>
+      Effect.gen(function* () {
+        const began = Date.now()
+        const store = yield* Effect.flatMap(scopedPrefix, ({ client, prefix }) => RedisStore.make({ client, prefix }))
+        const transport = yield* Effect.flatMap(clusterClient, (client) => RedisTransport.make({ client, prefix: store.prefix }))
+        const fakes = FakePorts.make({ rate: 0.05, kinds: ["timeout", "server-error", "crash-after-act"], seed: 11 })
+        const layer = Layer.provideMerge(
+          Pipeline.layer(),
+          Layer.mergeAll(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport), fakes.layer)
+        )
+
+        yield* Effect.gen(function* () {
+          const pipeline = yield* Pipeline.Pipeline
+          const histories = Array.from({ length: SHIPMENTS }, (_, i) => Histories.generate(i * 7919 + 1, {}, i))
+          yield* Effect.forEach(histories, (h, i) => pipeline.register(Histories.intake(h, i)), { concurrency: 64, discard: true })
+          const messages = histories.flatMap((h) => h.events.map((event) => ({ _tag: "Event" as const, event })))
+          let seed = 99
+          for (let i = messages.length - 1; i > 0; i--) {
+            seed = (seed * 1103515245 + 12345) >>> 0
+            const j = seed % (i + 1)
+            ;[messages[i], messages[j]] = [messages[j]!, messages[i]!]
+          }
+          const distinct = new Set(messages.map((m) => Pipeline.idempotencyKey(m.event))).size
+          expect((messages.length - distinct) / messages.length).toBeGreaterThan(0.15)
+          yield* Worker.publish(messages)
+
+          const workers = yield* Effect.forEach(["w0", "w1"], (consumer) =>
+            Effect.flatMap(Worker.make({ consumer, batch: 64, waitMillis: 20, visibilityMillis: 10_000 }), (w) => Effect.fork(w.run))
+          )
+          const retry = { base: "2 millis", cap: "50 millis", maxAttempts: 40, attemptsPerClaim: 3 } as const
+          const dispatchers = yield* Effect.forEach(["d0", "d1"], (owner) =>
+            Effect.flatMap(
+              Dispatcher.make({ owner, concurrency: 32, batch: 64, leaseMillis: 10_000, idleMillis: 20, retry }),
+              (d) => Effect.fork(d.run)
+            )
+          )
+          const running = [...workers, ...dispatchers]
+
+          // Wait until every message is acknowledged and the outbox is empty (or a loop died).
+          const deadline = Date.now() + 25_000
+          while (true) {
+            for (const fiber of running) {
+              const exit = fiber.unsafePoll()
+              if (exit !== null) return yield* Effect.dieMessage(`a worker or dispatcher stopped: ${JSON.stringify(exit)}`)
+            }
+            const pending = yield* transport.pending(Worker.TOPIC, Worker.GROUP)
+            const outbox = yield* store.outboxStats()
+            if (pending === 0 && outbox.total === 0) break
+            if (Date.now() > deadline) throw new Error(`not drained: pending ${pending}, outbox ${JSON.stringify(outbox)}`)
+            yield* Effect.sleep("50 millis")
+          }
+          yield* Effect.forEach(running, Fiber.interrupt, { discard: true })
+
+          // 1. Every state holds the oracle's facts and shows its view byte for byte; nothing lost.
+          let mismatches = 0
+          for (const h of histories) {
+            const record = yield* pipeline.record(h.shipmentId)
+            const oracle = ShipmentState.fold(h.shipmentId, h.companyId, h.events)
+            if (record === undefined || !ShipmentState.sameFacts(record.state, oracle)) mismatches++
+            else if (canonicalView(record.state) !== canonicalView(oracle)) mismatches++
+            else {
+              const ids = new Set([...record.state.events, ...record.state.variants].map((e) => e.id))
+              if (h.events.some((e) => !ids.has(e.id))) mismatches++
+            }
+          }
+          expect(mismatches).toBe(0)
+
+          // 2. Every enqueued action is done, and its effect happened exactly once at the far side.
+          const done = new Set<string>()
+          const doneKey = new RegExp(`^\\{${store.prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:p\\d+\\}:dn:(.*)$`)
+          for (const keys of (yield* Effect.promise(() => keysPerMaster(store.client as Cluster, store.prefix))).values()) {
+            for (const k of keys) {
+              const match = doneKey.exec(k)
+              if (match !== null) done.add(match[1]!)
+            }
+          }
+          const effects = new Map<string, number>()
+          for (const e of fakes.effects) effects.set(e.key, (effects.get(e.key) ?? 0) + 1)
+          expect([...effects.values()].filter((n) => n !== 1)).toEqual([])
+          expect([...effects.keys()].filter((k) => !done.has(k))).toEqual([])
+          expect([...done].filter((k) => !effects.has(k))).toEqual([])
+          expect(done.size).toBeGreaterThan(SHIPMENTS * 3)
+          expect([...fakes.invoices.values()].every((n) => n === 1)).toBe(true)
+          const calls = [...fakes.calls.values()].reduce((a, b) => a + b, 0)
+          expect(calls).toBeGreaterThan(fakes.effects.length) // the transient faults did happen
+
+          // 3. Nothing pending, nothing dead, the audit chains intact.
+          expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+          expect(yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 10)).toEqual([])
+          expect(yield* store.deadLetters({ limit: 10 })).toEqual([])
+          expect(yield* store.outboxSize()).toBe(0)
+          const audit = yield* Audit.verify
+          expect(audit.problems).toEqual([])
+          expect(audit.streams).toBe(SHIPMENTS)
+          console.log(
+            `[cluster e2e] ${SHIPMENTS} shipments, ${messages.length} messages (${messages.length - distinct} duplicates), ` +
+              `${done.size} actions done, ${calls} far-side calls, ${audit.entries} audit entries, ${Date.now() - began} ms`
+          )
+        }).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Error))
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
