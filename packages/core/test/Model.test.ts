@@ -190,6 +190,34 @@ describe("Instant", () => {
       { numRuns: 1000 }
     )
   })
+  it("reads the canonical forms (…SSZ, …SS.sssZ) exactly, whatever character sits where", () => {
+    // The canonical forms are read without the regex; any other character at any place, or any
+    // value out of range, must give the same answer as the general reader: an error, or Date's.
+    const canonical = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/
+    const chars = FastCheck.constantFrom(..."0123456789-T:.Z+ x9".split(""))
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.date({ min: new Date("0000-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59.999Z"), noInvalidDate: true }),
+        FastCheck.boolean(),
+        FastCheck.array(FastCheck.tuple(FastCheck.nat(23), chars), { maxLength: 3 }),
+        (date, withMillis, edits) => {
+          const iso = date.toISOString()
+          const chars = [...(withMillis ? iso : `${iso.slice(0, 19)}Z`)]
+          for (const [at, c] of edits) if (at < chars.length) chars[at] = c
+          const input = chars.join("")
+          const millis = Date.parse(input)
+          const valid =
+            canonical.test(input) &&
+            !Number.isNaN(millis) &&
+            Instant.formatMillis(millis) === (input.length === 20 ? `${input.slice(0, 19)}.000Z` : input)
+          const parsed = Instant.parseIsoInstant(input)
+          if (valid) expect(parsed).toBe(millis)
+          else expect(typeof parsed).toBe("string")
+        }
+      ),
+      { numRuns: 20_000 }
+    )
+  })
   it("reads any valid instant with any zone offset as Date.parse does", () => {
     const pad = (n: number, w: number) => String(n).padStart(w, "0")
     FastCheck.assert(

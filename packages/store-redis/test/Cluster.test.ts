@@ -1,6 +1,6 @@
 /**
  * The Redis store and transport on a real Redis Cluster (3 masters, 1 replica each), started by
- * this file from `redis-server` (see `./cluster.ts`; it never skips: no `redis-server`, no pass).
+ * this file from `redis-server` (see `src/testing/RedisServers.ts`; it never skips: no `redis-server`, no pass).
  *
  * - The core conformance suites, as `Conformance.test.ts` runs them on standalone Redis, over a
  *   host-owned Cluster client (the store picks seen marks "after" the commit script itself).
@@ -27,7 +27,7 @@ import { type Cluster, Redis } from "ioredis"
 import * as Internal from "../src/internal/redis.js"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
-import { replicasCaughtUp, startCluster } from "./cluster.js"
+import { replicasCaughtUp, startCluster } from "../src/testing/RedisServers.js"
 import { deleteKeys, freshPrefix } from "./helpers.js"
 
 const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })

@@ -16,7 +16,7 @@ import * as Either from "effect/Either"
 import { Redis } from "ioredis"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
-import { replicasCaughtUp, startReplicated } from "./cluster.js"
+import { replicasCaughtUp, startReplicated } from "../src/testing/RedisServers.js"
 import { cleanupOnClose, freshPrefix } from "./helpers.js"
 
 const pair = await startReplicated()

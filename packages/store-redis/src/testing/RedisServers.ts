@@ -1,7 +1,7 @@
 /**
- * A throwaway Redis Cluster for tests, started from the test itself: `redis-server` child
- * processes (the binary from `REDIS_SERVER`, else `redis-server` on PATH) on free ports of
- * 127.0.0.1, joined into a cluster with plain commands (no `redis-cli`):
+ * Throwaway Redis servers for tests and benchmarks. `startCluster()` starts a Redis Cluster:
+ * `redis-server` child processes (the binary from `REDIS_SERVER`, else `redis-server` on PATH)
+ * on free ports of 127.0.0.1, joined into a cluster with plain commands (no `redis-cli`):
  *
  * 1. every node starts with `--cluster-enabled yes` and a config file in a fresh temp dir;
  * 2. the masters get their config epochs (1..n) and the 16,384 slots, split evenly
@@ -19,10 +19,13 @@
  * await cluster.stop()                            // kills the nodes, removes the temp dir
  * ```
  *
- * `startReplicated()` starts a standalone master with one replica the same way.
+ * `startReplicated()` starts a standalone master with one replica the same way;
+ * `replicasCaughtUp(master)` waits until a master's replicas acknowledged everything.
  *
  * The nodes are also killed when the test process exits. When `redis-server` cannot be started
  * `startCluster` throws, naming what is missing: a Redis test never skips.
+ *
+ * @since 0.2.0
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { rmSync } from "node:fs"
@@ -32,7 +35,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cluster, type ClusterOptions, Redis } from "ioredis"
 
-/** One node of the cluster. */
+/**
+ * One node of the cluster.
+ *
+ * @since 0.2.0
+ */
 export interface ClusterNode {
   readonly host: string
   readonly port: number
@@ -47,7 +54,11 @@ export interface ClusterNode {
   readonly process: ChildProcess
 }
 
-/** A running test cluster. */
+/**
+ * A running test cluster.
+ *
+ * @since 0.2.0
+ */
 export interface TestCluster {
   /** Every node, masters first. */
   readonly nodes: ReadonlyArray<ClusterNode>
@@ -59,6 +70,11 @@ export interface TestCluster {
   readonly stop: () => Promise<void>
 }
 
+/**
+ * Options of `startCluster`.
+ *
+ * @since 0.2.0
+ */
 export interface StartOptions {
   /** Default 3 (a cluster needs at least 1). */
   readonly masters?: number
@@ -179,6 +195,8 @@ const info = (text: string, field: string): string | undefined =>
 /**
  * Starts a cluster of `masters` masters with `replicasPerMaster` replicas each and waits until it
  * serves every slot.
+ *
+ * @since 0.2.0
  */
 export const startCluster = async (options: StartOptions = {}): Promise<TestCluster> => {
   const masterCount = options.masters ?? 3
@@ -336,7 +354,11 @@ export const startCluster = async (options: StartOptions = {}): Promise<TestClus
   }
 }
 
-/** A standalone master with one replica. */
+/**
+ * A standalone master with one replica.
+ *
+ * @since 0.2.0
+ */
 export interface ReplicatedPair {
   readonly master: { readonly host: string; readonly port: number; readonly url: string; readonly process: ChildProcess }
   readonly replica: { readonly host: string; readonly port: number; readonly url: string; readonly process: ChildProcess }
@@ -347,6 +369,8 @@ export interface ReplicatedPair {
 /**
  * Starts a standalone (non-cluster) master and a replica following it, and waits until the
  * replica's link is up. Same binary, ports and cleanup rules as `startCluster`.
+ *
+ * @since 0.2.0
  */
 export const startReplicated = async (timeoutMillis = 20_000): Promise<ReplicatedPair> => {
   const binary = process.env.REDIS_SERVER ?? "redis-server"
@@ -355,7 +379,11 @@ export const startReplicated = async (timeoutMillis = 20_000): Promise<Replicate
   const killAll = () => {
     for (const child of children) child.kill("SIGKILL")
   }
-  process.on("exit", killAll)
+  const onExit = () => {
+    killAll()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.on("exit", onExit)
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
@@ -364,7 +392,7 @@ export const startReplicated = async (timeoutMillis = 20_000): Promise<Replicate
       )
       killAll()
       await Promise.all(exited)
-      process.off("exit", killAll)
+      process.off("exit", onExit)
       await rm(dir, { recursive: true, force: true })
     })())
   try {
@@ -397,6 +425,8 @@ export const startReplicated = async (timeoutMillis = 20_000): Promise<Replicate
  * Resolves once every replica of a master acknowledged everything the master sent it. After a
  * `WAIT` that timed out, Redis 7.0's replica may report its offset only with its once-a-second
  * ACK, so a test that froze a replica waits for this before it expects `WAIT` to succeed again.
+ *
+ * @since 0.2.0
  */
 export const replicasCaughtUp = async (master: { readonly host: string; readonly port: number }, timeoutMillis = 10_000): Promise<void> => {
   const admin = new Redis({ host: master.host, port: master.port, maxRetriesPerRequest: 1 })
