@@ -10,6 +10,7 @@
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Pipeline, PortError, Store } from "@waybill/core"
+import { StoreSuite, TransportSuite } from "@waybill/core/testing"
 import { Histories } from "@waybill/core/simulation"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -62,6 +63,19 @@ const commit = (shipmentId: string, expectedVersion = 0): Store.Commit => ({
 
 /** The record key of a shipment (the store's layout: `{<prefix>:p<n>}:r:<id>`). */
 const recordKey = (s: RedisStore.RedisStoreShape, shipmentId: string) => `{${s.prefix}:p${s.partitionOf(shipmentId)}}:r:${shipmentId}`
+
+// Every promise of the ports holds with durability on too (seen marks after the commit, loads
+// behind a barrier, every write confirmed on the replica).
+StoreSuite.run("RedisStore with durability (a master and a replica)", store({ durability: { replicas: 1 } }))
+TransportSuite.run(
+  "RedisTransport with durability (a master and a replica)",
+  Effect.gen(function* () {
+    const prefix = freshPrefix()
+    const transport = yield* RedisTransport.make({ url: pair.master.url, prefix, durability: { replicas: 1 } })
+    yield* cleanupOnClose(transport.client, prefix)
+    return transport
+  })
+)
 
 describe("RedisStore durability", () => {
   it.live("reports a commit done before the replica has it without durability; with it, only once the replica has it", () =>
