@@ -11,15 +11,14 @@
  *   every action is done with its effect exactly once, nothing is pending, the audit verifies.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Audit, Dispatcher, Pipeline, ShipmentState, Store, Transport, Worker } from "@waybill/core"
-import { FakePorts, Histories } from "@waybill/core/simulation"
+import { Audit, Dispatcher, Pipeline, Store, Transport, Worker } from "@waybill/core"
+import { FakePorts, Histories, Random } from "@waybill/core/simulation"
 import { StoreSuite, TransportSuite } from "@waybill/core/testing"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import calculateSlot from "cluster-key-slot"
 import * as Either from "effect/Either"
@@ -28,7 +27,7 @@ import * as Internal from "../src/internal/redis.js"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
 import { replicasCaughtUp, startCluster } from "../src/testing/RedisServers.js"
-import { deleteKeys, freshPrefix } from "./helpers.js"
+import { deleteKeys, freshPrefix, oracleMismatches } from "./helpers.js"
 
 const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
 afterAll(() => cluster.stop())
@@ -242,8 +241,6 @@ describe("RedisStore on a Cluster", () => {
   )
 })
 
-const encodeView = Schema.encodeSync(ShipmentState.ShipmentView)
-const canonicalView = (s: ShipmentState.ShipmentState) => JSON.stringify(encodeView(s.view))
 
 describe("RedisStore and RedisTransport on a Cluster, end to end", () => {
   const SHIPMENTS = 300
@@ -265,12 +262,7 @@ describe("RedisStore and RedisTransport on a Cluster, end to end", () => {
           const histories = Array.from({ length: SHIPMENTS }, (_, i) => Histories.generate(i * 7919 + 1, {}, i))
           yield* Effect.forEach(histories, (h, i) => pipeline.register(Histories.intake(h, i)), { concurrency: 64, discard: true })
           const messages = histories.flatMap((h) => h.events.map((event) => ({ _tag: "Event" as const, event })))
-          let seed = 99
-          for (let i = messages.length - 1; i > 0; i--) {
-            seed = (seed * 1103515245 + 12345) >>> 0
-            const j = seed % (i + 1)
-            ;[messages[i], messages[j]] = [messages[j]!, messages[i]!]
-          }
+          Random.make(99).shuffle(messages)
           const distinct = new Set(messages.map((m) => Pipeline.idempotencyKey(m.event))).size
           expect((messages.length - distinct) / messages.length).toBeGreaterThan(0.15)
           yield* Worker.publish(messages)
@@ -303,18 +295,7 @@ describe("RedisStore and RedisTransport on a Cluster, end to end", () => {
           yield* Effect.forEach(running, Fiber.interrupt, { discard: true })
 
           // 1. Every state holds the oracle's facts and shows its view byte for byte; nothing lost.
-          let mismatches = 0
-          for (const h of histories) {
-            const record = yield* pipeline.record(h.shipmentId)
-            const oracle = ShipmentState.fold(h.shipmentId, h.companyId, h.events)
-            if (record === undefined || !ShipmentState.sameFacts(record.state, oracle)) mismatches++
-            else if (canonicalView(record.state) !== canonicalView(oracle)) mismatches++
-            else {
-              const ids = new Set([...record.state.events, ...record.state.variants].map((e) => e.id))
-              if (h.events.some((e) => !ids.has(e.id))) mismatches++
-            }
-          }
-          expect(mismatches).toBe(0)
+          expect(yield* oracleMismatches(pipeline, histories)).toBe(0)
 
           // 2. Every enqueued action is done, and its effect happened exactly once at the far side.
           const done = new Set<string>()

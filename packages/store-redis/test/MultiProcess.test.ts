@@ -18,7 +18,7 @@
  * profile of worker w1 there.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Audit, Pipeline, ShipmentState, Store, Transport, Worker } from "@waybill/core"
+import { Audit, Pipeline, Store, Transport, Worker } from "@waybill/core"
 import { Histories } from "@waybill/core/simulation"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
 import * as FarSide from "./fixtures/FarSide.js"
-import { deleteKeys, freshPrefix, requireRedis, url } from "./helpers.js"
+import { deleteKeys, freshPrefix, oracleMismatches, requireRedis, url } from "./helpers.js"
 
 await requireRedis()
 
@@ -39,8 +39,6 @@ const LATE_DUPLICATES = 400
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 const workerFile = fileURLToPath(new URL("./fixtures/worker.ts", import.meta.url))
-const encodeView = Schema.encodeSync(ShipmentState.ShipmentView)
-const canonicalView = (s: ShipmentState.ShipmentState) => JSON.stringify(encodeView(s.view))
 
 interface Running {
   readonly id: string
@@ -262,18 +260,7 @@ describe("RedisStore and RedisTransport shared by worker processes", () => {
         log(`counters of the surviving and restarted workers: ${JSON.stringify(Object.fromEntries(Object.entries(c).filter(([k]) => /events_total|conflicts|actions_total/.test(k))))}`)
 
         // 6. Every state holds the oracle's facts and shows its view byte for byte; nothing was lost.
-        let mismatches = 0
-        for (const h of histories) {
-          const record = yield* pipeline.record(h.shipmentId)
-          const oracle = ShipmentState.fold(h.shipmentId, h.companyId, h.events)
-          if (record === undefined || !ShipmentState.sameFacts(record.state, oracle)) mismatches++
-          else if (canonicalView(record.state) !== canonicalView(oracle)) mismatches++
-          else {
-            const ids = new Set([...record.state.events, ...record.state.variants].map((e) => e.id))
-            if (h.events.some((e) => !ids.has(e.id))) mismatches++
-          }
-        }
-        expect(mismatches).toBe(0)
+        expect(yield* oracleMismatches(pipeline, histories)).toBe(0)
 
         // 7. Every enqueued action is done, and its effect happened exactly once at the far side.
         const done = new Set<string>()

@@ -2,7 +2,10 @@
  * Test helpers: the Redis under test (`REDIS_URL`, default `redis://127.0.0.1:6379`), fresh key
  * prefixes and their cleanup. Redis tests never skip: when Redis is unreachable they fail.
  */
+import { type Pipeline, ShipmentState } from "@waybill/core"
+import type { Histories } from "@waybill/core/simulation"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
 import { randomUUID } from "node:crypto"
@@ -43,3 +46,30 @@ export const deleteKeys = async (client: Internal.Client, prefix: string): Promi
 /** Deletes the prefix's keys when the scope closes (before the client is closed). */
 export const cleanupOnClose = (client: Internal.Client, prefix: string): Effect.Effect<void, never, Scope.Scope> =>
   Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client, prefix)).pipe(Effect.asVoid))
+
+const encodeView = Schema.encodeSync(ShipmentState.ShipmentView)
+const canonicalView = (s: ShipmentState.ShipmentState) => JSON.stringify(encodeView(s.view))
+
+/**
+ * How many shipments' stored states differ from the batch-fold oracle of their histories: other
+ * facts (`ShipmentState.sameFacts`), another view (byte for byte), or an event of the history
+ * missing.
+ */
+export const oracleMismatches = (
+  pipeline: Pipeline.PipelineShape,
+  histories: ReadonlyArray<Histories.History>
+): Effect.Effect<number, unknown> =>
+  Effect.gen(function* () {
+    let mismatches = 0
+    for (const h of histories) {
+      const record = yield* pipeline.record(h.shipmentId)
+      const oracle = ShipmentState.fold(h.shipmentId, h.companyId, h.events)
+      if (record === undefined || !ShipmentState.sameFacts(record.state, oracle)) mismatches++
+      else if (canonicalView(record.state) !== canonicalView(oracle)) mismatches++
+      else {
+        const ids = new Set([...record.state.events, ...record.state.variants].map((e) => e.id))
+        if (h.events.some((e) => !ids.has(e.id))) mismatches++
+      }
+    }
+    return mismatches
+  })

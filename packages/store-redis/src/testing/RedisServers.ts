@@ -193,6 +193,37 @@ const info = (text: string, field: string): string | undefined =>
   new RegExp(`^${field}:(.*)$`, "m").exec(text)?.[1]?.trim()
 
 /**
+ * A temp dir and the server processes started in it: `stop` (once, idempotent) runs `before`,
+ * kills the processes, waits for them and removes the dir; a test process exiting without
+ * `stop` (a crash, a timeout) takes the processes and their files with it.
+ */
+const servers = async (dirPrefix: string, before: () => void = () => undefined) => {
+  const dir = await mkdtemp(join(tmpdir(), dirPrefix))
+  const children = new Set<ChildProcess>()
+  const killAll = () => {
+    for (const child of children) child.kill("SIGKILL")
+  }
+  const onExit = () => {
+    killAll()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.on("exit", onExit)
+  let stopped: Promise<void> | undefined
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      before()
+      const exited = [...children].map(
+        (child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())))
+      )
+      killAll()
+      await Promise.all(exited)
+      process.off("exit", onExit)
+      await rm(dir, { recursive: true, force: true })
+    })())
+  return { dir, children, stop }
+}
+
+/**
  * Starts a cluster of `masters` masters with `replicasPerMaster` replicas each and waits until it
  * serves every slot.
  *
@@ -209,33 +240,12 @@ export const startCluster = async (options: StartOptions = {}): Promise<TestClus
     throw new Error(`test cluster: replicasPerMaster must be a non-negative integer, got ${replicasPerMaster}`)
   }
   const binary = process.env.REDIS_SERVER ?? "redis-server"
-  const dir = await mkdtemp(join(tmpdir(), "waybill-redis-cluster-"))
-  const children = new Set<ChildProcess>()
   const admins: Array<Redis> = []
   const clients = new Set<Cluster>()
-  const killAll = () => {
-    for (const child of children) child.kill("SIGKILL")
-  }
-  // The test process exiting without `stop` (a crash, a timeout) takes the nodes and their files with it.
-  const onExit = () => {
-    killAll()
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.on("exit", onExit)
-
-  let stopped: Promise<void> | undefined
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      for (const client of clients) client.disconnect()
-      for (const admin of admins) admin.disconnect()
-      const exited = [...children].map(
-        (child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())))
-      )
-      killAll()
-      await Promise.all(exited)
-      process.off("exit", onExit)
-      await rm(dir, { recursive: true, force: true })
-    })())
+  const { children, dir, stop } = await servers("waybill-redis-cluster-", () => {
+    for (const client of clients) client.disconnect()
+    for (const admin of admins) admin.disconnect()
+  })
 
   try {
     const total = masterCount * (1 + replicasPerMaster)
@@ -374,27 +384,7 @@ export interface ReplicatedPair {
  */
 export const startReplicated = async (timeoutMillis = 20_000): Promise<ReplicatedPair> => {
   const binary = process.env.REDIS_SERVER ?? "redis-server"
-  const dir = await mkdtemp(join(tmpdir(), "waybill-redis-pair-"))
-  const children = new Set<ChildProcess>()
-  const killAll = () => {
-    for (const child of children) child.kill("SIGKILL")
-  }
-  const onExit = () => {
-    killAll()
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.on("exit", onExit)
-  let stopped: Promise<void> | undefined
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      const exited = [...children].map(
-        (child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())))
-      )
-      killAll()
-      await Promise.all(exited)
-      process.off("exit", onExit)
-      await rm(dir, { recursive: true, force: true })
-    })())
+  const { children, dir, stop } = await servers("waybill-redis-pair-")
   try {
     const taken = new Set<number>()
     const [master, replica] = await Promise.all([
