@@ -247,7 +247,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       await replicated("load", [key])
       confirmed.set(shipmentId, version)
     }
-    const run = Internal.call(MODULE)
+    const run = Internal.call(MODULE, client)
     const script = Internal.defineScripts(client, SCRIPTS)
 
     // Key layout. `base(n)` is the partition's hash tag; everything of a partition starts with it.

@@ -123,12 +123,13 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
     const durable = yield* Internal.checkDurability(MODULE, options.durability)
     const client = yield* Internal.acquire(MODULE, options)
     const replicated = Internal.replicaWaiter(MODULE, client, durable)
-    const run = Internal.call(MODULE)
+    const run = Internal.call(MODULE, client)
     const script = Internal.defineScripts(client, {
       publish: { lua: Lua.publish, keys: 1 },
       createGroups: { lua: Lua.createGroups, keys: 1 },
       receive: { lua: Lua.receive, keys: 2 },
-      trim: { lua: Lua.trim, keys: 1 }
+      trim: { lua: Lua.trim, keys: 1 },
+      streamGroups: { lua: Lua.streamGroups, keys: 1 }
     })
     const tag = (topic: string) => `{${prefix}:t:${topic}}:`
     const base = (topic: string) => `${tag(topic)}s:`
@@ -216,7 +217,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
 
     const pendingOf = (key: string, group: string) =>
       Effect.gen(function* () {
-        const info = (yield* run("pending", () => client.xinfo("GROUPS", key))) as Array<Array<unknown>>
+        const info = (yield* run("pending", () => script.streamGroups([key], []))) as Array<Array<unknown>>
         for (const row of info) {
           const fields = new Map<string, unknown>()
           for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), row[i + 1])

@@ -16,6 +16,7 @@ import { FakePorts, Histories, Random } from "@waybill/core/simulation"
 import { StoreSuite, TransportSuite } from "@waybill/core/testing"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -26,6 +27,7 @@ import { type Cluster, Redis } from "ioredis"
 import * as Internal from "../src/internal/redis.js"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
+import * as RedisServers from "../src/testing/RedisServers.js"
 import { replicasCaughtUp, startCluster } from "../src/testing/RedisServers.js"
 import { deleteKeys, freshPrefix, oracleMismatches } from "./helpers.js"
 
@@ -242,94 +244,170 @@ describe("RedisStore on a Cluster", () => {
 })
 
 
+/**
+ * Shuffled, duplicated histories of `shipments` shipments published to the transport, ingested
+ * by two workers, their actions dispatched by two dispatchers to far sides with transient
+ * faults; `disrupt` runs beside them (e.g. a master killed mid-run). Then: every state equals
+ * the batch-fold oracle, every action is done with its effect exactly once at the far side,
+ * nothing is pending or dead, every audit chain verifies.
+ */
+const endToEnd = (options: {
+  readonly cluster: RedisServers.TestCluster
+  readonly shipments: number
+  readonly label: string
+  readonly durability?: RedisStore.Durability
+  readonly drainMillis: number
+  readonly disrupt?: (progress: Effect.Effect<number, unknown>) => Effect.Effect<string, unknown>
+}) =>
+  Effect.gen(function* () {
+    const { shipments: SHIPMENTS } = options
+    const began = Date.now()
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => options.cluster.client()),
+      (c) => Effect.promise(() => c.quit().then(() => undefined, () => c.disconnect()))
+    )
+    const prefix = freshPrefix()
+    yield* Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client, prefix).catch(() => 0)))
+    const durability = options.durability !== undefined ? { durability: options.durability } : {}
+    const store = yield* RedisStore.make({ client, prefix, ...durability })
+    const transport = yield* RedisTransport.make({ client, prefix, ...durability })
+    const fakes = FakePorts.make({ rate: 0.05, kinds: ["timeout", "server-error", "crash-after-act"], seed: 11 })
+    const layer = Layer.provideMerge(
+      Pipeline.layer(),
+      Layer.mergeAll(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport), fakes.layer)
+    )
+
+    yield* Effect.gen(function* () {
+      const pipeline = yield* Pipeline.Pipeline
+      const histories = Array.from({ length: SHIPMENTS }, (_, i) => Histories.generate(i * 7919 + 1, {}, i))
+      yield* Effect.forEach(histories, (h, i) => pipeline.register(Histories.intake(h, i)), { concurrency: 64, discard: true })
+      const messages = histories.flatMap((h) => h.events.map((event) => ({ _tag: "Event" as const, event })))
+      Random.make(99).shuffle(messages)
+      const distinct = new Set(messages.map((m) => Pipeline.idempotencyKey(m.event))).size
+      expect((messages.length - distinct) / messages.length).toBeGreaterThan(0.15)
+      yield* Worker.publish(messages)
+
+      const storageRetry = Schedule.spaced("100 millis")
+      const workers = yield* Effect.forEach(["w0", "w1"], (consumer) =>
+        Effect.flatMap(Worker.make({ consumer, batch: 64, waitMillis: 20, visibilityMillis: 3_000, storageRetry }), (w) =>
+          Effect.fork(w.run)
+        )
+      )
+      const retry = { base: "2 millis", cap: "50 millis", maxAttempts: 40, attemptsPerClaim: 3 } as const
+      const dispatchers = yield* Effect.forEach(["d0", "d1"], (owner) =>
+        Effect.flatMap(
+          Dispatcher.make({ owner, concurrency: 32, batch: 64, leaseMillis: 3_000, idleMillis: 20, retry, storageRetry }),
+          (d) => Effect.fork(d.run)
+        )
+      )
+      const running = [...workers, ...dispatchers]
+      const acknowledged = Effect.map(transport.pending(Worker.TOPIC, Worker.GROUP), (pending) => messages.length - pending)
+      const disrupted = options.disrupt === undefined ? undefined : yield* Effect.fork(options.disrupt(acknowledged))
+
+      // Wait until every message is acknowledged and the outbox is empty (or a loop died).
+      const deadline = Date.now() + options.drainMillis
+      while (true) {
+        for (const fiber of running) {
+          const exit = fiber.unsafePoll()
+          if (exit !== null) return yield* Effect.dieMessage(`a worker or dispatcher stopped: ${JSON.stringify(exit)}`)
+        }
+        const drained = yield* Effect.either(
+          Effect.all([transport.pending(Worker.TOPIC, Worker.GROUP), store.outboxStats()])
+        )
+        if (drained._tag === "Right" && drained.right[0] === 0 && drained.right[1].total === 0) {
+          if (disrupted === undefined || disrupted.unsafePoll() !== null) break
+        }
+        if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(drained)}`)
+        yield* Effect.sleep("50 millis")
+      }
+      yield* Effect.forEach(running, Fiber.interrupt, { discard: true })
+      const disruption = disrupted === undefined ? "" : `; ${yield* Fiber.join(disrupted)}`
+
+      // 1. Every state holds the oracle's facts and shows its view byte for byte; nothing lost.
+      expect(yield* oracleMismatches(pipeline, histories)).toBe(0)
+
+      // 2. Every enqueued action is done, and its effect happened exactly once at the far side.
+      const done = new Set<string>()
+      const doneKey = new RegExp(`^\\{${store.prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:p\\d+\\}:dn:(.*)$`)
+      for (const keys of (yield* Effect.promise(() => keysPerMaster(store.client as Cluster, store.prefix))).values()) {
+        for (const k of keys) {
+          const match = doneKey.exec(k)
+          if (match !== null) done.add(match[1]!)
+        }
+      }
+      const effects = new Map<string, number>()
+      for (const e of fakes.effects) effects.set(e.key, (effects.get(e.key) ?? 0) + 1)
+      expect([...effects.values()].filter((n) => n !== 1)).toEqual([])
+      expect([...effects.keys()].filter((k) => !done.has(k))).toEqual([])
+      expect([...done].filter((k) => !effects.has(k))).toEqual([])
+      expect(done.size).toBeGreaterThan(SHIPMENTS * 3)
+      expect([...fakes.invoices.values()].every((n) => n === 1)).toBe(true)
+      const calls = [...fakes.calls.values()].reduce((a, b) => a + b, 0)
+      expect(calls).toBeGreaterThan(fakes.effects.length) // the transient faults did happen
+
+      // 3. Nothing pending, nothing dead, the audit chains intact.
+      expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+      expect(yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 10)).toEqual([])
+      expect(yield* store.deadLetters({ limit: 10 })).toEqual([])
+      expect(yield* store.outboxSize()).toBe(0)
+      const audit = yield* Audit.verify
+      expect(audit.problems).toEqual([])
+      expect(audit.streams).toBe(SHIPMENTS)
+      console.log(
+        `[${options.label}] ${SHIPMENTS} shipments, ${messages.length} messages (${messages.length - distinct} duplicates), ` +
+          `${done.size} actions done, ${calls} far-side calls, ${audit.entries} audit entries, ${Date.now() - began} ms${disruption}`
+      )
+    }).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.None))
+  }).pipe(Effect.scoped)
+
 describe("RedisStore and RedisTransport on a Cluster, end to end", () => {
-  const SHIPMENTS = 300
+  it.live("300 shipments' shuffled, duplicated histories through workers, pipeline and dispatchers", () =>
+    endToEnd({ cluster, shipments: 300, label: "cluster e2e", drainMillis: 25_000 }), 60_000)
+
   it.live(
-    `${SHIPMENTS} shipments' shuffled, duplicated histories through workers, pipeline and dispatchers`,
+    "with durability, a master killed mid-run, its replica promoted and the node back as a replica: nothing lost, nothing doubled",
     () =>
       Effect.gen(function* () {
-        const began = Date.now()
-        const store = yield* Effect.flatMap(scopedPrefix, ({ client, prefix }) => RedisStore.make({ client, prefix }))
-        const transport = yield* Effect.flatMap(clusterClient, (client) => RedisTransport.make({ client, prefix: store.prefix }))
-        const fakes = FakePorts.make({ rate: 0.05, kinds: ["timeout", "server-error", "crash-after-act"], seed: 11 })
-        const layer = Layer.provideMerge(
-          Pipeline.layer(),
-          Layer.mergeAll(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport), fakes.layer)
+        // A cluster of its own: this one loses a master.
+        const own = yield* Effect.acquireRelease(
+          Effect.promise(() => startCluster({ masters: 3, replicasPerMaster: 1 })),
+          (c) => Effect.promise(() => c.stop())
         )
-
-        yield* Effect.gen(function* () {
-          const pipeline = yield* Pipeline.Pipeline
-          const histories = Array.from({ length: SHIPMENTS }, (_, i) => Histories.generate(i * 7919 + 1, {}, i))
-          yield* Effect.forEach(histories, (h, i) => pipeline.register(Histories.intake(h, i)), { concurrency: 64, discard: true })
-          const messages = histories.flatMap((h) => h.events.map((event) => ({ _tag: "Event" as const, event })))
-          Random.make(99).shuffle(messages)
-          const distinct = new Set(messages.map((m) => Pipeline.idempotencyKey(m.event))).size
-          expect((messages.length - distinct) / messages.length).toBeGreaterThan(0.15)
-          yield* Worker.publish(messages)
-
-          const workers = yield* Effect.forEach(["w0", "w1"], (consumer) =>
-            Effect.flatMap(Worker.make({ consumer, batch: 64, waitMillis: 20, visibilityMillis: 10_000 }), (w) => Effect.fork(w.run))
-          )
-          const retry = { base: "2 millis", cap: "50 millis", maxAttempts: 40, attemptsPerClaim: 3 } as const
-          const dispatchers = yield* Effect.forEach(["d0", "d1"], (owner) =>
-            Effect.flatMap(
-              Dispatcher.make({ owner, concurrency: 32, batch: 64, leaseMillis: 10_000, idleMillis: 20, retry }),
-              (d) => Effect.fork(d.run)
-            )
-          )
-          const running = [...workers, ...dispatchers]
-
-          // Wait until every message is acknowledged and the outbox is empty (or a loop died).
-          const deadline = Date.now() + 25_000
-          while (true) {
-            for (const fiber of running) {
-              const exit = fiber.unsafePoll()
-              if (exit !== null) return yield* Effect.dieMessage(`a worker or dispatcher stopped: ${JSON.stringify(exit)}`)
-            }
-            const pending = yield* transport.pending(Worker.TOPIC, Worker.GROUP)
-            const outbox = yield* store.outboxStats()
-            if (pending === 0 && outbox.total === 0) break
-            if (Date.now() > deadline) throw new Error(`not drained: pending ${pending}, outbox ${JSON.stringify(outbox)}`)
-            yield* Effect.sleep("50 millis")
-          }
-          yield* Effect.forEach(running, Fiber.interrupt, { discard: true })
-
-          // 1. Every state holds the oracle's facts and shows its view byte for byte; nothing lost.
-          expect(yield* oracleMismatches(pipeline, histories)).toBe(0)
-
-          // 2. Every enqueued action is done, and its effect happened exactly once at the far side.
-          const done = new Set<string>()
-          const doneKey = new RegExp(`^\\{${store.prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:p\\d+\\}:dn:(.*)$`)
-          for (const keys of (yield* Effect.promise(() => keysPerMaster(store.client as Cluster, store.prefix))).values()) {
-            for (const k of keys) {
-              const match = doneKey.exec(k)
-              if (match !== null) done.add(match[1]!)
-            }
-          }
-          const effects = new Map<string, number>()
-          for (const e of fakes.effects) effects.set(e.key, (effects.get(e.key) ?? 0) + 1)
-          expect([...effects.values()].filter((n) => n !== 1)).toEqual([])
-          expect([...effects.keys()].filter((k) => !done.has(k))).toEqual([])
-          expect([...done].filter((k) => !effects.has(k))).toEqual([])
-          expect(done.size).toBeGreaterThan(SHIPMENTS * 3)
-          expect([...fakes.invoices.values()].every((n) => n === 1)).toBe(true)
-          const calls = [...fakes.calls.values()].reduce((a, b) => a + b, 0)
-          expect(calls).toBeGreaterThan(fakes.effects.length) // the transient faults did happen
-
-          // 3. Nothing pending, nothing dead, the audit chains intact.
-          expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
-          expect(yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 10)).toEqual([])
-          expect(yield* store.deadLetters({ limit: 10 })).toEqual([])
-          expect(yield* store.outboxSize()).toBe(0)
-          const audit = yield* Audit.verify
-          expect(audit.problems).toEqual([])
-          expect(audit.streams).toBe(SHIPMENTS)
-          console.log(
-            `[cluster e2e] ${SHIPMENTS} shipments, ${messages.length} messages (${messages.length - distinct} duplicates), ` +
-              `${done.size} actions done, ${calls} far-side calls, ${audit.entries} audit entries, ${Date.now() - began} ms`
-          )
-        }).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Error))
+        const victim = own.masters[0]!
+        const heir = own.replicas.find((r) => r.masterId === victim.id)!
+        yield* endToEnd({
+          cluster: own,
+          shipments: 300,
+          label: "cluster failover",
+          durability: { replicas: 1, timeoutMillis: 1000 },
+          drainMillis: 50_000,
+          disrupt: (acknowledged) =>
+            Effect.gen(function* () {
+              while ((yield* Effect.orElseSucceed(acknowledged, () => 0)) < 1000) yield* Effect.sleep("20 millis")
+              const killedAt = Date.now()
+              victim.process.kill("SIGKILL")
+              // The replica takes over once the others agree its master failed (node timeout 2 s).
+              const admin = new Redis({ host: heir.host, port: heir.port, maxRetriesPerRequest: 1 })
+              try {
+                while (!/^role:master$/m.test(yield* Effect.promise(() => admin.info("replication")))) {
+                  if (Date.now() - killedAt > 20_000) throw new Error("the replica was not promoted within 20 s")
+                  yield* Effect.sleep("50 millis")
+                }
+              } finally {
+                admin.disconnect()
+              }
+              const promotedAt = Date.now()
+              // Until the killed node is back, as the new master's replica, durable writes to those
+              // slots fail (no replica can confirm them) and the workers retry; then they go on.
+              yield* Effect.promise(() => own.restart(victim))
+              yield* Effect.promise(() => replicasCaughtUp(heir, 20_000))
+              return (
+                `master ${victim.port} killed (SIGKILL), replica ${heir.port} promoted ${promotedAt - killedAt} ms later, ` +
+                `the killed node back as its replica ${Date.now() - promotedAt} ms after that`
+              )
+            })
+        })
       }).pipe(Effect.scoped),
-    60_000
+    120_000
   )
 })

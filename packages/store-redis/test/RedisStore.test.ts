@@ -13,7 +13,8 @@ import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { Redis } from "ioredis"
+import { Redis, ReplyError } from "ioredis"
+import * as Internal from "../src/internal/redis.js"
 import * as RedisStore from "../src/RedisStore.js"
 import { cleanupOnClose, deleteKeys, freshPrefix, requireRedis, url } from "./helpers.js"
 
@@ -247,6 +248,27 @@ describe("RedisStore", () => {
       )
       expect(yield* Effect.promise(() => client.get(`{${prefix}:meta}:partitions`))).toBe("5")
     }))
+
+  it("classifies what Redis answers: topology changes and overload are retryable, mistakes are bugs", () => {
+    const reply = (message: string) => new ReplyError(message)
+    // A redirection ioredis did not follow (a pipeline mixing slots while slots moved), a failover,
+    // a resharding, a full or loading server: retry later.
+    for (const message of [
+      "MOVED 5622 127.0.0.1:7001",
+      "ASK 88 127.0.0.1:7002",
+      "TRYAGAIN Multiple keys request during rehashing of slot",
+      "CLUSTERDOWN The cluster is down",
+      "READONLY You can't write against a read only replica.",
+      "NOREPLICAS Not enough good replicas to write.",
+      "OOM command not allowed when used memory > 'maxmemory'.",
+      "LOADING Redis is loading the dataset in memory"
+    ]) {
+      expect(Internal.reasonOf(reply(message))).toBe("Unavailable")
+    }
+    for (const message of ["CROSSSLOT Keys in request don't hash to the same slot", "ERR unknown command 'FOO'", "MOVEDX 1", "NOSCRIPT No matching script"]) {
+      expect(Internal.reasonOf(reply(message))).toBe("Bug")
+    }
+  })
 
   it.effect("fails with Unavailable, without the password, when Redis cannot be reached", () =>
     Effect.gen(function* () {

@@ -421,3 +421,12 @@ if not v then return false end
 if v == ARGV[1] then return {v} end
 return {v, redis.call('HGET', KEYS[1], 'b')}
 `
+
+/**
+ * The consumer groups of a stream (`XINFO GROUPS`), as a script so the call carries its key
+ * first: an auto-pipelining Cluster client routes a command by its first argument, and
+ * `XINFO GROUPS <key>` starts with `GROUPS`.
+ *
+ * KEYS: 1 the stream.
+ */
+export const streamGroups = `return redis.call('XINFO', 'GROUPS', KEYS[1])`

@@ -20,7 +20,7 @@ export interface ConnectionOptions {
   readonly redisOptions?: RedisOptions | undefined
 }
 
-const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|OOM|MISCONF|CROSSSLOT)/
+const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|OOM|MISCONF|CROSSSLOT|MOVED|ASK)\b/
 
 /** The `reason` of a failed Redis call. */
 export const reasonOf = (cause: unknown): PortError.Reason => {
@@ -28,7 +28,9 @@ export const reasonOf = (cause: unknown): PortError.Reason => {
   const message = cause.message
   if (cause.name === "ReplyError") {
     // OOM, MISCONF (persistence failing), failover and cluster resharding: the server cannot take
-    // writes right now; everything else the server rejects is a mistake in this package.
+    // writes right now; everything else the server rejects is a mistake in this package. MOVED
+    // and ASK reach the caller when a Cluster's slots moved under a pipeline that mixed slots
+    // (ioredis follows a redirection only when every command of the pipeline got the same one).
     if (transient.test(message)) return message.startsWith("CROSSSLOT") ? "Bug" : "Unavailable"
     return "Bug"
   }
@@ -59,9 +61,18 @@ export const storageError =
 
 /** Runs a Redis call as an Effect failing with `StorageError`. */
 export const call =
-  (module: string) =>
+  (module: string, client?: Client) =>
   <A>(method: string, f: () => Promise<A>): Effect.Effect<A, PortError.StorageError> =>
-    Effect.tryPromise({ try: f, catch: storageError(module, method) })
+    Effect.tryPromise({
+      try: f,
+      catch: (cause) => {
+        // A redirection the client did not follow: its slot map is stale, refresh it for the retry.
+        if (client?.isCluster && cause instanceof Error && /^(MOVED|ASK) /.test(cause.message)) {
+          ;(client as Cluster).refreshSlotsCache()
+        }
+        return storageError(module, method)(cause)
+      }
+    })
 
 /**
  * The client to use: the host's (left open) or a new one from the URL (closed with the scope).

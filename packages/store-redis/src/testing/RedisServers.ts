@@ -66,6 +66,12 @@ export interface TestCluster {
   readonly replicas: ReadonlyArray<ClusterNode>
   /** A new ioredis Cluster client (auto-pipelining on) seeded with the masters. The caller closes it. */
   readonly client: (options?: ClusterOptions) => Cluster
+  /**
+   * Starts a node again on its port with its cluster config (a node that was killed): it
+   * rejoins the cluster, as a replica of whoever took its slots meanwhile. Returns the node with
+   * its new process.
+   */
+  readonly restart: (node: ClusterNode) => Promise<ClusterNode>
   /** Closes the clients still open, kills the nodes and removes the temp dir. Idempotent. */
   readonly stop: () => Promise<void>
 }
@@ -125,10 +131,12 @@ const spawnNode = async (
   dir: string,
   taken: Set<number>,
   children: Set<ChildProcess>,
-  mode: "cluster" | "standalone" = "cluster"
+  mode: "cluster" | "standalone" = "cluster",
+  /** The port of a node started again (its cluster config file is kept); a free one otherwise. */
+  again?: number
 ): Promise<Spawned> => {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort(taken)
+    const port = again ?? (await freePort(taken))
     // prettier-ignore
     const args = [
       "--port", String(port),
@@ -183,7 +191,7 @@ const spawnNode = async (
     child.stdout!.resume()
     child.stderr!.resume()
     if (outcome === "ready") return { port, child }
-    if (outcome === "in-use" && attempt < 5) continue
+    if (outcome === "in-use" && again === undefined && attempt < 5) continue
     if (outcome === "in-use") throw new Error(`test cluster: ports kept being taken while starting redis-server`)
     throw outcome
   }
@@ -355,6 +363,10 @@ export const startCluster = async (options: StartOptions = {}): Promise<TestClus
         clients.add(client)
         client.once("end", () => clients.delete(client))
         return client
+      },
+      restart: async (node) => {
+        const { child } = await spawnNode(binary, dir, taken, children, "cluster", node.port)
+        return { ...node, process: child }
       },
       stop
     }
