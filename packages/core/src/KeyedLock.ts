@@ -33,14 +33,6 @@ export interface KeyedLock {
 export const make = (): KeyedLock => {
   const queues = new Map<string, Array<() => void>>()
 
-  const release = (key: string) =>
-    Effect.sync(() => {
-      const waiters = queues.get(key)
-      const next = waiters?.shift()
-      if (next === undefined) queues.delete(key)
-      else next()
-    })
-
   const releaseAll = (held: Array<string>) =>
     Effect.sync(() => {
       for (const key of held) {
@@ -79,28 +71,16 @@ export const make = (): KeyedLock => {
       return Effect.void
     })
 
-  const acquire = (key: string): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      const waiters = queues.get(key)
-      if (waiters === undefined) {
-        queues.set(key, [])
-        return Effect.void
-      }
-      return Effect.async<void>((resume) => {
-        const wake = () => resume(Effect.void)
-        waiters.push(wake)
-        return Effect.sync(() => {
-          const i = waiters.indexOf(wake)
-          if (i >= 0) waiters.splice(i, 1)
-        })
-      })
-    })
-
   return {
+    // The release covers the wait too: a key handed to a waiter is in `held` from the moment it
+    // is handed, so a waiter interrupted after the hand-over (before it ran) passes the key on.
     withLock: (key, effect) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(restore(acquire(key)), Effect.ensuring(restore(effect), release(key)))
-      ),
+      Effect.suspend(() => {
+        const held: Array<string> = []
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.ensuring(Effect.zipRight(restore(acquireFrom([key], 0, held)), restore(effect)), releaseAll(held))
+        )
+      }),
     withLocks: (keys, effect) =>
       Effect.suspend(() => {
         const sorted = [...new Set(keys)].sort()

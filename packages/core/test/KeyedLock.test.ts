@@ -47,6 +47,43 @@ describe("KeyedLock", () => {
     })
   )
 
+  it.effect("a waiter interrupted while the lock is handed to it passes the lock on", () =>
+    Effect.gen(function* () {
+      // The holder releases after the waiter's interruption is already on its way: the lock is
+      // handed to a fiber that then dies before it runs. It must pass the lock on, or the key
+      // stays held forever (a Dispatcher stalled this way after a storage failure interrupted
+      // its batch).
+      for (const lock of [KeyedLock.make(), KeyedLock.make()]) {
+        const self = yield* Effect.fiberId
+        let waiter: Fiber.RuntimeFiber<void> | undefined
+        yield* lock.withLock(
+          "k",
+          Effect.gen(function* () {
+            waiter = yield* Effect.fork(lock.withLock("k", Effect.void))
+            yield* Effect.yieldNow()
+            waiter.unsafeInterruptAsFork(self)
+          })
+        )
+        const exit = yield* Fiber.await(waiter!)
+        expect(exit._tag).toBe("Failure")
+        expect(lock.size()).toBe(0)
+        expect(yield* lock.withLock("k", Effect.succeed(42))).toBe(42)
+        // The same through withLocks.
+        let waiters: Fiber.RuntimeFiber<void> | undefined
+        yield* lock.withLocks(
+          ["k", "j"],
+          Effect.gen(function* () {
+            waiters = yield* Effect.fork(lock.withLocks(["j", "k"], Effect.void))
+            yield* Effect.yieldNow()
+            waiters.unsafeInterruptAsFork(self)
+          })
+        )
+        yield* Fiber.await(waiters!)
+        expect(lock.size()).toBe(0)
+      }
+    })
+  )
+
   it.effect("withLocks holds several keys at once, in sorted order, without deadlock", () =>
     Effect.gen(function* () {
       const lock = KeyedLock.make()

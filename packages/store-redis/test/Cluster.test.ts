@@ -11,7 +11,7 @@
  *   every action is done with its effect exactly once, nothing is pending, the audit verifies.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Audit, Dispatcher, Pipeline, Store, Transport, Worker } from "@waybill/core"
+import { Audit, Dispatcher, Pipeline, PortError, Store, Transport, Worker } from "@waybill/core"
 import { FakePorts, Histories, Random } from "@waybill/core/simulation"
 import { StoreSuite, TransportSuite } from "@waybill/core/testing"
 import * as Effect from "effect/Effect"
@@ -262,6 +262,7 @@ const endToEnd = (options: {
   Effect.gen(function* () {
     const { shipments: SHIPMENTS } = options
     const began = Date.now()
+    const warnings: Array<string> = []
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => options.cluster.client()),
       (c) => Effect.promise(() => c.quit().then(() => undefined, () => c.disconnect()))
@@ -287,7 +288,11 @@ const endToEnd = (options: {
       expect((messages.length - distinct) / messages.length).toBeGreaterThan(0.15)
       yield* Worker.publish(messages)
 
-      const storageRetry = Schedule.spaced("100 millis")
+      // Retryable storage failures are ridden out every 100 ms; anything else ends the loop (and the test).
+      const storageRetry = Schedule.spaced("100 millis").pipe(
+        Schedule.whileInput((e: PortError.StorageError) => PortError.isRetryable(e.reason)),
+        Schedule.tapInput((e: PortError.StorageError) => Effect.logWarning("storage failure; retrying", { description: e.description }))
+      )
       const workers = yield* Effect.forEach(["w0", "w1"], (consumer) =>
         Effect.flatMap(Worker.make({ consumer, batch: 64, waitMillis: 20, visibilityMillis: 3_000, storageRetry }), (w) =>
           Effect.fork(w.run)
@@ -317,7 +322,11 @@ const endToEnd = (options: {
         if (drained._tag === "Right" && drained.right[0] === 0 && drained.right[1].total === 0) {
           if (disrupted === undefined || disrupted.unsafePoll() !== null) break
         }
-        if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(drained)}`)
+        if (Date.now() > deadline) {
+          // What the loops are doing (a stalled one shows what it waits on) and what went wrong.
+          const fibers = yield* Effect.forEach(running, (f) => Fiber.pretty(f))
+          throw new Error(`not drained: ${JSON.stringify(drained)}\n${fibers.join("\n")}\nthe last warnings:\n${warnings.slice(-30).join("\n")}`)
+        }
         yield* Effect.sleep("50 millis")
       }
       yield* Effect.forEach(running, Fiber.interrupt, { discard: true })
@@ -357,7 +366,18 @@ const endToEnd = (options: {
         `[${options.label}] ${SHIPMENTS} shipments, ${messages.length} messages (${messages.length - distinct} duplicates), ` +
           `${done.size} actions done, ${calls} far-side calls, ${audit.entries} audit entries, ${Date.now() - began} ms${disruption}`
       )
-    }).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.None))
+    }).pipe(
+      Effect.provide(layer),
+      // Warnings (ingest retried, storage failures) are kept for the failure message, not printed.
+      Effect.provide(
+        Logger.replace(
+          Logger.defaultLogger,
+          Logger.make(({ logLevel, message }) => {
+            if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) warnings.push(`${logLevel.label} ${JSON.stringify(message)}`)
+          })
+        )
+      )
+    )
   }).pipe(Effect.scoped)
 
 describe("RedisStore and RedisTransport on a Cluster, end to end", () => {
