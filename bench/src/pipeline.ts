@@ -148,9 +148,8 @@ const cpuPerEvent = (from: NodeJS.CpuUsage) => {
   const used = process.cpuUsage(from)
   return (used.user + used.system) / deliveries.length
 }
-let baselineCpu = 0
 
-const baseline = (): number => {
+const baseline = (): { readonly rate: number; readonly cpu: number } => {
   const start = performance.now()
   const cpu = process.cpuUsage()
   const byShipment = new Map<string, Array<unknown>>()
@@ -160,8 +159,7 @@ const baseline = (): number => {
     if (list === undefined) byShipment.set(parsed.trackingNumber, [parsed.event])
     else list.push(parsed.event)
   }
-  baselineCpu = cpuPerEvent(cpu)
-  return deliveries.length / ((performance.now() - start) / 1000)
+  return { rate: deliveries.length / ((performance.now() - start) / 1000), cpu: cpuPerEvent(cpu) }
 }
 
 const pipelineRun = () =>
@@ -303,13 +301,14 @@ const main = async () => {
   let peakRss = 0
   const stageRuns: Array<ReturnType<typeof stages>> = []
   for (let r = 0; r < ROUNDS; r++) {
-    base.push(baseline())
+    const measured = baseline()
+    base.push(measured.rate)
     stageRuns.push(stages())
     last = await runOnce()
     full.push(last.rate)
     peakRss = Math.max(peakRss, last.rss)
     console.log(
-      `  round ${r + 1}: baseline ${fmt(base[r]!)} ev/s (${baselineCpu.toFixed(1)} µs CPU/event), pipeline ${fmt(full[r]!)} ev/s (${last.cpu.toFixed(1)} µs CPU/event, GC threads included)`
+      `  round ${r + 1}: baseline ${fmt(base[r]!)} ev/s (${measured.cpu.toFixed(1)} µs CPU/event), pipeline ${fmt(full[r]!)} ev/s (${last.cpu.toFixed(1)} µs CPU/event, GC threads included)`
     )
   }
   const b = median(base), p = median(full)

@@ -71,24 +71,22 @@ export const make = (): KeyedLock => {
       return Effect.void
     })
 
+  /**
+   * Runs the effect holding `keys` (distinct, in order). The release covers the wait too: a key
+   * handed to a waiter is in `held` from the moment it is handed, so a waiter interrupted after
+   * the hand-over (before it ran) passes the key on.
+   */
+  const holding = <A, E, R>(keys: ReadonlyArray<string>, effect: Effect.Effect<A, E, R>) =>
+    Effect.suspend(() => {
+      const held: Array<string> = []
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.ensuring(Effect.zipRight(restore(acquireFrom(keys, 0, held)), restore(effect)), releaseAll(held))
+      )
+    })
+
   return {
-    // The release covers the wait too: a key handed to a waiter is in `held` from the moment it
-    // is handed, so a waiter interrupted after the hand-over (before it ran) passes the key on.
-    withLock: (key, effect) =>
-      Effect.suspend(() => {
-        const held: Array<string> = []
-        return Effect.uninterruptibleMask((restore) =>
-          Effect.ensuring(Effect.zipRight(restore(acquireFrom([key], 0, held)), restore(effect)), releaseAll(held))
-        )
-      }),
-    withLocks: (keys, effect) =>
-      Effect.suspend(() => {
-        const sorted = [...new Set(keys)].sort()
-        const held: Array<string> = []
-        return Effect.uninterruptibleMask((restore) =>
-          Effect.ensuring(Effect.zipRight(restore(acquireFrom(sorted, 0, held)), restore(effect)), releaseAll(held))
-        )
-      }),
+    withLock: (key, effect) => holding([key], effect),
+    withLocks: (keys, effect) => Effect.suspend(() => holding([...new Set(keys)].sort(), effect)),
     size: () => queues.size
   }
 }

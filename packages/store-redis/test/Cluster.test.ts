@@ -29,7 +29,7 @@ import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
 import * as RedisServers from "../src/testing/RedisServers.js"
 import { replicasCaughtUp, startCluster } from "../src/testing/RedisServers.js"
-import { deleteKeys, freshPrefix, oracleMismatches } from "./helpers.js"
+import { deleteKeys, doneKeys, freshPrefix, oracleMismatches } from "./helpers.js"
 
 const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
 afterAll(() => cluster.stop())
@@ -336,14 +336,7 @@ const endToEnd = (options: {
       expect(yield* oracleMismatches(pipeline, histories)).toBe(0)
 
       // 2. Every enqueued action is done, and its effect happened exactly once at the far side.
-      const done = new Set<string>()
-      const doneKey = new RegExp(`^\\{${store.prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:p\\d+\\}:dn:(.*)$`)
-      for (const keys of (yield* Effect.promise(() => keysPerMaster(store.client as Cluster, store.prefix))).values()) {
-        for (const k of keys) {
-          const match = doneKey.exec(k)
-          if (match !== null) done.add(match[1]!)
-        }
-      }
+      const done = yield* Effect.promise(() => doneKeys(store.client, store.prefix))
       const effects = new Map<string, number>()
       for (const e of fakes.effects) effects.set(e.key, (effects.get(e.key) ?? 0) + 1)
       expect([...effects.values()].filter((n) => n !== 1)).toEqual([])

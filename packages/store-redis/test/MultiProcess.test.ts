@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
 import * as FarSide from "./fixtures/FarSide.js"
-import { deleteKeys, freshPrefix, oracleMismatches, requireRedis, url } from "./helpers.js"
+import { deleteKeys, doneKeys, freshPrefix, oracleMismatches, requireRedis, url } from "./helpers.js"
 
 await requireRedis()
 
@@ -263,20 +263,7 @@ describe("RedisStore and RedisTransport shared by worker processes", () => {
         expect(yield* oracleMismatches(pipeline, histories)).toBe(0)
 
         // 7. Every enqueued action is done, and its effect happened exactly once at the far side.
-        const done = new Set<string>()
-        yield* Effect.promise(() =>
-          Promise.all(
-            Array.from({ length: store.partitions }, async (_, p) => {
-              const base = `{${prefix}:p${p}}:dn:`
-              let cursor = "0"
-              do {
-                const [next, keys] = await store.client.scan(cursor, "MATCH", `${base}*`, "COUNT", 1000)
-                cursor = next
-                for (const k of keys) done.add(k.slice(base.length))
-              } while (cursor !== "0")
-            })
-          )
-        )
+        const done = yield* Effect.promise(() => doneKeys(store.client, prefix))
         const effects = new Map<string, number>()
         for (const e of far.effects) effects.set(e.key, (effects.get(e.key) ?? 0) + 1)
         expect([...effects.values()].filter((n) => n !== 1)).toEqual([])

@@ -43,6 +43,15 @@ export const deleteKeys = async (client: Internal.Client, prefix: string): Promi
   return deleted
 }
 
+/** The action keys marked done under a prefix (its `dn:` keys, on every master). */
+export const doneKeys = async (client: Internal.Client, prefix: string): Promise<Set<string>> => {
+  const done = new Set<string>()
+  await Internal.scanAll(client, `{${Internal.globEscape(prefix)}:p*}:dn:*`, async (keys) => {
+    for (const k of keys) done.add(k.slice(k.indexOf("}:dn:") + 5))
+  })
+  return done
+}
+
 /** Deletes the prefix's keys when the scope closes (before the client is closed). */
 export const cleanupOnClose = (client: Internal.Client, prefix: string): Effect.Effect<void, never, Scope.Scope> =>
   Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client, prefix)).pipe(Effect.asVoid))
