@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Arena from "./internal/arena.js"
 import * as Store from "./Store.js"
 
 interface Entry {
@@ -25,16 +26,68 @@ export interface MemoryStore extends Store.StoreShape {
     readonly outbox: Map<string, { readonly action: Store.OutboxAction }>
     readonly done: Set<string>
     readonly dead: Map<string, Store.DeadLetter>
-    readonly audit: Map<string, Array<Store.AuditEntry>>
+    /**
+     * The audit trail, kept off the heap: `read` decodes a stream's entries, `write` replaces
+     * them (for tamper tests; the separately kept heads are left as they are).
+     */
+    readonly audit: {
+      readonly read: (stream: string) => Array<Store.AuditEntry>
+      readonly write: (stream: string, entries: ReadonlyArray<Store.AuditEntry>) => void
+    }
     readonly auditHeads: Map<string, Store.AuditHead>
     readonly seen: Set<string>
+    /** Bytes the event logs and audit trails hold outside the JavaScript heap. */
+    readonly offHeapBytes: () => number
+  }
+}
+
+/** A stored record whose body is encoded from the kept value when first read. */
+class LazyRecord implements Store.ShipmentRecord {
+  #encode: (() => string) | undefined
+  #body: string | undefined
+  constructor(
+    readonly shipmentId: string,
+    readonly version: number,
+    encode: () => string
+  ) {
+    this.#encode = encode
+  }
+  get body(): string {
+    if (this.#encode !== undefined) {
+      this.#body = this.#encode()
+      this.#encode = undefined
+    }
+    return this.#body!
+  }
+}
+
+/** A loaded record with the committed value; its body is read from the stored record on demand. */
+class LoadedValue implements Store.LoadedRecord {
+  readonly shipmentId: string
+  readonly version: number
+  constructor(
+    readonly record: Store.ShipmentRecord,
+    readonly value: unknown
+  ) {
+    this.shipmentId = record.shipmentId
+    this.version = record.version
+  }
+  get body(): string {
+    return this.record.body
   }
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
+/** Numbers per event in a shipment's log layout: the arena handle, the id's and the body's lengths. */
+const EVENT = 3
+/** Numbers per audit entry: seq, at, then the arena handle and the lengths of kind, prevHash, hash, body. */
+const AUDIT = 7
+
 /**
- * Creates an empty in-memory store.
+ * Creates an empty in-memory store. Event logs and audit trails, which only grow, are kept as
+ * bytes outside the JavaScript heap (the collector would otherwise copy and scan every entry
+ * ever committed); the heap keeps a few numbers per entry.
  *
  * @since 0.1.0
  */
@@ -43,11 +96,14 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
   const seen = new Set<string>()
   /** Committed values by shipment (same version as the stored body): handed back by `loadMany`. */
   const values = new Map<string, unknown>()
-  const events = new Map<string, Array<{ readonly id: string; readonly body: string }>>()
+  const arena = Arena.make()
+  /** Per shipment, its events' layout in the arena (`EVENT` numbers each). */
+  const events = new Map<string, Array<number>>()
   const outbox = new Map<string, Entry>()
   const done = new Set<string>()
   const dead = new Map<string, Store.DeadLetter>()
-  const audit = new Map<string, Array<Store.AuditEntry>>()
+  /** Per stream, its entries' layout in the arena (`AUDIT` numbers each). */
+  const audit = new Map<string, Array<number>>()
   const auditHeads = new Map<string, Store.AuditHead>()
   const references = new Map<string, string>()
   const tracking = new Map<string, string>()
@@ -56,14 +112,39 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
   const known = (key: string) => outbox.has(key) || done.has(key) || dead.has(key)
 
+  const pushAudit = (layout: Array<number>, entry: Store.AuditEntry) => {
+    layout.push(entry.seq, entry.at)
+    arena.append(layout, [entry.kind, entry.prevHash, entry.hash, entry.body])
+  }
+
   const appendOne = (entry: Store.AuditEntry): boolean => {
     const head = auditHeads.get(entry.stream)
     if (entry.seq !== (head?.seq ?? 0) + 1) return false
-    let stream = audit.get(entry.stream)
-    if (stream === undefined) audit.set(entry.stream, (stream = []))
-    stream.push(entry)
+    let layout = audit.get(entry.stream)
+    if (layout === undefined) audit.set(entry.stream, (layout = []))
+    pushAudit(layout, entry)
     auditHeads.set(entry.stream, { seq: entry.seq, hash: entry.hash })
     return true
+  }
+
+  const readAuditEntries = (stream: string, fromSeq: number, limit: number): Array<Store.AuditEntry> => {
+    const layout = audit.get(stream)
+    const out: Array<Store.AuditEntry> = []
+    if (layout === undefined) return out
+    for (let at = 0; at < layout.length && out.length < limit; at += AUDIT) {
+      const seq = layout[at]!
+      if (seq < fromSeq) continue
+      out.push({
+        stream,
+        seq,
+        at: layout[at + 1]!,
+        kind: arena.read(layout, at + 2, 0),
+        body: arena.read(layout, at + 2, 3),
+        prevHash: arena.read(layout, at + 2, 1),
+        hash: arena.read(layout, at + 2, 2)
+      })
+    }
+    return out
   }
 
   const leased = (entry: Entry, token: string): boolean => entry.lease !== undefined && entry.lease.token === token
@@ -83,14 +164,23 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
       return { _tag: "Conflict", version: current }
     }
     const version = current + 1
-    shipments.set(commit.shipmentId, { shipmentId: commit.shipmentId, version, body: commit.body })
-    if (commit.value !== undefined) values.set(commit.shipmentId, commit.value)
-    else values.delete(commit.shipmentId)
+    if (commit.value !== undefined) {
+      values.set(commit.shipmentId, commit.value)
+      shipments.set(
+        commit.shipmentId,
+        commit.encodeBody !== undefined
+          ? new LazyRecord(commit.shipmentId, version, commit.encodeBody)
+          : { shipmentId: commit.shipmentId, version, body: commit.body }
+      )
+    } else {
+      values.delete(commit.shipmentId)
+      shipments.set(commit.shipmentId, { shipmentId: commit.shipmentId, version, body: commit.body })
+    }
     for (const key of commit.idempotencyKeys) seen.add(key)
     if (commit.events.length > 0) {
       let log = events.get(commit.shipmentId)
       if (log === undefined) events.set(commit.shipmentId, (log = []))
-      log.push(...commit.events)
+      for (const event of commit.events) arena.append(log, [event.id, event.body])
     }
     for (const entry of commit.audit) appendOne(entry)
     const enqueued: Array<string> = []
@@ -103,7 +193,23 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
   }
 
   const store: MemoryStore = {
-    internals: { shipments, outbox, done, dead, audit, auditHeads, seen },
+    internals: {
+      shipments,
+      outbox,
+      done,
+      dead,
+      audit: {
+        read: (stream) => readAuditEntries(stream, 0, Number.POSITIVE_INFINITY),
+        write: (stream, entries) => {
+          const layout: Array<number> = []
+          for (const entry of entries) pushAudit(layout, entry)
+          audit.set(stream, layout)
+        }
+      },
+      auditHeads,
+      seen,
+      offHeapBytes: arena.bytes
+    },
 
     load: (shipmentId) => Effect.sync(() => shipments.get(shipmentId)),
 
@@ -113,9 +219,11 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
           const record = shipments.get(shipmentId)
           if (record === undefined) return undefined
           const value = values.get(shipmentId)
-          const loaded: Store.LoadedRecord =
-            record.version === knownVersion ? { shipmentId, version: record.version } : record
-          return value === undefined ? loaded : { ...loaded, value }
+          if (record.version === knownVersion) {
+            return value === undefined ? { shipmentId, version: record.version } : { shipmentId, version: record.version, value }
+          }
+          // The body of a kept value is encoded only if the caller reads it.
+          return value === undefined ? record : new LoadedValue(record, value)
         })
       ),
 
@@ -125,7 +233,13 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
     seen: (keys) => Effect.sync(() => keys.map((k) => seen.has(k))),
 
-    events: (shipmentId) => Effect.sync(() => [...(events.get(shipmentId) ?? [])]),
+    events: (shipmentId) =>
+      Effect.sync(() => {
+        const log = events.get(shipmentId) ?? []
+        const out: Array<{ readonly id: string; readonly body: string }> = []
+        for (let at = 0; at < log.length; at += EVENT) out.push({ id: arena.read(log, at, 0), body: arena.read(log, at, 1) })
+        return out
+      }),
 
     shipments: (cursor, limit) =>
       Effect.sync(() => {
@@ -217,8 +331,7 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
     auditHead: (stream) => Effect.sync(() => auditHeads.get(stream)),
 
-    readAudit: (stream, fromSeq, limit) =>
-      Effect.sync(() => (audit.get(stream) ?? []).filter((e) => e.seq >= fromSeq).slice(0, limit)),
+    readAudit: (stream, fromSeq, limit) => Effect.sync(() => readAuditEntries(stream, fromSeq, limit)),
 
     auditStreams: (cursor, limit) =>
       Effect.sync(() => {

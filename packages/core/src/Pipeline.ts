@@ -490,11 +490,16 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 ...decision.record,
                 audit: head === undefined ? current.audit : { seq: head.seq, hash: head.hash }
               })
+              // The body is encoded only if the store reads it: an in-process store keeps `value`.
+              const encodeBody = bodyEncoder(record)
               commits.push({
                 shipmentId: id,
                 expectedVersion: stored.version,
-                body: ShipmentRecord.toJson(record),
+                get body() {
+                  return encodeBody()
+                },
                 value: record,
+                encodeBody,
                 idempotencyKeys: decision.idempotencyKeys,
                 events: decision.events,
                 audit: entries,
@@ -934,6 +939,15 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     }
     return shape
   })
+
+/**
+ * A record's body, encoded on first call. Defined out here so that what an in-process store
+ * keeps closes over the record alone, not over a batch's working state.
+ */
+const bodyEncoder = (record: ShipmentRecord.ShipmentRecord): (() => string) => {
+  let body: string | undefined
+  return () => (body ??= ShipmentRecord.toJson(record))
+}
 
 const taggedCache = new WeakMap<Metric.Metric.Counter<number>, Map<string, Metric.Metric.Counter<number>>>()
 /** Tagged counters, created once per tag value. */

@@ -138,6 +138,7 @@ export interface DeadLetter {
 export interface Commit {
   readonly shipmentId: string
   readonly expectedVersion: number
+  /** JSON of the record. May be an accessor that computes it on first read (see `encodeBody`). */
   readonly body: string
   /**
    * The runtime's decoded form of `body` (immutable). A store living in the runtime's process
@@ -145,6 +146,15 @@ export interface Commit {
    * stores that serialize ignore it.
    */
   readonly value?: unknown
+  /**
+   * How `body` is computed from `value`, when the runtime computes it on demand. A store that
+   * keeps `value` in the runtime's process may keep this instead of the string and call it only
+   * when someone reads the body (the runtime itself rarely does); stores that serialize read
+   * `body` and ignore it.
+   *
+   * @since 0.3.0
+   */
+  readonly encodeBody?: () => string
   readonly idempotencyKeys: ReadonlyArray<string>
   readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
   readonly audit: ReadonlyArray<AuditEntry>

@@ -230,27 +230,35 @@ describe("pipeline", () => {
         expect(clean.ok).toBe(true)
         expect(clean.entries).toBe(7)
 
-        const stream = store.internals.audit.get(shipmentId)!
-        const original = stream.map((e) => ({ ...e }))
-        const restore = () => stream.splice(0, stream.length, ...original.map((e) => ({ ...e })))
+        const original = store.internals.audit.read(shipmentId)
+        expect(original.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7])
+        const tamper = (edit: (entries: Array<Store.AuditEntry>) => void) => {
+          const entries = original.map((e) => ({ ...e }))
+          edit(entries)
+          store.internals.audit.write(shipmentId, entries)
+        }
+        const restore = () => store.internals.audit.write(shipmentId, original)
 
         // An edited body.
-        stream[2] = { ...stream[2]!, body: stream[2]!.body.replace("Accepted", "Stale") }
+        tamper((s) => void (s[2] = { ...s[2]!, body: s[2]!.body.replace("Accepted", "Stale") }))
         expect((yield* Audit.verify).problems.map((p) => [p.seq, p.problem])).toEqual([[3, "hash-mismatch"]])
         restore()
         // An edited body with its hash recomputed: the next link breaks.
-        const forged = { ...stream[2]!, body: "{}" }
-        stream[2] = { ...forged, hash: Audit.hashOf(forged) }
+        tamper((s) => {
+          const forged = { ...s[2]!, body: "{}" }
+          s[2] = { ...forged, hash: Audit.hashOf(forged) }
+        })
         expect((yield* Audit.verify).problems.map((p) => [p.seq, p.problem])).toEqual([[4, "broken-link"]])
         restore()
         // A removed entry.
-        stream.splice(3, 1)
+        tamper((s) => void s.splice(3, 1))
         expect((yield* Audit.verify).problems.map((p) => p.problem)).toEqual(["gap", "broken-link"])
         restore()
         // A truncated tail: the separately kept head notices.
-        stream.pop()
+        tamper((s) => void s.pop())
         expect((yield* Audit.verify).problems.map((p) => p.problem)).toEqual(["missing-entries"])
         restore()
+        expect(store.internals.audit.read(shipmentId)).toEqual(original)
         expect((yield* Audit.verify).ok).toBe(true)
       }).pipe(Effect.provide(layer))
     })
