@@ -22,7 +22,6 @@ interface Entry {
  */
 export interface MemoryStore extends Store.StoreShape {
   readonly internals: {
-    readonly shipments: Map<string, Store.ShipmentRecord>
     readonly outbox: Map<string, { readonly action: Store.OutboxAction }>
     readonly done: Set<string>
     readonly dead: Map<string, Store.DeadLetter>
@@ -34,7 +33,6 @@ export interface MemoryStore extends Store.StoreShape {
       readonly read: (stream: string) => Array<Store.AuditEntry>
       readonly write: (stream: string, entries: ReadonlyArray<Store.AuditEntry>) => void
     }
-    readonly auditHeads: Map<string, Store.AuditHead>
     readonly seen: Set<string>
     /** Bytes the event logs and audit trails hold outside the JavaScript heap. */
     readonly offHeapBytes: () => number
@@ -77,6 +75,24 @@ class LoadedValue implements Store.LoadedRecord {
   }
 }
 
+/**
+ * Everything kept under one shipment id (or audit stream name): one map lookup per commit
+ * instead of one per kind of data.
+ */
+class Slot {
+  /** The committed record, when this id is a shipment. */
+  record: Store.ShipmentRecord | undefined = undefined
+  /** The committed value (same version as `record`): handed back by `loadMany`. */
+  value: unknown = undefined
+  /** The events' layout in the arena (`EVENT` numbers each). */
+  events: Array<number> | undefined = undefined
+  /** The audit entries' layout in the arena (`AUDIT` numbers each). */
+  audit: Array<number> | undefined = undefined
+  /** The audit head, kept apart from the entries (0: no entry yet). */
+  headSeq = 0
+  headHash = ""
+}
+
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
 /** Numbers per event in a shipment's log layout: the arena handle, the id's and the body's lengths. */
@@ -92,19 +108,17 @@ const AUDIT = 7
  * @since 0.1.0
  */
 export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
-  const shipments = new Map<string, Store.ShipmentRecord>()
+  const slots = new Map<string, Slot>()
+  const slot = (id: string): Slot => {
+    let found = slots.get(id)
+    if (found === undefined) slots.set(id, (found = new Slot()))
+    return found
+  }
   const seen = new Set<string>()
-  /** Committed values by shipment (same version as the stored body): handed back by `loadMany`. */
-  const values = new Map<string, unknown>()
   const arena = Arena.make()
-  /** Per shipment, its events' layout in the arena (`EVENT` numbers each). */
-  const events = new Map<string, Array<number>>()
   const outbox = new Map<string, Entry>()
   const done = new Set<string>()
   const dead = new Map<string, Store.DeadLetter>()
-  /** Per stream, its entries' layout in the arena (`AUDIT` numbers each). */
-  const audit = new Map<string, Array<number>>()
-  const auditHeads = new Map<string, Store.AuditHead>()
   const references = new Map<string, string>()
   const tracking = new Map<string, string>()
   const cursors = new Map<string, string>()
@@ -117,18 +131,22 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
     arena.append(layout, [entry.kind, entry.prevHash, entry.hash, entry.body])
   }
 
+  /** Appends to the stream's entries and moves its head (the caller checked the sequence). */
+  const appendTo = (target: Slot, entry: Store.AuditEntry) => {
+    pushAudit((target.audit ??= []), entry)
+    target.headSeq = entry.seq
+    target.headHash = entry.hash
+  }
+
   const appendOne = (entry: Store.AuditEntry): boolean => {
-    const head = auditHeads.get(entry.stream)
-    if (entry.seq !== (head?.seq ?? 0) + 1) return false
-    let layout = audit.get(entry.stream)
-    if (layout === undefined) audit.set(entry.stream, (layout = []))
-    pushAudit(layout, entry)
-    auditHeads.set(entry.stream, { seq: entry.seq, hash: entry.hash })
+    const target = slot(entry.stream)
+    if (entry.seq !== target.headSeq + 1) return false
+    appendTo(target, entry)
     return true
   }
 
   const readAuditEntries = (stream: string, fromSeq: number, limit: number): Array<Store.AuditEntry> => {
-    const layout = audit.get(stream)
+    const layout = slots.get(stream)?.audit
     const out: Array<Store.AuditEntry> = []
     if (layout === undefined) return out
     for (let at = 0; at < layout.length && out.length < limit; at += AUDIT) {
@@ -157,32 +175,27 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
   }
 
   const commitOne = (commit: Store.Commit): Store.CommitResult => {
-    const current = shipments.get(commit.shipmentId)?.version ?? 0
+    const existing = slots.get(commit.shipmentId)
+    const current = existing?.record?.version ?? 0
     if (current !== commit.expectedVersion) return { _tag: "Conflict", version: current }
-    const head = auditHeads.get(commit.shipmentId)?.seq ?? 0
-    if (commit.audit.some((e, i) => e.stream !== commit.shipmentId || e.seq !== head + 1 + i)) {
-      return { _tag: "Conflict", version: current }
+    const head = existing?.headSeq ?? 0
+    for (let i = 0; i < commit.audit.length; i++) {
+      const e = commit.audit[i]!
+      if (e.stream !== commit.shipmentId || e.seq !== head + 1 + i) return { _tag: "Conflict", version: current }
     }
+    const target = existing ?? slot(commit.shipmentId)
     const version = current + 1
-    if (commit.value !== undefined) {
-      values.set(commit.shipmentId, commit.value)
-      shipments.set(
-        commit.shipmentId,
-        commit.encodeBody !== undefined
-          ? new LazyRecord(commit.shipmentId, version, commit.encodeBody)
-          : { shipmentId: commit.shipmentId, version, body: commit.body }
-      )
-    } else {
-      values.delete(commit.shipmentId)
-      shipments.set(commit.shipmentId, { shipmentId: commit.shipmentId, version, body: commit.body })
-    }
+    target.value = commit.value
+    target.record =
+      commit.value !== undefined && commit.encodeBody !== undefined
+        ? new LazyRecord(commit.shipmentId, version, commit.encodeBody)
+        : { shipmentId: commit.shipmentId, version, body: commit.body }
     for (const key of commit.idempotencyKeys) seen.add(key)
     if (commit.events.length > 0) {
-      let log = events.get(commit.shipmentId)
-      if (log === undefined) events.set(commit.shipmentId, (log = []))
+      const log = (target.events ??= [])
       for (const event of commit.events) arena.append(log, [event.id, event.body])
     }
-    for (const entry of commit.audit) appendOne(entry)
+    for (const entry of commit.audit) appendTo(target, entry)
     const enqueued: Array<string> = []
     for (const action of commit.outbox) {
       if (known(action.key)) continue
@@ -194,7 +207,6 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
   const store: MemoryStore = {
     internals: {
-      shipments,
       outbox,
       done,
       dead,
@@ -203,22 +215,22 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
         write: (stream, entries) => {
           const layout: Array<number> = []
           for (const entry of entries) pushAudit(layout, entry)
-          audit.set(stream, layout)
+          slot(stream).audit = layout
         }
       },
-      auditHeads,
       seen,
       offHeapBytes: arena.bytes
     },
 
-    load: (shipmentId) => Effect.sync(() => shipments.get(shipmentId)),
+    load: (shipmentId) => Effect.sync(() => slots.get(shipmentId)?.record),
 
     loadMany: (requests) =>
       Effect.sync(() =>
         requests.map(({ knownVersion, shipmentId }) => {
-          const record = shipments.get(shipmentId)
+          const found = slots.get(shipmentId)
+          const record = found?.record
           if (record === undefined) return undefined
-          const value = values.get(shipmentId)
+          const value = found!.value
           if (record.version === knownVersion) {
             return value === undefined ? { shipmentId, version: record.version } : { shipmentId, version: record.version, value }
           }
@@ -235,7 +247,7 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
     events: (shipmentId) =>
       Effect.sync(() => {
-        const log = events.get(shipmentId) ?? []
+        const log = slots.get(shipmentId)?.events ?? []
         const out: Array<{ readonly id: string; readonly body: string }> = []
         for (let at = 0; at < log.length; at += EVENT) out.push({ id: arena.read(log, at, 0), body: arena.read(log, at, 1) })
         return out
@@ -243,7 +255,7 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
     shipments: (cursor, limit) =>
       Effect.sync(() => {
-        const { items, cursor: next } = page([...shipments.keys()].sort(compare), (id) => id, cursor, limit)
+        const { items, cursor: next } = page([...slots].filter(([, s]) => s.record !== undefined).map(([id]) => id).sort(compare), (id) => id, cursor, limit)
         return { ids: items, cursor: next }
       }),
 
@@ -329,13 +341,17 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
     appendAudit: (entry) => Effect.sync(() => appendOne(entry)),
 
-    auditHead: (stream) => Effect.sync(() => auditHeads.get(stream)),
+    auditHead: (stream) =>
+      Effect.sync(() => {
+        const found = slots.get(stream)
+        return found === undefined || found.headSeq === 0 ? undefined : { seq: found.headSeq, hash: found.headHash }
+      }),
 
     readAudit: (stream, fromSeq, limit) => Effect.sync(() => readAuditEntries(stream, fromSeq, limit)),
 
     auditStreams: (cursor, limit) =>
       Effect.sync(() => {
-        const names = new Set([...audit.keys(), ...auditHeads.keys()])
+        const names = [...slots].filter(([, s]) => s.audit !== undefined || s.headSeq > 0).map(([id]) => id)
         const { items, cursor: next } = page([...names].sort(compare), (s) => s, cursor, limit)
         return { streams: items, cursor: next }
       }),

@@ -381,13 +381,17 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
      * Reference data of many shipments: from the cache, the misses with one store call. Returns
      * what it found (a batch may hold more shipments than the cache) and the corrupt ones.
      */
-    const ensureInfos = (shipmentIds: ReadonlyArray<string>, method: string) =>
+    const ensureInfos = (
+      shipmentIds: ReadonlyArray<string>,
+      method: string,
+      known?: ReadonlyMap<string, ShipmentRecord.ShipmentInfo>
+    ) =>
       Effect.gen(function* () {
         const found = new Map<string, ShipmentRecord.ShipmentInfo>()
         const corrupt = new Map<string, IngestError>()
         const misses: Array<string> = []
         for (const id of shipmentIds) {
-          const hit = infos.get(id)
+          const hit = known?.get(id) ?? infos.get(id)
           if (hit !== undefined) found.set(id, hit)
           else misses.push(id)
         }
@@ -436,13 +440,15 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const commitShipments = <R>(
       shipmentIds: ReadonlyArray<string>,
       method: string,
-      step: (shipmentId: string, record: ShipmentRecord.ShipmentRecord, info: ShipmentRecord.ShipmentInfo, now: number) => Decision<R>
+      step: (shipmentId: string, record: ShipmentRecord.ShipmentRecord, info: ShipmentRecord.ShipmentInfo, now: number) => Decision<R>,
+      /** Reference data the caller already resolved in this batch. */
+      known?: ReadonlyMap<string, ShipmentRecord.ShipmentInfo>
     ): Effect.Effect<Map<string, R | IngestError>, IngestError> =>
       locks.withLocks(
         shipmentIds,
         Effect.gen(function* () {
           const out = new Map<string, R | IngestError>()
-          const { corrupt, found } = yield* ensureInfos(shipmentIds, method)
+          const { corrupt, found } = yield* ensureInfos(shipmentIds, method, known)
           let pending: Array<string> = []
           for (const id of shipmentIds) {
             const problem = corrupt.get(id)
@@ -664,7 +670,13 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       return decision
     }
 
-    const ingestMany: PipelineShape["ingestMany"] = (events) =>
+    const ingestMany: PipelineShape["ingestMany"] = (events) => ingestEvents(events)
+
+    /** `ingestMany`, reusing the reference data `receiveMany` already resolved for the batch. */
+    const ingestEvents = (
+      events: ReadonlyArray<ShipmentEvent.ShipmentEvent>,
+      known?: ReadonlyMap<string, ShipmentRecord.ShipmentInfo>
+    ): ReturnType<PipelineShape["ingestMany"]> =>
       Effect.gen(function* () {
         const start = yield* Clock.currentTimeMillis
         const keys = events.map(idempotencyKey)
@@ -688,7 +700,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const holds: Array<ShipmentRecord.HoldReason> = []
         let released = 0
         const outcomes = yield* commitShipments([...groups.keys()], "ingest", (shipmentId, record, info, now) =>
-          applyGroup(record, info, groups.get(shipmentId)!, now)
+          applyGroup(record, info, groups.get(shipmentId)!, now),
+          known
         )
         for (const [shipmentId, outcome] of outcomes) {
           if (outcome instanceof IngestError) {
@@ -873,7 +886,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           pending.push(event)
           origins.set(event, item.origin)
         }
-        const ingested = yield* ingestMany(pending)
+        const ingested = yield* ingestEvents(pending, found)
         for (const { error, event } of ingested.rejected) failed.push({ origin: origins.get(event)!, error, shipmentId: event.shipmentId })
         for (const { error, origin, shipmentId } of failed) {
           yield* deadLetter(origin, error, shipmentId)
