@@ -164,15 +164,18 @@ const FAST_UNTIL = 253_402_300_800_000 // 10000-01-01T00:00:00.000Z
  * @since 0.2.0
  */
 export const formatMillis = (millis: number): string => {
-  // The same instant is often written many times in a row (a batch's commit time).
-  if (millis === lastFormatted) return lastIso
+  // The same instants are written many times over (a batch's commit time, a shipment's event
+  // times in each payload that lists its history): a small direct-mapped cache keeps them.
+  const slot = (millis & FORMATTED_MASK) >>> 0
+  if (formattedMillis[slot] === millis) return formattedIso[slot]!
   const iso = formatArithmetic(millis)
-  lastFormatted = millis
-  lastIso = iso
+  formattedMillis[slot] = millis
+  formattedIso[slot] = iso
   return iso
 }
-let lastFormatted = NaN
-let lastIso = ""
+const FORMATTED_MASK = 4095
+const formattedMillis = new Float64Array(FORMATTED_MASK + 1).fill(Number.NaN)
+const formattedIso: Array<string | undefined> = new Array(FORMATTED_MASK + 1).fill(undefined)
 
 const formatArithmetic = (millis: number): string => {
   if (!(millis >= FAST_FROM && millis < FAST_UNTIL) || !Number.isInteger(millis)) return new Date(millis).toISOString()

@@ -177,6 +177,21 @@ describe("Instant", () => {
       { numRuns: 10_000 }
     )
   })
+  it("writes instants that share a cache slot correctly, in any order", () => {
+    // The formatter caches by the low 12 bits: these all land in the same few slots.
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.array(FastCheck.tuple(FastCheck.integer({ min: 0, max: 3 }), FastCheck.integer({ min: 0, max: 50 })), { minLength: 1, maxLength: 60 }),
+        (picks) => {
+          for (const [low, high] of picks) {
+            const millis = 1_700_000_000_000 - (1_700_000_000_000 % 4096) + high * 4096 + low
+            expect(Instant.formatMillis(millis)).toBe(new Date(millis).toISOString())
+          }
+        }
+      ),
+      { numRuns: 2_000 }
+    )
+  })
   it("writes an event's JSON as JSON.stringify does, whichever path built it", () => {
     const shipmentId = "shp-1" as ShipmentEvent.ShipmentEvent["shipmentId"]
     const companyId = "co-1" as ShipmentEvent.ShipmentEvent["companyId"]
