@@ -63,15 +63,17 @@ class LazyRecord implements Store.ShipmentRecord {
 class LoadedValue implements Store.LoadedRecord {
   readonly shipmentId: string
   readonly version: number
+  readonly #record: Store.ShipmentRecord
   constructor(
-    readonly record: Store.ShipmentRecord,
+    record: Store.ShipmentRecord,
     readonly value: unknown
   ) {
     this.shipmentId = record.shipmentId
     this.version = record.version
+    this.#record = record
   }
   get body(): string {
-    return this.record.body
+    return this.#record.body
   }
 }
 

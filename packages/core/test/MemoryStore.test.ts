@@ -49,6 +49,7 @@ describe("MemoryStore", () => {
       const [loaded] = yield* store.loadMany([{ shipmentId: "shp-1" }])
       expect(loaded?.value).toBe(value)
       expect(loaded?.version).toBe(1)
+      expect(Object.keys(loaded!).sort()).toEqual(["shipmentId", "value", "version"])
       expect(encoded).toBe(0)
       // Anyone who reads it gets the JSON, encoded once.
       expect(loaded?.body).toBe('{"state":"v1"}')
