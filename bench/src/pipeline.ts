@@ -341,8 +341,10 @@ const main = async () => {
     stage("apply (state machine, derive view)", (s) => s.apply) +
     stage("flows (plan effects, payloads, billing)", (s) => s.plan) +
     stage("event JSON (the event log entry)", (s) => s.eventJson) +
-    stage("serialize the record head", (s) => s.serialize) +
     stage("audit entry (SHA-256 chain)", (s) => s.audit)
+  // Not on this path: MemoryStore keeps the committed value and never asks for the body
+  // (`Store.Commit.encodeBody`); a store that serializes (Redis) pays it per commit.
+  stage("(not here) serialize the record head", (s) => s.serialize)
   console.log(`  ${"the rest: batching, locks, store, GC, Effect".padEnd(44)} ${(perEvent - known).toFixed(1).padStart(7)} µs  ${(((perEvent - known) / perEvent) * 100).toFixed(0).padStart(3)}%`)
   console.log(`  ${"pipeline, all in".padEnd(44)} ${perEvent.toFixed(1).padStart(7)} µs`)
   console.log(`events ingested in the last round: ${fmt(last!.accepted)}, outbox actions enqueued: ${fmt(last!.outbox)}`)
