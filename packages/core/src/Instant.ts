@@ -166,7 +166,7 @@ const FAST_UNTIL = 253_402_300_800_000 // 10000-01-01T00:00:00.000Z
 export const formatMillis = (millis: number): string => {
   // The same instants are written many times over (a batch's commit time, a shipment's event
   // times in each payload that lists its history): a small direct-mapped cache keeps them.
-  const slot = (millis & FORMATTED_MASK) >>> 0
+  const slot = millis & FORMATTED_MASK
   if (formattedMillis[slot] === millis) return formattedIso[slot]!
   const iso = formatArithmetic(millis)
   formattedMillis[slot] = millis

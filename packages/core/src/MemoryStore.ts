@@ -141,9 +141,9 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
   }
 
   const appendOne = (entry: Store.AuditEntry): boolean => {
-    const target = slot(entry.stream)
-    if (entry.seq !== target.headSeq + 1) return false
-    appendTo(target, entry)
+    const target = slots.get(entry.stream)
+    if (entry.seq !== (target?.headSeq ?? 0) + 1) return false
+    appendTo(target ?? slot(entry.stream), entry)
     return true
   }
 

@@ -33,6 +33,17 @@ describe("Arena", () => {
     )
   })
 
+  it("keeps a non-ASCII field exact at the end of a record sized to fit (larger than a chunk)", () => {
+    // UTF-8 would need 5 bytes for the last field where its UTF-16 form needs 4: a record sized
+    // exactly must not take a cut-short UTF-8 write for an ASCII one.
+    const arena = Arena.make()
+    const layout: Array<number> = []
+    const fields = ["x".repeat(1_100_000), "é\ud800"]
+    arena.append(layout, fields)
+    expect(arena.read(layout, 0, 0)).toBe(fields[0])
+    expect(arena.read(layout, 0, 1)).toBe(fields[1])
+  })
+
   it("spans chunks: a record larger than a chunk, and many records after it", () => {
     const arena = Arena.make()
     const layout: Array<number> = []
