@@ -29,7 +29,7 @@ import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
 import * as RedisServers from "../src/testing/RedisServers.js"
 import { replicasCaughtUp, startCluster } from "../src/testing/RedisServers.js"
-import { deleteKeys, doneKeys, freshPrefix, oracleMismatches } from "./helpers.js"
+import { deleteKeys, doneKeys, effectMismatches, freshPrefix, oracleMismatches } from "./helpers.js"
 
 const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
 afterAll(() => cluster.stop())
@@ -337,11 +337,10 @@ const endToEnd = (options: {
 
       // 2. Every enqueued action is done, and its effect happened exactly once at the far side.
       const done = yield* Effect.promise(() => doneKeys(store.client, store.prefix))
-      const effects = new Map<string, number>()
-      for (const e of fakes.effects) effects.set(e.key, (effects.get(e.key) ?? 0) + 1)
-      expect([...effects.values()].filter((n) => n !== 1)).toEqual([])
-      expect([...effects.keys()].filter((k) => !done.has(k))).toEqual([])
-      expect([...done].filter((k) => !effects.has(k))).toEqual([])
+      const mismatches = effectMismatches(fakes.effects, done)
+      expect(mismatches.notOnce).toEqual([])
+      expect(mismatches.notDone).toEqual([])
+      expect(mismatches.noEffect).toEqual([])
       expect(done.size).toBeGreaterThan(SHIPMENTS * 3)
       expect([...fakes.invoices.values()].every((n) => n === 1)).toBe(true)
       const calls = [...fakes.calls.values()].reduce((a, b) => a + b, 0)

@@ -52,6 +52,21 @@ export const doneKeys = async (client: Internal.Client, prefix: string): Promise
   return done
 }
 
+/**
+ * How the far side's effects and the store's done marks disagree: keys whose effect happened
+ * other than once, effects with no done mark, and done marks with no effect. All empty when every
+ * action was done and took effect exactly once.
+ */
+export const effectMismatches = (effects: ReadonlyArray<{ readonly key: string }>, done: ReadonlySet<string>) => {
+  const counts = new Map<string, number>()
+  for (const e of effects) counts.set(e.key, (counts.get(e.key) ?? 0) + 1)
+  return {
+    notOnce: [...counts].filter(([, n]) => n !== 1).map(([key]) => key),
+    notDone: [...counts.keys()].filter((k) => !done.has(k)),
+    noEffect: [...done].filter((k) => !counts.has(k))
+  }
+}
+
 /** Deletes the prefix's keys when the scope closes (before the client is closed). */
 export const cleanupOnClose = (client: Internal.Client, prefix: string): Effect.Effect<void, never, Scope.Scope> =>
   Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client, prefix)).pipe(Effect.asVoid))
