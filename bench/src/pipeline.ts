@@ -340,10 +340,11 @@ const main = async () => {
     stage("idempotency key (content key, SHA-256)", (s) => s.key) +
     stage("apply (state machine, derive view)", (s) => s.apply) +
     stage("flows (plan effects, payloads, billing)", (s) => s.plan) +
-    stage("event JSON (the event log entry)", (s) => s.eventJson) +
     stage("audit entry (SHA-256 chain)", (s) => s.audit)
-  // Not on this path: MemoryStore keeps the committed value and never asks for the body
-  // (`Store.Commit.encodeBody`); a store that serializes (Redis) pays it per commit.
+  // Not on this path: MemoryStore keeps the committed value and the event objects and encodes
+  // them only when read (`Store.Commit.encodeBody`, `Store.CommitEvent.encodeBody`); a store
+  // that serializes (Redis) pays both per commit.
+  stage("(not here) event JSON (the event log entry)", (s) => s.eventJson)
   stage("(not here) serialize the record head", (s) => s.serialize)
   console.log(`  ${"the rest: batching, locks, store, GC, Effect".padEnd(44)} ${(perEvent - known).toFixed(1).padStart(7)} µs  ${(((perEvent - known) / perEvent) * 100).toFixed(0).padStart(3)}%`)
   console.log(`  ${"pipeline, all in".padEnd(44)} ${perEvent.toFixed(1).padStart(7)} µs`)

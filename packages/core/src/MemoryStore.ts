@@ -88,6 +88,11 @@ class Slot {
   value: unknown = undefined
   /** The events' layout in the arena (`EVENT` numbers each). */
   events: Array<number> | undefined = undefined
+  /**
+   * Events committed with `encodeBody`, kept as given and encoded only when the log is read,
+   * followed by any event committed after the first of them: these come after `events`.
+   */
+  kept: Array<Store.CommitEvent> | undefined = undefined
   /** The audit entries' layout in the arena (`AUDIT` numbers each). */
   audit: Array<number> | undefined = undefined
   /** The audit head, kept apart from the entries (0: no entry yet). */
@@ -105,7 +110,9 @@ const AUDIT = 7
 /**
  * Creates an empty in-memory store. Event logs and audit trails, which only grow, are kept as
  * bytes outside the JavaScript heap (the collector would otherwise copy and scan every entry
- * ever committed); the heap keeps a few numbers per entry.
+ * ever committed); the heap keeps a few numbers per entry. An event committed with
+ * `encodeBody` is kept as the runtime's own (immutable) object instead, and encoded when the log
+ * is read.
  *
  * @since 0.1.0
  */
@@ -193,9 +200,11 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
         ? new LazyRecord(commit.shipmentId, version, commit.encodeBody)
         : { shipmentId: commit.shipmentId, version, body: commit.body }
     for (const key of commit.idempotencyKeys) seen.add(key)
-    if (commit.events.length > 0) {
-      const log = (target.events ??= [])
-      for (const event of commit.events) arena.append(log, [event.id, event.body])
+    for (const event of commit.events) {
+      // An event the runtime keeps anyway costs a reference; its JSON is made if the log is read.
+      if (event.encodeBody !== undefined) (target.kept ??= []).push(event)
+      else if (target.kept !== undefined) target.kept.push({ id: event.id, body: event.body })
+      else arena.append((target.events ??= []), [event.id, event.body])
     }
     for (const entry of commit.audit) appendTo(target, entry)
     const enqueued: Array<string> = []
@@ -249,9 +258,11 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
 
     events: (shipmentId) =>
       Effect.sync(() => {
-        const log = slots.get(shipmentId)?.events ?? []
+        const found = slots.get(shipmentId)
+        const log = found?.events ?? []
         const out: Array<{ readonly id: string; readonly body: string }> = []
         for (let at = 0; at < log.length; at += EVENT) out.push({ id: arena.read(log, at, 0), body: arena.read(log, at, 1) })
+        for (const e of found?.kept ?? []) out.push({ id: e.id, body: e.encodeBody !== undefined ? e.encodeBody() : e.body })
         return out
       }),
 

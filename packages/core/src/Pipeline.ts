@@ -23,6 +23,7 @@ import * as Audit from "./Audit.js"
 import * as CarrierPort from "./CarrierPort.js"
 import * as ErpPort from "./ErpPort.js"
 import * as Flows from "./Flows.js"
+import { eventAuditBody } from "./internal/auditBody.js"
 import * as Construct from "./internal/construct.js"
 import { sha256Hex } from "./internal/sha256.js"
 import * as Ids from "./Ids.js"
@@ -213,7 +214,7 @@ interface Commit<R> {
   readonly record: ShipmentRecord.ShipmentRecord
   readonly audits: ReadonlyArray<{ readonly kind: string; readonly body: string }>
   readonly idempotencyKeys: ReadonlyArray<string>
-  readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
+  readonly events: ReadonlyArray<Store.CommitEvent>
   readonly actions: ReadonlyArray<Flows.ActionDraft>
   readonly result: (enqueued: ReadonlyArray<string>) => R
 }
@@ -557,7 +558,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       let current = record
       const audits: Array<{ kind: string; body: string }> = []
       const idempotencyKeys: Array<string> = []
-      const events: Array<{ id: string; body: string }> = []
+      const events: Array<Store.CommitEvent> = []
       const actions: Array<Flows.ActionDraft> = []
       const done: Array<{ index: number; result: Omit<IngestResult, "enqueued">; actions: ReadonlyArray<string> }> = []
       const rejected: Array<{ index: number; error: IngestError }> = []
@@ -603,6 +604,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           if (ShipmentState.has(record.state.view, Milestone.key(r.milestone))) billingRetracted.push(r)
         }
       }
+      const at = Instant.fromMillis(now)
       for (const [i, { event, index, key, outcome }] of recorded.entries()) {
         const reached = outcome._tag === "Stale" ? [] : outcome.reached
         const retracted = outcome._tag === "Stale" ? [] : outcome.retracted
@@ -614,7 +616,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           state: outcome.state,
           reached,
           retracted,
-          now: Instant.fromMillis(now),
+          now: at,
           settleBilling: last,
           billingRetracted
         })
@@ -627,19 +629,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const actionKeys = plan.actions.map((a) => a.key)
         audits.push({
           kind: "event",
-          body: JSON.stringify({
-            eventId: event.id,
-            source: event.source,
-            outcome: outcome._tag,
-            ...(anomaly !== undefined ? { anomaly } : {}),
-            reached: reachedKeys,
-            retracted: retractedKeys,
-            actions: actionKeys,
-            billing: plan.record.billing.status
-          })
+          body: eventAuditBody(event, outcome._tag, anomaly, reachedKeys, retractedKeys, actionKeys, plan.record.billing.status)
         })
         idempotencyKeys.push(key)
-        events.push({ id: key, body: ShipmentRecord.eventJson(event) })
+        events.push(new LogEntry(key, event))
         actions.push(...plan.actions)
         done.push({
           index,
@@ -960,6 +953,28 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
 const bodyEncoder = (record: ShipmentRecord.ShipmentRecord): (() => string) => {
   let body: string | undefined
   return () => (body ??= ShipmentRecord.toJson(record))
+}
+
+/**
+ * An event log entry: its JSON is made when a store reads `body` (a store that serializes, once)
+ * or calls `encodeBody` (an in-process store that keeps the entry, when the log is read). It
+ * holds the event alone, which the shipment's state keeps anyway.
+ */
+class LogEntry implements Store.CommitEvent {
+  readonly #event: ShipmentEvent.ShipmentEvent
+  #body: string | undefined
+  constructor(
+    readonly id: string,
+    event: ShipmentEvent.ShipmentEvent
+  ) {
+    this.#event = event
+  }
+  get body(): string {
+    return (this.#body ??= ShipmentRecord.eventJson(this.#event))
+  }
+  encodeBody(): string {
+    return this.#body ?? ShipmentRecord.eventJson(this.#event)
+  }
 }
 
 const taggedCache = new WeakMap<Metric.Metric.Counter<number>, Map<string, Metric.Metric.Counter<number>>>()

@@ -131,6 +131,23 @@ export interface DeadLetter {
 }
 
 /**
+ * An event appended to a shipment's log by a commit.
+ *
+ * `body` may be an accessor that encodes the event on first read. `encodeBody`, when present,
+ * computes the same string from an immutable event the runtime keeps anyway: a store living in
+ * the runtime's process may keep the entry instead of the string and call `entry.encodeBody()`
+ * (as a method of the entry) only when the log is read (`events`); stores that serialize read
+ * `body` and ignore it.
+ *
+ * @since 0.3.0
+ */
+export interface CommitEvent {
+  readonly id: string
+  readonly body: string
+  readonly encodeBody?: () => string
+}
+
+/**
  * One atomic commit.
  *
  * @since 0.1.0
@@ -156,7 +173,7 @@ export interface Commit {
    */
   readonly encodeBody?: () => string
   readonly idempotencyKeys: ReadonlyArray<string>
-  readonly events: ReadonlyArray<{ readonly id: string; readonly body: string }>
+  readonly events: ReadonlyArray<CommitEvent>
   readonly audit: ReadonlyArray<AuditEntry>
   readonly outbox: ReadonlyArray<OutboxAction>
 }

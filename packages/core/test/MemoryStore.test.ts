@@ -91,4 +91,38 @@ describe("MemoryStore", () => {
       expect((yield* Audit.verify.pipe(Effect.provideService(Store.Store, store))).ok).toBe(true)
     })
   )
+
+  it.effect("keeps an event committed with encodeBody as given and encodes it when the log is read", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      let encoded = 0
+      // A lazy entry: the store must call `encodeBody` as a method and never read `body`.
+      class Lazy implements Store.CommitEvent {
+        constructor(
+          readonly id: string,
+          readonly json: string
+        ) {}
+        get body(): string {
+          throw new Error("the store read body")
+        }
+        encodeBody(): string {
+          encoded++
+          return this.json
+        }
+      }
+      yield* store.commit(commit({ expectedVersion: 0, body: "{}", events: [{ id: "k1", body: '{"n":1}' }] }))
+      const off = store.internals.offHeapBytes()
+      yield* store.commit(commit({ expectedVersion: 1, body: "{}", events: [new Lazy("k2", '{"n":2}'), new Lazy("k3", '{"n":3}')] }))
+      expect(encoded).toBe(0)
+      expect(store.internals.offHeapBytes()).toBe(off)
+      // An eager event after a lazy one keeps its place in the log.
+      yield* store.commit(commit({ expectedVersion: 2, body: "{}", events: [{ id: "k4", body: '{"n":4}' }, new Lazy("k5", '{"n":5}')] }))
+      const log = [1, 2, 3, 4, 5].map((n) => ({ id: `k${n}`, body: `{"n":${n}}` }))
+      expect(yield* store.events("shp-1")).toEqual(log)
+      expect(encoded).toBe(3)
+      // Encoded again on each read: the store keeps no copy of the text.
+      expect(yield* store.events("shp-1")).toEqual(log)
+      expect(encoded).toBe(6)
+    })
+  )
 })
