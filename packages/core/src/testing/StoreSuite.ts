@@ -96,6 +96,48 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect((yield* store.events("s1")).map((e) => e.id)).toEqual(["src|e1", "src|e2"])
       }))
 
+    test("gives back the event log and record as committed, whether given as text or encoded on demand", (store) =>
+      Effect.gen(function* () {
+        // The runtime's form: `body` an accessor, `encodeBody` a method; a store either reads
+        // `body` (and stores the text) or keeps the entry and calls `encodeBody` when read.
+        class OnDemand implements Store.CommitEvent {
+          constructor(
+            readonly id: string,
+            readonly value: unknown
+          ) {}
+          get body(): string {
+            return JSON.stringify(this.value)
+          }
+          encodeBody(): string {
+            return JSON.stringify(this.value)
+          }
+        }
+        const value = { state: "v1" }
+        yield* store.commit(commit("s1", 0, { events: [{ id: "src|e1", body: "{\"e\":1}" }] }))
+        yield* store.commit({
+          shipmentId: "s1",
+          expectedVersion: 1,
+          get body() {
+            return JSON.stringify(value)
+          },
+          value,
+          encodeBody: () => JSON.stringify(value),
+          idempotencyKeys: [],
+          events: [new OnDemand("src|e2", { e: 2 }), { id: "src|e3", body: "{\"e\":3}" }],
+          audit: [],
+          outbox: []
+        })
+        expect((yield* store.load("s1"))?.body).toBe(JSON.stringify(value))
+        yield* store.commit(commit("s1", 2, { events: [new OnDemand("src|e4", { e: "é\n" })] }))
+        expect(yield* store.events("s1")).toEqual([
+          { id: "src|e1", body: "{\"e\":1}" },
+          { id: "src|e2", body: "{\"e\":2}" },
+          { id: "src|e3", body: "{\"e\":3}" },
+          { id: "src|e4", body: JSON.stringify({ e: "é\n" }) }
+        ])
+        expect((yield* store.load("s1"))?.version).toBe(3)
+      }))
+
     test("commits many at once, each on its own version check, results in order", (store) =>
       Effect.gen(function* () {
         yield* store.commit(commit("b", 0))
