@@ -365,7 +365,7 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
     auditStreams: (cursor, limit) =>
       Effect.sync(() => {
         const names = [...slots].filter(([, s]) => s.audit !== undefined || s.headSeq > 0).map(([id]) => id)
-        const { items, cursor: next } = page([...names].sort(compare), (s) => s, cursor, limit)
+        const { items, cursor: next } = page(names.sort(compare), (s) => s, cursor, limit)
         return { streams: items, cursor: next }
       }),
 

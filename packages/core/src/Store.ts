@@ -164,9 +164,9 @@ export interface Commit {
    */
   readonly value?: unknown
   /**
-   * How `body` is computed from `value`, when the runtime computes it on demand. A store that
-   * keeps `value` in the runtime's process may keep this instead of the string and call it only
-   * when someone reads the body (the runtime itself rarely does); stores that serialize read
+   * How `body` is computed from `value`, when the runtime computes it on demand (a plain
+   * function, called without `this`). A store that keeps `value` in the runtime's process may
+   * keep this instead of the string and call it only when someone reads the body (the runtime itself rarely does); stores that serialize read
    * `body` and ignore it.
    *
    * @since 0.3.0
