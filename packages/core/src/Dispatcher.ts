@@ -4,9 +4,11 @@
  *
  * - **Retries** follow a `Schedule` keyed off the error's `reason`: exponential with jitter and
  *   a cap; a `Retry-After` is honoured (a long one gives the lease back and the action is due
- *   again after it); permanent reasons are not retried.
+ *   again after it); permanent reasons are not retried. No call starts after the action's lease
+ *   expired: a wait that would outlast the lease gives it back instead.
  * - **Circuit breaker** per target: after consecutive transport-level failures the target is
- *   left alone for a while; its actions wait in the outbox without spending attempts.
+ *   left alone for a while (retries under way included); its actions wait in the outbox without
+ *   spending attempts. Then it is half open: the first failure opens it again.
  * - **Rate limit** per target, and **one writer per far-side record**: actions of one shipment
  *   to one target never run concurrently in a process; `after` orders dependent actions.
  * - **Dead letters** on a permanent failure or when attempts are exhausted, with the action,
@@ -55,7 +57,7 @@ export interface RetryOptions {
   readonly maxAttempts?: number
   /** Attempts within one claim before the lease is given back. Default 4. */
   readonly attemptsPerClaim?: number
-  /** Delays longer than this (e.g. a long Retry-After) give the lease back instead of waiting. Default 10 s. */
+  /** Delays longer than this (e.g. a long Retry-After), or past the lease, give the lease back instead of waiting. Default 10 s. */
   readonly maxWaitInLease?: Duration.DurationInput
 }
 
@@ -219,6 +221,12 @@ interface Breaker {
   openUntil: number
 }
 
+/** What a call comes back with when it was not made because the target's breaker is open. */
+const BreakerOpen: unique symbol = Symbol.for("@waybill/core/Dispatcher/BreakerOpen")
+
+/** What a call comes back with when it was not made because the lease expired before it could start. */
+const LeaseLost: unique symbol = Symbol.for("@waybill/core/Dispatcher/LeaseLost")
+
 const isTransportLevel = (reason: PortError.Reason) =>
   reason === "Timeout" || reason === "Transport" || reason === "Unavailable"
 
@@ -298,15 +306,14 @@ export const make = (
         `${action.target}:${action.shipmentId}`,
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
-          const breaker = breakerOf(action.target)
-          if (breaker.openUntil > now) {
-            yield* store.retry(action.key, action.leaseToken, {
-              availableAt: breaker.openUntil,
-              attempts: action.attempts,
-              lastError: action.lastError ?? ""
-            })
+          // The lease ran out while the action waited for its record or a free slot: another
+          // worker may have claimed it since, so this one leaves it alone.
+          if (now >= action.leaseExpiresAt) {
+            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "lease-lost"))
             return
           }
+          const breaker = breakerOf(action.target)
+          let lastError = action.lastError
           const handler = table[action.kind]
           const calls = yield* Ref.make(0)
           const limiter = limiters.get(action.target)
@@ -349,21 +356,37 @@ export const make = (
                   )
                 )
           const timed = Effect.gen(function* () {
+            // Looked at before every call, so a breaker that opened while this action was
+            // retrying stops it too.
+            if (breaker.openUntil > (yield* Clock.currentTimeMillis)) return BreakerOpen
             const n = yield* Ref.updateAndGet(calls, (n) => n + 1)
             const started = yield* Clock.currentTimeMillis
             const attempt = Effect.provideService(call, Attempt, { claim: action.claims, call: n })
-            const result = yield* Effect.either(limiter === undefined ? attempt : limiter(attempt))
+            // Waiting for the rate limiter may outlast the lease: then the call is not made.
+            const result = yield* Effect.either(
+              limiter === undefined
+                ? attempt
+                : limiter(
+                    Effect.flatMap(Clock.currentTimeMillis, (t) =>
+                      t < action.leaseExpiresAt ? attempt : Effect.succeed(LeaseLost)
+                    )
+                  )
+            )
+            if (Either.isRight(result) && result.right === LeaseLost) return LeaseLost
             yield* Metric.update(
               Metric.tagged(Metrics.actionLatency, "target", action.target),
               (yield* Clock.currentTimeMillis) - started
             )
             if (Either.isLeft(result)) {
               const e = result.left
+              lastError = encodeFailure(e)
               if (e._tag !== "MissingPort" && isTransportLevel(e.reason)) {
                 breaker.failures++
                 if (breaker.failures >= threshold) {
                   breaker.openUntil = (yield* Clock.currentTimeMillis) + openMillis
-                  breaker.failures = 0
+                  // Half open once the period is over: the first failure opens it again, a
+                  // success closes it.
+                  breaker.failures = threshold - 1
                   yield* Metric.increment(Metric.tagged(Metrics.breakerOpenings, "target", action.target))
                   yield* Effect.logWarning("circuit breaker open", { target: action.target, openMillis })
                 }
@@ -378,6 +401,11 @@ export const make = (
             Effect.retry(
               timed,
               retrySchedule({ ...retry, attempts: budget }).pipe(
+                // A call starts within the lease or not at all: past it, the lease is given back.
+                Schedule.delays,
+                Schedule.checkEffect((_, delay) =>
+                  Effect.map(Clock.currentTimeMillis, (t) => t + Duration.toMillis(delay) < action.leaseExpiresAt)
+                ),
                 Schedule.tapInput((e: PortError.PortFailure) =>
                   Metric.increment(Metric.tagged(Metrics.retries, "target", action.target)).pipe(
                     Effect.zipRight(Effect.logDebug("retrying", { key: action.key, reason: e.reason }))
@@ -387,6 +415,19 @@ export const make = (
             )
           )
           const attempts = action.attempts + (yield* Ref.get(calls))
+          if (Either.isRight(outcome) && outcome.right === LeaseLost) {
+            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "lease-lost"))
+            return
+          }
+          if (Either.isRight(outcome) && outcome.right === BreakerOpen) {
+            // The target is left alone: the action waits without spending the call not made.
+            yield* store.retry(action.key, action.leaseToken, {
+              availableAt: breaker.openUntil,
+              attempts,
+              lastError: lastError ?? ""
+            })
+            return
+          }
           if (Either.isRight(outcome)) {
             const acked = yield* store.ack(action.key, action.leaseToken)
             yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", acked ? "done" : "lease-lost"))

@@ -215,3 +215,151 @@ describe("dispatcher", () => {
     )
   })
 })
+
+describe("dispatcher leases", () => {
+  it.effect("does not wait out a retry past its lease: it gives the action back instead of calling again", () => {
+    const far = scripted([failure("RateLimited", { retryAfterMillis: 5000 }), "ok", "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const options = { leaseMillis: 2000, retry: { base: "100 millis", maxWaitInLease: "10 seconds" } } as const
+        const a = yield* Dispatcher.make({ ...options, owner: "a" })
+        const b = yield* Dispatcher.make({ ...options, owner: "b" })
+        const first = yield* Effect.fork(a.tick)
+        yield* TestClock.adjust("3 seconds")
+        // A's lease expired at 2 s; B may claim the action from then on.
+        const second = yield* Effect.fork(b.tick)
+        for (let i = 0; i < 10; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        yield* b.tick
+        expect(yield* store.isDone("k1")).toBe(true)
+        // One failed call and one successful one: nobody called again over another worker's lease.
+        expect(far.calls.length).toBe(2)
+        expect(far.calls[1]).toBeGreaterThanOrEqual(5000)
+      })
+    )
+  })
+
+  it.effect("does not start an action whose lease expired while it waited for its record", () => {
+    const calls: Array<string> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: (request) =>
+        Effect.gen(function* () {
+          calls.push(request.key)
+          // The first call of k1 is slow: longer than the lease.
+          if (request.key === "k1" && calls.filter((k) => k === "k1").length === 1) yield* Effect.sleep("5 seconds")
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1", "k2"])
+        const a = yield* Dispatcher.make({ owner: "a", leaseMillis: 2000 })
+        const b = yield* Dispatcher.make({ owner: "b", leaseMillis: 2000 })
+        // A holds both; k2 waits behind k1 (same shipment, same target).
+        const first = yield* Effect.fork(a.tick)
+        yield* TestClock.adjust("3 seconds")
+        // Both leases expired: B takes both and carries them out.
+        expect(yield* b.tick).toBe(2)
+        yield* TestClock.adjust("3 seconds")
+        yield* Fiber.join(first)
+        expect(yield* store.isDone("k2")).toBe(true)
+        // k1's slow call could not be helped (it outlived its lease), but A must not start k2 again.
+        expect(calls.filter((k) => k === "k2")).toEqual(["k2"])
+      })
+    )
+  })
+})
+
+const enqueueMany = (store: Store.StoreShape, shipments: ReadonlyArray<string>) =>
+    Effect.forEach(shipments, (shipmentId) =>
+      store.commit({
+        shipmentId,
+        expectedVersion: 0,
+        body: "{}",
+        idempotencyKeys: [],
+        events: [],
+        audit: [],
+        outbox: [
+          {
+            key: `${shipmentId}:notify`,
+            shipmentId,
+            target: "notifier",
+            kind: "notifier.notify",
+            payload: notify(`${shipmentId}:notify`),
+            createdAt: 0,
+            availableAt: 0,
+            attempts: 0
+          }
+        ]
+      })
+    )
+
+describe("dispatcher circuit breaker", () => {
+  it.effect("an open breaker also stops the retries already under way", () => {
+    const far = scripted(Array.from({ length: 100 }, () => failure("Unavailable")))
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s1", "s2"])
+        const dispatcher = yield* Dispatcher.make({
+          concurrency: 2,
+          breaker: { threshold: 2, openMillis: 30_000 },
+          retry: { base: "100 millis", cap: "100 millis", attemptsPerClaim: 4, maxAttempts: 50 }
+        })
+        const fiber = yield* Effect.fork(dispatcher.tick)
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("100 millis")
+        yield* Fiber.join(fiber)
+        // Both first calls fail and open the breaker; nothing is called while it is open.
+        expect(far.calls).toEqual([0, 0])
+        const due = [...store.internals.outbox.values()].map((e) => e.action)
+        expect(due.map((a) => [a.key, a.attempts, a.availableAt >= 30_000]).sort()).toEqual([
+          ["s1:notify", 1, true],
+          ["s2:notify", 1, true]
+        ])
+      })
+    )
+  })
+
+  it.effect("after the open period one failing call opens the breaker again", () => {
+    const far = scripted(Array.from({ length: 100 }, () => failure("Unavailable")))
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s1", "s2", "s3", "s4", "s5", "s6"])
+        const dispatcher = yield* Dispatcher.make({
+          concurrency: 1,
+          breaker: { threshold: 3, openMillis: 30_000 },
+          retry: { base: "10 millis", cap: "10 millis", attemptsPerClaim: 1, maxAttempts: 50 }
+        })
+        yield* dispatcher.tick
+        expect(far.calls.length).toBe(3)
+        yield* TestClock.adjust("30 seconds")
+        yield* dispatcher.tick
+        // Half open: one trial call; it fails, so the target is left alone for another period.
+        expect(far.calls.length).toBe(4)
+      })
+    )
+  })
+})
+
+describe("dispatcher rate limits", () => {
+  it.effect("does not make a call the rate limiter held back past the lease", () => {
+    const far = scripted(["ok", "ok", "ok", "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s1", "s2"])
+        const options = { leaseMillis: 2000, rateLimits: { notifier: { limit: 1, interval: "10 seconds" } } } as const
+        const a = yield* Dispatcher.make({ ...options, owner: "a" })
+        const b = yield* Dispatcher.make({ ...options, owner: "b" })
+        const first = yield* Effect.fork(a.tick)
+        yield* TestClock.adjust("3 seconds")
+        // A's second action still waits for a permit; its lease expired: B claims it and calls.
+        expect(yield* b.tick).toBe(1)
+        yield* TestClock.adjust("20 seconds")
+        yield* Fiber.join(first)
+        expect(yield* store.isDone("s1:notify")).toBe(true)
+        expect(yield* store.isDone("s2:notify")).toBe(true)
+        expect(far.calls.length).toBe(2)
+      })
+    )
+  })
+})
