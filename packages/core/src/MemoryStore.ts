@@ -279,7 +279,10 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
           if (claimed.length >= limit) break
           if (entry.action.availableAt > now) continue
           if (entry.lease !== undefined && entry.lease.expiresAt > now) continue
-          if (entry.action.after !== undefined && !done.has(entry.action.after)) continue
+          // The predecessor holds it back while pending, leased or dead-lettered; once done, or
+          // no longer known at all (its dead letter removed), it does not.
+          const after = entry.action.after
+          if (after !== undefined && (outbox.has(after) || dead.has(after))) continue
           const lease = { token: `l${++tokens}`, expiresAt: now + leaseMillis }
           const claims = (entry.action.claims ?? 0) + 1
           entry.action = { ...entry.action, claims }

@@ -14,7 +14,8 @@
  *   pending, leased, dead-lettered or done (acknowledged); only `requeue` of a dead letter puts
  *   a key back.
  * - **Order.** `claim` hands out actions in the order they were enqueued (a retried action goes
- *   to the back), skipping those not due yet and those whose `after` action is not done.
+ *   to the back), skipping those not due yet and those whose `after` action is pending, leased
+ *   or dead-lettered (once it is done, or its dead letter was removed, it holds nothing back).
  * - **Claims are counted.** Each claim increments the action's `claims`, kept across retries and
  *   requeues, so a handler knows whether anybody may have run the action before (`claims > 1`)
  *   and can skip its existence lookups on a first claim.
@@ -92,7 +93,7 @@ export interface OutboxAction {
   readonly attempts: number
   /** How many times the action was claimed so far (kept across retries and requeues). */
   readonly claims?: number
-  /** Not claimable until the action with this key (same shipment) is done. */
+  /** Not claimable while the action with this key (same shipment) is pending, leased or dead-lettered. */
   readonly after?: string
   /** JSON of the encoded last error. */
   readonly lastError?: string

@@ -273,6 +273,19 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect(second.map((x) => x.key)).toEqual(["invoice"])
       }))
 
+    test("an action waits while its predecessor is dead-lettered; removing that dead letter releases it", (store) =>
+      Effect.gen(function* () {
+        yield* store.commit(commit("s1", 0, { outbox: [action("a", "s1"), action("b", "s1", { after: "a" })] }))
+        const [a] = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect(a?.key).toBe("a")
+        expect(yield* store.deadLetter("a", a!.leaseToken, letter("a", "s1"))).toBe(true)
+        expect(yield* store.claim({ now: 9000, leaseMillis: 1000, limit: 10, owner: "w" })).toEqual([])
+        // Given up for good: the predecessor will never be done and holds nothing back any more.
+        expect(yield* store.removeDeadLetters(["a"])).toBe(1)
+        const released = yield* store.claim({ now: 9000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect(released.map((x) => x.key)).toEqual(["b"])
+      }))
+
     test("keeps dead letters, lists them in pages and requeues actions", (store) =>
       Effect.gen(function* () {
         yield* store.commit(commit("s1", 0, { outbox: [action("a", "s1"), action("b", "s1")] }))
