@@ -419,6 +419,13 @@ export const plan = (input: PlanInput): Plan => {
     }
   }
 
+  // A release rests on the trigger and, when the policy requires one, on the POD: withdrawing
+  // either is checked through a case (one per withdrawal: the trigger's, when it takes both).
+  const released = input.record.billing.status === "released"
+  const trigger = triggerKey(config.billing)
+  const triggerWithdrawnBy = new Set(input.retracted.filter((r) => Milestone.key(r.milestone) === trigger).map((r) => r.cause))
+  const releasedOn = (key: string, cause: Milestone.MilestoneRetracted["cause"]) =>
+    released && (key === trigger || (config.billing.requirePod && key === "pod" && !triggerWithdrawnBy.has(cause)))
   for (const r of input.retracted) {
     const key = Milestone.key(r.milestone)
     if (config.notes.includes("withdrawals")) {
@@ -428,8 +435,7 @@ export const plan = (input: PlanInput): Plan => {
         `${describe(r.milestone)} no longer holds (${r.reason} by ${r.cause})`
       )
     }
-    const billed = input.record.billing.status === "released"
-    if (billed && key === triggerKey(config.billing)) {
+    if (releasedOn(key, r.cause)) {
       openCase(
         `withdrawn:${key}:${r.cause}`,
         `Shipment ${s}: invoice released on a withdrawn milestone`,
@@ -452,7 +458,7 @@ export const plan = (input: PlanInput): Plan => {
       if (
         policy.weightTolerancePerMille !== undefined &&
         view.measuredWeight !== undefined &&
-        Weight.deviationPerMille(shipment.declaredWeight, view.measuredWeight) > policy.weightTolerancePerMille &&
+        Weight.exceedsTolerance(shipment.declaredWeight, view.measuredWeight, policy.weightTolerancePerMille) &&
         !billing.approvals.includes("weight")
       ) {
         holds.push("weight_out_of_tolerance")

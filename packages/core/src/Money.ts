@@ -75,3 +75,31 @@ export const subtract = (left: Money, right: Money): Either.Either<Money, Curren
   left.currency === right.currency
     ? Either.right(new Money({ amountMinor: left.amountMinor - right.amountMinor, currency: left.currency }))
     : Either.left(new CurrencyMismatch({ left: left.currency, right: right.currency }))
+
+/** ISO 4217 currencies whose minor unit is not a hundredth (the yen has none, the dinar 1/1000). */
+const exponents: Readonly<Record<string, number>> = {
+  BIF: 0, CLP: 0, DJF: 0, GNF: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0, PYG: 0, RWF: 0, UGX: 0, UYI: 0, VND: 0, VUV: 0,
+  XAF: 0, XOF: 0, XPF: 0,
+  BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
+  CLF: 4, UYW: 4
+}
+
+/**
+ * The number of decimals of a currency's minor unit (ISO 4217): 2 for EUR, 0 for JPY, 3 for KWD.
+ *
+ * @since 0.3.0
+ */
+export const minorDigits = (currency: CurrencyCode): number => exponents[currency] ?? 2
+
+/**
+ * An amount for people to read, in major units with the currency's decimals: `138.00 USD`,
+ * `13800 JPY`, `-1.250 KWD`. Exact (no float division).
+ *
+ * @since 0.3.0
+ */
+export const format = (money: Money): string => {
+  const digits = minorDigits(money.currency)
+  const units = Math.abs(money.amountMinor).toString().padStart(digits + 1, "0")
+  const major = digits === 0 ? units : `${units.slice(0, -digits)}.${units.slice(-digits)}`
+  return `${money.amountMinor < 0 ? "-" : ""}${major} ${money.currency}`
+}

@@ -163,7 +163,10 @@ export interface PipelineShape {
   readonly receiveMany: (
     messages: ReadonlyArray<InboundMessage>
   ) => Effect.Effect<{ readonly results: ReadonlyArray<IngestResult>; readonly rejected: ReadonlyArray<IngestError> }, IngestError>
-  /** Approves a hold (damage, weight, POD) on a shipment's invoice; audited in the shipment's stream. */
+  /**
+   * Approves a raised hold (damage, weight, POD) on a shipment's invoice; audited in the shipment's
+   * stream. An approval of a hold that is not raised changes nothing.
+   */
   readonly approve: (
     shipmentId: Ids.ShipmentId,
     approval: ShipmentRecord.Approval,
@@ -892,10 +895,11 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
 
     const approve: PipelineShape["approve"] = (shipmentId, approval, by) =>
       commitShipments([shipmentId], "approve", (_, record, info, now): Decision<ShipmentRecord.Billing> => {
-        const billing = Construct.trusted(ShipmentRecord.Billing, {
-            ...record.billing,
-            approvals: record.billing.approvals.includes(approval) ? record.billing.approvals : [...record.billing.approvals, approval]
-          })
+        // Only a raised hold can be approved; otherwise the approval is audited and changes nothing.
+        const raised = record.billing.holds.includes(ShipmentRecord.approvedHold[approval])
+        const billing = !raised || record.billing.approvals.includes(approval)
+          ? record.billing
+          : Construct.trusted(ShipmentRecord.Billing, { ...record.billing, approvals: [...record.billing.approvals, approval] })
         const plan = Flows.plan({
           config: flows,
           info,

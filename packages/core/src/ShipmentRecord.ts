@@ -42,6 +42,18 @@ export const Approval = Schema.Literal("damage", "weight", "pod")
 export type Approval = typeof Approval.Type
 
 /**
+ * The hold each approval lifts. An approval counts only against its hold while raised: approving
+ * before the hold exists does not wave through a later one (a damage reported afterwards).
+ *
+ * @since 0.3.0
+ */
+export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
+  damage: "open_damage",
+  weight: "weight_out_of_tolerance",
+  pod: "missing_pod"
+}
+
+/**
  * The billing decision: waiting for the trigger milestone, held (with reasons), or released
  * (once, never taken back; later problems are compensated through a case).
  *

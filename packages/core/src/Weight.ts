@@ -49,3 +49,13 @@ export const fromUnit = (value: number, unit: keyof typeof factors): Grams =>
  */
 export const deviationPerMille = (declared: Grams, actual: Grams): number =>
   declared === 0 ? (actual === 0 ? 0 : Number.POSITIVE_INFINITY) : Math.round((Math.abs(actual - declared) * 1000) / declared)
+
+/**
+ * Whether `actual` deviates from `declared` by more than `perMille` of the declared weight,
+ * compared exactly in integers: 151 g on 3,000 g (50.3 ‰) exceeds a tolerance of 50 ‰, which the
+ * rounded {@link deviationPerMille} would not show.
+ *
+ * @since 0.3.0
+ */
+export const exceedsTolerance = (declared: Grams, actual: Grams, perMille: number): boolean =>
+  Math.abs(actual - declared) * 1000 > perMille * declared

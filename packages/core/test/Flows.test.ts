@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import {
@@ -201,6 +202,83 @@ describe("flows", () => {
       expect(keys()).not.toContain("erp.releaseInvoice")
       const billing = yield* pipeline.approve(shipmentId, "damage", "ops@example.com")
       expect(billing.status).toBe("released")
+      expect(keys()).toContain("erp.releaseInvoice")
+    })
+  )
+
+  it.effect("a deviation just above the weight tolerance holds (no rounding down to the tolerance)", () =>
+    Effect.gen(function* () {
+      // 151 g on 3,000 g is 50.33 per mille: more than a tolerance of 50.
+      const { pipeline, keys } = yield* setup(
+        new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ weightTolerancePerMille: 50 }) }),
+        3000
+      )
+      const packed = new ShipmentEvent.StatusReported({ ...scan("k", "packed", 10), weight: Weight.Grams.make(3151) })
+      yield* ingestAll(pipeline, [packed, scan("v", "delivered", 600)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["weight_out_of_tolerance"] })
+      expect(keys()).not.toContain("erp.releaseInvoice")
+    })
+  )
+
+  it.effect("weight holds exactly when the deviation exceeds the tolerance", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.integer({ min: 1, max: 200_000 }),
+          FastCheck.integer({ min: 0, max: 1000 }),
+          // Mostly around the boundary, where the limit is exact or just crossed, above and below.
+          FastCheck.oneof(
+            FastCheck.record({ near: FastCheck.constant(true), delta: FastCheck.integer({ min: -2, max: 2 }), up: FastCheck.boolean() }),
+            FastCheck.record({ near: FastCheck.constant(false), delta: FastCheck.integer({ min: 0, max: 400_000 }), up: FastCheck.boolean() })
+          ),
+          (declared, tolerance, { delta, near, up }) => {
+            const limit = Math.floor((tolerance * declared) / 1000)
+            const measured = near ? Math.max(0, declared + (up ? 1 : -1) * Math.max(0, limit + delta)) : delta
+            return Effect.runPromise(
+              Effect.gen(function* () {
+                const { pipeline } = yield* setup(
+                  new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ weightTolerancePerMille: tolerance }) }),
+                  declared
+                )
+                const packed = new ShipmentEvent.StatusReported({ ...scan("k", "packed", 10), weight: Weight.Grams.make(measured) })
+                yield* ingestAll(pipeline, [packed, scan("v", "delivered", 600)])
+                const held = Math.abs(measured - declared) * 1000 > tolerance * declared
+                expect((yield* pipeline.record(shipmentId))?.billing.status).toBe(held ? "held" : "released")
+              })
+            )
+          }
+        ),
+        { numRuns: 200 }
+      )
+    )
+  )
+
+  it.effect("a withdrawn POD after a release that required it opens a case", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ requirePod: true }) }))
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600), scan("v2", "delivered", 650, { pod: true })])
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      const result = yield* pipeline.ingest(retraction("fix", 660, "v2"))
+      expect(result.retracted).toEqual(["pod"])
+      // The invoice was released on the POD, which no longer holds: checked through a case.
+      expect(keys()).toContain("helpdesk.openOrEnrich:withdrawn:pod:fix")
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+    })
+  )
+
+  it.effect("an approval given while its hold is not raised does not lift a later hold", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ requirePod: true }) }))
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["missing_pod"] })
+      // Nothing is damaged yet: there is no damage hold to approve.
+      yield* pipeline.approve(shipmentId, "damage", "ops@example.com")
+      // Damage reported after the delivery, then the POD (of a scan before the damage) arrives.
+      yield* ingestAll(pipeline, [exception("dmg", "damaged", 620), scan("v2", "delivered", 610, { pod: true })])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["open_damage"] })
+      expect(keys()).not.toContain("erp.releaseInvoice")
+      // Approving the raised hold releases.
+      expect((yield* pipeline.approve(shipmentId, "damage", "ops@example.com")).status).toBe("released")
       expect(keys()).toContain("erp.releaseInvoice")
     })
   )
