@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Dispatcher, ErpPort, KeyedLock, type ExternalRefs, HelpdeskPort, Invoice, PortError, type Store, Validation } from "@waybill/core"
+import { Dispatcher, ErpPort, KeyedLock, type ExternalRefs, HelpdeskPort, Invoice, Money, PortError, type Store, Validation } from "@waybill/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -719,12 +719,33 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           ? Effect.succeed(rows[0])
           : Effect.fail(fail("releaseInvoice", "NotFound", `account.move ${id} does not exist`)))
 
-    /** Posts a draft invoice (a concurrent post is fine) and reads it back. */
-    const posted = (row: InvoiceRow) =>
-      row.state !== "draft" ? Effect.succeed(row) : client.call("account.move", "action_post", { ids: [row.id] }).pipe(
-        Effect.catchIf(isUserError, () => Effect.void),
-        Effect.zipRight(readInvoice(row.id))
+    /**
+     * Posts a draft invoice and reads it back. Posting twice is a UserError (a concurrent post: the
+     * move reads posted); a UserError that leaves the move a draft (a lock date, a missing account)
+     * is Odoo refusing to post it, a permanent failure: the invoice is not released.
+     */
+    const post = (id: number) =>
+      client.call("account.move", "action_post", { ids: [id] }).pipe(
+        Effect.as(undefined),
+        Effect.catchIf(isUserError, (e) => Effect.succeed(e)),
+        Effect.flatMap((refused) =>
+          Effect.flatMap(readInvoice(id), (row) =>
+            refused !== undefined && row.state === "draft"
+              ? Effect.fail(
+                new PortError.ErpError({
+                  reason: "Invalid",
+                  module: "OdooErp",
+                  method: "releaseInvoice",
+                  description: `Odoo refused to post account.move ${id}: ${refused.description}`,
+                  cause: refused
+                })
+              )
+              : Effect.succeed(row))
+        )
       )
+
+    /** An invoice found by a retry: posted now if still a draft, as it is otherwise. */
+    const posted = (row: InvoiceRow) => row.state !== "draft" ? Effect.succeed(row) : post(row.id)
 
     const withMarker = (ref: string | null, marker: string) => (ref !== null && ref !== "" ? `${ref} [${marker}]` : `[${marker}]`)
 
@@ -786,9 +807,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             return yield* Effect.fail(fail("releaseInvoice", "Bug", `create_invoices answered without an invoice id: ${JSON.stringify(action)}`))
           }
           yield* client.write("account.move", [invoiceId], { ref: withMarker(order.client_order_ref, marker) })
-          // Just created, so a draft: post it, then read it once (posting twice is a UserError, ignored).
-          yield* client.call("account.move", "action_post", { ids: [invoiceId] }).pipe(Effect.catchIf(isUserError, () => Effect.void))
-          const created = yield* readInvoice(invoiceId)
+          // Just created, so a draft: post it, then read it once.
+          const created = yield* post(invoiceId)
           return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, created), created: true })
         }))
       })
@@ -845,7 +865,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         add("Exception", `${e.kind} (${e.open ? "open" : "resolved"}, ${e.code}) at ${DateTime.formatIso(e.at)}`)
       }
       if (context.invoiceExposure !== undefined) {
-        add("Invoice exposure", `${(context.invoiceExposure.amountMinor / 100).toFixed(2)} ${context.invoiceExposure.currency}`)
+        add("Invoice exposure", Money.format(context.invoiceExposure))
       }
       add("Next action", context.nextAction)
       add("Customer", context.customerName)

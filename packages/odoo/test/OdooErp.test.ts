@@ -4,7 +4,7 @@
  * crashes, retries and duplicates on the way, and every wizard path of delivery validation.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ErpPort, HelpdeskPort, Instant, PortError, ShipmentEvent } from "@waybill/core"
+import { ErpPort, HelpdeskPort, Instant, Money, PortError, ShipmentEvent } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -335,6 +335,42 @@ describe("invoices", () => {
       expect(invoicesOf(fake, "S00001")).toHaveLength(1)
     }).pipe(Effect.provide(FetchLayer)))
 
+  it.scopedLive("an invoice Odoo refuses to post is not reported as released", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+      // A lock date (or a missing journal setting) refuses the post with a UserError.
+      const refused: OdooFake.Fault = {
+        _tag: "OdooError",
+        name: "odoo.exceptions.UserError",
+        message: "You cannot add/modify entries prior to and inclusive of the lock date 2026-12-31.",
+        status: 422
+      }
+      const release = new ErpPort.ReleaseInvoice({ key: key("invoice"), shipment })
+      fake.failNext({ model: "account.move", method: "action_post" }, refused)
+      const error = yield* Effect.flip(erp.releaseInvoice(release))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("lock date")
+      // The draft stays the one invoice; once posting works, the replay posts it.
+      expect(invoicesOf(fake, "S00001")).toHaveLength(1)
+      const adopted = yield* erp.releaseInvoice(release)
+      expect(adopted.invoice.state).toBe("posted")
+      expect(invoicesOf(fake, "S00001")).toHaveLength(1)
+      // A retry that finds the draft and is refused again fails too.
+      const fake2 = yield* OdooFake.make({ version: 18 })
+      const seeded = seedOrder(fake2)
+      const second = yield* connect(fake2)
+      const shipment2 = (yield* intakeOf(second.erp, seeded.orderId)).shipments[0]!
+      yield* second.erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment: shipment2, deliveredAt }))
+      const release2 = new ErpPort.ReleaseInvoice({ key: key("invoice"), shipment: shipment2 })
+      fake2.failNext({ model: "account.move", method: "action_post" }, refused, 2)
+      expect((yield* Effect.flip(second.erp.releaseInvoice(release2))).reason).toBe("Invalid")
+      expect((yield* Effect.flip(second.erp.releaseInvoice(release2))).reason).toBe("Invalid")
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("an order with nothing delivered has nothing to invoice: a permanent error", () =>
     Effect.gen(function*() {
       const fake = yield* OdooFake.make({ version: 18 })
@@ -383,6 +419,45 @@ describe("service cases in the helpdesk", () => {
       )
       expect(fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id).toEqual([3, "Solved"])
       expect(fake.admin.search("project.task", [])).toEqual([])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("the invoice exposure is shown in the currency's own minor units", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const exposure = (amountMinor: number, currency: string) =>
+        new HelpdeskPort.CaseContext({
+          ...caseContext(shipment, true),
+          invoiceExposure: new Money.Money({ amountMinor, currency: Money.CurrencyCode.make(currency) })
+        })
+      const descriptionOf = (externalId: string) =>
+        String(fake.admin.read("project.task", [Number(externalId.split(":")[1])], ["description"])[0]!.description)
+      // ¥13,800 is 13800 minor units (the yen has none smaller); 1.250 KWD is 1250 (fils).
+      const yen = yield* erp.openOrEnrich(
+        new HelpdeskPort.OpenCase({
+          key: key("case-jpy"),
+          companyId: shipment.companyId,
+          shipmentId: shipment.id,
+          subject: "Damaged",
+          note: "Damaged.",
+          context: exposure(13800, "JPY")
+        })
+      )
+      expect(descriptionOf(yen.externalId)).toContain("Invoice exposure: 13800 JPY")
+      const other = (yield* intakeOf(erp, seedOrder(fake).orderId)).shipments[0]!
+      const dinar = yield* erp.openOrEnrich(
+        new HelpdeskPort.OpenCase({
+          key: key("case-kwd"),
+          companyId: other.companyId,
+          shipmentId: other.id,
+          subject: "Damaged",
+          note: "Damaged.",
+          context: new HelpdeskPort.CaseContext({ ...exposure(-1250, "KWD"), shipmentId: other.id })
+        })
+      )
+      expect(descriptionOf(dinar.externalId)).toContain("Invoice exposure: -1.250 KWD")
     }).pipe(Effect.provide(FetchLayer)))
 
   it.scopedLive("updating a shipment without a case is NotFound", () =>
