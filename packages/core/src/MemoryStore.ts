@@ -158,12 +158,11 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
     const layout = slots.get(stream)?.audit
     const out: Array<Store.AuditEntry> = []
     if (layout === undefined) return out
-    for (let at = 0; at < layout.length && out.length < limit; at += AUDIT) {
-      const seq = layout[at]!
-      if (seq < fromSeq) continue
+    // By position, not by seq (see `Store.readAudit`).
+    for (let at = Math.max(0, fromSeq - 1) * AUDIT; at < layout.length && out.length < limit; at += AUDIT) {
       out.push({
         stream,
-        seq,
+        seq: layout[at]!,
         at: layout[at + 1]!,
         kind: arena.read(layout, at + 2, 0),
         body: arena.read(layout, at + 2, 3),

@@ -277,6 +277,12 @@ export interface StoreShape {
   /** Appends one entry if its seq is head + 1 (false otherwise). */
   readonly appendAudit: (entry: AuditEntry) => Effect.Effect<boolean, PortError.StorageError>
   readonly auditHead: (stream: string) => Effect.Effect<AuditHead | undefined, PortError.StorageError>
+  /**
+   * Up to `limit` entries of a stream as stored, from the `fromSeq`-th on (entries are stored in
+   * order of seq from 1, so in an intact stream these are the entries with seq >= `fromSeq`).
+   * Never filtered by seq: `Audit.verify` pages with it and must see an entry inserted or moved
+   * out of place.
+   */
   readonly readAudit: (
     stream: string,
     fromSeq: number,

@@ -258,9 +258,35 @@ describe("pipeline", () => {
         tamper((s) => void s.pop())
         expect((yield* Audit.verify).problems.map((p) => p.problem)).toEqual(["missing-entries"])
         restore()
+        // An inserted entry, well formed but numbered below the stream's first.
+        tamper((s) => {
+          const forged = { ...s[0]!, seq: 0, body: "{\"forged\":true}", prevHash: Audit.GENESIS }
+          s.splice(3, 0, { ...forged, hash: Audit.hashOf(forged) })
+        })
+        expect((yield* Audit.verify).ok).toBe(false)
+        restore()
         expect(store.internals.audit.read(shipmentId)).toEqual(original)
         expect((yield* Audit.verify).ok).toBe(true)
       }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.effect("the audit trail detects an earlier entry replayed past verify's first page", () =>
+    Effect.gen(function* () {
+      const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      yield* Effect.gen(function* () {
+        for (let i = 1; i <= 1001; i++) yield* Audit.append("ops", { at: i, kind: "command", body: `{"n":${i}}` })
+        expect((yield* Audit.verify).ok).toBe(true)
+        const entries = store.internals.audit.read("ops")
+        // A copy of the first entry (an approval, say) slipped in after the thousandth.
+        store.internals.audit.write("ops", [...entries.slice(0, 1000), entries[0]!, ...entries.slice(1000)])
+        expect((yield* Audit.verify).problems.map((p) => [p.seq, p.problem])).toEqual([
+          [1001, "gap"],
+          [1, "broken-link"],
+          [2, "gap"],
+          [1001, "broken-link"]
+        ])
+      }).pipe(Effect.provideService(Store.Store, store))
     })
   )
 })

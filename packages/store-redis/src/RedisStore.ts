@@ -681,9 +681,10 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       readAudit: (stream, fromSeq, limit) => {
         if (limit <= 0) return Effect.succeed([])
         const from = Math.max(0, fromSeq - 1)
+        // By position, never filtered by seq: verification must see an entry out of place.
         return Effect.map(
           run("readAudit", () => client.lrange(K.audit(baseOf(stream), stream), from, from + limit - 1)),
-          (list) => list.map((s) => JSON.parse(s) as Store.AuditEntry).filter((e) => e.seq >= fromSeq)
+          (list) => list.map((s) => JSON.parse(s) as Store.AuditEntry)
         )
       },
 

@@ -176,6 +176,25 @@ describe("RedisStore", () => {
       expect(yield* stores[1]!.outboxSize()).toBe(30)
     }).pipe(Effect.scoped))
 
+  it.scoped("the audit trail's verification sees an entry inserted into a stream", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh()
+      yield* Effect.gen(function* () {
+        for (let i = 1; i <= 3; i++) yield* Audit.append("ops", { at: i, kind: "command", body: `{"n":${i}}` })
+        expect((yield* Audit.verify).ok).toBe(true)
+        const key = `{${store.prefix}:p${store.partitionOf("ops")}}:a:ops`
+        const [first] = yield* Effect.promise(() => store.client.lrange(key, 0, 0))
+        const forged = { ...(JSON.parse(first!) as Store.AuditEntry), seq: 0, body: "{\"forged\":true}" }
+        yield* Effect.promise(() => store.client.linsert(key, "AFTER", first!, JSON.stringify({ ...forged, hash: Audit.hashOf(forged) })))
+        expect((yield* Audit.verify).problems.map((p) => [p.seq, p.problem])).toEqual([
+          [2, "gap"],
+          [0, "broken-link"],
+          [1, "gap"],
+          [2, "broken-link"]
+        ])
+      }).pipe(Effect.provideService(Store.Store, store))
+    }))
+
   it.scoped("provides the generic Store and leaves a host's client open", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()
