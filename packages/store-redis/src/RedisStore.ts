@@ -460,9 +460,11 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       const reply = (await script.commit(keys, args)) as [number, number, ...Array<string>]
       const [ok, version, ...enqueued] = reply
       if (ok !== 1) return { _tag: "Conflict", version }
-      remember(commit.shipmentId, version, commit.body)
-      // Durable before anything builds on it (the seen marks written after it included).
+      // Durable before anything builds on it (the seen marks written after it included), and
+      // before it is cached: a body the replicas never confirmed may lose its version to another
+      // writer in a failover.
       await replicated("commit", [keys[0]!])
+      remember(commit.shipmentId, version, commit.body)
       if (durable !== undefined) confirmed.set(commit.shipmentId, version)
       if (!inlineSeen && seenKeys.length > 0) {
         await settleAll(

@@ -131,6 +131,24 @@ describe("RedisStore durability", () => {
       expect(yield* Effect.promise(() => replica.llen(events))).toBe(2)
     }).pipe(Effect.scoped))
 
+  it.live("keeps no body of a commit the replica never confirmed: a failover may give its version to another writer", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const durable = yield* store({ prefix, durability: DURABLE })
+      const other = yield* store({ prefix, durability: DURABLE })
+      yield* whileReplicaFrozen(
+        Effect.gen(function* () {
+          const failed = yield* Effect.either(durable.commit({ ...commit("x"), body: "lost" }))
+          expect(Either.isLeft(failed) && failed.left.reason).toBe("Unavailable")
+        })
+      )
+      // A failover to a replica that never got the write loses it (played here by removing it),
+      // and another writer commits the same version.
+      yield* Effect.promise(() => durable.client.del(recordKey(durable, "x")))
+      expect((yield* other.commit({ ...commit("x"), body: "kept" }))._tag).toBe("Committed")
+      expect(yield* durable.load("x")).toEqual({ shipmentId: "x", version: 1, body: "kept" })
+    }).pipe(Effect.scoped))
+
   it.live("waits for the replica on registrations and inbound dead letters", () =>
     Effect.gen(function* () {
       const durable = yield* store({ durability: DURABLE })
