@@ -36,13 +36,15 @@ export const pii =
     schema.annotations({ [PiiAnnotationId]: kind }) as S
 
 /**
- * Reads the personal-data kind of an AST node, looking through optional (`| undefined`) unions.
+ * Reads the personal-data kind of an AST node, looking through optional (`| undefined`) unions
+ * and refinements (`Schema.String.pipe(pii("email"), Schema.maxLength(254))`).
  *
  * @since 0.1.0
  */
 export const kindOf = (ast: AST.AST): PiiKind | undefined => {
   const own = AST.getAnnotation<PiiKind>(PiiAnnotationId)(ast)
   if (Option.isSome(own)) return own.value
+  if (AST.isRefinement(ast)) return kindOf(ast.from)
   if (AST.isUnion(ast)) {
     for (const member of ast.types) {
       const kind = kindOf(member)

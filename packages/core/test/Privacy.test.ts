@@ -1,12 +1,13 @@
 /**
  * Minimization in place (`Privacy.minimizeFresh`, used by the flows on payloads they have just
- * built) gives exactly what `Privacy.minimize` gives, for any payload and any policy.
+ * built) gives exactly what `Privacy.minimize` gives, for any payload and any policy; `Pii.paths`
+ * finds a field's annotation under its refinements.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
-import { ErpPort, HelpdeskPort, Notifier, Privacy } from "../src/index.js"
+import { ErpPort, HelpdeskPort, Notifier, Pii, Privacy } from "../src/index.js"
 
 const policies = Arbitrary.make(Privacy.Policy)
 
@@ -46,5 +47,20 @@ describe("Privacy.minimizeFresh", () => {
     const out = Privacy.minimizeFresh(Notifier.Notify, { ...request }, { name: "mask" })
     expect(out.recipientName).toBe("A. L.")
     expect("recipientEmail" in out).toBe(false)
+  })
+})
+
+describe("Pii.paths", () => {
+  it("finds personal data annotated under a refinement", () => {
+    const Contact = Schema.Struct({
+      email: Schema.String.pipe(Pii.pii("email"), Schema.maxLength(254)),
+      phone: Schema.optionalWith(Schema.String.pipe(Pii.pii("phone"), Schema.minLength(4)), { exact: true })
+    })
+    expect(Pii.paths(Contact).map((p) => [p.path.join("."), p.kind])).toEqual([
+      ["email", "email"],
+      ["phone", "phone"]
+    ])
+    const out = Privacy.minimize(Contact, { email: "ada@example.com", phone: "+44 20 7946 0000" }, {})
+    expect(out).toEqual({ email: "a***@example.com" })
   })
 })
