@@ -312,7 +312,9 @@ const isPresent = (value: string | undefined, scheme: Scheme): value is string =
 
 /**
  * Checks a request: the body size (`Invalid`, HTTP 413, `body is N bytes, more than the M
- * allowed`), then the first signature header present (`Unauthorized`, HTTP 401: `missing <h>
+ * allowed`), that a secret is configured (an empty one refuses every request: `Unauthorized`,
+ * HTTP 401, `no webhook secret is configured: every request is refused`), then the first
+ * signature header present (`Unauthorized`, HTTP 401: `missing <h>
  * header`, `missing <h> (or <h2>) header`, `<h> header does not start with <prefix>`, or
  * `<h> does not match the body and the webhook secret`). Errors carry the request's
  * {@link evidence}; the method is `verify`.
@@ -325,6 +327,12 @@ export const verify = (request: CarrierPort.InboundRequest, spec: Spec): Effect.
       Effect.fail(failure(request, { module: spec.module, method: "verify", source: spec.source, reason, status, description }))
     const oversized = tooLarge(request.body, spec.maxBodyBytes)
     if (oversized !== undefined) return fail("Invalid", 413, oversized)
+    // An empty key is public: with it, anyone could sign a request. Fail closed, also on a
+    // secret that is not text at all (`Redacted.make(process.env.UNSET!)`).
+    const secret: unknown = Redacted.value(spec.secret)
+    if (typeof secret !== "string" || secret === "") {
+      return fail("Unauthorized", 401, "no webhook secret is configured: every request is refused")
+    }
     let chosen: { readonly header: SignatureHeader; readonly value: string } | undefined
     for (const h of spec.headers) {
       const value = header(request.headers, h.name)
@@ -338,7 +346,7 @@ export const verify = (request: CarrierPort.InboundRequest, spec: Spec): Effect.
       return fail("Unauthorized", 401, `missing ${first.name}${rest.length > 0 ? ` (or ${rest.map((h) => h.name).join(", ")})` : ""} header`)
     }
     const { name, scheme } = chosen.header
-    switch (check(chosen.value, request.body, Redacted.value(spec.secret), scheme)) {
+    switch (check(chosen.value, request.body, secret, scheme)) {
       case "Valid":
         return Effect.void
       case "NoPrefix":

@@ -233,6 +233,20 @@ describe("WebhookSignature.verify", () => {
       expect(legacyWrong.description).toBe("x-acme-legacy does not match the body and the webhook secret")
     }))
 
+  it.effect("an empty webhook secret refuses every request: anyone can sign with an empty key", () =>
+    Effect.gen(function*() {
+      // E.g. `Config.redacted("EASYPOST_WEBHOOK_SECRET")` read from `EASYPOST_WEBHOOK_SECRET=`.
+      const unset = { ...spec, secret: Redacted.make("") }
+      const forged = WebhookSignature.sign(body, "", { encoding: "hex", prefix: "sha256=" })
+      const error = yield* Effect.flip(WebhookSignature.verify(request(body, { "x-acme-signature": forged }), unset))
+      expect(error).toMatchObject({ reason: "Unauthorized", status: 401, method: "verify", module: "AcmeWebhook" })
+      expect(error.description).toBe("no webhook secret is configured: every request is refused")
+      // `Redacted.make(process.env.EASYPOST_WEBHOOK_SECRET!)` with the variable unset: refused, not a defect.
+      const missing = { ...spec, secret: Redacted.make(undefined as unknown as string) }
+      const refused = yield* Effect.flip(WebhookSignature.verify(request(body, { "x-acme-signature": forged }), missing))
+      expect(refused.description).toBe("no webhook secret is configured: every request is refused")
+    }))
+
   it.effect("errors carry evidence (size, SHA-256, header names), never the body, a header value or the secret", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(WebhookSignature.verify(request(body, { "x-acme-signature": `sha256=${"0".repeat(64)}`, "content-type": "application/json" }), spec))
