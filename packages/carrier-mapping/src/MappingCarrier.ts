@@ -347,13 +347,20 @@ const firstPresent = (spec: Spec, root: unknown, ev: FieldPath.Located): { value
   return undefined
 }
 
+// JSON.parse rounds an integer beyond 2^53 to a neighbour: distinct partner ids (64-bit event
+// ids, 20-digit shipment numbers) would come out equal and dedupe, so they are refused instead.
+const inexact = (v: number): boolean => Number.isInteger(v) && !Number.isSafeInteger(v)
+const unreadableNumber = (path: string): string => `the number at "${path}" is too large to read exactly; send it as a string`
+
 const readText = (spec: Spec | undefined, root: unknown, ev: FieldPath.Located): Read<string> => {
   if (spec === undefined) return Either.right(undefined)
   const hit = firstPresent(spec, root, ev)
   if (hit === undefined) return Either.right(undefined)
   const v = hit.value
   if (typeof v === "string") return Either.right({ value: v.trim(), path: hit.path })
-  if (typeof v === "number" && Number.isFinite(v)) return Either.right({ value: String(v), path: hit.path })
+  if (typeof v === "number" && Number.isFinite(v)) {
+    return inexact(v) ? Either.left(unreadableNumber(hit.path)) : Either.right({ value: String(v), path: hit.path })
+  }
   return Either.left(`expected text or a number at "${hit.path}", found ${describe(v)}`)
 }
 
@@ -373,8 +380,10 @@ const readIds = (spec: Spec, root: unknown, ev: FieldPath.Located): Either.Eithe
   const ids: Array<string> = []
   for (const v of values) {
     if (typeof v === "string" && v.trim() !== "") ids.push(v.trim())
-    else if (typeof v === "number" && Number.isFinite(v)) ids.push(String(v))
-    else return Either.left(`expected event ids at "${hit.path}", found ${describe(v)}`)
+    else if (typeof v === "number" && Number.isFinite(v)) {
+      if (inexact(v)) return Either.left(unreadableNumber(hit.path))
+      ids.push(String(v))
+    } else return Either.left(`expected event ids at "${hit.path}", found ${describe(v)}`)
   }
   if (ids.length === 0) return Either.left(`no event ids at "${hit.path}"`)
   return Either.right(ids)

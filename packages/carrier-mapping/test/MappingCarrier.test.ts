@@ -382,6 +382,36 @@ describe("MappingCarrier", () => {
       })
     )
 
+    it.effect("numbers JSON cannot hold exactly (ids, tracking numbers beyond 2^53) are Invalid, never rounded", () =>
+      Effect.gen(function* () {
+        const { send } = yield* setup
+        const checkpoint = (ref: string) => `{ "ref": ${ref}, "when": "2024-03-10 10:00", "code": "DEP" }`
+        // Two distinct partner ids that JSON.parse reads as the same number: rounded, the second
+        // would dedupe as a repeat of the first and be lost.
+        const twoIds = `{ "data": { "consignments": [{ "awb": "A1", "checkpoints": [${checkpoint("9007199254740993")}, ${checkpoint("9007199254740992")}] }] } }`
+        expectCarrierError(
+          yield* Effect.flip(send(twoIds)),
+          "Invalid",
+          /event 0 \(data\.consignments\[0\]\.checkpoints\[0\]\): id: the number at "ref" is too large to read exactly; send it as a string/
+        )
+        const bigAwb = `{ "data": { "consignments": [{ "awb": 340434292135100186, "checkpoints": [${checkpoint("1")}] }] } }`
+        expectCarrierError(
+          yield* Effect.flip(send(bigAwb)),
+          "Invalid",
+          /trackingNumber: the number at "\^\.awb" is too large to read exactly; send it as a string/
+        )
+        const bigVoid = `{ "data": { "consignments": [{ "awb": "A1", "checkpoints": [{ "ref": 2, "when": "2024-03-10 10:00", "code": "VOID", "voids": [12345678901234567890] }] }] } }`
+        expectCarrierError(
+          yield* Effect.flip(send(bigVoid)),
+          "Invalid",
+          /retracts: the number at "voids" is too large to read exactly; send it as a string/
+        )
+        // Safe integers are still read as text.
+        const ok = yield* send(`{ "data": { "consignments": [{ "awb": 9007199254740991, "checkpoints": [${checkpoint("9007199254740991")}] }] } }`)
+        expect(ok.map((o) => [o.trackingNumber, o.event.id])).toEqual([["9007199254740991", "9007199254740991"]])
+      })
+    )
+
     it.effect("an empty event list, or missing arrays below the first key, are fine: no events", () =>
       Effect.gen(function* () {
         const { send } = yield* setup
