@@ -134,7 +134,8 @@ export const MappedException = Schema.Literal(...Status.exceptionKinds).annotati
  * exactly one of a `status`, an `exception`, `clears` (exceptions resolved: `"all"` or a list)
  * or `retracts: true` (the event withdraws the events named by `fields.retracts`).
  *
- * A rule with a subcode wins over the rule for the same code without one.
+ * A rule with a subcode wins over the rule for the same code without one; it needs
+ * `fields.subcode` (without it no event has a subcode, and the config is rejected).
  *
  * @since 0.1.0
  */
@@ -472,7 +473,7 @@ export const MappingConfig = Schema.Struct({
         }
       })
     }
-    // One rule per code (+ subcode).
+    // One rule per code (+ subcode); a subcode rule needs a subcode to match.
     const seen = new Map<string, number>()
     config.codes.forEach((rule, i) => {
       const key = ruleKey(rule.code, rule.subcode, config.codeMatching === "case-insensitive")
@@ -483,6 +484,12 @@ export const MappingConfig = Schema.Struct({
           message: `duplicate rule for code "${rule.code}"${rule.subcode !== undefined ? ` subcode "${rule.subcode}"` : ""} (first at codes.${first})`
         })
       } else seen.set(key, i)
+      if (rule.subcode !== undefined && config.fields.subcode === undefined) {
+        issues.push({
+          path: ["codes", i, "subcode"],
+          message: `the rule for code "${rule.code}" subcode "${rule.subcode}" can never match: set fields.subcode (where the payload has the subcode)`
+        })
+      }
       if (rule.retracts === true && (config.fields.id === undefined || config.fields.retracts === undefined)) {
         issues.push({
           path: ["codes", i, "retracts"],

@@ -55,6 +55,7 @@ describe("MappingConfig", () => {
     expect(
       rejection({
         ...minimal,
+        fields: { ...minimal.fields, subcode: "sub" },
         codeMatching: "case-insensitive",
         codes: [{ code: "dex", subcode: "03", exception: "address_issue" }, { code: "DEX", subcode: "03", exception: "refused" }]
       })
@@ -62,6 +63,16 @@ describe("MappingConfig", () => {
     expect(rejection({ ...minimal, codes: [{ code: "V", retracts: true }] })).toBe(
       "invalid MappingConfig: codes.0.retracts: a retraction needs fields.id (the partner's event ids) and fields.retracts (the ids it withdraws)"
     )
+  })
+
+  it("rejects a rule with a subcode when no fields.subcode reads one (it could never match)", () => {
+    // Without fields.subcode every event has no subcode: DEX/03 would silently map as plain DEX
+    // (delayed, not address_issue), and a subcode-only code would be unmapped.
+    const codes = [{ code: "DEX", exception: "delayed" }, { code: "DEX", subcode: "03", exception: "address_issue" }]
+    expect(rejection({ ...minimal, codes })).toBe(
+      'invalid MappingConfig: codes.1.subcode: the rule for code "DEX" subcode "03" can never match: set fields.subcode (where the payload has the subcode)'
+    )
+    expect(rejection({ ...minimal, fields: { ...minimal.fields, subcode: "reason" }, codes })).toBe("accepted")
   })
 
   it("rejects malformed paths with the position of the mistake", () => {
