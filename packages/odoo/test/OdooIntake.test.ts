@@ -100,15 +100,42 @@ describe("the cursor (against the fake's ORM, in process)", () => {
       cursor = r.cursor
     }
     expect(pages).toEqual([ids.slice(0, 5), ids.slice(5, 10), ids.slice(10)])
-    expect(cursor).toEqual({ writeDate: "2026-11-27 12:00:00", id: ids[11] })
+    expect(cursor).toEqual({ writeDate: "2026-11-27 12:00:00", id: ids[11], ids })
+  })
+
+  it("hands out an older quotation confirmed later within the second of the last poll", () => {
+    let now = base - 60_000
+    const db = new FakeDatabase({ version: 17, now: () => now, helpdesk: false, deliveryState: false })
+    const quotation = db.create("sale.order", { partner_id: 3 }) // a draft from a minute ago
+    now = base + 200
+    const other = db.create("sale.order", { partner_id: 3 })
+    db.confirmOrder(other)
+    const query: IntakeCursor.Query<never> = (domain, sort, size) =>
+      Effect.sync(() =>
+        decodeRows(db.read("sale.order", db.search("sale.order", OdooDomain.toJson(domain), { order: sort, limit: size }), ["write_date"]))
+      )
+    const confirmed = OdooDomain.isIn("state", ["sale", "done"])
+    const first = Effect.runSync(IntakeCursor.nextPage(query, confirmed, undefined, 10))
+    expect(first.page.map((r) => r.id)).toEqual([other])
+    // confirmed in the same second, after the poll: same write_date second, smaller id
+    now = base + 700
+    db.confirmOrder(quotation)
+    const stored = IntakeCursor.encode(first.cursor!)
+    const second = Effect.runSync(IntakeCursor.nextPage(query, confirmed, IntakeCursor.decode(stored), 10))
+    expect(second.page.map((r) => r.id)).toEqual([quotation])
+    const third = Effect.runSync(IntakeCursor.nextPage(query, confirmed, second.cursor, 10))
+    expect(third.page).toEqual([])
   })
 
   it("refuses a cursor it did not issue", () =>
     Effect.gen(function*() {
       expect(IntakeCursor.decode("2026-11-27 12:00:00|5")).toBeUndefined()
-      expect(IntakeCursor.decode(IntakeCursor.encode({ writeDate: "2026-11-27 12:00:00", id: 5 }))).toEqual({
+      // the first format (persisted by earlier versions) is still read
+      expect(IntakeCursor.decode("v1|2026-11-27 12:00:00|5")).toEqual({ writeDate: "2026-11-27 12:00:00", id: 5 })
+      expect(IntakeCursor.decode(IntakeCursor.encode({ writeDate: "2026-11-27 12:00:00", id: 9, ids: [2, 9] }))).toEqual({
         writeDate: "2026-11-27 12:00:00",
-        id: 5
+        id: 9,
+        ids: [2, 9]
       })
     }).pipe(Effect.runSync))
 })
@@ -166,7 +193,7 @@ describe("a poller restart (over HTTP)", () => {
       expect(ids).toHaveLength(created.length)
       expect(new Set(ids).size).toBe(created.length)
       expect([...ids].sort()).toEqual(created.map((id) => `waybill:sale.order:${id}`).sort())
-      expect(cursors.get("odoo:orders")).toMatch(/^v1\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+$/)
+      expect(cursors.get("odoo:orders")).toMatch(/^v2\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+(,\d+)*$/)
       const bad = yield* Effect.flip(second.erp.fetchOrders({ cursor: "garbage", limit: 4 }))
       expect(bad.reason).toBe("Invalid")
     }).pipe(Effect.provide(FetchLayer)))

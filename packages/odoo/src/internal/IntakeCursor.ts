@@ -5,7 +5,10 @@
  * second is a *bucket* `[d, d + 1s)` whose records are ordered by id, never an equality on
  * `write_date`. A page ordered by `write_date` may end inside a second whose other records sort
  * later (their microseconds are larger, their ids smaller); such an unfinished second is left for
- * the next page, or paged through by id when the whole page lies in it.
+ * the next page, or paged through by id when the whole page lies in it. A record can still join a
+ * second after it was handed out, with a *smaller* id (a quotation created earlier, confirmed a
+ * few milliseconds after the poll), so the cursor keeps every id it handed out in its second,
+ * not only the largest.
  *
  * @internal
  */
@@ -16,8 +19,13 @@ import * as OdooField from "../OdooField.js"
 export interface Cursor {
   /** The last second handed out, `"YYYY-MM-DD HH:MM:SS"`. */
   readonly writeDate: string
-  /** The last id handed out within that second. */
+  /** The largest id handed out within that second. */
   readonly id: number
+  /**
+   * Every id handed out within that second. Absent in a cursor of the first format (`v1`), where
+   * every id up to `id` counts as handed out.
+   */
+  readonly ids?: ReadonlyArray<number> | undefined
 }
 
 export interface Row {
@@ -28,13 +36,20 @@ export interface Row {
 
 export type Query<E> = (domain: D.Domain, order: string, limit: number) => Effect.Effect<ReadonlyArray<Row>, E>
 
-const FORMAT = /^v1\|(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+)$/
+const V1 = /^v1\|(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+)$/
+const V2 = /^v2\|(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+(?:,\d+)*)$/
 
-export const encode = (c: Cursor): string => `v1|${c.writeDate}|${c.id}`
+export const encode = (c: Cursor): string =>
+  c.ids === undefined ? `v1|${c.writeDate}|${c.id}` : `v2|${c.writeDate}|${c.ids.join(",")}`
 
 export const decode = (s: string): Cursor | undefined => {
-  const m = FORMAT.exec(s)
-  return m === null ? undefined : { writeDate: m[1]!, id: Number(m[2]) }
+  const v2 = V2.exec(s)
+  if (v2 !== null) {
+    const ids = v2[2]!.split(",").map(Number)
+    return { writeDate: v2[1]!, id: Math.max(...ids), ids }
+  }
+  const v1 = V1.exec(s)
+  return v1 === null ? undefined : { writeDate: v1[1]!, id: Number(v1[2]) }
 }
 
 export const nextSecond = (writeDate: string): string => {
@@ -42,8 +57,11 @@ export const nextSecond = (writeDate: string): string => {
   return OdooField.formatDateTime((typeof ms === "number" ? ms : 0) + 1000)
 }
 
-const bucket = (second: string, afterId: number | undefined): D.Domain =>
-  D.and(D.gte("write_date", second), D.lt("write_date", nextSecond(second)), afterId !== undefined ? D.gt("id", afterId) : D.all)
+const bucket = (second: string, rest: D.Domain): D.Domain =>
+  D.and(D.gte("write_date", second), D.lt("write_date", nextSecond(second)), rest)
+
+/** The records of the cursor's second it has not handed out yet. */
+const notHandedOut = (c: Cursor): D.Domain => (c.ids !== undefined ? D.notIn("id", c.ids) : D.gt("id", c.id))
 
 const byBucket = (a: Row, b: Row) => (a.write_date < b.write_date ? -1 : a.write_date > b.write_date ? 1 : a.id - b.id)
 
@@ -58,7 +76,7 @@ export const nextPage = <E>(
     if (limit <= 0) return { page: [], cursor }
     const domain = cursor === undefined
       ? base
-      : D.and(base, D.or(D.gte("write_date", nextSecond(cursor.writeDate)), bucket(cursor.writeDate, cursor.id)))
+      : D.and(base, D.or(D.gte("write_date", nextSecond(cursor.writeDate)), bucket(cursor.writeDate, notHandedOut(cursor))))
     const rows = yield* query(domain, "write_date asc, id asc", limit)
     let page: ReadonlyArray<Row>
     if (rows.length < limit) page = [...rows].sort(byBucket)
@@ -68,11 +86,19 @@ export const nextPage = <E>(
       page = complete.length > 0
         ? [...complete].sort(byBucket)
         : yield* query(
-          D.and(base, bucket(last, cursor !== undefined && cursor.writeDate === last ? cursor.id : undefined)),
+          D.and(base, bucket(last, cursor !== undefined && cursor.writeDate === last ? notHandedOut(cursor) : D.all)),
           "id asc",
           limit
         )
     }
     const end = page[page.length - 1]
-    return { page, cursor: end !== undefined ? { writeDate: end.write_date, id: end.id } : cursor }
+    if (end === undefined) return { page, cursor }
+    const same = cursor !== undefined && cursor.writeDate === end.write_date ? cursor : undefined
+    const latest = page.filter((r) => r.write_date === end.write_date).map((r) => r.id)
+    if (same !== undefined && same.ids === undefined) {
+      // a v1 cursor stays v1 within its second: the ids below its own are not known one by one
+      return { page, cursor: { writeDate: end.write_date, id: Math.max(same.id, ...latest) } }
+    }
+    const ids = [...new Set([...(same?.ids ?? []), ...latest])].sort((a, b) => a - b)
+    return { page, cursor: { writeDate: end.write_date, id: ids[ids.length - 1]!, ids } }
   })
