@@ -891,7 +891,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             description: OdooField.Text,
             active: Schema.Boolean,
             // project.task.state exists from 17
-            ...(model === "project.task" && server.major >= 17 ? { state: OdooField.Text } : {})
+            ...(model === "project.task" && server.major >= 17 ? { state: OdooField.Text } : {}),
+            ...(model === "helpdesk.ticket" ? { stage_id: OdooField.Many2one } : {})
           },
           limit: 1,
           order: "id asc",
@@ -903,13 +904,37 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         ? Effect.succeed(false) // the call that created the case carried this note
         : postOnce(model, row.id, key, "", note)
 
-    const reopen = (model: string, row: { readonly id: number; readonly active: boolean; readonly state?: string | null }) =>
+    /** Whether a ticket sits in a folded (closed) stage; its stage is read when not given. */
+    const ticketFolded = (id: number, stage: OdooField.Many2one | undefined) =>
+      Effect.gen(function*() {
+        const current = stage !== undefined
+          ? stage
+          : (yield* client.read("helpdesk.ticket", [id], { fields: { stage_id: OdooField.Many2one } }))[0]?.stage_id ?? null
+        if (current === null) return false
+        const stages = yield* client.read("helpdesk.stage", [current.id], { fields: { fold: Schema.Boolean } })
+        return stages[0]?.fold === true
+      })
+
+    const reopen = (
+      model: string,
+      row: {
+        readonly id: number
+        readonly active: boolean
+        readonly state?: string | null
+        readonly stage_id?: OdooField.Many2one | undefined
+      }
+    ) =>
       Effect.gen(function*() {
         const server = yield* client.info
         const values: Record<string, unknown> = {}
         if (!row.active) values.active = true
         if (model === "project.task" && server.major >= 17 && (row.state === "1_done" || row.state === "1_canceled")) {
           values.state = "01_in_progress"
+        }
+        if (model === "helpdesk.ticket" && (yield* ticketFolded(row.id, row.stage_id))) {
+          // solved or cancelled: back to the first stage that is not folded
+          const stages = yield* client.search("helpdesk.stage", D.eq("fold", false), { limit: 1, order: "sequence asc, id asc" })
+          if (stages[0] !== undefined) values.stage_id = stages[0]
         }
         if (Object.keys(values).length > 0) yield* client.write(model, [row.id], values)
       })

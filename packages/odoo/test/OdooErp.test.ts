@@ -421,6 +421,66 @@ describe("service cases in the helpdesk", () => {
       expect(fake.admin.search("project.task", [])).toEqual([])
     }).pipe(Effect.provide(FetchLayer)))
 
+  it.scopedLive("a new exception on a solved ticket brings it back out of the folded stage", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17, modules: { helpdesk: true } })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const open = (k: string) =>
+        erp.openOrEnrich(
+          new HelpdeskPort.OpenCase({
+            key: key(k),
+            companyId: shipment.companyId,
+            shipmentId: shipment.id,
+            subject: "Parcel damaged",
+            note: "Damaged.",
+            context: caseContext(shipment, true)
+          })
+        )
+      const opened = yield* open("case-1")
+      const id = Number(opened.externalId.split(":")[1])
+      yield* erp.update(
+        new HelpdeskPort.UpdateCase({
+          key: key("case-1-resolved"),
+          companyId: shipment.companyId,
+          shipmentId: shipment.id,
+          note: "Replaced.",
+          context: caseContext(shipment, false),
+          resolve: true
+        })
+      )
+      expect(fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id).toEqual([3, "Solved"])
+      const again = yield* open("case-2")
+      expect(again.externalId).toBe(opened.externalId)
+      // open again, as a project task is: back in the first stage that is not folded
+      expect(fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id).toEqual([1, "New"])
+      // and through a fresh adapter, which finds the ticket by its marker
+      yield* erp.update(
+        new HelpdeskPort.UpdateCase({
+          key: key("case-2-resolved"),
+          companyId: shipment.companyId,
+          shipmentId: shipment.id,
+          note: "Replaced.",
+          context: caseContext(shipment, false),
+          resolve: true
+        })
+      )
+      const fresh = yield* connect(fake)
+      yield* fresh.erp.openOrEnrich(
+        new HelpdeskPort.OpenCase({
+          key: key("case-3"),
+          companyId: shipment.companyId,
+          shipmentId: shipment.id,
+          subject: "Parcel lost",
+          note: "Lost.",
+          context: caseContext(shipment, true)
+        })
+      )
+      expect(fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id).toEqual([1, "New"])
+      expect(fake.admin.search("helpdesk.ticket", [])).toEqual([id])
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("the invoice exposure is shown in the currency's own minor units", () =>
     Effect.gen(function*() {
       const fake = yield* OdooFake.make({ version: 17 })
