@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
@@ -163,7 +164,11 @@ export const make = (options: Options): Effect.Effect<AfterShipClient, never, Ht
           (e) => unexpected(method, response.status, AfterShipTracking.formatParseError(e, ""))
         )
         return { status: response.status, data: envelope.data }
-      }).pipe((effect) => HttpFailure.guard(effect, { error: PortError.CarrierError, module: MODULE, method, timeout }))
+      }).pipe(
+        (effect) => HttpFailure.guard(effect, { error: PortError.CarrierError, module: MODULE, method, timeout }),
+        // The HTTP client records request headers on its span; the key must show as redacted.
+        Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "as-api-key"])
+      )
 
     const decodeTracking = (method: string, status: number, data: unknown) =>
       Effect.mapError(

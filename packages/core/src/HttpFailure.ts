@@ -230,7 +230,9 @@ export const isTransportFailure = (u: unknown): u is TransportFailure =>
 
 /**
  * The fields of the `Transport` port error for a transport failure (with the answer's status
- * when there was one, and the failure as `cause`).
+ * when there was one). The `cause` is a plain copy of the failure's `_tag`, `reason`,
+ * `description` and `message`: never the request itself, whose headers carry credentials
+ * (`Authorization`, `as-api-key`, …) and would be printed wherever the error is logged.
  *
  * @since 0.1.0
  */
@@ -240,7 +242,12 @@ export const fromTransport = (error: TransportFailure, where: Where): Fields => 
   method: where.method,
   description: `${error.reason}: ${error.description ?? error.message}`,
   ...(error.response !== undefined ? { status: error.response.status } : {}),
-  cause: error
+  cause: {
+    _tag: error._tag,
+    reason: error.reason,
+    ...(error.description !== undefined ? { description: error.description } : {}),
+    message: error.message
+  }
 })
 
 /**

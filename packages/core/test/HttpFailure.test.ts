@@ -161,6 +161,17 @@ describe("HttpFailure.fromTransport and fromTimeout", () => {
     expect(response).toMatchObject({ reason: "Transport", description: "Decode: body was not text", status: 200 })
     expect(HttpFailure.fromTimeout("10 seconds", where)).toEqual({ ...where, reason: "Timeout", description: "no answer within 10s" })
   })
+
+  it("keeps neither the request nor its headers (credentials) in the cause", () => {
+    const withRequest = {
+      ...requestError,
+      request: { method: "GET", url: "https://api.example.com/trackings", headers: { "as-api-key": "asat_secret_key" } }
+    }
+    const error = new PortError.CarrierError(HttpFailure.fromTransport(withRequest, where))
+    expect(error.cause).toEqual(requestError)
+    expect(JSON.stringify(error)).not.toContain("asat_secret_key")
+    expect(String(error)).not.toContain("asat_secret_key")
+  })
 })
 
 describe("HttpFailure.guard", () => {
