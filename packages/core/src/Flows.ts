@@ -365,6 +365,8 @@ export const plan = (input: PlanInput): Plan => {
     })
   }
 
+  // A delivery reached in this plan updates (and, with nothing open, resolves) the case itself.
+  const deliveredNow = input.reached.some((m) => m._tag === "Reached" && m.status === "delivered")
   for (const m of input.reached) {
     const key = Milestone.key(m)
     const category = noteCategory(m)
@@ -412,7 +414,14 @@ export const plan = (input: PlanInput): Plan => {
         notify("exception", `exception:${m.eventId}`)
         break
       case "ExceptionResolved":
-        updateCase(`resolved:${m.eventId}`, `${describe(m)} (${m.eventId})`, false)
+        // The delivery closes the case when nothing is open; an exception resolved after it (a
+        // damage cleared, or one reported late) must close it too, or the outcome would depend
+        // on whether the delivery or the exception arrived first.
+        updateCase(
+          `resolved:${m.eventId}`,
+          `${describe(m)} (${m.eventId})`,
+          !deliveredNow && ShipmentState.has(view, "reached:delivered") && ShipmentState.openExceptions(view).length === 0
+        )
         break
       default:
         break

@@ -22,7 +22,7 @@ import {
 } from "../src/index.js"
 import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { Histories } from "../src/testing/index.js"
-import { exception, retraction, scan, shipmentId, companyId } from "./builders.js"
+import { cleared, exception, retraction, scan, shipmentId, companyId } from "./builders.js"
 
 const schemas: Record<string, Schema.Schema<any, any, never>> = {
   "erp.writeTracking": ErpPort.WriteTracking,
@@ -134,6 +134,38 @@ describe("flows", () => {
         ["helpdesk.update", "resolved:x2", "x1"]
       ])
     })
+  )
+
+  it.effect("the case ends resolved whatever the order of the delivery and exceptions resolved after it", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          // A delay resolved by the delivery, and a damage reported after the delivery, then cleared.
+          Histories.permutation([
+            scan("i", "in_transit", 60),
+            exception("x1", "delayed", 100),
+            scan("v", "delivered", 600),
+            exception("x2", "damaged", 700),
+            cleared("c", 800)
+          ]),
+          (events) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { outbox, pipeline } = yield* setup()
+                yield* ingestAll(pipeline, events)
+                // The helpdesk as the dispatcher drives it: an open (re)opens, a resolving update closes.
+                let open: boolean | undefined
+                for (const action of outbox()) {
+                  if (action.kind === "helpdesk.openOrEnrich") open = true
+                  if (action.kind === "helpdesk.update" && JSON.parse(action.payload).resolve === true) open = false
+                }
+                expect(open).toBe(false)
+              })
+            )
+        ),
+        { numRuns: 40 }
+      )
+    )
   )
 
   it.effect("a case payload carries no street, postal code, full phone or email under the default policy", () =>
