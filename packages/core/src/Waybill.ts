@@ -148,7 +148,9 @@ export const create = async (options: Options): Promise<Waybill> => {
       ports
     )
   )
-  let background: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+  // The background fibers, once `start()` was called: one start for concurrent calls, so that
+  // `stop()` interrupts every fiber that was forked.
+  let background: Promise<ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>> | undefined
   const scope = await Effect.runPromise(Scope.make())
 
   const summary = (record: ShipmentRecord.ShipmentRecord): ShipmentSummary => {
@@ -200,9 +202,12 @@ export const create = async (options: Options): Promise<Waybill> => {
     deadLetters: (filter) => runtime.runPromise(DeadLetters.list(filter)),
     replay: (filter, by) => runtime.runPromise(DeadLetters.replay(filter, by)),
     start: async () => {
-      if (background.length > 0) return
+      if (background !== undefined) {
+        await background
+        return
+      }
       const workers = options.workers ?? 2
-      background = await runtime.runPromise(
+      background = runtime.runPromise(
         Effect.gen(function* () {
           const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
           for (let i = 0; i < workers; i++) {
@@ -215,6 +220,11 @@ export const create = async (options: Options): Promise<Waybill> => {
           return fibers
         })
       )
+      // A start that failed may be tried again.
+      await background.catch((error) => {
+        background = undefined
+        throw error
+      })
     },
     drain: (drainOptions) =>
       runtime.runPromise(
@@ -234,8 +244,10 @@ export const create = async (options: Options): Promise<Waybill> => {
         })
       ),
     stop: async () => {
-      await Effect.runPromise(Effect.forEach(background, Fiber.interrupt, { discard: true }))
-      background = []
+      // A start still in progress is waited for, so none of its fibers outlives the stop.
+      const fibers = background === undefined ? [] : await background.catch(() => [])
+      background = undefined
+      await Effect.runPromise(Effect.forEach(fibers, Fiber.interrupt, { discard: true }))
       await Effect.runPromise(Scope.close(scope, Exit.void))
       await runtime.dispose()
     }

@@ -2,8 +2,9 @@
  * The Promise facade, as a host without Effect uses it.
  */
 import { describe, expect, it } from "vitest"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ErpPort, Waybill } from "../src/index.js"
+import { ErpPort, MemoryTransport, Waybill, Worker } from "../src/index.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
 
 describe("Waybill facade", () => {
@@ -42,4 +43,17 @@ describe("Waybill facade", () => {
     await expect(waybill.registerOrder({ nonsense: true })).rejects.toThrow(/OrderIntake/)
     await waybill.stop()
   }, 60_000)
+
+  it("stop() stops every worker, also of start() calls made concurrently", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    // The host owns the transport, so what consumes it after stop() can be seen.
+    const transport = await Effect.runPromise(MemoryTransport.make)
+    const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    await Promise.all([waybill.start(), waybill.start()])
+    await waybill.stop()
+    await Effect.runPromise(transport.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Nobody took it: no worker outlived the stop.
+    expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(1)
+  })
 })
