@@ -26,6 +26,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import { CarrierAdapter, CarrierPort, Money, PortError, type Shipment, type TimePolicy } from "@waybill/core"
@@ -80,14 +81,10 @@ export class EasyPostCarrier extends Context.Tag("@waybill/carrier-easypost/Easy
 
 const MODULE = "EasyPostCarrier"
 
-const zeroDecimal = new Set([
-  "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"
-])
-const threeDecimal = new Set(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
-
 /**
  * Converts a decimal amount string (`"7.47"`, `"7.47000"`) to integer minor units of the
- * currency without going through a float; digits beyond the currency's precision round half up.
+ * currency (`Money.minorDigits`) without going through a float; digits beyond the currency's
+ * precision round half up.
  *
  * @since 0.1.0
  */
@@ -95,7 +92,7 @@ export const toMinorUnits = (amount: string, currency: string): number | undefin
   const m = /^\s*(-?)(\d+)(?:\.(\d+))?\s*$/.exec(amount)
   if (m === null) return undefined
   const [, sign, whole, fraction = ""] = m
-  const exponent = zeroDecimal.has(currency) ? 0 : threeDecimal.has(currency) ? 3 : 2
+  const exponent = Money.minorDigits(currency as Money.CurrencyCode)
   const kept = (fraction + "0".repeat(exponent)).slice(0, exponent)
   const next = fraction.length > exponent ? Number(fraction[exponent]) : 0
   let minor = BigInt(whole!) * 10n ** BigInt(exponent) + BigInt(kept === "" ? "0" : kept)
@@ -159,10 +156,12 @@ interface Pending {
 /**
  * Makes the EasyPost carrier. Requires an `HttpClient`.
  *
- * `buyLabel` is idempotent per request `key` within the process (a retry after a failure reuses
- * the shipment already created, and a retry after success returns the same label), and sends
- * the key as the shipment `reference`; a buy that EasyPost refuses because the shipment already
- * has postage reads the existing label back instead of failing.
+ * `buyLabel` is idempotent per request `key`: it sends the key as the shipment `reference`, and
+ * when this process has no record of the key (a first call, or a retry after a crash or on
+ * another instance) it first looks the shipment up by that reference, so a retry reuses the
+ * shipment already created and returns the label already bought instead of buying a second
+ * one; a buy that EasyPost refuses because the shipment already has postage reads the existing
+ * label back instead of failing.
  *
  * @since 0.1.0
  */
@@ -219,7 +218,14 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
         if (parcel instanceof PortError.CarrierError) return yield* Effect.fail(parcel)
         let rated: EasyPostClient.Shipment
         if (entry.shipmentId === undefined) {
-          rated = yield* client.createShipment({
+          // No record of the key in this process (a first call, or a retry after a restart or
+          // on another instance): an earlier attempt may have created, even bought, the
+          // shipment, so look it up by its reference before creating one.
+          const earlier = yield* client.retrieveShipment(request.key).pipe(
+            Effect.map(Option.some),
+            Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeedNone)
+          )
+          rated = Option.isSome(earlier) ? earlier.value : yield* client.createShipment({
             toAddress: {
               street1: shipment.shipTo.street,
               street2: shipment.shipTo.street2,

@@ -149,7 +149,10 @@ export interface EasyPostClient {
   readonly createShipment: (request: CreateShipment) => Effect.Effect<Shipment, PortError.CarrierError>
   /** `POST /shipments/:id/buy`: buys one of the shipment's rates (label, tracking code). */
   readonly buyShipment: (shipmentId: string, rateId: string) => Effect.Effect<Shipment, PortError.CarrierError>
-  /** `GET /shipments/:id`. */
+  /**
+   * `GET /shipments/:id`. EasyPost also takes the shipment's `reference` in place of the id;
+   * an unknown one fails with `NotFound`.
+   */
   readonly retrieveShipment: (shipmentId: string) => Effect.Effect<Shipment, PortError.CarrierError>
 }
 

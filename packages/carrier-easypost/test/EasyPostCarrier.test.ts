@@ -10,12 +10,13 @@ import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import { CarrierPort, ErpPort, HttpFailure, Instant, PortError, Shipment } from "@waybill/core"
+import { CarrierPort, ErpPort, HttpFailure, Instant, Money, PortError, Shipment } from "@waybill/core"
 import { CarrierSuite } from "@waybill/core/testing"
 import { EasyPostCarrier, EasyPostClient } from "../src/index.js"
 import { EasyPostFake } from "../src/testing/index.js"
@@ -165,6 +166,34 @@ describe("EasyPostCarrier.createTracker", () => {
     }))
 })
 
+describe("EasyPostCarrier.toMinorUnits", () => {
+  it("reads EasyPost's decimal strings exactly, in the currency's minor unit, rounding extra digits half up", () => {
+    expect(EasyPostCarrier.toMinorUnits("7.58", "USD")).toBe(758)
+    expect(EasyPostCarrier.toMinorUnits("7.47000", "USD")).toBe(747)
+    expect(EasyPostCarrier.toMinorUnits("1300", "JPY")).toBe(1300)
+    expect(EasyPostCarrier.toMinorUnits("1.250", "KWD")).toBe(1250)
+    expect(EasyPostCarrier.toMinorUnits("7.585", "USD")).toBe(759)
+    expect(EasyPostCarrier.toMinorUnits("-7.585", "USD")).toBe(-759)
+    expect(EasyPostCarrier.toMinorUnits("7,58", "USD")).toBeUndefined()
+  })
+
+  it("agrees with Money on every currency's minor unit: reading a formatted amount gives it back", () => {
+    const currencies = ["USD", "EUR", "JPY", "KRW", "KWD", "BHD", "CLF", "UYW"] as const
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.integer({ min: -1_000_000_000, max: 1_000_000_000 }),
+        FastCheck.constantFrom(...currencies),
+        (amountMinor, currency) => {
+          const money = new Money.Money({ amountMinor, currency: Money.CurrencyCode.make(currency) })
+          const [major] = Money.format(money).split(" ")
+          expect(EasyPostCarrier.toMinorUnits(major!, currency)).toBe(amountMinor)
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+})
+
 describe("EasyPostCarrier.buyLabel", () => {
   it.scoped("creates the shipment, buys the cheapest rate and returns label, rate and tracking code", () =>
     withCarrier((carrier, fake) =>
@@ -178,7 +207,9 @@ describe("EasyPostCarrier.buyLabel", () => {
         expect(label.externalId).toMatch(/^shp_[0-9a-f]{32}$/)
         expect(label.labelUrl).toBe(`${fake.url.replace(/\/v2$/, "")}/files/postage_label/${label.externalId}.png`)
         expect(fake.count("POST", "/v2/shipments")).toBe(2)
-        const created = fake.calls()[0]!.body as { shipment: Record<string, any> }
+        // First the lookup by reference (nothing yet), then the create, then the buy.
+        expect(fake.calls()[0]!.path).toBe("/v2/shipments/shp-1%3Alabel")
+        const created = fake.calls()[1]!.body as { shipment: Record<string, any> }
         expect(created.shipment["reference"]).toBe("shp-1:label")
         expect(created.shipment["to_address"]).toEqual({
           street1: "179 N Harbor Dr",
@@ -189,7 +220,7 @@ describe("EasyPostCarrier.buyLabel", () => {
         })
         // 1,500 g = 52.9 oz; 300 × 200 × 100 mm = 11.8 × 7.9 × 3.9 in.
         expect(created.shipment["parcel"]).toEqual({ weight: 52.9, length: 11.8, width: 7.9, height: 3.9 })
-        expect(fake.calls()[1]!.path).toBe(`/v2/shipments/${label.externalId}/buy`)
+        expect(fake.calls()[2]!.path).toBe(`/v2/shipments/${label.externalId}/buy`)
         // The bought shipment carries a tracker for the label's tracking code.
         expect((fake.shipment(label.externalId)!["tracker"] as { tracking_code: string }).tracking_code).toBe(label.trackingNumber)
       })
@@ -242,7 +273,7 @@ describe("EasyPostCarrier.buyLabel", () => {
         const request = new CarrierPort.BuyLabel({ key: key("shp-3:label"), shipment })
         fake.failNext({ _tag: "LoseAnswer" }, { route: /^POST \/v2\/shipments\/[^/]+\/buy$/ })
         const fiber = yield* Effect.fork(Effect.exit(carrier.buyLabel(request)))
-        yield* fake.awaitCalls(2)
+        yield* fake.awaitCalls(3)
         yield* TestClock.adjust(Duration.seconds(11))
         expect(failureOf(yield* Fiber.join(fiber)).reason).toBe("Timeout")
         const label = yield* carrier.buyLabel(request)
@@ -251,6 +282,51 @@ describe("EasyPostCarrier.buyLabel", () => {
         expect(label.trackingNumber).toBe(fake.shipment(label.externalId)!["tracking_code"])
       })
     ))
+
+  it.scoped("a retry by a restarted process (same key) finds the label the first one bought: no second purchase", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
+      const process = () =>
+        EasyPostCarrier.make({
+          apiKey: Redacted.make(fake.apiKey),
+          webhookSecret: Redacted.make(webhookSecret),
+          baseUrl: fake.url,
+          fromAddress,
+          timeout: Duration.seconds(10)
+        }).pipe(Effect.provide(FetchHttpClient.layer))
+      const request = new CarrierPort.BuyLabel({ key: key("shp-4:label"), shipment })
+      // The first process buys the label, then crashes before its outbox ack.
+      const label = yield* Effect.flatMap(process(), (carrier) => carrier.buyLabel(request))
+      // The restarted process carries out the same action again.
+      const again = yield* Effect.flatMap(process(), (carrier) => carrier.buyLabel(request))
+      expect(again).toEqual(label)
+      expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(1)
+      expect(fake.count("POST", /^\/v2\/shipments$/)).toBe(1)
+    }))
+
+  it.scoped("a restarted process whose first create was carried out (answer lost) buys that shipment, not a new one", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
+      const process = () =>
+        EasyPostCarrier.make({
+          apiKey: Redacted.make(fake.apiKey),
+          webhookSecret: Redacted.make(webhookSecret),
+          baseUrl: fake.url,
+          fromAddress,
+          timeout: Duration.seconds(10)
+        }).pipe(Effect.provide(FetchHttpClient.layer))
+      const request = new CarrierPort.BuyLabel({ key: key("shp-5:label"), shipment })
+      fake.failNext({ _tag: "LoseAnswer" }, { route: "POST /v2/shipments" })
+      const first = yield* process()
+      const fiber = yield* Effect.fork(Effect.exit(first.buyLabel(request)))
+      yield* fake.awaitCalls(fake.calls().length + 1)
+      yield* TestClock.adjust(Duration.seconds(11))
+      expect(failureOf(yield* Fiber.join(fiber)).reason).toBe("Timeout")
+      const label = yield* Effect.flatMap(process(), (carrier) => carrier.buyLabel(request))
+      expect(fake.count("POST", /^\/v2\/shipments$/)).toBe(1)
+      expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(1)
+      expect(fake.shipment(label.externalId)!["reference"]).toBe("shp-5:label")
+    }))
 
   it.scoped("no matching rate, several packages, or no sender address: Invalid, naming why", () =>
     withCarrier((carrier) =>

@@ -337,7 +337,10 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
       }
       const shipmentMatch = /^\/v2\/shipments\/([^/]+)$/.exec(path)
       if (method === "GET" && shipmentMatch !== null) {
-        const s = shipments.get(decodeURIComponent(shipmentMatch[1]!))
+        // Like EasyPost, a shipment's `reference` is accepted in place of its id.
+        const idOrReference = decodeURIComponent(shipmentMatch[1]!)
+        const s = shipments.get(idOrReference) ??
+          [...shipments.values()].reverse().find((x) => x["reference"] === idOrReference)
         return s === undefined
           ? json(404, apiError("NOT_FOUND", "The requested resource could not be found."))
           : json(200, s)
