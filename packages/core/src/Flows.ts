@@ -15,6 +15,7 @@
 import * as Schema from "effect/Schema"
 import * as ErpPort from "./ErpPort.js"
 import * as HelpdeskPort from "./HelpdeskPort.js"
+import type * as Ids from "./Ids.js"
 import * as Construct from "./internal/construct.js"
 import * as Instant from "./Instant.js"
 import * as Milestone from "./Milestone.js"
@@ -117,6 +118,16 @@ export interface PlanInput {
   readonly reached: ReadonlyArray<Milestone.Milestone>
   readonly retracted: ReadonlyArray<Milestone.MilestoneRetracted>
   readonly now: Instant.Instant
+  /**
+   * The id of the event whose application reached the milestones of `reached` (the pipeline
+   * plans once per recorded event). The ERP note and the case update of a reached milestone are
+   * keyed by it (`<milestone key>:<cause>`), so a milestone withdrawn and reached again gets a
+   * note and an update of its own, while one reach still gets exactly one. Without it they are
+   * keyed by the milestone alone (`<milestone key>`), once per shipment.
+   *
+   * @since 0.3.0
+   */
+  readonly cause?: Ids.EventId
   /**
    * Whether this plan decides billing (default true). A commit that applies several events
    * plans each of them but settles billing once, on the last, over the final state: a damage
@@ -367,11 +378,16 @@ export const plan = (input: PlanInput): Plan => {
 
   // A delivery reached in this plan updates (and, with nothing open, resolves) the case itself.
   const deliveredNow = input.reached.some((m) => m._tag === "Reached" && m.status === "delivered")
+  // The note and the case update of a reach are keyed by the event that reached it: an event is
+  // planned once, so one reach gets one of each, and a reach after a withdrawal gets its own
+  // (the ERP's last note on a milestone must not be its withdrawal when it holds again).
+  // Notifications stay once per milestone: a customer never hears of the same milestone twice.
+  const byCause = (key: string) => (input.cause === undefined ? key : `${key}:${input.cause}`)
   for (const m of input.reached) {
     const key = Milestone.key(m)
     const category = noteCategory(m)
     if (category !== undefined && config.notes.includes(category)) {
-      note(key, `Shipment ${describe(m)}`, `${describe(m)} at ${Instant.formatIso(m.at)}`)
+      note(byCause(key), `Shipment ${describe(m)}`, `${describe(m)} at ${Instant.formatIso(m.at)}`)
     }
     switch (m._tag) {
       case "Reached": {
@@ -405,7 +421,7 @@ export const plan = (input: PlanInput): Plan => {
             })
           })
           notify("delivered", "delivered")
-          updateCase("delivered", "The shipment was delivered.", ShipmentState.openExceptions(view).length === 0)
+          updateCase(byCause("delivered"), "The shipment was delivered.", ShipmentState.openExceptions(view).length === 0)
         }
         break
       }
@@ -418,7 +434,7 @@ export const plan = (input: PlanInput): Plan => {
         // damage cleared, or one reported late) must close it too, or the outcome would depend
         // on whether the delivery or the exception arrived first.
         updateCase(
-          `resolved:${m.eventId}`,
+          byCause(`resolved:${m.eventId}`),
           `${describe(m)} (${m.eventId})`,
           !deliveredNow && ShipmentState.has(view, "reached:delivered") && ShipmentState.openExceptions(view).length === 0
         )

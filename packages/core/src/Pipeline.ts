@@ -620,6 +620,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           reached,
           retracted,
           now: at,
+          cause: event.id,
           settleBilling: last,
           billingRetracted
         })

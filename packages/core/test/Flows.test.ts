@@ -8,6 +8,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import {
+  Dispatcher,
   ErpPort,
   Flows,
   HelpdeskPort,
@@ -17,11 +18,12 @@ import {
   Pipeline,
   Shipment,
   ShipmentEvent,
+  ShipmentState,
   Store,
   Weight
 } from "../src/index.js"
 import type * as MemoryStoreType from "../src/MemoryStore.js"
-import { Histories } from "../src/testing/index.js"
+import { FakePorts, Histories } from "../src/testing/index.js"
 import { cleared, exception, retraction, scan, shipmentId, companyId } from "./builders.js"
 
 const schemas: Record<string, Schema.Schema<any, any, never>> = {
@@ -58,6 +60,77 @@ const setup = (flows?: Flows.FlowConfig, declaredWeight = 2000) =>
 const ingestAll = (pipeline: Pipeline.PipelineShape, events: ReadonlyArray<ShipmentEvent.ShipmentEvent>) =>
   Effect.forEach(events, (e) => pipeline.ingest(e))
 
+/** Every note category on: each reach and each withdrawal of a noted milestone gets a note. */
+const allNotes = new Flows.FlowConfig({
+  notes: ["dispatched", "delivered", "exceptions", "returns", "cancelled", "withdrawals"]
+})
+
+/** Milestones that get a note when reached under {@link allNotes} (`in_transit`, `pod`, … do not). */
+const notedOnReach = (key: string) =>
+  key === "cancelled" ||
+  key.startsWith("exception_opened:") ||
+  key.startsWith("exception_resolved:") ||
+  ["reached:dispatched", "reached:delivered", "reached:return_initiated", "reached:returned"].includes(key)
+
+/** Ingests `events` in batches of the given sizes (the last size repeats), in order. */
+const ingestInBatches = (
+  pipeline: Pipeline.PipelineShape,
+  events: ReadonlyArray<ShipmentEvent.ShipmentEvent>,
+  sizes: ReadonlyArray<number>
+) =>
+  Effect.gen(function* () {
+    const results: Array<Pipeline.IngestResult> = []
+    for (let at = 0, i = 0; at < events.length; i++) {
+      const size = sizes[Math.min(i, sizes.length - 1)] ?? 1
+      const batch = yield* pipeline.ingestMany(events.slice(at, at + size))
+      expect(batch.rejected).toEqual([])
+      results.push(...batch.results)
+      at += size
+    }
+    return results
+  })
+
+/**
+ * The ERP notes of a run against what the state machine reported: every reach and every
+ * withdrawal of a noted milestone enqueued a note of its own (none dropped as a key seen
+ * before), the outbox holds as many reach notes of a milestone as it was reached, and the last
+ * note about each milestone, reach or withdrawal, agrees with the final state. Returns the
+ * number of milestones reached more than once.
+ */
+const checkReachNotes = (
+  shipment: string,
+  results: ReadonlyArray<Pipeline.IngestResult>,
+  outboxKeys: ReadonlyArray<string>,
+  final: ReadonlySet<string>
+): number => {
+  // The reach notes of a milestone in any key format: the key alone, or followed by `:<event id>`.
+  const reachNote = (m: string) => (k: string) =>
+    k === `${shipment}:erp.postNote:${m}` || k.startsWith(`${shipment}:erp.postNote:${m}:`)
+  const withdrawalNote = (m: string) => (k: string) => k.startsWith(`${shipment}:erp.postNote:withdrawn:${m}:`)
+  const position = new Map(outboxKeys.map((k, i) => [k, i]))
+  const reaches = new Map<string, number>()
+  const last = new Map<string, { readonly at: number; readonly reached: boolean }>()
+  const see = (m: string, r: Pipeline.IngestResult, reached: boolean) => {
+    const key = r.enqueued.find(reached ? reachNote(m) : withdrawalNote(m))
+    expect(key, `note of ${m} ${reached ? "reached" : "withdrawn"} by ${r.eventId} enqueued`).toBeDefined()
+    const at = position.get(key!)!
+    const previous = last.get(m)
+    if (previous === undefined || previous.at < at) last.set(m, { at, reached })
+  }
+  for (const r of results) {
+    for (const m of r.reached) {
+      if (!notedOnReach(m)) continue
+      see(m, r, true)
+      reaches.set(m, (reaches.get(m) ?? 0) + 1)
+    }
+    for (const m of r.retracted) if (notedOnReach(m)) see(m, r, false)
+  }
+  for (const [m, n] of reaches) expect(outboxKeys.filter(reachNote(m)), `reach notes of ${m}`).toHaveLength(n)
+  for (const [m, { reached }] of last) expect(reached, `last note about ${m}`).toBe(final.has(m))
+  for (const m of final) if (notedOnReach(m)) expect(last.get(m)?.reached, `last note about ${m}`).toBe(true)
+  return [...reaches.values()].filter((n) => n > 1).length
+}
+
 describe("flows", () => {
   it.effect("dispatch writes tracking back and notifies the customer; notes only where configured", () =>
     Effect.gen(function* () {
@@ -66,7 +139,8 @@ describe("flows", () => {
       expect(keys()).toEqual(["erp.writeTracking", "notifier.notify:dispatched"])
       const noted = yield* setup(new Flows.FlowConfig({ notes: ["dispatched"] }))
       yield* ingestAll(noted.pipeline, [scan("d", "dispatched", 60)])
-      expect(noted.keys()).toEqual(["erp.postNote:reached:dispatched", "erp.writeTracking", "notifier.notify:dispatched"])
+      // The note is keyed by the milestone and the event that reached it.
+      expect(noted.keys()).toEqual(["erp.postNote:reached:dispatched:d", "erp.writeTracking", "notifier.notify:dispatched"])
     })
   )
 
@@ -130,8 +204,8 @@ describe("flows", () => {
       expect(cases.map((a) => [a.kind, a.key.split(":").slice(2).join(":"), a.after?.split(":").slice(2).join(":")])).toEqual([
         ["helpdesk.openOrEnrich", "carrier:x1".replace("carrier:", ""), undefined],
         ["helpdesk.openOrEnrich", "x2", "x1"],
-        ["helpdesk.update", "resolved:x1", "x1"],
-        ["helpdesk.update", "resolved:x2", "x1"]
+        ["helpdesk.update", "resolved:x1:i2", "x1"],
+        ["helpdesk.update", "resolved:x2:i2", "x1"]
       ])
     })
   )
@@ -341,6 +415,142 @@ describe("flows", () => {
       expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
     })
   )
+
+  it.effect("a milestone withdrawn and reached again gets a note for each reach; the ERP's last word is the reach", () =>
+    Effect.gen(function* () {
+      const history = [
+        scan("v", "delivered", 600),
+        scan("ri1", "return_initiated", 700),
+        retraction("x1", 710, "ri1"),
+        scan("ri2", "return_initiated", 720)
+      ]
+      const notes = (keys: ReadonlyArray<string>) => keys.filter((k) => k.startsWith("erp.postNote:"))
+      const expected = [
+        "erp.postNote:reached:return_initiated:ri1",
+        "erp.postNote:withdrawn:reached:return_initiated:x1",
+        "erp.postNote:reached:return_initiated:ri2"
+      ]
+      // One event at a time, and all in one batch (planned event by event): the same notes.
+      const apart = yield* setup()
+      yield* ingestAll(apart.pipeline, history)
+      expect((yield* apart.pipeline.record(shipmentId))?.state.view.status).toBe("return_initiated")
+      expect(notes(apart.keys())).toEqual(expected)
+      const last = apart.outbox().filter((a) => a.kind === "erp.postNote").at(-1)!
+      expect(JSON.parse(last.payload).subject).toBe("Shipment reached return initiated")
+      const together = yield* setup()
+      yield* together.pipeline.ingestMany(history)
+      expect(notes(together.keys())).toEqual(expected)
+
+      // At the far side: three notes, each once.
+      const fakes = FakePorts.make()
+      yield* Effect.gen(function* () {
+        const dispatcher = yield* Dispatcher.make({ concurrency: 1 })
+        yield* dispatcher.drain()
+      }).pipe(Effect.scoped, Effect.provide(Layer.merge(Layer.succeed(Store.Store, apart.store), fakes.layer)))
+      const posted = fakes.effects.filter((e) => e.operation === "postNote").map((e) => e.key.replace(`${shipmentId}:`, ""))
+      expect(posted).toEqual(expected)
+
+      // A single reach gets exactly one note; a retraction that arrives before the event it names
+      // leaves one reach (the second) and nothing to withdraw.
+      const once = yield* setup()
+      yield* ingestAll(once.pipeline, history.slice(0, 2))
+      expect(notes(once.keys())).toEqual(["erp.postNote:reached:return_initiated:ri1"])
+      const early = yield* setup()
+      yield* ingestAll(early.pipeline, [history[0]!, history[2]!, history[1]!, history[3]!])
+      expect(notes(early.keys())).toEqual(["erp.postNote:reached:return_initiated:ri2"])
+      // A redelivery of a reaching event enqueues nothing new.
+      yield* ingestAll(early.pipeline, [history[3]!])
+      expect(notes(early.keys())).toEqual(["erp.postNote:reached:return_initiated:ri2"])
+    })
+  )
+
+  it.effect("a delivery withdrawn and reached again updates (and resolves) the case again; one notification", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys, outbox } = yield* setup()
+      yield* ingestAll(pipeline, [
+        scan("i", "in_transit", 60),
+        exception("x", "delayed", 100),
+        scan("v1", "delivered", 600),
+        retraction("r", 610, "v1"),
+        scan("v2", "delivered", 700)
+      ])
+      const updates = outbox().filter((a) => a.kind === "helpdesk.update")
+      expect(updates.map((a) => [a.key.replace(`${shipmentId}:`, ""), JSON.parse(a.payload).resolve])).toEqual([
+        ["helpdesk.update:resolved:x:v1", false],
+        ["helpdesk.update:delivered:v1", true],
+        ["helpdesk.update:resolved:x:v2", false],
+        ["helpdesk.update:delivered:v2", true]
+      ])
+      expect(updates.every((a) => a.after === `${shipmentId}:helpdesk.openOrEnrich:x`)).toBe(true)
+      // The customer hears of the delivery once; the delivery is validated and invoiced once.
+      expect(keys().filter((k) => k === "notifier.notify:delivered")).toHaveLength(1)
+      expect(keys().filter((k) => k === "erp.validateDelivery")).toHaveLength(1)
+      expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+    })
+  )
+
+  it.effect("every reach gets its own note and the ERP's last note agrees with the state, in any arrival order", () => {
+    let rereached = 0
+    return Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          // A mis-scanned delivery and two withdrawn return scans, some of them missing, in any
+          // order and any batching.
+          FastCheck.subarray([
+            scan("i", "in_transit", 60),
+            exception("late", "delayed", 100),
+            scan("v1", "delivered", 600),
+            retraction("y1", 610, "v1"),
+            scan("v2", "delivered", 650),
+            scan("ri1", "return_initiated", 700),
+            retraction("x1", 710, "ri1"),
+            scan("ri2", "return_initiated", 720),
+            retraction("x2", 730, "ri2"),
+            scan("ri3", "return_initiated", 740)
+          ]).chain((events) => Histories.permutation(events)),
+          FastCheck.array(FastCheck.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 6 }),
+          (events, sizes) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { outbox, pipeline } = yield* setup(allNotes)
+                const results = yield* ingestInBatches(pipeline, events, sizes)
+                const record = yield* pipeline.record(shipmentId)
+                const final = ShipmentState.milestoneKeys(record!.state)
+                rereached += checkReachNotes(shipmentId, results, outbox().map((a) => a.key), final)
+              })
+            )
+        ),
+        { numRuns: 200 }
+      )
+    ).pipe(Effect.tap(() => expect(rereached).toBeGreaterThan(0)))
+  })
+
+  it.effect("generated histories: every reach gets its own note and the last note agrees with the state", () => {
+    // Histories with retractions, conflicting copies, duplicates and clock skew (one shipment).
+    let rereached = 0
+    return Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          Histories.arbitrary(),
+          FastCheck.array(FastCheck.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 6 }),
+          (history, sizes) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+                const pipeline = yield* Pipeline.make({ flows: allNotes }).pipe(Effect.provide(Layer.succeed(Store.Store, store)))
+                yield* pipeline.register(Histories.intake(history, 1))
+                const results = yield* ingestInBatches(pipeline, history.events, sizes)
+                const record = yield* pipeline.record(history.shipmentId)
+                const final = ShipmentState.milestoneKeys(record!.state)
+                const keys = [...store.internals.outbox.values()].map((e) => e.action.key)
+                rereached += checkReachNotes(history.shipmentId, results, keys, final)
+              })
+            )
+        ),
+        { numRuns: 300 }
+      )
+    ).pipe(Effect.tap(() => expect(rereached).toBeGreaterThan(0)))
+  })
 
   it.effect("events of unregistered shipments are refused with NotFound", () =>
     Effect.gen(function* () {
