@@ -33,19 +33,41 @@ export interface KeyedLock {
 export const make = (): KeyedLock => {
   const queues = new Map<string, Array<() => void>>()
 
-  const releaseAll = (held: Array<string>) =>
+  /** One call's keys: those it holds, and its place in a key's queue while it waits for it. */
+  interface Claim {
+    readonly held: Array<string>
+    waiting: { readonly queue: Array<() => void>; readonly wake: () => void } | undefined
+  }
+
+  /** Leaves the queue the claim waits in, if it still does. */
+  const leave = (claim: Claim) => {
+    const waiting = claim.waiting
+    if (waiting === undefined) return
+    claim.waiting = undefined
+    const at = waiting.queue.indexOf(waiting.wake)
+    if (at >= 0) waiting.queue.splice(at, 1)
+  }
+
+  /**
+   * Gives back what the claim holds and leaves the queue it waits in. `Effect.async` registers a
+   * waiter before its canceler is in place, so a fiber interrupted in between (at a cooperative
+   * yield) never runs the canceler: its place in the queue is left here, or the key would later
+   * be handed to a fiber that is gone.
+   */
+  const release = (claim: Claim) =>
     Effect.sync(() => {
-      for (const key of held) {
+      leave(claim)
+      for (const key of claim.held) {
         const waiters = queues.get(key)
         const next = waiters?.shift()
         if (next === undefined) queues.delete(key)
         else next()
       }
-      held.length = 0
+      claim.held.length = 0
     })
 
   /** Takes keys[i..] in order; a key handed over by its previous holder is recorded in `held` when handed. */
-  const acquireFrom = (keys: ReadonlyArray<string>, i: number, held: Array<string>): Effect.Effect<void> =>
+  const acquireFrom = (keys: ReadonlyArray<string>, i: number, claim: Claim): Effect.Effect<void> =>
     Effect.suspend(() => {
       while (i < keys.length) {
         const key = keys[i]!
@@ -53,19 +75,18 @@ export const make = (): KeyedLock => {
         if (waiters !== undefined) {
           const wait = Effect.async<void>((resume) => {
             const wake = () => {
-              held.push(key)
+              claim.waiting = undefined
+              claim.held.push(key)
               resume(Effect.void)
             }
             waiters.push(wake)
-            return Effect.sync(() => {
-              const at = waiters.indexOf(wake)
-              if (at >= 0) waiters.splice(at, 1)
-            })
+            claim.waiting = { queue: waiters, wake }
+            return Effect.sync(() => leave(claim))
           })
-          return Effect.zipRight(wait, acquireFrom(keys, i + 1, held))
+          return Effect.zipRight(wait, acquireFrom(keys, i + 1, claim))
         }
         queues.set(key, [])
-        held.push(key)
+        claim.held.push(key)
         i++
       }
       return Effect.void
@@ -74,13 +95,13 @@ export const make = (): KeyedLock => {
   /**
    * Runs the effect holding `keys` (distinct, in order). The release covers the wait too: a key
    * handed to a waiter is in `held` from the moment it is handed, so a waiter interrupted after
-   * the hand-over (before it ran) passes the key on.
+   * the hand-over (before it ran) passes the key on, and one interrupted before it leaves the queue.
    */
   const holding = <A, E, R>(keys: ReadonlyArray<string>, effect: Effect.Effect<A, E, R>) =>
     Effect.suspend(() => {
-      const held: Array<string> = []
+      const claim: Claim = { held: [], waiting: undefined }
       return Effect.uninterruptibleMask((restore) =>
-        Effect.ensuring(Effect.zipRight(restore(acquireFrom(keys, 0, held)), restore(effect)), releaseAll(held))
+        Effect.ensuring(Effect.zipRight(restore(acquireFrom(keys, 0, claim)), restore(effect)), release(claim))
       )
     })
 

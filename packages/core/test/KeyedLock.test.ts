@@ -1,8 +1,25 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import type * as Scheduler from "effect/Scheduler"
 import * as TestClock from "effect/TestClock"
 import { KeyedLock } from "../src/index.js"
+
+/** A scheduler that makes its fiber yield once, at its `at`-th step, and holds every task until flushed. */
+class YieldOnce implements Scheduler.Scheduler {
+  private steps = 0
+  private readonly parked: Array<() => void> = []
+  constructor(private readonly at: number) {}
+  shouldYield(): number | false {
+    return ++this.steps === this.at ? 0 : false
+  }
+  scheduleTask(task: () => void): void {
+    this.parked.push(task)
+  }
+  flush(): void {
+    while (this.parked.length > 0) this.parked.shift()!()
+  }
+}
 
 describe("KeyedLock", () => {
   it.effect("runs work on one key one at a time, in order, and other keys in parallel", () =>
@@ -135,6 +152,42 @@ describe("KeyedLock", () => {
       yield* Fiber.join(holder)
       expect(lock.size()).toBe(0)
       expect(yield* lock.withLocks([], Effect.succeed(2))).toBe(2)
+    })
+  )
+
+  it.effect("a waiter interrupted at a yield between joining the queue and its canceler leaves the queue", () =>
+    Effect.gen(function* () {
+      // `Effect.async` registers the waiter before its canceler is in place; a fiber that yields
+      // there (every 2048 steps by default) and is interrupted meanwhile never runs the canceler.
+      // Its entry must not stay in the queue: the key would be handed to a fiber that is gone, and
+      // stay held forever. Every step of the waiter is tried as the yield point.
+      const self = yield* Effect.fiberId
+      const leaked: Array<string> = []
+      for (const keys of [["k"], ["j", "k"]]) {
+        for (let at = 1; at <= 80; at++) {
+          const lock = KeyedLock.make()
+          let release!: () => void
+          const holder = yield* Effect.fork(lock.withLock("k", Effect.async<void>((resume) => void (release = () => resume(Effect.void)))))
+          yield* Effect.yieldNow()
+          const scheduler = new YieldOnce(at)
+          const waiter = yield* Effect.fork(Effect.withScheduler(lock.withLocks(keys, Effect.void), scheduler))
+          for (let i = 0; i < 3; i++) yield* Effect.yieldNow()
+          waiter.unsafeInterruptAsFork(self)
+          while ((yield* Fiber.poll(waiter))._tag === "None") {
+            scheduler.flush()
+            yield* Effect.yieldNow()
+          }
+          release()
+          yield* Fiber.join(holder)
+          const next = yield* Effect.fork(lock.withLocks(keys, Effect.void))
+          yield* Effect.yieldNow()
+          if ((yield* Fiber.poll(next))._tag === "None" || lock.size() !== 0) {
+            leaked.push(`${keys.join("+")} at step ${at}`)
+            yield* Fiber.interrupt(next)
+          }
+        }
+      }
+      expect(leaked).toEqual([])
     })
   )
 })
