@@ -9,9 +9,11 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Audit from "./Audit.js"
 import * as Pipeline from "./Pipeline.js"
@@ -102,22 +104,39 @@ export const replay = (
     const requeued = actions.length === 0 ? 0 : yield* store.requeue(actions, now)
     let reingested = 0
     let failedAgain = 0
-    for (const letter of letters.filter((l) => l.kind === "inbound")) {
-      const message = decodeMessage(letter.payload)
-      if (Either.isLeft(message)) {
-        failedAgain++
-        continue
+    const ids = letters.map((l) => l.id)
+    const record = (stopped?: string) =>
+      Audit.append("ops", {
+        at: now,
+        kind: "replay",
+        body: JSON.stringify({ by, filter, requeued, reingested, failedAgain, ids, ...(stopped !== undefined ? { stopped } : {}) })
+      })
+    const reingest = Effect.gen(function* () {
+      for (const letter of letters.filter((l) => l.kind === "inbound")) {
+        const message = decodeMessage(letter.payload)
+        if (Either.isLeft(message)) {
+          failedAgain++
+          continue
+        }
+        const { rejected } = yield* pipeline.receive(message.right)
+        if (rejected.length === 0) {
+          yield* store.removeDeadLetters([letter.id])
+          reingested++
+        } else failedAgain++
       }
-      const { rejected } = yield* pipeline.receive(message.right)
-      if (rejected.length === 0) {
-        yield* store.removeDeadLetters([letter.id])
-        reingested++
-      } else failedAgain++
-    }
-    yield* Audit.append("ops", {
-      at: now,
-      kind: "replay",
-      body: JSON.stringify({ by, filter, requeued, reingested, failedAgain, ids: letters.map((l) => l.id) })
     })
+    // A replay stopped part way (a retryable failure, an interruption) is recorded too, with what
+    // it did before it stopped: the letters it requeued or reingested are gone from the store.
+    yield* Effect.onError(reingest, (cause) =>
+      Effect.ignoreLogged(
+        record(
+          Option.match(Cause.failureOption(cause), {
+            onNone: () => (Cause.isInterruptedOnly(cause) ? "interrupted" : "defect"),
+            onSome: (e) => e.reason
+          })
+        )
+      )
+    )
+    yield* record()
     return { requeued, reingested, failedAgain }
   })

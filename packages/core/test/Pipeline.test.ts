@@ -184,6 +184,41 @@ describe("pipeline", () => {
     })
   )
 
+  it.effect("a replay stopped part way by a retryable failure is audited with what it did", () =>
+    Effect.gen(function* () {
+      // The carrier refuses both signatures; after the fix its key server times out on the
+      // second request replayed. The first one is reingested (its letter removed) before the
+      // replay stops: the ops stream must still say who replayed what.
+      let verified = 0
+      let fixed = false
+      const flaky: CarrierPort.CarrierPortShape = {
+        ...carrier,
+        verify: () =>
+          !fixed
+            ? Effect.fail(new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" }))
+            : ++verified === 1
+              ? Effect.void
+              : Effect.fail(new PortError.CarrierError({ reason: "Timeout", module: "test", method: "verify", description: "key server" })),
+        parse: () => Effect.succeed([])
+      }
+      const store = yield* MemoryStore.make
+      const layer = Layer.provideMerge(Pipeline.layer({ carriers: [flaky] }), Layer.succeed(Store.Store, store))
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.receive(request("[1]"))
+        yield* pipeline.receive(request("[2]"))
+        expect((yield* DeadLetters.list()).length).toBe(2)
+        fixed = true
+        const stopped = yield* Effect.flip(DeadLetters.replay({ kind: "inbound" }, "ops@example.com"))
+        expect(stopped.reason).toBe("Timeout")
+        expect((yield* DeadLetters.list()).length).toBe(1)
+        const ops = yield* store.readAudit("ops", 1, 10)
+        expect(ops.map((e) => e.kind)).toEqual(["replay"])
+        expect(JSON.parse(ops[0]!.body)).toMatchObject({ by: "ops@example.com", reingested: 1, failedAgain: 0, stopped: "Timeout" })
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
   it.live("workers consume the ingest topic; a message not acknowledged is delivered again", () =>
     Effect.gen(function* () {
       const { layer, intake, transport, store } = yield* setup
