@@ -283,17 +283,20 @@ describe("EasyPostCarrier.buyLabel", () => {
       })
     ))
 
+  /** A new process's carrier against the fake: what a restarted worker builds. */
+  const processOf = (fake: EasyPostFake.EasyPostFake) => () =>
+    EasyPostCarrier.make({
+      apiKey: Redacted.make(fake.apiKey),
+      webhookSecret: Redacted.make(webhookSecret),
+      baseUrl: fake.url,
+      fromAddress,
+      timeout: Duration.seconds(10)
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+
   it.scoped("a retry by a restarted process (same key) finds the label the first one bought: no second purchase", () =>
     Effect.gen(function*() {
       const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
-      const process = () =>
-        EasyPostCarrier.make({
-          apiKey: Redacted.make(fake.apiKey),
-          webhookSecret: Redacted.make(webhookSecret),
-          baseUrl: fake.url,
-          fromAddress,
-          timeout: Duration.seconds(10)
-        }).pipe(Effect.provide(FetchHttpClient.layer))
+      const process = processOf(fake)
       const request = new CarrierPort.BuyLabel({ key: key("shp-4:label"), shipment })
       // The first process buys the label, then crashes before its outbox ack.
       const label = yield* Effect.flatMap(process(), (carrier) => carrier.buyLabel(request))
@@ -307,14 +310,7 @@ describe("EasyPostCarrier.buyLabel", () => {
   it.scoped("a restarted process whose first create was carried out (answer lost) buys that shipment, not a new one", () =>
     Effect.gen(function*() {
       const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
-      const process = () =>
-        EasyPostCarrier.make({
-          apiKey: Redacted.make(fake.apiKey),
-          webhookSecret: Redacted.make(webhookSecret),
-          baseUrl: fake.url,
-          fromAddress,
-          timeout: Duration.seconds(10)
-        }).pipe(Effect.provide(FetchHttpClient.layer))
+      const process = processOf(fake)
       const request = new CarrierPort.BuyLabel({ key: key("shp-5:label"), shipment })
       fake.failNext({ _tag: "LoseAnswer" }, { route: "POST /v2/shipments" })
       const first = yield* process()
