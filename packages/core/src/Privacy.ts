@@ -3,7 +3,7 @@
  * helpdesk, a notifier or a finance system (and before it is stored in the outbox).
  *
  * The policy is driven by the model's `Pii` annotations: for each kind of personal data a
- * destination either keeps it, masks it (`a***@example.com`, `+44 *** ***00`) or drops it.
+ * destination either keeps it, masks it (`a***@example.com`, `+*** ***00`) or drops it.
  * Fields without an annotation pass unchanged: the schemas of outbound requests only carry
  * what support or the customer needs.
  *
