@@ -305,13 +305,8 @@ export const make = (
       records.withLock(
         `${action.target}:${action.shipmentId}`,
         Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          // The lease ran out while the action waited for its record or a free slot: another
-          // worker may have claimed it since, so this one leaves it alone.
-          if (now >= action.leaseExpiresAt) {
-            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "lease-lost"))
-            return
-          }
+          const counted = (result: string) =>
+            Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", result))
           const breaker = breakerOf(action.target)
           let lastError = action.lastError
           const handler = table[action.kind]
@@ -361,17 +356,14 @@ export const make = (
             if (breaker.openUntil > (yield* Clock.currentTimeMillis)) return BreakerOpen
             const n = yield* Ref.updateAndGet(calls, (n) => n + 1)
             const started = yield* Clock.currentTimeMillis
-            const attempt = Effect.provideService(call, Attempt, { claim: action.claims, call: n })
-            // Waiting for the rate limiter may outlast the lease: then the call is not made.
-            const result = yield* Effect.either(
-              limiter === undefined
-                ? attempt
-                : limiter(
-                    Effect.flatMap(Clock.currentTimeMillis, (t) =>
-                      t < action.leaseExpiresAt ? attempt : Effect.succeed(LeaseLost)
-                    )
-                  )
+            // No call starts after the lease ran out (while the action waited for its record, a
+            // free slot or the rate limiter): another worker may have claimed it since.
+            const attempt = Effect.flatMap(Clock.currentTimeMillis, (t) =>
+              t < action.leaseExpiresAt
+                ? Effect.provideService(call, Attempt, { claim: action.claims, call: n })
+                : Effect.succeed(LeaseLost)
             )
+            const result = yield* Effect.either(limiter === undefined ? attempt : limiter(attempt))
             if (Either.isRight(result) && result.right === LeaseLost) return LeaseLost
             yield* Metric.update(
               Metric.tagged(Metrics.actionLatency, "target", action.target),
@@ -415,10 +407,7 @@ export const make = (
             )
           )
           const attempts = action.attempts + (yield* Ref.get(calls))
-          if (Either.isRight(outcome) && outcome.right === LeaseLost) {
-            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "lease-lost"))
-            return
-          }
+          if (Either.isRight(outcome) && outcome.right === LeaseLost) return yield* counted("lease-lost")
           if (Either.isRight(outcome) && outcome.right === BreakerOpen) {
             // The target is left alone: the action waits without spending the call not made.
             yield* store.retry(action.key, action.leaseToken, {
@@ -430,7 +419,7 @@ export const make = (
           }
           if (Either.isRight(outcome)) {
             const acked = yield* store.ack(action.key, action.leaseToken)
-            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", acked ? "done" : "lease-lost"))
+            yield* counted(acked ? "done" : "lease-lost")
             return
           }
           const error = outcome.left
@@ -444,7 +433,7 @@ export const make = (
               attempts,
               lastError: encodeFailure(error)
             })
-            yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "retry"))
+            yield* counted("retry")
             return
           }
           const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = action
@@ -461,7 +450,7 @@ export const make = (
           yield* Metric.increment(
             Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", action.target), "reason", error.reason)
           )
-          yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", "dead"))
+          yield* counted("dead")
           yield* Effect.logWarning("action dead-lettered", {
             key: action.key,
             reason: error.reason,
