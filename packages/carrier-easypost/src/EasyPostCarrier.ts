@@ -26,7 +26,6 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import { CarrierAdapter, CarrierPort, Money, PortError, type Shipment, type TimePolicy } from "@waybill/core"
@@ -210,7 +209,8 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
       Effect.gen(function*() {
         const entry: Pending = pending.get(request.key) ?? {}
         if (entry.label !== undefined) return entry.label
-        if (options.fromAddress === undefined) {
+        const fromAddress = options.fromAddress
+        if (fromAddress === undefined) {
           return yield* Effect.fail(invalid("buyLabel", "no fromAddress configured: EasyPost needs a sender address"))
         }
         const shipment = request.shipment
@@ -221,24 +221,24 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
           // No record of the key in this process (a first call, or a retry after a restart or
           // on another instance): an earlier attempt may have created, even bought, the
           // shipment, so look it up by its reference before creating one.
-          const earlier = yield* client.retrieveShipment(request.key).pipe(
-            Effect.map(Option.some),
-            Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeedNone)
+          rated = yield* client.retrieveShipment(request.key).pipe(
+            Effect.catchIf((e) => e.reason === "NotFound", () =>
+              client.createShipment({
+                toAddress: {
+                  street1: shipment.shipTo.street,
+                  street2: shipment.shipTo.street2,
+                  city: shipment.shipTo.city,
+                  state: shipment.shipTo.region,
+                  zip: shipment.shipTo.postalCode,
+                  country: shipment.shipTo.country
+                },
+                fromAddress,
+                parcel,
+                reference: request.key,
+                labelFormat: options.labelFormat
+              })
+            )
           )
-          rated = Option.isSome(earlier) ? earlier.value : yield* client.createShipment({
-            toAddress: {
-              street1: shipment.shipTo.street,
-              street2: shipment.shipTo.street2,
-              city: shipment.shipTo.city,
-              state: shipment.shipTo.region,
-              zip: shipment.shipTo.postalCode,
-              country: shipment.shipTo.country
-            },
-            fromAddress: options.fromAddress,
-            parcel,
-            reference: request.key,
-            labelFormat: options.labelFormat
-          })
           entry.shipmentId = rated.id
           remember(request.key, entry)
         } else {
