@@ -213,8 +213,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       return client.write(model, [id], values)
     })
 
-    const fail = (method: string, reason: PortError.Reason, description: string) =>
-      new PortError.ErpError({ reason, module: "OdooErp", method, description })
+    const fail = (method: string, reason: PortError.Reason, description: string, cause?: unknown) =>
+      new PortError.ErpError({ reason, module: "OdooErp", method, description, ...(cause !== undefined ? { cause } : {}) })
 
     const canonical = (model: string, id: number) => `${instance}:${model}:${id}`
     const parseCanonical = (value: string, model: string): number | undefined => {
@@ -725,24 +725,17 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
      * is Odoo refusing to post it, a permanent failure: the invoice is not released.
      */
     const post = (id: number) =>
-      client.call("account.move", "action_post", { ids: [id] }).pipe(
-        Effect.as(undefined),
-        Effect.catchIf(isUserError, (e) => Effect.succeed(e)),
-        Effect.flatMap((refused) =>
-          Effect.flatMap(readInvoice(id), (row) =>
-            refused !== undefined && row.state === "draft"
-              ? Effect.fail(
-                new PortError.ErpError({
-                  reason: "Invalid",
-                  module: "OdooErp",
-                  method: "releaseInvoice",
-                  description: `Odoo refused to post account.move ${id}: ${refused.description}`,
-                  cause: refused
-                })
-              )
-              : Effect.succeed(row))
+      Effect.gen(function*() {
+        const refused = yield* client.call("account.move", "action_post", { ids: [id] }).pipe(
+          Effect.as(undefined),
+          Effect.catchIf(isUserError, (e) => Effect.succeed(e))
         )
-      )
+        const row = yield* readInvoice(id)
+        if (refused !== undefined && row.state === "draft") {
+          return yield* fail("releaseInvoice", "Invalid", `Odoo refused to post account.move ${id}: ${refused.description}`, refused)
+        }
+        return row
+      })
 
     /** An invoice found by a retry: posted now if still a draft, as it is otherwise. */
     const posted = (row: InvoiceRow) => row.state !== "draft" ? Effect.succeed(row) : post(row.id)
