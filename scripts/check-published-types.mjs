@@ -52,7 +52,7 @@ const resolveAlias = (checker, symbol) => {
   return { symbol: current, typeOnly }
 }
 
-/** The exports of a module symbol: name → { value (usable as a value), module (members, if a namespace) }. */
+/** The exports of a module symbol: name → { value (usable as a value), members (its exports, if a namespace) }. */
 const declaredExports = (checker, moduleSymbol, depth) => {
   const out = new Map()
   for (const exported of checker.getExportsOfModule(moduleSymbol)) {
