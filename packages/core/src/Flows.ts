@@ -129,6 +129,16 @@ export interface PlanInput {
    */
   readonly cause?: Ids.EventId
   /**
+   * Set when the planned event is another copy of an id seen before, with different content (a
+   * `conflicting_duplicate`): its content fingerprint. The keys that `cause` names (reach notes,
+   * case updates) and those of the withdrawals and case openings the copy itself causes then end
+   * in `<event id>~<copy>`, so that a third copy reaching a milestone the second withdrew gets
+   * its own note instead of one dropped as the first copy's.
+   *
+   * @since 0.3.0
+   */
+  readonly copy?: string
+  /**
    * Whether this plan decides billing (default true). A commit that applies several events
    * plans each of them but settles billing once, on the last, over the final state: a damage
    * exception in the same webhook as the delivery holds the invoice instead of arriving after
@@ -376,13 +386,15 @@ export const plan = (input: PlanInput): Plan => {
     })
   }
 
+  // An event id the planned copy names itself, decorated with the copy's fingerprint (see `copy`).
+  const ofCopy = (eventId: string) => (input.copy !== undefined && eventId === input.cause ? `${eventId}~${input.copy}` : eventId)
   // A delivery reached in this plan updates (and, with nothing open, resolves) the case itself.
   const deliveredNow = input.reached.some((m) => m._tag === "Reached" && m.status === "delivered")
   // The note and the case update of a reach are keyed by the event that reached it: an event is
   // planned once, so one reach gets one of each, and a reach after a withdrawal gets its own
   // (the ERP's last note on a milestone must not be its withdrawal when it holds again).
   // Notifications stay once per milestone: a customer never hears of the same milestone twice.
-  const byCause = (key: string) => (input.cause === undefined ? key : `${key}:${input.cause}`)
+  const byCause = (key: string) => (input.cause === undefined ? key : `${key}:${ofCopy(input.cause)}`)
   for (const m of input.reached) {
     const key = Milestone.key(m)
     const category = noteCategory(m)
@@ -426,7 +438,7 @@ export const plan = (input: PlanInput): Plan => {
         break
       }
       case "ExceptionOpened":
-        openCase(m.eventId, `Shipment ${s}: ${m.kind.replace(/_/g, " ")}`, `${describe(m)} (${m.eventId})`)
+        openCase(ofCopy(m.eventId), `Shipment ${s}: ${m.kind.replace(/_/g, " ")}`, `${describe(m)} (${m.eventId})`)
         notify("exception", `exception:${m.eventId}`)
         break
       case "ExceptionResolved":
@@ -453,21 +465,22 @@ export const plan = (input: PlanInput): Plan => {
     released && (key === trigger || (config.billing.requirePod && key === "pod" && !triggerWithdrawnBy.has(cause)))
   for (const r of input.retracted) {
     const key = Milestone.key(r.milestone)
+    const by = ofCopy(r.cause)
     if (config.notes.includes("withdrawals")) {
       note(
-        `withdrawn:${key}:${r.cause}`,
+        `withdrawn:${key}:${by}`,
         `Shipment milestone withdrawn: ${describe(r.milestone)}`,
         `${describe(r.milestone)} no longer holds (${r.reason} by ${r.cause})`
       )
     }
     if (releasedOn(key, r.cause)) {
       openCase(
-        `withdrawn:${key}:${r.cause}`,
+        `withdrawn:${key}:${by}`,
         `Shipment ${s}: invoice released on a withdrawn milestone`,
         `The invoice was released on "${describe(r.milestone)}", which was ${r.reason} by ${r.cause}. Check and credit if needed.`
       )
     } else if (r.milestone._tag === "ExceptionOpened") {
-      updateCase(`withdrawn:${key}:${r.cause}`, `The carrier withdrew: ${describe(r.milestone)}`, false)
+      updateCase(`withdrawn:${key}:${by}`, `The carrier withdrew: ${describe(r.milestone)}`, false)
     }
   }
 

@@ -621,6 +621,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           retracted,
           now: at,
           cause: event.id,
+          ...(outcome._tag === "Anomaly" && outcome.anomaly.reason === "conflicting_duplicate"
+            ? { copy: key.slice(key.lastIndexOf("|") + 1) }
+            : {}),
           settleBilling: last,
           billingRetracted
         })

@@ -72,6 +72,10 @@ const notedOnReach = (key: string) =>
   key.startsWith("exception_resolved:") ||
   ["reached:dispatched", "reached:delivered", "reached:return_initiated", "reached:returned"].includes(key)
 
+/** A copy of event `id` with its own raw code: copies of one id with different codes conflict (the smallest content is kept). */
+const copyOf = (id: string, code: string, status: "return_initiated" | "returned" | "in_transit", minutes: number) =>
+  new ShipmentEvent.StatusReported({ ...scan(id, status, minutes), raw: new ShipmentEvent.RawCode({ code }) })
+
 /** Ingests `events` in batches of the given sizes (the last size repeats), in order. */
 const ingestInBatches = (
   pipeline: Pipeline.PipelineShape,
@@ -464,6 +468,29 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a milestone reached again by a third copy of one event id gets its own note", () =>
+    Effect.gen(function* () {
+      // Three copies of event "d" with different content: the smallest content is canonical. The
+      // second copy withdraws the return the first reached; the third reaches it again.
+      const history = [
+        scan("v", "delivered", 600),
+        copyOf("d", "C3", "return_initiated", 700),
+        copyOf("d", "C2", "in_transit", 700),
+        copyOf("d", "C1", "return_initiated", 700)
+      ]
+      const { keys, outbox, pipeline } = yield* setup()
+      yield* ingestAll(pipeline, history)
+      expect((yield* pipeline.record(shipmentId))?.state.view.status).toBe("return_initiated")
+      const notes = keys().filter((k) => k.startsWith("erp.postNote:"))
+      // Each reach and the withdrawal between them have a note of their own: none was dropped
+      // as a key seen before, and the ERP's last word on the return is its reach.
+      expect(notes).toHaveLength(3)
+      expect(new Set(notes).size).toBe(3)
+      const last = outbox().filter((a) => a.kind === "erp.postNote").at(-1)!
+      expect(JSON.parse(last.payload).subject).toBe("Shipment reached return initiated")
+    })
+  )
+
   it.effect("a delivery withdrawn and reached again updates (and resolves) the case again; one notification", () =>
     Effect.gen(function* () {
       const { pipeline, keys, outbox } = yield* setup()
@@ -506,7 +533,12 @@ describe("flows", () => {
             retraction("x1", 710, "ri1"),
             scan("ri2", "return_initiated", 720),
             retraction("x2", 730, "ri2"),
-            scan("ri3", "return_initiated", 740)
+            scan("ri3", "return_initiated", 740),
+            // Three conflicting copies of one id: in some orders the second withdraws the first's
+            // return and the third reaches it again.
+            copyOf("rc", "C3", "returned", 745),
+            copyOf("rc", "C2", "in_transit", 745),
+            copyOf("rc", "C1", "returned", 745)
           ]).chain((events) => Histories.permutation(events)),
           FastCheck.array(FastCheck.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 6 }),
           (events, sizes) =>
