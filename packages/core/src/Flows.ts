@@ -492,19 +492,19 @@ export const plan = (input: PlanInput): Plan => {
     const wasTriggered = (input.billingRetracted ?? input.retracted).some((r) => Milestone.key(r.milestone) === triggerKey(policy))
     if (ShipmentState.has(view, triggerKey(policy))) {
       const holds: Array<ShipmentRecord.HoldReason> = []
-      if (policy.requirePod && !ShipmentState.has(view, "pod") && !billing.approvals.includes("pod")) holds.push("missing_pod")
+      if (policy.requirePod && !ShipmentState.has(view, "pod") && !ShipmentRecord.approves(billing, "pod", view)) holds.push("missing_pod")
       if (
         policy.weightTolerancePerMille !== undefined &&
         view.measuredWeight !== undefined &&
         Weight.exceedsTolerance(shipment.declaredWeight, view.measuredWeight, policy.weightTolerancePerMille) &&
-        !billing.approvals.includes("weight")
+        !ShipmentRecord.approves(billing, "weight", view)
       ) {
         holds.push("weight_out_of_tolerance")
       }
       if (
         policy.holdOnDamage &&
         ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
-        !billing.approvals.includes("damage")
+        !ShipmentRecord.approves(billing, "damage", view)
       ) {
         holds.push("open_damage")
       }

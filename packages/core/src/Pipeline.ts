@@ -900,10 +900,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const approve: PipelineShape["approve"] = (shipmentId, approval, by) =>
       commitShipments([shipmentId], "approve", (_, record, info, now): Decision<ShipmentRecord.Billing> => {
         // Only a raised hold can be approved; otherwise the approval is audited and changes nothing.
+        // An approval covers what is held at the time: the open damage exceptions, the measured
+        // weight. A damage or a weight reported later holds again and needs an approval of its own.
         const raised = record.billing.holds.includes(ShipmentRecord.approvedHold[approval])
-        const billing = !raised || record.billing.approvals.includes(approval)
-          ? record.billing
-          : Construct.trusted(ShipmentRecord.Billing, { ...record.billing, approvals: [...record.billing.approvals, approval] })
+        const billing = raised ? ShipmentRecord.approve(record.billing, approval, record.state.view) : record.billing
         const plan = Flows.plan({
           config: flows,
           info,

@@ -17,6 +17,7 @@ import * as Party from "./Party.js"
 import * as Shipment from "./Shipment.js"
 import * as ShipmentEvent from "./ShipmentEvent.js"
 import * as ShipmentState from "./ShipmentState.js"
+import * as Weight from "./Weight.js"
 
 /**
  * Why an invoice is held.
@@ -54,6 +55,58 @@ export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
 }
 
 /**
+ * Whether a billing's approvals cover a shipment's view for one hold: `damage` every open damage
+ * exception (those it was given for), `weight` the measured weight (the one it accepted), `pod`
+ * the missing proof of delivery.
+ *
+ * @since 0.3.0
+ */
+export const approves = (billing: Billing, approval: Approval, view: ShipmentState.ShipmentView): boolean => {
+  if (!billing.approvals.includes(approval)) return false
+  switch (approval) {
+    case "pod":
+      return true
+    case "weight":
+      return billing.approvedWeight === undefined || billing.approvedWeight === view.measuredWeight
+    case "damage": {
+      const covered = billing.approvedDamage
+      if (covered === undefined) return true
+      for (const e of view.exceptions) {
+        if (e.kind === "damaged" && e.resolvedAt === undefined && !covered.includes(e.eventId)) return false
+      }
+      return true
+    }
+  }
+}
+
+/**
+ * A billing with an approval given over a shipment's view: it records what the approval covers
+ * (the open damage exceptions, the measured weight), so a later damage or another weight holds
+ * again.
+ *
+ * @since 0.3.0
+ */
+export const approve = (billing: Billing, approval: Approval, view: ShipmentState.ShipmentView): Billing => {
+  const approvals = billing.approvals.includes(approval) ? billing.approvals : [...billing.approvals, approval]
+  switch (approval) {
+    case "pod":
+      return new Billing({ ...billing, approvals }, true)
+    case "weight": {
+      const { approvedWeight: _, ...rest } = billing
+      return new Billing(
+        { ...rest, approvals, ...(view.measuredWeight !== undefined ? { approvedWeight: view.measuredWeight } : {}) },
+        true
+      )
+    }
+    case "damage": {
+      const covered = new Set(billing.approvedDamage ?? [])
+      for (const e of view.exceptions) if (e.kind === "damaged" && e.resolvedAt === undefined) covered.add(e.eventId)
+      return new Billing({ ...billing, approvals, approvedDamage: [...covered] }, true)
+    }
+  }
+}
+
+/**
  * The billing decision: waiting for the trigger milestone, held (with reasons), or released
  * (once, never taken back; later problems are compensated through a case).
  *
@@ -62,7 +115,23 @@ export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
 export class Billing extends Schema.Class<Billing>("Billing")({
   status: Schema.Literal("waiting", "held", "released"),
   holds: Schema.Array(HoldReason),
-  approvals: Schema.Array(Approval)
+  approvals: Schema.Array(Approval),
+  /**
+   * What a `damage` approval covered: the damage exceptions (event ids) open when it was given.
+   * A damage reported afterwards holds the invoice again, until approved in turn. Absent on a
+   * record written before 0.3.0, whose damage approval covers every damage.
+   *
+   * @since 0.3.0
+   */
+  approvedDamage: Schema.optionalWith(Schema.Array(Ids.EventId), { exact: true }),
+  /**
+   * What a `weight` approval accepted: the measured weight when it was given. Another
+   * measurement out of tolerance holds the invoice again. Absent on a record written before
+   * 0.3.0, whose weight approval covers any measurement.
+   *
+   * @since 0.3.0
+   */
+  approvedWeight: Schema.optionalWith(Weight.Grams, { exact: true })
 }) {
   /** @since 0.1.0 */
   static readonly initial: Billing = new Billing({ status: "waiting", holds: [], approvals: [] })

@@ -393,6 +393,46 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a damage approval covers the damage it was given for, not one reported after it", () =>
+    Effect.gen(function* () {
+      const { pipeline, keys } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ requirePod: true }) }))
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600), exception("dmg1", "damaged", 605)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["missing_pod", "open_damage"] })
+      // The operator approves the first damage; the POD is still missing.
+      expect(yield* pipeline.approve(shipmentId, "damage", "ops@example.com")).toMatchObject({ status: "held", holds: ["missing_pod"] })
+      // A second damage, then the POD: the second damage was never approved.
+      yield* ingestAll(pipeline, [exception("dmg2", "damaged", 615), scan("v2", "delivered", 610, { pod: true })])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["open_damage"] })
+      expect(keys()).not.toContain("erp.releaseInvoice")
+      // Approving it releases.
+      expect((yield* pipeline.approve(shipmentId, "damage", "ops@example.com")).status).toBe("released")
+      expect(keys()).toContain("erp.releaseInvoice")
+    })
+  )
+
+  it.effect("a weight approval covers the weight it was given for, not a later measurement", () =>
+    Effect.gen(function* () {
+      const weighed = (id: string, minutes: number, grams: number, pod = false) =>
+        new ShipmentEvent.StatusReported({ ...scan(id, "delivered", minutes, { pod }), weight: Weight.Grams.make(grams) })
+      const { pipeline, keys } = yield* setup(
+        new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ requirePod: true, weightTolerancePerMille: 50 }) })
+      )
+      yield* ingestAll(pipeline, [weighed("v", 600, 2200)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({
+        status: "held",
+        holds: ["missing_pod", "weight_out_of_tolerance"]
+      })
+      // The operator accepts 2,200 g against the declared 2,000 g.
+      expect(yield* pipeline.approve(shipmentId, "weight", "ops@example.com")).toMatchObject({ holds: ["missing_pod"] })
+      // A re-weigh at 2,600 g arrives with the POD: that weight was never approved.
+      yield* ingestAll(pipeline, [weighed("v2", 620, 2600, true)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["weight_out_of_tolerance"] })
+      expect(keys()).not.toContain("erp.releaseInvoice")
+      expect((yield* pipeline.approve(shipmentId, "weight", "ops@example.com")).status).toBe("released")
+      expect(keys()).toContain("erp.releaseInvoice")
+    })
+  )
+
   it.effect("a withdrawn delivery after the invoice was released opens a case; never undone silently", () =>
     Effect.gen(function* () {
       const { pipeline, keys } = yield* setup()
