@@ -222,7 +222,8 @@ const build = (
 
 /**
  * One observation per checkpoint. A tracking without checkpoints yields one event for its own
- * tag/subtag (timed at `updated_at`, else `fallbackMillis`, else arrival).
+ * tag/subtag (timed at `updated_at`, else `fallbackMillis`, else arrival), whose id includes
+ * `updated_at` as sent, so the same tag reported again later is a new event.
  *
  * @since 0.1.0
  */
@@ -250,7 +251,10 @@ export const fromTracking = (
             : fallbackMillis !== undefined
             ? { millis: fallbackMillis }
             : undefined,
-          idParts: ["tracking", clean(tracking.tag, 100), clean(tracking.subtag, 100)],
+          // `updated_at` belongs in the id: the same tag reported again later (delayed, moving
+          // on, delayed again) is a new event, not a duplicate of the first report. (The webhook's
+          // `ts` does not: it changes with every delivery of the same report.)
+          idParts: ["tracking", updated, clean(tracking.tag, 100), clean(tracking.subtag, 100)],
           checkpoint: undefined
         },
         options

@@ -5,6 +5,7 @@
  */
 import { createHmac } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
@@ -254,6 +255,31 @@ describe("AfterShipWebhook.parse", () => {
       payload.msg.subtag_message = "Pending"
       const [one] = yield* AfterShipWebhook.verifyAndParse(signed(bodyOf(payload)), { secret })
       expect(Payloads.summarize(one!)).toMatchObject({ meaning: "created", occurredAt: "2024-08-01T10:05:00.000Z", code: "Pending" })
+    }))
+
+  it.effect("a tracking with no checkpoint: the same report dedupes, the same tag reported again later is a new event", () =>
+    Effect.gen(function*() {
+      const report = (tag: string, subtag: string, updatedAt: string) => {
+        const payload = Payloads.dhlWebhook([])
+        payload.msg.tag = tag
+        payload.msg.subtag = subtag
+        payload.msg.updated_at = updatedAt
+        return Effect.map(AfterShipWebhook.verifyAndParse(signed(bodyOf(payload)), { secret }), ([one]) => one!.event)
+      }
+      const delayed = yield* report("Exception", "Exception_005", "2024-08-01T10:05:00+00:00")
+      const again = yield* report("Exception", "Exception_005", "2024-08-01T10:05:00+00:00")
+      const moving = yield* report("InTransit", "InTransit_001", "2024-08-02T09:00:00+00:00")
+      const delayedAgain = yield* report("Exception", "Exception_005", "2024-08-03T07:30:00+00:00")
+      // A webhook repeating the same report is the same event.
+      expect(again.id).toBe(delayed.id)
+      // The parcel delayed a second time, after moving on, is a second exception: if it took
+      // the first one's id it would be dropped as a duplicate and the exception never reopen.
+      expect(delayedAgain.id).not.toBe(delayed.id)
+      expect([delayed, moving, delayedAgain].map((e) => [e._tag, DateTime.formatIso(e.occurredAt)])).toEqual([
+        ["ExceptionReported", "2024-08-01T10:05:00.000Z"],
+        ["StatusReported", "2024-08-02T09:00:00.000Z"],
+        ["ExceptionReported", "2024-08-03T07:30:00.000Z"]
+      ])
     }))
 
   it.effect("other webhook events carry no checkpoint; malformed bodies are Invalid, naming the field", () =>
