@@ -211,7 +211,9 @@ const describe = (u: unknown): string =>
 
 /**
  * Finds every element an `events` path selects. A missing or `null` value on the way yields no
- * events; a value of the wrong kind (a string where `[*]` needs an array) is an error.
+ * events; a value of the wrong kind (a string where `[*]` needs an array) is an error. Every
+ * element of an array the last `[*]` iterates is an event, `null` included (the caller refuses
+ * it as malformed rather than skipping it).
  *
  * @since 0.1.0
  */
@@ -229,8 +231,17 @@ export const select = (path: FieldPath, root: unknown, limit: number): Either.Ei
         const isLast = k === path.steps.length - 1
         for (let n = 0; n < current.length; n++) {
           const element = current[n]
-          const next = isLast ? enclosing : [...enclosing, element]
-          const error = walk(element, k + 1, next, `${where}[${n}]`)
+          if (isLast) {
+            // An element of the event list is an event, whatever it holds: a `null` one is
+            // handed on (and refused as malformed), never skipped.
+            if (out.length >= limit) {
+              overflow = true
+              return undefined
+            }
+            out.push({ value: element, enclosing, at: `${where}[${n}]` })
+            continue
+          }
+          const error = walk(element, k + 1, [...enclosing, element], `${where}[${n}]`)
           if (error !== undefined) return error
           if (overflow) return undefined
         }

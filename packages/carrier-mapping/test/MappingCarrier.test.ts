@@ -412,6 +412,23 @@ describe("MappingCarrier", () => {
       })
     )
 
+    it.effect("a null event in the event list is malformed like any other non-object: Invalid, not skipped", () =>
+      Effect.gen(function* () {
+        const { send } = yield* setup
+        const departed = { ref: 1, when: "2024-03-10 10:00", code: "DEP" }
+        expectCarrierError(
+          yield* Effect.flip(send({ data: { consignments: [{ awb: "A1", checkpoints: [departed, null] }] } })),
+          "Invalid",
+          /1 of 2 event\(s\) cannot be read: event 1 \(data\.consignments\[0\]\.checkpoints\[1\]\): expected an object, found null$/
+        )
+        expectCarrierError(
+          yield* Effect.flip(send({ data: { consignments: [{ awb: "A1", checkpoints: [null] }] } })),
+          "Invalid",
+          /event 0 \(data\.consignments\[0\]\.checkpoints\[0\]\): expected an object, found null$/
+        )
+      })
+    )
+
     it.effect("an empty event list, or missing arrays below the first key, are fine: no events", () =>
       Effect.gen(function* () {
         const { send } = yield* setup
