@@ -57,6 +57,15 @@ export interface Options {
   readonly fromAddress?: EasyPostClient.Address | undefined
   /** Label file format (`PDF`, `PNG`, `ZPL`, `EPL2`); EasyPost's default when omitted. */
   readonly labelFormat?: string | undefined
+  /**
+   * The ISO 4217 currency labels are bought in, e.g. `USD`. EasyPost quotes each carrier account
+   * in its own currency and waybill never converts between them: with this option only rates in
+   * it are compared (`buyLabel` fails with `Invalid` when none is offered); without it, the rates
+   * matching the request must all be in one currency, else `buyLabel` fails with `Invalid`.
+   *
+   * @since 0.3.0
+   */
+  readonly currency?: string | undefined
 }
 
 /**
@@ -103,6 +112,30 @@ export const toMinorUnits = (amount: string, currency: string): number | undefin
 const invalid = (method: string, description: string): PortError.CarrierError =>
   new PortError.CarrierError({ reason: "Invalid", module: MODULE, method, description })
 
+// 1 oz = 28.349523125 g exactly (avoirdupois), 1 in = 25.4 mm exactly.
+const TENTH_OUNCE = 28_349_523_125n // 0.1 oz = 2.8349523125 g, in units of 1e-10 g
+
+/**
+ * Grams as EasyPost ounces: to one decimal, as EasyPost takes them, rounded **up** so a parcel is
+ * never declared lighter than it is (454 g is 16.1 oz, not the 16.0 oz of a one-pound tier the
+ * carrier would re-rate, and surcharge, after weighing it). At least 0.1 oz.
+ *
+ * @since 0.3.0
+ */
+export const toOunces = (grams: number): number => {
+  const scaled = BigInt(Math.ceil(grams)) * 10_000_000_000n
+  const tenths = (scaled + TENTH_OUNCE - 1n) / TENTH_OUNCE
+  return Math.max(1, Number(tenths)) / 10
+}
+
+/**
+ * Millimetres as EasyPost inches: to one decimal, rounded **up** so a parcel is never declared
+ * smaller than it is (dimensional weight is billed on the measured size).
+ *
+ * @since 0.3.0
+ */
+export const toInches = (mm: number): number => Math.ceil((Math.ceil(mm) * 100) / 254) / 10
+
 const parcelOf = (shipment: Shipment.Shipment): EasyPostClient.Parcel | PortError.CarrierError => {
   if (shipment.packages.length > 1) {
     return invalid(
@@ -113,38 +146,93 @@ const parcelOf = (shipment: Shipment.Shipment): EasyPostClient.Parcel | PortErro
   const pkg = shipment.packages[0]
   const grams = pkg?.weight ?? shipment.declaredWeight
   if (grams <= 0) return invalid("buyLabel", `shipment ${shipment.id} has no weight; EasyPost needs one to rate a parcel`)
-  const ounces = Math.max(0.1, Math.round((grams / 28.349523125) * 10) / 10)
-  const inches = (mm: number | undefined) => (mm === undefined ? undefined : Math.round((mm / 25.4) * 10) / 10)
   return {
-    weight: ounces,
+    weight: toOunces(grams),
     ...(pkg?.lengthMm !== undefined && pkg.widthMm !== undefined && pkg.heightMm !== undefined
-      ? { length: inches(pkg.lengthMm), width: inches(pkg.widthMm), height: inches(pkg.heightMm) }
+      ? { length: toInches(pkg.lengthMm), width: toInches(pkg.widthMm), height: toInches(pkg.heightMm) }
       : {})
   }
 }
 
 const sameText = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase()
 
+const currencyOf = (rate: EasyPostClient.Rate): string => rate.currency.trim().toUpperCase()
+
 /**
- * Chooses the cheapest rate matching the requested service and carrier (when given).
+ * What {@link chooseRate} may choose among.
+ *
+ * @since 0.3.0
+ */
+export interface WantedRate {
+  readonly service?: string | undefined
+  readonly carrier?: string | undefined
+  /**
+   * The only currency compared (ISO 4217, e.g. `USD`). Without it, the matching rates must
+   * share one currency.
+   */
+  readonly currency?: string | undefined
+}
+
+/**
+ * The rates matching the requested service and carrier (when given) whose amount reads, in any
+ * currency.
+ *
+ * @since 0.3.0
+ */
+export const matchingRates = (
+  rates: ReadonlyArray<EasyPostClient.Rate>,
+  wanted: Pick<WantedRate, "service" | "carrier">
+): ReadonlyArray<EasyPostClient.Rate> =>
+  rates.filter(
+    (r) =>
+      (wanted.service === undefined || sameText(r.service, wanted.service)) &&
+      (wanted.carrier === undefined || sameText(r.carrier, wanted.carrier)) &&
+      toMinorUnits(r.rate, currencyOf(r)) !== undefined
+  )
+
+/**
+ * Chooses the cheapest rate matching the requested service and carrier (when given), comparing
+ * amounts in one currency only: `wanted.currency` when given (rates in other currencies are
+ * left out), else the one currency all matching rates share. Returns `undefined` when nothing
+ * matches, when no matching rate is in `wanted.currency`, or (without `wanted.currency`) when
+ * the matching rates are in several currencies: amounts in different currencies are never
+ * compared, and never converted.
  *
  * @since 0.1.0
  */
 export const chooseRate = (
   rates: ReadonlyArray<EasyPostClient.Rate>,
-  wanted: { readonly service?: string | undefined; readonly carrier?: string | undefined }
+  wanted: WantedRate
 ): EasyPostClient.Rate | undefined => {
-  const candidates = rates.filter(
-    (r) =>
-      (wanted.service === undefined || sameText(r.service, wanted.service)) &&
-      (wanted.carrier === undefined || sameText(r.carrier, wanted.carrier)) &&
-      toMinorUnits(r.rate, r.currency) !== undefined
-  )
+  const matching = matchingRates(rates, wanted)
+  const currency = wanted.currency?.trim().toUpperCase()
+  const candidates = currency === undefined ? matching : matching.filter((r) => currencyOf(r) === currency)
+  if (new Set(candidates.map(currencyOf)).size > 1) return undefined
   return candidates.reduce<EasyPostClient.Rate | undefined>(
     (best, r) =>
-      best === undefined || toMinorUnits(r.rate, r.currency)! < toMinorUnits(best.rate, best.currency)! ? r : best,
+      best === undefined || toMinorUnits(r.rate, currencyOf(r))! < toMinorUnits(best.rate, currencyOf(best))! ? r : best,
     undefined
   )
+}
+
+/** Why no rate was chosen, for `buyLabel`'s `Invalid` error. */
+const noRate = (
+  rates: ReadonlyArray<EasyPostClient.Rate>,
+  wanted: WantedRate
+): string => {
+  const what = [wanted.carrier, wanted.service].filter((x) => x !== undefined).join(" ") || "the shipment"
+  const matching = matchingRates(rates, wanted)
+  const currency = wanted.currency?.trim().toUpperCase()
+  if (matching.length > 0 && currency !== undefined) {
+    const offered = matching.map((r) => `${r.carrier} ${r.service} ${r.rate} ${r.currency}`).join(", ")
+    return `no rate in ${currency} for ${what} (offered: ${offered})`
+  }
+  if (matching.length > 0) {
+    const currencies = [...new Set(matching.map(currencyOf))].sort().join(", ")
+    return `the rates for ${what} are in several currencies (${currencies}) and are never converted: set the currency option to choose in one`
+  }
+  const offered = rates.map((r) => `${r.carrier} ${r.service}`).join(", ") || "none"
+  return `no rate for ${what} (offered: ${offered})`
 }
 
 interface Pending {
@@ -249,16 +337,9 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
           bought = rated
         } else {
           const service = request.service ?? shipment.service
-          const rate = chooseRate(rated.rates ?? [], { service, carrier: shipment.carrier })
-          if (rate === undefined) {
-            const offered = (rated.rates ?? []).map((r) => `${r.carrier} ${r.service}`).join(", ") || "none"
-            return yield* Effect.fail(
-              invalid(
-                "buyLabel",
-                `no rate for ${[shipment.carrier, service].filter((x) => x !== undefined).join(" ") || "the shipment"} (offered: ${offered})`
-              )
-            )
-          }
+          const wanted: WantedRate = { service, carrier: shipment.carrier, currency: options.currency }
+          const rate = chooseRate(rated.rates ?? [], wanted)
+          if (rate === undefined) return yield* Effect.fail(invalid("buyLabel", noRate(rated.rates ?? [], wanted)))
           bought = yield* client.buyShipment(rated.id, rate.id).pipe(
             Effect.catchIf(
               (e) => e.reason === "Invalid" && /POSTAGE\.EXISTS|already has postage/i.test(e.description),

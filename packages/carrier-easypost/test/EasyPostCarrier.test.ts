@@ -218,8 +218,9 @@ describe("EasyPostCarrier.buyLabel", () => {
           zip: "90277",
           country: "US"
         })
-        // 1,500 g = 52.9 oz; 300 × 200 × 100 mm = 11.8 × 7.9 × 3.9 in.
-        expect(created.shipment["parcel"]).toEqual({ weight: 52.9, length: 11.8, width: 7.9, height: 3.9 })
+        // 1,500 g = 52.91 oz; 300 × 200 × 100 mm = 11.81 × 7.87 × 3.94 in: each rounded up to
+        // EasyPost's tenth, never declaring less than the parcel weighs or measures.
+        expect(created.shipment["parcel"]).toEqual({ weight: 53, length: 11.9, width: 7.9, height: 4 })
         expect(fake.calls()[2]!.path).toBe(`/v2/shipments/${label.externalId}/buy`)
         // The bought shipment carries a tracker for the label's tracking code.
         expect((fake.shipment(label.externalId)!["tracker"] as { tracking_code: string }).tracking_code).toBe(label.trackingNumber)
@@ -446,5 +447,138 @@ describe("EasyPostClient.fromErrorResponse", () => {
       EasyPostClient.fromErrorResponse("m", { status: 429, headers: { "retry-after": "3" }, body: "{}" }, now).retryAfterMillis
     ).toBe(3000)
     expect(EasyPostClient.fromErrorResponse("m", { status: 429, headers: {}, body: "{}" }, now).retryAfterMillis).toBeUndefined()
+  })
+})
+
+describe("EasyPostCarrier rates in several currencies", () => {
+  // EasyPost rates each carrier account in its own currency: a Canada Post account quotes CAD
+  // next to USPS in USD. 6.10 CAD is fewer minor units than 7.47 USD, but not cheaper in any
+  // sense waybill can know: rates are compared in one currency, never converted.
+  const mixed: ReadonlyArray<EasyPostFake.RateCardEntry> = [
+    { carrier: "USPS", service: "Priority", rate: "7.47", currency: "USD" },
+    { carrier: "CanadaPost", service: "Expedited", rate: "6.10", currency: "CAD" },
+    { carrier: "UPS", service: "Ground", rate: "11.20", currency: "USD" }
+  ]
+  const rate = (carrier: string, service: string, amount: string, currency: string): EasyPostClient.Rate => ({
+    id: `rate_${carrier}_${service}`,
+    carrier,
+    service,
+    rate: amount,
+    currency
+  })
+
+  it("chooseRate compares only rates in the wanted currency, and without one refuses to compare across currencies", () => {
+    const rates = [rate("USPS", "Priority", "7.47", "USD"), rate("CanadaPost", "Expedited", "6.10", "CAD"), rate("UPS", "Ground", "11.20", "USD")]
+    expect(EasyPostCarrier.chooseRate(rates, { currency: "USD" })?.id).toBe("rate_USPS_Priority")
+    expect(EasyPostCarrier.chooseRate(rates, { currency: "CAD" })?.id).toBe("rate_CanadaPost_Expedited")
+    expect(EasyPostCarrier.chooseRate(rates, { currency: "EUR" })).toBeUndefined()
+    // No currency given and the candidates span two: no choice rather than a wrong one.
+    expect(EasyPostCarrier.chooseRate(rates, {})).toBeUndefined()
+    // No currency given and the candidates share one: the cheapest of them.
+    expect(EasyPostCarrier.chooseRate(rates, { carrier: "UPS" })?.id).toBe("rate_UPS_Ground")
+  })
+
+  it.scoped("with currency USD, buys the cheapest USD rate, not the CAD rate with the smaller number", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make({ rates: mixed })
+      const carrier = yield* EasyPostCarrier.make({
+        apiKey: Redacted.make(fake.apiKey),
+        webhookSecret: Redacted.make(webhookSecret),
+        baseUrl: fake.url,
+        fromAddress,
+        currency: "USD"
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const label = yield* carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-cur:label"), shipment }))
+      expect({ carrier: label.carrier, service: label.service, rate: Money.format(label.rate) }).toEqual({
+        carrier: "USPS",
+        service: "Priority",
+        rate: "7.47 USD"
+      })
+    }))
+
+  it.scoped("no rate in the configured currency: Invalid naming the currency and what was offered, nothing bought", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make({ rates: mixed })
+      const carrier = yield* EasyPostCarrier.make({
+        apiKey: Redacted.make(fake.apiKey),
+        webhookSecret: Redacted.make(webhookSecret),
+        baseUrl: fake.url,
+        fromAddress,
+        currency: "EUR"
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const error = failureOf(
+        yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-eur:label"), shipment })))
+      )
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toBe(
+        "no rate in EUR for the shipment (offered: USPS Priority 7.47 USD, CanadaPost Expedited 6.10 CAD, UPS Ground 11.20 USD)"
+      )
+      expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(0)
+    }))
+
+  it.scoped("no currency configured and the matching rates span several: Invalid naming them, nothing bought", () =>
+    Effect.gen(function*() {
+      const fake = yield* EasyPostFake.make({ rates: mixed })
+      const carrier = yield* EasyPostCarrier.make({
+        apiKey: Redacted.make(fake.apiKey),
+        webhookSecret: Redacted.make(webhookSecret),
+        baseUrl: fake.url,
+        fromAddress
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const error = failureOf(
+        yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-mixed:label"), shipment })))
+      )
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toBe(
+        "the rates for the shipment are in several currencies (CAD, USD) and are never converted: set the currency option to choose in one"
+      )
+      expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(0)
+      // A requested service whose rates share one currency is still bought without the option.
+      const label = yield* carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-mixed:label:ups"), shipment, service: "Ground" }))
+      expect(Money.format(label.rate)).toBe("11.20 USD")
+    }))
+})
+
+describe("EasyPostCarrier parcel units", () => {
+  it.scoped("declares a 454 g parcel as 16.1 oz, not 16.0 oz (one pound, the tier below its real weight)", () =>
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const onePound = Schema.decodeUnknownSync(Shipment.Shipment)({
+          ...Schema.encodeSync(Shipment.Shipment)(shipment),
+          packages: [{ id: "pkg-1", weight: 454, lengthMm: 300, widthMm: 200, heightMm: 100 }],
+          declaredWeight: 454
+        })
+        yield* carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-lb:label"), shipment: onePound }))
+        const created = fake.calls().find((c) => c.method === "POST" && c.path === "/v2/shipments")!.body as {
+          shipment: Record<string, any>
+        }
+        expect(created.shipment["parcel"]).toEqual({ weight: 16.1, length: 11.9, width: 7.9, height: 4 })
+      })
+    ))
+
+  it("toOunces and toInches round up to EasyPost's tenth: never less than the grams and millimetres given", () => {
+    expect(EasyPostCarrier.toOunces(454)).toBe(16.1)
+    expect(EasyPostCarrier.toOunces(1)).toBe(0.1)
+    expect(EasyPostCarrier.toOunces(2835)).toBe(100.1)
+    expect(EasyPostCarrier.toInches(254)).toBe(10)
+    expect(EasyPostCarrier.toInches(255)).toBe(10.1)
+    FastCheck.assert(
+      FastCheck.property(FastCheck.integer({ min: 1, max: 100_000_000 }), (grams) => {
+        const oz = EasyPostCarrier.toOunces(grams)
+        expect(Math.round(oz * 10)).toBe(oz * 10)
+        // At least the real weight, and less than a tenth of an ounce more.
+        expect(oz * 28.349523125).toBeGreaterThanOrEqual(grams - 1e-6)
+        expect((oz - 0.1) * 28.349523125).toBeLessThan(grams)
+      }),
+      { numRuns: 2000 }
+    )
+    FastCheck.assert(
+      FastCheck.property(FastCheck.integer({ min: 1, max: 100_000 }), (mm) => {
+        const inches = EasyPostCarrier.toInches(mm)
+        expect(inches * 25.4).toBeGreaterThanOrEqual(mm - 1e-6)
+        expect((inches - 0.1) * 25.4).toBeLessThan(mm)
+      }),
+      { numRuns: 2000 }
+    )
   })
 })

@@ -73,6 +73,27 @@ export interface Options {
   readonly apiKey?: string | undefined
   /** The fake's clock for the timestamps it writes (default the wall clock). */
   readonly now?: (() => Date) | undefined
+  /**
+   * The rates every new shipment is offered (default: four USPS and UPS rates in USD). Like
+   * EasyPost, which rates each carrier account in that account's currency, a card may mix
+   * currencies (a Canada Post account quotes CAD next to USPS in USD).
+   *
+   * @since 0.3.0
+   */
+  readonly rates?: ReadonlyArray<RateCardEntry> | undefined
+}
+
+/**
+ * One rate the fake offers on every new shipment: `rate` is EasyPost's decimal string.
+ *
+ * @since 0.3.0
+ */
+export interface RateCardEntry {
+  readonly carrier: string
+  readonly service: string
+  readonly rate: string
+  readonly currency: string
+  readonly delivery_days?: number | null | undefined
 }
 
 /**
@@ -137,7 +158,7 @@ const testModeStatuses: Record<string, ReadonlyArray<Scan>> = {
   EZ7000000007: []
 }
 
-const rateCard = [
+const defaultRateCard: ReadonlyArray<RateCardEntry> = [
   { service: "Priority", carrier: "USPS", rate: "7.47", currency: "USD", delivery_days: 2 },
   { service: "GroundAdvantage", carrier: "USPS", rate: "8.92", currency: "USD", delivery_days: null },
   { service: "Express", carrier: "USPS", rate: "46.85", currency: "USD", delivery_days: 1 },
@@ -153,6 +174,7 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
   Effect.gen(function*() {
     const apiKey = options.apiKey ?? "EZTK_fake_test_key"
     const now = options.now ?? (() => new Date())
+    const rateCard = options.rates ?? defaultRateCard
     const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z")
     const trackers = new Map<string, Record<string, unknown>>()
     const shipments = new Map<string, Record<string, unknown>>()
@@ -276,6 +298,7 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
             created_at: created,
             updated_at: created,
             ...r,
+            delivery_days: r.delivery_days ?? null,
             retail_rate: r.rate,
             retail_currency: r.currency,
             list_rate: r.rate,
@@ -283,7 +306,7 @@ export const make = (options: Options = {}): Effect.Effect<EasyPostFake, never, 
             billing_type: "easypost",
             delivery_date: null,
             delivery_date_guaranteed: false,
-            est_delivery_days: r.delivery_days,
+            est_delivery_days: r.delivery_days ?? null,
             shipment_id: id,
             carrier_account_id: `ca_${hex(r.carrier)}`
           })),
