@@ -13,8 +13,11 @@
  * | `odoo.exceptions.MissingError`                    | `NotFound`     |
  * | `AttributeError`, `KeyError`, `TypeError`         | `Bug`          |
  * | `psycopg2` serialization failures / deadlocks     | `Conflict`     |
+ * | `psycopg2.OperationalError`: unknown database     | `Invalid`      |
  * | `psycopg2.OperationalError` and other psycopg2    | `Unavailable`  |
  *
+ * An unknown database (a wrong `database` option: PostgreSQL's `database "x" does not exist`)
+ * is a configuration error, permanent like the other ones, with a message that says so.
  * Unknown names fall back to the HTTP status (5xx retry, 4xx do not), or `Bug` when there is none.
  *
  * @since 0.1.0
@@ -98,6 +101,20 @@ export const reasonOf = (name: string, httpStatus?: number): PortError.Reason =>
   return httpStatus !== undefined ? reasonOfStatus(httpStatus) : "Bug"
 }
 
+const UNKNOWN_DATABASE = /database "([^"]*)" does not exist|no such database: ?(\S+)/
+
+/**
+ * The database a fault says does not exist (PostgreSQL's `FATAL: database "x" does not exist`,
+ * or PgBouncer's `no such database: x`), when it is that fault.
+ *
+ * @since 0.3.0
+ */
+export const unknownDatabase = (fault: OdooFault): string | undefined => {
+  if (!fault.name.startsWith("psycopg2.")) return undefined
+  const found = UNKNOWN_DATABASE.exec(fault.message)
+  return found === null ? undefined : found[1] ?? found[2]
+}
+
 /**
  * Translates a fault into the port error, keeping the fault in `cause` and its message in the
  * description (`"UserError: The entry INV/2026/00001 (id 1) must be in draft."`).
@@ -108,12 +125,15 @@ export const toErpError = (
   fault: OdooFault,
   method: string,
   extra: { readonly retryAfterMillis?: number | undefined } = {}
-): PortError.ErpError =>
-  new PortError.ErpError({
-    reason: reasonOf(fault.name, fault.httpStatus),
+): PortError.ErpError => {
+  const database = unknownDatabase(fault)
+  return new PortError.ErpError({
+    reason: database !== undefined ? "Invalid" : reasonOf(fault.name, fault.httpStatus),
     module: "OdooClient",
     method,
-    description: `${fault.shortName}: ${fault.message}`,
+    description: database !== undefined
+      ? `database "${database}" does not exist on this Odoo server: check the configured database (${fault.shortName}: ${fault.message.trim()})`
+      : `${fault.shortName}: ${fault.message}`,
     ...(fault.httpStatus !== undefined ? { status: fault.httpStatus } : {}),
     ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {}),
     // a plain object: it survives the JSON encoding of the dead-letter store (see `fromError`)
@@ -125,6 +145,7 @@ export const toErpError = (
       ...(fault.httpStatus !== undefined ? { httpStatus: fault.httpStatus } : {})
     }
   })
+}
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 

@@ -208,6 +208,18 @@ describe("failures and their reasons", () => {
       expect(e2).toMatchObject({ reason: "NotFound", status: 404 })
     }).pipe(Effect.provide(FetchLayer)))
 
+  for (const version of [17, 18, 19] as const) {
+    it.scopedLive(`JSON-RPC on ${version}: an unknown database is a permanent configuration error`, () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version })
+        const client = yield* OdooClient.make(fake.clientOptions({ database: "no_such_db", transport: "jsonrpc" }))
+        const error = yield* Effect.flip(client.searchCount("res.partner", D.all))
+        expect(error.reason).toBe("Invalid")
+        expect(PortError.isRetryable(error.reason)).toBe(false)
+        expect(error.description).toContain(`database "no_such_db" does not exist on this Odoo server`)
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+
   it.scopedLive("no server at all is a Transport failure", () =>
     Effect.gen(function*() {
       const client = yield* OdooClient.make({ url: "http://127.0.0.1:9", database: "x", login: "x", apiKey: Redacted.make("x") })

@@ -26,7 +26,7 @@ const expected: Record<string, PortError.Reason> = {
   "builtins.TypeError": "Bug",
   "werkzeug.exceptions.UnprocessableEntity": "Bug",
   "werkzeug.exceptions.BadRequest": "Bug",
-  "psycopg2.OperationalError": "Unavailable"
+  "psycopg2.OperationalError": "Unavailable" // when the database is down; an unknown one is Invalid
 }
 
 interface Recorded {
@@ -70,11 +70,15 @@ describe("the error mapping table over the recorded errors", () => {
     expect(new Set(errors.filter((x) => x.file.includes("json2")).map((e) => e.status))).toEqual(new Set([400, 401, 403, 404, 422, 500]))
   })
 
+  /** The recordings of a wrong `database`: a configuration error, whatever the exception name. */
+  const isUnknownDb = (e: Recorded) => e.file.endsWith("83-ERROR.unknown-db.json")
   for (const e of errors) {
-    it(`${e.file}: ${e.fault.name} → ${expected[e.fault.name] ?? "?"}`, () => {
+    const reason = isUnknownDb(e) ? "Invalid" : expected[e.fault.name]
+    it(`${e.file}: ${e.fault.name} → ${reason ?? "?"}`, () => {
       const error = OdooFault.toErpError(e.fault, "test.method")
-      expect(error.reason).toBe(expected[e.fault.name])
-      expect(error.description).toBe(`${e.fault.shortName}: ${e.fault.message}`)
+      expect(error.reason).toBe(reason)
+      if (isUnknownDb(e)) expect(error.description).toContain(`(${e.fault.shortName}: ${e.fault.message.trim()})`)
+      else expect(error.description).toBe(`${e.fault.shortName}: ${e.fault.message}`)
       expect(e.fault.message.length).toBeGreaterThan(0)
       if (e.file.includes("json2")) expect(error.status).toBe(e.status)
       else expect(error.status).toBeUndefined()
@@ -82,9 +86,26 @@ describe("the error mapping table over the recorded errors", () => {
     })
   }
 
-  it("only operational database failures are worth a retry", () => {
+  it("no recorded error is worth a retry (the only OperationalError recorded is an unknown database)", () => {
     const retried = errors.filter((e) => PortError.isRetryable(OdooFault.toErpError(e.fault, "m").reason))
-    expect(new Set(retried.map((e) => e.fault.name))).toEqual(new Set(["psycopg2.OperationalError"]))
+    expect(retried.map((e) => e.file)).toEqual([])
+  })
+
+  it("an unknown database (a wrong `database` option) is a permanent configuration error, not worth a retry", () => {
+    const unknownDb = errors.filter((e) => e.file.endsWith("83-ERROR.unknown-db.json"))
+    expect(unknownDb.map((e) => e.file.slice(0, 4))).toEqual(["17.0", "18.0", "19.0"])
+    for (const e of unknownDb) {
+      const error = OdooFault.toErpError(e.fault, "common.authenticate")
+      expect(error.reason).toBe("Invalid")
+      expect(PortError.isRetryable(error.reason)).toBe(false)
+      expect(error.description).toMatch(/^database "no_such_db" does not exist on this Odoo server: check the configured database/)
+      expect(OdooFault.fromError(error)?.name).toBe("psycopg2.OperationalError")
+    }
+    // a database that is down stays worth a retry
+    expect(OdooFault.toErpError(new OdooFault.OdooFault({
+      name: "psycopg2.OperationalError",
+      message: "server closed the connection unexpectedly"
+    }), "m").reason).toBe("Unavailable")
   })
 
   it("keeps the Odoo fault through the dead-letter round trip", () => {
