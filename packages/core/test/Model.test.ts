@@ -75,7 +75,7 @@ describe("decoding untrusted input", () => {
       expect(error.schema).toBe("Order")
       const byPath = Object.fromEntries(error.issues.map((i) => [i.path, i.message]))
       expect(byPath["customer.email"]).toBe("an email looks like name@example.com")
-      expect(byPath["lines.0.quantity"]).toBe("a quantity is a whole number from 1 to 1,000,000")
+      expect(byPath["lines.0.quantity"]).toBe("a quantity is a number greater than 0 and at most 1,000,000")
       expect(byPath["lines.0.unitPrice.currency"]).toBe("a currency must be an ISO 4217 code of three upper-case letters")
       expect(byPath["lines.0.unitPrice.amountMinor"]).toMatch(/integer/)
       expect(byPath["confirmedAt"]).toBe("expected an ISO-8601 instant with a zone, e.g. 2024-07-31T15:00:00Z")

@@ -33,6 +33,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { PortError } from "@waybill/core"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -184,6 +185,14 @@ export interface SearchReadOptions<F extends Fields> {
 export interface OdooClientShape {
   readonly url: string
   readonly database: string
+  /**
+   * The server's clock (epoch ms): the `Date` header of its latest answer (whole seconds, so at
+   * most a second behind), advanced by the time elapsed here since; this process's clock until a
+   * first answer with a `Date` came. Where a proxy answers, it is the proxy's clock.
+   *
+   * @since 0.3.0
+   */
+  readonly serverTime: Effect.Effect<number>
   /** Version, transport and user, detected once (a failed detection is retried on next use). */
   readonly info: Effect.Effect<ServerInfo, PortError.ErpError>
   /** Calls any public model method; the result is returned as sent (`null` for None). */
@@ -314,6 +323,16 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
       : undefined
     const secret = options.apiKey ?? options.password
     let nextId = 1
+    /** The latest `Date` header and when it came, by this process's clock. */
+    let lastDate: { readonly server: number; readonly local: number } | undefined
+    const noteDate = (header: string | undefined) =>
+      Effect.flatMap(Clock.currentTimeMillis, (local) =>
+        Effect.sync(() => {
+          const server = header === undefined ? Number.NaN : Date.parse(header)
+          if (!Number.isNaN(server)) lastDate = { server, local }
+        }))
+    const serverTime: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, (local) =>
+      lastDate === undefined ? local : lastDate.server + Math.max(0, local - lastDate.local))
 
     const fail = (
       reason: PortError.Reason,
@@ -353,6 +372,7 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
     /** One HTTP exchange under the concurrency cap, the rate limit and the timeout. */
     const exchange = (method: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<Exchange, PortError.ErpError> => {
       const run = http.execute(request).pipe(
+        Effect.tap((response) => noteDate(response.headers["date"])),
         Effect.flatMap((response) =>
           Effect.map(response.text, (text): Exchange => ({
             status: response.status,
@@ -550,6 +570,7 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
     const client: OdooClientShape = {
       url: base,
       database: options.database,
+      serverTime,
       info,
       call: (model, method, opts = {}) =>
         invoke({

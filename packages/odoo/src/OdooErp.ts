@@ -22,6 +22,7 @@
 import { Dispatcher, ErpPort, KeyedLock, type ExternalRefs, HelpdeskPort, Invoice, Money, PortError, type Store, Validation } from "@waybill/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -85,6 +86,19 @@ export interface Options {
   readonly serviceCases?: ServiceCaseOptions | undefined
   /** Extra condition on the orders taken in (e.g. one company). */
   readonly intakeDomain?: D.Domain | undefined
+  /**
+   * How long an Odoo transaction may take at most (default 5 minutes; Odoo's own
+   * `limit_time_real` stops a request after 120 s). Odoo stamps `write_date` with the time a
+   * transaction *started*, but the order becomes visible when it commits, so a slow confirmation
+   * can surface behind the intake cursor. The intake therefore sweeps once more over every order
+   * older than the server's clock minus this lag: each confirmed order is handed out twice, once
+   * at once and once settled (registration is idempotent, so the second is a no-op). `0` turns
+   * the second sweep off (and the cursor back to its `v2` format): a transaction that commits
+   * after a poll passed its start is then missed.
+   *
+   * @since 0.3.0
+   */
+  readonly intakeSettle?: Duration.DurationInput | undefined
   /** Called for an order that cannot be taken in; default: a warning in the log. Intake goes on. */
   readonly onInvalidOrder?: ((rejected: RejectedOrder) => Effect.Effect<void>) | undefined
 }
@@ -204,6 +218,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const backorders = options.backorders ?? true
     const forceUnreserved = options.forceUnreserved ?? true
     const smsMethod = options.sms === "send" ? "send_sms" : "dont_send_sms"
+    const settleMillis = Math.max(0, Duration.toMillis(Duration.decode(options.intakeSettle ?? "5 minutes")))
     const onInvalid = options.onInvalidOrder ??
       ((r: RejectedOrder) =>
         Effect.logWarning(`Odoo order ${r.name} (sale.order ${r.orderId}) cannot be taken in: ${r.error.message}`))
@@ -335,6 +350,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             product_id: OdooField.Many2one,
             product_uom_qty: Schema.Number,
             price_unit: Schema.Number,
+            // Odoo's own line amount: discounted, before tax, rounded once to the currency
+            price_subtotal: Schema.Number,
             display_type: OdooField.Text
           },
           order: "order_id, sequence, id"
@@ -426,6 +443,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
                     description: l.name ?? "",
                     quantity: l.product_uom_qty,
                     unitPrice: { amountMinor: minor(l.price_unit, o.currency_id?.id ?? 0), currency },
+                    amount: { amountMinor: minor(l.price_subtotal, o.currency_id?.id ?? 0), currency },
                     ...(unitWeight !== undefined ? { unitWeight } : {})
                   }
                 }),
@@ -480,15 +498,38 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           return yield* Effect.fail(fail("fetchOrders", "Invalid", `${JSON.stringify(cursor)} is not a cursor issued by OdooErp`))
         }
         const base = D.and(confirmed, options.intakeDomain ?? D.all)
-        const { cursor: next, page } = yield* IntakeCursor.nextPage(
-          (domain, order, size) =>
-            client.searchRead("sale.order", domain, { fields: { write_date: Schema.String }, order, limit: size }),
-          base,
-          after,
-          limit
-        )
-        const intakes = yield* intakesOf(page.map((r) => r.id))
-        return new ErpPort.OrderBatch(next !== undefined ? { intakes, cursor: IntakeCursor.encode(next) } : { intakes })
+        const query: IntakeCursor.Query<PortError.ErpError> = (domain, order, size) =>
+          client.searchRead("sale.order", domain, { fields: { write_date: Schema.String }, order, limit: size })
+        const { cursor: next, page } = yield* IntakeCursor.nextPage(query, base, after, limit)
+        // The second pass over what settled since (see IntakeCursor): orders whose transaction
+        // started before the first pass's second but committed after it passed.
+        let settled: IntakeCursor.Position | undefined = settleMillis > 0 && after !== undefined
+          ? after.settled ?? { writeDate: IntakeCursor.shift(after.writeDate, -settleMillis), id: 0 }
+          : undefined
+        let again: ReadonlyArray<IntakeCursor.Row> = []
+        if (after !== undefined && settled !== undefined && page.length < limit) {
+          const bound = OdooField.formatDateTime((yield* client.serverTime) - settleMillis)
+          const swept = yield* IntakeCursor.nextSettled(
+            query,
+            base,
+            settled,
+            bound < after.writeDate ? bound : after.writeDate,
+            limit - page.length
+          )
+          again = swept.page
+          settled = swept.settled
+        }
+        const head = next ?? after
+        if (settleMillis > 0 && settled === undefined && head !== undefined) {
+          settled = { writeDate: IntakeCursor.shift(head.writeDate, -settleMillis), id: 0 }
+        }
+        const intakes = yield* intakesOf([...new Set([...again, ...page].map((r) => r.id))])
+        if (head === undefined) return new ErpPort.OrderBatch({ intakes })
+        const { settled: _, ...position } = head
+        return new ErpPort.OrderBatch({
+          intakes,
+          cursor: IntakeCursor.encode(settleMillis > 0 ? { ...position, settled } : position)
+        })
       })
 
     const fetchIntake = (orderId: number) =>
@@ -885,7 +926,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             active: Schema.Boolean,
             // project.task.state exists from 17
             ...(model === "project.task" && server.major >= 17 ? { state: OdooField.Text } : {}),
-            ...(model === "helpdesk.ticket" ? { stage_id: OdooField.Many2one } : {})
+            ...(model === "helpdesk.ticket" ? { stage_id: OdooField.Many2one, team_id: OdooField.Many2one } : {})
           },
           limit: 1,
           order: "id asc",
@@ -897,15 +938,50 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         ? Effect.succeed(false) // the call that created the case carried this note
         : postOnce(model, row.id, key, "", note)
 
-    /** Whether a ticket sits in a folded (closed) stage; its stage is read when not given. */
-    const ticketFolded = (id: number, stage: OdooField.Many2one | undefined) =>
+    type TicketStage = { readonly stage_id: OdooField.Many2one; readonly team_id: OdooField.Many2one }
+
+    /** A ticket's stage and team, read when not given. */
+    const ticketStage = (
+      id: number,
+      given: { readonly stage_id?: OdooField.Many2one | undefined; readonly team_id?: OdooField.Many2one | undefined }
+    ) =>
+      given.stage_id !== undefined && given.team_id !== undefined
+        ? Effect.succeed<TicketStage>({ stage_id: given.stage_id, team_id: given.team_id })
+        : Effect.map(
+          client.read("helpdesk.ticket", [id], { fields: { stage_id: OdooField.Many2one, team_id: OdooField.Many2one } }),
+          (rows): TicketStage => rows[0] ?? { stage_id: null, team_id: null }
+        )
+
+    /** Whether a ticket sits in a folded (closed) stage. */
+    const ticketFolded = (ticket: TicketStage) =>
+      ticket.stage_id === null
+        ? Effect.succeed(false)
+        : Effect.map(
+          client.read("helpdesk.stage", [ticket.stage_id.id], { fields: { fold: Schema.Boolean } }),
+          (stages) => stages[0]?.fold === true
+        )
+
+    /**
+     * The first stage (by sequence) that is folded or not, of the ticket's team: helpdesk stages
+     * belong to teams (`helpdesk.stage.team_ids`). A ticket without a team takes the first such
+     * stage of any team; a team without one leaves the ticket where it is (with a warning).
+     */
+    const teamStage = (id: number, ticket: TicketStage, fold: boolean) =>
       Effect.gen(function*() {
-        const current = stage !== undefined
-          ? stage
-          : (yield* client.read("helpdesk.ticket", [id], { fields: { stage_id: OdooField.Many2one } }))[0]?.stage_id ?? null
-        if (current === null) return false
-        const stages = yield* client.read("helpdesk.stage", [current.id], { fields: { fold: Schema.Boolean } })
-        return stages[0]?.fold === true
+        const team = ticket.team_id
+        const found = yield* client.search(
+          "helpdesk.stage",
+          team !== null ? D.and(D.eq("fold", fold), D.isIn("team_ids", [team.id])) : D.eq("fold", fold),
+          { limit: 1, order: "sequence asc, id asc" }
+        )
+        if (found[0] === undefined) {
+          yield* Effect.logWarning(
+            `helpdesk.ticket ${id}: ${team !== null ? `its team ${team.name} (${team.id})` : "no team"} has no ${
+              fold ? "folded" : "open"
+            } stage; the ticket stays in its stage`
+          )
+        }
+        return found[0]
       })
 
     const reopen = (
@@ -915,6 +991,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         readonly active: boolean
         readonly state?: string | null
         readonly stage_id?: OdooField.Many2one | undefined
+        readonly team_id?: OdooField.Many2one | undefined
       }
     ) =>
       Effect.gen(function*() {
@@ -924,10 +1001,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         if (model === "project.task" && server.major >= 17 && (row.state === "1_done" || row.state === "1_canceled")) {
           values.state = "01_in_progress"
         }
-        if (model === "helpdesk.ticket" && (yield* ticketFolded(row.id, row.stage_id))) {
-          // solved or cancelled: back to the first stage that is not folded
-          const stages = yield* client.search("helpdesk.stage", D.eq("fold", false), { limit: 1, order: "sequence asc, id asc" })
-          if (stages[0] !== undefined) values.stage_id = stages[0]
+        if (model === "helpdesk.ticket") {
+          const ticket = yield* ticketStage(row.id, row)
+          if (yield* ticketFolded(ticket)) {
+            // solved or cancelled: back to the first stage of its team that is not folded
+            const stage = yield* teamStage(row.id, ticket, false)
+            if (stage !== undefined) values.stage_id = stage
+          }
         }
         if (Object.keys(values).length > 0) yield* client.write(model, [row.id], values)
       })
@@ -939,8 +1019,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           if (server.major >= 17) yield* client.write(model, [id], { state: "1_done" })
           return
         }
-        const stages = yield* client.search("helpdesk.stage", D.eq("fold", true), { limit: 1, order: "sequence asc, id asc" })
-        if (stages[0] !== undefined) yield* client.write(model, [id], { stage_id: stages[0] })
+        const stage = yield* teamStage(id, yield* ticketStage(id, {}), true)
+        if (stage !== undefined) yield* client.write(model, [id], { stage_id: stage })
       })
 
     /**

@@ -481,6 +481,60 @@ describe("service cases in the helpdesk", () => {
       expect(fake.admin.search("helpdesk.ticket", [])).toEqual([id])
     }).pipe(Effect.provide(FetchLayer)))
 
+  it.scopedLive("a ticket moves through the stages of its own team when it is solved and reopened", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17, modules: { helpdesk: true } })
+      const team = fake.admin.create("helpdesk.team", { name: "Returns", sequence: 2 })
+      const todo = fake.admin.create("helpdesk.stage", { name: "Returns: to do", sequence: 5, fold: false, team_ids: [[6, 0, [team]]] })
+      const done = fake.admin.create("helpdesk.stage", { name: "Returns: done", sequence: 6, fold: true, team_ids: [[6, 0, [team]]] })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake, {}, { serviceCases: { helpdeskTeamId: team } })
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const open = (k: string) =>
+        erp.openOrEnrich(
+          new HelpdeskPort.OpenCase({
+            key: key(k),
+            companyId: shipment.companyId,
+            shipmentId: shipment.id,
+            subject: "Parcel damaged",
+            note: "Damaged.",
+            context: caseContext(shipment, true)
+          })
+        )
+      const resolve = (k: string) =>
+        erp.update(
+          new HelpdeskPort.UpdateCase({
+            key: key(k),
+            companyId: shipment.companyId,
+            shipmentId: shipment.id,
+            note: "Replaced.",
+            context: caseContext(shipment, false),
+            resolve: true
+          })
+        )
+      const stageOf = (id: number) => fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id
+      const id = Number((yield* open("case-1")).externalId.split(":")[1])
+      expect(stageOf(id)).toEqual([todo, "Returns: to do"])
+      yield* resolve("case-1-resolved")
+      expect(stageOf(id)).toEqual([done, "Returns: done"])
+      yield* open("case-2")
+      expect(stageOf(id)).toEqual([todo, "Returns: to do"])
+      // and through a fresh adapter, which finds the ticket by its marker
+      yield* resolve("case-2-resolved")
+      const fresh = yield* connect(fake, {}, { serviceCases: { helpdeskTeamId: team } })
+      yield* fresh.erp.openOrEnrich(
+        new HelpdeskPort.OpenCase({
+          key: key("case-3"),
+          companyId: shipment.companyId,
+          shipmentId: shipment.id,
+          subject: "Parcel lost",
+          note: "Lost.",
+          context: caseContext(shipment, true)
+        })
+      )
+      expect(stageOf(id)).toEqual([todo, "Returns: to do"])
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("the invoice exposure is shown in the currency's own minor units", () =>
     Effect.gen(function*() {
       const fake = yield* OdooFake.make({ version: 17 })

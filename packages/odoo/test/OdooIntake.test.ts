@@ -4,7 +4,7 @@
  * orders arriving while paging.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ErpPort, PortError } from "@waybill/core"
+import { ErpPort, Order, PortError } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Ref from "effect/Ref"
@@ -13,8 +13,9 @@ import * as IntakeCursor from "../src/internal/IntakeCursor.js"
 import { FakeDatabase } from "../src/internal/fake/database.js"
 import * as OdooDomain from "../src/OdooDomain.js"
 import * as OdooErp from "../src/OdooErp.js"
+import * as OdooField from "../src/OdooField.js"
 import { OdooFake } from "../src/testing/index.js"
-import { connect, FetchLayer } from "./helpers.js"
+import { connect, FetchLayer, intakeOf } from "./helpers.js"
 
 const base = Date.UTC(2026, 10, 27, 12, 0, 0)
 
@@ -74,6 +75,69 @@ describe("the cursor (against the fake's ORM, in process)", () => {
         expect([...seen].sort((a, b) => a - b)).toEqual([...confirmed].sort((a, b) => a - b))
       }),
       { numRuns: 300 }
+    )
+  })
+
+  it("with the settled sweep, hands out every order of a transaction that commits late at least once", () => {
+    const settle = 60_000
+    const txn = FastCheck.record({
+      start: FastCheck.integer({ min: 0, max: 20_000 }),
+      duration: FastCheck.integer({ min: 0, max: settle - 1000 })
+    })
+    const scenario = FastCheck.record({
+      txns: FastCheck.array(txn, { maxLength: 25 }),
+      pollEvery: FastCheck.integer({ min: 100, max: 5000 }),
+      limit: FastCheck.integer({ min: 1, max: 6 })
+    })
+    FastCheck.assert(
+      FastCheck.property(scenario, ({ limit, pollEvery, txns }) => {
+        let now = base
+        const db = new FakeDatabase({ version: 17, now: () => now, helpdesk: false, deliveryState: false })
+        const query: IntakeCursor.Query<never> = (domain, sort, size) =>
+          Effect.sync(() =>
+            decodeRows(db.read("sale.order", db.search("sale.order", OdooDomain.toJson(domain), { order: sort, limit: size }), ["write_date"]))
+          )
+        const confirmedDomain = OdooDomain.isIn("state", ["sale", "done"])
+        const quotations = txns.map(() => db.create("sale.order", { partner_id: 3 }))
+        // commits in commit order; each stamps write_date with the start of its transaction
+        const pending = txns
+          .map((t, i) => ({ id: quotations[i]!, start: base + 1000 + t.start, commit: base + 1000 + t.start + t.duration }))
+          .sort((a, b) => a.commit - b.commit)
+        const seen = new Set<number>()
+        let cursor: IntakeCursor.Cursor | undefined
+        const end = base + 1000 + 20_000 + 2 * settle + 5000
+        for (let t = base; t <= end; t += pollEvery) {
+          while (pending[0] !== undefined && pending[0].commit <= t) {
+            const c = pending.shift()!
+            now = c.start
+            db.confirmOrder(c.id)
+          }
+          now = t
+          // one poll, as OdooErp.fetchOrders runs it
+          const head = Effect.runSync(IntakeCursor.nextPage(query, confirmedDomain, cursor, limit))
+          head.page.forEach((r) => seen.add(r.id))
+          let settled = cursor === undefined
+            ? undefined
+            : cursor.settled ?? { writeDate: IntakeCursor.shift(cursor.writeDate, -settle), id: 0 }
+          if (cursor !== undefined && settled !== undefined && head.page.length < limit) {
+            const bound = IntakeCursor.shift(OdooField.formatDateTime(t), -settle)
+            const swept = Effect.runSync(
+              IntakeCursor.nextSettled(query, confirmedDomain, settled, bound < cursor.writeDate ? bound : cursor.writeDate, limit - head.page.length)
+            )
+            swept.page.forEach((r) => seen.add(r.id))
+            settled = swept.settled
+          }
+          const position = head.cursor ?? cursor
+          if (position !== undefined) {
+            cursor = IntakeCursor.decode(IntakeCursor.encode({
+              ...position,
+              settled: settled ?? { writeDate: IntakeCursor.shift(position.writeDate, -settle), id: 0 }
+            }))
+          }
+        }
+        expect([...seen].sort((a, b) => a - b)).toEqual([...quotations].sort((a, b) => a - b))
+      }),
+      { numRuns: 200 }
     )
   })
 
@@ -137,6 +201,14 @@ describe("the cursor (against the fake's ORM, in process)", () => {
         id: 9,
         ids: [2, 9]
       })
+      const v3 = "v3|2026-11-27 12:00:00|2,9|2026-11-27 11:55:00|4"
+      expect(IntakeCursor.decode(v3)).toEqual({
+        writeDate: "2026-11-27 12:00:00",
+        id: 9,
+        ids: [2, 9],
+        settled: { writeDate: "2026-11-27 11:55:00", id: 4 }
+      })
+      expect(IntakeCursor.encode(IntakeCursor.decode(v3)!)).toBe(v3)
     }).pipe(Effect.runSync))
 })
 
@@ -193,7 +265,9 @@ describe("a poller restart (over HTTP)", () => {
       expect(ids).toHaveLength(created.length)
       expect(new Set(ids).size).toBe(created.length)
       expect([...ids].sort()).toEqual(created.map((id) => `waybill:sale.order:${id}`).sort())
-      expect(cursors.get("odoo:orders")).toMatch(/^v2\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+(,\d+)*$/)
+      expect(cursors.get("odoo:orders")).toMatch(
+        /^v3\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+(,\d+)*\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+$/
+      )
       const bad = yield* Effect.flip(second.erp.fetchOrders({ cursor: "garbage", limit: 4 }))
       expect(bad.reason).toBe("Invalid")
     }).pipe(Effect.provide(FetchLayer)))
@@ -215,5 +289,124 @@ describe("a poller restart (over HTTP)", () => {
       expect(r?.orderId).toBe(bad)
       expect(r?.error.issues.map((i) => i.path)).toContain("order.shipTo.street")
       expect((yield* erp.fetchOrders({ cursor: batch.cursor, limit: 10 })).intakes).toHaveLength(0)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("a confirmation that commits after a poll passed its write_date (over HTTP)", () => {
+  it.scopedLive("is handed out once it settled, so no order is lost to a slow transaction", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const partner = fake.admin.createPartner()
+      const product = fake.admin.createProduct({ name: "Part", code: "P-1" })
+      fake.admin.setStock(product, 100)
+      fake.setClock(() => base - 60_000)
+      // a quotation, confirmed later by a slow transaction
+      const slow = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }], confirm: false }).orderId
+      fake.setClock(() => base + 2000)
+      const quick = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] }).orderId
+
+      const cursors = new Map<string, string>()
+      const store = {
+        getCursor: (name: string) => Effect.sync(() => cursors.get(name)),
+        setCursor: (name: string, value: string) => Effect.sync(() => void cursors.set(name, value))
+      }
+      const handled = yield* Ref.make<Array<number>>([])
+      const { erp } = yield* connect(fake)
+      const drain = Effect.gen(function*() {
+        for (let i = 0; i < 20; i++) {
+          const n = yield* OdooErp.poll({
+            store,
+            limit: 10,
+            handle: (intakes) => Ref.update(handled, (all) => [...all, ...intakes.map((x) => x.order.refs.odoo!.id)])
+          }).pipe(Effect.provideService(ErpPort.ErpPort, erp))
+          if (n === 0) return
+        }
+      })
+      yield* drain
+      expect(yield* Ref.get(handled)).toEqual([quick])
+
+      // The slow transaction started at `base` (Odoo's write_date is the start of the transaction,
+      // PostgreSQL's now()) and commits only now, after the poll passed base + 2 s.
+      fake.setClock(() => base)
+      fake.admin.call("sale.order", "action_confirm", [slow])
+      fake.setClock(() => base + 3000)
+      yield* drain
+      // a few minutes later the order has settled and is taken in
+      fake.setClock(() => base + 10 * 60_000)
+      yield* drain
+      expect(yield* Ref.get(handled)).toContain(slow)
+      expect(cursors.get("odoo:orders")).toMatch(/^v3\|/)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("cursor formats across versions (over HTTP)", () => {
+  it.scopedLive("a v2 cursor of an earlier version resumes as v3; with intakeSettle 0 the cursor stays v2", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17, now: () => base })
+      const partner = fake.admin.createPartner()
+      const product = fake.admin.createProduct({ name: "Part", code: "P-1" })
+      fake.admin.setStock(product, 100)
+      const first = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] }).orderId
+      fake.setClock(() => base + 1000)
+      const second = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] }).orderId
+      const v2 = `v2|2026-11-27 12:00:00|${first}`
+      const { erp } = yield* connect(fake)
+      const resumed = yield* erp.fetchOrders({ cursor: v2, limit: 10 })
+      expect(resumed.intakes.map((i) => i.order.refs.odoo?.id)).toEqual([second])
+      expect(resumed.cursor).toBe(`v3|2026-11-27 12:00:01|${second}|2026-11-27 11:55:00|0`)
+      const off = yield* connect(fake, {}, { intakeSettle: 0 })
+      const plain = yield* off.erp.fetchOrders({ cursor: v2, limit: 10 })
+      expect(plain.cursor).toBe(`v2|2026-11-27 12:00:01|${second}`)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("order amounts (over HTTP)", () => {
+  const setup = Effect.gen(function*() {
+    const fake = yield* OdooFake.make({ version: 17 })
+    const partner = fake.admin.createPartner()
+    const product = fake.admin.createProduct({ name: "Bolt", code: "BOLT" })
+    fake.admin.setStock(product, 10_000)
+    const rejected = yield* Ref.make<Array<OdooErp.RejectedOrder>>([])
+    const { erp } = yield* connect(fake, {}, { onInvalidOrder: (r) => Ref.update(rejected, (all) => [...all, r]) })
+    return { fake, partner, product, erp, rejected }
+  })
+
+  it.scopedLive("a unit price finer than the currency is multiplied before it is rounded", () =>
+    Effect.gen(function*() {
+      const { erp, fake, partner, product } = yield* setup
+      // Odoo's product price precision is finer than cents: 8,000 × 0.125 = 1,000.00 (Odoo's subtotal)
+      const { orderId } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 8000, price: 0.125 }] })
+      const intake = yield* intakeOf(erp, orderId)
+      const [subtotal] = fake.admin.read("sale.order.line", fake.admin.search("sale.order.line", [["order_id", "=", orderId]]), [
+        "price_subtotal"
+      ])
+      expect(subtotal?.price_subtotal).toBe(1000)
+      expect(Order.total(intake.order).amountMinor).toBe(100_000)
+      expect(intake.order.lines[0]?.amount?.amountMinor).toBe(100_000)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a discount on the line is part of its amount", () =>
+    Effect.gen(function*() {
+      const { erp, fake, partner, product } = yield* setup
+      const { orderId } = fake.admin.createOrder({
+        partnerId: partner,
+        lines: [{ productId: product, quantity: 3, price: 40 }],
+        confirm: false
+      })
+      fake.admin.write("sale.order.line", fake.admin.search("sale.order.line", [["order_id", "=", orderId]]), { discount: 10 })
+      fake.admin.call("sale.order", "action_confirm", [orderId])
+      const intake = yield* intakeOf(erp, orderId)
+      expect(Order.total(intake.order).amountMinor).toBe(10_800)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a fractional quantity (2.5 kg) is taken in, not rejected", () =>
+    Effect.gen(function*() {
+      const { erp, fake, partner, product, rejected } = yield* setup
+      const { orderId } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 2.5, price: 40 }] })
+      const batch = yield* erp.fetchOrders({ cursor: undefined, limit: 10 })
+      expect(yield* Ref.get(rejected)).toEqual([])
+      const intake = batch.intakes.find((i) => i.order.refs.odoo?.id === orderId)
+      expect(intake?.order.lines[0]?.quantity).toBe(2.5)
+      expect(Order.total(intake!.order).amountMinor).toBe(10_000)
     }).pipe(Effect.provide(FetchLayer)))
 })

@@ -10,6 +10,15 @@
  * few milliseconds after the poll), so the cursor keeps every id it handed out in its second,
  * not only the largest.
  *
+ * Odoo sets `write_date` to the start of the writing *transaction* (PostgreSQL `now()`), but the
+ * row becomes visible only at commit: a slow confirmation that started before the cursor's second
+ * and commits after a poll passed it would be skipped for good. So a cursor of the third format
+ * (`v3`) carries a second position, `settled`, that trails the first one and sweeps again, once,
+ * every second older than the server's clock minus a settle lag (longer than any Odoo
+ * transaction). In that settled region nothing can appear any more, so a plain `(second, largest
+ * id)` position pages it exactly. Every order is thus handed out twice (as soon as it is visible,
+ * and once more when it settled); the intake's consumer registers idempotently.
+ *
  * @internal
  */
 import * as Effect from "effect/Effect"
@@ -26,6 +35,17 @@ export interface Cursor {
    * every id up to `id` counts as handed out.
    */
   readonly ids?: ReadonlyArray<number> | undefined
+  /**
+   * The second pass (`v3`): every record up to `(writeDate, id)` of the settled region was handed
+   * out again. Absent in `v1` / `v2` cursors and when the settle lag is zero.
+   */
+  readonly settled?: Position | undefined
+}
+
+/** A position in the settled region: every record up to `id` within the second `writeDate`. */
+export interface Position {
+  readonly writeDate: string
+  readonly id: number
 }
 
 export interface Row {
@@ -38,11 +58,25 @@ export type Query<E> = (domain: D.Domain, order: string, limit: number) => Effec
 
 const V1 = /^v1\|(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+)$/
 const V2 = /^v2\|(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+(?:,\d+)*)$/
+const V3 = /^v3\|(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+(?:,\d+)*)\|(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+)$/
 
-export const encode = (c: Cursor): string =>
-  c.ids === undefined ? `v1|${c.writeDate}|${c.id}` : `v2|${c.writeDate}|${c.ids.join(",")}`
+/**
+ * `v1|<second>|<id>`, `v2|<second>|<id>,<id>,…`, or, with a settled position,
+ * `v3|<second>|<id>,<id>,…|<settled second>|<settled id>`.
+ */
+export const encode = (c: Cursor): string => {
+  if (c.settled !== undefined) {
+    return `v3|${c.writeDate}|${(c.ids ?? [c.id]).join(",")}|${c.settled.writeDate}|${c.settled.id}`
+  }
+  return c.ids === undefined ? `v1|${c.writeDate}|${c.id}` : `v2|${c.writeDate}|${c.ids.join(",")}`
+}
 
 export const decode = (s: string): Cursor | undefined => {
+  const v3 = V3.exec(s)
+  if (v3 !== null) {
+    const ids = v3[2]!.split(",").map(Number)
+    return { writeDate: v3[1]!, id: Math.max(...ids), ids, settled: { writeDate: v3[3]!, id: Number(v3[4]) } }
+  }
   const v2 = V2.exec(s)
   if (v2 !== null) {
     const ids = v2[2]!.split(",").map(Number)
@@ -52,10 +86,13 @@ export const decode = (s: string): Cursor | undefined => {
   return v1 === null ? undefined : { writeDate: v1[1]!, id: Number(v1[2]) }
 }
 
-export const nextSecond = (writeDate: string): string => {
-  const ms = OdooField.parseNaive(writeDate)
-  return OdooField.formatDateTime((typeof ms === "number" ? ms : 0) + 1000)
+/** The second `ms` milliseconds after (or, negative, before) `writeDate`. */
+export const shift = (writeDate: string, ms: number): string => {
+  const at = OdooField.parseNaive(writeDate)
+  return OdooField.formatDateTime((typeof at === "number" ? at : 0) + ms)
 }
+
+export const nextSecond = (writeDate: string): string => shift(writeDate, 1000)
 
 const bucket = (second: string, rest: D.Domain): D.Domain =>
   D.and(D.gte("write_date", second), D.lt("write_date", nextSecond(second)), rest)
@@ -101,4 +138,23 @@ export const nextPage = <E>(
     }
     const ids = [...new Set([...(same?.ids ?? []), ...latest])].sort((a, b) => a - b)
     return { page, cursor: { writeDate: end.write_date, id: ids[ids.length - 1]!, ids } }
+  })
+
+/**
+ * The second pass over the settled region: the records after `settled` and before `upper` (a
+ * second, exclusive; the caller passes the earlier of the server's clock minus the settle lag and
+ * the first pass's second), at most `limit`, and the position after them.
+ */
+export const nextSettled = <E>(
+  query: Query<E>,
+  base: D.Domain,
+  settled: Position,
+  upper: string,
+  limit: number
+): Effect.Effect<{ readonly page: ReadonlyArray<Row>; readonly settled: Position }, E> =>
+  Effect.gen(function*() {
+    if (limit <= 0 || settled.writeDate >= upper) return { page: [], settled }
+    // nothing joins a settled second any more: the v1 form `(second, largest id)` is exact there
+    const { cursor, page } = yield* nextPage(query, D.and(base, D.lt("write_date", upper)), settled, limit)
+    return { page, settled: cursor === undefined ? settled : { writeDate: cursor.writeDate, id: cursor.id } }
   })

@@ -66,7 +66,7 @@ export interface Options {
   readonly apiKey?: string | undefined
   /** Extra modules: Enterprise helpdesk (`helpdesk.ticket`) and OCA `delivery_state`. */
   readonly modules?: { readonly helpdesk?: boolean | undefined; readonly deliveryState?: boolean | undefined } | undefined
-  /** The server clock (epoch ms) for `write_date` and friends; default `Date.now`. */
+  /** The server clock (epoch ms) for `write_date` and friends, and the `Date` header; default `Date.now`. */
   readonly now?: (() => number) | undefined
   /** Delay every answer by this many ms (default 0). */
   readonly latencyMs?: number | undefined
@@ -544,7 +544,12 @@ export const make = (options: Options = {}): Effect.Effect<OdooFake, never, Scop
           const send = (answer: { status: number; headers: Record<string, string>; body: string }, wait: number) => {
             const write = () => {
               if (res.destroyed) return finish()
-              res.writeHead(answer.status, { ...answer.headers, "content-length": Buffer.byteLength(answer.body) })
+              // like Odoo's werkzeug server, the Date header tells the server's clock
+              res.writeHead(answer.status, {
+                date: new Date(clock()).toUTCString(),
+                ...answer.headers,
+                "content-length": Buffer.byteLength(answer.body)
+              })
               res.end(answer.body)
             }
             if (wait > 0) setTimeout(write, wait)

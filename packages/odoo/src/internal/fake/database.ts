@@ -19,6 +19,10 @@ export interface DatabaseOptions {
 
 const round2 = (x: number): number => Math.round(x * 100) / 100
 
+/** A line's amount before tax, as Odoo computes it: the discounted unit price times the quantity, rounded once. */
+const subtotal = (line: Rec, qtyField: string): number =>
+  round2(num(line[qtyField]) * num(line.price_unit) * (1 - num(line.discount) / 100))
+
 const escapeHtml = (s: string): string =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;")
 
@@ -362,7 +366,7 @@ export class FakeDatabase extends Orm {
     let untaxed = 0
     let tax = 0
     for (const line of lines) {
-      const sub = round2(num(line[qtyField]) * num(line.price_unit))
+      const sub = subtotal(line, qtyField)
       untaxed += sub
       tax += round2(sub * this.taxRate(qtyField === "quantity" ? ids(line.tax_ids) : this.lineTaxes(line)))
     }
@@ -437,6 +441,7 @@ export class FakeDatabase extends Orm {
           product_id: l.product_id,
           quantity: this.qtyToInvoice(l),
           price_unit: l.price_unit,
+          discount: num(l.discount),
           tax_ids: [[6, 0, this.lineTaxes(l)]],
           sale_line_ids: [[6, 0, [l.id]]]
         }])
@@ -1208,10 +1213,11 @@ export class FakeDatabase extends Orm {
         [uomField]: F.m2o("uom.uom", "Unit", { default: () => 1 }),
         price_unit: F.float("Unit Price"),
         [taxField]: F.m2m("account.tax", "Taxes"),
-        price_subtotal: F.money("Subtotal", { compute: (rec) => round2(num(rec.product_uom_qty) * num(rec.price_unit)) }),
+        discount: F.float("Discount (%)"),
+        price_subtotal: F.money("Subtotal", { compute: (rec) => subtotal(rec, "product_uom_qty") }),
         price_total: F.money("Total", {
           compute: (rec) => {
-            const sub = round2(num(rec.product_uom_qty) * num(rec.price_unit))
+            const sub = subtotal(rec, "product_uom_qty")
             return round2(sub + round2(sub * db.taxRate(db.lineTaxes(rec))))
           }
         }),
@@ -1343,7 +1349,8 @@ export class FakeDatabase extends Orm {
         product_id: F.m2o("product.product", "Product"),
         quantity: F.float("Quantity"),
         price_unit: F.float("Unit Price"),
-        price_subtotal: F.money("Subtotal", { compute: (rec) => round2(num(rec.quantity) * num(rec.price_unit)) }),
+        discount: F.float("Discount (%)"),
+        price_subtotal: F.money("Subtotal", { compute: (rec) => subtotal(rec, "quantity") }),
         tax_ids: F.m2m("account.tax", "Taxes"),
         sale_line_ids: F.m2m("sale.order.line", "Sales Order Lines")
       }
@@ -1483,7 +1490,13 @@ export class FakeDatabase extends Orm {
         name: "helpdesk.stage",
         description: "Helpdesk Stage",
         order: "sequence, id",
-        fields: { name: F.char("Stage Name"), sequence: F.int("Sequence"), fold: F.bool("Folded in Kanban") }
+        fields: {
+          name: F.char("Stage Name"),
+          sequence: F.int("Sequence"),
+          fold: F.bool("Folded in Kanban"),
+          // stages belong to teams; a ticket moves through its team's stages only
+          team_ids: F.m2m("helpdesk.team", "Helpdesk Teams")
+        }
       })
       this.define({
         name: "helpdesk.ticket",
@@ -1492,10 +1505,16 @@ export class FakeDatabase extends Orm {
         fields: {
           name: F.char("Subject"),
           description: F.html("Description"),
-          team_id: F.m2o("helpdesk.team", "Helpdesk Team"),
+          team_id: F.m2o("helpdesk.team", "Helpdesk Team", {
+            default: () => db.search("helpdesk.team", [], { limit: 1 })[0] ?? false
+          }),
           partner_id: F.m2o("res.partner", "Customer"),
+          // Odoo: the first stage (by sequence) of the ticket's team (`_determine_stage`)
           stage_id: F.m2o("helpdesk.stage", "Stage", {
-            default: () => db.search("helpdesk.stage", [], { limit: 1 })[0] ?? false
+            default: (vals) =>
+              typeof vals.team_id === "number"
+                ? db.search("helpdesk.stage", [["team_ids", "in", [vals.team_id]]], { limit: 1 })[0] ?? false
+                : false
           }),
           priority: F.sel("Priority", [["0", "Low priority"], ["1", "Medium priority"], ["2", "High priority"], ["3", "Urgent"]], {
             default: () => "0"
@@ -1599,9 +1618,9 @@ export class FakeDatabase extends Orm {
     if (v >= 19) this.seedSequence("project.task", 2)
     if (this.options.helpdesk) {
       put("helpdesk.team", { id: 1, name: "Customer Care", sequence: 1, company_id: 1, active: true })
-      put("helpdesk.stage", { id: 1, name: "New", sequence: 0, fold: false })
-      put("helpdesk.stage", { id: 2, name: "In Progress", sequence: 1, fold: false })
-      put("helpdesk.stage", { id: 3, name: "Solved", sequence: 3, fold: true })
+      put("helpdesk.stage", { id: 1, name: "New", sequence: 0, fold: false, team_ids: [1] })
+      put("helpdesk.stage", { id: 2, name: "In Progress", sequence: 1, fold: false, team_ids: [1] })
+      put("helpdesk.stage", { id: 3, name: "Solved", sequence: 3, fold: true, team_ids: [1] })
       this.seedSequence("helpdesk.team", 2)
       this.seedSequence("helpdesk.stage", 4)
     }
