@@ -42,13 +42,32 @@ export class OrderIntake extends Schema.Class<OrderIntake>("OrderIntake")({
 }) {}
 
 /**
- * One page of order intake and the cursor to continue from.
+ * An order the ERP holds that the adapter could not take in (it does not map to the canonical
+ * model: no address, a negative quantity, …), with what is wrong. The intake moves on past it;
+ * the order is taken in when a fix in the ERP changes it again.
+ *
+ * @since 0.3.0
+ */
+export class RejectedIntake extends Schema.Class<RejectedIntake>("RejectedIntake")({
+  /** The order's id in the ERP, canonical (e.g. `<instance>:sale.order:42`). */
+  ref: Schema.String,
+  /** The order's name in the ERP (e.g. `S00042`), for people. */
+  name: Schema.String,
+  /** What is wrong, naming the fields. */
+  reason: Schema.String
+}) {}
+
+/**
+ * One page of order intake and the cursor to continue from, with the orders of the page that
+ * could not be taken in (`rejected`: keep them, e.g. as dead letters, so someone fixes them).
  *
  * @since 0.1.0
  */
 export class OrderBatch extends Schema.Class<OrderBatch>("OrderBatch")({
   intakes: Schema.Array(OrderIntake),
-  cursor: Schema.optionalWith(Schema.String, { exact: true })
+  cursor: Schema.optionalWith(Schema.String, { exact: true }),
+  /** @since 0.3.0 */
+  rejected: Schema.optionalWith(Schema.Array(RejectedIntake), { default: () => [] })
 }) {}
 
 /**

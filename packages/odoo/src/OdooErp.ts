@@ -99,7 +99,10 @@ export interface Options {
    * @since 0.3.0
    */
   readonly intakeSettle?: Duration.DurationInput | undefined
-  /** Called for an order that cannot be taken in; default: a warning in the log. Intake goes on. */
+  /**
+   * Called for an order that cannot be taken in; default: a warning in the log. Intake goes on;
+   * `fetchOrders` also returns such orders in the batch's `rejected`.
+   */
   readonly onInvalidOrder?: ((rejected: RejectedOrder) => Effect.Effect<void>) | undefined
 }
 
@@ -338,7 +341,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       }
     }
 
-    const intakesOf = (orderIds: ReadonlyArray<number>) =>
+    const intakesOf = (orderIds: ReadonlyArray<number>, rejected?: Array<ErpPort.RejectedIntake>) =>
       Effect.gen(function*() {
         if (orderIds.length === 0) return []
         const server = yield* client.info
@@ -475,15 +478,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           const decoded = Schema.decodeUnknownEither(ErpPort.OrderIntake)(encoded, { errors: "all" })
           if (Either.isRight(decoded)) intakes.push(decoded.right)
           else {
-            yield* onInvalid({
-              orderId: o.id,
-              name: o.name,
-              error: Validation.ValidationError.fromParseError(decoded.left, {
-                schema: "OrderIntake",
-                module: "OdooErp",
-                method: "fetchOrders"
-              })
+            const error = Validation.ValidationError.fromParseError(decoded.left, {
+              schema: "OrderIntake",
+              module: "OdooErp",
+              method: "fetchOrders"
             })
+            rejected?.push(new ErpPort.RejectedIntake({ ref: canonical("sale.order", o.id), name: o.name, reason: error.message }))
+            yield* onInvalid({ orderId: o.id, name: o.name, error })
           }
         }
         return intakes
@@ -523,11 +524,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         if (settleMillis > 0 && settled === undefined && head !== undefined) {
           settled = { writeDate: IntakeCursor.shift(head.writeDate, -settleMillis), id: 0 }
         }
-        const intakes = yield* intakesOf([...new Set([...again, ...page].map((r) => r.id))])
-        if (head === undefined) return new ErpPort.OrderBatch({ intakes })
+        const rejected: Array<ErpPort.RejectedIntake> = []
+        const intakes = yield* intakesOf([...new Set([...again, ...page].map((r) => r.id))], rejected)
+        if (head === undefined) return new ErpPort.OrderBatch({ intakes, rejected })
         const { settled: _, ...position } = head
         return new ErpPort.OrderBatch({
           intakes,
+          rejected,
           cursor: IntakeCursor.encode(settleMillis > 0 ? { ...position, settled } : position)
         })
       })

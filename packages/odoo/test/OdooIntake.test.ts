@@ -288,6 +288,9 @@ describe("a poller restart (over HTTP)", () => {
       const [r] = yield* Ref.get(rejected)
       expect(r?.orderId).toBe(bad)
       expect(r?.error.issues.map((i) => i.path)).toContain("order.shipTo.street")
+      // The batch carries it too, for the host to keep (a dead letter), with what is wrong.
+      expect(batch.rejected.map((x) => [x.ref, x.name])).toEqual([[`${fake.database}:sale.order:${bad}`, r?.name]])
+      expect(batch.rejected[0]?.reason).toContain("order.shipTo.street")
       expect((yield* erp.fetchOrders({ cursor: batch.cursor, limit: 10 })).intakes).toHaveLength(0)
     }).pipe(Effect.provide(FetchLayer)))
 })

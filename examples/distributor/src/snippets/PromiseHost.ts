@@ -57,6 +57,8 @@ const main = async () => {
       }
       await waybill.registerOrder(new ErpPort.OrderIntake({ order: intake.order, shipments }))
     }
+    // Orders Odoo holds that do not map (no address, …): report them to whoever fixes them in Odoo.
+    for (const r of batch.rejected) console.error(`order ${r.name} (${r.ref}) not taken in: ${r.reason}`)
     cursor = batch.cursor ?? cursor
   }
   await poll()
