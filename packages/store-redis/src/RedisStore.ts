@@ -64,9 +64,9 @@ export interface Options {
    */
   readonly partitions?: number
   readonly ttl?: {
-    /** How long an idempotency key is remembered as seen (0: forever). Default 30 days. */
+    /** How long an idempotency key is remembered as seen, in whole milliseconds (0: forever). Default 30 days. */
     readonly seenMillis?: number
-    /** How long an acknowledged action key is remembered as done (0: forever). Default 400 days. */
+    /** How long an acknowledged action key is remembered as done, in whole milliseconds (0: forever). Default 400 days. */
     readonly doneMillis?: number
   }
   /**
@@ -76,7 +76,8 @@ export interface Options {
    * `seen` answers false for those keys and the runtime falls back to loading the record, whose
    * state machine recognizes the duplicate, so nothing is applied or enqueued twice. Default:
    * `after` for a Cluster client, `inline` otherwise; always `after` with `durability` (a mark
-   * is written once its commit is confirmed on the replicas).
+   * is written once its commit is confirmed on the replicas). `inline` with a Cluster client is
+   * refused (`Invalid`).
    */
   readonly seenMarks?: "inline" | "after"
   /**
@@ -87,7 +88,7 @@ export interface Options {
    * {@link Durability}.
    */
   readonly durability?: Durability
-  /** Actions looked at per partition per claim call, at most. Default 1,000. */
+  /** Actions looked at per partition per claim call, at most (a positive integer). Default 1,000. */
   readonly claimScanBudget?: number
   /**
    * Record bodies this process committed or loaded, kept by version (least recently used out).
@@ -192,6 +193,9 @@ const settleAll = async <A>(promises: ReadonlyArray<Promise<A>>): Promise<Array<
   return out
 }
 
+/** A TTL the scripts can hand to `SET … PX`: whole milliseconds, 0 for none. */
+const isMillis = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
+
 const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
 /**
@@ -215,6 +219,22 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     const seenTtl = options.ttl?.seenMillis ?? 30 * DAY
     const doneTtl = options.ttl?.doneMillis ?? 400 * DAY
     const budget = options.claimScanBudget ?? 1000
+    // The scripts pass the TTLs to `SET … PX` after their first write (a commit's record, an
+    // ack's removal of the action): one Redis refuses would leave the write half done.
+    const problem = !isMillis(seenTtl)
+      ? `ttl.seenMillis must be a non-negative integer (0: forever), got ${String(seenTtl)}`
+      : !isMillis(doneTtl)
+        ? `ttl.doneMillis must be a non-negative integer (0: forever), got ${String(doneTtl)}`
+        : !Number.isSafeInteger(budget) || budget < 1
+          ? `claimScanBudget must be a positive integer, got ${String(budget)}`
+          : // The marks live in other slots: the commit script would fail at the first of them,
+            // after it wrote the record, leaving a version without its events and actions.
+            options.seenMarks === "inline" && options.client?.isCluster === true
+            ? `seenMarks "inline" needs a standalone Redis (a Cluster script cannot write the marks, which live in other slots); use "after"`
+            : undefined
+    if (problem !== undefined) {
+      return yield* new PortError.StorageError({ reason: "Invalid", module: MODULE, method: "make", description: problem })
+    }
     const cacheSize = options.cacheSize ?? 10_000
     // Least recently used out; a Map with delete-oldest gets slow under steady eviction.
     const cache = new LRUCache<string, { readonly version: number; readonly body: string }>({ max: Math.max(1, cacheSize) })

@@ -179,6 +179,117 @@ describe("RedisStore on a Cluster", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("refuses seen marks inside the commit script: they live in other slots, and the script failed after writing the record", () =>
+    Effect.gen(function* () {
+      const { client, prefix } = yield* scopedPrefix
+      // Before, the store took the option: every commit with an idempotency key then wrote the
+      // record (version 1), failed at the first mark of another slot, and left its events and
+      // outbox actions unwritten behind a committed version.
+      const made = RedisStore.make({ client, prefix, seenMarks: "inline" })
+      const error = yield* Effect.flip(Effect.as(made, "started with seenMarks inline"))
+      expect([error.reason, error.method]).toEqual(["Invalid", "make"])
+      expect(error.description).toContain("seenMarks")
+      // The default on a Cluster client ("after") commits whole.
+      const store = yield* RedisStore.make({ client, prefix })
+      const outbox = [{ key: "s1:a", shipmentId: "s1", target: "erp", kind: "x", payload: "{}", createdAt: 1, availableAt: 1, attempts: 0 }]
+      const result = yield* store.commit({
+        shipmentId: "s1",
+        expectedVersion: 0,
+        body: "{}",
+        idempotencyKeys: ["src|e1", "src|e2"],
+        events: [{ id: "src|e1", body: "{}" }],
+        audit: [],
+        outbox
+      })
+      expect(result).toEqual({ _tag: "Committed", version: 1, enqueued: ["s1:a"] })
+      expect((yield* store.events("s1")).map((e) => e.id)).toEqual(["src|e1"])
+      expect(yield* store.seen(["src|e1", "src|e2"])).toEqual([true, true])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("on a slot being migrated, store scripts fail before they write (Unavailable) and run whole once the slot is stable", () =>
+    Effect.gen(function* () {
+      const { client, prefix } = yield* scopedPrefix
+      const store = yield* RedisStore.make({ client, prefix, partitions: 4 })
+      const id = "shp-migrating"
+      const base = `{${prefix}:p${store.partitionOf(id)}}:`
+      const action = (key: string): Store.OutboxAction => ({
+        key, shipmentId: id, target: "erp", kind: "x", payload: "{}", createdAt: 1, availableAt: 1, attempts: 0
+      })
+      const audit = Audit.chain(id, undefined, [1, 2, 3].map((at) => ({ at, kind: "event", body: "{}" })))
+      const commit = (expectedVersion: number, outbox: ReadonlyArray<Store.OutboxAction>): Store.Commit => ({
+        shipmentId: id,
+        expectedVersion,
+        body: JSON.stringify({ v: expectedVersion + 1 }),
+        idempotencyKeys: [],
+        events: [{ id: `e${expectedVersion + 1}`, body: "{}" }],
+        audit: [audit[expectedVersion]!],
+        outbox
+      })
+      // Every key the scripts name exists (a queued, a delayed, a leased action, a dead letter),
+      // so Redis lets them start on the migrating node; the keys they find by name are checked
+      // one by one, as they go.
+      const later = { ...action(`${id}:later`), availableAt: 9e12 }
+      const first = [later, action(`${id}:dead`), action(`${id}:leased`), action(`${id}:queued`)]
+      expect((yield* store.commit(commit(0, first)))._tag).toBe("Committed")
+      const [dead, leased] = yield* store.claim({ now: 2, leaseMillis: 600_000, limit: 2, owner: "w" })
+      expect(dead!.key).toBe(`${id}:dead`)
+      yield* store.deadLetter(dead!.key, dead!.leaseToken, {
+        id: dead!.key, kind: "action", target: "erp", shipmentId: id, failedAt: 2, attempts: 1, error: "{}", payload: "{}"
+      })
+
+      const slot = calculateSlot(base.slice(0, -1))
+      const source = cluster.masters.find((m) => slot >= m.slots![0] && slot <= m.slots![1])!
+      const target = cluster.masters.find((m) => m !== source)!
+      const nodeOf = (m: RedisServers.ClusterNode) => client.nodes("master").find((n) => n.options.port === m.port)!
+      const setSlot = (m: RedisServers.ClusterNode, ...state: Array<string>) =>
+        Effect.promise(() => nodeOf(m).call("CLUSTER", "SETSLOT", slot, ...state))
+      yield* Effect.acquireRelease(
+        Effect.zipRight(setSlot(target, "IMPORTING", source.id), setSlot(source, "MIGRATING", target.id)),
+        () => Effect.zipRight(setSlot(source, "STABLE"), setSlot(target, "STABLE"))
+      )
+
+      // A commit with a new action: before, it wrote the record, the event and the audit entry,
+      // then failed (`Bug`) at the action's key: version 2 without its action, for good.
+      const failed = yield* Effect.flip(store.commit(commit(1, [action(`${id}:new`)])))
+      expect(failed.reason).toBe("Unavailable")
+      // An ack: before, it deleted the action, then failed at its done mark: gone, and not done.
+      const ackFailed = yield* Effect.flip(store.ack(leased!.key, leased!.leaseToken))
+      expect(ackFailed.reason).toBe("Unavailable")
+      // Nothing was written.
+      const source$ = nodeOf(source)
+      expect(yield* Effect.promise(() => source$.hget(`${base}r:${id}`, "v"))).toBe("1")
+      expect(yield* Effect.promise(() => source$.llen(`${base}e:${id}`))).toBe(1)
+      expect(yield* Effect.promise(() => source$.llen(`${base}a:${id}`))).toBe(1)
+      expect(yield* Effect.promise(() => source$.exists(`${base}o:${leased!.key}`))).toBe(1)
+      expect(yield* Effect.promise(() => source$.get(`${base}n`))).toBe("3")
+
+      // The migration is called off: the same calls go through, whole.
+      yield* Effect.zipRight(setSlot(source, "STABLE"), setSlot(target, "STABLE"))
+      expect(yield* store.commit(commit(1, [action(`${id}:new`)]))).toEqual({ _tag: "Committed", version: 2, enqueued: [`${id}:new`] })
+      expect(yield* store.ack(leased!.key, leased!.leaseToken)).toBe(true)
+      expect(yield* store.isDone(leased!.key)).toBe(true)
+      expect((yield* store.events(id)).map((e) => e.id)).toEqual(["e1", "e2"])
+      expect(yield* store.outboxSize()).toBe(3)
+
+      // Again, and this time the keys the commit names move to the target (the action keys stay
+      // behind): the source answers ASK, ioredis follows it, and the script must not run on the
+      // target either, where an action key still on the source would look absent (one key) or
+      // be refused half way (several).
+      yield* Effect.zipRight(setSlot(target, "IMPORTING", source.id), setSlot(source, "MIGRATING", target.id))
+      const named = ["r:" + id, "e:" + id, "a:" + id, "h:" + id, "ships", "streams", "q", "seq", "n", "dl"].map((k) => base + k)
+      yield* Effect.promise(() => source$.call("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", ...named))
+      const asked = yield* Effect.flip(store.commit(commit(2, [action(`${id}:newer`)])))
+      expect(asked.reason).toBe("Unavailable")
+      const target$ = nodeOf(target)
+      const onTarget = <A>(f: () => Promise<A>) => Effect.promise(() => target$.call("ASKING").then(f))
+      expect(yield* onTarget(() => target$.hget(`${base}r:${id}`, "v"))).toBe("2")
+      expect(yield* onTarget(() => target$.llen(`${base}e:${id}`))).toBe(2)
+      // The moved keys are dropped before the slot is stable again (the test ends here).
+      yield* onTarget(() => target$.unlink(...named))
+    }).pipe(Effect.scoped)
+  )
+
   it.live("with durability, a commit returns once its own master's replica holds it; a frozen replica fails only its master's commits", () =>
     Effect.gen(function* () {
       const { client, prefix } = yield* scopedPrefix

@@ -118,6 +118,35 @@ describe("RedisStore", () => {
     }))
 
 
+  it.scoped("refuses TTLs and a scan budget its scripts cannot use, before an ack half-runs and the action key comes back", () =>
+    Effect.gen(function* () {
+      // A TTL that is not a whole number of milliseconds made `SET … PX` fail inside the ack
+      // script after it had deleted the action: the action was gone, not done, and the next
+      // commit with its key enqueued it again.
+      const bad: ReadonlyArray<Partial<RedisStore.Options>> = [
+        { ttl: { doneMillis: 1.5 } },
+        { ttl: { doneMillis: -1 } },
+        { ttl: { seenMillis: 0.25 * 1000.3 } },
+        { ttl: { seenMillis: Number.POSITIVE_INFINITY } },
+        { ttl: { seenMillis: Number.NaN } },
+        { claimScanBudget: 0 },
+        { claimScanBudget: 2.5 }
+      ]
+      for (const options of bad) {
+        const made = RedisStore.make({ url, prefix: freshPrefix(), ...options })
+        const error = yield* Effect.flip(Effect.scoped(Effect.as(made, `started with ${JSON.stringify(options)}`)))
+        expect([error.reason, error.method]).toEqual(["Invalid", "make"])
+        expect(error.description).toMatch(/ttl\.(seen|done)Millis|claimScanBudget/)
+      }
+      // Whole milliseconds (0: forever) are fine, and an ack then marks its key done.
+      const store = yield* fresh({ ttl: { seenMillis: 0, doneMillis: 60_000 }, claimScanBudget: 1 })
+      yield* store.commit(commit("s", 0, [action("s:a", "s")]))
+      const [claimed] = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 1, owner: "w" })
+      expect(yield* store.ack(claimed!.key, claimed!.leaseToken)).toBe(true)
+      expect(yield* store.isDone("s:a")).toBe(true)
+      expect(yield* store.commit(commit("s", 1, [action("s:a", "s")]))).toEqual({ _tag: "Committed", version: 2, enqueued: [] })
+    }))
+
   it.scoped("an action waits while its predecessor is dead-lettered; requeue and ack, or removal, release it", () =>
     Effect.gen(function* () {
       const store = yield* fresh()
@@ -280,11 +309,14 @@ describe("RedisStore", () => {
       "READONLY You can't write against a read only replica.",
       "NOREPLICAS Not enough good replicas to write.",
       "OOM command not allowed when used memory > 'maxmemory'.",
-      "LOADING Redis is loading the dataset in memory"
+      "LOADING Redis is loading the dataset in memory",
+      // A script reaching a key of a slot being migrated, or a cluster that went down under it.
+      "ERR Script attempted to access a non local key in a cluster node script: 3cfecf00, on @user_script:36.",
+      "ERR Script attempted to execute a command while the cluster is down script: 3cfecf00, on @user_script:2."
     ]) {
       expect(Internal.reasonOf(reply(message))).toBe("Unavailable")
     }
-    for (const message of ["CROSSSLOT Keys in request don't hash to the same slot", "ERR unknown command 'FOO'", "MOVEDX 1", "NOSCRIPT No matching script"]) {
+    for (const message of ["CROSSSLOT Keys in request don't hash to the same slot", "ERR unknown command 'FOO'", "MOVEDX 1", "NOSCRIPT No matching script", "ERR user_script:1: Script attempted to access nonexistent global variable 'x'"]) {
       expect(Internal.reasonOf(reply(message))).toBe("Bug")
     }
   })

@@ -9,6 +9,21 @@
  */
 
 /**
+ * The first call of every store script: a read of two keys that are never written,
+ * `<base>slot` and `<base>slot:`. The store scripts reach most of their keys by name (an
+ * action's `o:`, `dn:`, `w:` keys), and Redis checks those only as the script reaches them.
+ * While a Cluster slot is being migrated, a key the node does not hold is refused on the node
+ * the slot is leaving, and looks absent (one key) or is refused (several) on the node it is
+ * going to. So without this a script failed half way, after its first writes (a commit left its
+ * record and events without its outbox actions, an ack deleted the action before its done mark),
+ * or decided on a key it could not see. Two missing keys are refused on both nodes: the script
+ * fails here, before it reads or writes anything ("Script attempted to access a non local key":
+ * `Unavailable`, retried until the slot is stable). ARGV[1] is the partition's base.
+ */
+const guard = `redis.call('EXISTS', ARGV[1] .. 'slot', ARGV[1] .. 'slot:')
+`
+
+/**
  * One commit: version CAS, record, seen marks, events, audit entries and outbox actions.
  *
  * KEYS: 1 record, 2 events, 3 audit list, 4 audit head, 5 shipment index, 6 audit stream index,
@@ -21,7 +36,7 @@
  * Returns {0, version} on conflict, {1, version, enqueued keys...} when committed.
  */
 export const commit = `
-local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+${guard}local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[2]) or ARGV[9] ~= '1' then return {0, current} end
 local base = ARGV[1]
 local nEvents, nAudit, nActions = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -84,7 +99,7 @@ return out
  * Each lease counts a claim (kept across retries and requeues).
  */
 export const claim = `
-local base = ARGV[1]
+${guard}local base = ARGV[1]
 local now = tonumber(ARGV[2])
 local expires = now + tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
@@ -136,7 +151,7 @@ return {expires, out}
  * KEYS: 1 ready queue, 2 leases, 3 delayed, 4 outbox count. ARGV: 1 base, 2 key, 3 token, 4 done TTL ms.
  */
 export const ack = `
-local base = ARGV[1]
+${guard}local base = ARGV[1]
 local okey = base .. 'o:' .. ARGV[2]
 if redis.call('HGET', okey, 't') ~= ARGV[3] then return 0 end
 redis.call('DEL', okey)
@@ -162,7 +177,7 @@ return 1
  * ARGV: 1 base, 2 key, 3 token, 4 availableAt, 5 attempts, 6 lastError.
  */
 export const retry = `
-local okey = ARGV[1] .. 'o:' .. ARGV[2]
+${guard}local okey = ARGV[1] .. 'o:' .. ARGV[2]
 if redis.call('HGET', okey, 't') ~= ARGV[3] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
@@ -181,7 +196,7 @@ return 1
  * ARGV: 1 base, 2 key, 3 token, 4 letter id, 5 letter json.
  */
 export const deadLetter = `
-local okey = ARGV[1] .. 'o:' .. ARGV[2]
+${guard}local okey = ARGV[1] .. 'o:' .. ARGV[2]
 if redis.call('HGET', okey, 't') ~= ARGV[3] then return 0 end
 redis.call('DEL', okey)
 redis.call('ZREM', KEYS[1], ARGV[2])
@@ -200,7 +215,7 @@ return 1
  * ARGV: 1 base, 2 letter id, 3 key, 4 json, 5 availableAt, 6 attempts, 7 after, 8 lastError, 9 claims.
  */
 export const requeue = `
-if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 0 end
+${guard}if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 0 end
 local okey = ARGV[1] .. 'o:' .. ARGV[3]
 if redis.call('EXISTS', okey) == 1 then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[2])
@@ -221,7 +236,7 @@ return 1
  * KEYS: 1 ready queue, 2 dead letters, 3 dead letter index. ARGV: 1 base, 2.. ids.
  */
 export const removeDeadLetters = `
-local base = ARGV[1]
+${guard}local base = ARGV[1]
 local removed = 0
 for i = 2, #ARGV do
   if redis.call('HDEL', KEYS[2], ARGV[i]) == 1 then

@@ -22,6 +22,13 @@ export interface ConnectionOptions {
 
 const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|OOM|MISCONF|CROSSSLOT|MOVED|ASK)\b/
 
+/**
+ * What a Cluster node answers when a script reaches a key of its slot that the node does not
+ * hold right now (the slot is being migrated) or the cluster is down. Every script of this
+ * package stays in one slot, so this is a slot in motion, not a mistake.
+ */
+const slotInMotion = /^ERR Script attempted to (access a non local key in a cluster node|execute a (write )?command while the cluster is down)/
+
 /** The `reason` of a failed Redis call. */
 export const reasonOf = (cause: unknown): PortError.Reason => {
   if (!(cause instanceof Error)) return "Bug"
@@ -32,7 +39,7 @@ export const reasonOf = (cause: unknown): PortError.Reason => {
     // and ASK reach the caller when a Cluster's slots moved under a pipeline that mixed slots
     // (ioredis follows a redirection only when every command of the pipeline got the same one).
     if (transient.test(message)) return message.startsWith("CROSSSLOT") ? "Bug" : "Unavailable"
-    return "Bug"
+    return slotInMotion.test(message) ? "Unavailable" : "Bug"
   }
   if (cause.name === "MaxRetriesPerRequestError") return "Unavailable"
   if (/timed? ?out/i.test(message)) return "Timeout"
