@@ -689,13 +689,16 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           }
           const alreadyDone = picking.state === "done"
           let backorder: string | undefined
-          if (!alreadyDone) {
-            const first = yield* validate(pickingId)
-            const outcome = yield* followWizards(pickingId, first)
-            if (outcome.backorder) {
-              const found = yield* client.search("stock.picking", D.eq("backorder_id", pickingId), { limit: 1, order: "id desc" })
-              if (found[0] !== undefined) backorder = canonical("stock.picking", found[0])
-            }
+          // A delivery found done may be a retry whose first attempt split off a backorder and lost
+          // the answer: report that backorder again, as the first answer would have.
+          const outcome = alreadyDone ? { backorder: true } : yield* followWizards(pickingId, yield* validate(pickingId))
+          if (outcome.backorder) {
+            const found = yield* client.search(
+              "stock.picking",
+              D.and(D.eq("backorder_id", pickingId), D.ne("state", "cancel")),
+              { limit: 1, order: "id desc" }
+            )
+            if (found[0] !== undefined) backorder = canonical("stock.picking", found[0])
           }
           if (withState && (picking as { delivery_state?: string | null }).delivery_state !== "customer_delivered") {
             const pod = request.pod
@@ -921,9 +924,10 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       contextHtml(context).replace(/<li>/g, "\n- ").replace(/<[^>]+>/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
         .replace(/&quot;/g, "\"").replace(/&amp;/g, "&")
 
-    const findCase = (model: string, shipmentId: string) =>
+    /** The cases matching `domain` (archived ones too), with what `reopen` needs. */
+    const caseRows = (model: string, domain: D.Domain) =>
       Effect.flatMap(client.info, (server) =>
-        client.searchRead(model, D.ilike("description", shipmentMarker(shipmentId)), {
+        client.searchRead(model, domain, {
           fields: {
             description: OdooField.Text,
             active: Schema.Boolean,
@@ -935,6 +939,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           order: "id asc",
           context: { active_test: false }
         })).pipe(Effect.map((rows) => rows[0]))
+
+    const findCase = (model: string, shipmentId: string) => caseRows(model, D.ilike("description", shipmentMarker(shipmentId)))
 
     const enrichCase = (model: string, row: { readonly id: number; readonly description: string | null }, key: string, note: string) =>
       (row.description ?? "").includes(keyMarker(key))
@@ -1044,11 +1050,14 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         return yield* locks.withLock(`case:${request.shipmentId}`, Effect.gen(function*() {
           const note = `${request.note}\n${plainContext(request.context)}`
           const known = yield* cachedCase(request.shipmentId)
-          if (known !== undefined) {
-            if (known.closed) yield* reopen(model, { id: known.id, active: true, state: "1_done" })
-            yield* postOnce(model, known.id, request.key, "", note)
-            rememberCase(request.shipmentId, known.id, false)
-            return new HelpdeskPort.CaseRef({ externalId: `${model}:${known.id}`, created: false })
+          // The id is known, but not what was done to the case since in Odoo (an agent may have
+          // solved or archived it): read it by id (cheaper than the marker search) and reopen it.
+          const current = known !== undefined ? yield* caseRows(model, D.eq("id", known.id)) : undefined
+          if (current !== undefined) {
+            yield* reopen(model, current)
+            yield* postOnce(model, current.id, request.key, "", note)
+            rememberCase(request.shipmentId, current.id, false)
+            return new HelpdeskPort.CaseRef({ externalId: `${model}:${current.id}`, created: false })
           }
           const existing = yield* findCase(model, request.shipmentId)
           if (existing !== undefined) {

@@ -4,7 +4,7 @@
  * crashes, retries and duplicates on the way, and every wizard path of delivery validation.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ErpPort, HelpdeskPort, Instant, Money, PortError, ShipmentEvent } from "@waybill/core"
+import { Dispatcher, ErpPort, HelpdeskPort, Instant, Money, PortError, ShipmentEvent } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -220,6 +220,26 @@ describe("delivery validation", () => {
       // the next intake shows both deliveries of the order
       const shipments = (yield* intakeOf(erp, orderId)).shipments
       expect(shipments.map((s) => s.refs.odoo?.id)).toEqual([pickingId, backorders[0]])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a retry after the backorder wizard acted still reports the backorder", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 18 })
+      const { orderId, pickingId } = seedOrder(fake, { stock: 2, quantity: 5 })
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const request = new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt })
+      // the last step of the validation (the one-time SMS question) acts, and its answer is lost
+      fake.failNext({ model: "confirm.stock.sms" }, OdooFake.actThenDrop)
+      expect((yield* Effect.flip(erp.validateDelivery(request))).reason).toBe("Transport")
+      expect(fake.admin.read("stock.picking", [pickingId], ["state"])[0]!.state).toBe("done")
+      const backorders = fake.admin.search("stock.picking", [["backorder_id", "=", pickingId]])
+      expect(backorders).toHaveLength(1)
+      const retried = yield* erp.validateDelivery(request)
+      expect(retried).toEqual(
+        new ErpPort.DeliveryValidated({ alreadyDone: true, backorder: `waybill:stock.picking:${backorders[0]}` })
+      )
+      expect(fake.calls("stock.backorder.confirmation", "process")).toBe(1)
     }).pipe(Effect.provide(FetchLayer)))
 
   it.scopedLive("without backorders the rest is dropped", () =>
@@ -478,6 +498,35 @@ describe("service cases in the helpdesk", () => {
         })
       )
       expect(fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id).toEqual([1, "New"])
+      expect(fake.admin.search("helpdesk.ticket", [])).toEqual([id])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a first attempt on a case this process knows still reopens it when someone closed it in Odoo", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17, modules: { helpdesk: true } })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const firstAttempt = Effect.provideService(Dispatcher.Attempt, { claim: 1, call: 1 })
+      const open = (k: string) =>
+        erp.openOrEnrich(
+          new HelpdeskPort.OpenCase({
+            key: key(k),
+            companyId: shipment.companyId,
+            shipmentId: shipment.id,
+            subject: "Parcel damaged",
+            note: "Damaged.",
+            context: caseContext(shipment, true)
+          })
+        ).pipe(firstAttempt)
+      const id = Number((yield* open("case-1")).externalId.split(":")[1])
+      const stageOf = () => fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id as [number, string]
+      const opened = stageOf()
+      // an agent solves the ticket in Odoo, behind the adapter's back
+      const solved = fake.admin.search("helpdesk.stage", [["fold", "=", true]])[0]!
+      fake.admin.write("helpdesk.ticket", [id], { stage_id: solved })
+      yield* open("case-2")
+      expect(stageOf()).toEqual(opened)
       expect(fake.admin.search("helpdesk.ticket", [])).toEqual([id])
     }).pipe(Effect.provide(FetchLayer)))
 
