@@ -154,6 +154,7 @@ const SCRIPTS = {
   retry: { lua: Lua.retry, keys: 4 },
   deadLetter: { lua: Lua.deadLetter, keys: 6 },
   requeue: { lua: Lua.requeue, keys: 5 },
+  putDeadLetter: { lua: Lua.putDeadLetter, keys: 2 },
   removeDeadLetters: { lua: Lua.removeDeadLetters, keys: 3 },
   appendAudit: { lua: Lua.appendAudit, keys: 3 }
 } as const
@@ -605,10 +606,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       putDeadLetter: (letter) => {
         const b = baseOf(letter.shipmentId ?? letter.id)
         return run("putDeadLetter", async () => {
-          await Promise.all([
-            client.hset(K.dead(b), letter.id, JSON.stringify(letter)),
-            client.zadd(K.deadIndex(b), 0, letter.id)
-          ])
+          // One script: a letter stored without its index entry would never be listed.
+          await script.putDeadLetter([K.dead(b), K.deadIndex(b)], [b, letter.id, JSON.stringify(letter)])
           await replicated("putDeadLetter", [K.dead(b)])
         })
       },

@@ -355,6 +355,72 @@ describe("RedisStore on a Cluster", () => {
 })
 
 
+describe("RedisTransport on a Cluster", () => {
+  it.live("on a topic's slot being migrated, publish and receive fail before they write (Unavailable) and run whole once the slot is stable", () =>
+    Effect.gen(function* () {
+      const { client, prefix } = yield* scopedPrefix
+      const transport = yield* RedisTransport.make({ client, prefix, partitions: 2, trimEvery: 0 })
+      const topic = "migrating"
+      // A message key for each of the two partition streams.
+      const keyOf = (p: number) => Array.from({ length: 100 }, (_, i) => `shp-${i}`).find((k) => Internal.fnv1a(k) % 2 === p)!
+      const [k0, k1] = [keyOf(0), keyOf(1)]
+      const stream = (p: number) => transport.streamKey(topic, p)
+      const counter = `{${prefix}:t:${topic}}:n`
+      // The counter and partition 0's stream exist, partition 1's does not yet (no group made it).
+      expect(yield* transport.publish(topic, [{ key: k0, body: "a" }])).toEqual(["1-0"])
+
+      const slot = calculateSlot(`${prefix}:t:${topic}`)
+      const source = cluster.masters.find((m) => slot >= m.slots![0] && slot <= m.slots![1])!
+      const target = cluster.masters.find((m) => m !== source)!
+      const nodeOf = (m: RedisServers.ClusterNode) => client.nodes("master").find((n) => n.options.port === m.port)!
+      const setSlot = (m: RedisServers.ClusterNode, ...state: Array<string>) =>
+        Effect.promise(() => nodeOf(m).call("CLUSTER", "SETSLOT", slot, ...state))
+      const migrate = Effect.zipRight(setSlot(target, "IMPORTING", source.id), setSlot(source, "MIGRATING", target.id))
+      const stable = Effect.zipRight(setSlot(source, "STABLE"), setSlot(target, "STABLE"))
+      yield* Effect.acquireRelease(migrate, () => stable)
+      const source$ = nodeOf(source)
+
+      // A publish to both streams: before, it took the ids (counter) and added the message to
+      // partition 0's stream, then failed at partition 1's (not on the node): its retry published
+      // the first message twice.
+      const published = yield* Effect.flip(transport.publish(topic, [{ key: k0, body: "b" }, { key: k1, body: "c" }]))
+      expect(published.reason).toBe("Unavailable")
+      expect(yield* Effect.promise(() => source$.get(counter))).toBe("1")
+      expect(yield* Effect.promise(() => source$.xlen(stream(0)))).toBe(1)
+
+      // The migration is called off: the same publish goes through, whole.
+      yield* stable
+      expect(yield* transport.publish(topic, [{ key: k0, body: "b" }, { key: k1, body: "c" }])).toEqual(["2-0", "3-1"])
+
+      // One message dead-lettered (the dead-letter stream exists), one delivered once and pending;
+      // every key the receive script declares is on the node.
+      const options = { max: 10, waitMillis: 0, visibilityMillis: 0, maxDeliveries: 1 }
+      const fresh = yield* transport.receive(topic, "g", "c1", options)
+      expect(fresh.map((d) => [d.id, d.deliveries]).sort()).toEqual([["1-0", 1], ["2-0", 1], ["3-1", 1]])
+      yield* transport.ack(topic, "g", ["3-1"])
+      expect(yield* transport.receive(topic, "g", "c1", { ...options, max: 1 })).toEqual([])
+      expect((yield* transport.deadLetters(topic, "g", 10)).map((d) => d.id)).toEqual(["1-0"])
+      expect(yield* transport.pending(topic, "g")).toBe(1)
+      const deliveries = (p: number, id: string) =>
+        Effect.promise(() => source$.xpending(stream(p), "g", id, id, 1) as Promise<Array<[string, string, number, number]>>)
+          .pipe(Effect.map((rows) => rows[0]?.[3]))
+
+      // Again, and this time partition 1's stream moves to the target. A receive reclaiming the
+      // idle messages: before, it claimed partition 0's (a delivery counted, never handed out;
+      // with maxDeliveries 1 it went to the dead letters) and then failed at partition 1's.
+      yield* migrate
+      yield* Effect.promise(() => source$.call("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", stream(1)))
+      const received = yield* Effect.flip(transport.receive(topic, "g", "c1", { ...options, maxDeliveries: 5 }))
+      expect(received.reason).toBe("Unavailable")
+      expect(yield* deliveries(0, "2-0")).toBe(1)
+      expect(yield* Effect.promise(() => source$.xlen(transport.deadKey(topic, "g")))).toBe(1)
+      // The moved key is dropped before the slot is stable again (the test ends here).
+      const target$ = nodeOf(target)
+      yield* Effect.promise(() => target$.call("ASKING").then(() => target$.unlink(stream(1))))
+    }).pipe(Effect.scoped)
+  )
+})
+
 /**
  * Shuffled, duplicated histories of `shipments` shipments published to the transport, ingested
  * by two workers, their actions dispatched by two dispatchers to far sides with transient

@@ -178,6 +178,28 @@ describe("RedisStore", () => {
       expect(last.map((c) => c.key)).toEqual(["s1:c"])
     }))
 
+  it.live("writes an inbound dead letter and its index entry together: a connection lost between them leaves no letter the listing misses", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      // A host-owned client whose connection is lost after the letter's HSET: its ZADD fails.
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(url, { maxRetriesPerRequest: 1 })),
+        (c) => Effect.promise(() => c.quit().then(() => undefined, () => c.disconnect()))
+      )
+      yield* cleanupOnClose(client, prefix)
+      const store = yield* RedisStore.make({ client, prefix })
+      Object.assign(client, { zadd: () => Promise.reject(new Error("Connection is closed.")) })
+      const letter: Store.DeadLetter = {
+        id: "inbound-1", kind: "inbound", target: "erp", shipmentId: "s1", failedAt: 1, attempts: 1, error: "{}", payload: "{}"
+      }
+      // Before, the HSET went through and the ZADD failed: the letter was stored (it blocked
+      // nothing, could be requeued by id) but `deadLetters` never listed it. Now it is one write.
+      yield* Effect.either(store.putDeadLetter(letter))
+      const stored = yield* Effect.promise(() => client.hexists(`{${prefix}:p${store.partitionOf("s1")}}:dl`, "inbound-1"))
+      const listed = (yield* store.deadLetters({ limit: 10 })).map((l) => l.id)
+      expect([stored, listed]).toEqual([1, ["inbound-1"]])
+    }).pipe(Effect.scoped))
+
   it.live("lets exactly one writer win each version across connections", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()

@@ -9,16 +9,20 @@
  */
 
 /**
- * The first call of every store script: a read of two keys that are never written,
- * `<base>slot` and `<base>slot:`. The store scripts reach most of their keys by name (an
- * action's `o:`, `dn:`, `w:` keys), and Redis checks those only as the script reaches them.
+ * The first call of every store script and of every transport script that writes: a read of
+ * two keys that are never written, `<base>slot` and `<base>slot:`. The store scripts reach most
+ * of their keys by name (an action's `o:`, `dn:`, `w:` keys), the transport scripts reach a
+ * topic's partition streams by name (`<base><n>`, base `{<prefix>:t:<topic>}:s:`), and Redis
+ * checks those only as the script reaches them.
  * While a Cluster slot is being migrated, a key the node does not hold is refused on the node
  * the slot is leaving, and looks absent (one key) or is refused (several) on the node it is
  * going to. So without this a script failed half way, after its first writes (a commit left its
- * record and events without its outbox actions, an ack deleted the action before its done mark),
- * or decided on a key it could not see. Two missing keys are refused on both nodes: the script
- * fails here, before it reads or writes anything ("Script attempted to access a non local key":
- * `Unavailable`, retried until the slot is stable). ARGV[1] is the partition's base.
+ * record and events without its outbox actions, an ack deleted the action before its done mark;
+ * a publish took its ids and added some messages, then was retried and added them again; a
+ * receive counted deliveries of messages it never handed out), or decided on a key it could not
+ * see. Two missing keys are refused on both nodes: the script fails here, before it reads or
+ * writes anything ("Script attempted to access a non local key": `Unavailable`, retried until
+ * the slot is stable). ARGV[1] is the partition's base (the topic's stream base).
  */
 const guard = `redis.call('EXISTS', ARGV[1] .. 'slot', ARGV[1] .. 'slot:')
 `
@@ -230,6 +234,19 @@ return 1
 `
 
 /**
+ * Stores a dead letter the caller made (an inbound message, or an action dead-lettered by the
+ * host): the letter and its index entry in one step, so the listing (which reads the index)
+ * shows every stored letter.
+ *
+ * KEYS: 1 dead letters, 2 dead letter index. ARGV: 1 base, 2 letter id, 3 letter json.
+ */
+export const putDeadLetter = `
+${guard}redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+return 1
+`
+
+/**
  * Removes dead letters of one partition. Actions that waited for a removed action are released
  * (their predecessor will never be done, and is no longer known).
  *
@@ -275,7 +292,7 @@ return 1
  * Returns the ids.
  */
 export const publish = `
-local count = (#ARGV - 1) / 3
+${guard}local count = (#ARGV - 1) / 3
 local last = redis.call('INCRBY', KEYS[1], count)
 local ids = {}
 for i = 0, count - 1 do
@@ -294,7 +311,7 @@ return ids
  * ARGV: 1 stream base, 2 partitions, 3 group.
  */
 export const createGroups = `
-for p = 0, tonumber(ARGV[2]) - 1 do
+${guard}for p = 0, tonumber(ARGV[2]) - 1 do
   local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', ARGV[1] .. p, ARGV[3], '0', 'MKSTREAM')
   if not ok and not string.find(tostring(err), 'BUSYGROUP') then return redis.error_reply(tostring(err)) end
 end
@@ -322,7 +339,7 @@ return 1
  * Returns {cursors, reclaimed {id, key, body, deliveries}..., fresh {id, key, body, 1}...}.
  */
 export const receive = `
-local base, partitions = ARGV[1], tonumber(ARGV[2])
+${guard}local base, partitions = ARGV[1], tonumber(ARGV[2])
 local group, consumer = ARGV[3], ARGV[4]
 local max, visibility, maxDeliveries = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local time = redis.call('TIME')
@@ -395,7 +412,7 @@ return {cursors, reclaimed, fresh}
  * ARGV: 1 stream base, 2 partitions. Returns the number of entries removed.
  */
 export const trim = `
-local function parse(id)
+${guard}local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
 end
