@@ -1034,12 +1034,12 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
 
     /**
      * Cases this process found or created, by shipment: a case, once it exists, keeps its id, so a
-     * later first-attempt enrichment can post straight to it. `closed` is what this process last
-     * did to it; any failure forgets the entry and the next call looks the case up again.
+     * later first-attempt call reads it by id instead of searching; any failure forgets the entry
+     * and the next call looks the case up again.
      */
-    const knownCases = new LRUCache<string, { readonly id: number; closed: boolean }>({ max: 10_000 })
-    const rememberCase = (shipmentId: string, id: number, closed: boolean) => {
-      knownCases.set(shipmentId, { id, closed })
+    const knownCases = new LRUCache<string, { readonly id: number }>({ max: 10_000 })
+    const rememberCase = (shipmentId: string, id: number) => {
+      knownCases.set(shipmentId, { id })
     }
     const cachedCase = (shipmentId: string) =>
       Effect.map(Dispatcher.Attempt.isFirst, (first) => (first ? knownCases.get(shipmentId) : undefined))
@@ -1050,20 +1050,14 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         return yield* locks.withLock(`case:${request.shipmentId}`, Effect.gen(function*() {
           const note = `${request.note}\n${plainContext(request.context)}`
           const known = yield* cachedCase(request.shipmentId)
-          // The id is known, but not what was done to the case since in Odoo (an agent may have
-          // solved or archived it): read it by id (cheaper than the marker search) and reopen it.
-          const current = known !== undefined ? yield* caseRows(model, D.eq("id", known.id)) : undefined
-          if (current !== undefined) {
-            yield* reopen(model, current)
-            yield* postOnce(model, current.id, request.key, "", note)
-            rememberCase(request.shipmentId, current.id, false)
-            return new HelpdeskPort.CaseRef({ externalId: `${model}:${current.id}`, created: false })
-          }
-          const existing = yield* findCase(model, request.shipmentId)
+          // A known id is read by id (cheaper than the marker search), not trusted as it was: an
+          // agent may have solved or archived the case in Odoo since, and it is reopened.
+          const byId = known !== undefined ? yield* caseRows(model, D.eq("id", known.id)) : undefined
+          const existing = byId ?? (yield* findCase(model, request.shipmentId))
           if (existing !== undefined) {
             yield* reopen(model, existing)
             yield* enrichCase(model, existing, request.key, note)
-            rememberCase(request.shipmentId, existing.id, false)
+            rememberCase(request.shipmentId, existing.id)
             return new HelpdeskPort.CaseRef({ externalId: `${model}:${existing.id}`, created: false })
           }
           const description = `<p>${escapeHtml(request.note)}</p>${contextHtml(request.context)}<p>waybill shipment ${
@@ -1077,7 +1071,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
               ...(options.serviceCases?.helpdeskTeamId !== undefined ? { team_id: options.serviceCases.helpdeskTeamId } : {})
             }
           const id = yield* client.create(model, values)
-          rememberCase(request.shipmentId, id, false)
+          rememberCase(request.shipmentId, id)
           return new HelpdeskPort.CaseRef({ externalId: `${model}:${id}`, created: true })
         }).pipe(Effect.tapError(() => Effect.sync(() => knownCases.delete(request.shipmentId)))))
       }).pipe(Effect.mapError(toHelpdeskError))
@@ -1096,7 +1090,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           if (existing !== undefined) yield* enrichCase(model, existing, request.key, note)
           else yield* postOnce(model, id, request.key, "", note)
           if (request.resolve) yield* closeCase(model, id)
-          rememberCase(request.shipmentId, id, request.resolve || (known?.closed ?? false))
+          rememberCase(request.shipmentId, id)
           return new HelpdeskPort.CaseRef({ externalId: `${model}:${id}`, created: false })
         }).pipe(Effect.tapError(() => Effect.sync(() => knownCases.delete(request.shipmentId)))))
       }).pipe(Effect.mapError(toHelpdeskError))
