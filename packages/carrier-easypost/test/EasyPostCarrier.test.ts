@@ -50,10 +50,11 @@ const key = (k: string) => Schema.decodeSync(ErpPort.IdempotencyKey)(k)
 
 const withCarrier = <A, E>(
   body: (carrier: EasyPostCarrier.EasyPostCarrierShape, fake: EasyPostFake.EasyPostFake) => Effect.Effect<A, E>,
-  overrides: Partial<EasyPostCarrier.Options> = {}
+  overrides: Partial<EasyPostCarrier.Options> = {},
+  fakeOptions: EasyPostFake.Options = {}
 ) =>
   Effect.gen(function*() {
-    const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)) })
+    const fake = yield* EasyPostFake.make({ now: () => new Date(Date.UTC(2025, 4, 9, 20, 40, 17)), ...fakeOptions })
     const carrier = yield* EasyPostCarrier.make({
       apiKey: Redacted.make(fake.apiKey),
       webhookSecret: Redacted.make(webhookSecret),
@@ -479,52 +480,31 @@ describe("EasyPostCarrier rates in several currencies", () => {
   })
 
   it.scoped("with currency USD, buys the cheapest USD rate, not the CAD rate with the smaller number", () =>
-    Effect.gen(function*() {
-      const fake = yield* EasyPostFake.make({ rates: mixed })
-      const carrier = yield* EasyPostCarrier.make({
-        apiKey: Redacted.make(fake.apiKey),
-        webhookSecret: Redacted.make(webhookSecret),
-        baseUrl: fake.url,
-        fromAddress,
-        currency: "USD"
-      }).pipe(Effect.provide(FetchHttpClient.layer))
-      const label = yield* carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-cur:label"), shipment }))
-      expect({ carrier: label.carrier, service: label.service, rate: Money.format(label.rate) }).toEqual({
-        carrier: "USPS",
-        service: "Priority",
-        rate: "7.47 USD"
-      })
-    }))
+    withCarrier((carrier) =>
+      Effect.gen(function*() {
+        const label = yield* carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-cur:label"), shipment }))
+        expect({ carrier: label.carrier, service: label.service, rate: Money.format(label.rate) }).toEqual({
+          carrier: "USPS",
+          service: "Priority",
+          rate: "7.47 USD"
+        })
+      }), { currency: "USD" }, { rates: mixed }))
 
   it.scoped("no rate in the configured currency: Invalid naming the currency and what was offered, nothing bought", () =>
-    Effect.gen(function*() {
-      const fake = yield* EasyPostFake.make({ rates: mixed })
-      const carrier = yield* EasyPostCarrier.make({
-        apiKey: Redacted.make(fake.apiKey),
-        webhookSecret: Redacted.make(webhookSecret),
-        baseUrl: fake.url,
-        fromAddress,
-        currency: "EUR"
-      }).pipe(Effect.provide(FetchHttpClient.layer))
-      const error = failureOf(
-        yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-eur:label"), shipment })))
-      )
-      expect(error.reason).toBe("Invalid")
-      expect(error.description).toBe(
-        "no rate in EUR for the shipment (offered: USPS Priority 7.47 USD, CanadaPost Expedited 6.10 CAD, UPS Ground 11.20 USD)"
-      )
-      expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(0)
-    }))
+    withCarrier((carrier, fake) =>
+      Effect.gen(function*() {
+        const error = failureOf(
+          yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-eur:label"), shipment })))
+        )
+        expect(error.reason).toBe("Invalid")
+        expect(error.description).toBe(
+          "no rate in EUR for the shipment (offered: USPS Priority 7.47 USD, CanadaPost Expedited 6.10 CAD, UPS Ground 11.20 USD)"
+        )
+        expect(fake.count("POST", /^\/v2\/shipments\/[^/]+\/buy$/)).toBe(0)
+      }), { currency: "EUR" }, { rates: mixed }))
 
   it.scoped("no currency configured and the matching rates span several: Invalid naming them, nothing bought", () =>
-    Effect.gen(function*() {
-      const fake = yield* EasyPostFake.make({ rates: mixed })
-      const carrier = yield* EasyPostCarrier.make({
-        apiKey: Redacted.make(fake.apiKey),
-        webhookSecret: Redacted.make(webhookSecret),
-        baseUrl: fake.url,
-        fromAddress
-      }).pipe(Effect.provide(FetchHttpClient.layer))
+    withCarrier((carrier, fake) => Effect.gen(function*() {
       const error = failureOf(
         yield* Effect.exit(carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-mixed:label"), shipment })))
       )
@@ -536,7 +516,7 @@ describe("EasyPostCarrier rates in several currencies", () => {
       // A requested service whose rates share one currency is still bought without the option.
       const label = yield* carrier.buyLabel(new CarrierPort.BuyLabel({ key: key("shp-mixed:label:ups"), shipment, service: "Ground" }))
       expect(Money.format(label.rate)).toBe("11.20 USD")
-    }))
+    }), {}, { rates: mixed }))
 })
 
 describe("EasyPostCarrier parcel units", () => {
