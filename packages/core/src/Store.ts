@@ -21,7 +21,12 @@
  *   and can skip its existence lookups on a first claim.
  * - **Leases.** `claim` hands out due actions that are not leased (or whose lease expired) with
  *   a fresh lease token; `ack`, `retry` and `deadLetter` succeed only with the current token
- *   (a worker whose lease expired and was reclaimed cannot ack over the new owner).
+ *   (a worker whose lease expired and was reclaimed cannot ack over the new owner). A claimed
+ *   action's `leaseExpiresAt` is `now + leaseMillis` in the caller's clock: the holder starts no
+ *   call after it. When the lease ran out is judged by one clock: the caller's `now` for a store
+ *   in one process (MemoryStore), the store's own clock for one shared by several machines
+ *   (RedisStore: the server's `TIME`), so a worker whose clock runs ahead cannot take a live lease.
+ *   Due times (`availableAt`) are always in the callers' clock.
  * - **Audit streams are append-only chains.** Entries of a stream have consecutive `seq` from
  *   1; `appendAudit` refuses a `seq` that is not head + 1. The head (seq and hash) is kept apart
  *   from the entries so a truncated stream is detectable.

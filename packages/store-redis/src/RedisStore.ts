@@ -88,6 +88,16 @@ export interface Options {
    * {@link Durability}.
    */
   readonly durability?: Durability
+  /**
+   * Which clock decides that a lease ran out. `redis` (default): the Redis server's `TIME`, one
+   * clock for every worker, so a worker whose clock runs ahead (or one that claims with a stale
+   * `now`) cannot take an action another worker still holds. `caller`: the `now` each `claim`
+   * passes, as the memory store does; for tests that drive time, or workers that all share one
+   * host's clock. Due times (`availableAt`) are always the callers' clock, and a claimed action's
+   * `leaseExpiresAt` is always `now + leaseMillis` in the caller's clock, which never falls after
+   * the server's expiry. See `docs/operations/redis.md` (Clocks).
+   */
+  readonly leaseClock?: "redis" | "caller"
   /** Actions looked at per partition per claim call, at most (a positive integer). Default 1,000. */
   readonly claimScanBudget?: number
   /**
@@ -220,6 +230,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     const seenTtl = options.ttl?.seenMillis ?? 30 * DAY
     const doneTtl = options.ttl?.doneMillis ?? 400 * DAY
     const budget = options.claimScanBudget ?? 1000
+    const clock = options.leaseClock ?? "redis"
+    const leaseClock = clock === "redis" ? "r" : "c"
     // The scripts pass the TTLs to `SET … PX` after their first write (a commit's record, an
     // ack's removal of the action): one Redis refuses would leave the write half done.
     const problem = !isMillis(seenTtl)
@@ -228,6 +240,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         ? `ttl.doneMillis must be a non-negative integer (0: forever), got ${String(doneTtl)}`
         : !Number.isSafeInteger(budget) || budget < 1
           ? `claimScanBudget must be a positive integer, got ${String(budget)}`
+          : clock !== "redis" && clock !== "caller"
+          ? `leaseClock must be "redis" or "caller", got ${JSON.stringify(clock)}`
           : // The marks live in other slots: the commit script would fail at the first of them,
             // after it wrote the record, leaving a version without its events and actions.
             options.seenMarks === "inline" && options.client?.isCluster === true
@@ -372,7 +386,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
             // The token names the partition, so ack, retry and deadLetter find the action.
             `${p}.${randomBytes(6).toString("base64url")}.`,
             owner,
-            budget
+            budget,
+            leaseClock
           ])
         ),
         (reply) => {

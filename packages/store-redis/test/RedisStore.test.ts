@@ -74,6 +74,46 @@ describe("RedisStore", () => {
       expect((yield* store.events(history.shipmentId)).length).toBe(history.events.length)
     }).pipe(Effect.scoped))
 
+  it.live("judges leases by the Redis server's clock: a worker whose clock runs ahead cannot take a live lease", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh({ partitions: 1 })
+      yield* store.commit(commit("s", 0, [action("s:a", "s")]))
+      const now = Date.now()
+      const [held] = yield* store.claim({ now, leaseMillis: 60_000, limit: 1, owner: "w1" })
+      // The holder's deadline is in its own clock: its now + the lease, never later than the server's.
+      expect(held?.leaseExpiresAt).toBe(now + 60_000)
+      // A worker whose clock runs two minutes ahead sees the lease as expired; Redis does not.
+      expect(yield* store.claim({ now: now + 120_000, leaseMillis: 60_000, limit: 1, owner: "w2" })).toEqual([])
+      expect(yield* store.ack("s:a", held!.leaseToken)).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.live("a lease runs out on the Redis server's clock, whatever the caller's clock says", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh({ partitions: 1 })
+      yield* store.commit(commit("s", 0, [action("s:a", "s")]))
+      const [first] = yield* store.claim({ now: Date.now(), leaseMillis: 150, limit: 1, owner: "w1" })
+      yield* Effect.sleep("250 millis")
+      // The claimer's clock runs an hour behind: by its clock the lease has not run out, by Redis' it has.
+      const behind = Date.now() - 3_600_000
+      const [again] = yield* store.claim({ now: behind, leaseMillis: 1000, limit: 1, owner: "w2" })
+      expect(again?.key).toBe("s:a")
+      expect(again?.claims).toBe(2)
+      expect(again?.leaseExpiresAt).toBe(behind + 1000)
+      expect(yield* store.ack("s:a", first!.leaseToken)).toBe(false)
+      expect(yield* store.ack("s:a", again!.leaseToken)).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.scoped("with leaseClock: caller, leases run out on the caller's clock (tests that drive time)", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh({ partitions: 1, leaseClock: "caller" })
+      yield* store.commit(commit("s", 0, [action("s:a", "s")]))
+      const [first] = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 1, owner: "w1" })
+      expect(yield* store.claim({ now: 2999, leaseMillis: 1000, limit: 1, owner: "w2" })).toEqual([])
+      const [again] = yield* store.claim({ now: 3001, leaseMillis: 1000, limit: 1, owner: "w2" })
+      expect([again?.key, again?.leaseExpiresAt]).toEqual(["s:a", 4001])
+      expect(yield* store.ack("s:a", first!.leaseToken)).toBe(false)
+    }))
+
   it.scoped("keeps every key under its partition's hash tag, a shipment's keys in the shipment's partition", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()
@@ -130,13 +170,14 @@ describe("RedisStore", () => {
         { ttl: { seenMillis: Number.POSITIVE_INFINITY } },
         { ttl: { seenMillis: Number.NaN } },
         { claimScanBudget: 0 },
-        { claimScanBudget: 2.5 }
+        { claimScanBudget: 2.5 },
+        { leaseClock: "local" as "caller" }
       ]
       for (const options of bad) {
         const made = RedisStore.make({ url, prefix: freshPrefix(), ...options })
         const error = yield* Effect.flip(Effect.scoped(Effect.as(made, `started with ${JSON.stringify(options)}`)))
         expect([error.reason, error.method]).toEqual(["Invalid", "make"])
-        expect(error.description).toMatch(/ttl\.(seen|done)Millis|claimScanBudget/)
+        expect(error.description).toMatch(/ttl\.(seen|done)Millis|claimScanBudget|leaseClock/)
       }
       // Whole milliseconds (0: forever) are fine, and an ack then marks its key done.
       const store = yield* fresh({ ttl: { seenMillis: 0, doneMillis: 60_000 }, claimScanBudget: 1 })
@@ -361,7 +402,8 @@ describe("RedisStore", () => {
 
   it.scoped("answers like the memory store for a seeded mix of commits, claims and dead letters", () =>
     Effect.gen(function* () {
-      const redis = yield* fresh({ partitions: 1 })
+      // Time is driven through \`now\`, as the memory store reads it.
+      const redis = yield* fresh({ partitions: 1, leaseClock: "caller" })
       const memory = yield* MemoryStore.make
       // One partition keeps the global enqueue order, so both stores must answer the same.
       const script = (store: Store.StoreShape) =>
@@ -393,7 +435,8 @@ describe("RedisStore outbox across partitions", () => {
     RedisStore.RedisStore,
     Effect.gen(function* () {
       const prefix = freshPrefix()
-      const store = yield* RedisStore.make({ url, prefix, partitions: 3 })
+      // The property drives time through \`now\`: leases run out on that clock.
+      const store = yield* RedisStore.make({ url, prefix, partitions: 3, leaseClock: "caller" })
       yield* cleanupOnClose(store.client, prefix)
       return store
     })

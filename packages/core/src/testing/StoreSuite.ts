@@ -224,24 +224,29 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
 
     test("claims due actions in order, with leases that expire", (store) =>
       Effect.gen(function* () {
+        // Real time, with a short lease: a driver may judge leases by its own clock (one clock
+        // for every worker, like RedisStore's server clock) or by the caller's `now`.
+        const t0 = Date.now()
         yield* store.commit(
           commit("s1", 0, {
-            outbox: [action("a", "s1"), action("b", "s1", { availableAt: 5000 }), action("c", "s1")]
+            outbox: [action("a", "s1"), action("b", "s1", { availableAt: t0 + 60_000 }), action("c", "s1")]
           })
         )
-        const first = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w1" })
+        const first = yield* store.claim({ now: t0, leaseMillis: 200, limit: 10, owner: "w1" })
         expect(first.map((x) => x.key)).toEqual(["a", "c"])
-        expect(first[0]!.leaseExpiresAt).toBe(3000)
+        // The holder's deadline is in the caller's clock.
+        expect(first[0]!.leaseExpiresAt).toBe(t0 + 200)
         // Leased: nobody else gets them until the lease expires.
-        expect(yield* store.claim({ now: 2500, leaseMillis: 1000, limit: 10, owner: "w2" })).toEqual([])
-        const reclaimed = yield* store.claim({ now: 3001, leaseMillis: 1000, limit: 1, owner: "w2" })
+        expect(yield* store.claim({ now: t0 + 100, leaseMillis: 200, limit: 10, owner: "w2" })).toEqual([])
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 300)))
+        const reclaimed = yield* store.claim({ now: Date.now(), leaseMillis: 60_000, limit: 1, owner: "w2" })
         expect(reclaimed.map((x) => x.key)).toEqual(["a"])
         expect(reclaimed[0]!.leaseToken).not.toBe(first[0]!.leaseToken)
         // The old owner lost its lease: its ack is refused, the new owner's is taken.
         expect(yield* store.ack("a", first[0]!.leaseToken)).toBe(false)
         expect(yield* store.ack("a", reclaimed[0]!.leaseToken)).toBe(true)
-        // Due later.
-        const late = yield* store.claim({ now: 5000, leaseMillis: 1000, limit: 10, owner: "w3" })
+        // Due later ("c"'s lease ran out with "a"'s).
+        const late = yield* store.claim({ now: t0 + 60_000, leaseMillis: 1000, limit: 10, owner: "w3" })
         expect(late.map((x) => x.key)).toEqual(["b", "c"])
         // Claims are counted: "a" was claimed twice, "b" once, "c" twice.
         expect(first.map((x) => x.claims)).toEqual([1, 1])

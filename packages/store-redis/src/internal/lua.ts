@@ -92,32 +92,42 @@ return out
  * Claims due actions of one partition, in enqueue order.
  *
  * Expired leases go back to the ready queue at their old place; delayed actions that are due
- * join it. Then the head of the queue is taken: an action not due yet moves to the delayed set
+ * join it. Due times are the callers' clock (`now`, ARGV 2). Leases are judged by the Redis
+ * server's clock (`TIME`) when ARGV 8 is `r`, so a worker whose clock runs ahead cannot take a
+ * live lease, else by the caller's `now`. The returned `expiresAt` is the caller's deadline,
+ * `now + lease ms` in its own clock: the claim ran after the caller read `now`, so that
+ * deadline never falls after the server's expiry (clock rates assumed equal). Then the head of the queue is taken: an action not due yet moves to the delayed set
  * (scored by due time), one whose predecessor (`after`) is still pending or dead-lettered moves
  * to the predecessor's waiting set (released by its ack), and the rest are leased. Each action is
  * looked at once per call, so a call costs O(claimed + moved), never a rescan of blocked ones.
  *
  * KEYS: 1 ready queue, 2 leases, 3 delayed, 4 dead letters.
- * ARGV: 1 base, 2 now, 3 lease ms, 4 limit, 5 token prefix, 6 owner, 7 scan budget.
+ * ARGV: 1 base, 2 now, 3 lease ms, 4 limit, 5 token prefix, 6 owner, 7 scan budget, 8 lease clock (`r`: server, `c`: caller).
  * Returns {expiresAt, {key, json, availableAt, attempts, lastError|false, token, claims}...}.
  * Each lease counts a claim (kept across retries and requeues).
  */
 export const claim = `
 ${guard}local base = ARGV[1]
 local now = tonumber(ARGV[2])
+local leaseNow = now
+if ARGV[8] == 'r' then
+  local t = redis.call('TIME')
+  leaseNow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local expires = now + tonumber(ARGV[3])
+local leaseUntil = leaseNow + tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local budget = tonumber(ARGV[7])
-local function back(set)
-  local keys = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, 1000)
+local function back(set, upTo)
+  local keys = redis.call('ZRANGEBYSCORE', set, '-inf', upTo, 'LIMIT', 0, 1000)
   for _, k in ipairs(keys) do
     redis.call('ZREM', set, k)
     local seq = redis.call('HGET', base .. 'o:' .. k, 's')
     if seq then redis.call('ZADD', KEYS[1], seq, k) end
   end
 end
-back(KEYS[2])
-back(KEYS[3])
+back(KEYS[2], leaseNow)
+back(KEYS[3], now)
 local out = {}
 local scanned = 0
 while #out < limit and scanned < budget do
@@ -137,8 +147,8 @@ while #out < limit and scanned < budget do
         redis.call('SADD', base .. 'w:' .. after, k)
       else
         local token = ARGV[5] .. (#out + 1)
-        redis.call('ZADD', KEYS[2], expires, k)
-        redis.call('HSET', okey, 't', token, 'x', expires, 'w', ARGV[6])
+        redis.call('ZADD', KEYS[2], leaseUntil, k)
+        redis.call('HSET', okey, 't', token, 'x', leaseUntil, 'w', ARGV[6])
         local claims = redis.call('HINCRBY', okey, 'c', 1)
         out[#out + 1] = {k, f[3], f[1], f[4], f[5] or false, token, claims}
       end
