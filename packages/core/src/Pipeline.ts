@@ -227,6 +227,7 @@ const encodeInfo = Schema.encodeSync(ShipmentRecord.ShipmentInfo)
 const decodeInfo = Schema.decodeUnknownEither(ShipmentRecord.ShipmentInfo)
 const encodeMessage = Schema.encodeSync(InboundMessage)
 const encodeIngestError = Schema.encodeSync(IngestError)
+const isApproval = Schema.is(ShipmentRecord.Approval)
 
 const storageError = (method: string) => (e: PortError.StorageError) =>
   new IngestError({
@@ -898,7 +899,21 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const receive: PipelineShape["receive"] = (message) => receiveMany([message])
 
     const approve: PipelineShape["approve"] = (shipmentId, approval, by) =>
-      commitShipments([shipmentId], "approve", (_, record, info, now): Decision<ShipmentRecord.Billing> => {
+      // From an untyped host (the Promise facade, a command line), a misspelt approval would be
+      // audited as a no-op while the caller believes the invoice released.
+      !isApproval(approval) || typeof by !== "string" || by.trim() === ""
+        ? Effect.fail(
+          new IngestError({
+            reason: "Invalid",
+            module: MODULE,
+            method: "approve",
+            description: !isApproval(approval)
+              ? `approval must be one of ${ShipmentRecord.Approval.literals.map((l) => JSON.stringify(l)).join(", ")}, got ${JSON.stringify(approval)}`
+              : "an approval needs who gave it (by)",
+            shipmentId
+          })
+        )
+        : commitShipments([shipmentId], "approve", (_, record, info, now): Decision<ShipmentRecord.Billing> => {
         // Only a raised hold can be approved; otherwise the approval is audited and changes nothing.
         // An approval covers what is held at the time: the open damage exceptions, the measured
         // weight. A damage or a weight reported later holds again and needs an approval of its own.

@@ -19,7 +19,9 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -42,6 +44,7 @@ import * as ShipmentRecord from "./ShipmentRecord.js"
 import * as ShipmentState from "./ShipmentState.js"
 import * as Store from "./Store.js"
 import * as Transport from "./Transport.js"
+import * as Validation from "./Validation.js"
 import * as Worker from "./Worker.js"
 
 /**
@@ -88,12 +91,15 @@ export interface ShipmentSummary {
 export interface Waybill {
   /** Registers a confirmed order and its shipments (an `OrderIntake` or its encoded JSON). */
   readonly registerOrder: (intake: ErpPort.OrderIntake | unknown) => Promise<ReadonlyArray<string>>
-  /** Enqueues an inbound message durably; the workers ingest it. Resolves once enqueued. */
-  readonly ingest: (message: Pipeline.InboundMessage) => Promise<void>
+  /**
+   * Enqueues an inbound message (an `InboundMessage` or its encoded JSON form) durably; the
+   * workers ingest it. Resolves once enqueued; anything else is refused (`IngestError`, `Invalid`).
+   */
+  readonly ingest: (message: Pipeline.InboundMessage | unknown) => Promise<void>
   /** Enqueues a carrier webhook as received (raw bytes); verified and parsed by a worker. */
   readonly webhook: (source: string, headers: Readonly<Record<string, string>>, body: Uint8Array) => Promise<void>
-  /** Ingests a message now, in the caller's turn, and returns what happened. */
-  readonly ingestNow: (message: Pipeline.InboundMessage) => Promise<{
+  /** Ingests a message (an `InboundMessage` or its encoded JSON form) now, in the caller's turn, and returns what happened. */
+  readonly ingestNow: (message: Pipeline.InboundMessage | unknown) => Promise<{
     readonly results: ReadonlyArray<Pipeline.IngestResult>
     readonly rejected: ReadonlyArray<Pipeline.IngestError>
   }>
@@ -114,6 +120,28 @@ export interface Waybill {
 }
 
 const decodeIntake = Schema.decodeUnknownPromise(ErpPort.OrderIntake)
+const isMessage = Schema.is(Pipeline.InboundMessage)
+const decodeMessage = Schema.decodeUnknownEither(Pipeline.InboundMessage)
+
+/** A host's message as the runtime's value: the message itself, its JSON form decoded, or `Invalid`. */
+const inbound = (message: unknown, method: string): Effect.Effect<Pipeline.InboundMessage, Pipeline.IngestError> => {
+  if (isMessage(message)) return Effect.succeed(message)
+  const decoded = decodeMessage(message)
+  return Either.isRight(decoded)
+    ? Effect.succeed(decoded.right)
+    : Effect.fail(
+      new Pipeline.IngestError({
+        reason: "Invalid",
+        module: "@waybill/core/Waybill",
+        method,
+        description: Validation.ValidationError.fromParseError(decoded.left, {
+          schema: "InboundMessage",
+          module: "@waybill/core/Waybill",
+          method
+        }).message
+      })
+    )
+}
 
 /**
  * Creates a waybill instance.
@@ -150,6 +178,12 @@ export const create = async (options: Options): Promise<Waybill> => {
   )
   // The background fibers, once `start()` was called: one start for concurrent calls, so that
   // `stop()` interrupts every fiber that was forked.
+  // Rejects with the failure itself (its _tag, reason and message), not a FiberFailure wrapping it.
+  const run = <A, E>(effect: Effect.Effect<A, E, Layer.Layer.Success<typeof ports> | Pipeline.Pipeline>): Promise<A> =>
+    runtime.runPromiseExit(effect).then((exit) => {
+      if (Exit.isSuccess(exit)) return exit.value
+      throw Cause.squash(exit.cause)
+    })
   let background: Promise<ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>> | undefined
   const scope = await Effect.runPromise(Scope.make())
 
@@ -170,11 +204,12 @@ export const create = async (options: Options): Promise<Waybill> => {
   return {
     registerOrder: async (intake) => {
       const decoded = intake instanceof ErpPort.OrderIntake ? intake : await decodeIntake(intake)
-      return runtime.runPromise(Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded)))
+      return run(Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded)))
     },
-    ingest: (message) => runtime.runPromise(Effect.asVoid(Worker.publish([message], options.worker?.topic))),
+    ingest: (message) =>
+      run(Effect.flatMap(inbound(message, "ingest"), (m) => Effect.asVoid(Worker.publish([m], options.worker?.topic)))),
     webhook: (source, headers, body) =>
-      runtime.runPromise(
+      run(
         Effect.asVoid(
           Worker.publish(
             [
@@ -190,24 +225,25 @@ export const create = async (options: Options): Promise<Waybill> => {
           )
         )
       ),
-    ingestNow: (message) => runtime.runPromise(Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(message))),
+    ingestNow: (message) =>
+      run(Effect.flatMap(inbound(message, "ingestNow"), (m) => Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m)))),
     approve: (shipmentId, approval, by) =>
-      runtime.runPromise(
+      run(
         Effect.flatMap(Pipeline.Pipeline, (p) => Effect.asVoid(p.approve(shipmentId as never, approval, by)))
       ),
     shipment: (shipmentId) =>
-      runtime.runPromise(
+      run(
         Effect.flatMap(Pipeline.Pipeline, (p) => Effect.map(p.record(shipmentId), (r) => (r === undefined ? undefined : summary(r))))
       ),
-    deadLetters: (filter) => runtime.runPromise(DeadLetters.list(filter)),
-    replay: (filter, by) => runtime.runPromise(DeadLetters.replay(filter, by)),
+    deadLetters: (filter) => run(DeadLetters.list(filter)),
+    replay: (filter, by) => run(DeadLetters.replay(filter, by)),
     start: async () => {
       if (background !== undefined) {
         await background
         return
       }
       const workers = options.workers ?? 2
-      background = runtime.runPromise(
+      background = run(
         Effect.gen(function* () {
           const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
           for (let i = 0; i < workers; i++) {
@@ -227,7 +263,7 @@ export const create = async (options: Options): Promise<Waybill> => {
       })
     },
     drain: (drainOptions) =>
-      runtime.runPromise(
+      run(
         Effect.gen(function* () {
           const deadline = Date.now() + (drainOptions?.timeoutMillis ?? 60_000)
           const topic = options.worker?.topic ?? Worker.TOPIC

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ErpPort, MemoryTransport, Waybill, Worker } from "../src/index.js"
+import { ErpPort, MemoryTransport, Pipeline, Waybill, Worker } from "../src/index.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
 
 describe("Waybill facade", () => {
@@ -43,6 +43,44 @@ describe("Waybill facade", () => {
     await expect(waybill.registerOrder({ nonsense: true })).rejects.toThrow(/OrderIntake/)
     await waybill.stop()
   }, 60_000)
+
+  it("rejects with the typed error itself, and takes messages in their JSON form", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const waybill = await Waybill.create({ erp: far.erp, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    const h = Histories.generate(1, { cancellations: false }, 0)
+    await waybill.registerOrder(Histories.intake(h, 0))
+    // A host without Effect branches on the error's _tag and reason (Unavailable: retry; Invalid: refuse).
+    const unknown = await waybill.approve("SHP-NOPE", "damage", "ops@example.com").then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(unknown).toMatchObject({ _tag: "IngestError", reason: "NotFound" })
+    expect(String((unknown as Error).message)).toMatch(/SHP-NOPE/)
+    // A misspelt approval, or one without who gave it, is refused rather than audited as a no-op.
+    await expect(waybill.approve(h.shipmentId, "Damage" as never, "ops@example.com")).rejects.toMatchObject({
+      _tag: "IngestError",
+      reason: "Invalid",
+      message: expect.stringMatching(/"damage", "weight", "pod", got "Damage"/)
+    })
+    await expect(waybill.approve(h.shipmentId, "damage", " ")).rejects.toMatchObject({ reason: "Invalid" })
+    // A message that is not an InboundMessage is refused as Invalid, naming what is wrong, and nothing is enqueued.
+    const bad = await waybill.ingest({ _tag: "Event", event: { id: 42 } } as never).then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(bad).toMatchObject({ _tag: "IngestError", reason: "Invalid" })
+    expect(String((bad as Error).message)).toMatch(/InboundMessage/)
+    await expect(waybill.ingestNow("nonsense" as never)).rejects.toMatchObject({ _tag: "IngestError", reason: "Invalid" })
+    // The JSON form a host received (or stored) is taken like the message itself.
+    const json = JSON.parse(JSON.stringify(Schema.encodeSync(Pipeline.InboundMessage)({ _tag: "Event", event: h.events[0]! })))
+    const now = await waybill.ingestNow(json)
+    expect(now.results.map((r) => r.eventId)).toEqual([h.events[0]!.id])
+    await waybill.ingest(JSON.parse(JSON.stringify(Schema.encodeSync(Pipeline.InboundMessage)({ _tag: "Event", event: h.events[1]! }))))
+    await waybill.start()
+    await waybill.drain({ timeoutMillis: 30_000 })
+    expect((await waybill.shipment(h.shipmentId))?.events).toBe(2)
+    await waybill.stop()
+  })
 
   it("stop() stops every worker, also of start() calls made concurrently", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
