@@ -95,8 +95,8 @@ const clamp = (millis: number): number => Math.min(Math.max(0, millis), Number.M
 
 /**
  * How many milliseconds a `Retry-After` value asks to wait: delay-seconds (`"120"`, also
- * `"1.5"`) or an HTTP date (a date in the past is 0). `undefined` when the value is missing or
- * unreadable.
+ * `"1.5"`) or an HTTP date in any of its three forms, read as GMT (a date in the past is 0).
+ * `undefined` when the value is missing or unreadable.
  *
  * @since 0.1.0
  */
@@ -104,7 +104,11 @@ export const retryAfterMillis = (value: string | undefined, nowMillis: number): 
   if (value === undefined) return undefined
   const trimmed = value.trim()
   if (/^\d+(\.\d+)?$/.test(trimmed)) return clamp(Math.round(Number(trimmed) * 1000))
-  const date = Date.parse(trimmed)
+  // Every HTTP-date form starts with the day's name (`Date.parse` reads "-5" as a day of 2001),
+  // and is GMT: the asctime form ("Sun Nov  6 08:49:37 1994") does not say so, and `Date.parse`
+  // would read it in the host's time zone.
+  if (!/^[A-Za-z]/.test(trimmed)) return undefined
+  const date = Date.parse(/:\d\d \d{4}$/.test(trimmed) ? `${trimmed} GMT` : trimmed)
   return Number.isNaN(date) ? undefined : clamp(date - nowMillis)
 }
 

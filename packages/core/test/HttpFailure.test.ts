@@ -56,6 +56,31 @@ describe("HttpFailure.retryAfterMillis and waitMillis", () => {
     expect(HttpFailure.retryAfterMillis(undefined, now)).toBeUndefined()
   })
 
+  it("reads the three HTTP-date forms as GMT, whatever the host's time zone", () => {
+    const zone = process.env.TZ
+    process.env.TZ = "America/New_York"
+    try {
+      // now is 2025-01-01T12:00:00Z; each asks for 90 s.
+      expect(HttpFailure.retryAfterMillis("Wed, 01 Jan 2025 12:01:30 GMT", now)).toBe(90_000)
+      expect(HttpFailure.retryAfterMillis("Wednesday, 01-Jan-25 12:01:30 GMT", now)).toBe(90_000)
+      expect(HttpFailure.retryAfterMillis("Wed Jan  1 12:01:30 2025", now)).toBe(90_000)
+      // Not an HTTP date, but sent: a numeric zone is kept.
+      expect(HttpFailure.retryAfterMillis("Wed, 01 Jan 2025 14:01:30 +0200", now)).toBe(90_000)
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
+  })
+
+  it("a value that is neither delay-seconds nor an HTTP date is unreadable, not a date in 2001", () => {
+    for (const value of ["-5", "+30", ".5", "5.", "1 2"]) {
+      expect(HttpFailure.retryAfterMillis(value, now)).toBeUndefined()
+    }
+    // So the reset header still applies.
+    const headers = { "retry-after": "-1", "x-ratelimit-reset": String(now / 1000 + 12) }
+    expect(HttpFailure.waitMillis(headers, now, { resetHeader: "x-ratelimit-reset" })).toBe(12_000)
+  })
+
   it("delay-seconds n is n × 1000 ms (1,000 values)", () => {
     FastCheck.assert(
       FastCheck.property(FastCheck.integer({ min: 0, max: 10_000_000 }), (n) => {
