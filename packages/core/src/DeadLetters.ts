@@ -101,7 +101,7 @@ export const replay = (
     const letters = yield* list(filter)
     const now = yield* Clock.currentTimeMillis
     const actions = letters.filter((l) => l.kind === "action").map((l) => l.id)
-    const requeued = actions.length === 0 ? 0 : yield* store.requeue(actions, now)
+    let requeued = 0
     let reingested = 0
     let failedAgain = 0
     const ids = letters.map((l) => l.id)
@@ -111,7 +111,8 @@ export const replay = (
         kind: "replay",
         body: JSON.stringify({ by, filter, requeued, reingested, failedAgain, ids, ...(stopped !== undefined ? { stopped } : {}) })
       })
-    const reingest = Effect.gen(function* () {
+    const replayed = Effect.gen(function* () {
+      if (actions.length > 0) requeued = yield* store.requeue(actions, now)
       for (const letter of letters.filter((l) => l.kind === "inbound")) {
         const message = decodeMessage(letter.payload)
         if (Either.isLeft(message)) {
@@ -126,8 +127,9 @@ export const replay = (
       }
     })
     // A replay stopped part way (a retryable failure, an interruption) is recorded too, with what
-    // it did before it stopped: the letters it requeued or reingested are gone from the store.
-    yield* Effect.onError(reingest, (cause) =>
+    // it did before it stopped: the letters it requeued or reingested are gone from the store. A
+    // requeue that failed part way may have put back some of `ids` without a count.
+    yield* Effect.onError(replayed, (cause) =>
       Effect.ignoreLogged(
         record(
           Option.match(Cause.failureOption(cause), {
