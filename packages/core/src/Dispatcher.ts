@@ -86,6 +86,9 @@ export interface Options {
   readonly rateLimits?: Readonly<Record<string, { readonly limit: number; readonly interval: Duration.DurationInput }>>
 }
 
+/** The longest delay waited out inside a lease (default 10 s). */
+const maxWaitInLease = (options: RetryOptions) => Duration.decode(options.maxWaitInLease ?? "10 seconds")
+
 /**
  * The retry schedule: exponential with jitter and a cap, at least the `Retry-After` the far
  * side asked for, only while the reason is retryable, at most `attempts - 1` retries.
@@ -96,7 +99,7 @@ export const retrySchedule = (
   options: RetryOptions & { readonly attempts: number }
 ): Schedule.Schedule<[Duration.Duration, PortError.PortFailure], PortError.PortFailure> => {
   const cap = Duration.decode(options.cap ?? "30 seconds")
-  const maxWait = Duration.decode(options.maxWaitInLease ?? "10 seconds")
+  const maxWait = maxWaitInLease(options)
   const backoff = Schedule.exponential(options.base ?? "200 millis", options.factor ?? 2).pipe(
     Schedule.jittered,
     Schedule.modifyDelay((_, d) => Duration.min(d, cap))
@@ -281,6 +284,7 @@ export const make = (
     const retry = options.retry ?? {}
     const maxAttempts = retry.maxAttempts ?? 8
     const attemptsPerClaim = retry.attemptsPerClaim ?? 4
+    const maxWait = maxWaitInLease(retry)
     const threshold = options.breaker?.threshold ?? 10
     const openMillis = options.breaker?.openMillis ?? 5_000
     const breakers = new Map<string, Breaker>()
@@ -354,15 +358,16 @@ export const make = (
             // Looked at before every call, so a breaker that opened while this action was
             // retrying stops it too.
             if (breaker.openUntil > (yield* Clock.currentTimeMillis)) return BreakerOpen
-            const n = yield* Ref.updateAndGet(calls, (n) => n + 1)
-            const started = yield* Clock.currentTimeMillis
+            let started = 0
             // No call starts after the lease ran out (while the action waited for its record, a
-            // free slot or the rate limiter): another worker may have claimed it since.
-            const attempt = Effect.flatMap(Clock.currentTimeMillis, (t) =>
-              t < action.leaseExpiresAt
-                ? Effect.provideService(call, Attempt, { claim: action.claims, call: n })
-                : Effect.succeed(LeaseLost)
-            )
+            // free slot or the rate limiter): another worker may have claimed it since. Only calls
+            // that start are counted, and their latency leaves out the wait for the rate limiter.
+            const attempt = Effect.flatMap(Clock.currentTimeMillis, (t) => {
+              if (t >= action.leaseExpiresAt) return Effect.succeed(LeaseLost)
+              started = t
+              return Effect.flatMap(Ref.updateAndGet(calls, (n) => n + 1), (n) =>
+                Effect.provideService(call, Attempt, { claim: action.claims, call: n }))
+            })
             const result = yield* Effect.either(limiter === undefined ? attempt : limiter(attempt))
             if (Either.isRight(result) && result.right === LeaseLost) return LeaseLost
             yield* Metric.update(
@@ -393,10 +398,16 @@ export const make = (
             Effect.retry(
               timed,
               retrySchedule({ ...retry, attempts: budget }).pipe(
-                // A call starts within the lease or not at all: past it, the lease is given back.
+                // A call starts within the lease or not at all: past it, or after a delay longer
+                // than `maxWaitInLease` (a long backoff as well as a long Retry-After), the lease
+                // is given back.
                 Schedule.delays,
                 Schedule.checkEffect((_, delay) =>
-                  Effect.map(Clock.currentTimeMillis, (t) => t + Duration.toMillis(delay) < action.leaseExpiresAt)
+                  Effect.map(
+                    Clock.currentTimeMillis,
+                    (t) =>
+                      Duration.lessThanOrEqualTo(delay, maxWait) && t + Duration.toMillis(delay) < action.leaseExpiresAt
+                  )
                 ),
                 Schedule.tapInput((e: PortError.PortFailure) =>
                   Metric.increment(Metric.tagged(Metrics.retries, "target", action.target)).pipe(
@@ -407,7 +418,18 @@ export const make = (
             )
           )
           const attempts = action.attempts + (yield* Ref.get(calls))
-          if (Either.isRight(outcome) && outcome.right === LeaseLost) return yield* counted("lease-lost")
+          if (Either.isRight(outcome) && outcome.right === LeaseLost) {
+            // The calls this claim made still count (unless another worker claimed the action
+            // since): otherwise an action whose every claim runs out of lease is never dead-lettered.
+            if (attempts > action.attempts) {
+              yield* store.retry(action.key, action.leaseToken, {
+                availableAt: yield* Clock.currentTimeMillis,
+                attempts,
+                lastError: lastError ?? ""
+              })
+            }
+            return yield* counted("lease-lost")
+          }
           if (Either.isRight(outcome) && outcome.right === BreakerOpen) {
             // The target is left alone: the action waits without spending the call not made.
             yield* store.retry(action.key, action.leaseToken, {
@@ -428,16 +450,17 @@ export const make = (
           if (retryable && attempts < maxAttempts) {
             const retryAfter = "retryAfterMillis" in error ? error.retryAfterMillis : undefined
             const delay = Math.max(backoff(attempts), retryAfter ?? 0)
-            yield* store.retry(action.key, action.leaseToken, {
+            const given = yield* store.retry(action.key, action.leaseToken, {
               availableAt: after + Math.round(delay),
               attempts,
               lastError: encodeFailure(error)
             })
-            yield* counted("retry")
+            yield* counted(given ? "retry" : "lease-lost")
             return
           }
           const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = action
-          yield* store.deadLetter(action.key, action.leaseToken, {
+          // Refused when the lease was lost: the worker that holds it now decides, and counts.
+          const written = yield* store.deadLetter(action.key, action.leaseToken, {
             id: action.key,
             kind: "action",
             target: action.target,
@@ -447,6 +470,7 @@ export const make = (
             error: encodeFailure(error),
             payload: JSON.stringify({ ...stored, attempts, lastError: encodeFailure(error) })
           })
+          if (!written) return yield* counted("lease-lost")
           yield* Metric.increment(
             Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", action.target), "reason", error.reason)
           )

@@ -6,12 +6,14 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as TestClock from "effect/TestClock"
 import {
   Audit,
   DeadLetters,
   Dispatcher,
   MemoryStore,
+  Metrics,
   Notifier,
   Pipeline,
   PortError,
@@ -359,6 +361,137 @@ describe("dispatcher rate limits", () => {
         expect(yield* store.isDone("s1:notify")).toBe(true)
         expect(yield* store.isDone("s2:notify")).toBe(true)
         expect(far.calls.length).toBe(2)
+      })
+    )
+  })
+})
+
+describe("dispatcher attempts across claims", () => {
+  it.effect("calls made before the lease ran out count, so an action whose claims all run out of lease is dead-lettered", () => {
+    const far = scripted(Array.from({ length: 100 }, () => failure("Unavailable")))
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        // A permit every 3 s, a lease of 2.5 s: each claim makes its calls, then waits for the
+        // next permit past its lease and gives the action up without calling.
+        const dispatcher = yield* Dispatcher.make({
+          leaseMillis: 2500,
+          rateLimits: { notifier: { limit: 2, interval: "6 seconds" } },
+          retry: { base: "100 millis", cap: "100 millis", attemptsPerClaim: 4, maxAttempts: 3 }
+        })
+        const fiber = yield* Effect.fork(Effect.forever(Effect.zipRight(dispatcher.tick, Effect.sleep("1 second"))))
+        for (let i = 0; i < 120; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        expect(far.calls.length).toBe(3)
+        const [letter] = yield* DeadLetters.list()
+        expect(letter).toMatchObject({ id: "k1", attempts: 3 })
+        expect(JSON.parse(letter!.error)).toMatchObject({ reason: "Unavailable" })
+      })
+    )
+  })
+})
+
+describe("dispatcher metrics", () => {
+  it.effect("far-side latency does not include the wait for the rate limiter", () => {
+    const far = scripted(["ok", "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s1", "s2"])
+        const latency = Metric.tagged(Metrics.actionLatency, "target", "notifier")
+        const before = yield* Metric.value(latency)
+        const dispatcher = yield* Dispatcher.make({ rateLimits: { notifier: { limit: 1, interval: "10 seconds" } } })
+        const fiber = yield* Effect.fork(dispatcher.tick)
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.join(fiber)
+        expect(far.calls).toEqual([0, 10_000])
+        const after = yield* Metric.value(latency)
+        expect(after.count - before.count).toBe(2)
+        // Both calls answered at once; the second one's 10 s in the rate limiter is not latency.
+        expect(after.sum - before.sum).toBe(0)
+      })
+    )
+  })
+
+  it.effect("an action whose lease was lost is not counted as dead-lettered by the worker that lost it", () => {
+    let calls = 0
+    const notifier: Notifier.NotifierShape = {
+      notify: () =>
+        Effect.gen(function* () {
+          // The first call is slow (longer than the lease); every call fails for good.
+          if (++calls === 1) yield* Effect.sleep("5 seconds")
+          return yield* Effect.fail(failure("Invalid"))
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const dead = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "notifier"), "reason", "Invalid")
+        const before = (yield* Metric.value(dead)).count
+        const a = yield* Dispatcher.make({ owner: "a", leaseMillis: 2000 })
+        const b = yield* Dispatcher.make({ owner: "b", leaseMillis: 2000 })
+        const first = yield* Effect.fork(a.tick)
+        yield* TestClock.adjust("3 seconds")
+        // A's lease expired: B claims the action and dead-letters it.
+        expect(yield* b.tick).toBe(1)
+        yield* TestClock.adjust("3 seconds")
+        yield* Fiber.join(first)
+        expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["k1"])
+        // One dead letter, counted once: A's refused write is not a dead letter.
+        expect((yield* Metric.value(dead)).count - before).toBe(1)
+      })
+    )
+  })
+})
+
+describe("dispatcher metrics after a lost lease", () => {
+  it.effect("a retry the store refused (lease lost) is not counted as a retry", () => {
+    let calls = 0
+    const notifier: Notifier.NotifierShape = {
+      notify: () =>
+        Effect.gen(function* () {
+          // The first call is slow (longer than the lease) and fails; the next one succeeds.
+          if (++calls === 1) {
+            yield* Effect.sleep("5 seconds")
+            return yield* Effect.fail(failure("Unavailable"))
+          }
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const retried = Metric.tagged(Metric.tagged(Metrics.actions, "kind", "notifier.notify"), "result", "retry")
+        const before = (yield* Metric.value(retried)).count
+        const a = yield* Dispatcher.make({ owner: "a", leaseMillis: 2000, retry: { attemptsPerClaim: 1 } })
+        const b = yield* Dispatcher.make({ owner: "b", leaseMillis: 2000 })
+        const first = yield* Effect.fork(a.tick)
+        yield* TestClock.adjust("3 seconds")
+        expect(yield* b.tick).toBe(1)
+        expect(yield* store.isDone("k1")).toBe(true)
+        yield* TestClock.adjust("3 seconds")
+        yield* Fiber.join(first)
+        expect((yield* Metric.value(retried)).count - before).toBe(0)
+      })
+    )
+  })
+})
+
+describe("dispatcher long backoff", () => {
+  it.effect("a backoff delay longer than maxWaitInLease gives the lease back instead of waiting in it", () => {
+    const far = scripted([failure("Unavailable"), "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const dispatcher = yield* Dispatcher.make({
+          retry: { base: "15 seconds", cap: "30 seconds", maxWaitInLease: "10 seconds" }
+        })
+        const fiber = yield* Effect.fork(dispatcher.tick)
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.join(fiber)
+        // One call; the ~15 s wait was not spent holding the lease, a slot and the record.
+        expect(far.calls).toEqual([0])
+        const pending = [...store.internals.outbox.values()][0]!.action
+        expect(pending.attempts).toBe(1)
+        expect(pending.availableAt).toBeGreaterThan(10_000)
       })
     )
   })
