@@ -527,33 +527,67 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
         )
     )
 
-    const invoke = (inv: Invocation): Effect.Effect<unknown, PortError.ErpError> =>
-      Effect.flatMap(info, (server) => {
-        const label = `${inv.model}.${inv.method}`
-        if (server.transport === "json2") {
-          if (inv.positionalOnly === true && inv.positional.length > 0) {
-            return Effect.fail(fail("Bug", label, "JSON-2 takes named arguments only (pass kwargs, not args)"))
-          }
-          return json2(
-            inv.model,
-            inv.method,
-            compact({
-              ...(inv.ids !== undefined ? { ids: inv.ids } : {}),
-              ...inv.named,
-              ...inv.kwargs,
-              ...(inv.context !== undefined ? { context: inv.context } : {})
-            })
-          )
+    /** Forgets a detection (unless another fiber already replaced it): the next call logs in again. */
+    const forget = (server: ServerInfo) =>
+      Ref.update(cached, (current) => (Option.isSome(current) && current.value === server ? Option.none() : current))
+
+    /** Whether `error` is Odoo refusing `execute_kw` because the user id `uid` no longer exists. */
+    const userGone = (error: PortError.ErpError, uid: number | undefined) => {
+      const fault = OdooFault.fromError(error)
+      return uid !== undefined && fault !== undefined && OdooFault.unknownUser(fault) === uid
+    }
+
+    const invokeAs = (server: ServerInfo, inv: Invocation, label: string): Effect.Effect<unknown, PortError.ErpError> => {
+      if (server.transport === "json2") {
+        if (inv.positionalOnly === true && inv.positional.length > 0) {
+          return Effect.fail(fail("Bug", label, "JSON-2 takes named arguments only (pass kwargs, not args)"))
         }
-        const args = inv.ids !== undefined ? [inv.ids, ...inv.positional] : [...inv.positional]
-        const kwargs = compact({ ...inv.kwargs, ...(inv.context !== undefined ? { context: inv.context } : {}) })
-        return jsonRpc(
-          "object",
-          "execute_kw",
-          [options.database, server.uid, Redacted.value(secret!), inv.model, inv.method, args, kwargs],
-          label
+        return json2(
+          inv.model,
+          inv.method,
+          compact({
+            ...(inv.ids !== undefined ? { ids: inv.ids } : {}),
+            ...inv.named,
+            ...inv.kwargs,
+            ...(inv.context !== undefined ? { context: inv.context } : {})
+          })
         )
-      }).pipe(Effect.withSpan(`Odoo ${inv.model}.${inv.method}`, { attributes: { "odoo.model": inv.model, "odoo.method": inv.method } }))
+      }
+      const args = inv.ids !== undefined ? [inv.ids, ...inv.positional] : [...inv.positional]
+      const kwargs = compact({ ...inv.kwargs, ...(inv.context !== undefined ? { context: inv.context } : {}) })
+      return jsonRpc(
+        "object",
+        "execute_kw",
+        [options.database, server.uid, Redacted.value(secret!), inv.model, inv.method, args, kwargs],
+        label
+      )
+    }
+
+    const invoke = (inv: Invocation): Effect.Effect<unknown, PortError.ErpError> => {
+      const label = `${inv.model}.${inv.method}`
+      return Effect.flatMap(info, (server) =>
+        invokeAs(server, inv, label).pipe(
+          // The uid detected at first use is gone (the user was recreated, the database restored):
+          // Odoo checks the user before it runs the call, so log in again and send it once more.
+          Effect.catchIf((e) => userGone(e, server.uid), () =>
+            Effect.zipRight(
+              forget(server),
+              Effect.flatMap(info, (again) =>
+                invokeAs(again, inv, label).pipe(
+                  Effect.mapError((e) =>
+                    userGone(e, again.uid)
+                      ? fail(
+                        "Unauthorized",
+                        label,
+                        `user id ${again.uid} of login ${options.login} does not exist on database ${options.database}: ${e.description}`,
+                        { cause: e.cause }
+                      )
+                      : e
+                  )
+                ))
+            ))
+        )).pipe(Effect.withSpan(`Odoo ${inv.model}.${inv.method}`, { attributes: { "odoo.model": inv.model, "odoo.method": inv.method } }))
+    }
 
     const decode = <A, I>(schema: Schema.Schema<A, I>, label: string) => (value: unknown) =>
       Schema.decodeUnknown(schema)(value).pipe(

@@ -8,6 +8,7 @@
  * | Odoo exception                                   | reason         |
  * | ------------------------------------------------ | -------------- |
  * | `odoo.exceptions.AccessDenied`, login `false`     | `Unauthorized` |
+ * | `AccessDenied`: "Too many login failures"         | `RateLimited`  |
  * | `odoo.exceptions.AccessError`                     | `Forbidden`    |
  * | `UserError`, `ValidationError`, `ValueError`      | `Invalid`      |
  * | `odoo.exceptions.MissingError`                    | `NotFound`     |
@@ -17,7 +18,9 @@
  * | `psycopg2.OperationalError` and other psycopg2    | `Unavailable`  |
  *
  * An unknown database (a wrong `database` option: PostgreSQL's `database "x" does not exist`)
- * is a configuration error, permanent like the other ones, with a message that says so.
+ * is a configuration error, permanent like the other ones, with a message that says so. The
+ * `AccessDenied` of Odoo's login cooldown (too many failed logins from one address: every check
+ * of the credentials is refused for a while, right ones too) is `RateLimited`, retried after it.
  * Unknown names fall back to the HTTP status (5xx retry, 4xx do not), or `Bug` when there is none.
  *
  * @since 0.1.0
@@ -115,6 +118,38 @@ export const unknownDatabase = (fault: OdooFault): string | undefined => {
   return found === null ? undefined : found[1] ?? found[2]
 }
 
+const UNKNOWN_USER = /\(Record: res\.users\((\d+),\), User: (\d+)\)/
+
+/**
+ * The user id a fault says does not exist when it is the caller's own (`execute_kw` with a uid
+ * that is gone: `MissingError` "(Record: res.users(7,), User: 7)"), raised before the call runs.
+ *
+ * @since 0.3.0
+ */
+export const unknownUser = (fault: OdooFault): number | undefined => {
+  if (fault.name !== "odoo.exceptions.MissingError") return undefined
+  const found = UNKNOWN_USER.exec(fault.message)
+  return found !== null && found[1] === found[2] ? Number(found[1]) : undefined
+}
+
+const LOGIN_COOLDOWN = /Too many login failures/
+
+/**
+ * How long Odoo's login cooldown lasts by default (`base.login_cooldown_duration`, 60 s).
+ *
+ * @since 0.3.0
+ */
+export const loginCooldownMillis = 60_000
+
+/**
+ * Whether a fault is Odoo's login cooldown (`res.users._assert_can_auth`): an `AccessDenied`
+ * that refuses even right credentials until the failed logins from this address are old enough.
+ *
+ * @since 0.3.0
+ */
+export const isLoginCooldown = (fault: OdooFault): boolean =>
+  fault.name === "odoo.exceptions.AccessDenied" && LOGIN_COOLDOWN.test(fault.message)
+
 /**
  * Translates a fault into the port error, keeping the fault in `cause` and its message in the
  * description (`"UserError: The entry INV/2026/00001 (id 1) must be in draft."`).
@@ -127,15 +162,17 @@ export const toErpError = (
   extra: { readonly retryAfterMillis?: number | undefined } = {}
 ): PortError.ErpError => {
   const database = unknownDatabase(fault)
+  const cooldown = isLoginCooldown(fault)
+  const retryAfterMillis = extra.retryAfterMillis ?? (cooldown ? loginCooldownMillis : undefined)
   return new PortError.ErpError({
-    reason: database !== undefined ? "Invalid" : reasonOf(fault.name, fault.httpStatus),
+    reason: database !== undefined ? "Invalid" : cooldown ? "RateLimited" : reasonOf(fault.name, fault.httpStatus),
     module: "OdooClient",
     method,
     description: database !== undefined
       ? `database "${database}" does not exist on this Odoo server: check the configured database (${fault.shortName}: ${fault.message.trim()})`
       : `${fault.shortName}: ${fault.message}`,
     ...(fault.httpStatus !== undefined ? { status: fault.httpStatus } : {}),
-    ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {}),
+    ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {}),
     // a plain object: it survives the JSON encoding of the dead-letter store (see `fromError`)
     cause: {
       _tag: "OdooFault",

@@ -220,6 +220,53 @@ describe("failures and their reasons", () => {
       }).pipe(Effect.provide(FetchLayer)))
   }
 
+  it.scopedLive("Odoo's login cooldown (too many failed logins from this address) is retried after it, a wrong secret is not", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const client = yield* OdooClient.make(fake.clientOptions())
+      yield* client.info
+      // `res.users._assert_can_auth` refuses every check of the credentials during the cooldown
+      fake.failNext({ model: "res.partner" }, {
+        _tag: "OdooError",
+        name: "odoo.exceptions.AccessDenied",
+        message: "Too many login failures, please wait a bit before trying again.",
+        status: 401
+      })
+      const cooldown = yield* Effect.flip(client.searchCount("res.partner", D.all))
+      expect(cooldown.reason).toBe("RateLimited")
+      expect(cooldown.retryAfterMillis).toBe(60_000)
+      expect(cooldown.description).toContain("Too many login failures")
+      expect(PortError.isRetryable(cooldown.reason)).toBe(true)
+      expect(yield* client.searchCount("res.partner", D.eq("id", 3))).toBe(1)
+      fake.failNext({ model: "res.partner" }, { _tag: "OdooError", name: "odoo.exceptions.AccessDenied", message: "Access Denied", status: 401 })
+      expect((yield* Effect.flip(client.searchCount("res.partner", D.all))).reason).toBe("Unauthorized")
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("JSON-RPC: a user id that no longer exists (user recreated, database restored) logs in again", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const client = yield* OdooClient.make(fake.clientOptions())
+      const uid = (yield* client.info).uid
+      // what Odoo answers `execute_kw` for an unknown uid (fixture 82), before running the call
+      const gone: OdooFake.Fault = {
+        _tag: "OdooError",
+        name: "odoo.exceptions.MissingError",
+        message: `Record does not exist or has been deleted.\n(Record: res.users(${uid},), User: ${uid})`,
+        status: 404
+      }
+      fake.failNext({ model: "res.partner" }, gone)
+      expect(yield* client.searchCount("res.partner", D.eq("id", 3))).toBe(1)
+      expect(fake.calls("common", "authenticate")).toBe(2)
+      expect(fake.calls("res.partner", "search_count")).toBe(2)
+      // once only: a user that stays unknown is Unauthorized, not a missing record
+      fake.failNext({ model: "res.partner" }, gone, 2)
+      const error = yield* Effect.flip(client.searchCount("res.partner", D.all))
+      expect(error.reason).toBe("Unauthorized")
+      expect(error.description).toContain(`user id ${uid}`)
+      // a missing record is still NotFound
+      expect((yield* Effect.flip(client.write("res.partner", [999_999], { name: "x" }))).reason).toBe("NotFound")
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("no server at all is a Transport failure", () =>
     Effect.gen(function*() {
       const client = yield* OdooClient.make({ url: "http://127.0.0.1:9", database: "x", login: "x", apiKey: Redacted.make("x") })
