@@ -272,17 +272,32 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           Effect.tap((found) => Ref.set(deliveryStateInstalled, Option.some(found)))
         ))
 
+    /** Carrier ids found by name, by `<company id>:<code>`. */
     const carrierIds = new Map<string, number | null>()
-    const carrierIdOf = (code: string) =>
+    /**
+     * The `delivery.carrier` of a code for a delivery: the configured one, else the one named so
+     * that the delivery's company may use (its own or a shared one: Odoo refuses a picking a
+     * carrier of another company).
+     */
+    const carrierIdOf = (code: string, shipment: ErpPort.WriteTracking["shipment"], pickingId: number) =>
       Effect.gen(function*() {
         const configured = options.carriers?.[code]
         if (configured !== undefined) return configured
-        const known = carrierIds.get(code)
+        const company = parseCanonical(shipment.companyId, "res.company") ?? (yield* client.read("stock.picking", [pickingId], {
+          fields: { company_id: OdooField.Many2one }
+        }))[0]?.company_id?.id
+        const cacheKey = `${company ?? ""}:${code}`
+        const known = carrierIds.get(cacheKey)
         if (known !== undefined) return known ?? undefined
-        const found = yield* client.search("delivery.carrier", D.leaf("name", "=ilike", code.replace(/[%_\\]/g, "\\$&")), {
-          limit: 1
-        })
-        carrierIds.set(code, found[0] ?? null)
+        const found = yield* client.search(
+          "delivery.carrier",
+          D.and(
+            D.leaf("name", "=ilike", code.replace(/[%_\\]/g, "\\$&")),
+            company !== undefined ? D.isIn("company_id", [company, false]) : D.all
+          ),
+          { limit: 1 }
+        )
+        carrierIds.set(cacheKey, found[0] ?? null)
         return found[0]
       })
 
@@ -562,7 +577,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const writeTracking: ErpPort.ErpPortShape["writeTracking"] = (request) =>
       Effect.gen(function*() {
         const picking = yield* refOf("writeTracking", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
-        const carrier = request.carrier.trim() === "" ? undefined : yield* carrierIdOf(request.carrier)
+        const carrier = request.carrier.trim() === "" ? undefined : yield* carrierIdOf(request.carrier, request.shipment, picking)
         yield* writes.write(`stock.picking:${picking}`, {
           carrier_tracking_ref: request.trackingNumber,
           ...(carrier !== undefined ? { carrier_id: carrier } : {})

@@ -201,6 +201,28 @@ describe("the layer", () => {
     }).pipe(Effect.provide(FetchLayer)))
 })
 
+describe("tracking", () => {
+  it.scopedLive("a carrier known by name is the one of the delivery's company (or shared), not another company's", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const other = fake.admin.create("res.company", { name: "Other Company", currency_id: 1 })
+      // the same shipping method in two companies: Odoo refuses a picking a carrier of another
+      // company ("Incompatible companies on records")
+      const theirs = fake.admin.create("delivery.carrier", { name: "UPS Ground", sequence: 1, company_id: other })
+      const ours = fake.admin.create("delivery.carrier", { name: "UPS Ground", sequence: 2, company_id: false })
+      const { orderId, pickingId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.writeTracking(
+        new ErpPort.WriteTracking({ key: key("t"), shipment, carrier: "ups ground", trackingNumber: "1Z999AA10123456784" })
+      )
+      const picking = fake.admin.read("stock.picking", [pickingId], ["carrier_id", "company_id"])[0]!
+      expect(picking.company_id).toEqual([1, "My Company"])
+      expect(picking.carrier_id).toEqual([ours, "UPS Ground"])
+      expect(picking.carrier_id).not.toEqual([theirs, "UPS Ground"])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
 describe("delivery validation", () => {
   it.scopedLive("a partial delivery makes a backorder through the backorder wizard", () =>
     Effect.gen(function*() {

@@ -964,6 +964,21 @@ export class FakeDatabase extends Orm {
           rec.name = `WH/OUT/${String(db.nextSequence("WH/OUT")).padStart(5, "0")}`
         }
       },
+      // `carrier_id` is `check_company`: a carrier of another company is refused
+      beforeWrite: (recs, vals) => {
+        const carrier = typeof vals.carrier_id === "number" ? db.get("delivery.carrier", vals.carrier_id) : undefined
+        const owner = m2o(carrier?.company_id)
+        if (carrier === undefined || owner === undefined) return
+        for (const rec of recs) {
+          if (m2o(rec.company_id) !== undefined && m2o(rec.company_id) !== owner) {
+            throw userError(
+              `Incompatible companies on records:\n- '${String(rec.name)}' belongs to company '${
+                String(db.get("res.company", m2o(rec.company_id)!)?.name)
+              }' and 'Carrier' (carrier_id: '${String(carrier.name)}') belongs to another company.`
+            )
+          }
+        }
+      },
       methods: {
         button_validate: { params: [], run: (call) => db.buttonValidate(call.ids, call.context) },
         action_assign: {
@@ -1568,6 +1583,7 @@ export class FakeDatabase extends Orm {
       has_received_warning_stock_sms: false,
       [this.smsFlag]: true
     })
+    this.seedSequence("res.company", 2)
     put("res.users", { id: 1, login: "__system__", name: "OdooBot", partner_id: 2, company_id: 1, active: false, tz: false })
     put("res.users", { id: 2, login: "admin", name: "Administrator", partner_id: 3, company_id: 1, active: true, tz: false })
     this.seedSequence("res.users", 3)
