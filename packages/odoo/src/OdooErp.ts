@@ -272,8 +272,11 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           Effect.tap((found) => Ref.set(deliveryStateInstalled, Option.some(found)))
         ))
 
-    /** Carrier ids found by name, by `<company id>:<code>`. */
-    const carrierIds = new Map<string, number | null>()
+    /**
+     * Carrier ids found by name, by `<company id>:<code>`. A name not found is looked up again
+     * next time: a shipping method created in Odoo later is used from then on.
+     */
+    const carrierIds = new Map<string, number>()
     /**
      * The `delivery.carrier` of a code for a delivery: the configured one, else the one named so
      * that the delivery's company may use (its own or a shared one: Odoo refuses a picking a
@@ -288,7 +291,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         }))[0]?.company_id?.id
         const cacheKey = `${company ?? ""}:${code}`
         const known = carrierIds.get(cacheKey)
-        if (known !== undefined) return known ?? undefined
+        if (known !== undefined) return known
         const found = yield* client.search(
           "delivery.carrier",
           D.and(
@@ -297,7 +300,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           ),
           { limit: 1 }
         )
-        carrierIds.set(cacheKey, found[0] ?? null)
+        if (found[0] !== undefined) carrierIds.set(cacheKey, found[0])
         return found[0]
       })
 

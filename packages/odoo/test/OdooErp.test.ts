@@ -223,6 +223,30 @@ describe("tracking", () => {
     }).pipe(Effect.provide(FetchLayer)))
 })
 
+describe("tracking, carrier created later", () => {
+  it.scopedLive("a shipping method created in Odoo after a lookup missed it is used from then on", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const first = seedOrder(fake)
+      const second = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const track = (orderId: number, k: string) =>
+        Effect.flatMap(intakeOf(erp, orderId), (intake) =>
+          erp.writeTracking(
+            new ErpPort.WriteTracking({ key: key(k), shipment: intake.shipments[0]!, carrier: "DHL Express", trackingNumber: `JD0${k}` })
+          ))
+      // Not in Odoo yet: the tracking number is written, the delivery keeps its shipping method.
+      yield* track(first.orderId, "1")
+      expect(fake.admin.read("stock.picking", [first.pickingId], ["carrier_tracking_ref", "carrier_id"])[0]).toMatchObject({
+        carrier_tracking_ref: "JD01",
+        carrier_id: [1, "Standard delivery"]
+      })
+      const dhl = fake.admin.create("delivery.carrier", { name: "DHL Express", company_id: false })
+      yield* track(second.orderId, "2")
+      expect(fake.admin.read("stock.picking", [second.pickingId], ["carrier_id"])[0]!.carrier_id).toEqual([dhl, "DHL Express"])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
 describe("delivery validation", () => {
   it.scopedLive("a partial delivery makes a backorder through the backorder wizard", () =>
     Effect.gen(function*() {
