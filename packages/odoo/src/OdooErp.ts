@@ -178,6 +178,17 @@ export const shipmentMarker = (shipmentId: string): string =>
 const escapeHtml = (s: string): string =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
+/**
+ * The `body` of a chatter note whose text is untrusted (carrier and warehouse text). Odoo 17+
+ * escapes a plain string itself; Odoo 16 takes any string as HTML (only sanitized, so links and
+ * images in carrier text would show in the chatter), so there the text is escaped here, with its
+ * line breaks kept.
+ *
+ * @since 0.3.0
+ */
+export const noteBody = (major: number, text: string): string =>
+  major >= 17 ? text : escapeHtml(text).replace(/\r?\n/g, "<br>")
+
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 const PHONE = /^\+?[0-9 ()./-]{4,30}$/
 
@@ -600,7 +611,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         yield* client.call(model, "message_post", {
           ids: [id],
           kwargs: {
-            body: `${subject.trim() !== "" ? `${subject}\n` : ""}${body}\n[${marker}]`,
+            body: noteBody((yield* client.info).major, `${subject.trim() !== "" ? `${subject}\n` : ""}${body}\n[${marker}]`),
             message_type: "comment",
             subtype_xmlid: "mail.mt_note",
             ...(subject.trim() !== "" ? { subject } : {})

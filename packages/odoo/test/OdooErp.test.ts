@@ -247,6 +247,17 @@ describe("tracking, carrier created later", () => {
     }).pipe(Effect.provide(FetchLayer)))
 })
 
+describe("note bodies", () => {
+  it("Odoo 16 takes a note body as HTML: carrier text is escaped there, and handed to 17+ as text (Odoo escapes it)", () => {
+    const text = `Parcel <a href="https://evil.example">here</a> & <img src=x>\nline 2`
+    expect(OdooErp.noteBody(16, text)).toBe(
+      "Parcel &lt;a href=&quot;https://evil.example&quot;&gt;here&lt;/a&gt; &amp; &lt;img src=x&gt;<br>line 2"
+    )
+    expect(OdooErp.noteBody(17, text)).toBe(text)
+    expect(OdooErp.noteBody(19, text)).toBe(text)
+  })
+})
+
 describe("delivery validation", () => {
   it.scopedLive("a partial delivery makes a backorder through the backorder wizard", () =>
     Effect.gen(function*() {
