@@ -3,8 +3,9 @@
  *
  * A message is acknowledged only after the pipeline has committed it, or dead-lettered it for a
  * permanent reason; a retryable failure (store unavailable, persistent conflicts) leaves it
- * unacknowledged so the transport delivers it again after the visibility timeout. A message
- * that is not even an `InboundMessage` is dead-lettered as it is.
+ * unacknowledged so the transport delivers it again after the visibility timeout, and fails the
+ * poll, so `run` backs off (`storageRetry`) instead of taking more messages. A message that is
+ * not even an `InboundMessage` is dead-lettered as it is.
  *
  * @since 0.1.0
  */
@@ -21,6 +22,8 @@ import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
 import * as Transport from "./Transport.js"
+
+const MODULE = "@waybill/core/Worker"
 
 /**
  * The default topic and group.
@@ -54,8 +57,9 @@ export interface Options {
   /** How long one receive waits for messages. Default 100 ms. */
   readonly waitMillis?: number
   /**
-   * How `run` rides out retryable storage failures (a failover, a dropped connection).
-   * Default: exponential from 100 ms, capped at 10 s, forever while the reason is retryable.
+   * How `run` rides out retryable storage failures (a failover, a dropped connection); every
+   * outage starts it over. Default: exponential from 100 ms, capped at 10 s, forever while the
+   * reason is retryable.
    */
   readonly storageRetry?: Schedule.Schedule<unknown, PortError.StorageError>
 }
@@ -149,7 +153,10 @@ export const publish = (
  * @since 0.1.0
  */
 export interface Worker {
-  /** Receives and handles one batch; returns how many messages it got. */
+  /**
+   * Receives and handles one batch; returns how many messages it got. Fails when the batch could
+   * not be ingested for a retryable reason (it is delivered again).
+   */
   readonly poll: Effect.Effect<number, PortError.StorageError>
   /** Polls until interrupted, riding out retryable storage failures (see `storageRetry`). */
   readonly run: Effect.Effect<never, PortError.StorageError>
@@ -204,21 +211,34 @@ export const make = (
           undecodable.push(delivery.id)
         } else messages.push(message.right)
       }
-      const ingested = yield* pipeline.receiveMany(messages).pipe(
-        Effect.as(true),
+      const failure = yield* pipeline.receiveMany(messages).pipe(
+        Effect.as(undefined),
         Effect.catchAll((e) =>
           Effect.logWarning("ingest failed; the batch will be delivered again", {
             reason: e.reason,
             description: e.description
-          }).pipe(Effect.as(false))
+          }).pipe(Effect.as(e))
         )
       )
-      const ack = ingested ? deliveries.map((d) => d.id) : undecodable
+      const ack = failure === undefined ? deliveries.map((d) => d.id) : undecodable
       if (ack.length > 0) yield* transport.ack(topic, group, ack)
+      // A store that is down fails every batch alike: back off (`run` retries per `storageRetry`)
+      // rather than take batch after batch, each delivery counting towards the dead letters.
+      if (failure !== undefined && PortError.isRetryable(failure.reason)) {
+        return yield* new PortError.StorageError({
+          reason: failure.reason,
+          module: MODULE,
+          method: "poll",
+          description: `ingest failed: ${failure.description}`,
+          cause: failure
+        })
+      }
       return deliveries.length
     })
 
-    const loop = Effect.forever(poll).pipe(Effect.retry(storageRetry(options.storageRetry)))
+    // The schedule starts over with every poll: each outage gets all of it, not what is left
+    // after the outages before it.
+    const loop = Effect.forever(Effect.retry(poll, storageRetry(options.storageRetry)))
     const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1))
     return {
       poll,

@@ -1,0 +1,67 @@
+/**
+ * Ingest workers on the memory store and transport: riding out storage failures.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as TestClock from "effect/TestClock"
+import { MemoryStore, MemoryTransport, Pipeline, PortError, Store, Transport, Worker } from "../src/index.js"
+import { scan } from "./builders.js"
+
+const unavailable = (method: string) =>
+  new PortError.StorageError({ reason: "Unavailable", module: "test", method, description: "failover" })
+
+describe("Worker", () => {
+  it.effect("gives every storage outage the whole retry schedule, not what earlier outages left of it", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTransport.make
+      let receives = 0
+      // Every other receive fails: many short outages, each over after one retry.
+      const flaky: Transport.TransportShape = {
+        ...memory,
+        receive: (...args) =>
+          ++receives % 2 === 1
+            ? Effect.fail(unavailable("receive"))
+            : memory.receive(...args)
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.effect(Store.Store, MemoryStore.make), Layer.succeed(Transport.Transport, flaky))
+      )
+      const worker = yield* Effect.provide(Worker.make({ waitMillis: 100, storageRetry: Schedule.recurs(1) }), layer)
+      const fiber = yield* Effect.fork(worker.run)
+      yield* TestClock.adjust("1 second")
+      expect(receives).toBeGreaterThan(10)
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("backs off while the store is down instead of running the backlog into the dead letters", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      let down = true
+      const store: Store.StoreShape = { ...memory, seen: (keys) => (down ? Effect.fail(unavailable("seen")) : memory.seen(keys)) }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        yield* Worker.publish(Array.from({ length: 2000 }, (_, i) => ({ _tag: "Event" as const, event: scan(`e${i}`, "in_transit", i) })))
+        const worker = yield* Worker.make({ batch: 50, visibilityMillis: 1000, maxDeliveries: 3 })
+        const fiber = yield* Effect.fork(worker.run)
+        // The store is down for ten visibility timeouts, then back.
+        for (let i = 0; i < 100; i++) yield* TestClock.adjust("100 millis")
+        down = false
+        for (let i = 0; i < 600 && (yield* transport.pending(Worker.TOPIC, Worker.GROUP)) > 0; i++) {
+          yield* TestClock.adjust("100 millis")
+        }
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        // Only what the worker held while it backed off went to the dead letters, not the backlog.
+        expect((yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 5000)).length).toBeLessThanOrEqual(200)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+})
