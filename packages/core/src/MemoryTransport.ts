@@ -2,6 +2,8 @@
  * An in-memory `Transport`: topics with consumer groups, at-least-once delivery, redelivery
  * after the visibility timeout and dead letters after too many deliveries. For tests, demos
  * and single-process hosts; it keeps every promise of the port (checked by `TransportSuite`).
+ * Like the Redis transport it lets go of the messages every group of a topic has read (in
+ * steps of at least `TRIM` messages), so a group created later starts at the oldest message kept.
  *
  * @since 0.1.0
  */
@@ -29,9 +31,14 @@ interface Group {
 }
 
 interface Topic {
+  /** The messages from offset `base` on; the ones before it every group has read. */
   readonly messages: Array<Message>
+  base: number
   readonly groups: Map<string, Group>
 }
+
+/** The fewest messages let go of at once (and at least half of those kept): amortized O(1). */
+const TRIM = 1024
 
 /**
  * Creates an empty in-memory transport.
@@ -44,13 +51,13 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
 
   const topicOf = (name: string): Topic => {
     let topic = topics.get(name)
-    if (topic === undefined) topics.set(name, (topic = { messages: [], groups: new Map() }))
+    if (topic === undefined) topics.set(name, (topic = { messages: [], base: 0, groups: new Map() }))
     return topic
   }
   const groupOf = (topic: Topic, name: string): Group => {
     let group = topic.groups.get(name)
-    // A new group starts at the beginning of the topic: nothing published is lost to it.
-    if (group === undefined) topic.groups.set(name, (group = { offset: 0, pending: new Map(), dead: [] }))
+    // A new group starts at the oldest message kept: nothing no group has read is lost to it.
+    if (group === undefined) topic.groups.set(name, (group = { offset: topic.base, pending: new Map(), dead: [] }))
     return group
   }
 
@@ -70,12 +77,24 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
       p.visibleAt = now + options.visibilityMillis
       out.push({ id, key: p.message.key, body: p.message.body, deliveries: p.deliveries })
     }
-    while (out.length < options.max && group.offset < topic.messages.length) {
-      const message = topic.messages[group.offset++]!
+    while (out.length < options.max && group.offset < topic.base + topic.messages.length) {
+      const message = topic.messages[group.offset++ - topic.base]!
       group.pending.set(message.id, { message, deliveries: 1, visibleAt: now + options.visibilityMillis })
       out.push({ id: message.id, key: message.key, body: message.body, deliveries: 1 })
     }
+    if (out.length > 0) release(topic)
     return out
+  }
+
+  /** Lets go of the messages every group has read (a pending one stays with its group). */
+  const release = (topic: Topic) => {
+    let low = Infinity
+    for (const group of topic.groups.values()) low = Math.min(low, group.offset)
+    const read = low - topic.base
+    if (read >= TRIM && read * 2 >= topic.messages.length) {
+      topic.messages.splice(0, read)
+      topic.base = low
+    }
   }
 
   const transport: Transport.TransportShape = {
@@ -110,7 +129,7 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
       Effect.sync(() => {
         const topic = topicOf(topicName)
         const group = groupOf(topic, groupName)
-        return group.pending.size + (topic.messages.length - group.offset)
+        return group.pending.size + (topic.base + topic.messages.length - group.offset)
       }),
 
     deadLetters: (topicName, groupName, limit) =>
