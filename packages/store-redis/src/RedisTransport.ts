@@ -20,7 +20,8 @@
  *   delivered) over all partitions, from `XINFO GROUPS`.
  * - Trimming never drops an entry some group still needs: every `trimEvery` published messages
  *   each stream is trimmed (`XTRIM MINID ~`) below the smallest pending id, or last-delivered id,
- *   of all its groups. Dead-letter streams are never trimmed.
+ *   of all its groups. Dead-letter streams are never trimmed. Trimming also forgets the stream
+ *   consumers that left their group (silent past the member timeout) with nothing pending.
  *
  * @since 0.1.0
  */
@@ -85,7 +86,10 @@ export interface RedisTransportShape extends Transport.TransportShape {
   readonly partitionOfId: (id: string) => number | undefined
   /** The dead-letter stream key of a topic's group. */
   readonly deadKey: (topic: string, group: string) => string
-  /** Trims a topic's stream below what every group still needs; returns the entries removed. */
+  /**
+   * Trims a topic's stream below what every group still needs and forgets the consumers that left
+   * with nothing pending; returns the entries removed.
+   */
   readonly trim: (topic: string) => Effect.Effect<number, PortError.StorageError>
 }
 
@@ -120,6 +124,19 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
     }
     const trimEvery = options.trimEvery ?? 1000
     const pollMillis = options.pollMillis ?? 10
+    const memberTimeout = options.memberTimeoutMillis
+    // An infinite member timeout would keep a dead consumer's partitions with it for good; a
+    // negative or NaN trim interval would never trim.
+    const problem = memberTimeout !== undefined && (!Number.isSafeInteger(memberTimeout) || memberTimeout < 1)
+      ? `memberTimeoutMillis must be a positive integer, got ${String(memberTimeout)}`
+      : !Number.isSafeInteger(trimEvery) || trimEvery < 0
+        ? `trimEvery must be a non-negative integer (0: never), got ${String(trimEvery)}`
+        : !Number.isFinite(pollMillis) || pollMillis < 0
+          ? `pollMillis must be a non-negative number, got ${String(pollMillis)}`
+          : undefined
+    if (problem !== undefined) {
+      return yield* new PortError.StorageError({ reason: "Invalid", module: MODULE, method: "make", description: problem })
+    }
     const durable = yield* Internal.checkDurability(MODULE, options.durability)
     const client = yield* Internal.acquire(MODULE, options)
     const replicated = Internal.replicaWaiter(MODULE, client, durable)
@@ -167,7 +184,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
         )
       )
 
-    const trim = (topic: string) => Effect.map(run("trim", () => script.trim([`${tag(topic)}n`], [base(topic), P])), (n) => Number(n))
+    const trim = (topic: string) =>
+      Effect.map(run("trim", () => script.trim([`${tag(topic)}n`], [base(topic), P, `${tag(topic)}m:`])), (n) => Number(n))
 
     type Row = [string, string, string, number]
     const order = (a: Row, b: Row) => Number(a[0].slice(0, a[0].indexOf("-"))) - Number(b[0].slice(0, b[0].indexOf("-")))
@@ -187,7 +205,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
               Math.max(1, o.max),
               Math.max(0, Math.round(o.visibilityMillis)),
               o.maxDeliveries,
-              Math.max(1, Math.round(options.memberTimeoutMillis ?? o.visibilityMillis)),
+              memberTimeout ?? Math.max(1, Math.round(o.visibilityMillis)),
               ...(cursors.get(id) ?? Array.from({ length: P }, () => "0-0"))
             ])
           ),

@@ -165,6 +165,61 @@ describe("RedisTransport", () => {
       expect(new Set([...own, ...rest].map((d) => d.body)).size).toBe(60)
     }).pipe(Effect.scoped))
 
+  it.live("forgets the consumers that left a group once nothing is pending for them", () =>
+    Effect.gen(function* () {
+      const t = yield* fresh({ partitions: 4, memberTimeoutMillis: 200, trimEvery: 0 })
+      const consumers = () =>
+        Effect.promise(async () => {
+          const names = new Set<string>()
+          for (let p = 0; p < t.partitions; p++) {
+            const rows = (await t.client.call("XINFO", "CONSUMERS", t.streamKey("work", p), "g")) as Array<Array<unknown>>
+            for (const row of rows) names.add(String(row[row.indexOf("name") + 1]))
+          }
+          return [...names].sort()
+        })
+      yield* t.publish("work", messages(0, 40))
+      // Processes come and go (a deploy gives each a new name); the last one dies holding messages.
+      for (const c of ["w1", "w2", "w3"]) {
+        const got = yield* t.receive("work", "g", c, receive({ max: 5, visibilityMillis: 200 }))
+        expect(got.length).toBe(5)
+        if (c !== "w3") yield* t.ack("work", "g", got.map((d) => d.id))
+      }
+      yield* Effect.sleep("300 millis")
+      const rest = yield* t.receive("work", "g", "w4", receive({ visibilityMillis: 200 }))
+      expect(rest.length).toBe(30)
+      yield* t.ack("work", "g", rest.map((d) => d.id))
+      expect(yield* t.pending("work", "g")).toBe(0)
+      yield* t.trim("work")
+      expect(yield* consumers()).toEqual(["w4"])
+    }).pipe(Effect.scoped))
+
+  it.scoped("refuses a member timeout, trim interval or poll pause it cannot use", () =>
+    Effect.gen(function* () {
+      // An infinite member timeout kept a dead consumer's partitions with it for good (their new
+      // messages were never delivered); a negative or NaN trim interval silently never trimmed.
+      const bad: ReadonlyArray<Partial<RedisTransport.Options>> = [
+        { memberTimeoutMillis: Number.POSITIVE_INFINITY },
+        { memberTimeoutMillis: Number.NaN },
+        { memberTimeoutMillis: 0 },
+        { memberTimeoutMillis: 1.5 },
+        { trimEvery: -1 },
+        { trimEvery: Number.NaN },
+        { trimEvery: 0.5 },
+        { pollMillis: Number.NaN },
+        { pollMillis: -5 }
+      ]
+      for (const options of bad) {
+        const made = RedisTransport.make({ url, prefix: freshPrefix(), ...options })
+        const error = yield* Effect.flip(Effect.scoped(Effect.as(made, `started with ${JSON.stringify(options)}`)))
+        expect([error.reason, error.method]).toEqual(["Invalid", "make"])
+        expect(error.description).toMatch(/memberTimeoutMillis|trimEvery|pollMillis/)
+      }
+      // 0 means never trim; a member timeout and a poll pause in whole milliseconds are fine.
+      const t = yield* fresh({ trimEvery: 0, memberTimeoutMillis: 5_000, pollMillis: 0 })
+      yield* t.publish("jobs", messages(0, 3))
+      expect((yield* t.receive("jobs", "g", "c", receive())).length).toBe(3)
+    }))
+
   it.scoped("provides the generic Transport", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()

@@ -417,9 +417,13 @@ return {cursors, reclaimed, fresh}
  * smallest pending id of each group, or its last-delivered id when nothing is pending.
  * Approximate (`~`): only whole nodes below that id go, so no unacknowledged or undelivered
  * entry is ever dropped. A stream with no group is left alone.
+ * Also forgets the stream consumers that left their group (not in its member set) and hold no
+ * pending entry: every process that ever read left one behind, and a deploy renames them all.
+ * A consumer that comes back is created again by its next read.
  *
  * KEYS: 1 the topic's counter (only routes the call to the topic's slot).
- * ARGV: 1 stream base, 2 partitions. Returns the number of entries removed.
+ * ARGV: 1 stream base, 2 partitions, 3 member set key prefix (the group name follows).
+ * Returns the number of entries removed.
  */
 export const trim = `
 ${guard}local function parse(id)
@@ -436,6 +440,15 @@ for p = 0, tonumber(ARGV[2]) - 1 do
       local name, last
       for i = 1, #g, 2 do
         if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+      end
+      for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', stream, name)) do
+        local consumer, pending
+        for i = 1, #c, 2 do
+          if c[i] == 'name' then consumer = c[i + 1] elseif c[i] == 'pending' then pending = c[i + 1] end
+        end
+        if pending == 0 and not redis.call('ZSCORE', ARGV[3] .. name, consumer) then
+          redis.call('XGROUP', 'DELCONSUMER', stream, name, consumer)
+        end
       end
       local candidate = last
       local summary = redis.call('XPENDING', stream, name)
