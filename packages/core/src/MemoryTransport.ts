@@ -27,7 +27,7 @@ interface Pending {
 interface Group {
   offset: number
   readonly pending: Map<string, Pending>
-  readonly dead: Array<Transport.Delivery>
+  dead: Array<Transport.Delivery>
 }
 
 interface Topic {
@@ -133,7 +133,16 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
       }),
 
     deadLetters: (topicName, groupName, limit) =>
-      Effect.sync(() => groupOf(topicOf(topicName), groupName).dead.slice(0, limit))
+      Effect.sync(() => groupOf(topicOf(topicName), groupName).dead.slice(0, limit)),
+
+    dropDeadLetters: (topicName, groupName, ids) =>
+      Effect.sync(() => {
+        const group = groupOf(topicOf(topicName), groupName)
+        const drop = new Set(ids)
+        const before = group.dead.length
+        group.dead = group.dead.filter((d) => !drop.has(d.id))
+        return before - group.dead.length
+      })
   }
   return transport
 })

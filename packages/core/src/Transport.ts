@@ -63,12 +63,22 @@ export interface TransportShape {
   readonly ack: (topic: string, group: string, ids: ReadonlyArray<string>) => Effect.Effect<void, PortError.StorageError>
   /** Messages of the group delivered or waiting but not acknowledged. */
   readonly pending: (topic: string, group: string) => Effect.Effect<number, PortError.StorageError>
-  /** Messages moved to the dead letters after too many deliveries. */
+  /** Messages moved to the dead letters after too many deliveries, oldest first. */
   readonly deadLetters: (
     topic: string,
     group: string,
     limit: number
   ) => Effect.Effect<ReadonlyArray<Delivery>, PortError.StorageError>
+  /**
+   * Removes dead letters by message id, once they are kept elsewhere (the Worker moves them to
+   * the store's dead letters, where they can be replayed); returns how many were removed. Ids no
+   * longer there are ignored, so a repeated call is harmless.
+   */
+  readonly dropDeadLetters: (
+    topic: string,
+    group: string,
+    ids: ReadonlyArray<string>
+  ) => Effect.Effect<number, PortError.StorageError>
 }
 
 /**

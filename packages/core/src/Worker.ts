@@ -5,7 +5,8 @@
  * permanent reason; a retryable failure (store unavailable, persistent conflicts) leaves it
  * unacknowledged so the transport delivers it again after the visibility timeout, and fails the
  * poll, so `run` backs off (`storageRetry`) instead of taking more messages. A message that is
- * not even an `InboundMessage` is dead-lettered as it is.
+ * not even an `InboundMessage` is dead-lettered as it is. A message the transport gave up on
+ * (`maxDeliveries`) is moved to the store's dead letters, where `DeadLetters.replay` finds it.
  *
  * @since 0.1.0
  */
@@ -197,9 +198,43 @@ export const make = (
         })
       })
 
+    // What the transport gave up on (delivered `maxDeliveries` times without an ack: the store
+    // was down that long, or handling it crashed the process) goes to the store's dead letters,
+    // where replay finds it; then it leaves the transport's. Looked at once per visibility
+    // timeout, the pace at which messages can land there. A crash in between leaves it in both:
+    // the letter's id is the body's hash, so the next sweep writes the same letter again.
+    let swept = Number.NEGATIVE_INFINITY
+    const sweep = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      if (now - swept < receiveOptions.visibilityMillis) return
+      swept = now
+      const dead = yield* transport.deadLetters(topic, group, 100)
+      if (dead.length === 0) return
+      for (const delivery of dead) {
+        yield* store.putDeadLetter({
+          id: `inbound:${createHash("sha256").update(delivery.body).digest("hex").slice(0, 32)}`,
+          kind: "inbound",
+          target: topic,
+          failedAt: now,
+          attempts: delivery.deliveries,
+          error: JSON.stringify({
+            _tag: "IngestError",
+            reason: "Unavailable",
+            module: MODULE,
+            method: "poll",
+            description: `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`
+          }),
+          payload: delivery.body
+        })
+      }
+      yield* transport.dropDeadLetters(topic, group, dead.map((d) => d.id))
+      yield* Effect.logWarning("transport dead letters moved to the store's dead letters", { count: dead.length })
+    })
+
     // A batch is handed to the pipeline at once: it dedupes with one lookup, applies each
     // shipment's messages in delivery order and commits each shipment once.
     const poll = Effect.gen(function* () {
+      yield* sweep
       const deliveries = yield* transport.receive(topic, group, consumer, receiveOptions)
       if (deliveries.length === 0) return 0
       const messages: Array<Pipeline.InboundMessage> = []

@@ -7,7 +7,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
-import { MemoryStore, MemoryTransport, Pipeline, PortError, Store, Transport, Worker } from "../src/index.js"
+import { DeadLetters, MemoryStore, MemoryTransport, Pipeline, PortError, Store, Transport, Worker } from "../src/index.js"
+import { Histories } from "../src/simulation/index.js"
 import { scan } from "./builders.js"
 
 const unavailable = (method: string) =>
@@ -61,6 +62,48 @@ describe("Worker", () => {
         expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
         // Only what the worker held while it backed off went to the dead letters, not the backlog.
         expect((yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 5000)).length).toBeLessThanOrEqual(200)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+  it.effect("a message the transport gave up on during an outage lands in the store's dead letters, and replay ingests it", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      let down = false
+      const store: Store.StoreShape = { ...memory, seen: (keys) => (down ? Effect.fail(unavailable("seen")) : memory.seen(keys)) }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const histories = Array.from({ length: 40 }, (_, i) => Histories.generate(i + 1, {}, i))
+        for (const [i, h] of histories.entries()) yield* pipeline.register(Histories.intake(h, i))
+        const events = histories.flatMap((h) => h.events)
+        yield* Worker.publish(events.map((event) => ({ _tag: "Event" as const, event })))
+        down = true
+        const worker = yield* Worker.make({ batch: 50, visibilityMillis: 1000, maxDeliveries: 3 })
+        const fiber = yield* Effect.fork(worker.run)
+        // Down for ten visibility timeouts: the batch in hand runs out of deliveries.
+        for (let i = 0; i < 100; i++) yield* TestClock.adjust("100 millis")
+        down = false
+        for (let i = 0; i < 600 && (yield* transport.pending(Worker.TOPIC, Worker.GROUP)) > 0; i++) {
+          yield* TestClock.adjust("100 millis")
+        }
+        // Let the worker sweep the transport's dead letters (at most once per visibility timeout).
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        expect(yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 5000)).toEqual([])
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBeGreaterThan(0)
+        expect(letters.every((l) => JSON.parse(l.error).reason === "Unavailable")).toBe(true)
+        const keys = events.map(Pipeline.idempotencyKey)
+        expect((yield* memory.seen(keys)).filter((s) => !s).length).toBeGreaterThan(0)
+        // After the fix (here: Redis is back), replay ingests them: every event is in.
+        const report = yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")
+        expect(report.reingested).toBe(letters.length)
+        expect(yield* DeadLetters.list({ kind: "inbound" })).toEqual([])
+        expect((yield* memory.seen(keys)).every((s) => s)).toBe(true)
         yield* Fiber.interrupt(fiber)
       }).pipe(Effect.provide(layer))
     }))

@@ -329,7 +329,33 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
                 for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!)
                 return { id: f.get("id") ?? "", key: f.get("k") ?? "", body: f.get("b") ?? "", deliveries: Number(f.get("n")) }
               })
-            )
+            ),
+
+      // The dead-letter stream's entries carry the message id in a field: they are found by it,
+      // page by page, and deleted by their own entry id (a repeated call finds nothing).
+      dropDeadLetters: (topic, group, ids) =>
+        ids.length === 0
+          ? Effect.succeed(0)
+          : run("dropDeadLetters", async () => {
+            const key = deadKey(topic, group)
+            const wanted = new Set(ids)
+            let removed = 0
+            let from = "-"
+            while (wanted.size > 0) {
+              const rows = await client.xrange(key, from, "+", "COUNT", 500)
+              if (rows.length === 0) break
+              const entries: Array<string> = []
+              for (const [entry, fields] of rows) {
+                for (let i = 0; i + 1 < fields.length; i += 2) {
+                  if (fields[i] === "id" && wanted.delete(fields[i + 1]!)) entries.push(entry)
+                }
+              }
+              if (entries.length > 0) removed += await client.xdel(key, ...entries)
+              if (rows.length < 500) break
+              from = `(${rows[rows.length - 1]![0]}`
+            }
+            return removed
+          })
     }
     return transport
   })

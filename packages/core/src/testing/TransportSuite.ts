@@ -92,6 +92,10 @@ export const run = <E>(name: string, make: Effect.Effect<Transport.TransportShap
         const dead = yield* t.deadLetters("poison", "g", 10)
         expect(dead.map((d) => [d.body, d.deliveries])).toEqual([["bad", 2]])
         expect(yield* t.pending("poison", "g")).toBe(0)
+        // Kept elsewhere, a dead letter is dropped by its message id; again, nothing happens.
+        expect(yield* t.dropDeadLetters("poison", "g", [dead[0]!.id, "no-such-id"])).toBe(1)
+        expect(yield* t.deadLetters("poison", "g", 10)).toEqual([])
+        expect(yield* t.dropDeadLetters("poison", "g", [dead[0]!.id])).toBe(0)
       }))
 
     test("concurrent consumers of a group never hold the same message at once", (t) =>
