@@ -80,7 +80,7 @@ export interface Options {
   readonly retry?: RetryOptions
   /** Consecutive transport-level failures that open a target's breaker (default 10), and for how long (default 5 s). */
   readonly breaker?: { readonly threshold?: number; readonly openMillis?: number }
-  /** How `run` rides out retryable storage failures; see `Worker.storageRetry`. */
+  /** How `run` rides out retryable storage failures (every outage starts it over); see `Worker.storageRetry`. */
   readonly storageRetry?: Schedule.Schedule<unknown, PortError.StorageError>
   /** Calls per interval per target (`erp`, `helpdesk`, …); unlimited when absent. */
   readonly rateLimits?: Readonly<Record<string, { readonly limit: number; readonly interval: Duration.DurationInput }>>
@@ -491,9 +491,14 @@ export const make = (
       return claimed.length
     })
 
+    // The schedule starts over with every tick: each outage gets all of it, not what is left
+    // after the outages before it.
     const run: Effect.Effect<never, PortError.StorageError> = Effect.forever(
-      Effect.flatMap(tick, (n) => (n === 0 ? Effect.sleep(idleMillis) : Effect.void))
-    ).pipe(Effect.retry(Worker.storageRetry(options.storageRetry)))
+      Effect.retry(
+        Effect.flatMap(tick, (n) => (n === 0 ? Effect.sleep(idleMillis) : Effect.void)),
+        Worker.storageRetry(options.storageRetry)
+      )
+    )
 
     const drain = (drainOptions?: { readonly maxIdleMillis?: number }) =>
       Effect.gen(function* () {

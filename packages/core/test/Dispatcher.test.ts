@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import {
   Audit,
@@ -496,3 +497,29 @@ describe("dispatcher long backoff", () => {
     )
   })
 })
+
+describe("dispatcher run", () => {
+  it.effect("gives every storage outage the whole retry schedule, not what earlier outages left of it", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryStore.make
+      let claims = 0
+      // Every other claim fails: many short outages, each over after one retry.
+      const flaky: Store.StoreShape = {
+        ...memory,
+        claim: (options) =>
+          ++claims % 2 === 1
+            ? Effect.fail(new PortError.StorageError({ reason: "Unavailable", module: "test", method: "claim", description: "failover" }))
+            : memory.claim(options)
+      }
+      const far = scripted([])
+      const fiber = yield* Effect.gen(function* () {
+        const dispatcher = yield* Dispatcher.make({ idleMillis: 100, storageRetry: Schedule.recurs(1) })
+        return yield* Effect.fork(dispatcher.run)
+      }).pipe(Effect.provide(Layer.merge(Layer.succeed(Store.Store, flaky), far.layer)), Effect.scoped)
+      yield* TestClock.adjust("2 seconds")
+      expect(claims).toBeGreaterThan(10)
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* Fiber.interrupt(fiber)
+    }))
+})
+
