@@ -246,8 +246,11 @@ export const create = async (options: Options): Promise<Waybill> => {
       background = run(
         Effect.gen(function* () {
           const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+          // Consumer names are unique per process unless the host names them: two processes
+          // sharing a name would share one consumer's partitions and pending messages.
+          const prefix = options.worker?.consumer ?? `waybill-${Math.random().toString(36).slice(2, 10)}`
           for (let i = 0; i < workers; i++) {
-            const worker = yield* Worker.make({ ...options.worker, consumer: `${options.worker?.consumer ?? "waybill"}-${i}` })
+            const worker = yield* Worker.make({ ...options.worker, consumer: `${prefix}-${i}` })
             fibers.push(yield* Effect.forkDaemon(worker.run))
           }
           // The dispatcher's rate limiters live as long as the instance.

@@ -94,4 +94,17 @@ describe("Waybill facade", () => {
     // Nobody took it: no worker outlived the stop.
     expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(1)
   })
+  it("two processes' workers have consumer names of their own", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const memory = await Effect.runPromise(MemoryTransport.make)
+    const consumers = new Set<string>()
+    const transport = { ...memory, receive: (...args: Parameters<typeof memory.receive>) => (consumers.add(args[2]), memory.receive(...args)) }
+    const a = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    const b = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    await Promise.all([a.start(), b.start()])
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await Promise.all([a.stop(), b.stop()])
+    // Two workers each: four consumers, not the same two names twice.
+    expect(consumers.size).toBe(4)
+  })
 })
