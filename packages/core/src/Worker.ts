@@ -136,15 +136,20 @@ export const publish = (
   Effect.flatMap(Transport.Transport, (transport) =>
     transport.publish(
       topic,
-      messages.map((m) => ({
-        key:
-          m._tag === "Event"
+      messages.map((m) => {
+        const body = encode(m)
+        return {
+          // A raw request's shipment is known only once it is parsed: keyed by its content, a
+          // carrier's webhooks spread over every partition (and process) instead of one, and a
+          // retransmission lands where the first copy did. Arrival order never changes a state.
+          key: m._tag === "Event"
             ? m.event.shipmentId
             : m._tag === "Observation"
-              ? m.observation.trackingNumber
-              : m.source,
-        body: encode(m)
-      }))
+            ? m.observation.trackingNumber
+            : `${m.source}:${createHash("sha256").update(m.body).digest("hex").slice(0, 16)}`,
+          body
+        }
+      })
     )
   )
 

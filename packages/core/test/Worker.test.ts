@@ -7,7 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
-import { DeadLetters, MemoryStore, MemoryTransport, Pipeline, PortError, Store, Transport, Worker } from "../src/index.js"
+import { DeadLetters, Instant, MemoryStore, MemoryTransport, Pipeline, PortError, Store, Transport, Worker } from "../src/index.js"
 import { Histories } from "../src/simulation/index.js"
 import { scan } from "./builders.js"
 
@@ -106,5 +106,31 @@ describe("Worker", () => {
         expect((yield* memory.seen(keys)).every((s) => s)).toBe(true)
         yield* Fiber.interrupt(fiber)
       }).pipe(Effect.provide(layer))
+    }))
+  it.effect("raw requests of one carrier are spread over the partitions by their content", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTransport.make
+      const keys: Array<string> = []
+      const recording: Transport.TransportShape = {
+        ...memory,
+        publish: (topic, messages) => {
+          for (const m of messages) keys.push(m.key)
+          return memory.publish(topic, messages)
+        }
+      }
+      const request = (n: number) => ({
+        _tag: "Request" as const,
+        source: "easypost",
+        headers: {},
+        body: new TextEncoder().encode(`{"n":${n}}`),
+        receivedAt: Instant.fromMillis(0)
+      })
+      yield* Worker.publish([...Array.from({ length: 32 }, (_, n) => request(n)), request(0)]).pipe(
+        Effect.provideService(Transport.Transport, recording)
+      )
+      // Not one key (one partition, one process) for all of a carrier's webhooks...
+      expect(new Set(keys).size).toBe(32)
+      // ...and a retransmission goes where the first copy went.
+      expect(keys[32]).toBe(keys[0])
     }))
 })
