@@ -25,6 +25,7 @@ import * as ErpPort from "./ErpPort.js"
 import * as Flows from "./Flows.js"
 import { eventAuditBody } from "./internal/auditBody.js"
 import * as Construct from "./internal/construct.js"
+import { describeDefect } from "./internal/defect.js"
 import { sha256Hex } from "./internal/sha256.js"
 import * as Ids from "./Ids.js"
 import * as Instant from "./Instant.js"
@@ -830,7 +831,22 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 break
               }
               const request: CarrierPort.InboundRequest = { headers: message.headers, body: message.body, receivedAt: message.receivedAt }
-              const parsed = yield* Effect.either(Effect.zipRight(carrier.verify(request), carrier.parse(request)))
+              const parsed = yield* Effect.either(
+                Effect.zipRight(carrier.verify(request), carrier.parse(request)).pipe(
+                  // An adapter that throws on a payload it did not expect is a bug for this
+                  // request (dead-lettered with the crash), not a reason to stop ingesting.
+                  Effect.catchAllDefect((defect) =>
+                    Effect.fail(
+                      new PortError.CarrierError({
+                        reason: "Bug",
+                        module: MODULE,
+                        method: "receive",
+                        description: `the ${message.source} adapter crashed on this request: ${describeDefect(defect)}`
+                      })
+                    )
+                  )
+                )
+              )
               if (Either.isLeft(parsed)) {
                 const error = carrierError(parsed.left)
                 if (!permanent(error)) return yield* error

@@ -19,6 +19,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as EventCodec from "./EventCodec.js"
+import { describeDefect } from "./internal/defect.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
@@ -236,6 +237,52 @@ export const make = (
       yield* Effect.logWarning("transport dead letters moved to the store's dead letters", { count: dead.length })
     })
 
+    /** An ingest's retryable failure, logged and returned (the batch will be delivered again). */
+    const ingest = <A>(effect: Effect.Effect<A, Pipeline.IngestError>) =>
+      effect.pipe(
+        Effect.as(undefined),
+        Effect.catchAll((e) =>
+          Effect.logWarning("ingest failed; the batch will be delivered again", {
+            reason: e.reason,
+            description: e.description
+          }).pipe(Effect.as(e))
+        )
+      )
+
+    /** Ingests messages one at a time; those that crash are dead-lettered as `Bug`. */
+    const isolate = (messages: ReadonlyArray<Pipeline.InboundMessage>, deliveries: ReadonlyArray<Transport.Delivery>) =>
+      Effect.gen(function* () {
+        for (const [i, message] of messages.entries()) {
+          const failure = yield* ingest(pipeline.receive(message)).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.as(
+                Effect.zipRight(
+                  Effect.flatMap(Clock.currentTimeMillis, (now) => store.putDeadLetter({
+                    id: `inbound:${createHash("sha256").update(deliveries[i]!.body).digest("hex").slice(0, 32)}`,
+                    kind: "inbound",
+                    target: topic,
+                    failedAt: now,
+                    attempts: deliveries[i]!.deliveries,
+                    error: JSON.stringify({
+                      _tag: "IngestError",
+                      reason: "Bug",
+                      module: MODULE,
+                      method: "poll",
+                      description: `ingesting it crashed: ${describeDefect(defect)}`
+                    }),
+                    payload: deliveries[i]!.body
+                  })),
+                  Effect.logError("a message crashed the pipeline; dead-lettered", { defect: describeDefect(defect) })
+                ),
+                undefined
+              )
+            )
+          )
+          if (failure !== undefined) return failure
+        }
+        return undefined
+      })
+
     // A batch is handed to the pipeline at once: it dedupes with one lookup, applies each
     // shipment's messages in delivery order and commits each shipment once.
     const poll = Effect.gen(function* () {
@@ -243,21 +290,27 @@ export const make = (
       const deliveries = yield* transport.receive(topic, group, consumer, receiveOptions)
       if (deliveries.length === 0) return 0
       const messages: Array<Pipeline.InboundMessage> = []
+      const decoded: Array<Transport.Delivery> = []
       const undecodable: Array<string> = []
       for (const delivery of deliveries) {
         const message = decodeMessage(delivery.body)
         if (Either.isLeft(message)) {
           yield* deadLetterUndecodable(delivery, message.left.message)
           undecodable.push(delivery.id)
-        } else messages.push(message.right)
+        } else {
+          messages.push(message.right)
+          decoded.push(delivery)
+        }
       }
-      const failure = yield* pipeline.receiveMany(messages).pipe(
-        Effect.as(undefined),
-        Effect.catchAll((e) =>
-          Effect.logWarning("ingest failed; the batch will be delivered again", {
-            reason: e.reason,
-            description: e.description
-          }).pipe(Effect.as(e))
+      const failure = yield* ingest(pipeline.receiveMany(messages)).pipe(
+        // A crash (a bug) on one message would otherwise fail its whole batch on every delivery
+        // and stop the worker: the batch is ingested again one message at a time, and the ones
+        // that crash are dead-lettered with the crash.
+        Effect.catchAllDefect((defect) =>
+          Effect.zipRight(
+            Effect.logError("ingest crashed; ingesting the batch one message at a time", { defect: describeDefect(defect) }),
+            isolate(messages, decoded)
+          )
         )
       )
       const ack = failure === undefined ? deliveries.map((d) => d.id) : undecodable

@@ -7,7 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
-import { DeadLetters, Instant, MemoryStore, MemoryTransport, Pipeline, PortError, Store, Transport, Worker } from "../src/index.js"
+import { CarrierPort, DeadLetters, Ids, Instant, MemoryStore, MemoryTransport, Pipeline, PortError, ShipmentEvent, Store, Transport, Worker } from "../src/index.js"
 import { Histories } from "../src/simulation/index.js"
 import { scan } from "./builders.js"
 
@@ -132,5 +132,85 @@ describe("Worker", () => {
       expect(new Set(keys).size).toBe(32)
       // ...and a retransmission goes where the first copy went.
       expect(keys[32]).toBe(keys[0])
+    }))
+  it.effect("an adapter that crashes on a request dead-letters that request as a Bug; the worker goes on", () =>
+    Effect.gen(function* () {
+      const crashing: CarrierPort.CarrierPortShape = {
+        source: "flaky",
+        verify: () => Effect.void,
+        parse: (request) =>
+          Effect.sync(() => {
+            const text = new TextDecoder().decode(request.body)
+            // An adapter bug: it throws on a payload it did not expect.
+            if (text.includes("boom")) throw new TypeError("Cannot read properties of undefined (reading 'status')")
+            return []
+          }),
+        createTracker: () => Effect.die("not used"),
+        buyLabel: () => Effect.die("not used")
+      }
+      const transport = yield* MemoryTransport.make
+      const store = yield* MemoryStore.make
+      const layer = Layer.provideMerge(
+        Pipeline.layer({ carriers: [crashing] }),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const request = (text: string) => ({
+          _tag: "Request" as const,
+          source: "flaky",
+          headers: {},
+          body: new TextEncoder().encode(text),
+          receivedAt: Instant.fromMillis(0)
+        })
+        yield* Worker.publish([request("{\"boom\":1}")])
+        const worker = yield* Worker.make({ waitMillis: 10 })
+        const fiber = yield* Effect.fork(worker.run)
+        yield* TestClock.adjust("1 second")
+        // The worker is still running, the crash is kept as a dead letter with its reason.
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* Worker.publish([request("{\"fine\":1}")])
+        yield* TestClock.adjust("1 second")
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.map((l) => JSON.parse(l.error).reason)).toEqual(["Bug"])
+        expect(letters[0]!.error).toMatch(/reading 'status'/)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+  it.effect("a message that crashes the pipeline is found by ingesting the batch one by one and dead-lettered; its batch-mates are ingested", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      const poison = "ev-poison"
+      // A bug somewhere below the pipeline, triggered by one event only.
+      const store: Store.StoreShape = {
+        ...memory,
+        seen: (keys) =>
+          keys.some((k) => k.includes(poison)) ? Effect.die(new RangeError("Invalid array length")) : memory.seen(keys)
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(poison) })
+        yield* Worker.publish([...h.events, bad].map((event) => ({ _tag: "Event" as const, event })))
+        const worker = yield* Worker.make({ waitMillis: 10, batch: 64 })
+        const fiber = yield* Effect.fork(worker.run)
+        yield* TestClock.adjust("1 second")
+        expect(fiber.unsafePoll()).toBeNull()
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        // Every other event is in; the poison is kept with the crash as its reason.
+        expect((yield* memory.seen(h.events.map(Pipeline.idempotencyKey))).every((s) => s)).toBe(true)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(1)
+        expect(JSON.parse(letters[0]!.error)).toMatchObject({ reason: "Bug" })
+        expect(letters[0]!.error).toMatch(/RangeError: Invalid array length/)
+        expect(letters[0]!.payload).toContain(poison)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
     }))
 })
