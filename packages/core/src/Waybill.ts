@@ -112,7 +112,9 @@ export interface Waybill {
   readonly start: () => Promise<void>
   /**
    * Waits until the ingest topic and the outbox are empty (after `start()`); rejects when that
-   * does not happen within the timeout (default 60 s), e.g. because actions wait on a dead letter.
+   * does not happen within the timeout (default 60 s), e.g. because actions wait on a dead letter,
+   * and at once, with its error, when a background loop stopped (a permanent storage error; it is
+   * also logged as an error).
    */
   readonly drain: (options?: { readonly timeoutMillis?: number }) => Promise<void>
   /** Stops the background work and releases resources. */
@@ -185,6 +187,12 @@ export const create = async (options: Options): Promise<Waybill> => {
       throw Cause.squash(exit.cause)
     })
   let background: Promise<ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>> | undefined
+  /** The background loops of the last start (for `drain`). */
+  let started: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>> = []
+  /** A background loop that logs, as an error, why it stopped (it only stops on a permanent failure). */
+  const stopped = <E>(name: string, loop: Effect.Effect<never, E>) =>
+    Effect.tapErrorCause(loop, (cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`waybill ${name} stopped`, cause))
   const scope = await Effect.runPromise(Scope.make())
 
   const summary = (record: ShipmentRecord.ShipmentRecord): ShipmentSummary => {
@@ -251,16 +259,16 @@ export const create = async (options: Options): Promise<Waybill> => {
           const prefix = options.worker?.consumer ?? `waybill-${Math.random().toString(36).slice(2, 10)}`
           for (let i = 0; i < workers; i++) {
             const worker = yield* Worker.make({ ...options.worker, consumer: `${prefix}-${i}` })
-            fibers.push(yield* Effect.forkDaemon(worker.run))
+            fibers.push(yield* Effect.forkDaemon(stopped(`ingest worker ${prefix}-${i}`, worker.run)))
           }
           // The dispatcher's rate limiters live as long as the instance.
           const dispatcher = yield* Scope.extend(Dispatcher.make(options.dispatcher), scope)
-          fibers.push(yield* Effect.forkDaemon(dispatcher.run))
+          fibers.push(yield* Effect.forkDaemon(stopped("dispatcher", dispatcher.run)))
           return fibers
         })
       )
       // A start that failed may be tried again.
-      await background.catch((error) => {
+      started = await background.catch((error) => {
         background = undefined
         throw error
       })
@@ -272,6 +280,11 @@ export const create = async (options: Options): Promise<Waybill> => {
           const topic = options.worker?.topic ?? Worker.TOPIC
           const group = options.worker?.group ?? Worker.GROUP
           while (true) {
+            // A background loop that stopped (a permanent storage error) will not drain anything.
+            for (const fiber of started) {
+              const exit = fiber.unsafePoll()
+              if (exit !== null && Exit.isFailure(exit) && !Exit.isInterrupted(exit)) return yield* Effect.failCause(exit.cause)
+            }
             const pending = yield* transport.pending(topic, group)
             const outbox = yield* store.outboxSize()
             if (pending === 0 && outbox === 0) return
@@ -286,6 +299,7 @@ export const create = async (options: Options): Promise<Waybill> => {
       // A start still in progress is waited for, so none of its fibers outlives the stop.
       const fibers = background === undefined ? [] : await background.catch(() => [])
       background = undefined
+      started = []
       await Effect.runPromise(Effect.forEach(fibers, Fiber.interrupt, { discard: true }))
       await Effect.runPromise(Scope.close(scope, Exit.void))
       await runtime.dispose()

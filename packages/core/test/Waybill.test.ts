@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ErpPort, MemoryTransport, Pipeline, Waybill, Worker } from "../src/index.js"
+import { ErpPort, MemoryStore, MemoryTransport, Pipeline, PortError, Waybill, Worker } from "../src/index.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
 
 describe("Waybill facade", () => {
@@ -106,5 +106,19 @@ describe("Waybill facade", () => {
     await Promise.all([a.stop(), b.stop()])
     // Two workers each: four consumers, not the same two names twice.
     expect(consumers.size).toBe(4)
+  })
+  it("drain rejects at once with the error of a background loop that stopped", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const memory = await Effect.runPromise(MemoryStore.make)
+    // A permanent storage error: the dispatcher stops (a retryable one it would ride out).
+    const store = {
+      ...memory,
+      claim: () => Effect.fail(new PortError.StorageError({ reason: "Bug", module: "test", method: "claim", description: "WRONGTYPE" }))
+    }
+    const waybill = await Waybill.create({ erp: far.erp, store, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    await waybill.start()
+    // Not "drain timed out" after the timeout: the dispatcher's own error.
+    await expect(waybill.drain({ timeoutMillis: 3_000 })).rejects.toMatchObject({ _tag: "StorageError", reason: "Bug" })
+    await waybill.stop()
   })
 })
