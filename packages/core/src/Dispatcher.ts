@@ -305,7 +305,32 @@ export const make = (
       return Math.min(cap, base * Math.pow(retry.factor ?? 2, attempt)) * (0.8 + Math.random() * 0.4)
     }
 
-    const process = (action: Store.ClaimedAction) =>
+    /**
+     * Renews an action's lease every third of the lease while this worker holds it (waiting for
+     * its record, a slot or the rate limiter, or in a long far-side call), so another worker does
+     * not run it at the same time; for ten lease times in all at most, so a call that hangs does
+     * not keep the action forever. `lease.until` is the deadline in this worker's clock: a failed
+     * renewal leaves it, a refused one (the lease was lost) ends the renewals.
+     */
+    const renewing = (action: Store.ClaimedAction, lease: { until: number }) =>
+      Effect.gen(function* () {
+        const last = action.leaseExpiresAt + 9 * leaseMillis
+        while (true) {
+          yield* Effect.sleep(Duration.millis(Math.max(1, Math.floor(leaseMillis / 3))))
+          const now = yield* Clock.currentTimeMillis
+          if (now >= lease.until || now + leaseMillis > last) return
+          const kept = yield* Effect.orElseSucceed(store.extend(action.key, action.leaseToken, { now, leaseMillis }), () => undefined)
+          if (kept === false) return
+          if (kept === true) lease.until = now + leaseMillis
+        }
+      })
+
+    const process = (action: Store.ClaimedAction) => {
+      const lease = { until: action.leaseExpiresAt }
+      return Effect.scoped(Effect.zipRight(Effect.forkScoped(renewing(action, lease)), handle(action, lease)))
+    }
+
+    const handle = (action: Store.ClaimedAction, lease: { readonly until: number }) =>
       records.withLock(
         `${action.target}:${action.shipmentId}`,
         Effect.gen(function* () {
@@ -363,7 +388,7 @@ export const make = (
             // free slot or the rate limiter): another worker may have claimed it since. Only calls
             // that start are counted, and their latency leaves out the wait for the rate limiter.
             const attempt = Effect.flatMap(Clock.currentTimeMillis, (t) => {
-              if (t >= action.leaseExpiresAt) return Effect.succeed(LeaseLost)
+              if (t >= lease.until) return Effect.succeed(LeaseLost)
               started = t
               return Effect.flatMap(Ref.updateAndGet(calls, (n) => n + 1), (n) =>
                 Effect.provideService(call, Attempt, { claim: action.claims, call: n }))
@@ -406,7 +431,7 @@ export const make = (
                   Effect.map(
                     Clock.currentTimeMillis,
                     (t) =>
-                      Duration.lessThanOrEqualTo(delay, maxWait) && t + Duration.toMillis(delay) < action.leaseExpiresAt
+                      Duration.lessThanOrEqualTo(delay, maxWait) && t + Duration.toMillis(delay) < lease.until
                   )
                 ),
                 Schedule.tapInput((e: PortError.PortFailure) =>

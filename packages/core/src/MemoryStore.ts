@@ -291,6 +291,14 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
         return claimed
       }),
 
+    extend: (key, token, { leaseMillis, now }) =>
+      Effect.sync(() => {
+        const entry = outbox.get(key)
+        if (entry === undefined || !leased(entry, token)) return false
+        entry.lease = { token, expiresAt: now + leaseMillis }
+        return true
+      }),
+
     ack: (key, token) =>
       Effect.sync(() => {
         const entry = outbox.get(key)

@@ -250,6 +250,16 @@ export interface StoreShape {
     readonly limit: number
     readonly owner: string
   }) => Effect.Effect<ReadonlyArray<ClaimedAction>, PortError.StorageError>
+  /**
+   * Renews a held lease: it now runs out `leaseMillis` after `now` (judged by the same clock as
+   * `claim`), so a worker whose far-side call takes long keeps the action. False if the lease
+   * was lost (the action was claimed again, or handed back to the queue).
+   */
+  readonly extend: (
+    key: string,
+    leaseToken: string,
+    options: { readonly now: number; readonly leaseMillis: number }
+  ) => Effect.Effect<boolean, PortError.StorageError>
   /** Done: the key is remembered so it is never enqueued again. False if the lease was lost. */
   readonly ack: (key: string, leaseToken: string) => Effect.Effect<boolean, PortError.StorageError>
   /** Back to the queue, due at `availableAt`. False if the lease was lost. */

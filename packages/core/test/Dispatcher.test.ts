@@ -71,12 +71,20 @@ const scripted = (script: Array<PortError.NotifierError | "ok">) => {
 
 const withStore = <A, E>(
   notifierLayer: Layer.Layer<Notifier.Notifier>,
-  body: (store: MemoryStoreType.MemoryStore) => Effect.Effect<A, E, Store.Store | Notifier.Notifier | import("effect/Scope").Scope>
+  body: (store: MemoryStoreType.MemoryStore) => Effect.Effect<A, E, Store.Store | Notifier.Notifier | import("effect/Scope").Scope>,
+  /** `false`: lease renewals do not get through (a worker cut off from the store), so leases run out. */
+  options: { readonly renewals?: boolean } = {}
 ) =>
   Effect.gen(function* () {
     const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+    const seen: Store.StoreShape = options.renewals === false
+      ? {
+        ...store,
+        extend: () => Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "extend", description: "cut off" }))
+      }
+      : store
     return yield* body(store).pipe(
-      Effect.provide(Layer.merge(Layer.succeed(Store.Store, store), notifierLayer)),
+      Effect.provide(Layer.merge(Layer.succeed(Store.Store, seen), notifierLayer)),
       Effect.scoped
     )
   })
@@ -269,7 +277,8 @@ describe("dispatcher leases", () => {
         expect(yield* store.isDone("k2")).toBe(true)
         // k1's slow call could not be helped (it outlived its lease), but A must not start k2 again.
         expect(calls.filter((k) => k === "k2")).toEqual(["k2"])
-      })
+      }),
+      { renewals: false }
     )
   })
 })
@@ -362,7 +371,8 @@ describe("dispatcher rate limits", () => {
         expect(yield* store.isDone("s1:notify")).toBe(true)
         expect(yield* store.isDone("s2:notify")).toBe(true)
         expect(far.calls.length).toBe(2)
-      })
+      }),
+      { renewals: false }
     )
   })
 })
@@ -387,7 +397,8 @@ describe("dispatcher attempts across claims", () => {
         const [letter] = yield* DeadLetters.list()
         expect(letter).toMatchObject({ id: "k1", attempts: 3 })
         expect(JSON.parse(letter!.error)).toMatchObject({ reason: "Unavailable" })
-      })
+      }),
+      { renewals: false }
     )
   })
 })
@@ -439,7 +450,8 @@ describe("dispatcher metrics", () => {
         expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["k1"])
         // One dead letter, counted once: A's refused write is not a dead letter.
         expect((yield* Metric.value(dead)).count - before).toBe(1)
-      })
+      }),
+      { renewals: false }
     )
   })
 })
@@ -471,7 +483,8 @@ describe("dispatcher metrics after a lost lease", () => {
         yield* TestClock.adjust("3 seconds")
         yield* Fiber.join(first)
         expect((yield* Metric.value(retried)).count - before).toBe(0)
-      })
+      }),
+      { renewals: false }
     )
   })
 })
@@ -521,5 +534,58 @@ describe("dispatcher run", () => {
       expect(fiber.unsafePoll()).toBeNull()
       yield* Fiber.interrupt(fiber)
     }))
+})
+
+describe("dispatcher lease renewal", () => {
+  it.effect("a far-side call longer than the lease keeps its lease: no other worker runs the action meanwhile", () => {
+    let calls = 0
+    const notifier: Notifier.NotifierShape = {
+      notify: () =>
+        Effect.gen(function* () {
+          calls++
+          yield* Effect.sleep("5 seconds") // slower than the 2 s lease
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const a = yield* Dispatcher.make({ owner: "a", leaseMillis: 2000 })
+        const b = yield* Dispatcher.make({ owner: "b", leaseMillis: 2000 })
+        const first = yield* Effect.fork(a.tick)
+        for (let i = 0; i < 4; i++) {
+          yield* TestClock.adjust("1 second")
+          // A renews while its call runs: B finds nothing to claim.
+          expect(yield* b.tick).toBe(0)
+        }
+        yield* TestClock.adjust("2 seconds")
+        yield* Fiber.join(first)
+        expect(yield* store.isDone("k1")).toBe(true)
+        expect(calls).toBe(1)
+      })
+    )
+  })
+
+  it.effect("renewals stop after ten lease times, so a call that hangs does not keep the action forever", () => {
+    const calls: Array<number> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: () => Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => calls.push(t))), Effect.never)
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const a = yield* Dispatcher.make({ owner: "a", leaseMillis: 1000 })
+        const b = yield* Dispatcher.make({ owner: "b", leaseMillis: 60_000 })
+        yield* Effect.fork(a.tick)
+        for (let i = 0; i < 15; i++) {
+          yield* TestClock.adjust("1 second")
+          yield* Effect.fork(b.tick)
+        }
+        // A's call hangs; B takes the action over once A's renewals stopped, ten leases in.
+        expect(calls.length).toBe(2)
+        expect(calls[1]).toBeGreaterThanOrEqual(10_000)
+        expect(calls[1]).toBeLessThanOrEqual(12_000)
+      })
+    )
+  })
 })
 

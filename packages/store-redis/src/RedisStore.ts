@@ -160,6 +160,7 @@ const SCRIPTS = {
   load: { lua: Lua.load, keys: 1 },
   commit: { lua: Lua.commit, keys: 10 },
   claim: { lua: Lua.claim, keys: 4 },
+  extend: { lua: Lua.extend, keys: 1 },
   ack: { lua: Lua.ack, keys: 4 },
   retry: { lua: Lua.retry, keys: 4 },
   deadLetter: { lua: Lua.deadLetter, keys: 6 },
@@ -366,7 +367,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     }
 
     const leased = (
-      method: "ack" | "retry" | "deadLetter",
+      method: "extend" | "ack" | "retry" | "deadLetter",
       token: string,
       f: (b: string) => Promise<unknown>
     ): Effect.Effect<boolean, PortError.StorageError> => {
@@ -571,6 +572,9 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
           }
           return out
         }),
+
+      extend: (key, token, { leaseMillis, now }) =>
+        leased("extend", token, (b) => script.extend([K.leases(b)], [b, key, token, now, leaseMillis, leaseClock])),
 
       ack: (key, token) =>
         leased("ack", token, (b) =>

@@ -255,6 +255,26 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect(yield* store.outboxSize()).toBe(2)
       }))
 
+    test("a held lease can be renewed; a lost one cannot", (store) =>
+      Effect.gen(function* () {
+        const sleep = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
+        yield* store.commit(commit("s1", 0, { outbox: [action("a", "s1")] }))
+        const [first] = yield* store.claim({ now: Date.now(), leaseMillis: 200, limit: 1, owner: "w1" })
+        expect(yield* store.extend("a", first!.leaseToken, { now: Date.now(), leaseMillis: 60_000 })).toBe(true)
+        yield* sleep(300)
+        // Renewed: still held past the lease it was claimed with.
+        expect(yield* store.claim({ now: Date.now(), leaseMillis: 1000, limit: 1, owner: "w2" })).toEqual([])
+        expect(yield* store.extend("a", first!.leaseToken, { now: Date.now(), leaseMillis: 100 })).toBe(true)
+        yield* sleep(250)
+        const [again] = yield* store.claim({ now: Date.now(), leaseMillis: 60_000, limit: 1, owner: "w2" })
+        expect(again?.key).toBe("a")
+        // The old holder lost it: its renewal is refused and changes nothing.
+        expect(yield* store.extend("a", first!.leaseToken, { now: Date.now(), leaseMillis: 60_000 })).toBe(false)
+        expect(yield* store.extend("missing", again!.leaseToken, { now: Date.now(), leaseMillis: 60_000 })).toBe(false)
+        expect(yield* store.ack("a", again!.leaseToken)).toBe(true)
+        expect(yield* store.extend("a", again!.leaseToken, { now: Date.now(), leaseMillis: 60_000 })).toBe(false)
+      }))
+
     test("retries go to the back of the queue and keep attempts and the last error", (store) =>
       Effect.gen(function* () {
         yield* store.commit(commit("s1", 0, { outbox: [action("a", "s1"), action("b", "s1")] }))

@@ -159,6 +159,28 @@ return {expires, out}
 `
 
 /**
+ * Renews a lease: only with the current token, and only while the action is still leased (not
+ * handed back to the queue by a claim after it ran out). The new expiry is `lease ms` after the
+ * server's `TIME` (ARGV 6 `r`) or after the caller's `now`.
+ *
+ * KEYS: 1 leases. ARGV: 1 base, 2 key, 3 token, 4 now, 5 lease ms, 6 lease clock (`r` or `c`).
+ */
+export const extend = `
+${guard}local okey = ARGV[1] .. 'o:' .. ARGV[2]
+if redis.call('HGET', okey, 't') ~= ARGV[3] then return 0 end
+if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
+local now = tonumber(ARGV[4])
+if ARGV[6] == 'r' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local untilMs = now + tonumber(ARGV[5])
+redis.call('ZADD', KEYS[1], untilMs, ARGV[2])
+redis.call('HSET', okey, 'x', untilMs)
+return 1
+`
+
+/**
  * Acknowledges a leased action: it is removed, its key is remembered as done (with the done
  * TTL), and the actions waiting for it join the ready queue at their place.
  *
