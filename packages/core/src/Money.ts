@@ -57,24 +57,56 @@ export class CurrencyMismatch extends Data.TaggedError("CurrencyMismatch")<{
 }
 
 /**
- * Adds two amounts of the same currency.
+ * A sum or difference of two amounts falls beyond what integer minor units hold exactly
+ * (±2^53 − 1, `Number.MAX_SAFE_INTEGER`).
  *
- * @since 0.1.0
+ * @since 0.3.0
  */
-export const add = (left: Money, right: Money): Either.Either<Money, CurrencyMismatch> =>
-  left.currency === right.currency
-    ? Either.right(new Money({ amountMinor: left.amountMinor + right.amountMinor, currency: left.currency }))
-    : Either.left(new CurrencyMismatch({ left: left.currency, right: right.currency }))
+export class AmountOutOfRange extends Data.TaggedError("AmountOutOfRange")<{
+  readonly currency: CurrencyCode
+  /** The exact result, in minor units, as a decimal string. */
+  readonly amountMinor: string
+}> {
+  override get message(): string {
+    return `${this.amountMinor} minor units of ${this.currency} is beyond the ${Number.MAX_SAFE_INTEGER} an amount holds exactly`
+  }
+}
+
+const combine = (
+  left: Money,
+  right: Money,
+  sign: 1 | -1
+): Either.Either<Money, CurrencyMismatch | AmountOutOfRange> => {
+  if (left.currency !== right.currency) return Either.left(new CurrencyMismatch({ left: left.currency, right: right.currency }))
+  const amountMinor = left.amountMinor + sign * right.amountMinor
+  // Beyond 2^53 the float result may be rounded: report the exact one.
+  return Number.isSafeInteger(amountMinor)
+    ? Either.right(new Money({ amountMinor, currency: left.currency }, true))
+    : Either.left(
+      new AmountOutOfRange({
+        currency: left.currency,
+        amountMinor: (BigInt(left.amountMinor) + BigInt(sign) * BigInt(right.amountMinor)).toString()
+      })
+    )
+}
 
 /**
- * Subtracts `right` from `left` when both have the same currency.
+ * Adds two amounts of the same currency; fails when the currencies differ or the sum is
+ * beyond exact minor units (since 0.3.0, where it threw).
  *
  * @since 0.1.0
  */
-export const subtract = (left: Money, right: Money): Either.Either<Money, CurrencyMismatch> =>
-  left.currency === right.currency
-    ? Either.right(new Money({ amountMinor: left.amountMinor - right.amountMinor, currency: left.currency }))
-    : Either.left(new CurrencyMismatch({ left: left.currency, right: right.currency }))
+export const add = (left: Money, right: Money): Either.Either<Money, CurrencyMismatch | AmountOutOfRange> =>
+  combine(left, right, 1)
+
+/**
+ * Subtracts `right` from `left` when both have the same currency; fails when the currencies
+ * differ or the difference is beyond exact minor units (since 0.3.0, where it threw).
+ *
+ * @since 0.1.0
+ */
+export const subtract = (left: Money, right: Money): Either.Either<Money, CurrencyMismatch | AmountOutOfRange> =>
+  combine(left, right, -1)
 
 /** ISO 4217 currencies whose minor unit is not a hundredth (the yen has none, the dinar 1/1000). */
 const exponents: Readonly<Record<string, number>> = {

@@ -40,6 +40,30 @@ export class OrderLine extends Schema.Class<OrderLine>("OrderLine")({
   unitWeight: Schema.optionalWith(Weight.Grams, { exact: true })
 }) {}
 
+const MAX_MINOR = BigInt(Number.MAX_SAFE_INTEGER)
+
+/**
+ * A line's amount in minor units: its `amount`, or `unitPrice × quantity` computed on the
+ * quantity's decimal digits (0.145 is 145 thousandths, not the float 0.14499…) and rounded once,
+ * half away from zero as the ERP rounds (a credit line mirrors the charge it reverses).
+ */
+const lineMinor = (line: OrderLine): bigint => {
+  if (line.amount !== undefined) return BigInt(line.amount.amountMinor)
+  // The shortest decimal that reads back as the quantity: "0.145", "2.5", "1e-7".
+  const [mantissa = "0", exponent = "0"] = String(line.quantity).split("e")
+  const [whole = "0", fraction = ""] = mantissa.split(".")
+  const scale = fraction.length - Number(exponent)
+  const digits = BigInt(whole + fraction)
+  const product = BigInt(line.unitPrice.amountMinor) * (scale < 0 ? digits * 10n ** BigInt(-scale) : digits)
+  if (scale <= 0) return product
+  const divisor = 10n ** BigInt(scale)
+  const magnitude = product < 0n ? -product : product
+  const rounded = (magnitude * 2n + divisor) / (divisor * 2n)
+  return product < 0n ? -rounded : rounded
+}
+
+const exactTotal = (lines: ReadonlyArray<OrderLine>): bigint => lines.reduce((sum, line) => sum + lineMinor(line), 0n)
+
 const OrderFields = Schema.Struct({
   id: Ids.OrderId,
   companyId: Ids.CompanyId,
@@ -60,13 +84,18 @@ const OrderFields = Schema.Struct({
 export class Order extends Schema.Class<Order>("Order")(
   OrderFields.pipe(
     Schema.filter(
-      (order) =>
-        order.lines.every((line) =>
+      (order) => {
+        const oneCurrency = order.lines.every((line) =>
           line.unitPrice.currency === order.currency && (line.amount === undefined || line.amount.currency === order.currency)
-        ) || {
+        )
+        if (!oneCurrency) return { path: ["lines"], message: `every line must be priced in the order currency ${order.currency}` }
+        // Every order has a total: one that Money holds exactly.
+        const sum = exactTotal(order.lines)
+        return (sum >= -MAX_MINOR && sum <= MAX_MINOR) || {
           path: ["lines"],
-          message: `every line must be priced in the order currency ${order.currency}`
-        },
+          message: `the order total must be at most ${Number.MAX_SAFE_INTEGER} minor units either way, got ${sum}`
+        }
+      },
       {
         // Generate consistent orders directly instead of rejecting most random ones.
         arbitrary: () => (fc) =>
@@ -76,9 +105,10 @@ export class Order extends Schema.Class<Order>("Order")(
               (line) =>
                 new OrderLine({
                   ...line,
-                  unitPrice: new Money.Money({ amountMinor: line.unitPrice.amountMinor, currency: order.currency }),
+                  // Prices up to ±100,000.00 keep the totals of generated orders within exact minor units.
+                  unitPrice: new Money.Money({ amountMinor: line.unitPrice.amountMinor % 10_000_000 || 0, currency: order.currency }),
                   ...(line.amount !== undefined
-                    ? { amount: new Money.Money({ amountMinor: line.amount.amountMinor, currency: order.currency }) }
+                    ? { amount: new Money.Money({ amountMinor: line.amount.amountMinor % 10_000_000 || 0, currency: order.currency }) }
                     : {})
                 })
             ) as unknown as typeof order.lines
@@ -90,15 +120,11 @@ export class Order extends Schema.Class<Order>("Order")(
 
 /**
  * The order total (before tax), in the order's currency: the sum of the lines' `amount`, or of
- * `unitPrice × quantity` (rounded to minor units) where a line has none.
+ * `unitPrice × quantity` where a line has none, computed exactly on the quantity's decimals and
+ * rounded to minor units once per line, half away from zero (0.145 × 1.00 EUR is 0.15 EUR, and a
+ * credit of −0.5 × 0.05 EUR is −0.03 EUR). An `Order` always has a total within safe integers.
  *
  * @since 0.1.0
  */
 export const total = (order: Order): Money.Money =>
-  new Money.Money({
-    amountMinor: order.lines.reduce(
-      (sum, line) => sum + (line.amount?.amountMinor ?? Math.round(line.unitPrice.amountMinor * line.quantity)),
-      0
-    ),
-    currency: order.currency
-  })
+  new Money.Money({ amountMinor: Number(exactTotal(order.lines)), currency: order.currency })

@@ -261,10 +261,93 @@ describe("Money and Weight", () => {
     const mismatch = Money.add(eur(1), usd)
     expect(Either.isLeft(mismatch) && mismatch.left.message).toBe("cannot combine EUR with USD")
   })
+  it("refuses a sum or difference beyond exact minor units with a typed error instead of throwing", () =>
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.integer({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+        FastCheck.integer({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+        FastCheck.constantFrom("JPY", "EUR", "KWD"),
+        (a, b, c) => {
+          const money = (n: number) => new Money.Money({ amountMinor: n, currency: Money.CurrencyCode.make(c) })
+          for (const [op, exact] of [[Money.add, BigInt(a) + BigInt(b)], [Money.subtract, BigInt(a) - BigInt(b)]] as const) {
+            const result = op(money(a), money(b))
+            if (exact >= -BigInt(Number.MAX_SAFE_INTEGER) && exact <= BigInt(Number.MAX_SAFE_INTEGER)) {
+              expect(result).toEqual(Either.right(money(Number(exact))))
+            } else {
+              expect(Either.isLeft(result) && result.left._tag).toBe("AmountOutOfRange")
+              expect(Either.isLeft(result) && result.left.message).toMatch(/beyond/)
+            }
+          }
+        }
+      ),
+      { numRuns: 2000 }
+    ))
   it("converts carrier units to grams and measures deviation", () => {
     expect(Weight.fromUnit(614.4, "oz")).toBe(17418)
     expect(Weight.fromUnit(1.2, "kg")).toBe(1200)
     expect(Weight.deviationPerMille(Weight.Grams.make(1000), Weight.Grams.make(1100))).toBe(100)
+  })
+})
+
+describe("Order.total", () => {
+  const eur = (amountMinor: number) => ({ amountMinor, currency: "EUR" })
+  const orderOf = (lines: ReadonlyArray<{ readonly quantity: number; readonly unitMinor: number }>) =>
+    Schema.decodeUnknownSync(Order.Order)({
+      ...validOrder,
+      lines: lines.map((l, i) => ({ id: `l${i}`, sku: "SKU", description: "", quantity: l.quantity, unitPrice: eur(l.unitMinor) }))
+    })
+  /** `unitMinor × digits / 10^scale` in integers, rounded half away from zero (the ERP's half-up). */
+  const exactLine = (unitMinor: number, digits: number, scale: number): bigint => {
+    const product = BigInt(unitMinor) * BigInt(digits)
+    const divisor = 10n ** BigInt(scale)
+    const magnitude = product < 0n ? -product : product
+    const rounded = (magnitude * 2n + divisor) / (divisor * 2n)
+    return product < 0n ? -rounded : rounded
+  }
+
+  it("prices a fractional quantity exactly: 0.145 kg at 1.00 EUR is 0.15 EUR, not 0.14", () => {
+    expect(Order.total(orderOf([{ quantity: 0.145, unitMinor: 100 }])).amountMinor).toBe(15)
+    expect(Order.total(orderOf([{ quantity: 1.015, unitMinor: 100 }])).amountMinor).toBe(102)
+  })
+
+  it("rounds a line quantity × unit price once, half away from zero, as if in decimals", () =>
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.array(
+          FastCheck.record({
+            digits: FastCheck.integer({ min: 1, max: 1_000_000 }),
+            scale: FastCheck.integer({ min: 0, max: 4 }),
+            unitMinor: FastCheck.integer({ min: -10_000_000, max: 10_000_000 })
+          }),
+          { minLength: 1, maxLength: 20 }
+        ),
+        (lines) => {
+          const order = orderOf(lines.map((l) => ({ quantity: l.digits / 10 ** l.scale, unitMinor: l.unitMinor })))
+          const expected = lines.reduce((sum, l) => sum + exactLine(l.unitMinor, l.digits, l.scale), 0n)
+          expect(Order.total(order).amountMinor).toBe(Number(expected))
+        }
+      ),
+      { numRuns: 2000 }
+    ))
+
+  it("a credit line totals the negation of the same charge (no rounding toward +infinity)", () => {
+    // 0.5 × 0.05 EUR is 0.025 EUR: 3 cents charged, so 3 cents credited.
+    expect(Order.total(orderOf([{ quantity: 0.5, unitMinor: 5 }])).amountMinor).toBe(3)
+    expect(Order.total(orderOf([{ quantity: 0.5, unitMinor: -5 }])).amountMinor).toBe(-3)
+  })
+
+  it("refuses an order whose total is beyond exact minor units, naming the lines", () => {
+    const result = Validation.decodeUnknownEither(Order.Order)({
+      ...validOrder,
+      lines: [{ ...validOrder.lines[0], quantity: 1_000_000, unitPrice: { amountMinor: 10_000_000_000_000, currency: "EUR" } }]
+    })
+    expect(Either.isLeft(result) && result.left.issues.map((i) => i.path)).toEqual(["lines"])
+    // A total that fits is taken.
+    const fits = Validation.decodeUnknownEither(Order.Order)({
+      ...validOrder,
+      lines: [{ ...validOrder.lines[0], quantity: 900, unitPrice: { amountMinor: 10_000_000_000_000, currency: "EUR" } }]
+    })
+    expect(Either.isRight(fits) && Order.total(fits.right).amountMinor).toBe(9_000_000_000_000_000)
   })
 })
 
