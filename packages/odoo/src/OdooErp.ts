@@ -2,7 +2,8 @@
  * Odoo as the hub: the `ErpPort` and `HelpdeskPort` of waybill, on an {@link OdooClient}.
  *
  * - **Order intake** polls confirmed `sale.order`s with a `(write_date, id)` cursor and returns
- *   them with their outgoing deliveries (`stock.picking`) as canonical `OrderIntake`s; an Odoo
+ *   them with their outgoing deliveries (`stock.picking`) as canonical `OrderIntake`s, again when
+ *   a delivery changes without its order (a second cursor on the deliveries); an Odoo
  *   automation-rule webhook can push one order instead (`intakeFromWebhook`).
  * - **Milestones back**: tracking number and carrier on the delivery, chatter notes, delivery
  *   validation through every wizard (SMS, backorder, nothing reserved), and the OCA
@@ -93,7 +94,7 @@ export interface Options {
    * can surface behind the intake cursor. The intake therefore sweeps once more over every order
    * older than the server's clock minus this lag: each confirmed order is handed out twice, once
    * at once and once settled (registration is idempotent, so the second is a no-op). `0` turns
-   * the second sweep off (and the cursor back to its `v2` format): a transaction that commits
+   * the second sweep off (and the cursor's parts back to their `v2` format): a transaction that commits
    * after a poll passed its start is then missed.
    *
    * @since 0.3.0
@@ -191,9 +192,18 @@ export const noteBody = (major: number, text: string): string =>
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 const PHONE = /^\+?[0-9 ()./-]{4,30}$/
+const COUNTRY = /^[A-Z]{2}$/
 
 const nonEmpty = (u: string | null | undefined): string | undefined =>
   typeof u === "string" && u.trim() !== "" ? u.trim() : undefined
+
+/**
+ * The tracking numbers of a delivery's `carrier_tracking_ref`: Odoo's carrier connectors write one
+ * per parcel, joined by `+` (UPS) or `,` (FedEx).
+ */
+const trackingNumbers = (ref: string | null): Array<string> => [
+  ...new Set((ref ?? "").split(/[+,]/).map((n) => n.trim()).filter((n) => n !== ""))
+]
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -445,6 +455,17 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
               ...(phone !== undefined && PHONE.test(phone) ? { phone } : {})
             }
           }
+          // The customer's own address is optional (goods go to the delivery address): an
+          // incomplete one (a street but no city or country) is left out, not a reason to reject.
+          const customerAddress = (p: PartnerRow) => {
+            const address = addressOf(p)
+            if (address === undefined || address.street === "") return {}
+            if (address.city === "" || !COUNTRY.test(address.country)) {
+              warnings.push(`the address of res.partner ${p.id} (no city or country)`)
+              return {}
+            }
+            return { address }
+          }
           const encoded = {
             order: {
               id: canonical("sale.order", o.id),
@@ -458,7 +479,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
                   refs: odooRef("res.partner", customer.id),
                   name: nonEmpty(customer.name) ?? "",
                   ...contact(customer),
-                  ...(nonEmpty(customer.street) !== undefined ? { address: addressOf(customer) } : {})
+                  ...customerAddress(customer)
                 },
               shipTo: addressOf(shipping) ?? {},
               currency,
@@ -486,16 +507,21 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
               .map((p) => {
                 const partner = p.partner_id !== null ? partners.get(p.partner_id.id) : undefined
                 const carrier = p.carrier_id !== null ? nonEmpty(p.carrier_id.name) : undefined
-                const tracking = nonEmpty(p.carrier_tracking_ref)
+                // several parcels: the first is the shipment's number, each one a package's (weight unknown)
+                const tracking = trackingNumbers(p.carrier_tracking_ref)
                 return {
                   id: canonical("stock.picking", p.id),
                   companyId: p.company_id !== null ? companyIdOf(p.company_id) : companyId,
                   orderId: canonical("sale.order", o.id),
                   refs: odooRef("stock.picking", p.id),
                   ...(carrier !== undefined ? { carrier } : {}),
-                  ...(tracking !== undefined ? { trackingNumber: tracking } : {}),
+                  ...(tracking[0] !== undefined ? { trackingNumber: tracking[0] } : {}),
                   shipTo: addressOf(partner ?? shipping) ?? {},
-                  packages: [],
+                  packages: tracking.length < 2 ? [] : tracking.map((trackingNumber) => ({
+                    id: `${canonical("stock.picking", p.id)}:parcel:${trackingNumber}`,
+                    weight: 0,
+                    trackingNumber
+                  })),
                   declaredWeight: grams(Math.max(0, p.weight), systemUnit),
                   createdAt: DateTime.formatIso(p.create_date)
                 }
@@ -521,18 +547,19 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
 
     const confirmed = D.isIn("state", ["sale", "done"])
 
-    const fetchOrders: ErpPort.ErpPortShape["fetchOrders"] = ({ cursor, limit }) =>
+    /**
+     * One poll of a `(write_date, id)` cursor (see IntakeCursor): the rows after `after` and, when
+     * the page has room, the second pass over what settled since: rows whose transaction started
+     * before the first pass's second but committed after it passed.
+     */
+    const sweep = (
+      query: IntakeCursor.Query<PortError.ErpError>,
+      base: D.Domain,
+      after: IntakeCursor.Cursor | undefined,
+      limit: number
+    ) =>
       Effect.gen(function*() {
-        const after = cursor === undefined ? undefined : IntakeCursor.decode(cursor)
-        if (cursor !== undefined && after === undefined) {
-          return yield* Effect.fail(fail("fetchOrders", "Invalid", `${JSON.stringify(cursor)} is not a cursor issued by OdooErp`))
-        }
-        const base = D.and(confirmed, options.intakeDomain ?? D.all)
-        const query: IntakeCursor.Query<PortError.ErpError> = (domain, order, size) =>
-          client.searchRead("sale.order", domain, { fields: { write_date: Schema.String }, order, limit: size })
         const { cursor: next, page } = yield* IntakeCursor.nextPage(query, base, after, limit)
-        // The second pass over what settled since (see IntakeCursor): orders whose transaction
-        // started before the first pass's second but committed after it passed.
         let settled: IntakeCursor.Position | undefined = settleMillis > 0 && after !== undefined
           ? after.settled ?? { writeDate: IntakeCursor.shift(after.writeDate, -settleMillis), id: 0 }
           : undefined
@@ -553,14 +580,75 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         if (settleMillis > 0 && settled === undefined && head !== undefined) {
           settled = { writeDate: IntakeCursor.shift(head.writeDate, -settleMillis), id: 0 }
         }
-        const rejected: Array<ErpPort.RejectedIntake> = []
-        const intakes = yield* intakesOf([...new Set([...again, ...page].map((r) => r.id))], rejected)
-        if (head === undefined) return new ErpPort.OrderBatch({ intakes, rejected })
+        const rows = [...again, ...page]
+        if (head === undefined) return { rows, cursor: undefined }
         const { settled: _, ...position } = head
+        return { rows, cursor: settleMillis > 0 ? { ...position, settled } : position }
+      })
+
+    const fetchOrders: ErpPort.ErpPortShape["fetchOrders"] = ({ cursor, limit }) =>
+      Effect.gen(function*() {
+        const after = cursor === undefined ? undefined : IntakeCursor.decodeIntake(cursor)
+        if (cursor !== undefined && after === undefined) {
+          return yield* Effect.fail(fail("fetchOrders", "Invalid", `${JSON.stringify(cursor)} is not a cursor issued by OdooErp`))
+        }
+        const base = D.and(confirmed, options.intakeDomain ?? D.all)
+        const orderQuery: IntakeCursor.Query<PortError.ErpError> = (domain, order, size) =>
+          client.searchRead("sale.order", domain, { fields: { write_date: Schema.String }, order, limit: size })
+        const orders = yield* sweep(orderQuery, base, after?.orders, limit)
+        const orderIds = new Set(orders.rows.map((r) => r.id))
+        // A delivery changes without its order being written (a backorder of a backorder, a
+        // tracking number typed in, a picking cancelled): the deliveries have a cursor of their
+        // own, and their orders are handed out again. It starts where the orders' cursor stood
+        // (or, on a first poll, at the server's clock): what changed before is in the orders
+        // handed out since, read with their deliveries as they are.
+        let pickingsAfter = after?.pickings
+        if (pickingsAfter === undefined && orders.cursor !== undefined) {
+          const from = after !== undefined ? after.orders.writeDate : OdooField.formatDateTime(yield* client.serverTime)
+          const start = { writeDate: IntakeCursor.shift(from, -settleMillis), id: 0 }
+          pickingsAfter = settleMillis > 0 ? { ...start, settled: start } : start
+        }
+        const saleOf = new Map<number, number>()
+        const pickingQuery: IntakeCursor.Query<PortError.ErpError> = (domain, order, size) =>
+          client.searchRead("stock.picking", domain, {
+            fields: { write_date: Schema.String, sale_id: OdooField.Many2one },
+            order,
+            limit: size
+          }).pipe(Effect.tap((rows) =>
+            Effect.sync(() => {
+              for (const r of rows) if (r.sale_id !== null) saleOf.set(r.id, r.sale_id.id)
+            })
+          ))
+        const pickings = pickingsAfter === undefined
+          ? { rows: [], cursor: undefined }
+          : yield* sweep(
+            pickingQuery,
+            D.and(D.eq("picking_type_code", "outgoing"), D.ne("sale_id", false)),
+            pickingsAfter,
+            Math.max(0, limit - orderIds.size)
+          )
+        const changed = new Map<number, string>() // order → latest change of one of its deliveries
+        for (const row of pickings.rows) {
+          const sale = saleOf.get(row.id)
+          if (sale !== undefined && !orderIds.has(sale) && (changed.get(sale) ?? "") < row.write_date) changed.set(sale, row.write_date)
+        }
+        if (changed.size > 0) {
+          // Only confirmed orders the intake takes, and only when the delivery changed after the
+          // order was last written: else the orders' cursor hands the order out (again) itself,
+          // its settled sweep once the delivery's transaction committed too (with `intakeSettle`
+          // 0, a delivery changed in the second of its order's last write can be missed).
+          const rows = yield* client.searchRead("sale.order", D.and(base, D.isIn("id", [...changed.keys()])), {
+            fields: { write_date: Schema.String }
+          })
+          for (const row of rows) if (changed.get(row.id)! > row.write_date) orderIds.add(row.id)
+        }
+        const rejected: Array<ErpPort.RejectedIntake> = []
+        const intakes = yield* intakesOf([...orderIds], rejected)
+        if (orders.cursor === undefined) return new ErpPort.OrderBatch({ intakes, rejected })
         return new ErpPort.OrderBatch({
           intakes,
           rejected,
-          cursor: IntakeCursor.encode(settleMillis > 0 ? { ...position, settled } : position)
+          cursor: IntakeCursor.encodeIntake({ orders: orders.cursor, pickings: pickings.cursor ?? pickingsAfter })
         })
       })
 
@@ -592,10 +680,18 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       Effect.gen(function*() {
         const picking = yield* refOf("writeTracking", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
         const carrier = request.carrier.trim() === "" ? undefined : yield* carrierIdOf(request.carrier, request.shipment, picking)
-        yield* writes.write(`stock.picking:${picking}`, {
-          carrier_tracking_ref: request.trackingNumber,
+        // A delivery of several parcels holds every parcel's number (as Odoo's connector wrote
+        // them): one already among them is not written alone over the others.
+        const held = request.shipment.packages.length > 1 &&
+          trackingNumbers(
+            (yield* client.read("stock.picking", [picking], { fields: { carrier_tracking_ref: OdooField.Text } }))[0]
+              ?.carrier_tracking_ref ?? null
+          ).includes(request.trackingNumber)
+        const values = {
+          ...(held ? {} : { carrier_tracking_ref: request.trackingNumber }),
           ...(carrier !== undefined ? { carrier_id: carrier } : {})
-        })
+        }
+        if (Object.keys(values).length > 0) yield* writes.write(`stock.picking:${picking}`, values)
       })
 
     const messagePosted = (model: string, id: number, marker: string) =>

@@ -4,7 +4,7 @@
  * orders arriving while paging.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ErpPort, Order, PortError } from "@waybill/core"
+import { ErpPort, Instant, Order, PortError } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Ref from "effect/Ref"
@@ -265,9 +265,9 @@ describe("a poller restart (over HTTP)", () => {
       expect(ids).toHaveLength(created.length)
       expect(new Set(ids).size).toBe(created.length)
       expect([...ids].sort()).toEqual(created.map((id) => `waybill:sale.order:${id}`).sort())
-      expect(cursors.get("odoo:orders")).toMatch(
-        /^v3\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+(,\d+)*\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+$/
-      )
+      // the orders' cursor, then the deliveries' cursor
+      const v3 = /v3\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+(,\d+)*\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+/.source
+      expect(cursors.get("odoo:orders")).toMatch(new RegExp(`^${v3};pickings=${v3}$`))
       const bad = yield* Effect.flip(second.erp.fetchOrders({ cursor: "garbage", limit: 4 }))
       expect(bad.reason).toBe("Invalid")
     }).pipe(Effect.provide(FetchLayer)))
@@ -351,15 +351,25 @@ describe("cursor formats across versions (over HTTP)", () => {
       fake.admin.setStock(product, 100)
       const first = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] }).orderId
       fake.setClock(() => base + 1000)
-      const second = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] }).orderId
+      const { orderId: second, pickingIds: [delivery] } = fake.admin.createOrder({
+        partnerId: partner,
+        lines: [{ productId: product, quantity: 1 }]
+      })
       const v2 = `v2|2026-11-27 12:00:00|${first}`
       const { erp } = yield* connect(fake)
       const resumed = yield* erp.fetchOrders({ cursor: v2, limit: 10 })
       expect(resumed.intakes.map((i) => i.order.refs.odoo?.id)).toEqual([second])
-      expect(resumed.cursor).toBe(`v3|2026-11-27 12:00:01|${second}|2026-11-27 11:55:00|0`)
+      // the deliveries' cursor starts where the orders' one stood, less the settle lag
+      expect(resumed.cursor).toBe(
+        `v3|2026-11-27 12:00:01|${second}|2026-11-27 11:55:00|0;pickings=v3|2026-11-27 12:00:01|${delivery}|2026-11-27 11:55:00|0`
+      )
       const off = yield* connect(fake, {}, { intakeSettle: 0 })
       const plain = yield* off.erp.fetchOrders({ cursor: v2, limit: 10 })
-      expect(plain.cursor).toBe(`v2|2026-11-27 12:00:01|${second}`)
+      expect(plain.cursor).toBe(`v2|2026-11-27 12:00:01|${second};pickings=v2|2026-11-27 12:00:01|${delivery}`)
+      // and a cursor of this version resumes as it was left
+      const again = yield* erp.fetchOrders({ cursor: resumed.cursor, limit: 10 })
+      expect(again.intakes).toEqual([])
+      expect(again.cursor).toBe(resumed.cursor)
     }).pipe(Effect.provide(FetchLayer)))
 })
 
@@ -411,5 +421,166 @@ describe("order amounts (over HTTP)", () => {
       const intake = batch.intakes.find((i) => i.order.refs.odoo?.id === orderId)
       expect(intake?.order.lines[0]?.quantity).toBe(2.5)
       expect(Order.total(intake!.order).amountMinor).toBe(10_000)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("shipments and addresses over an order's life (over HTTP)", () => {
+  it.scopedLive("every backorder, and a tracking number set in Odoo after intake, reach the intake", () =>
+    Effect.gen(function*() {
+      let now = base
+      const fake = yield* OdooFake.make({ version: 17, now: () => now })
+      const partner = fake.admin.createPartner()
+      const product = fake.admin.createProduct({ name: "Part", code: "P-1" })
+      fake.admin.setStock(product, 4)
+      const { orderId, pickingIds } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 10 }] })
+      const cursors = new Map<string, string>()
+      const store = {
+        getCursor: (name: string) => Effect.sync(() => cursors.get(name)),
+        setCursor: (name: string, value: string) => Effect.sync(() => void cursors.set(name, value))
+      }
+      // what a host registering every intake would know: shipment → tracking number
+      const registered = new Map<number, string | undefined>()
+      const { erp } = yield* connect(fake)
+      const drain = Effect.gen(function*() {
+        for (let i = 0; i < 20; i++) {
+          const n = yield* OdooErp.poll({
+            store,
+            limit: 10,
+            handle: (intakes) =>
+              Effect.sync(() => {
+                for (const s of intakes.flatMap((x) => x.shipments)) registered.set(s.refs.odoo!.id, s.trackingNumber)
+              })
+          }).pipe(Effect.provideService(ErpPort.ErpPort, erp))
+          if (n === 0) return
+        }
+      })
+      // poll now, and once more when everything settled
+      const later = (ms: number) =>
+        Effect.gen(function*() {
+          now += ms
+          yield* drain
+          now += 10 * 60_000
+          yield* drain
+        })
+      const validate = (pickingId: number) =>
+        Effect.gen(function*() {
+          const shipment = (yield* intakeOf(erp, orderId)).shipments.find((s) => s.refs.odoo?.id === pickingId)!
+          return yield* erp.validateDelivery(
+            new ErpPort.ValidateDelivery({
+              key: ErpPort.IdempotencyKey.make(`validate-${pickingId}`),
+              shipment,
+              deliveredAt: Instant.fromMillis(now)
+            })
+          )
+        })
+      yield* later(0)
+      expect([...registered.keys()]).toEqual(pickingIds)
+
+      // 4 of 10 shipped: Odoo splits off a backorder for 6
+      now += 60_000
+      const first = yield* validate(pickingIds[0]!)
+      const firstBackorder = Number(first.backorder?.split(":").pop())
+      yield* later(1000)
+      expect(registered.has(firstBackorder)).toBe(true)
+
+      // 3 more arrive and ship: a backorder of the backorder for the last 3
+      now += 60_000
+      fake.admin.setStock(product, 3)
+      fake.admin.call("stock.picking", "action_assign", [firstBackorder])
+      const second = yield* validate(firstBackorder)
+      const secondBackorder = Number(second.backorder?.split(":").pop())
+      expect(secondBackorder).toBeGreaterThan(firstBackorder)
+      yield* later(1000)
+      expect(registered.has(secondBackorder)).toBe(true)
+
+      // the warehouse types the parcel's tracking number into Odoo
+      now += 60_000
+      fake.admin.write("stock.picking", [secondBackorder], { carrier_tracking_ref: "1Z999AA10123456784" })
+      yield* later(1000)
+      expect(registered.get(secondBackorder)).toBe("1Z999AA10123456784")
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a delivery of several parcels (Odoo's UPS and FedEx connectors) is routed by each parcel's tracking number", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const partner = fake.admin.createPartner()
+      const product = fake.admin.createProduct({ name: "Part", code: "P-1" })
+      fake.admin.setStock(product, 100)
+      const order = () => fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] })
+      // delivery_ups joins its parcels' numbers with "+", delivery_fedex with ","
+      const ups = Array.from({ length: 6 }, (_, i) => `1Z999AA1012345678${i}`)
+      const fedex = ["794600000001", "794600000002"]
+      const a = order()
+      fake.admin.write("stock.picking", a.pickingIds, { carrier_tracking_ref: ups.join("+") })
+      const b = order()
+      fake.admin.write("stock.picking", b.pickingIds, { carrier_tracking_ref: fedex.join(",") })
+      const c = order()
+      fake.admin.write("stock.picking", c.pickingIds, { carrier_tracking_ref: " 1Z999AA10123456784 " })
+      const { erp } = yield* connect(fake)
+      const batch = yield* erp.fetchOrders({ cursor: undefined, limit: 10 })
+      expect(batch.rejected).toEqual([])
+      const shipment = (orderId: number) => batch.intakes.find((i) => i.order.refs.odoo?.id === orderId)!.shipments[0]!
+      const routed = (orderId: number) => {
+        const s = shipment(orderId)
+        return [s.trackingNumber, s.packages.map((p) => p.trackingNumber)]
+      }
+      expect(routed(a.orderId)).toEqual([ups[0], ups])
+      expect(routed(b.orderId)).toEqual([fedex[0], fedex])
+      // one parcel: the shipment's own number, no packages
+      expect(routed(c.orderId)).toEqual(["1Z999AA10123456784", []])
+      expect(new Set(shipment(a.orderId).packages.map((p) => p.id)).size).toBe(ups.length)
+      // dispatched: waybill writes the shipment's number back, which must not drop the other parcels'
+      yield* erp.writeTracking(
+        new ErpPort.WriteTracking({
+          key: ErpPort.IdempotencyKey.make("tracking-a"),
+          shipment: shipment(a.orderId),
+          carrier: "Standard delivery",
+          trackingNumber: ups[0]!
+        })
+      )
+      expect(fake.admin.read("stock.picking", a.pickingIds, ["carrier_tracking_ref", "carrier_id"])[0]).toMatchObject({
+        carrier_tracking_ref: ups.join("+"),
+        carrier_id: [1, "Standard delivery"]
+      })
+      yield* erp.writeTracking(
+        new ErpPort.WriteTracking({
+          key: ErpPort.IdempotencyKey.make("tracking-c"),
+          shipment: shipment(c.orderId),
+          carrier: "",
+          trackingNumber: "1Z999AA10123456800"
+        })
+      )
+      expect(fake.admin.read("stock.picking", c.pickingIds, ["carrier_tracking_ref"])[0]?.carrier_tracking_ref).toBe("1Z999AA10123456800")
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a customer whose own address is incomplete is taken in when the delivery address is complete", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      // the invoicing contact has a street but no city and no country; goods go to its delivery address
+      const customer = fake.admin.createPartner({ name: "Acme", street: "Head office", city: false, zip: false, country_id: false })
+      const dock = fake.admin.createPartner({
+        name: false,
+        type: "delivery",
+        parent_id: customer,
+        street: "7 Dock Road",
+        city: "Portsmouth",
+        zip: "03801",
+        country_id: 233
+      })
+      const product = fake.admin.createProduct({ name: "Part", code: "P-1" })
+      fake.admin.setStock(product, 10)
+      const { orderId } = fake.admin.createOrder({ partnerId: customer, lines: [{ productId: product, quantity: 1 }], confirm: false })
+      fake.admin.write("sale.order", [orderId], { partner_shipping_id: dock })
+      fake.admin.call("sale.order", "action_confirm", [orderId])
+      const rejected = yield* Ref.make<Array<OdooErp.RejectedOrder>>([])
+      const { erp } = yield* connect(fake, {}, { onInvalidOrder: (r) => Ref.update(rejected, (all) => [...all, r]) })
+      const batch = yield* erp.fetchOrders({ cursor: undefined, limit: 10 })
+      expect(batch.rejected).toEqual([])
+      const [intake] = batch.intakes
+      expect(intake?.order.refs.odoo?.id).toBe(orderId)
+      expect(intake?.order.customer.name).toBe("Acme")
+      expect(intake?.order.customer.address).toBeUndefined()
+      expect(intake?.order.shipTo.street).toBe("7 Dock Road")
+      expect(intake?.shipments.map((s) => s.shipTo.city)).toEqual(["Portsmouth"])
     }).pipe(Effect.provide(FetchLayer)))
 })

@@ -86,6 +86,30 @@ export const decode = (s: string): Cursor | undefined => {
   return v1 === null ? undefined : { writeDate: v1[1]!, id: Number(v1[2]) }
 }
 
+/**
+ * The intake's cursor: the orders' cursor and, after `;pickings=`, the cursor of their
+ * deliveries (a delivery changes without its order: a second backorder, a tracking number typed
+ * in). A cursor of an earlier version has no deliveries' part.
+ */
+export interface IntakePosition {
+  readonly orders: Cursor
+  readonly pickings?: Cursor | undefined
+}
+
+const PICKINGS = ";pickings="
+
+export const encodeIntake = (p: IntakePosition): string =>
+  p.pickings === undefined ? encode(p.orders) : `${encode(p.orders)}${PICKINGS}${encode(p.pickings)}`
+
+export const decodeIntake = (s: string): IntakePosition | undefined => {
+  const at = s.indexOf(PICKINGS)
+  const orders = decode(at < 0 ? s : s.slice(0, at))
+  if (orders === undefined) return undefined
+  if (at < 0) return { orders }
+  const pickings = decode(s.slice(at + PICKINGS.length))
+  return pickings === undefined ? undefined : { orders, pickings }
+}
+
 /** The second `ms` milliseconds after (or, negative, before) `writeDate`. */
 export const shift = (writeDate: string, ms: number): string => {
   const at = OdooField.parseNaive(writeDate)

@@ -201,7 +201,10 @@ export class FakeDatabase extends Orm {
     }
     this.touch("stock.picking", pickingId, { state: "done", date_done: this.now() })
     this.postMessage("stock.picking", pickingId, "", { author: 3 })
-    if (rest.length === 0 || !makeBackorder) return undefined
+    if (rest.length === 0 || !makeBackorder) {
+      this.syncDeliveryStatus(picking.sale_id)
+      return undefined
+    }
     const backorder = this.create("stock.picking", {
       origin: picking.origin,
       partner_id: picking.partner_id,
@@ -237,6 +240,7 @@ export class FakeDatabase extends Orm {
         this.displayName("stock.picking", backorder)
       }</a> has been created.</p>`
     )
+    this.syncDeliveryStatus(picking.sale_id)
     return backorder
   }
 
@@ -354,6 +358,19 @@ export class FakeDatabase extends Orm {
     return [...moves].sort((a, b) => a - b)
   }
 
+  /**
+   * `sale.order.delivery_status` is a stored computed field (sale_stock): a delivery that changes
+   * it (the first one validated, all of them done, cancelled) writes the order, so its
+   * `write_date` moves; a change that leaves it as it was (a second backorder, a tracking number
+   * typed in) does not touch the order.
+   */
+  syncDeliveryStatus(orderId: unknown): void {
+    const order = typeof orderId === "number" ? this.get("sale.order", orderId) : undefined
+    if (order === undefined) return
+    const status = this.deliveryStatus(order)
+    if ((order.delivery_status ?? false) !== status) this.touch("sale.order", order.id, { delivery_status: status })
+  }
+
   deliveryStatus(order: Rec): string | false {
     const pickings = this.orderPickings(order.id).map((id) => this.get("stock.picking", id)!).filter((p) => p.state !== "cancel")
     if (pickings.length === 0) return false
@@ -410,6 +427,7 @@ export class FakeDatabase extends Orm {
     }
     this.touch("stock.picking", picking, { state: "confirmed" })
     this.pickingState(picking)
+    this.syncDeliveryStatus(orderId)
     this.postMessage("stock.picking", picking, T.pickingCreatedBody(orderId, String(order.name)), {
       author: this.version === 17 ? 2 : 3
     })
@@ -997,6 +1015,7 @@ export class FakeDatabase extends Orm {
             for (const id of call.ids) {
               for (const m of db.pickingMoves(id)) if (m.state !== "done") m.state = "cancel"
               db.touch("stock.picking", id, { state: "cancel" })
+              db.syncDeliveryStatus(db.get("stock.picking", id)?.sale_id)
             }
             return true
           }
@@ -1171,7 +1190,8 @@ export class FakeDatabase extends Orm {
           "full",
           "Fully Delivered"
         ]] : [["pending", "Not Delivered"], ["started", "Started"], ["partial", "Partially Delivered"], ["full", "Fully Delivered"]], {
-          compute: (rec) => db.deliveryStatus(rec)
+          // stored: kept by syncDeliveryStatus
+          readonly: true
         }),
         invoice_status: F.sel("Invoice Status", [["upselling", "Upselling Opportunity"], ["invoiced", "Fully Invoiced"], [
           "to invoice",
