@@ -22,6 +22,7 @@ import * as Milestone from "./Milestone.js"
 import * as Notifier from "./Notifier.js"
 import * as Privacy from "./Privacy.js"
 import type * as Store from "./Store.js"
+import type * as Shipment from "./Shipment.js"
 import * as ShipmentRecord from "./ShipmentRecord.js"
 import * as ShipmentState from "./ShipmentState.js"
 import * as Status from "./Status.js"
@@ -39,7 +40,10 @@ export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")(
   trigger: Schema.optionalWith(Schema.Literal("delivered", "pod", "dispatched"), { default: () => "delivered" }),
   /** Hold until a proof of delivery is received. */
   requirePod: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  /** Hold when the measured weight deviates from the declared weight by more than this (per mille). */
+  /**
+   * Hold when the measured weight deviates from the declared weight by more than this (per mille).
+   * For a shipment of several parcels (weighed one by one), only when it exceeds the declared weight.
+   */
   weightTolerancePerMille: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
   /** Hold while a damage exception is open, until approved. */
   holdOnDamage: Schema.optionalWith(Schema.Boolean, { default: () => true })
@@ -284,6 +288,16 @@ const noteCategory = (m: Milestone.Milestone): FlowConfig["notes"][number] | und
 }
 
 /**
+ * Whether a measured weight is out of tolerance. Carriers weigh parcel by parcel, and an event
+ * does not say which parcel it weighed: for a shipment of several parcels only a weight above the
+ * whole declared weight (beyond the tolerance) is certainly wrong; a lighter one is one parcel.
+ */
+const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille: number): boolean =>
+  shipment.packages.length > 1
+    ? (measured - shipment.declaredWeight) * 1000 > perMille * shipment.declaredWeight
+    : Weight.exceedsTolerance(shipment.declaredWeight, measured, perMille)
+
+/**
  * Decides the effects of one commit: the milestones it reached and withdrew, and the billing
  * policy re-evaluated on the new state.
  *
@@ -496,7 +510,7 @@ export const plan = (input: PlanInput): Plan => {
       if (
         policy.weightTolerancePerMille !== undefined &&
         view.measuredWeight !== undefined &&
-        Weight.exceedsTolerance(shipment.declaredWeight, view.measuredWeight, policy.weightTolerancePerMille) &&
+        weightOff(shipment, view.measuredWeight, policy.weightTolerancePerMille) &&
         !ShipmentRecord.approves(billing, "weight", view)
       ) {
         holds.push("weight_out_of_tolerance")

@@ -38,7 +38,7 @@ const schemas: Record<string, Schema.Schema<any, any, never>> = {
 }
 
 /** One registered shipment (`shp-1`) with a customer, and a pipeline over a memory store. */
-const setup = (flows?: Flows.FlowConfig, declaredWeight = 2000) =>
+const setup = (flows?: Flows.FlowConfig, declaredWeight = 2000, parcels = 0) =>
   Effect.gen(function* () {
     const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
     const pipeline = yield* Pipeline.make({ ...(flows !== undefined ? { flows } : {}) }).pipe(
@@ -49,7 +49,18 @@ const setup = (flows?: Flows.FlowConfig, declaredWeight = 2000) =>
     yield* pipeline.register(
       new ErpPort.OrderIntake({
         order: base.order,
-        shipments: [new Shipment.Shipment({ ...shipment, declaredWeight: Weight.Grams.make(declaredWeight) })]
+        shipments: [
+          new Shipment.Shipment({
+            ...shipment,
+            declaredWeight: Weight.Grams.make(declaredWeight),
+            ...(parcels > 0
+              ? {
+                packages: Array.from({ length: parcels }, (_, i) =>
+                  new Shipment.Package({ id: Ids.PackageId.make(`pkg-${i}`), weight: Weight.Grams.make(0), trackingNumber: `TRK-${i}` }))
+              }
+              : {})
+          })
+        ]
       })
     )
     const outbox = () => [...store.internals.outbox.values()].map((e) => e.action)
@@ -313,6 +324,23 @@ describe("flows", () => {
       const billing = yield* pipeline.approve(shipmentId, "damage", "ops@example.com")
       expect(billing.status).toBe("released")
       expect(keys()).toContain("erp.releaseInvoice")
+    })
+  )
+
+  it.effect("a shipment of several parcels is held on weight only when one parcel alone outweighs the whole declared weight", () =>
+    Effect.gen(function* () {
+      // Two parcels declared 10 kg in all: a carrier weighs each parcel, and one parcel's 5.2 kg is
+      // no deviation from the shipment's 10 kg.
+      const policy = new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ weightTolerancePerMille: 50 }) })
+      const light = yield* setup(policy, 10_000, 2)
+      const parcel = new ShipmentEvent.StatusReported({ ...scan("k", "in_transit", 10), weight: Weight.Grams.make(5200) })
+      yield* ingestAll(light.pipeline, [parcel, scan("v", "delivered", 600)])
+      expect((yield* light.pipeline.record(shipmentId))?.billing.status).toBe("released")
+      // One parcel weighing more than the whole declared shipment is certainly over: held.
+      const heavy = yield* setup(policy, 10_000, 2)
+      const over = new ShipmentEvent.StatusReported({ ...scan("k", "in_transit", 10), weight: Weight.Grams.make(10_600) })
+      yield* ingestAll(heavy.pipeline, [over, scan("v", "delivered", 600)])
+      expect((yield* heavy.pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["weight_out_of_tolerance"] })
     })
   )
 
