@@ -42,7 +42,8 @@ export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")(
   requirePod: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
    * Hold when the measured weight deviates from the declared weight by more than this (per mille).
-   * For a shipment of several parcels (weighed one by one), only when it exceeds the declared weight.
+   * For a shipment of several parcels (weighed one by one), only when it exceeds the declared weight;
+   * never for a shipment declared at 0 g (no declared weight).
    */
   weightTolerancePerMille: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
   /** Hold while a damage exception is open, until approved. */
@@ -291,9 +292,13 @@ const noteCategory = (m: Milestone.Milestone): FlowConfig["notes"][number] | und
  * Whether a measured weight is out of tolerance. Carriers weigh parcel by parcel, and an event
  * does not say which parcel it weighed: for a shipment of several parcels only a weight above the
  * whole declared weight (beyond the tolerance) is certainly wrong; a lighter one is one parcel.
+ * A shipment declared at 0 g has no declared weight to compare with.
  */
 const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille: number): boolean =>
-  shipment.packages.length > 1
+  // No declared weight (Odoo sends 0 for a delivery whose products have none): nothing to compare.
+  shipment.declaredWeight <= 0
+    ? false
+    : shipment.packages.length > 1
     ? (measured - shipment.declaredWeight) * 1000 > perMille * shipment.declaredWeight
     : Weight.exceedsTolerance(shipment.declaredWeight, measured, perMille)
 

@@ -416,7 +416,8 @@ const derive = (
           cancels++
           break // a cancellation's weight is not a measurement
         } else kinds[i] = UNKNOWN
-        if (event.weight !== undefined && (weighed < 0 || before(weighed, i))) weighed = i
+        // 0 g is no measurement (a carrier that did not weigh the parcel).
+        if (event.weight !== undefined && event.weight > 0 && (weighed < 0 || before(weighed, i))) weighed = i
         break
       }
       case "ExceptionReported":
@@ -539,7 +540,7 @@ const derive = (
           : { eventId: e.id, status, at: e.occurredAt, location: e.location }
   }
 
-  // 8. Measured weight: the newest scan that carries one (found in step 2).
+  // 8. Measured weight: the newest scan that carries one above 0 g (found in step 2).
 
   // 9. The status shown.
   const status: Status.DisplayStatus =

@@ -344,6 +344,24 @@ describe("flows", () => {
     })
   )
 
+  it.effect("no declared weight (0 g) is nothing to compare with; a 0 g scan is no measurement", () =>
+    Effect.gen(function* () {
+      const policy = new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ weightTolerancePerMille: 50 }) })
+      // Odoo declares 0 for a delivery whose products have no weight: released, not held forever.
+      const undeclared = yield* setup(policy, 0)
+      const weighed = new ShipmentEvent.StatusReported({ ...scan("k", "in_transit", 10), weight: Weight.Grams.make(2300) })
+      yield* ingestAll(undeclared.pipeline, [weighed, scan("v", "delivered", 600)])
+      expect((yield* undeclared.pipeline.record(shipmentId))?.billing.status).toBe("released")
+      // A later scan reporting 0 g does not replace the 2,300 g measured: still out of tolerance.
+      const declared = yield* setup(policy, 2000)
+      const zero = new ShipmentEvent.StatusReported({ ...scan("z", "out_for_delivery", 300), weight: Weight.Grams.make(0) })
+      yield* ingestAll(declared.pipeline, [weighed, zero, scan("v", "delivered", 600)])
+      const record = yield* declared.pipeline.record(shipmentId)
+      expect(record?.state.view.measuredWeight).toBe(2300)
+      expect(record?.billing).toMatchObject({ status: "held", holds: ["weight_out_of_tolerance"] })
+    })
+  )
+
   it.effect("a deviation just above the weight tolerance holds (no rounding down to the tolerance)", () =>
     Effect.gen(function* () {
       // 151 g on 3,000 g is 50.33 per mille: more than a tolerance of 50.
@@ -380,7 +398,8 @@ describe("flows", () => {
                 )
                 const packed = new ShipmentEvent.StatusReported({ ...scan("k", "packed", 10), weight: Weight.Grams.make(measured) })
                 yield* ingestAll(pipeline, [packed, scan("v", "delivered", 600)])
-                const held = Math.abs(measured - declared) * 1000 > tolerance * declared
+                // A 0 g scan is no measurement.
+                const held = measured > 0 && Math.abs(measured - declared) * 1000 > tolerance * declared
                 expect((yield* pipeline.record(shipmentId))?.billing.status).toBe(held ? "held" : "released")
               })
             )

@@ -220,8 +220,8 @@ export const referenceDeriveView = (events: ReadonlyArray<Event>, conflicts: Rea
           ...(last.event.location !== undefined ? { location: last.event.location } : {})
         })
 
-  // 8. Measured weight: the newest scan that carries one.
-  const weighed = latest([...forward, ...returns, ...unknown].filter((s) => s.event.weight !== undefined))
+  // 8. Measured weight: the newest scan that carries one above 0 g (0 g is no measurement).
+  const weighed = latest([...forward, ...returns, ...unknown].filter((s) => s.event.weight !== undefined && s.event.weight > 0))
 
   // 9. The status shown.
   const openExceptions = exceptionEntries.filter((e) => e.resolvedAt === undefined)
