@@ -3,7 +3,8 @@
  *
  * A dead letter is an outbox action that failed for good (permanent error, or attempts
  * exhausted) or an inbound message that could not be ingested (bad signature, malformed body,
- * unknown tracking number or shipment). Each keeps the payload, the last error and the attempt
+ * unknown tracking number or shipment, a crash while ingesting it, or delivered `maxDeliveries`
+ * times without an acknowledgement and moved here from the transport's dead letters). Each keeps the payload, the last error and the attempt
  * count. After the cause is fixed, {@link replay} puts actions back into the outbox and
  * re-ingests inbound messages; every replay is recorded in the `ops` audit stream.
  *

@@ -19,7 +19,8 @@ import * as Shipment from "./Shipment.js"
 import * as ShipmentEvent from "./ShipmentEvent.js"
 
 /**
- * An idempotency key: deterministic per business effect, e.g. `shp-1:erp.tracking:reached:dispatched`.
+ * An idempotency key: deterministic per business effect, e.g. `shp-1:erp.writeTracking` or
+ * `shp-1:erp.postNote:reached:delivered:evt-7`.
  *
  * @since 0.1.0
  */

@@ -16,7 +16,7 @@ export const events = Metric.counter("waybill_events_total", { description: "eve
 /** Milestones reached, tagged `milestone`. @since 0.1.0 */
 export const milestones = Metric.counter("waybill_milestones_total", { description: "milestones reached" })
 
-/** Milestones withdrawn, tagged `reason`. @since 0.1.0 */
+/** Milestones withdrawn (untagged). @since 0.1.0 */
 export const withdrawals = Metric.counter("waybill_milestones_withdrawn_total", { description: "milestones withdrawn" })
 
 /** Anomalies recorded, tagged `reason`. @since 0.1.0 */
@@ -32,7 +32,7 @@ export const ingestLatency = Metric.histogram(
   "time to ingest one event"
 )
 
-/** Actions carried out, tagged `kind` and `result` (done, retry, dead). @since 0.1.0 */
+/** Actions carried out, tagged `kind` and `result` (done, retry, dead, lease-lost). @since 0.1.0 */
 export const actions = Metric.counter("waybill_actions_total", { description: "outbox actions by result" })
 
 /** Far-side call attempts that failed and were retried, tagged `target`. @since 0.1.0 */
@@ -45,7 +45,7 @@ export const actionLatency = Metric.histogram(
   "far-side call latency"
 )
 
-/** Dead letters written, tagged `target` and `reason`. @since 0.1.0 */
+/** Dead letters written, tagged `target` (`ingest` for inbound messages the pipeline dead-letters) and `reason`. @since 0.1.0 */
 export const deadLetters = Metric.counter("waybill_dead_letters_total", { description: "dead letters written" })
 
 /** Invoice holds raised, tagged `reason`. @since 0.1.0 */

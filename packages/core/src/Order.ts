@@ -122,7 +122,8 @@ export class Order extends Schema.Class<Order>("Order")(
  * The order total (before tax), in the order's currency: the sum of the lines' `amount`, or of
  * `unitPrice × quantity` where a line has none, computed exactly on the quantity's decimals and
  * rounded to minor units once per line, half away from zero (0.145 × 1.00 EUR is 0.15 EUR, and a
- * credit of −0.5 × 0.05 EUR is −0.03 EUR). An `Order` always has a total within safe integers.
+ * credit line of 0.5 × −0.05 EUR is −0.03 EUR). An `Order` always has a total within safe
+ * integers: one whose total is beyond ±(2^53 − 1) minor units is refused on decoding.
  *
  * @since 0.1.0
  */

@@ -29,8 +29,11 @@ export class Package extends Schema.Class<Package>("Package")({
 }) {}
 
 /**
- * A shipment: the unit the state machine tracks. `declaredWeight` is what the shipper declared;
- * the billing policy compares it with the weight the warehouse or carrier measured.
+ * A shipment: the unit the state machine tracks. `declaredWeight` is what the shipper declared
+ * (0 g: none, so there is nothing to compare with); the billing policy compares it with the
+ * newest weight above 0 g the warehouse or carrier measured. With several `packages`, only a
+ * measured weight above the whole declared weight is out of tolerance (carriers weigh parcel by
+ * parcel). Carrier events find the shipment by its `trackingNumber` or by any package's.
  *
  * @since 0.1.0
  */

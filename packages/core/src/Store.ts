@@ -20,8 +20,9 @@
  *   requeues, so a handler knows whether anybody may have run the action before (`claims > 1`)
  *   and can skip its existence lookups on a first claim.
  * - **Leases.** `claim` hands out due actions that are not leased (or whose lease expired) with
- *   a fresh lease token; `ack`, `retry` and `deadLetter` succeed only with the current token
- *   (a worker whose lease expired and was reclaimed cannot ack over the new owner). A claimed
+ *   a fresh lease token; `ack`, `retry`, `deadLetter` and `extend` (which renews the lease)
+ *   succeed only with the current token (a worker whose lease expired and was reclaimed cannot
+ *   ack over the new owner). A claimed
  *   action's `leaseExpiresAt` is `now + leaseMillis` in the caller's clock: the holder starts no
  *   call after it. When the lease ran out is judged by one clock: the caller's `now` for a store
  *   in one process (MemoryStore), the store's own clock for one shared by several machines
@@ -83,7 +84,7 @@ export interface AuditHead {
  * @since 0.1.0
  */
 export interface OutboxAction {
-  /** Deterministic: `<shipmentId>:<kind>:<milestone key>[:...]`. */
+  /** Deterministic: `<shipmentId>:<kind>[:<suffix>]`, the suffix naming what the action is about (e.g. a milestone key and an event id). */
   readonly key: string
   readonly shipmentId: string
   /** `erp`, `helpdesk`, `notifier`, `finance` or `carrier`: the target for rate limits and breakers. */
@@ -118,7 +119,8 @@ export interface ClaimedAction extends OutboxAction {
 
 /**
  * Something that failed for good: an outbox action (permanent error or retries exhausted) or an
- * inbound message that could not be decoded, verified or routed. Kept with full context.
+ * inbound message that could not be decoded, verified or routed, that crashed the ingest, or that
+ * the transport gave up on (`maxDeliveries`). Kept with full context.
  *
  * @since 0.1.0
  */

@@ -23,7 +23,10 @@ import type * as PortError from "./PortError.js"
  */
 export interface Delivery {
   readonly id: string
-  /** Partition key (the shipment id): the runtime serializes work per key. */
+  /**
+   * Partition key: the shipment id of an event, the tracking number of an observation, or
+   * `<source>:<hash of the body>` of a raw carrier request (`Worker.publish`).
+   */
   readonly key: string
   /** JSON. */
   readonly body: string
