@@ -23,6 +23,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import type * as ParseResult from "effect/ParseResult"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -121,28 +122,31 @@ export interface Waybill {
   readonly stop: () => Promise<void>
 }
 
-const decodeIntake = Schema.decodeUnknownPromise(ErpPort.OrderIntake)
+const decodeIntake = Schema.decodeUnknownEither(ErpPort.OrderIntake)
 const isMessage = Schema.is(Pipeline.InboundMessage)
 const decodeMessage = Schema.decodeUnknownEither(Pipeline.InboundMessage)
+
+/** A decoding failure of a host's input, as the facade's typed `Invalid`. */
+const invalid = (error: ParseResult.ParseError, schema: string, method: string) =>
+  new Pipeline.IngestError({
+    reason: "Invalid",
+    module: "@waybill/core/Waybill",
+    method,
+    description: Validation.ValidationError.fromParseError(error, { schema, module: "@waybill/core/Waybill", method }).message
+  })
 
 /** A host's message as the runtime's value: the message itself, its JSON form decoded, or `Invalid`. */
 const inbound = (message: unknown, method: string): Effect.Effect<Pipeline.InboundMessage, Pipeline.IngestError> => {
   if (isMessage(message)) return Effect.succeed(message)
   const decoded = decodeMessage(message)
-  return Either.isRight(decoded)
-    ? Effect.succeed(decoded.right)
-    : Effect.fail(
-      new Pipeline.IngestError({
-        reason: "Invalid",
-        module: "@waybill/core/Waybill",
-        method,
-        description: Validation.ValidationError.fromParseError(decoded.left, {
-          schema: "InboundMessage",
-          module: "@waybill/core/Waybill",
-          method
-        }).message
-      })
-    )
+  return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(invalid(decoded.left, "InboundMessage", method))
+}
+
+/** A host's order intake: the value itself, its JSON form decoded, or `Invalid`. */
+const intakeOf = (intake: unknown): Effect.Effect<ErpPort.OrderIntake, Pipeline.IngestError> => {
+  if (intake instanceof ErpPort.OrderIntake) return Effect.succeed(intake)
+  const decoded = decodeIntake(intake)
+  return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(invalid(decoded.left, "OrderIntake", "registerOrder"))
 }
 
 /**
@@ -210,10 +214,8 @@ export const create = async (options: Options): Promise<Waybill> => {
   }
 
   return {
-    registerOrder: async (intake) => {
-      const decoded = intake instanceof ErpPort.OrderIntake ? intake : await decodeIntake(intake)
-      return run(Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded)))
-    },
+    registerOrder: (intake) =>
+      run(Effect.flatMap(intakeOf(intake), (decoded) => Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded)))),
     ingest: (message) =>
       run(Effect.flatMap(inbound(message, "ingest"), (m) => Effect.asVoid(Worker.publish([m], options.worker?.topic)))),
     webhook: (source, headers, body) =>

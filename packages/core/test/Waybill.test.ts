@@ -40,7 +40,11 @@ describe("Waybill facade", () => {
     expect(await waybill.deadLetters()).toEqual([])
     expect(far.effects.filter((e) => e.port === "notifier").length).toBe(dead.length)
     // Typed rejections.
-    await expect(waybill.registerOrder({ nonsense: true })).rejects.toThrow(/OrderIntake/)
+    await expect(waybill.registerOrder({ nonsense: true })).rejects.toMatchObject({
+      _tag: "IngestError",
+      reason: "Invalid",
+      message: expect.stringMatching(/OrderIntake/)
+    })
     await waybill.stop()
   }, 60_000)
 
