@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { ShipmentEvent, Status, TimePolicy, Validation } from "@waybill/core"
+import { ShipmentEvent, Status, TimePolicy, Validation, WebhookSignature } from "@waybill/core"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -216,7 +216,13 @@ export const Secret: Schema.Schema<Secret, string | { readonly env: string }> = 
 export type Secret = Redacted.Redacted<string> | { readonly env: string }
 
 const HeaderName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, { message: () => "a header name is an HTTP token, e.g. x-signature" })
+  Schema.pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, { message: () => "a header name is an HTTP token, e.g. x-signature" }),
+  // Worker.publish drops these before a request is stored: a signature there would never be seen.
+  Schema.filter((name) =>
+    WebhookSignature.isCredentialHeader(name)
+      ? `${name} carries credentials and is dropped before a request is stored; sign in another header, e.g. x-signature`
+      : undefined
+  )
 )
 
 /**

@@ -157,7 +157,8 @@ export const tracker = (
 
 /**
  * Renders a schema failure as `path: message; …`: the first five issues, each path prefixed
- * with `prefix` (`(root)` for the root), then `(and N more)`.
+ * with `prefix` (`(root)` for the root) and its message cut to 200 characters (it shows the
+ * value, which may be the better part of a body), then `(and N more)`.
  *
  * @example
  * ```ts
@@ -170,7 +171,7 @@ export const formatParseError = (error: ParseResult.ParseError, prefix: string):
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   const shown = issues.slice(0, 5).map((i) => {
     const path = [prefix, ...i.path.map(String)].filter((p) => p !== "").join(".")
-    return `${path === "" ? "(root)" : path}: ${i.message}`
+    return `${path === "" ? "(root)" : path}: ${i.message.length > 200 ? `${i.message.slice(0, 199)}…` : i.message}`
   })
   return shown.join("; ") + (issues.length > 5 ? ` (and ${issues.length - 5} more)` : "")
 }

@@ -215,6 +215,31 @@ export const header = (headers: Readonly<Record<string, string>>, name: string):
 }
 
 /**
+ * Request headers that carry the credentials of the receiving endpoint rather than a webhook
+ * signature (basic auth set as an EasyPost custom header, a gateway's API key, a session
+ * cookie), in lower case. No adapter reads them, so `Worker.publish` drops them before a raw
+ * request is stored (on the transport, then in the dead letters), and a mapping config may not
+ * name one as its signature or timestamp header.
+ *
+ * @since 0.2.0
+ */
+export const credentialHeaders: ReadonlySet<string> = new Set([
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "x-api-key",
+  "api-key",
+  "x-auth-token"
+])
+
+/**
+ * Whether a header name (in any case) is one of the {@link credentialHeaders}.
+ *
+ * @since 0.2.0
+ */
+export const isCredentialHeader = (name: string): boolean => credentialHeaders.has(name.toLowerCase())
+
+/**
  * `body is N bytes, more than the M allowed` when the body is larger than `maxBodyBytes`
  * (checked before any other work), else `undefined`.
  *
@@ -411,8 +436,35 @@ export const verifiedFor = <Owner extends string>(owner: Owner): VerifiedKind<Ow
 }
 
 /**
+ * The deepest nesting of arrays and objects {@link parseJson} reads. Vendor payloads nest a
+ * handful of levels; a deeper body is refused before it is parsed, since describing what is
+ * wrong in it (a schema error showing the value) would overflow the stack.
+ *
+ * @since 0.2.0
+ */
+export const maxJsonDepth = 64
+
+/** Whether JSON text nests arrays and objects deeper than `max` (strings skipped). */
+const nestedDeeperThan = (text: string, max: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return true
+    } else if (c === 93 || c === 125) depth--
+  }
+  return false
+}
+
+/**
  * Parses a verified request's body as UTF-8 JSON and hands it to `decode`. A body that is not
- * UTF-8 JSON fails with `Invalid`, HTTP 400, `body is not UTF-8 JSON: …`; a failure of
+ * UTF-8 JSON fails with `Invalid`, HTTP 400, `body is not UTF-8 JSON: …`, one nested deeper
+ * than {@link maxJsonDepth} with `body is nested more than 64 levels deep`; a failure of
  * `decode` keeps its reason and description and gets HTTP 400, this module and method `parse`,
  * and the request's {@link evidence}.
  *
@@ -424,19 +476,15 @@ export const parseJson = <A>(
   decode: (json: unknown) => Effect.Effect<A, PortError.CarrierError>
 ): Effect.Effect<A, PortError.CarrierError> =>
   Effect.suspend(() => {
+    const invalid = (description: string) =>
+      Effect.fail(failure(request, { ...where, method: "parse", reason: "Invalid", status: 400, description }))
     let json: unknown
     try {
-      json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(request.body))
+      const text = new TextDecoder("utf-8", { fatal: true }).decode(request.body)
+      if (nestedDeeperThan(text, maxJsonDepth)) return invalid(`body is nested more than ${maxJsonDepth} levels deep`)
+      json = JSON.parse(text)
     } catch (error) {
-      return Effect.fail(
-        failure(request, {
-          ...where,
-          method: "parse",
-          reason: "Invalid",
-          status: 400,
-          description: `body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`
-        })
-      )
+      return invalid(`body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`)
     }
     return Effect.mapError(decode(json), (e) =>
       failure(request, { ...where, method: "parse", reason: e.reason, status: 400, description: e.description }))

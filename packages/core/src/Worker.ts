@@ -24,6 +24,7 @@ import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
 import * as Transport from "./Transport.js"
+import * as WebhookSignature from "./WebhookSignature.js"
 
 const MODULE = "@waybill/core/Worker"
 
@@ -127,18 +128,43 @@ const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
 
 /**
  * Publishes inbound messages to the ingest topic, keyed by shipment (or tracking number).
+ * A raw request is stored without its credential headers
+ * ({@link WebhookSignature.credentialHeaders}, in any case): a host may forward every header
+ * it received, and no adapter reads those. A raw request whose body is larger than
+ * `maxBodyBytes` (default 16 MiB, the largest body a mapping config may allow) is refused before
+ * anything is stored, with `StorageError` `Invalid` (`the <source> request body is N bytes, more
+ * than the M allowed: not stored`): a host answers it 413, and an unsigned sender cannot fill
+ * the transport and the dead letters with bodies no adapter would read.
  *
  * @since 0.1.0
  */
 export const publish = (
   messages: ReadonlyArray<Pipeline.InboundMessage>,
-  topic: string = TOPIC
+  topic: string = TOPIC,
+  options: { readonly maxBodyBytes?: number | undefined } = {}
 ): Effect.Effect<ReadonlyArray<string>, PortError.StorageError, Transport.Transport> =>
-  Effect.flatMap(Transport.Transport, (transport) =>
-    transport.publish(
+  Effect.flatMap(Transport.Transport, (transport) => {
+    const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024
+    for (const m of messages) {
+      if (m._tag === "Request" && m.body.byteLength > maxBodyBytes) {
+        return Effect.fail(
+          new PortError.StorageError({
+            reason: "Invalid",
+            module: MODULE,
+            method: "publish",
+            description: `the ${m.source} request body is ${m.body.byteLength} bytes, more than the ${maxBodyBytes} allowed: not stored`
+          })
+        )
+      }
+    }
+    return transport.publish(
       topic,
       messages.map((m) => {
-        const body = encode(m)
+        const body = encode(
+          m._tag === "Request" && Object.keys(m.headers).some(WebhookSignature.isCredentialHeader)
+            ? { ...m, headers: Object.fromEntries(Object.entries(m.headers).filter(([name]) => !WebhookSignature.isCredentialHeader(name))) }
+            : m
+        )
         return {
           // A raw request's shipment is known only once it is parsed: keyed by its content, a
           // carrier's webhooks spread over every partition (and process) instead of one, and a
@@ -152,7 +178,7 @@ export const publish = (
         }
       })
     )
-  )
+  })
 
 /**
  * A running worker.
