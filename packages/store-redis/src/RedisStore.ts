@@ -36,7 +36,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { RedisOptions } from "ioredis"
 import { LRUCache } from "lru-cache"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import * as Lua from "./internal/lua.js"
 import * as Internal from "./internal/redis.js"
 
@@ -208,6 +208,13 @@ const settleAll = async <A>(promises: ReadonlyArray<Promise<A>>): Promise<Array<
 /** A TTL the scripts can hand to `SET … PX`: whole milliseconds, 0 for none. */
 const isMillis = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 
+/** A cached record body, by version, and its SHA-1 once a load needed it. */
+interface Cached {
+  readonly version: number
+  readonly body: string
+  sha1: string | undefined
+}
+
 const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
 /**
@@ -253,13 +260,15 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     }
     const cacheSize = options.cacheSize ?? 10_000
     // Least recently used out; a Map with delete-oldest gets slow under steady eviction.
-    const cache = new LRUCache<string, { readonly version: number; readonly body: string }>({ max: Math.max(1, cacheSize) })
+    const cache = new LRUCache<string, Cached>({ max: Math.max(1, cacheSize) })
     let hits = 0
     let misses = 0
     const remember = (shipmentId: string, version: number, body: string) => {
       if (cacheSize <= 0) return
-      cache.set(shipmentId, { version, body })
+      cache.set(shipmentId, { version, body, sha1: undefined })
     }
+    /** The SHA-1 of a cached body (what the `load` script compares), computed once, when first needed. */
+    const digest = (entry: Cached): string => (entry.sha1 ??= createHash("sha1").update(entry.body).digest("hex"))
     const durable = yield* Internal.checkDurability(MODULE, options.durability)
     const client = yield* Internal.acquire(MODULE, options)
     const replicated = Internal.replicaWaiter(MODULE, client, durable)
@@ -423,6 +432,15 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       return loaded
     }
 
+    /**
+     * A body a load transferred. Its version may be one this process saw confirmed with another
+     * body (committed again after a failover or a restore): it goes behind the barrier again.
+     */
+    function received(shipmentId: string, version: number, body: string): void {
+      if (confirmed.get(shipmentId) === version) confirmed.delete(shipmentId)
+      remember(shipmentId, version, body)
+    }
+
     async function readOne(shipmentId: string, knownVersion?: number): Promise<Store.LoadedRecord | undefined> {
       const key = K.record(baseOf(shipmentId), shipmentId)
       const cached = cache.get(shipmentId)
@@ -430,12 +448,16 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         const [v, body] = await client.hmget(key, "v", "b")
         if (v === null || v === undefined || body === null || body === undefined) return undefined
         misses++
-        remember(shipmentId, Number(v), body)
+        received(shipmentId, Number(v), body)
         return { shipmentId, version: Number(v), body }
       }
       // Versions only grow, so the higher of the two held versions is the likelier current one.
       const held = Math.max(cached?.version ?? 0, knownVersion ?? 0)
-      const reply = await script.load([key], [held])
+      // The cached body answers only if it is the stored one, not just of the stored version: a
+      // version lost in a failover (or a FLUSHDB, or a restore) may be committed again with
+      // another body. A caller's `knownVersion` alone is taken at its word (`-`).
+      const check = cached !== undefined && cached.version === held ? digest(cached) : "-"
+      const reply = await script.load([key], [held, check])
       if (reply === null) {
         cache.delete(shipmentId)
         return undefined
@@ -457,8 +479,9 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         return readOne(shipmentId)
       }
       misses++
-      remember(shipmentId, version, body)
-      return version === knownVersion ? { shipmentId, version } : { shipmentId, version, body }
+      received(shipmentId, version, body)
+      // A body sent for the caller's version is not the one this process knew for it: ship it.
+      return version === knownVersion && check === "-" ? { shipmentId, version } : { shipmentId, version, body }
     }
 
     /** One commit: one script (CAS, record, seen marks when inline, events, audit, outbox), then the cache. */

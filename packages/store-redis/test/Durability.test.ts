@@ -14,7 +14,10 @@ import { StoreSuite, TransportSuite } from "@waybill/core/testing"
 import { Histories } from "@waybill/core/simulation"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import { Redis } from "ioredis"
+import { type AddressInfo, connect, createServer, type Socket } from "node:net"
+import * as Internal from "../src/internal/redis.js"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
 import { replicasCaughtUp, startReplicated } from "../src/testing/RedisServers.js"
@@ -147,6 +150,92 @@ describe("RedisStore durability", () => {
       yield* Effect.promise(() => durable.client.del(recordKey(durable, "x")))
       expect((yield* other.commit({ ...commit("x"), body: "kept" }))._tag).toBe("Committed")
       expect(yield* durable.load("x")).toEqual({ shipmentId: "x", version: 1, body: "kept" })
+    }).pipe(Effect.scoped))
+
+  it.live("a version this process saw confirmed, committed again with another body, is loaded behind the barrier", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const a = yield* store({ prefix, durability: { replicas: 1, timeoutMillis: 1000 } })
+      const b = yield* store({ prefix, durability: { replicas: 1, timeoutMillis: 1000 } })
+      expect((yield* a.commit({ ...commit("y"), body: "A1" }))._tag).toBe("Committed")
+      // The confirmed version is lost (a failover to the replica that did not acknowledge it, a
+      // restore of an older dump: played by removing the record), and b commits version 1 again,
+      // on the master only.
+      yield* Effect.promise(() => a.client.del(recordKey(a, "y")))
+      yield* whileReplicaFrozen(
+        Effect.gen(function* () {
+          const failed = yield* Effect.either(b.commit({ ...commit("y"), body: "B1" }))
+          expect(Either.isLeft(failed) && failed.left.reason).toBe("Unavailable")
+          // a must not hand out b's body before the replica holds it.
+          const loaded = yield* Effect.either(a.load("y"))
+          expect(Either.isLeft(loaded) && loaded.left.reason).toBe("Unavailable")
+        })
+      )
+      expect(yield* a.load("y")).toEqual({ shipmentId: "y", version: 1, body: "B1" })
+    }).pipe(Effect.scoped))
+
+  it.live("a WAIT answered by the new master after a failover confirms nothing about the write the old one took", () =>
+    Effect.gen(function* () {
+      // The store reaches Redis through a proxy, as a Sentinel client reaches the current master:
+      // first this file's master (its replica frozen), then, after the "failover", the master of
+      // another pair, whose replica is healthy and which never saw the commit.
+      const other = yield* Effect.acquireRelease(Effect.promise(() => startReplicated()), (p) => Effect.promise(() => p.stop()))
+      let target = pair.master.port
+      const sockets = new Set<Socket>()
+      const proxy = createServer((inbound) => {
+        const outbound = connect(target, "127.0.0.1")
+        sockets.add(inbound).add(outbound)
+        inbound.pipe(outbound).pipe(inbound)
+        const close = () => (inbound.destroy(), outbound.destroy())
+        inbound.on("error", close).on("close", close)
+        outbound.on("error", close).on("close", close)
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void proxy.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => (proxy.close(), sockets.forEach((s) => s.destroy())))
+      )
+      const port = (proxy.address() as AddressInfo).port
+      const durable = yield* store({ url: `redis://127.0.0.1:${port}`, durability: { replicas: 1, timeoutMillis: 5000 } })
+      yield* durable.commit(commit("warm"))
+      const admin = new Redis(pair.master.url, { maxRetriesPerRequest: 1 })
+      yield* Effect.addFinalizer(() => Effect.sync(() => admin.disconnect()))
+      yield* whileReplicaFrozen(
+        Effect.gen(function* () {
+          const fiber = yield* Effect.fork(Effect.either(durable.commit(commit("c"))))
+          // The commit is on the old master, its WAIT blocks there; then the failover.
+          while ((yield* Effect.promise(() => admin.info("clients"))).includes("blocked_clients:0")) yield* Effect.sleep("20 millis")
+          target = other.master.port
+          sockets.forEach((s) => s.destroy())
+          const result = yield* Fiber.join(fiber)
+          expect(Either.isLeft(result) && result.left.reason).toBe("Unavailable")
+        })
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("a WAIT cut short because its master became a replica is Unavailable, not a bug", () =>
+    Effect.gen(function* () {
+      // A pair of its own: its master is demoted.
+      const own = yield* Effect.acquireRelease(Effect.promise(() => startReplicated()), (p) => Effect.promise(() => p.stop()))
+      const prefix = freshPrefix()
+      // Two replicas wanted, one there: the WAIT blocks until the master is demoted under it.
+      const durable = yield* RedisStore.make({ url: own.master.url, prefix, durability: { replicas: 2, timeoutMillis: 10_000 } })
+      const admin = new Redis(own.master.url, { maxRetriesPerRequest: 1 })
+      yield* Effect.addFinalizer(() => Effect.sync(() => admin.disconnect()))
+      const fiber = yield* Effect.fork(Effect.either(durable.commit(commit("d"))))
+      while ((yield* Effect.promise(() => admin.info("clients"))).includes("blocked_clients:0")) yield* Effect.sleep("20 millis")
+      // A failover: the old master follows another node (here one that does not answer).
+      yield* Effect.promise(() => admin.call("REPLICAOF", "127.0.0.1", "1"))
+      const result = yield* Fiber.join(fiber)
+      expect(Either.isLeft(result) && result.left.message).toMatch(/UNBLOCKED/)
+      expect(Either.isLeft(result) && result.left.reason).toBe("Unavailable")
+    }).pipe(Effect.scoped))
+
+  it.live("a WAIT that reaches a replica (its master was demoted before the client noticed) is Unavailable, not a bug", () =>
+    Effect.gen(function* () {
+      const replica = yield* replicaClient
+      const error = yield* Effect.promise(() => replica.call("WAIT", 1, 10).then(() => undefined, (e: unknown) => e))
+      expect(error instanceof Error && error.message).toMatch(/^ERR WAIT cannot be used with replica instances/)
+      expect(Internal.reasonOf(error)).toBe("Unavailable")
     }).pipe(Effect.scoped))
 
   it.live("waits for the replica on registrations and inbound dead letters", () =>

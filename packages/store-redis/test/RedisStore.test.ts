@@ -624,6 +624,38 @@ describe("RedisStore batch operations", () => {
       expect(yield* b.load("s")).toEqual({ shipmentId: "s", version: 3, body: "S3" })
     }))
 
+  it.scoped("never answers from the cache when the cached version was committed again with another body", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const a = yield* fresh({ prefix })
+      const b = yield* fresh({ prefix }) // another process
+      const record = `{${prefix}:p${a.partitionOf("s")}}:r:s`
+      yield* a.commit({ ...commit("s", 0), body: "A1" })
+      yield* a.commit({ ...commit("s", 1), body: "A2" })
+      // A failover that lost a's last commit (or a restore of an older dump) takes the record
+      // back to version 1; b commits version 2 again, with another body.
+      yield* Effect.promise(() => a.client.hset(record, "v", "1", "b", "A1"))
+      yield* b.commit({ ...commit("s", 1), body: "B2" })
+      expect(yield* a.load("s")).toEqual({ shipmentId: "s", version: 2, body: "B2" })
+      // The same after FLUSHDB (played by removing the record): version 1 is someone else's.
+      yield* Effect.promise(() => a.client.del(record))
+      yield* b.commit({ ...commit("s", 0), body: "B1" })
+      expect(yield* a.loadMany([{ shipmentId: "s" }])).toEqual([{ shipmentId: "s", version: 1, body: "B1" }])
+      // A caller whose version a loaded or committed gets the new body too.
+      yield* Effect.promise(() => a.client.del(record))
+      yield* a.commit({ ...commit("s", 0), body: "A1" })
+      yield* Effect.promise(() => a.client.del(record))
+      yield* b.commit({ ...commit("s", 0), body: "B1" })
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }])).toEqual([{ shipmentId: "s", version: 1, body: "B1" }])
+      // Unchanged, the body still does not travel.
+      const misses = a.cacheStats().misses
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }, { shipmentId: "s" }])).toEqual([
+        { shipmentId: "s", version: 1 },
+        { shipmentId: "s", version: 1, body: "B1" }
+      ])
+      expect(a.cacheStats().misses).toBe(misses)
+    }))
+
   it.scoped("getShipments and findManyByTracking answer in order across partitions", () =>
     Effect.gen(function* () {
       const store = yield* fresh({ partitions: 5 })

@@ -489,14 +489,21 @@ return removed
 /**
  * Loads a record unless the caller already holds its current version.
  *
- * KEYS: 1 record. ARGV: 1 the version the caller holds.
+ * A version number alone does not name a body: after a failover that lost the last commits (or
+ * a `FLUSHDB`, or a restore of an older dump) the same version can be committed again with
+ * another body. So a caller that holds the body itself passes its SHA-1 (ARGV 2), and is
+ * answered "unchanged" only when the stored body is that one; `-` compares the version only.
+ *
+ * KEYS: 1 record. ARGV: 1 the version the caller holds, 2 the SHA-1 of its body, or `-`.
  * Returns false (no record), {version} (unchanged) or {version, body}.
  */
 export const load = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return false end
-if v == ARGV[1] then return {v} end
-return {v, redis.call('HGET', KEYS[1], 'b')}
+if v == ARGV[1] and ARGV[2] == '-' then return {v} end
+local b = redis.call('HGET', KEYS[1], 'b')
+if v == ARGV[1] and b and redis.sha1hex(b) == ARGV[2] then return {v} end
+return {v, b}
 `
 
 /**

@@ -20,7 +20,13 @@ export interface ConnectionOptions {
   readonly redisOptions?: RedisOptions | undefined
 }
 
-const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|OOM|MISCONF|CROSSSLOT|MOVED|ASK)\b/
+const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|OOM|MISCONF|CROSSSLOT|MOVED|ASK|UNBLOCKED)\b/
+
+/**
+ * What a node that became a replica answers a `WAIT` (sent before the client noticed the
+ * failover); a `WAIT` in flight when it was demoted gets `UNBLOCKED` (above).
+ */
+const waitOnReplica = /^ERR WAIT cannot be used with replica instances/
 
 /**
  * What a Cluster node answers when a script reaches a key of its slot that the node does not
@@ -38,8 +44,10 @@ export const reasonOf = (cause: unknown): PortError.Reason => {
     // writes right now; everything else the server rejects is a mistake in this package. MOVED
     // and ASK reach the caller when a Cluster's slots moved under a pipeline that mixed slots
     // (ioredis follows a redirection only when every command of the pipeline got the same one).
+    // UNBLOCKED: a blocking command (a durability `WAIT`) was cut short because its master was
+    // turned into a replica.
     if (transient.test(message)) return message.startsWith("CROSSSLOT") ? "Bug" : "Unavailable"
-    return slotInMotion.test(message) ? "Unavailable" : "Bug"
+    return slotInMotion.test(message) || waitOnReplica.test(message) ? "Unavailable" : "Bug"
   }
   if (cause.name === "MaxRetriesPerRequestError") return "Unavailable"
   if (/timed? ?out/i.test(message)) return "Timeout"
@@ -262,6 +270,22 @@ export const replicaWaiter = (
 ): ((method: string, keys: ReadonlyArray<string>) => Promise<void>) => {
   if (durability === undefined) return () => Promise.resolve()
   const { replicas, timeoutMillis } = durability
+  /**
+   * Connections each node has lost so far. `WAIT` counts the replicas holding what the server it
+   * reaches holds: one ioredis sends (or sends again) after a reconnect may reach another server,
+   * the master a failover promoted, which never had the write, and confirm nothing about it.
+   */
+  const drops = new WeakMap<Redis, { count: number }>()
+  const dropsOf = (node: Redis): { count: number } => {
+    let seen = drops.get(node)
+    if (seen === undefined) {
+      const counter = { count: 0 }
+      node.on("close", () => void counter.count++)
+      drops.set(node, counter)
+      seen = counter
+    }
+    return seen
+  }
   /** WAITs not sent yet, by node: a write finished before the request is covered by the WAIT sent after it. */
   const queued = new Map<Redis, Promise<number>>()
   const waitOn = (node: Redis): Promise<number> => {
@@ -296,9 +320,24 @@ export const replicaWaiter = (
     }
     return [...nodes]
   }
+  if (!client.isCluster) dropsOf(client as Redis)
   return async (method, keys) => {
     const nodes = mastersOf(method, keys)
+    // Called as the write's reply came in, on the connection that wrote it.
+    const before = nodes.map((node) => dropsOf(node).count)
     const acked = await Promise.all(nodes.map(waitOn))
+    const lost = nodes.findIndex((node, i) => dropsOf(node).count !== before[i])
+    if (lost >= 0) {
+      const node = nodes[lost]!
+      throw new PortError.StorageError({
+        reason: "Unavailable",
+        module,
+        method,
+        description:
+          `the connection to the master (${node.options.host}:${node.options.port}) dropped before WAIT answered; ` +
+          `a WAIT on a new connection may reach another server, so the write is not confirmed durable (retry: the retry deduplicates)`
+      })
+    }
     const short = acked.findIndex((n) => n < replicas)
     if (short >= 0) {
       const node = nodes[short]!
