@@ -39,6 +39,7 @@ import * as ShipmentRecord from "./ShipmentRecord.js"
 import * as ShipmentState from "./ShipmentState.js"
 import * as Store from "./Store.js"
 import * as Validation from "./Validation.js"
+import * as WebhookSignature from "./WebhookSignature.js"
 
 // -------------------------------------------------------------------------------------------
 // messages and errors
@@ -739,7 +740,13 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
 
     const deadLetter = (message: InboundMessage, error: IngestError, shipmentId?: string) =>
       Effect.gen(function* () {
-        const payload = JSON.stringify(encodeMessage(message))
+        // A raw request handed over directly (not through `Worker.publish`) may still carry the
+        // credentials of the host's endpoint: they are not kept.
+        const payload = JSON.stringify(encodeMessage(
+          message._tag === "Request" && Object.keys(message.headers).some(WebhookSignature.isCredentialHeader)
+            ? { ...message, headers: WebhookSignature.withoutCredentials(message.headers) }
+            : message
+        ))
         const now = yield* Clock.currentTimeMillis
         const id = `inbound:${createHash("sha256").update(payload).digest("hex").slice(0, 32)}`
         yield* Effect.mapError(

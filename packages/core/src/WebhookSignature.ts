@@ -240,6 +240,14 @@ export const credentialHeaders: ReadonlySet<string> = new Set([
 export const isCredentialHeader = (name: string): boolean => credentialHeaders.has(name.toLowerCase())
 
 /**
+ * The headers without the {@link credentialHeaders}.
+ *
+ * @since 0.2.0
+ */
+export const withoutCredentials = (headers: Readonly<Record<string, string>>): Record<string, string> =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => !isCredentialHeader(name)))
+
+/**
  * `body is N bytes, more than the M allowed` when the body is larger than `maxBodyBytes`
  * (checked before any other work), else `undefined`.
  *

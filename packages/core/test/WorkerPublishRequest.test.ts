@@ -73,6 +73,26 @@ describe("Worker.publish (raw requests)", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a request handed to the pipeline directly (ingestNow) is dead-lettered without its credential headers", () =>
+    Effect.gen(function* () {
+      const refusing: CarrierPort.CarrierPortShape = {
+        source: "acme",
+        verify: () => Effect.fail(new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })),
+        parse: () => Effect.succeed([]),
+        createTracker: () => Effect.die("not used"),
+        buyLabel: () => Effect.die("not used")
+      }
+      const store = yield* MemoryStore.make
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.receive(request(forwarded))
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(1)
+        expect(letters[0]!.payload).toMatch(/x-hmac-signature/)
+        expect(letters[0]!.payload).not.toMatch(/s3cr3t|aG9zdDpzM2NyM3Qt/)
+      }).pipe(Effect.provide(Layer.provideMerge(Pipeline.layer({ carriers: [refusing] }), Layer.succeed(Store.Store, store))))
+    }))
+
   it.effect("refuses a request body too large for any adapter before storing it, as a typed Invalid", () =>
     Effect.gen(function* () {
       const transport = yield* MemoryTransport.make
