@@ -14,12 +14,14 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as EventCodec from "./EventCodec.js"
 import { describeDefect } from "./internal/defect.js"
+import * as Metrics from "./Metrics.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
@@ -162,7 +164,7 @@ export const publish = (
       messages.map((m) => {
         const body = encode(
           m._tag === "Request" && Object.keys(m.headers).some(WebhookSignature.isCredentialHeader)
-            ? { ...m, headers: Object.fromEntries(Object.entries(m.headers).filter(([name]) => !WebhookSignature.isCredentialHeader(name))) }
+            ? { ...m, headers: WebhookSignature.withoutCredentials(m.headers) }
             : m
         )
         return {
@@ -217,7 +219,12 @@ export const make = (
       waitMillis: options.waitMillis ?? 100
     }
 
-    const deadLetterUndecodable = (delivery: Transport.Delivery, reason: string) =>
+    /**
+     * Keeps a message the worker itself gives up on as an inbound dead letter (its id is the
+     * body's hash, so keeping it again is harmless), counted in `waybill_dead_letters_total`
+     * (target `ingest`) like the pipeline's.
+     */
+    const keep = (delivery: Transport.Delivery, reason: PortError.Reason, description: string) =>
       Effect.gen(function* () {
         yield* store.putDeadLetter({
           id: `inbound:${createHash("sha256").update(delivery.body).digest("hex").slice(0, 32)}`,
@@ -225,9 +232,10 @@ export const make = (
           target: topic,
           failedAt: yield* Clock.currentTimeMillis,
           attempts: delivery.deliveries,
-          error: JSON.stringify({ _tag: "IngestError", reason: "Invalid", description: reason }),
+          error: JSON.stringify({ _tag: "IngestError", reason, module: MODULE, method: "poll", description }),
           payload: delivery.body
         })
+        yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", reason))
       })
 
     // What the transport gave up on (delivered `maxDeliveries` times without an ack: the store
@@ -243,21 +251,11 @@ export const make = (
       const dead = yield* transport.deadLetters(topic, group, 100)
       if (dead.length === 0) return
       for (const delivery of dead) {
-        yield* store.putDeadLetter({
-          id: `inbound:${createHash("sha256").update(delivery.body).digest("hex").slice(0, 32)}`,
-          kind: "inbound",
-          target: topic,
-          failedAt: now,
-          attempts: delivery.deliveries,
-          error: JSON.stringify({
-            _tag: "IngestError",
-            reason: "Unavailable",
-            module: MODULE,
-            method: "poll",
-            description: `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`
-          }),
-          payload: delivery.body
-        })
+        yield* keep(
+          delivery,
+          "Unavailable",
+          `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`
+        )
       }
       yield* transport.dropDeadLetters(topic, group, dead.map((d) => d.id))
       yield* Effect.logWarning("transport dead letters moved to the store's dead letters", { count: dead.length })
@@ -283,21 +281,7 @@ export const make = (
             Effect.catchAllDefect((defect) =>
               Effect.as(
                 Effect.zipRight(
-                  Effect.flatMap(Clock.currentTimeMillis, (now) => store.putDeadLetter({
-                    id: `inbound:${createHash("sha256").update(deliveries[i]!.body).digest("hex").slice(0, 32)}`,
-                    kind: "inbound",
-                    target: topic,
-                    failedAt: now,
-                    attempts: deliveries[i]!.deliveries,
-                    error: JSON.stringify({
-                      _tag: "IngestError",
-                      reason: "Bug",
-                      module: MODULE,
-                      method: "poll",
-                      description: `ingesting it crashed: ${describeDefect(defect)}`
-                    }),
-                    payload: deliveries[i]!.body
-                  })),
+                  keep(deliveries[i]!, "Bug", `ingesting it crashed: ${describeDefect(defect)}`),
                   Effect.logError("a message crashed the pipeline; dead-lettered", { defect: describeDefect(defect) })
                 ),
                 undefined
@@ -321,7 +305,7 @@ export const make = (
       for (const delivery of deliveries) {
         const message = decodeMessage(delivery.body)
         if (Either.isLeft(message)) {
-          yield* deadLetterUndecodable(delivery, message.left.message)
+          yield* keep(delivery, "Invalid", message.left.message)
           undecodable.push(delivery.id)
         } else {
           messages.push(message.right)

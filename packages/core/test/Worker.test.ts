@@ -5,9 +5,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
-import { CarrierPort, DeadLetters, Ids, Instant, MemoryStore, MemoryTransport, Pipeline, PortError, ShipmentEvent, Store, Transport, Worker } from "../src/index.js"
+import { CarrierPort, DeadLetters, Ids, Instant, MemoryStore, MemoryTransport, Metrics, Pipeline, PortError, ShipmentEvent, Store, Transport, Worker } from "../src/index.js"
 import { Histories } from "../src/simulation/index.js"
 import { scan } from "./builders.js"
 
@@ -202,11 +203,15 @@ describe("Worker", () => {
         yield* pipeline.register(Histories.intake(h, 0))
         const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(poison) })
         yield* Worker.publish([...h.events, bad].map((event) => ({ _tag: "Event" as const, event })))
+        const counted = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "Bug")
+        const before = (yield* Metric.value(counted)).count
         const worker = yield* Worker.make({ waitMillis: 10, batch: 64 })
         const fiber = yield* Effect.fork(worker.run)
         yield* TestClock.adjust("1 second")
         expect(fiber.unsafePoll()).toBeNull()
         expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        // Counted where alerts look: waybill_dead_letters_total{target="ingest",reason="Bug"}.
+        expect((yield* Metric.value(counted)).count - before).toBe(1)
         // Every other event is in; the poison is kept with the crash as its reason.
         expect((yield* memory.seen(h.events.map(Pipeline.idempotencyKey))).every((s) => s)).toBe(true)
         const letters = yield* DeadLetters.list({ kind: "inbound" })
