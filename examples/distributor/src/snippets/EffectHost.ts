@@ -82,9 +82,18 @@ const pollOrders = Effect.gen(function* () {
 // #endregion release
 
 // #region webhook
-import { Instant, type Transport, Worker } from "@waybill/core"
-import { Runtime } from "effect"
+import { EasyPostWebhook } from "@waybill/carrier-easypost"
+import { Instant, PortError, type Transport, Worker } from "@waybill/core"
+import { Either, Runtime } from "effect"
 import * as Http from "node:http"
+
+// A refusal for good (Invalid, e.g. a body over the 1 MiB the EasyPost adapter accepts) is 413,
+// read no further; 503 with retry-after only when trying again can help (the transport is down, …).
+const refuse = (res: Http.ServerResponse, reason: PortError.Reason) => {
+  if (reason === "Invalid") res.writeHead(413).end()
+  else if (PortError.isRetryable(reason)) res.writeHead(503, { "retry-after": "5" }).end() // the sender retries
+  else res.writeHead(500).end()
+}
 
 // POST /webhooks/easypost: the raw body and headers go to the ingest topic as they arrived; the
 // answer is 202 once they are durably enqueued (a worker verifies, parses and applies them).
@@ -94,8 +103,15 @@ const serveWebhooks = (port: number) =>
     const server = Http.createServer((req, res) => {
       if (req.method !== "POST" || req.url !== "/webhooks/easypost") return void res.writeHead(404).end()
       const chunks: Array<Buffer> = []
-      req.on("data", (chunk: Buffer) => chunks.push(chunk))
+      let size = 0
+      req.on("data", (chunk: Buffer) => {
+        size += chunk.length
+        if (size <= EasyPostWebhook.defaultMaxBodyBytes) chunks.push(chunk)
+        else if (!res.writableEnded) res.writeHead(413, { connection: "close" }).end() // stops reading
+      })
       req.on("end", () => {
+        if (size > EasyPostWebhook.defaultMaxBodyBytes) return // answered 413
+        // Every header with one value; an array (only set-cookie comes as one) is left out, not joined.
         const headers: Record<string, string> = {}
         for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers[name] = value
         const message = {
@@ -105,9 +121,9 @@ const serveWebhooks = (port: number) =>
           body: new Uint8Array(Buffer.concat(chunks)),
           receivedAt: Instant.fromMillis(Date.now())
         } as const
-        Runtime.runPromise(runtime, Worker.publish([message])).then(
-          () => res.writeHead(202).end(),
-          () => res.writeHead(503, { "retry-after": "5" }).end() // the sender retries
+        Runtime.runPromise(runtime, Effect.either(Worker.publish([message]))).then(
+          (result) => (Either.isRight(result) ? res.writeHead(202).end() : refuse(res, result.left.reason)),
+          () => refuse(res, "Bug") // a defect
         )
       })
     })

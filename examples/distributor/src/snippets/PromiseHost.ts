@@ -10,8 +10,8 @@
  */
 // #region promise
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { EasyPostCarrier } from "@waybill/carrier-easypost"
-import { CarrierPort, ErpPort, Flows, Shipment, Waybill } from "@waybill/core"
+import { EasyPostCarrier, EasyPostWebhook } from "@waybill/carrier-easypost"
+import { CarrierPort, ErpPort, Flows, PortError, Shipment, Waybill } from "@waybill/core"
 import { OdooClient, OdooErp } from "@waybill/odoo"
 import { Config, Layer, ManagedRuntime } from "effect"
 import * as Http from "node:http"
@@ -65,15 +65,29 @@ const main = async () => {
   setInterval(() => poll().catch((error: unknown) => console.error("order poll failed", error)), 60_000)
 
   // Carrier webhooks: 202 once durably enqueued; a worker verifies the signature and applies them.
+  // A refusal for good (Invalid, e.g. a body over the 1 MiB the EasyPost adapter accepts) is 413,
+  // read no further; 503 with retry-after only when trying again can help (the store is down, …).
+  const refuse = (res: Http.ServerResponse, reason: PortError.Reason) => {
+    if (reason === "Invalid") res.writeHead(413).end()
+    else if (PortError.isRetryable(reason)) res.writeHead(503, { "retry-after": "5" }).end() // the sender retries
+    else res.writeHead(500).end()
+  }
   Http.createServer((req, res) => {
     const chunks: Array<Buffer> = []
-    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    let size = 0
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= EasyPostWebhook.defaultMaxBodyBytes) chunks.push(chunk)
+      else if (!res.writableEnded) res.writeHead(413, { connection: "close" }).end() // stops reading
+    })
     req.on("end", () => {
+      if (size > EasyPostWebhook.defaultMaxBodyBytes) return // answered 413
+      // Every header with one value; an array (only set-cookie comes as one) is left out, not joined.
       const headers: Record<string, string> = {}
       for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers[name] = value
       waybill.webhook("easypost", headers, new Uint8Array(Buffer.concat(chunks))).then(
         () => res.writeHead(202).end(),
-        () => res.writeHead(503, { "retry-after": "5" }).end()
+        (error: unknown) => refuse(res, error instanceof PortError.StorageError ? error.reason : "Bug") // the typed error, else a defect
       )
     })
   }).listen(8080)
