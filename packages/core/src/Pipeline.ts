@@ -34,6 +34,7 @@ import * as Metrics from "./Metrics.js"
 import * as Milestone from "./Milestone.js"
 import * as Order from "./Order.js"
 import * as PortError from "./PortError.js"
+import type * as Shipment from "./Shipment.js"
 import * as ShipmentEvent from "./ShipmentEvent.js"
 import * as ShipmentRecord from "./ShipmentRecord.js"
 import * as ShipmentState from "./ShipmentState.js"
@@ -137,7 +138,13 @@ export interface Options {
  * @since 0.1.0
  */
 export interface PipelineShape {
-  /** Registers an order's shipments (idempotent): reference data, tracking index and an empty record. */
+  /**
+   * Registers an order's shipments (idempotent): reference data, tracking index and an empty
+   * record. A shipment with `cancelledAt` (the ERP cancelled it) then gets its cancellation
+   * ingested as an event of source `erp` (see {@link erpCancellation}), once per shipment however
+   * often it is registered; the state machine decides it (cancelled before dispatch, an anomaly
+   * after). Fails with a permanent `IngestError` if that event cannot be ingested.
+   */
   readonly register: (intake: ErpPort.OrderIntake) => Effect.Effect<ReadonlyArray<Ids.ShipmentId>, IngestError>
   /** Ingests one canonical event (from a trusted source). */
   readonly ingest: (event: ShipmentEvent.ShipmentEvent) => Effect.Effect<IngestResult, IngestError>
@@ -249,6 +256,32 @@ const storageError = (method: string) => (e: PortError.StorageError) =>
  */
 export const idempotencyKey = (event: ShipmentEvent.ShipmentEvent): string =>
   `${event.source}|${event.id}|${sha256Hex(ShipmentState.contentKey(event)).slice(0, 16)}`
+
+/**
+ * The event that reports an ERP's cancellation of a shipment (`Shipment.cancelledAt`): a
+ * `cancelled` status of source `erp`, raw code `erp.cancelled`, that occurred at `cancelledAt`.
+ * Its id is derived from the shipment's id alone, so every registration of the cancelled
+ * shipment makes the same event (`Pipeline.register` ingests it once).
+ *
+ * @since 0.2.0
+ */
+export const erpCancellation = (
+  shipment: Pick<Shipment.Shipment, "id" | "companyId">,
+  cancelledAt: Instant.Instant,
+  receivedAt: Instant.Instant
+): ShipmentEvent.StatusReported => {
+  const id = `erp.cancelled:${shipment.id}`
+  return new ShipmentEvent.StatusReported({
+    id: Ids.EventId.make(id.length <= 200 ? id : `erp.cancelled:${sha256Hex(shipment.id)}`),
+    shipmentId: shipment.id,
+    companyId: shipment.companyId,
+    source: "erp",
+    occurredAt: cancelledAt,
+    receivedAt,
+    raw: new ShipmentEvent.RawCode({ code: "erp.cancelled", description: "the delivery was cancelled in the ERP" }),
+    status: "cancelled"
+  })
+}
 
 /**
  * Builds the pipeline over the `Store` in context.
@@ -380,6 +413,21 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             })
           )
           ids.push(shipment.id)
+        }
+        // Cancellations by the ERP, through the ingest path. A shipment that holds the event
+        // already (by id: its `cancelledAt` may have moved since, Odoo's `write_date` does) is
+        // left as it is, so a registration repeated by every poll changes nothing.
+        const cancellations: Array<ShipmentEvent.ShipmentEvent> = []
+        for (const shipment of intake.shipments) {
+          if (shipment.cancelledAt === undefined) continue
+          const event = erpCancellation(shipment, shipment.cancelledAt, Instant.fromMillis(now))
+          const current = yield* loadRecord(shipment.id, "register")
+          if (current?.record.state.events.some((e) => e.id === event.id) === true) continue
+          cancellations.push(event)
+        }
+        if (cancellations.length > 0) {
+          const { rejected } = yield* ingestEvents(cancellations)
+          if (rejected[0] !== undefined) return yield* rejected[0].error
         }
         return ids
       })

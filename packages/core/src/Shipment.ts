@@ -35,6 +35,10 @@ export class Package extends Schema.Class<Package>("Package")({
  * measured weight above the whole declared weight is out of tolerance (carriers weigh parcel by
  * parcel). Carrier events find the shipment by its `trackingNumber` or by any package's.
  *
+ * `cancelledAt` is set when the ERP cancelled this delivery (or its order) at that time:
+ * `Pipeline.register` then reports the cancellation as an event of source `erp`, so the state
+ * machine decides it like a carrier's (a cancellation before dispatch, an anomaly after).
+ *
  * @since 0.1.0
  */
 export class Shipment extends Schema.Class<Shipment>("Shipment")({
@@ -48,5 +52,11 @@ export class Shipment extends Schema.Class<Shipment>("Shipment")({
   shipTo: Party.Address,
   packages: Schema.Array(Package).pipe(Schema.maxItems(1000)),
   declaredWeight: Weight.Grams,
-  createdAt: Instant.Instant
+  createdAt: Instant.Instant,
+  /**
+   * When the ERP cancelled the delivery; absent while it is not cancelled.
+   *
+   * @since 0.2.0
+   */
+  cancelledAt: Schema.optionalWith(Instant.Instant, { exact: true })
 }) {}

@@ -26,7 +26,7 @@ import {
 } from "../src/index.js"
 import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { Histories } from "../src/testing/index.js"
-import { scan, shipmentId, companyId } from "./builders.js"
+import { scan, shipmentId, companyId, t } from "./builders.js"
 
 const SECRET = "whsec-test"
 
@@ -322,6 +322,91 @@ describe("pipeline", () => {
           [1001, "broken-link"]
         ])
       }).pipe(Effect.provideService(Store.Store, store))
+    })
+  )
+})
+
+describe("a delivery the ERP cancelled (Shipment.cancelledAt)", () => {
+  const cancelled = (intake: ErpPort.OrderIntake, minutes: number) =>
+    new ErpPort.OrderIntake({
+      order: intake.order,
+      shipments: intake.shipments.map((s) => new Shipment.Shipment({ ...s, cancelledAt: t(minutes) }))
+    })
+  /** What a registration may have written: the event log, the audit trail and the outbox. */
+  const footprint = (store: MemoryStoreType.MemoryStore) =>
+    Effect.gen(function* () {
+      return {
+        events: (yield* store.events(shipmentId)).map((e) => e.id),
+        audit: store.internals.audit.read(shipmentId).length,
+        outbox: [...store.internals.outbox.keys()].sort()
+      }
+    })
+
+  it.effect("before dispatch: registering cancels the shipment, once, however often it is registered", () =>
+    Effect.gen(function* () {
+      const { layer, intake, store } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(intake)
+        yield* pipeline.ingest(scan("w1", "picked", 5))
+        const ids = yield* pipeline.register(cancelled(intake, 20))
+        expect(ids).toEqual([shipmentId])
+        const record = (yield* pipeline.record(shipmentId))!
+        expect(record.state.view.status).toBe("cancelled")
+        expect(record.state.view.cancelledAt).toEqual(t(20))
+        expect(record.state.view.anomalies).toEqual([])
+        const event = record.state.events.find((e) => e.source === "erp")!
+        expect(event).toMatchObject({ _tag: "StatusReported", status: "cancelled", occurredAt: t(20), raw: { code: "erp.cancelled" } })
+        expect(record.state.view.milestones.map((m) => m._tag)).toContain("Cancelled")
+        // the flows did what a carrier's cancellation makes them do: a note on the delivery
+        const before = yield* footprint(store)
+        expect(before.outbox.some((k) => k.includes("cancelled"))).toBe(true)
+        // the event is the same at every registration: same id, same idempotency key
+        const again = Pipeline.erpCancellation(intake.shipments[0]!, t(20), t(999))
+        expect(again.id).toBe(event.id)
+        expect(Pipeline.idempotencyKey(again)).toBe(Pipeline.idempotencyKey(event))
+        expect((yield* pipeline.ingest(again)).outcome).toBe("Duplicate")
+        // registered again (the next poll, a restart, a write_date moved by a later edit): nothing new
+        yield* pipeline.register(cancelled(intake, 20))
+        yield* pipeline.register(cancelled(intake, 45))
+        expect(yield* footprint(store)).toEqual(before)
+        expect((yield* pipeline.record(shipmentId))!.state.events.filter((e) => e.source === "erp")).toHaveLength(1)
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.effect("after a dispatch scan: the cancellation is recorded as an anomaly, not applied, and only once", () =>
+    Effect.gen(function* () {
+      const { layer, intake, store } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(intake)
+        yield* pipeline.ingest(scan("d1", "dispatched", 10))
+        yield* pipeline.register(cancelled(intake, 30))
+        const record = (yield* pipeline.record(shipmentId))!
+        expect(record.state.view.status).toBe("dispatched")
+        expect(record.state.view.cancelledAt).toBeUndefined()
+        expect(record.state.view.anomalies.map((a) => a.reason)).toEqual(["cancel_after_dispatch"])
+        const before = yield* footprint(store)
+        yield* pipeline.register(cancelled(intake, 30))
+        expect(yield* footprint(store)).toEqual(before)
+        expect((yield* pipeline.record(shipmentId))!.state.view.anomalies).toHaveLength(1)
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.effect("a shipment cancelled before it was first registered is registered cancelled", () =>
+    Effect.gen(function* () {
+      const { layer, intake } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(cancelled(intake, 1))
+        expect((yield* pipeline.record(shipmentId))!.state.view.status).toBe("cancelled")
+        // a shipment without cancelledAt gets no event
+        const other = Histories.intake({ shipmentId: "shp-2" as typeof shipmentId, companyId, events: [] }, 2)
+        yield* pipeline.register(other)
+        expect((yield* pipeline.record("shp-2"))!.state.events).toEqual([])
+      }).pipe(Effect.provide(layer))
     })
   )
 })
