@@ -4,7 +4,9 @@
  * - **Order intake** polls confirmed `sale.order`s with a `(write_date, id)` cursor and returns
  *   them with their outgoing deliveries (`stock.picking`) as canonical `OrderIntake`s, again when
  *   a delivery changes without its order (a second cursor on the deliveries); an Odoo
- *   automation-rule webhook can push one order instead (`intakeFromWebhook`).
+ *   automation-rule webhook can push one order instead (`intakeFromWebhook`). A delivery
+ *   cancelled in Odoo (or the whole order, once confirmed) is handed out again with the
+ *   shipment's `cancelledAt`, so waybill cancels it (or records it as an anomaly after dispatch).
  * - **Milestones back**: tracking number and carrier on the delivery, chatter notes, delivery
  *   validation through every wizard (SMS, backorder, nothing reserved), and the OCA
  *   `delivery_state` fields where that module is installed.
@@ -113,7 +115,10 @@ export interface Options {
  * @since 0.1.0
  */
 export interface OdooErpShape extends ErpPort.ErpPortShape, HelpdeskPort.HelpdeskPortShape {
-  /** The intake of one order (`None` when it is not confirmed or cannot be taken in). */
+  /**
+   * The intake of one order (`None` when it is not confirmed or cannot be taken in). An order
+   * cancelled after its confirmation comes with its deliveries' `cancelledAt`.
+   */
   readonly fetchIntake: (orderId: number) => Effect.Effect<Option.Option<ErpPort.OrderIntake>, PortError.ErpError>
   /** Decodes an automation-rule webhook (`sale.order` or `stock.picking`) and fetches its order. */
   readonly intakeFromWebhook: (payload: unknown) => Effect.Effect<Option.Option<ErpPort.OrderIntake>, PortError.ErpError>
@@ -400,10 +405,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         })
         const pickings = yield* client.searchRead(
           "stock.picking",
-          D.and(D.isIn("sale_id", orderIds), D.eq("picking_type_code", "outgoing"), D.ne("state", "cancel")),
+          // cancelled ones too: a delivery cancelled after intake is reported with `cancelledAt`
+          D.and(D.isIn("sale_id", orderIds), D.eq("picking_type_code", "outgoing")),
           {
             fields: {
               name: Schema.String,
+              state: Schema.String,
+              write_date: OdooField.DateTimeUtc,
               sale_id: OdooField.Many2one,
               partner_id: OdooField.Many2one,
               carrier_id: OdooField.Many2one,
@@ -439,6 +447,10 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         for (const orderId of orderIds) {
           const o = byId.get(orderId)
           if (o === undefined) continue
+          const shipped = pickings.filter((p) => p.sale_id?.id === o.id)
+          // Only a cancelled order that was confirmed (it has deliveries, cancelled with it) is
+          // handed out, so its shipments get cancelled in waybill; a cancelled quotation is not.
+          if (o.state === "cancel" && shipped.length === 0) continue
           const company = o.company_id ?? { id: 1, name: "" }
           const companyId = companyIdOf(company)
           const currency = o.currency_id?.name ?? ""
@@ -502,8 +514,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
                 }),
               confirmedAt: DateTime.formatIso(o.date_order)
             },
-            shipments: pickings
-              .filter((p) => p.sale_id?.id === o.id)
+            shipments: shipped
               .map((p) => {
                 const partner = p.partner_id !== null ? partners.get(p.partner_id.id) : undefined
                 const carrier = p.carrier_id !== null ? nonEmpty(p.carrier_id.name) : undefined
@@ -523,7 +534,9 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
                     trackingNumber
                   })),
                   declaredWeight: grams(Math.max(0, p.weight), systemUnit),
-                  createdAt: DateTime.formatIso(p.create_date)
+                  createdAt: DateTime.formatIso(p.create_date),
+                  // Odoo keeps no cancellation date: the last write of a cancelled delivery is its cancellation
+                  ...(p.state === "cancel" ? { cancelledAt: DateTime.formatIso(p.write_date) } : {})
                 }
               })
           }
@@ -545,7 +558,11 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         return intakes
       })
 
-    const confirmed = D.isIn("state", ["sale", "done"])
+    /**
+     * The orders the intake takes: confirmed ones, and cancelled ones that were confirmed before
+     * (they have deliveries: a quotation has none), so a cancellation after intake reaches waybill.
+     */
+    const confirmed = D.or(D.isIn("state", ["sale", "done"]), D.and(D.eq("state", "cancel"), D.ne("picking_ids", false)))
 
     /**
      * One poll of a `(write_date, id)` cursor (see IntakeCursor): the rows after `after` and, when
@@ -656,7 +673,10 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       Effect.gen(function*() {
         const rows = yield* client.read("sale.order", [orderId], { fields: { state: Schema.String } })
         const row = rows[0]
-        if (row === undefined || (row.state !== "sale" && row.state !== "done")) return Option.none<ErpPort.OrderIntake>()
+        // a cancelled order is taken in only when it was confirmed (intakesOf: it has deliveries)
+        if (row === undefined || (row.state !== "sale" && row.state !== "done" && row.state !== "cancel")) {
+          return Option.none<ErpPort.OrderIntake>()
+        }
         return Option.fromNullable((yield* intakesOf([orderId]))[0])
       })
 

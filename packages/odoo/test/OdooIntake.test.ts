@@ -4,9 +4,10 @@
  * orders arriving while paging.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ErpPort, Instant, Order, PortError } from "@waybill/core"
+import { ErpPort, Instant, MemoryStore, Order, Pipeline, PortError, Store } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as IntakeCursor from "../src/internal/IntakeCursor.js"
@@ -582,5 +583,134 @@ describe("shipments and addresses over an order's life (over HTTP)", () => {
       expect(intake?.order.customer.address).toBeUndefined()
       expect(intake?.order.shipTo.street).toBe("7 Dock Road")
       expect(intake?.shipments.map((s) => s.shipTo.city)).toEqual(["Portsmouth"])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("orders and deliveries cancelled in Odoo after intake (over HTTP)", () => {
+  const setup = (now: () => number) =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17, now })
+      const partner = fake.admin.createPartner()
+      const product = fake.admin.createProduct({ name: "Part", code: "P-1" })
+      fake.admin.setStock(product, 100)
+      const { erp } = yield* connect(fake)
+      return { fake, partner, product, erp }
+    })
+  /** Polls until nothing more comes, from `cursor`; the intakes handed out and the last cursor. */
+  const drain = (erp: OdooErp.OdooErpShape, cursor: string | undefined) =>
+    Effect.gen(function*() {
+      const intakes: Array<ErpPort.OrderIntake> = []
+      for (let i = 0; i < 20; i++) {
+        const batch = yield* erp.fetchOrders({ cursor, limit: 10 })
+        intakes.push(...batch.intakes)
+        const moved = batch.cursor !== undefined && batch.cursor !== cursor
+        if (batch.cursor !== undefined) cursor = batch.cursor
+        if (batch.intakes.length === 0 && !moved) break
+      }
+      return { intakes, cursor }
+    })
+
+  it.scopedLive("an order cancelled after intake is handed out again, its deliveries with cancelledAt", () =>
+    Effect.gen(function*() {
+      let now = base
+      const { erp, fake, partner, product } = yield* setup(() => now)
+      const { orderId, pickingIds } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] })
+      now += 1000
+      const first = yield* drain(erp, undefined)
+      const taken = first.intakes.find((i) => i.order.refs.odoo?.id === orderId)!
+      expect(taken.shipments.map((s) => [s.refs.odoo?.id, s.cancelledAt])).toEqual([[pickingIds[0], undefined]])
+
+      // cancelled in Odoo: sale_stock cancels the deliveries that are not done, in the same transaction
+      now = base + 60_000
+      fake.admin.call("sale.order", "action_cancel", [orderId])
+      expect(fake.admin.read("stock.picking", pickingIds, ["state"])[0]?.state).toBe("cancel")
+      now += 1000
+      const second = yield* drain(erp, first.cursor)
+      const again = second.intakes.filter((i) => i.order.refs.odoo?.id === orderId)
+      expect(again.length).toBeGreaterThan(0)
+      for (const intake of again) {
+        expect(intake.order.id).toBe(taken.order.id)
+        expect(intake.shipments.map((s) => [s.id, s.cancelledAt])).toEqual([[taken.shipments[0]!.id, Instant.fromMillis(base + 60_000)]])
+      }
+      // as is the intake of the one order
+      expect((yield* intakeOf(erp, orderId)).shipments[0]?.cancelledAt).toEqual(Instant.fromMillis(base + 60_000))
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a delivery cancelled while its order stays confirmed comes with cancelledAt, next to the others", () =>
+    Effect.gen(function*() {
+      let now = base
+      const { erp, fake, partner, product } = yield* setup(() => now)
+      const { orderId, pickingIds } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] })
+      now += 1000
+      const first = yield* drain(erp, undefined)
+      now = base + 120_000
+      fake.admin.call("stock.picking", "action_cancel", pickingIds)
+      now += 1000
+      const second = yield* drain(erp, first.cursor)
+      const intake = second.intakes.find((i) => i.order.refs.odoo?.id === orderId)
+      expect(intake?.shipments.map((s) => [s.refs.odoo?.id, s.cancelledAt])).toEqual([[pickingIds[0], Instant.fromMillis(base + 120_000)]])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a quotation cancelled before it was confirmed never appears", () =>
+    Effect.gen(function*() {
+      let now = base
+      const { erp, fake, partner, product } = yield* setup(() => now)
+      const kept = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] }).orderId
+      now += 1000
+      const first = yield* drain(erp, undefined)
+      now += 60_000
+      const { orderId: quotation } = fake.admin.createOrder({
+        partnerId: partner,
+        lines: [{ productId: product, quantity: 1 }],
+        confirm: false
+      })
+      fake.admin.call("sale.order", "action_cancel", [quotation])
+      expect(fake.admin.read("sale.order", [quotation], ["state"])[0]?.state).toBe("cancel")
+      now += 1000
+      const later = yield* drain(erp, first.cursor)
+      const fresh = yield* drain(erp, undefined)
+      expect(first.intakes.map((i) => i.order.refs.odoo?.id)).toEqual([kept])
+      expect(later.intakes.map((i) => i.order.refs.odoo?.id)).not.toContain(quotation)
+      expect(fresh.intakes.map((i) => i.order.refs.odoo?.id)).toEqual([kept])
+      expect(Option.isNone(yield* erp.fetchIntake(quotation))).toBe(true)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("end to end: OdooErp.poll into Pipeline.register cancels the shipment in waybill, once", () =>
+    Effect.gen(function*() {
+      let now = base
+      const { erp, fake, partner, product } = yield* setup(() => now)
+      const { orderId } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1 }] })
+      const store = yield* MemoryStore.make
+      const pipeline = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, store))
+      const registered: Array<string> = []
+      const round = Effect.gen(function*() {
+        for (let i = 0; i < 20; i++) {
+          const n = yield* OdooErp.poll({
+            store,
+            limit: 10,
+            handle: (intakes) =>
+              Effect.forEach(intakes, (intake) => Effect.map(pipeline.register(intake), (ids) => void registered.push(...ids)), {
+                discard: true
+              })
+          }).pipe(Effect.provideService(ErpPort.ErpPort, erp))
+          if (n === 0) return
+        }
+      })
+      now += 1000
+      yield* round
+      const shipmentId = registered[0]!
+      expect((yield* pipeline.record(shipmentId))?.state.view.status).toBe("pending")
+      now = base + 60_000
+      fake.admin.call("sale.order", "action_cancel", [orderId])
+      now += 1000
+      yield* round
+      // and once more after everything settled (the settled sweep hands the order out again)
+      now += 10 * 60_000
+      yield* round
+      const record = (yield* pipeline.record(shipmentId))!
+      expect(record.state.view.status).toBe("cancelled")
+      expect(record.state.view.cancelledAt).toEqual(Instant.fromMillis(base + 60_000))
+      expect(record.state.events.map((e) => [e.source, e.raw.code])).toEqual([["erp", "erp.cancelled"]])
+      expect((yield* store.events(shipmentId)).length).toBe(1)
     }).pipe(Effect.provide(FetchLayer)))
 })

@@ -345,6 +345,13 @@ export class FakeDatabase extends Orm {
     return "no"
   }
 
+  /** `stock.picking.action_cancel` of one picking: its moves not done, then the picking. */
+  cancelPicking(pickingId: number): void {
+    for (const m of this.pickingMoves(pickingId)) if (m.state !== "done") m.state = "cancel"
+    this.touch("stock.picking", pickingId, { state: "cancel" })
+    this.syncDeliveryStatus(this.get("stock.picking", pickingId)?.sale_id)
+  }
+
   orderPickings(orderId: number): Array<number> {
     return this.all("stock.picking").filter((p) => p.sale_id === orderId).map((p) => p.id).sort((a, b) => a - b)
   }
@@ -1012,11 +1019,7 @@ export class FakeDatabase extends Orm {
         action_cancel: {
           params: [],
           run: (call) => {
-            for (const id of call.ids) {
-              for (const m of db.pickingMoves(id)) if (m.state !== "done") m.state = "cancel"
-              db.touch("stock.picking", id, { state: "cancel" })
-              db.syncDeliveryStatus(db.get("stock.picking", id)?.sale_id)
-            }
+            for (const id of call.ids) db.cancelPicking(id)
             return true
           }
         },
@@ -1228,7 +1231,15 @@ export class FakeDatabase extends Orm {
         action_cancel: {
           params: [],
           run: (call) => {
-            for (const id of call.ids) db.touch("sale.order", id, { state: "cancel" })
+            // sale_stock's _action_cancel: the deliveries not done are cancelled first, in the
+            // same transaction (so they share the order's write_date)
+            for (const id of call.ids) {
+              for (const pickingId of db.orderPickings(id)) {
+                const state = db.get("stock.picking", pickingId)?.state
+                if (state !== "done" && state !== "cancel") db.cancelPicking(pickingId)
+              }
+              db.touch("sale.order", id, { state: "cancel" })
+            }
             return true
           }
         },
