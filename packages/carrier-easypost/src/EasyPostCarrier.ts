@@ -63,7 +63,7 @@ export interface Options {
    * it are compared (`buyLabel` fails with `Invalid` when none is offered); without it, the rates
    * matching the request must all be in one currency, else `buyLabel` fails with `Invalid`.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly currency?: string | undefined
 }
@@ -120,7 +120,7 @@ const TENTH_OUNCE = 28_349_523_125n // 0.1 oz = 2.8349523125 g, in units of 1e-1
  * never declared lighter than it is (454 g is 16.1 oz, not the 16.0 oz of a one-pound tier the
  * carrier would re-rate, and surcharge, after weighing it). At least 0.1 oz.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const toOunces = (grams: number): number => {
   const scaled = BigInt(Math.ceil(grams)) * 10_000_000_000n
@@ -132,7 +132,7 @@ export const toOunces = (grams: number): number => {
  * Millimetres as EasyPost inches: to one decimal, rounded **up** so a parcel is never declared
  * smaller than it is (dimensional weight is billed on the measured size).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const toInches = (mm: number): number => Math.ceil((Math.ceil(mm) * 100) / 254) / 10
 
@@ -161,7 +161,7 @@ const currencyOf = (rate: EasyPostClient.Rate): string => rate.currency.trim().t
 /**
  * What {@link chooseRate} may choose among.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface WantedRate {
   readonly service?: string | undefined
@@ -177,7 +177,7 @@ export interface WantedRate {
  * The rates matching the requested service and carrier (when given) whose amount reads, in any
  * currency.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const matchingRates = (
   rates: ReadonlyArray<EasyPostClient.Rate>,

@@ -47,7 +47,7 @@ export class OrderIntake extends Schema.Class<OrderIntake>("OrderIntake")({
  * model: no address, a negative quantity, …), with what is wrong. The intake moves on past it;
  * the order is taken in when a fix in the ERP changes it again.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export class RejectedIntake extends Schema.Class<RejectedIntake>("RejectedIntake")({
   /** The order's id in the ERP, canonical (e.g. `<instance>:sale.order:42`). */
@@ -67,7 +67,7 @@ export class RejectedIntake extends Schema.Class<RejectedIntake>("RejectedIntake
 export class OrderBatch extends Schema.Class<OrderBatch>("OrderBatch")({
   intakes: Schema.Array(OrderIntake),
   cursor: Schema.optionalWith(Schema.String, { exact: true }),
-  /** @since 0.3.0 */
+  /** @since 0.2.0 */
   rejected: Schema.optionalWith(Schema.Array(RejectedIntake), { default: () => [] })
 }) {}
 

@@ -130,7 +130,7 @@ export interface PlanInput {
    * note and an update of its own, while one reach still gets exactly one. Without it they are
    * keyed by the milestone alone (`<milestone key>`), once per shipment.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly cause?: Ids.EventId
   /**
@@ -140,7 +140,7 @@ export interface PlanInput {
    * in `<event id>~<copy>`, so that a third copy reaching a milestone the second withdrew gets
    * its own note instead of one dropped as the first copy's.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly copy?: string
   /**

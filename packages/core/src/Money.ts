@@ -60,7 +60,7 @@ export class CurrencyMismatch extends Data.TaggedError("CurrencyMismatch")<{
  * A sum or difference of two amounts falls beyond what integer minor units hold exactly
  * (±2^53 − 1, `Number.MAX_SAFE_INTEGER`).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export class AmountOutOfRange extends Data.TaggedError("AmountOutOfRange")<{
   readonly currency: CurrencyCode
@@ -92,7 +92,7 @@ const combine = (
 
 /**
  * Adds two amounts of the same currency; fails when the currencies differ or the sum is
- * beyond exact minor units (since 0.3.0, where it threw).
+ * beyond exact minor units (since 0.2.0, where it threw).
  *
  * @since 0.1.0
  */
@@ -101,7 +101,7 @@ export const add = (left: Money, right: Money): Either.Either<Money, CurrencyMis
 
 /**
  * Subtracts `right` from `left` when both have the same currency; fails when the currencies
- * differ or the difference is beyond exact minor units (since 0.3.0, where it threw).
+ * differ or the difference is beyond exact minor units (since 0.2.0, where it threw).
  *
  * @since 0.1.0
  */
@@ -119,7 +119,7 @@ const exponents: Readonly<Record<string, number>> = {
 /**
  * The number of decimals of a currency's minor unit (ISO 4217): 2 for EUR, 0 for JPY, 3 for KWD.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const minorDigits = (currency: CurrencyCode): number => exponents[currency] ?? 2
 
@@ -127,7 +127,7 @@ export const minorDigits = (currency: CurrencyCode): number => exponents[currenc
  * An amount for people to read, in major units with the currency's decimals: `138.00 USD`,
  * `13800 JPY`, `-1.250 KWD`. Exact (no float division).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const format = (money: Money): string => {
   const digits = minorDigits(money.currency)

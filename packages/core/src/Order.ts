@@ -22,7 +22,7 @@ export class OrderLine extends Schema.Class<OrderLine>("OrderLine")({
   id: Ids.OrderLineId,
   sku: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)),
   description: Schema.String.pipe(Schema.maxLength(1000)),
-  /** Units ordered; fractional for goods sold by measure (2.5 kg) since 0.3.0. */
+  /** Units ordered; fractional for goods sold by measure (2.5 kg) since 0.2.0. */
   quantity: Schema.Number.pipe(
     Schema.finite(),
     Schema.greaterThan(0, { message: () => "a quantity is a number greater than 0 and at most 1,000,000" }),
@@ -34,7 +34,7 @@ export class OrderLine extends Schema.Class<OrderLine>("OrderLine")({
    * The line's amount before tax as the ERP computed it (quantity × unit price, less any
    * discount, rounded once). When absent, `unitPrice × quantity` is used.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   amount: Schema.optionalWith(Money.Money, { exact: true }),
   unitWeight: Schema.optionalWith(Weight.Grams, { exact: true })

@@ -46,7 +46,7 @@ export type Approval = typeof Approval.Type
  * The hold each approval lifts. An approval counts only against its hold while raised: approving
  * before the hold exists does not wave through a later one (a damage reported afterwards).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
   damage: "open_damage",
@@ -59,7 +59,7 @@ export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
  * exception (those it was given for), `weight` the measured weight (the one it accepted), `pod`
  * the missing proof of delivery.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const approves = (billing: Billing, approval: Approval, view: ShipmentState.ShipmentView): boolean => {
   if (!billing.approvals.includes(approval)) return false
@@ -84,7 +84,7 @@ export const approves = (billing: Billing, approval: Approval, view: ShipmentSta
  * (the open damage exceptions, the measured weight), so a later damage or another weight holds
  * again.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const approve = (billing: Billing, approval: Approval, view: ShipmentState.ShipmentView): Billing => {
   const approvals = billing.approvals.includes(approval) ? billing.approvals : [...billing.approvals, approval]
@@ -119,17 +119,17 @@ export class Billing extends Schema.Class<Billing>("Billing")({
   /**
    * What a `damage` approval covered: the damage exceptions (event ids) open when it was given.
    * A damage reported afterwards holds the invoice again, until approved in turn. Absent on a
-   * record written before 0.3.0, whose damage approval covers every damage.
+   * record written before 0.2.0, whose damage approval covers every damage.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   approvedDamage: Schema.optionalWith(Schema.Array(Ids.EventId), { exact: true }),
   /**
    * What a `weight` approval accepted: the measured weight when it was given. Another
    * measurement out of tolerance holds the invoice again. Absent on a record written before
-   * 0.3.0, whose weight approval covers any measurement.
+   * 0.2.0, whose weight approval covers any measurement.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   approvedWeight: Schema.optionalWith(Weight.Grams, { exact: true })
 }) {

@@ -147,7 +147,7 @@ export interface DeadLetter {
  * (as a method of the entry) only when the log is read (`events`); stores that serialize read
  * `body` and ignore it.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface CommitEvent {
   readonly id: string
@@ -177,7 +177,7 @@ export interface Commit {
    * keep this instead of the string and call it only when someone reads the body (the runtime itself rarely does); stores that serialize read
    * `body` and ignore it.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly encodeBody?: () => string
   readonly idempotencyKeys: ReadonlyArray<string>

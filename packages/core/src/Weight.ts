@@ -55,7 +55,7 @@ export const deviationPerMille = (declared: Grams, actual: Grams): number =>
  * compared exactly in integers: 151 g on 3,000 g (50.3 ‰) exceeds a tolerance of 50 ‰, which the
  * rounded {@link deviationPerMille} would not show.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const exceedsTolerance = (declared: Grams, actual: Grams, perMille: number): boolean =>
   Math.abs(actual - declared) * 1000 > perMille * declared

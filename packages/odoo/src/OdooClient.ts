@@ -190,7 +190,7 @@ export interface OdooClientShape {
    * most a second behind), advanced by the time elapsed here since; this process's clock until a
    * first answer with a `Date` came. Where a proxy answers, it is the proxy's clock.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly serverTime: Effect.Effect<number>
   /** Version, transport and user, detected once (a failed detection is retried on next use). */

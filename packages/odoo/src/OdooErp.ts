@@ -99,7 +99,7 @@ export interface Options {
    * the second sweep off (and the cursor's parts back to their `v2` format): a transaction that commits
    * after a poll passed its start is then missed.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly intakeSettle?: Duration.DurationInput | undefined
   /**
@@ -190,7 +190,7 @@ const escapeHtml = (s: string): string =>
  * images in carrier text would show in the chatter), so there the text is escaped here, with its
  * line breaks kept.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const noteBody = (major: number, text: string): string =>
   major >= 17 ? text : escapeHtml(text).replace(/\r?\n/g, "<br>")

@@ -110,7 +110,7 @@ const UNKNOWN_DATABASE = /database "([^"]*)" does not exist|no such database: ?(
  * The database a fault says does not exist (PostgreSQL's `FATAL: database "x" does not exist`,
  * or PgBouncer's `no such database: x`), when it is that fault.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const unknownDatabase = (fault: OdooFault): string | undefined => {
   if (!fault.name.startsWith("psycopg2.")) return undefined
@@ -124,7 +124,7 @@ const UNKNOWN_USER = /\(Record: res\.users\((\d+),\), User: (\d+)\)/
  * The user id a fault says does not exist when it is the caller's own (`execute_kw` with a uid
  * that is gone: `MissingError` "(Record: res.users(7,), User: 7)"), raised before the call runs.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const unknownUser = (fault: OdooFault): number | undefined => {
   if (fault.name !== "odoo.exceptions.MissingError") return undefined
@@ -137,7 +137,7 @@ const LOGIN_COOLDOWN = /Too many login failures/
 /**
  * How long Odoo's login cooldown lasts by default (`base.login_cooldown_duration`, 60 s).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const loginCooldownMillis = 60_000
 
@@ -145,7 +145,7 @@ export const loginCooldownMillis = 60_000
  * Whether a fault is Odoo's login cooldown (`res.users._assert_can_auth`): an `AccessDenied`
  * that refuses even right credentials until the failed logins from this address are old enough.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const isLoginCooldown = (fault: OdooFault): boolean =>
   fault.name === "odoo.exceptions.AccessDenied" && LOGIN_COOLDOWN.test(fault.message)

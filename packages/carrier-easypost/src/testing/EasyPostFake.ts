@@ -78,7 +78,7 @@ export interface Options {
    * EasyPost, which rates each carrier account in that account's currency, a card may mix
    * currencies (a Canada Post account quotes CAD next to USPS in USD).
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly rates?: ReadonlyArray<RateCardEntry> | undefined
 }
@@ -86,7 +86,7 @@ export interface Options {
 /**
  * One rate the fake offers on every new shipment: `rate` is EasyPost's decimal string.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface RateCardEntry {
   readonly carrier: string
