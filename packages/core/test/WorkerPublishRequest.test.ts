@@ -29,6 +29,15 @@ const forwarded = {
   "x-api-key": "s3cr3t-api-key"
 }
 
+/** A carrier that refuses every request's signature: the request is dead-lettered as it was stored. */
+const refusing: CarrierPort.CarrierPortShape = {
+  source: "acme",
+  verify: () => Effect.fail(new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })),
+  parse: () => Effect.succeed([]),
+  createTracker: () => Effect.die("not used"),
+  buyLabel: () => Effect.die("not used")
+}
+
 describe("Worker.publish (raw requests)", () => {
   it.effect("does not store the credential headers a host forwards with a webhook", () =>
     Effect.gen(function* () {
@@ -47,13 +56,6 @@ describe("Worker.publish (raw requests)", () => {
 
   it.effect("a rejected webhook's dead letter carries no credential header", () =>
     Effect.gen(function* () {
-      const refusing: CarrierPort.CarrierPortShape = {
-        source: "acme",
-        verify: () => Effect.fail(new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })),
-        parse: () => Effect.succeed([]),
-        createTracker: () => Effect.die("not used"),
-        buyLabel: () => Effect.die("not used")
-      }
       const transport = yield* MemoryTransport.make
       const store = yield* MemoryStore.make
       const layer = Layer.provideMerge(
@@ -75,13 +77,6 @@ describe("Worker.publish (raw requests)", () => {
 
   it.effect("a request handed to the pipeline directly (ingestNow) is dead-lettered without its credential headers", () =>
     Effect.gen(function* () {
-      const refusing: CarrierPort.CarrierPortShape = {
-        source: "acme",
-        verify: () => Effect.fail(new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })),
-        parse: () => Effect.succeed([]),
-        createTracker: () => Effect.die("not used"),
-        buyLabel: () => Effect.die("not used")
-      }
       const store = yield* MemoryStore.make
       yield* Effect.gen(function* () {
         const pipeline = yield* Pipeline.Pipeline

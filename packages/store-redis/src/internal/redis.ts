@@ -326,29 +326,27 @@ export const replicaWaiter = (
     // Called as the write's reply came in, on the connection that wrote it.
     const before = nodes.map((node) => dropsOf(node).count)
     const acked = await Promise.all(nodes.map(waitOn))
-    const lost = nodes.findIndex((node, i) => dropsOf(node).count !== before[i])
-    if (lost >= 0) {
-      const node = nodes[lost]!
-      throw new PortError.StorageError({
+    const unconfirmed = (node: Redis, why: string) =>
+      new PortError.StorageError({
         reason: "Unavailable",
         module,
         method,
-        description:
-          `the connection to the master (${node.options.host}:${node.options.port}) dropped before WAIT answered; ` +
-          `a WAIT on a new connection may reach another server, so the write is not confirmed durable (retry: the retry deduplicates)`
+        description: `${why.replace("%s", `${node.options.host}:${node.options.port}`)}; ` +
+          "it is not confirmed durable (retry: the retry deduplicates)"
       })
+    const lost = nodes.findIndex((node, i) => dropsOf(node).count !== before[i])
+    if (lost >= 0) {
+      throw unconfirmed(
+        nodes[lost]!,
+        "the connection to the master (%s) dropped before WAIT answered, and a WAIT on a new connection may reach another server"
+      )
     }
     const short = acked.findIndex((n) => n < replicas)
     if (short >= 0) {
-      const node = nodes[short]!
-      throw new PortError.StorageError({
-        reason: "Unavailable",
-        module,
-        method,
-        description:
-          `the write is on the master (${node.options.host}:${node.options.port}) but only ${acked[short]} of ${replicas} ` +
-          `replicas acknowledged it within ${timeoutMillis} ms; it is not confirmed durable (retry: the retry deduplicates)`
-      })
+      throw unconfirmed(
+        nodes[short]!,
+        `the write is on the master (%s) but only ${acked[short]} of ${replicas} replicas acknowledged it within ${timeoutMillis} ms`
+      )
     }
   }
 }
