@@ -66,6 +66,12 @@ export interface Options {
   readonly workers?: number
   readonly worker?: Worker.Options
   readonly dispatcher?: Dispatcher.Options
+  /**
+   * The largest webhook body `webhook` stores (`Worker.publish`'s `maxBodyBytes`); a larger one
+   * is refused before anything is stored (`StorageError`, `Invalid`). Default 16 MiB; set it to
+   * your carriers' own bound (EasyPost and AfterShip: 1 MiB).
+   */
+  readonly maxWebhookBytes?: number | undefined
 }
 
 /**
@@ -217,7 +223,10 @@ export const create = async (options: Options): Promise<Waybill> => {
     registerOrder: (intake) =>
       run(Effect.flatMap(intakeOf(intake), (decoded) => Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded)))),
     ingest: (message) =>
-      run(Effect.flatMap(inbound(message, "ingest"), (m) => Effect.asVoid(Worker.publish([m], options.worker?.topic)))),
+      run(
+        Effect.flatMap(inbound(message, "ingest"), (m) =>
+          Effect.asVoid(Worker.publish([m], options.worker?.topic, { maxBodyBytes: options.maxWebhookBytes })))
+      ),
     webhook: (source, headers, body) =>
       run(
         Effect.asVoid(
@@ -231,7 +240,8 @@ export const create = async (options: Options): Promise<Waybill> => {
                 receivedAt: Instant.fromMillis(Date.now())
               }
             ],
-            options.worker?.topic
+            options.worker?.topic,
+            { maxBodyBytes: options.maxWebhookBytes }
           )
         )
       ),

@@ -125,4 +125,14 @@ describe("Waybill facade", () => {
     await expect(waybill.drain({ timeoutMillis: 3_000 })).rejects.toMatchObject({ _tag: "StorageError", reason: "Bug" })
     await waybill.stop()
   })
+  it("webhook refuses a body above maxWebhookBytes before storing it, as a typed Invalid", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const transport = await Effect.runPromise(MemoryTransport.make)
+    const waybill = await Waybill.create({ erp: far.erp, transport, maxWebhookBytes: 1024 })
+    await expect(waybill.webhook("easypost", {}, new Uint8Array(1025))).rejects.toMatchObject({ _tag: "StorageError", reason: "Invalid" })
+    await waybill.webhook("easypost", {}, new Uint8Array(1024))
+    // Only the one within the bound was stored.
+    expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(1)
+    await waybill.stop()
+  })
 })
