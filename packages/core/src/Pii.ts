@@ -36,8 +36,9 @@ export const pii =
     schema.annotations({ [PiiAnnotationId]: kind }) as S
 
 /**
- * Reads the personal-data kind of an AST node, looking through optional (`| undefined`) unions
- * and refinements (`Schema.String.pipe(pii("email"), Schema.maxLength(254))`).
+ * Reads the personal-data kind of an AST node, looking through optional (`| undefined`) unions,
+ * refinements (`Schema.String.pipe(pii("email"), Schema.maxLength(254))`) and transformations
+ * (`Schema.OptionFromNullOr(Schema.String.pipe(pii("name")))`: its encoded form holds the name).
  *
  * @since 0.1.0
  */
@@ -45,6 +46,7 @@ export const kindOf = (ast: AST.AST): PiiKind | undefined => {
   const own = AST.getAnnotation<PiiKind>(PiiAnnotationId)(ast)
   if (Option.isSome(own)) return own.value
   if (AST.isRefinement(ast)) return kindOf(ast.from)
+  if (AST.isTransformation(ast)) return kindOf(ast.from) ?? kindOf(ast.to)
   if (AST.isUnion(ast)) {
     for (const member of ast.types) {
       const kind = kindOf(member)
@@ -55,8 +57,8 @@ export const kindOf = (ast: AST.AST): PiiKind | undefined => {
 }
 
 /**
- * A personal-data field: its path in the encoded value (`"*"` stands for any array element)
- * and its kind.
+ * A personal-data field: its path in the encoded value (`"*"` stands for any array element or
+ * record value) and its kind.
  *
  * @since 0.1.0
  */
@@ -82,20 +84,24 @@ const walk = (ast: AST.AST, prefix: ReadonlyArray<string>, out: Array<PiiPath>, 
       for (const member of ast.types) walk(member, prefix, out, seen)
       return
     case "TupleType":
-      for (const element of ast.elements) walk(element.type, [...prefix, "*"], out, seen)
-      for (const rest of ast.rest) walk(rest.type, [...prefix, "*"], out, seen)
+      // An element cannot be removed without changing the array: a policy that drops it masks it.
+      for (const element of ast.elements) field(element.type, [...prefix, "*"], false, out, seen)
+      for (const rest of ast.rest) field(rest.type, [...prefix, "*"], false, out, seen)
       return
     case "TypeLiteral":
-      for (const ps of ast.propertySignatures) {
-        const path = [...prefix, String(ps.name)]
-        const kind = kindOf(ps.type)
-        if (kind !== undefined) out.push({ path, kind, optional: ps.isOptional })
-        else walk(ps.type, path, out, seen)
-      }
+      for (const ps of ast.propertySignatures) field(ps.type, [...prefix, String(ps.name)], ps.isOptional, out, seen)
+      for (const is of ast.indexSignatures) field(is.type, [...prefix, "*"], true, out, seen)
       return
     default:
       return
   }
+}
+
+/** A field, an array element or a record value: personal data itself, or a structure to walk. */
+const field = (ast: AST.AST, path: ReadonlyArray<string>, optional: boolean, out: Array<PiiPath>, seen: Set<AST.AST>) => {
+  const kind = kindOf(ast)
+  if (kind !== undefined) out.push({ path, kind, optional })
+  else walk(ast, path, out, seen)
 }
 
 /**

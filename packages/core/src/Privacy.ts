@@ -72,20 +72,39 @@ export const mask = (kind: Pii.PiiKind, value: string): string => {
   }
 }
 
+/** The keys of `record` that `head` names: one property, or every value of a record (`"*"`). */
+const keysAt = (record: Record<string, unknown>, head: string): ReadonlyArray<string> =>
+  head === "*" ? Object.keys(record) : head in record ? [head] : []
+
+/** A treated value: `undefined` when it is dropped (null is no personal data and stays). */
+const treat = (kind: Pii.PiiKind, treatment: Treatment, field: unknown): unknown =>
+  field === null || treatment === "keep"
+    ? field
+    : treatment === "drop" || typeof field !== "string"
+    ? undefined
+    : mask(kind, field)
+
 const applyAt = (value: unknown, path: ReadonlyArray<string>, kind: Pii.PiiKind, treatment: Treatment): unknown => {
   if (value === null || typeof value !== "object") return value
   const [head, ...rest] = path
   if (head === undefined) return value
   if (Array.isArray(value)) {
-    return head === "*" ? value.map((item) => applyAt(item, rest, kind, treatment)) : value
+    if (head !== "*") return value
+    return rest.length > 0
+      ? value.map((item) => applyAt(item, rest, kind, treatment))
+      : treatment === "keep"
+      ? value
+      : value.map((item) => treat(kind, treatment, item)).filter((item) => item !== undefined)
   }
-  const record = value as Record<string, unknown>
-  if (!(head in record)) return value
-  if (rest.length > 0) return { ...record, [head]: applyAt(record[head], rest, kind, treatment) }
-  if (treatment === "keep") return record
-  const { [head]: field, ...others } = record
-  if (treatment === "drop" || typeof field !== "string") return others
-  return { ...record, [head]: mask(kind, field) }
+  const keys = keysAt(value as Record<string, unknown>, head)
+  if (keys.length === 0 || (rest.length === 0 && treatment === "keep")) return value
+  const record: Record<string, unknown> = { ...value }
+  for (const key of keys) {
+    const next = rest.length > 0 ? applyAt(record[key], rest, kind, treatment) : treat(kind, treatment, record[key])
+    if (next === undefined) delete record[key]
+    else record[key] = next
+  }
+  return record
 }
 
 /**
@@ -114,16 +133,29 @@ const editAt = (value: unknown, path: ReadonlyArray<string>, i: number, kind: Pi
   if (value === null || typeof value !== "object") return
   const head = path[i]
   if (head === undefined) return
+  const last = i === path.length - 1
   if (Array.isArray(value)) {
-    if (head === "*") for (const item of value) editAt(item, path, i + 1, kind, treatment)
+    if (head !== "*") return
+    if (!last) for (const item of value) editAt(item, path, i + 1, kind, treatment)
+    else {
+      let n = 0
+      for (const item of value) {
+        const next = treat(kind, treatment, item)
+        if (next !== undefined) value[n++] = next
+      }
+      value.length = n
+    }
     return
   }
   const record = value as Record<string, unknown>
-  if (!(head in record)) return
-  if (i < path.length - 1) return editAt(record[head], path, i + 1, kind, treatment)
-  const field = record[head]
-  if (treatment === "drop" || typeof field !== "string") delete record[head]
-  else record[head] = mask(kind, field)
+  for (const key of keysAt(record, head)) {
+    if (!last) editAt(record[key], path, i + 1, kind, treatment)
+    else {
+      const next = treat(kind, treatment, record[key])
+      if (next === undefined) delete record[key]
+      else record[key] = next
+    }
+  }
 }
 
 /**

@@ -64,3 +64,92 @@ describe("Pii.paths", () => {
     expect(out).toEqual({ email: "a***@example.com" })
   })
 })
+
+describe("personal data in arrays, records and encodings", () => {
+  const Contacts = Schema.Struct({
+    cc: Schema.Array(Schema.String.pipe(Pii.pii("email"))),
+    phones: Schema.Record({ key: Schema.String, value: Schema.String.pipe(Pii.pii("phone")) }),
+    signer: Schema.OptionFromNullOr(Schema.String.pipe(Pii.pii("name")))
+  })
+  const value = {
+    cc: ["ada@example.com", "bob@example.org"],
+    phones: { home: "+44 20 7946 0000" },
+    signer: "Jane Smith"
+  }
+
+  it("finds an annotated array element, record value and encoded option", () => {
+    expect(Pii.paths(Contacts).map((p) => [p.path.join("."), p.kind])).toEqual([
+      ["cc.*", "email"],
+      ["phones.*", "phone"],
+      ["signer", "name"]
+    ])
+  })
+
+  it("masks or drops them like any other field, in place or not", () => {
+    const policy: Privacy.Policy = { email: "mask" }
+    const expected = { cc: ["a***@example.com", "b***@example.org"], signer: "J. S." }
+    expect(Privacy.minimize(Contacts, value, policy)).toEqual({ ...expected, phones: {} })
+    expect(Privacy.minimizeFresh(Contacts, structuredClone(value), policy)).toEqual({ ...expected, phones: {} })
+  })
+
+  sameAsMinimize("a schema with arrays, records and encodings", Contacts)
+
+  const destinations = [
+    ["OpenCase", HelpdeskPort.OpenCase, Privacy.defaults.helpdesk],
+    ["UpdateCase", HelpdeskPort.UpdateCase, Privacy.defaults.helpdesk],
+    ["Notify", Notifier.Notify, Privacy.defaults.notifier],
+    ["ReleaseInvoice", ErpPort.ReleaseInvoice, Privacy.defaults.finance],
+    ["a schema with arrays, records and encodings", Contacts, Privacy.defaults.helpdesk]
+  ] as const
+
+  /** The values at a personal-data path of an encoded value. */
+  const valuesAt = (value: unknown, path: ReadonlyArray<string>): Array<unknown> => {
+    if (path.length === 0) return [value]
+    if (value === null || typeof value !== "object") return []
+    const [head, ...rest] = path
+    const next = head === "*" ? Object.values(value) : head! in value ? [(value as any)[head!]] : []
+    return next.flatMap((v) => valuesAt(v, rest))
+  }
+  /** The value without what lies at `path` (another copy of a personal value may lie elsewhere). */
+  const without = (value: unknown, path: ReadonlyArray<string>): unknown => {
+    if (value === null || typeof value !== "object" || path.length === 0) return value
+    const [head, ...rest] = path
+    const out: any = Array.isArray(value) ? [...value] : { ...value }
+    for (const k of head === "*" ? Object.keys(out) : head! in out ? [head!] : []) {
+      if (rest.length === 0) out[k] = null
+      else out[k] = without(out[k], rest)
+    }
+    return out
+  }
+  const strings = (value: unknown): Array<string> =>
+    typeof value === "string"
+      ? [value]
+      : value !== null && typeof value === "object"
+      ? Object.values(value).flatMap(strings)
+      : []
+
+  for (const [name, schema, policy] of destinations) {
+    it(`${name}: no personal data the default policy does not allow leaves verbatim`, () => {
+      const encoded = Arbitrary.make(schema as Schema.Schema<any, any, never>).map((a) =>
+        Schema.encodeSync(schema as Schema.Schema<any, any, never>)(a)
+      )
+      FastCheck.assert(
+        FastCheck.property(encoded, (value) => {
+          const personal = Pii.paths(schema).flatMap((p) =>
+            (policy[p.kind] ?? "drop") === "keep"
+              ? []
+              : valuesAt(value, p.path).flatMap((v) =>
+                // a value its own mask leaves unchanged (`***`, `A.`) or too short to be told apart
+                typeof v === "string" && v.trim().length >= 4 && Privacy.mask(p.kind, v) !== v ? [v] : []
+              )
+          )
+          const paths = Pii.paths(schema)
+          const elsewhere = new Set(strings(paths.reduce((v, p) => without(v, p.path), value as unknown)))
+          const out = new Set(strings(Privacy.minimize(schema as Schema.Schema<any, any, never>, value, policy)))
+          for (const v of personal) if (!elsewhere.has(v)) expect(out.has(v), v).toBe(false)
+        }),
+        { numRuns: 500 }
+      )
+    })
+  }
+})
