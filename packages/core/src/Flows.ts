@@ -201,14 +201,17 @@ const triggerKey = (policy: BillingPolicy): string =>
   policy.trigger === "pod" ? "pod" : policy.trigger === "dispatched" ? "reached:dispatched" : "reached:delivered"
 
 /**
- * The minimized case context for a shipment.
+ * The minimized case context for a shipment: personal data as `policy` (by default the
+ * helpdesk's, {@link Privacy.defaults}) allows it.
  *
  * @since 0.1.0
  */
 export const caseContext = (
   info: ShipmentRecord.ShipmentInfo,
-  state: ShipmentState.ShipmentState
-): HelpdeskPort.CaseContext => decodeCaseContext(caseContextEncoded(info, state))
+  state: ShipmentState.ShipmentState,
+  policy: Privacy.Policy = Privacy.defaults.helpdesk
+): HelpdeskPort.CaseContext =>
+  decodeCaseContext(Privacy.minimizeFresh(HelpdeskPort.CaseContext, caseContextEncoded(info, state), policy))
 
 const decodeCaseContext = Schema.decodeSync(HelpdeskPort.CaseContext)
 

@@ -293,6 +293,70 @@ describe("flows", () => {
     })
   )
 
+  it.effect("Flows.caseContext is minimized: the helpdesk default policy, or the one given", () =>
+    Effect.gen(function* () {
+      const { pipeline } = yield* setup()
+      yield* ingestAll(pipeline, [scan("i", "in_transit", 60), exception("x", "damaged", 100)])
+      const info = (yield* pipeline.info(shipmentId))!
+      const state = (yield* pipeline.record(shipmentId))!.state
+      const customer = info.customer!
+      const context = Flows.caseContext(info, state)
+      expect(context.customerName).toBe(customer.name)
+      expect(context.customerEmail).toMatch(/^.\*\*\*@example\.com$/)
+      expect(context.customerPhone).toMatch(/^\+\*\*\* \*\*\*\d\d$/)
+      expect(context.shipToStreet).toBeUndefined()
+      expect(context.shipToPostalCode).toBeUndefined()
+      expect(JSON.stringify(context)).not.toContain(customer.email!)
+      expect(JSON.stringify(context)).not.toContain(info.shipment.shipTo.street)
+      const open = Flows.caseContext(info, state, { email: "keep", street: "keep" })
+      expect(open.customerEmail).toBe(customer.email)
+      expect(open.shipToStreet).toContain(info.shipment.shipTo.street)
+      expect(open.customerName).toBeUndefined() // a kind the policy does not list is dropped
+    })
+  )
+
+  it.effect("generated histories: no personal data leaves for a helpdesk, notifier or finance system outside the default policy", () => {
+    // What each destination may see of the customer and the delivery address (Privacy.defaults):
+    // the helpdesk masked contacts and no address lines, the notifier contacts and no address,
+    // finance the address and no contacts.
+    const flows = new Flows.FlowConfig({
+      notify: ["dispatched", "out_for_delivery", "delivered", "exception", "returned"],
+      targets: { helpdesk: true, notifier: true, finance: true },
+      billing: new Flows.BillingPolicy({ target: "finance" })
+    })
+    const seen = new Set<string>()
+    return Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(Histories.arbitrary(), (history) =>
+          Effect.runPromise(
+            Effect.gen(function* () {
+              const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+              const pipeline = yield* Pipeline.make({ flows }).pipe(Effect.provide(Layer.succeed(Store.Store, store)))
+              yield* pipeline.register(Histories.intake(history, 1))
+              yield* Effect.forEach(history.events, (e) => Effect.either(pipeline.ingest(e)))
+              const info = (yield* pipeline.info(history.shipmentId))!
+              const customer = info.customer!
+              const shipTo = info.shipment.shipTo
+              const contacts = [customer.email!, customer.phone!]
+              const address = [shipTo.street, ...(shipTo.street2 !== undefined ? [shipTo.street2] : []), shipTo.postalCode!]
+              const forbidden: Record<string, ReadonlyArray<string>> = {
+                helpdesk: [...contacts, ...address],
+                notifier: address,
+                finance: contacts
+              }
+              for (const action of store.internals.outbox.values()) {
+                const { target, payload } = action.action
+                if (target === "erp" || target === "carrier") continue
+                seen.add(target)
+                for (const value of forbidden[target]!) expect(payload, `${action.action.kind}: ${value}`).not.toContain(value)
+              }
+            })
+          )),
+        { numRuns: 100 }
+      )
+    ).pipe(Effect.tap(() => expect([...seen].sort()).toEqual(["finance", "helpdesk", "notifier"])))
+  })
+
   it.effect("billing holds for a missing POD, releases when it arrives", () =>
     Effect.gen(function* () {
       const { pipeline, keys } = yield* setup(
