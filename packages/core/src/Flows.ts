@@ -502,7 +502,23 @@ export const plan = (input: PlanInput): Plan => {
         `The invoice was released on "${describe(r.milestone)}", which was ${r.reason} by ${r.cause}. Check and credit if needed.`
       )
     } else if (r.milestone._tag === "ExceptionOpened") {
-      updateCase(`withdrawn:${key}:${by}`, `The carrier withdrew: ${describe(r.milestone)}`, false)
+      // As for a resolution: withdrawing the last open exception of a delivered shipment closes
+      // the case, or the outcome would depend on whether the delivery or the withdrawal came last.
+      updateCase(
+        `withdrawn:${key}:${by}`,
+        `The carrier withdrew: ${describe(r.milestone)}`,
+        !deliveredNow && ShipmentState.has(view, "reached:delivered") && ShipmentState.openExceptions(view).length === 0
+      )
+    } else if (r.milestone._tag === "ExceptionResolved") {
+      // The exception is open again: (re)open the case, which its resolution may have closed.
+      const eventId = r.milestone.eventId
+      if (ShipmentState.openExceptions(view).some((e) => e.eventId === eventId)) {
+        openCase(
+          `withdrawn:${key}:${by}`,
+          `Shipment ${s}: ${r.milestone.kind.replace(/_/g, " ")} open again`,
+          `The carrier withdrew: ${describe(r.milestone)} (${eventId})`
+        )
+      }
     }
   }
 

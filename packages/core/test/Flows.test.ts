@@ -257,6 +257,77 @@ describe("flows", () => {
     )
   )
 
+  /** The helpdesk as the dispatcher drives it: an open (re)opens, a resolving update closes; undefined: no case. */
+  const caseOpen = (actions: ReadonlyArray<{ readonly kind: string; readonly payload: string }>) => {
+    let open: boolean | undefined
+    for (const action of actions) {
+      if (action.kind === "helpdesk.openOrEnrich") open = true
+      if (action.kind === "helpdesk.update" && JSON.parse(action.payload).resolve === true) open = false
+    }
+    return open
+  }
+
+  it.effect("a delivered shipment's case closes when the carrier withdraws its only open exception", () =>
+    Effect.gen(function* () {
+      // Delivered, then a damage reported after the delivery (open), then withdrawn by the carrier.
+      const { outbox, pipeline } = yield* setup()
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600), exception("x", "damaged", 700), retraction("r", 710, "x")])
+      expect(caseOpen(outbox())).toBe(false)
+    })
+  )
+
+  it.effect("the case of a withdrawn exception ends as the state says whatever the arrival order", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          Histories.permutation([
+            scan("i", "in_transit", 60),
+            scan("v", "delivered", 600),
+            exception("x", "damaged", 700),
+            retraction("r", 710, "x")
+          ]),
+          (events) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { outbox, pipeline } = yield* setup()
+                yield* ingestAll(pipeline, events)
+                // Nothing is open at the end: a case, if one was opened, is closed.
+                expect(caseOpen(outbox())).not.toBe(true)
+              })
+            )
+        ),
+        { numRuns: 60 }
+      )
+    )
+  )
+
+  it.effect("a withdrawn clearance reopens the case of a delivered shipment whatever the arrival order", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          // A damage after the delivery, cleared (the case closes), then the clearance withdrawn.
+          Histories.permutation([
+            scan("v", "delivered", 600),
+            exception("x", "damaged", 700),
+            cleared("c", 800),
+            retraction("r", 810, "c")
+          ]),
+          (events) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { outbox, pipeline } = yield* setup()
+                yield* ingestAll(pipeline, events)
+                const record = yield* pipeline.record(shipmentId)
+                expect(ShipmentState.openExceptions(record!.state.view).map((e) => e.eventId)).toEqual(["x"])
+                expect(caseOpen(outbox())).toBe(true)
+              })
+            )
+        ),
+        { numRuns: 60 }
+      )
+    )
+  )
+
   it.effect("a case payload carries no street, postal code, full phone or email under the default policy", () =>
     Effect.gen(function* () {
       const { pipeline, outbox } = yield* setup()
