@@ -34,6 +34,7 @@ import type * as Scope from "effect/Scope"
 import * as ErpPort from "./ErpPort.js"
 import * as FinancePort from "./FinancePort.js"
 import * as HelpdeskPort from "./HelpdeskPort.js"
+import { describeDefect } from "./internal/defect.js"
 import * as KeyedLock from "./KeyedLock.js"
 import * as Metrics from "./Metrics.js"
 import * as Notifier from "./Notifier.js"
@@ -374,7 +375,7 @@ export const make = (
                         reason: "Bug",
                         module: "@waybill/core/Dispatcher",
                         method: action.kind,
-                        description: `the handler crashed: ${defect instanceof Error ? defect.message : String(defect)}`
+                        description: `the handler crashed: ${describeDefect(defect)}`
                       })
                     )
                   )

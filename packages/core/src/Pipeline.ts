@@ -18,7 +18,6 @@ import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { LRUCache } from "lru-cache"
-import { createHash } from "node:crypto"
 import * as Audit from "./Audit.js"
 import * as CarrierPort from "./CarrierPort.js"
 import * as ErpPort from "./ErpPort.js"
@@ -26,6 +25,7 @@ import * as Flows from "./Flows.js"
 import { eventAuditBody } from "./internal/auditBody.js"
 import * as Construct from "./internal/construct.js"
 import { describeDefect } from "./internal/defect.js"
+import * as Inbound from "./internal/inbound.js"
 import { sha256Hex } from "./internal/sha256.js"
 import * as Ids from "./Ids.js"
 import * as Instant from "./Instant.js"
@@ -40,7 +40,6 @@ import * as ShipmentRecord from "./ShipmentRecord.js"
 import * as ShipmentState from "./ShipmentState.js"
 import * as Store from "./Store.js"
 import * as Validation from "./Validation.js"
-import * as WebhookSignature from "./WebhookSignature.js"
 
 // -------------------------------------------------------------------------------------------
 // messages and errors
@@ -790,13 +789,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       Effect.gen(function* () {
         // A raw request handed over directly (not through `Worker.publish`) may still carry the
         // credentials of the host's endpoint: they are not kept.
-        const payload = JSON.stringify(encodeMessage(
-          message._tag === "Request" && Object.keys(message.headers).some(WebhookSignature.isCredentialHeader)
-            ? { ...message, headers: WebhookSignature.withoutCredentials(message.headers) }
-            : message
-        ))
+        const payload = JSON.stringify(encodeMessage(Inbound.storable(message)))
         const now = yield* Clock.currentTimeMillis
-        const id = `inbound:${createHash("sha256").update(payload).digest("hex").slice(0, 32)}`
+        const id = Inbound.letterId(payload)
         yield* Effect.mapError(
           store.putDeadLetter({
             id,

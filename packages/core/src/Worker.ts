@@ -21,6 +21,7 @@ import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as EventCodec from "./EventCodec.js"
 import { describeDefect } from "./internal/defect.js"
+import * as Inbound from "./internal/inbound.js"
 import * as Metrics from "./Metrics.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
@@ -162,11 +163,7 @@ export const publish = (
     return transport.publish(
       topic,
       messages.map((m) => {
-        const body = encode(
-          m._tag === "Request" && Object.keys(m.headers).some(WebhookSignature.isCredentialHeader)
-            ? { ...m, headers: WebhookSignature.withoutCredentials(m.headers) }
-            : m
-        )
+        const body = encode(Inbound.storable(m))
         return {
           // A raw request's shipment is known only once it is parsed: keyed by its content, a
           // carrier's webhooks spread over every partition (and process) instead of one, and a
@@ -227,7 +224,7 @@ export const make = (
     const keep = (delivery: Transport.Delivery, reason: PortError.Reason, description: string) =>
       Effect.gen(function* () {
         yield* store.putDeadLetter({
-          id: `inbound:${createHash("sha256").update(delivery.body).digest("hex").slice(0, 32)}`,
+          id: Inbound.letterId(delivery.body),
           kind: "inbound",
           target: topic,
           failedAt: yield* Clock.currentTimeMillis,

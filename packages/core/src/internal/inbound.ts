@@ -1,0 +1,16 @@
+import { createHash } from "node:crypto"
+import type * as Pipeline from "../Pipeline.js"
+import * as WebhookSignature from "../WebhookSignature.js"
+
+/**
+ * An inbound message as it may be stored (on the transport, in a dead letter): a raw request
+ * without the credential headers a host forwarded (no adapter reads them).
+ */
+export const storable = (message: Pipeline.InboundMessage): Pipeline.InboundMessage =>
+  message._tag === "Request" && Object.keys(message.headers).some(WebhookSignature.isCredentialHeader)
+    ? { ...message, headers: WebhookSignature.withoutCredentials(message.headers) }
+    : message
+
+/** The id of an inbound dead letter: its stored payload's hash, so keeping it again is harmless. */
+export const letterId = (payload: string): string =>
+  `inbound:${createHash("sha256").update(payload).digest("hex").slice(0, 32)}`
