@@ -197,8 +197,6 @@ export const create = async (options: Options): Promise<Waybill> => {
       throw Cause.squash(exit.cause)
     })
   let background: Promise<ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>> | undefined
-  /** The background loops of the last start (for `drain`). */
-  let started: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>> = []
   /** A background loop that logs, as an error, why it stopped (it only stops on a permanent failure). */
   const stopped = <E>(name: string, loop: Effect.Effect<never, E>) =>
     Effect.tapErrorCause(loop, (cause) =>
@@ -280,7 +278,7 @@ export const create = async (options: Options): Promise<Waybill> => {
         })
       )
       // A start that failed may be tried again.
-      started = await background.catch((error) => {
+      await background.catch((error) => {
         background = undefined
         throw error
       })
@@ -291,9 +289,11 @@ export const create = async (options: Options): Promise<Waybill> => {
           const deadline = Date.now() + (drainOptions?.timeoutMillis ?? 60_000)
           const topic = options.worker?.topic ?? Worker.TOPIC
           const group = options.worker?.group ?? Worker.GROUP
+          const started = background
+          const loops = started === undefined ? [] : yield* Effect.promise(() => started.catch(() => []))
           while (true) {
             // A background loop that stopped (a permanent storage error) will not drain anything.
-            for (const fiber of started) {
+            for (const fiber of loops) {
               const exit = fiber.unsafePoll()
               if (exit !== null && Exit.isFailure(exit) && !Exit.isInterrupted(exit)) return yield* Effect.failCause(exit.cause)
             }
@@ -311,7 +311,6 @@ export const create = async (options: Options): Promise<Waybill> => {
       // A start still in progress is waited for, so none of its fibers outlives the stop.
       const fibers = background === undefined ? [] : await background.catch(() => [])
       background = undefined
-      started = []
       await Effect.runPromise(Effect.forEach(fibers, Fiber.interrupt, { discard: true }))
       await Effect.runPromise(Scope.close(scope, Exit.void))
       await runtime.dispose()
