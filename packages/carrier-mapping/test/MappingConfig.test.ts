@@ -191,4 +191,19 @@ describe("MappingConfig", () => {
       }
     })
   )
+
+  it("refuses a credential header (dropped before a request is stored) as the signature or timestamp header", () => {
+    expect(rejection({ ...minimal, signature: { ...minimal.signature, header: "Authorization" } })).toBe(
+      "invalid MappingConfig: signature.header: Authorization carries credentials and is dropped before a request is stored; sign in another header, e.g. x-signature"
+    )
+    expect(
+      rejection({
+        ...minimal,
+        signature: { ...minimal.signature, timestamp: { header: "cookie", format: "unix-seconds", toleranceSeconds: 300 } }
+      })
+    ).toBe(
+      "invalid MappingConfig: signature.timestamp.header: cookie carries credentials and is dropped before a request is stored; sign in another header, e.g. x-signature"
+    )
+    expect(rejection(minimal)).toBe("accepted")
+  })
 })
