@@ -4,7 +4,7 @@
  * crashes, retries and duplicates on the way, and every wizard path of delivery validation.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Dispatcher, ErpPort, HelpdeskPort, Instant, Money, PortError, ShipmentEvent } from "@waybill/core"
+import { Dispatcher, ErpPort, HelpdeskPort, Instant, Money, PortError, type Shipment, ShipmentEvent } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -28,6 +28,22 @@ const caseContext = (shipment: { readonly id: string; readonly orderId: string }
     nextAction: open ? "Ask the customer for photos" : "None",
     shipToCity: "Springfield",
     shipToCountry: "US" as HelpdeskPort.CaseContext["shipToCountry"]
+  })
+
+/** A case for a shipment, opened with `key(k)`. */
+const openCase = (
+  shipment: Shipment.Shipment,
+  k: string,
+  subject = "Parcel damaged",
+  note = "Damaged."
+) =>
+  new HelpdeskPort.OpenCase({
+    key: key(k),
+    companyId: shipment.companyId,
+    shipmentId: shipment.id,
+    subject,
+    note,
+    context: caseContext(shipment, true)
   })
 
 const invoicesOf = (fake: OdooFake.OdooFake, orderName: string) =>
@@ -468,16 +484,7 @@ describe("service cases in the helpdesk", () => {
       const { orderId } = seedOrder(fake)
       const { erp } = yield* connect(fake)
       const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
-      const opened = yield* erp.openOrEnrich(
-        new HelpdeskPort.OpenCase({
-          key: key("case-1"),
-          companyId: shipment.companyId,
-          shipmentId: shipment.id,
-          subject: "Parcel lost",
-          note: "No scan for 5 days.",
-          context: caseContext(shipment, true)
-        })
-      )
+      const opened = yield* erp.openOrEnrich(openCase(shipment, "case-1", "Parcel lost", "No scan for 5 days."))
       expect(opened.created).toBe(true)
       expect(opened.externalId).toMatch(/^helpdesk\.ticket:\d+$/)
       const id = Number(opened.externalId.split(":")[1])
@@ -505,16 +512,7 @@ describe("service cases in the helpdesk", () => {
       const { erp } = yield* connect(fake)
       const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
       const open = (k: string) =>
-        erp.openOrEnrich(
-          new HelpdeskPort.OpenCase({
-            key: key(k),
-            companyId: shipment.companyId,
-            shipmentId: shipment.id,
-            subject: "Parcel damaged",
-            note: "Damaged.",
-            context: caseContext(shipment, true)
-          })
-        )
+        erp.openOrEnrich(openCase(shipment, k))
       const opened = yield* open("case-1")
       const id = Number(opened.externalId.split(":")[1])
       yield* erp.update(
@@ -544,16 +542,7 @@ describe("service cases in the helpdesk", () => {
         })
       )
       const fresh = yield* connect(fake)
-      yield* fresh.erp.openOrEnrich(
-        new HelpdeskPort.OpenCase({
-          key: key("case-3"),
-          companyId: shipment.companyId,
-          shipmentId: shipment.id,
-          subject: "Parcel lost",
-          note: "Lost.",
-          context: caseContext(shipment, true)
-        })
-      )
+      yield* fresh.erp.openOrEnrich(openCase(shipment, "case-3", "Parcel lost", "Lost."))
       expect(fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id).toEqual([1, "New"])
       expect(fake.admin.search("helpdesk.ticket", [])).toEqual([id])
     }).pipe(Effect.provide(FetchLayer)))
@@ -566,16 +555,7 @@ describe("service cases in the helpdesk", () => {
       const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
       const firstAttempt = Effect.provideService(Dispatcher.Attempt, { claim: 1, call: 1 })
       const open = (k: string) =>
-        erp.openOrEnrich(
-          new HelpdeskPort.OpenCase({
-            key: key(k),
-            companyId: shipment.companyId,
-            shipmentId: shipment.id,
-            subject: "Parcel damaged",
-            note: "Damaged.",
-            context: caseContext(shipment, true)
-          })
-        ).pipe(firstAttempt)
+        erp.openOrEnrich(openCase(shipment, k)).pipe(firstAttempt)
       const id = Number((yield* open("case-1")).externalId.split(":")[1])
       const stageOf = () => fake.admin.read("helpdesk.ticket", [id], ["stage_id"])[0]!.stage_id as [number, string]
       const opened = stageOf()
@@ -597,16 +577,7 @@ describe("service cases in the helpdesk", () => {
       const { erp } = yield* connect(fake, {}, { serviceCases: { helpdeskTeamId: team } })
       const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
       const open = (k: string) =>
-        erp.openOrEnrich(
-          new HelpdeskPort.OpenCase({
-            key: key(k),
-            companyId: shipment.companyId,
-            shipmentId: shipment.id,
-            subject: "Parcel damaged",
-            note: "Damaged.",
-            context: caseContext(shipment, true)
-          })
-        )
+        erp.openOrEnrich(openCase(shipment, k))
       const resolve = (k: string) =>
         erp.update(
           new HelpdeskPort.UpdateCase({
@@ -628,16 +599,7 @@ describe("service cases in the helpdesk", () => {
       // and through a fresh adapter, which finds the ticket by its marker
       yield* resolve("case-2-resolved")
       const fresh = yield* connect(fake, {}, { serviceCases: { helpdeskTeamId: team } })
-      yield* fresh.erp.openOrEnrich(
-        new HelpdeskPort.OpenCase({
-          key: key("case-3"),
-          companyId: shipment.companyId,
-          shipmentId: shipment.id,
-          subject: "Parcel lost",
-          note: "Lost.",
-          context: caseContext(shipment, true)
-        })
-      )
+      yield* fresh.erp.openOrEnrich(openCase(shipment, "case-3", "Parcel lost", "Lost."))
       expect(stageOf(id)).toEqual([todo, "Returns: to do"])
     }).pipe(Effect.provide(FetchLayer)))
 
