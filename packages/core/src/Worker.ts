@@ -149,13 +149,15 @@ export const publish = (
   Effect.flatMap(Transport.Transport, (transport) => {
     const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024
     for (const m of messages) {
-      if (m._tag === "Request" && m.body.byteLength > maxBodyBytes) {
+      if (m._tag !== "Request") continue
+      const problem = WebhookSignature.tooLarge(m.body, maxBodyBytes)
+      if (problem !== undefined) {
         return Effect.fail(
           new PortError.StorageError({
             reason: "Invalid",
             module: MODULE,
             method: "publish",
-            description: `the ${m.source} request body is ${m.body.byteLength} bytes, more than the ${maxBodyBytes} allowed: not stored`
+            description: `the ${m.source} request ${problem}: not stored`
           })
         )
       }
