@@ -460,7 +460,16 @@ export const plan = (input: PlanInput): Plan => {
         break
       }
       case "ExceptionOpened":
-        openCase(ofCopy(m.eventId), `Shipment ${s}: ${m.kind.replace(/_/g, " ")}`, `${describe(m)} (${m.eventId})`)
+        // Reached by its own event, the opening is keyed by the exception (`<event id>`, once per
+        // shipment). Reached by another event, the exception holds again after a withdrawal (say,
+        // its retraction displaced by a conflicting copy of the retraction's id): the case that
+        // withdrawal may have closed opens again under a key of its own, the exception's and the
+        // cause's (`<event id>:<cause>`), not dropped as a key the first opening already took.
+        openCase(
+          input.cause === undefined || input.cause === m.eventId ? ofCopy(m.eventId) : `${m.eventId}:${ofCopy(input.cause)}`,
+          `Shipment ${s}: ${m.kind.replace(/_/g, " ")}`,
+          `${describe(m)} (${m.eventId})`
+        )
         notify("exception", `exception:${m.eventId}`)
         break
       case "ExceptionResolved":

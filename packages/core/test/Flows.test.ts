@@ -328,6 +328,96 @@ describe("flows", () => {
     )
   )
 
+  it.effect("an exception whose withdrawal is displaced by a conflicting copy of its id reopens the closed case", () =>
+    Effect.gen(function* () {
+      // The retraction `r` closes the case (nothing open on a delivered shipment); then a copy of
+      // `r` with other content, a clearance of delays only, arrives: its content sorts first, so
+      // it is kept and `r` withdraws nothing. The damage holds again, and its case must be open.
+      const history = [scan("v", "delivered", 600), exception("x", "damaged", 700), retraction("r", 710, "x"), cleared("r", 710, ["delayed"])]
+      const { keys, outbox, pipeline } = yield* setup()
+      yield* ingestAll(pipeline, history)
+      const record = yield* pipeline.record(shipmentId)
+      expect(ShipmentState.openExceptions(record!.state.view).map((e) => e.eventId)).toEqual(["x"])
+      expect(caseOpen(outbox())).toBe(true)
+      // The second opening is keyed by the exception and the copy that made it hold again.
+      const opened = keys().filter((k) => k.startsWith("helpdesk.openOrEnrich:"))
+      expect(opened).toHaveLength(2)
+      expect(opened[0]).toBe("helpdesk.openOrEnrich:x")
+      expect(opened[1]).toMatch(/^helpdesk\.openOrEnrich:x:r~[0-9a-f]+$/)
+      // The other order: the clearance is kept first and the retraction never withdraws the damage.
+      const other = yield* setup()
+      yield* ingestAll(other.pipeline, [history[0]!, history[1]!, history[3]!, history[2]!])
+      expect(caseOpen(other.outbox())).toBe(true)
+      expect(other.keys().filter((k) => k.startsWith("helpdesk."))).toEqual(["helpdesk.openOrEnrich:x"])
+    })
+  )
+
+  it.effect("the case follows the state whatever the order of a retraction and conflicting copies of its id", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          // A damage after the delivery, withdrawn by `r`; other copies of `r` with other content
+          // (an exception or a clearance sorts before the retraction and displaces it, a scan sorts
+          // after it and is only recorded); maybe a retraction of `r` (it withdraws the copy kept as
+          // `r`, unless that is the retraction itself), and redeliveries of any event.
+          FastCheck.record({
+            copies: FastCheck.subarray([
+              exception("r", "delayed", 710),
+              exception("r", "lost", 705),
+              cleared("r", 710, ["delayed"]),
+              cleared("r", 720),
+              scan("r", "in_transit", 710),
+              scan("r", "out_for_delivery", 620)
+            ], { minLength: 1 }),
+            retractsRetraction: FastCheck.boolean(),
+            duplicates: FastCheck.array(FastCheck.nat(7), { maxLength: 3 }),
+            // Webhooks of this many events (the last size repeats): one commit plans each in turn.
+            sizes: FastCheck.array(FastCheck.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 })
+          }).chain(({ copies, duplicates, retractsRetraction, sizes }) => {
+            const events: Array<ShipmentEvent.ShipmentEvent> = [
+              scan("v", "delivered", 600),
+              exception("x", "damaged", 700),
+              retraction("r", 710, "x"),
+              ...copies,
+              ...(retractsRetraction ? [retraction("rr", 730, "r")] : [])
+            ]
+            return Histories.permutation([...events, ...duplicates.map((i) => events[i % events.length]!)]).map((events) => ({
+              events,
+              sizes
+            }))
+          }),
+          ({ events, sizes }) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { outbox, pipeline, store } = yield* setup()
+                yield* ingestInBatches(pipeline, events, sizes)
+                const record = yield* pipeline.record(shipmentId)
+                const open = ShipmentState.openExceptions(record!.state.view).length > 0
+                // A delivered shipment's case is open exactly while an exception is.
+                expect(caseOpen(outbox()) === true).toBe(open)
+                // At the far side too, with every effect carried out once, even when every event
+                // is delivered again after the outbox drained.
+                const fakes = FakePorts.make()
+                const drain = Effect.gen(function* () {
+                  const dispatcher = yield* Dispatcher.make({ concurrency: 1 })
+                  yield* dispatcher.drain()
+                }).pipe(Effect.scoped, Effect.provide(Layer.merge(Layer.succeed(Store.Store, store), fakes.layer)))
+                yield* drain
+                const effects = fakes.effects.length
+                yield* ingestAll(pipeline, events)
+                yield* drain
+                expect(fakes.effects).toHaveLength(effects)
+                const keys = fakes.effects.map((e) => e.key)
+                expect(new Set(keys).size).toBe(keys.length)
+                expect(fakes.cases.get(shipmentId)?.resolved === false).toBe(open)
+              })
+            )
+        ),
+        { numRuns: 200 }
+      )
+    )
+  )
+
   it.effect("a case payload carries no street, postal code, full phone or email under the default policy", () =>
     Effect.gen(function* () {
       const { pipeline, outbox } = yield* setup()
