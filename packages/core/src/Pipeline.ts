@@ -21,6 +21,7 @@ import { LRUCache } from "lru-cache"
 import * as Audit from "./Audit.js"
 import * as CarrierPort from "./CarrierPort.js"
 import * as ErpPort from "./ErpPort.js"
+import * as ExternalRefs from "./ExternalRefs.js"
 import * as Flows from "./Flows.js"
 import { eventAuditBody } from "./internal/auditBody.js"
 import * as Construct from "./internal/construct.js"
@@ -34,7 +35,7 @@ import * as Metrics from "./Metrics.js"
 import * as Milestone from "./Milestone.js"
 import * as Order from "./Order.js"
 import * as PortError from "./PortError.js"
-import type * as Shipment from "./Shipment.js"
+import * as Shipment from "./Shipment.js"
 import * as ShipmentEvent from "./ShipmentEvent.js"
 import * as ShipmentRecord from "./ShipmentRecord.js"
 import * as ShipmentState from "./ShipmentState.js"
@@ -139,7 +140,11 @@ export interface Options {
 export interface PipelineShape {
   /**
    * Registers an order's shipments (idempotent): reference data, tracking index and an empty
-   * record. A shipment with `cancelledAt` (the ERP cancelled it) then gets its cancellation
+   * record. A shipment registered before keeps the identifiers the new intake leaves out (its
+   * tracking number, its packages' tracking numbers, its `refs`; the label's carrier and
+   * service while the tracking number is the same); what the intake gives wins. The same
+   * shipment id for another company or order fails with an `Invalid` `IngestError` and writes
+   * nothing. A shipment with `cancelledAt` (the ERP cancelled it) then gets its cancellation
    * ingested as an event of source `erp` (see {@link erpCancellation}), once per shipment however
    * often it is registered; the state machine decides it (cancelled before dispatch, an anomaly
    * after). Fails with a permanent `IngestError` if that event cannot be ingested.
@@ -356,63 +361,171 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         return { version: stored.version, record }
       })
 
+    /** The references a registration gives (fields left out are absent, not `undefined`). */
+    const definedOnly = (refs: ExternalRefs.ExternalRefs): Partial<ExternalRefs.ExternalRefs> =>
+      Object.fromEntries(Object.entries(refs).filter(([, v]) => v !== undefined))
+
+    const withoutTracking = ({ trackingNumber: _t, ...p }: Shipment.Package): Shipment.Package => new Shipment.Package(p)
+
+    /**
+     * The shipments' reference data as stored (not as cached: another process may have
+     * registered them since); `undefined` for a shipment not registered, or whose stored info is
+     * corrupt (the registration writes it anew).
+     */
+    const storedInfos = (shipmentIds: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const bodies = yield* Effect.mapError(store.getShipments(shipmentIds), storageError("register"))
+        const out = new Map<string, ShipmentRecord.ShipmentInfo>()
+        for (const [i, shipmentId] of shipmentIds.entries()) {
+          const body = bodies[i]
+          if (body === undefined) continue
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(body)
+          } catch {
+            parsed = undefined
+          }
+          const decoded = decodeInfo(parsed)
+          if (Either.isRight(decoded)) out.set(shipmentId, decoded.right)
+          else yield* Effect.logWarning("stored shipment is corrupt; registering it anew", { shipmentId })
+        }
+        return out
+      })
+
+    /**
+     * Refuses a registration that gives a shipment id already registered for another company or
+     * another order: its record, events and tracking numbers belong to the first one (a reused
+     * id, not a change of the same delivery), and the state machine treats events of another
+     * company as foreign.
+     */
+    const reused = (stored: ShipmentRecord.ShipmentInfo, shipment: Shipment.Shipment): IngestError | undefined =>
+      stored.shipment.companyId === shipment.companyId && stored.shipment.orderId === shipment.orderId
+        ? undefined
+        : new IngestError({
+            reason: "Invalid",
+            module: MODULE,
+            method: "register",
+            description:
+              `shipment ${shipment.id} is registered for company ${stored.shipment.companyId}, order ` +
+              `${stored.shipment.orderId}; it cannot be registered again for company ${shipment.companyId}, ` +
+              `order ${shipment.orderId}`,
+            shipmentId: shipment.id
+          })
+
+    /**
+     * A shipment registered again: what the new intake gives wins, identifiers it leaves out are
+     * kept from the stored shipment (a poll of the ERP re-registers what the ERP knows, without
+     * the label the host bought since). Kept: the tracking number, references (`refs`) field by
+     * field, and the package list when the intake gives none, or each listed package's tracking
+     * number by package id. The label's own data (carrier, service, the carrier's reference and
+     * the packages' tracking numbers) is kept only while the tracking number stays the same: a
+     * new tracking number is a new label. Everything else (address, weights, `cancelledAt`, the
+     * order's data) is the new intake's.
+     */
+    const keepIdentifiers = (stored: Shipment.Shipment, next: Shipment.Shipment): Shipment.Shipment => {
+      const sameLabel = next.trackingNumber === undefined || next.trackingNumber === stored.trackingNumber
+      const trackingNumber = next.trackingNumber ?? stored.trackingNumber
+      const carrier = next.carrier ?? (sameLabel ? stored.carrier : undefined)
+      const service = next.service ?? (sameLabel ? stored.service : undefined)
+      const { carrier: storedCarrierRef, ...storedRefs } = stored.refs
+      const refs = new ExternalRefs.ExternalRefs({
+        ...storedRefs,
+        ...(sameLabel && storedCarrierRef !== undefined ? { carrier: storedCarrierRef } : {}),
+        ...definedOnly(next.refs)
+      })
+      const packageTracking = new Map(
+        sameLabel ? stored.packages.flatMap((p) => (p.trackingNumber !== undefined ? [[p.id, p.trackingNumber] as const] : [])) : []
+      )
+      const packages =
+        next.packages.length === 0
+          ? stored.packages.map((p) => (sameLabel || p.trackingNumber === undefined ? p : withoutTracking(p)))
+          : next.packages.map((p) => {
+              const kept = p.trackingNumber === undefined ? packageTracking.get(p.id) : undefined
+              return kept === undefined ? p : new Shipment.Package({ ...p, trackingNumber: kept })
+            })
+      const { carrier: _c, service: _s, trackingNumber: _t, refs: _r, packages: _p, ...rest } = next
+      return new Shipment.Shipment({
+        ...rest,
+        refs,
+        packages,
+        ...(carrier !== undefined ? { carrier } : {}),
+        ...(service !== undefined ? { service } : {}),
+        ...(trackingNumber !== undefined ? { trackingNumber } : {})
+      })
+    }
+
     const register: PipelineShape["register"] = (intake) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const ids: Array<Ids.ShipmentId> = []
-        for (const shipment of intake.shipments) {
-          const info = new ShipmentRecord.ShipmentInfo({
-            shipment,
-            customer: intake.order.customer,
-            orderTotal: Order.total(intake.order)
-          })
-          // Sources find the shipment by its tracking number, its packages' tracking numbers, or
-          // the warehouse's reference (pick and pack happen before any tracking number exists).
-          const body = JSON.stringify(encodeInfo(info))
-          const aliases = [
-            shipment.trackingNumber,
-            ...shipment.packages.map((p) => p.trackingNumber),
-            shipment.refs.wms
-          ].filter((a, i, all): a is string => a !== undefined && all.indexOf(a) === i)
-          yield* Effect.mapError(
-            Effect.forEach(aliases.length === 0 ? [undefined] : aliases, (alias) => store.putShipment(shipment.id, alias, body), {
-              discard: true
-            }),
-            storageError("register")
-          )
-          infos.set(shipment.id, info)
-          yield* locks.withLock(
-            shipment.id,
-            Effect.gen(function* () {
-              const existing = yield* loadRecord(shipment.id, "register")
-              if (existing !== undefined) return
-              const state = ShipmentState.empty(shipment.id, shipment.companyId)
-              const audit = Audit.chain(shipment.id, undefined, [
-                { at: now, kind: "registered", body: JSON.stringify({ orderId: intake.order.id, shipmentId: shipment.id }) }
-              ])
-              const record = new ShipmentRecord.ShipmentRecord({
-                state,
-                billing: ShipmentRecord.Billing.initial,
-                audit: { seq: audit[0]!.seq, hash: audit[0]!.hash }
+        const shipmentIds = intake.shipments.map((s) => s.id)
+        // The shipments' locks are held from reading the stored info to writing the merged one,
+        // so two registrations in this process do not drop each other's data.
+        yield* locks.withLocks(
+          shipmentIds,
+          Effect.gen(function* () {
+            const stored = yield* storedInfos(shipmentIds)
+            // Refused before anything is written.
+            for (const shipment of intake.shipments) {
+              const before = stored.get(shipment.id)
+              const problem = before === undefined ? undefined : reused(before, shipment)
+              if (problem !== undefined) return yield* problem
+            }
+            for (const given of intake.shipments) {
+              const before = stored.get(given.id)
+              const shipment = before === undefined ? given : keepIdentifiers(before.shipment, given)
+              const info = new ShipmentRecord.ShipmentInfo({
+                shipment,
+                customer: intake.order.customer,
+                orderTotal: Order.total(intake.order)
               })
-              const result = yield* Effect.mapError(
-                store.commit({
-                  shipmentId: shipment.id,
-                  expectedVersion: 0,
-                  body: ShipmentRecord.toJson(record),
-                  value: record,
-                  idempotencyKeys: [],
-                  events: [],
-                  audit,
-                  outbox: []
+              // Sources find the shipment by its tracking number, its packages' tracking numbers, or
+              // the warehouse's reference (pick and pack happen before any tracking number exists).
+              const body = JSON.stringify(encodeInfo(info))
+              const aliases = [
+                shipment.trackingNumber,
+                ...shipment.packages.map((p) => p.trackingNumber),
+                shipment.refs.wms
+              ].filter((a, i, all): a is string => a !== undefined && all.indexOf(a) === i)
+              yield* Effect.mapError(
+                Effect.forEach(aliases.length === 0 ? [undefined] : aliases, (alias) => store.putShipment(shipment.id, alias, body), {
+                  discard: true
                 }),
                 storageError("register")
               )
-              if (result._tag === "Committed") records.set(shipment.id, { version: result.version, record })
-            })
-          )
-          ids.push(shipment.id)
-        }
+              infos.set(shipment.id, info)
+              // the same shipment twice in one intake: the second merges with the first
+              stored.set(shipment.id, info)
+              const existing = yield* loadRecord(shipment.id, "register")
+              if (existing === undefined) {
+                const state = ShipmentState.empty(shipment.id, shipment.companyId)
+                const audit = Audit.chain(shipment.id, undefined, [
+                  { at: now, kind: "registered", body: JSON.stringify({ orderId: intake.order.id, shipmentId: shipment.id }) }
+                ])
+                const record = new ShipmentRecord.ShipmentRecord({
+                  state,
+                  billing: ShipmentRecord.Billing.initial,
+                  audit: { seq: audit[0]!.seq, hash: audit[0]!.hash }
+                })
+                const result = yield* Effect.mapError(
+                  store.commit({
+                    shipmentId: shipment.id,
+                    expectedVersion: 0,
+                    body: ShipmentRecord.toJson(record),
+                    value: record,
+                    idempotencyKeys: [],
+                    events: [],
+                    audit,
+                    outbox: []
+                  }),
+                  storageError("register")
+                )
+                if (result._tag === "Committed") records.set(shipment.id, { version: result.version, record })
+              }
+              ids.push(shipment.id)
+            }
+          })
+        )
         // Cancellations by the ERP, through the ingest path. A shipment that holds the event
         // already (by id: its `cancelledAt` may have moved since, Odoo's `write_date` does) is
         // left as it is, so a registration repeated by every poll changes nothing.

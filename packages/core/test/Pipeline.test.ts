@@ -410,3 +410,94 @@ describe("a delivery the ERP cancelled (Shipment.cancelledAt)", () => {
     })
   )
 })
+
+describe("registering a shipment again (Pipeline.register)", () => {
+  /** The intake's shipment with some fields replaced (`undefined` leaves a field out). */
+  const withShipment = (intake: ErpPort.OrderIntake, fields: Partial<Record<keyof Shipment.Shipment, unknown>>) => {
+    const { trackingNumber: _t, carrier: _c, ...base } = intake.shipments[0]!
+    const merged: Record<string, unknown> = { ...base, ...fields }
+    for (const key of Object.keys(merged)) if (merged[key] === undefined) delete merged[key]
+    return new ErpPort.OrderIntake({ order: intake.order, shipments: [new Shipment.Shipment(merged as never)] })
+  }
+  /** What the ERP knows before a label exists: no tracking numbers, no warehouse reference. */
+  const raw = (intake: ErpPort.OrderIntake) =>
+    withShipment(intake, {
+      refs: new ExternalRefs.ExternalRefs({ odoo: new ExternalRefs.OdooRef({ model: "stock.picking", id: 7 }) }),
+      packages: intake.shipments[0]!.packages.map(({ trackingNumber: _n, ...p }) => new Shipment.Package(p))
+    })
+  /** What the host knows after buying the label. */
+  const labelled = (intake: ErpPort.OrderIntake) =>
+    withShipment(intake, {
+      carrier: "UPS",
+      service: "Ground",
+      trackingNumber: "1ZLABEL0001",
+      refs: new ExternalRefs.ExternalRefs({ wms: "WH/OUT/00042", carrier: "shp_abc" }),
+      packages: intake.shipments[0]!.packages.map((p) => new Shipment.Package({ ...p, trackingNumber: "1ZPKG0001" }))
+    })
+
+  it.effect("keeps the tracking numbers and references a later registration leaves out", () =>
+    Effect.gen(function* () {
+      const { intake, store } = yield* setup
+      const pipeline = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      yield* pipeline.register(raw(intake))
+      yield* pipeline.register(labelled(intake))
+      // the next poll registers what the ERP knows, without the label
+      yield* pipeline.register(raw(intake))
+      const expectKept = (info: import("../src/ShipmentRecord.js").ShipmentInfo | undefined) => {
+        expect(info?.shipment.trackingNumber).toBe("1ZLABEL0001")
+        expect(info?.shipment.carrier).toBe("UPS")
+        expect(info?.shipment.service).toBe("Ground")
+        expect(info?.shipment.packages.map((p) => p.trackingNumber)).toEqual(["1ZPKG0001"])
+        expect({ ...info?.shipment.refs }).toEqual({
+          odoo: new ExternalRefs.OdooRef({ model: "stock.picking", id: 7 }),
+          wms: "WH/OUT/00042",
+          carrier: "shp_abc"
+        })
+      }
+      expectKept(yield* pipeline.info(shipmentId))
+      // another process, its caches empty: reads the stored info and registers the raw intake again
+      const fresh = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      expectKept(yield* fresh.info(shipmentId))
+      yield* fresh.register(raw(intake))
+      expectKept(yield* fresh.info(shipmentId))
+      // the flows read the stored info: the tracking number is written back at dispatch
+      const result = yield* fresh.ingest(scan("d1", "dispatched", 10))
+      expect(result.enqueued).toContain(`${shipmentId}:erp.writeTracking`)
+      const action = [...store.internals.outbox.values()].map((o) => o.action).find((a) => a.kind === "erp.writeTracking")!
+      expect(JSON.parse(action.payload)).toMatchObject({ trackingNumber: "1ZLABEL0001", carrier: "UPS" })
+    })
+  )
+
+  it.effect("what a later registration gives wins; another company or order for the same shipment id is refused", () =>
+    Effect.gen(function* () {
+      const { intake, store } = yield* setup
+      const pipeline = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      yield* pipeline.register(labelled(intake))
+      // a new label: its tracking number and package numbers replace the old ones, its carrier too
+      yield* pipeline.register(
+        withShipment(intake, {
+          trackingNumber: "1ZRELABEL02",
+          refs: new ExternalRefs.ExternalRefs({ wms: "WH/OUT/00043" }),
+          packages: intake.shipments[0]!.packages.map((p) => new Shipment.Package({ ...p, trackingNumber: "1ZPKG0002" }))
+        })
+      )
+      const info = (yield* pipeline.info(shipmentId))!
+      expect(info.shipment.trackingNumber).toBe("1ZRELABEL02")
+      // the carrier, service and carrier reference belonged to the old label: not carried over
+      expect(info.shipment.carrier).toBeUndefined()
+      expect(info.shipment.service).toBeUndefined()
+      expect(info.shipment.packages.map((p) => p.trackingNumber)).toEqual(["1ZPKG0002"])
+      expect({ ...info.shipment.refs }).toEqual({ wms: "WH/OUT/00043" })
+      const stored = yield* store.getShipment(shipmentId)
+      // the same shipment id for another company or another order: refused, nothing written
+      const otherCompany = withShipment(intake, { companyId: "co-2" })
+      const refused = yield* Effect.flip(pipeline.register(otherCompany))
+      expect(refused.reason).toBe("Invalid")
+      expect(refused.description).toContain("co-1")
+      const otherOrder = withShipment(intake, { orderId: "SO-other" })
+      expect((yield* Effect.flip(pipeline.register(otherOrder))).reason).toBe("Invalid")
+      expect(yield* store.getShipment(shipmentId)).toBe(stored)
+      expect((yield* pipeline.info(shipmentId))!.shipment.companyId).toBe(companyId)
+    })
+  )
+})
