@@ -3,9 +3,10 @@
  * acknowledges them.
  *
  * - **Retries** follow a `Schedule` keyed off the error's `reason`: exponential with jitter and
- *   a cap; a `Retry-After` is honoured (a long one gives the lease back and the action is due
- *   again after it); permanent reasons are not retried. No call starts after the action's lease
- *   expired: a wait that would outlast the lease gives it back instead.
+ *   a cap; a `Retry-After` is honoured up to `retry.maxRetryAfter` (a long one gives the lease
+ *   back and the action is due again after it); permanent reasons are not retried. No call
+ *   starts after the action's lease expired: a wait that would outlast the lease gives it back
+ *   instead.
  * - **Circuit breaker** per target: after consecutive transport-level failures the target is
  *   left alone for a while (retries under way included); its actions wait in the outbox without
  *   spending attempts. Then it is half open: the first failure opens it again.
@@ -60,6 +61,16 @@ export interface RetryOptions {
   readonly attemptsPerClaim?: number
   /** Delays longer than this (e.g. a long Retry-After), or past the lease, give the lease back instead of waiting. Default 10 s. */
   readonly maxWaitInLease?: Duration.DurationInput
+  /**
+   * The longest `Retry-After` honoured: a far side that asks for more (a 429 or 503 with
+   * `Retry-After` of days) is tried again after this instead, and a warning names the action's
+   * target and the delay asked for (once per claim of the action). Each retry spends an attempt,
+   * so a far side that keeps asking for long waits dead-letters the action after `maxAttempts`.
+   * Default 1 hour; `Duration.infinity` honours any `Retry-After`.
+   *
+   * @since 0.2.0
+   */
+  readonly maxRetryAfter?: Duration.DurationInput
 }
 
 /**
@@ -90,9 +101,17 @@ export interface Options {
 /** The longest delay waited out inside a lease (default 10 s). */
 const maxWaitInLease = (options: RetryOptions) => Duration.decode(options.maxWaitInLease ?? "10 seconds")
 
+/** The longest `Retry-After` honoured, in milliseconds (default 1 hour). */
+const maxRetryAfterMillis = (options: RetryOptions) => Duration.toMillis(Duration.decode(options.maxRetryAfter ?? "1 hour"))
+
+/** How long a failure asks to wait, at most `cap` milliseconds; `undefined` when it does not ask. */
+const askedWait = (error: { readonly retryAfterMillis?: number | undefined }, cap: number): number | undefined =>
+  error.retryAfterMillis === undefined ? undefined : Math.min(error.retryAfterMillis, cap)
+
 /**
  * The retry schedule: exponential with jitter and a cap, at least the `Retry-After` the far
- * side asked for, only while the reason is retryable, at most `attempts - 1` retries.
+ * side asked for (at most `maxRetryAfter`), only while the reason is retryable, at most
+ * `attempts - 1` retries.
  *
  * @since 0.1.0
  */
@@ -101,19 +120,20 @@ export const retrySchedule = (
 ): Schedule.Schedule<[Duration.Duration, PortError.PortFailure], PortError.PortFailure> => {
   const cap = Duration.decode(options.cap ?? "30 seconds")
   const maxWait = maxWaitInLease(options)
+  const maxRetryAfter = maxRetryAfterMillis(options)
   const backoff = Schedule.exponential(options.base ?? "200 millis", options.factor ?? 2).pipe(
     Schedule.jittered,
     Schedule.modifyDelay((_, d) => Duration.min(d, cap))
   )
   return Schedule.intersect(backoff, Schedule.identity<PortError.PortFailure>()).pipe(
-    Schedule.modifyDelay(([, error], d) =>
-      error.retryAfterMillis !== undefined ? Duration.max(d, Duration.millis(error.retryAfterMillis)) : d
-    ),
-    Schedule.whileInput(
-      (e: PortError.PortFailure) =>
-        PortError.isRetryable(e.reason) &&
-        (e.retryAfterMillis === undefined || Duration.lessThanOrEqualTo(Duration.millis(e.retryAfterMillis), maxWait))
-    ),
+    Schedule.modifyDelay(([, error], d) => {
+      const asked = askedWait(error, maxRetryAfter)
+      return asked !== undefined ? Duration.max(d, Duration.millis(asked)) : d
+    }),
+    Schedule.whileInput((e: PortError.PortFailure) => {
+      const asked = askedWait(e, maxRetryAfter)
+      return PortError.isRetryable(e.reason) && (asked === undefined || Duration.lessThanOrEqualTo(Duration.millis(asked), maxWait))
+    }),
     Schedule.intersect(Schedule.recurs(Math.max(0, options.attempts - 1))),
     Schedule.map(([out]) => out)
   )
@@ -286,6 +306,7 @@ export const make = (
     const maxAttempts = retry.maxAttempts ?? 8
     const attemptsPerClaim = retry.attemptsPerClaim ?? 4
     const maxWait = maxWaitInLease(retry)
+    const maxRetryAfter = maxRetryAfterMillis(retry)
     const threshold = options.breaker?.threshold ?? 10
     const openMillis = options.breaker?.openMillis ?? 5_000
     const breakers = new Map<string, Breaker>()
@@ -342,6 +363,19 @@ export const make = (
           const handler = table[action.kind]
           const calls = yield* Ref.make(0)
           const limiter = limiters.get(action.target)
+          /** A `Retry-After` beyond `maxRetryAfter` is cut to it, with one warning per claim. */
+          let warned = false
+          const warnIfCut = (e: PortError.PortFailure | MissingPort) =>
+            Effect.suspend(() => {
+              const asked = "retryAfterMillis" in e && PortError.isRetryable(e.reason) ? e.retryAfterMillis : undefined
+              if (warned || asked === undefined || asked <= maxRetryAfter) return Effect.void
+              warned = true
+              return Effect.logWarning(
+                `${action.target} asked to retry after ${Duration.format(Duration.millis(asked))}; ` +
+                  `waiting maxRetryAfter (${Duration.format(Duration.millis(maxRetryAfter))}) instead`,
+                { key: action.key, target: action.target, retryAfterMillis: asked, maxRetryAfterMillis: maxRetryAfter }
+              )
+            })
           const call: Effect.Effect<unknown, PortError.PortFailure | MissingPort> =
             handler === undefined
               ? Effect.fail(
@@ -436,7 +470,8 @@ export const make = (
                   )
                 ),
                 Schedule.tapInput((e: PortError.PortFailure) =>
-                  Metric.increment(Metric.tagged(Metrics.retries, "target", action.target)).pipe(
+                  warnIfCut(e).pipe(
+                    Effect.zipRight(Metric.increment(Metric.tagged(Metrics.retries, "target", action.target))),
                     Effect.zipRight(Effect.logDebug("retrying", { key: action.key, reason: e.reason }))
                   )
                 )
@@ -474,7 +509,8 @@ export const make = (
           const retryable = error._tag !== "MissingPort" && PortError.isRetryable(error.reason)
           const after = yield* Clock.currentTimeMillis
           if (retryable && attempts < maxAttempts) {
-            const retryAfter = "retryAfterMillis" in error ? error.retryAfterMillis : undefined
+            yield* warnIfCut(error)
+            const retryAfter = "retryAfterMillis" in error ? askedWait(error, maxRetryAfter) : undefined
             const delay = Math.max(backoff(attempts), retryAfter ?? 0)
             const given = yield* store.retry(action.key, action.leaseToken, {
               availableAt: after + Math.round(delay),

@@ -6,6 +6,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
@@ -131,6 +132,68 @@ describe("dispatcher", () => {
         expect(far.calls).toEqual([0, 60_000])
         expect(yield* store.isDone("k1")).toBe(true)
       })
+    )
+  })
+
+  /** Collects the warnings logged while `effect` runs, with their annotations and message. */
+  const warnings = <A, E, R>(effect: Effect.Effect<A, E, R>, into: Array<string>) =>
+    Effect.provide(
+      effect,
+      Logger.add(
+        Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") into.push(JSON.stringify(message))
+        })
+      )
+    )
+
+  it.effect("a Retry-After of days waits maxRetryAfter (default 1 hour), with one warning", () => {
+    const threeDays = 3 * 24 * 3_600_000
+    const far = scripted([failure("RateLimited", { retryAfterMillis: threeDays }), "ok"])
+    const logged: Array<string> = []
+    return withStore(far.layer, (store) =>
+      warnings(
+        Effect.gen(function* () {
+          yield* enqueue(store, ["k1"])
+          const dispatcher = yield* Dispatcher.make({ retry: { base: "1 second" } })
+          yield* dispatcher.tick
+          const pending = [...store.internals.outbox.values()][0]!.action
+          expect(pending.availableAt).toBe(3_600_000)
+          // what the far side asked for stays in the error
+          expect(JSON.parse(pending.lastError!).retryAfterMillis).toBe(threeDays)
+          yield* TestClock.adjust("1 hour")
+          expect(yield* dispatcher.tick).toBe(1)
+          expect(far.calls).toEqual([0, 3_600_000])
+          expect(yield* store.isDone("k1")).toBe(true)
+          expect(logged).toHaveLength(1)
+          expect(logged[0]).toContain("notifier")
+          expect(logged[0]).toContain(String(threeDays))
+        }),
+        logged
+      )
+    )
+  })
+
+  it.effect("retry.maxRetryAfter caps the Retry-After waited within the lease too, warning once per action", () => {
+    const far = scripted([
+      failure("Unavailable", { retryAfterMillis: 86_400_000 }),
+      failure("RateLimited", { retryAfterMillis: 86_400_000 }),
+      "ok"
+    ])
+    const logged: Array<string> = []
+    return withStore(far.layer, (store) =>
+      warnings(
+        Effect.gen(function* () {
+          yield* enqueue(store, ["k1"])
+          const dispatcher = yield* Dispatcher.make({ retry: { base: "100 millis", cap: "100 millis", maxRetryAfter: "2 seconds" } })
+          const fiber = yield* Effect.fork(dispatcher.tick)
+          for (let i = 0; i < 8; i++) yield* TestClock.adjust("1 second")
+          yield* Fiber.join(fiber)
+          expect(far.calls).toEqual([0, 2_000, 4_000])
+          expect(yield* store.isDone("k1")).toBe(true)
+          expect(logged).toHaveLength(1)
+        }),
+        logged
+      )
     )
   })
 
