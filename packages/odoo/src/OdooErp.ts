@@ -934,6 +934,69 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
 
     const withMarker = (ref: string | null, marker: string) => (ref !== null && ref !== "" ? `${ref} [${marker}]` : `[${marker}]`)
 
+    /**
+     * What one delivery ships of each order line. Odoo invoices an order, not a delivery
+     * (`_create_invoices` takes every line with something to invoice: with invoice policy
+     * `order` the whole ordered quantity, with `delivery` all that any delivery brought), so the
+     * invoice of one delivery is cut down to this: its moves' done quantity once done, else their
+     * demand. `stocked` holds the lines that any delivery of the order carries; the others
+     * (services, the shipping fee, down payments) go with the first invoice that takes them.
+     */
+    const deliveryShare = (pickingId: number, lineIds: ReadonlyArray<number>) =>
+      Effect.gen(function*() {
+        const done = (yield* client.info).major >= 17 ? "quantity" : "quantity_done"
+        const moves = lineIds.length === 0 ? [] : yield* client.searchRead(
+          "stock.move",
+          D.and(D.isIn("sale_line_id", [...lineIds]), D.ne("state", "cancel")),
+          {
+            fields: {
+              picking_id: OdooField.Many2one,
+              sale_line_id: OdooField.Many2one,
+              state: Schema.String,
+              product_uom_qty: Schema.Number,
+              [done]: Schema.Number
+            }
+          }
+        )
+        const share = new Map<number, number>()
+        const stocked = new Set<number>()
+        for (const m of moves) {
+          const line = m.sale_line_id?.id
+          if (line === undefined) continue
+          stocked.add(line)
+          if (m.picking_id?.id !== pickingId) continue
+          share.set(line, (share.get(line) ?? 0) + (m.state === "done" ? m[done] as number : m.product_uom_qty))
+        }
+        return { share, stocked }
+      })
+
+    /** The commands that cut a draft invoice's lines down to one delivery's share. */
+    const trimCommands = (invoiceId: number, delivery: { readonly share: ReadonlyMap<number, number>; readonly stocked: ReadonlySet<number> }) =>
+      Effect.gen(function*() {
+        const ids = (yield* client.read("account.move", [invoiceId], { fields: { invoice_line_ids: OdooField.X2many } }))[0]
+          ?.invoice_line_ids ?? []
+        const lines = ids.length === 0 ? [] : yield* client.read("account.move.line", ids, {
+          fields: { quantity: Schema.Number, sale_line_ids: OdooField.X2many }
+        })
+        const left = new Map(delivery.share)
+        const commands: Array<ReadonlyArray<unknown>> = []
+        for (const line of lines) {
+          const own = line.sale_line_ids.filter((id) => delivery.stocked.has(id))
+          if (own.length === 0) continue // not shipped by any delivery: stays where Odoo put it
+          const allowed = own.reduce((sum, id) => sum + (left.get(id) ?? 0), 0)
+          const quantity = Math.max(0, Math.min(line.quantity, allowed))
+          let used = quantity
+          for (const id of own) {
+            const take = Math.min(used, left.get(id) ?? 0)
+            left.set(id, (left.get(id) ?? 0) - take)
+            used -= take
+          }
+          if (quantity <= 0) commands.push([2, line.id])
+          else if (quantity < line.quantity) commands.push([1, line.id, { quantity }])
+        }
+        return commands
+      })
+
     const releaseInvoice: ErpPort.ErpPortShape["releaseInvoice"] = (request) =>
       Effect.gen(function*() {
         const pickingId = yield* refOf("releaseInvoice", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
@@ -958,14 +1021,21 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, yield* posted(mine[0])), created: false })
           }
           const orders = yield* client.read("sale.order", [so], {
-            fields: { name: Schema.String, client_order_ref: OdooField.Text, invoice_ids: OdooField.X2many }
+            fields: { name: Schema.String, state: Schema.String, client_order_ref: OdooField.Text, invoice_ids: OdooField.X2many }
           })
           const order = orders[0]
           if (order === undefined) return yield* Effect.fail(fail("releaseInvoice", "NotFound", `sale.order ${so} does not exist`))
+          if (order.state === "cancel") {
+            return yield* Effect.fail(fail("releaseInvoice", "Invalid", `${order.name} is cancelled in Odoo: no invoice is released`))
+          }
           const lines = yield* client.searchRead("sale.order.line", D.eq("order_id", so), {
             fields: { qty_to_invoice: Schema.Number, is_delivery: Schema.Boolean, display_type: OdooField.Text }
           })
-          const pending = lines.some((l) => l.display_type === null && !l.is_delivery && l.qty_to_invoice > 0)
+          const delivery = yield* deliveryShare(pickingId, lines.map((l) => l.id))
+          // Something of this delivery waits for an invoice (another delivery's goods do not count).
+          const pending = lines.some((l) =>
+            l.display_type === null && !l.is_delivery && l.qty_to_invoice > 0 && (delivery.share.get(l.id) ?? 0) > 0
+          )
           if (!pending) {
             // Nothing left to invoice: an earlier attempt created the invoice and lost the answer
             // before marking it (or someone invoiced by hand). Adopt it, never create another.
@@ -981,7 +1051,15 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
                 fail("releaseInvoice", "Invalid", `${order.name} has nothing to invoice: no delivered quantity waits for an invoice`)
               )
             }
-            if (unmarked !== undefined) yield* client.write("account.move", [adopted.id], { ref: withMarker(adopted.ref, marker) })
+            if (unmarked !== undefined) {
+              // A draft (the one a crash left before it was cut down and marked) holds no more than
+              // this delivery; a posted invoice is taken as it is.
+              const trim = adopted.state === "draft" ? yield* trimCommands(adopted.id, delivery) : []
+              yield* client.write("account.move", [adopted.id], {
+                ref: withMarker(adopted.ref, marker),
+                ...(trim.length > 0 ? { invoice_line_ids: trim } : {})
+              })
+            }
             return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, yield* posted(adopted)), created: false })
           }
           const context = { active_model: "sale.order", active_ids: [so], active_id: so }
@@ -991,7 +1069,12 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           if (invoiceId === undefined) {
             return yield* Effect.fail(fail("releaseInvoice", "Bug", `create_invoices answered without an invoice id: ${JSON.stringify(action)}`))
           }
-          yield* client.write("account.move", [invoiceId], { ref: withMarker(order.client_order_ref, marker) })
+          // Cut down to this delivery and marked in one write (one transaction).
+          const trim = yield* trimCommands(invoiceId, delivery)
+          yield* client.write("account.move", [invoiceId], {
+            ref: withMarker(order.client_order_ref, marker),
+            ...(trim.length > 0 ? { invoice_line_ids: trim } : {})
+          })
           // Just created, so a draft: post it, then read it once.
           const created = yield* post(invoiceId)
           return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, created), created: true })
@@ -1001,9 +1084,14 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     const readPayment: ErpPort.ErpPortShape["readPayment"] = (request) =>
       Effect.gen(function*() {
         const id = yield* refOf("readPayment", request.invoice.refs, "account.move", `invoice ${request.invoice.id}`)
-        const rows = yield* client.read("account.move", [id], { fields: { payment_state: Schema.String } })
+        const rows = yield* client.read("account.move", [id], { fields: { state: Schema.String, payment_state: Schema.String } })
         const row = rows[0]
         if (row === undefined) return yield* Effect.fail(fail("readPayment", "NotFound", `account.move ${id} does not exist`))
+        // Odoo reads a cancelled invoice as `not_paid` (its payment state is only computed when
+        // posted): it is owed by no one, so it has no payment state to report.
+        if (row.state === "cancel") {
+          return yield* Effect.fail(fail("readPayment", "Invalid", `account.move ${id} is cancelled in Odoo: nothing is owed on it`))
+        }
         return yield* paymentStateOf(row.payment_state)
       })
 

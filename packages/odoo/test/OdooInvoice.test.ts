@@ -1,0 +1,133 @@
+/**
+ * The invoice path against the fake: orders shipped in several deliveries, orders cancelled in
+ * Odoo before the release, and the payment state of an invoice cancelled in Odoo.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ErpPort, Instant } from "@waybill/core"
+import * as Effect from "effect/Effect"
+import { OdooFake } from "../src/testing/index.js"
+import { connect, FetchLayer, intakeOf, key } from "./helpers.js"
+
+const deliveredAt = Instant.fromMillis(Date.UTC(2026, 10, 28, 9, 30))
+
+/** An order of 5 widgets at 40.00 (15% tax) with 2 in stock: the first delivery ships 2, its backorder 3. */
+const seedSplit = (fake: OdooFake.OdooFake, invoicePolicy: "order" | "delivery") => {
+  const partner = fake.admin.createPartner()
+  const product = fake.admin.createProduct({ name: "Waybill Widget", code: "WB-WIDGET", weightKg: 2.5, price: 40, invoicePolicy })
+  fake.admin.setStock(product, 2)
+  const { orderId, pickingIds } = fake.admin.createOrder({
+    partnerId: partner,
+    lines: [{ productId: product, quantity: 5, price: 40 }],
+    carrierId: 1,
+    clientRef: "WB-REF-0001"
+  })
+  return { orderId, pickingId: pickingIds[0]! }
+}
+
+const invoicedQuantities = (fake: OdooFake.OdooFake, invoiceId: number) =>
+  fake.admin.read("account.move.line", fake.admin.search("account.move.line", [["move_id", "=", invoiceId]]), ["quantity"])
+    .map((l) => l.quantity)
+
+describe("an order shipped in two deliveries", () => {
+  for (const policy of ["order", "delivery"] as const) {
+    it.scopedLive(`invoice policy ${policy}: each delivery's release invoices its own goods, once`, () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17 })
+        const { orderId } = seedSplit(fake, policy)
+        const { erp } = yield* connect(fake)
+        const first = (yield* intakeOf(erp, orderId)).shipments[0]!
+        yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
+        const released1 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
+        // 2 widgets shipped: 2 × 40.00 + 15% = 92.00, not the 3 still waiting in the backorder
+        expect(released1.created).toBe(true)
+        expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id)).toEqual([2])
+        expect(released1.invoice.total).toEqual({ amountMinor: 9200, currency: "USD" })
+
+        const second = (yield* intakeOf(erp, orderId)).shipments[1]!
+        yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v2"), shipment: second, deliveredAt }))
+        const released2 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+        // the backorder's 3 widgets get their own invoice
+        expect(released2.created).toBe(true)
+        expect(released2.invoice.id).not.toBe(released1.invoice.id)
+        expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+        expect(released2.invoice.total).toEqual({ amountMinor: 13800, currency: "USD" })
+        expect(fake.admin.read("sale.order", [orderId], ["invoice_status"])[0]!.invoice_status).toBe("invoiced")
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+
+  it.scopedLive("the backorder released first does not invoice the first delivery's goods (held)", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedSplit(fake, "delivery")
+      const { erp } = yield* connect(fake)
+      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
+      const second = (yield* intakeOf(erp, orderId)).shipments[1]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v2"), shipment: second, deliveredAt }))
+      // the first delivery's invoice is held (damage, missing POD): the backorder's is released
+      const released2 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+      expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+      // the hold lifted, the first delivery is invoiced on its own
+      const released1 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
+      expect(released1.created).toBe(true)
+      expect(released1.invoice.id).not.toBe(released2.invoice.id)
+      expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id)).toEqual([2])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a crash between creating and marking the invoice: the retry trims the draft to its delivery", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedSplit(fake, "order")
+      const { erp } = yield* connect(fake)
+      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
+      const release = new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first })
+      fake.failNext({ model: "sale.advance.payment.inv", method: "create_invoices" }, OdooFake.actThenDrop)
+      expect((yield* Effect.flip(erp.releaseInvoice(release))).reason).toBe("Transport")
+      const released = yield* erp.releaseInvoice(release)
+      expect(released.invoice.state).toBe("posted")
+      expect(invoicedQuantities(fake, released.invoice.refs.odoo!.id)).toEqual([2])
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toHaveLength(1)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("an order cancelled in Odoo", () => {
+  it.scopedLive("after an earlier delivery was invoiced: the release fails permanently, naming the cancellation", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedSplit(fake, "delivery")
+      const { erp } = yield* connect(fake)
+      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
+      const released1 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
+      const second = (yield* intakeOf(erp, orderId)).shipments[1]!
+      fake.admin.call("sale.order", "action_cancel", [orderId])
+      const error = yield* Effect.flip(
+        erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+      )
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("cancelled")
+      // the first delivery's invoice is untouched, and not reported as the second's
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([released1.invoice.refs.odoo!.id])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("payment state", () => {
+  it.scopedLive("an invoice cancelled in Odoo is not reported as waiting for payment", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedSplit(fake, "delivery")
+      const { erp } = yield* connect(fake)
+      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
+      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
+      const released = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
+      expect(yield* erp.readPayment(new ErpPort.ReadPayment({ invoice: released.invoice }))).toBe("not_paid")
+      // an accountant resets it to draft and cancels it (Odoo then reads payment_state not_paid)
+      const id = released.invoice.refs.odoo!.id
+      fake.admin.call("account.move", "button_draft", [id])
+      fake.admin.call("account.move", "button_cancel", [id])
+      const error = yield* Effect.flip(erp.readPayment(new ErpPort.ReadPayment({ invoice: released.invoice })))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("cancelled")
+    }).pipe(Effect.provide(FetchLayer)))
+})
