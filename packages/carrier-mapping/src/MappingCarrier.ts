@@ -442,8 +442,10 @@ interface Mapped {
   readonly unmapped: string | undefined
 }
 
+// A personal field's value (an over-long signer's name or postal code) is withheld: the text
+// ends in the adapter's error, and so in dead letters and logs.
 const formatIssues = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
+  ParseResult.ArrayFormatter.formatErrorSync(Validation.redact(error))
     .slice(0, 3)
     .map((i) => `${i.path.length === 0 ? "" : `${i.path.join(".")}: `}${i.message}`)
     .join("; ")

@@ -205,6 +205,22 @@ describe("GenericWarehouse", () => {
     })
   )
 
+  it.effect("an over-long postal code is refused naming the field and the rule, never quoting it", () =>
+    Effect.gen(function* () {
+      const batch = fixture("warehouse-batch.json") as { warehouse: Record<string, unknown> }
+      const postal = `60549 Hinterhof Margarethe Musterfrau ${"9".repeat(40)}`
+      const error = yield* MappingTestKit.ingest(
+        GenericWarehouse.config,
+        { ...batch, warehouse: { ...batch.warehouse, postal_code: postal } },
+        { receivedAt }
+      ).pipe(withEnv, Effect.flip)
+      const text = JSON.stringify(error)
+      expect(text).toContain("postalCode")
+      expect(text).toContain(`<redacted, ${postal.length} characters>`)
+      for (const part of ["Margarethe", "Musterfrau", "9999"]) expect(text).not.toContain(part)
+    })
+  )
+
   it.effect("reads its secret from WAYBILL_WMS_WEBHOOK_SECRET and says so when it is missing", () =>
     Effect.gen(function* () {
       const carrier = yield* MappingCarrier.make(GenericWarehouse.config).pipe(withEnv)

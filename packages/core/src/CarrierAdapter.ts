@@ -42,6 +42,7 @@ import * as CarrierPort from "./CarrierPort.js"
 import type * as Ids from "./Ids.js"
 import * as PortError from "./PortError.js"
 import * as ShipmentEvent from "./ShipmentEvent.js"
+import * as Validation from "./Validation.js"
 
 /**
  * A layer providing an adapter's own tag (e.g. `EasyPostCarrier`) and the generic
@@ -158,7 +159,8 @@ export const tracker = (
 /**
  * Renders a schema failure as `path: message; …`: the first five issues, each path prefixed
  * with `prefix` (`(root)` for the root) and its message cut to 200 characters (it shows the
- * value, which may be the better part of a body), then `(and N more)`.
+ * value, which may be the better part of a body), then `(and N more)`. The value of a field
+ * annotated as personal data is never shown, only its size (see `Validation.redact`).
  *
  * @example
  * ```ts
@@ -168,7 +170,7 @@ export const tracker = (
  * @since 0.1.0
  */
 export const formatParseError = (error: ParseResult.ParseError, prefix: string): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(Validation.redact(error))
   const shown = issues.slice(0, 5).map((i) => {
     const path = [prefix, ...i.path.map(String)].filter((p) => p !== "").join(".")
     return `${path === "" ? "(root)" : path}: ${i.message.length > 200 ? `${i.message.slice(0, 199)}…` : i.message}`
@@ -190,7 +192,10 @@ export const decode = <A, I, E>(
 ): Effect.Effect<A, E> =>
   Effect.mapError(
     Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(input),
-    (error) => onError(formatParseError(error, path), error)
+    (error) => {
+      const safe = Validation.redact(error)
+      return onError(formatParseError(safe, path), safe)
+    }
   )
 
 // eslint-disable-next-line no-control-regex
@@ -266,7 +271,10 @@ export const observation = (
     catch: (error) => error
   })
   return Either.mapLeft(built, (cause) => {
-    const text = ParseResult.isParseError(cause) ? formatParseError(cause, path) : String(cause)
-    return { description: `cannot build a canonical event from ${path}: ${text}`, cause }
+    // The draft's personal fields (a signer's name, a postal code) are withheld from the text and
+    // from the cause: both end in the adapter's error, and so in dead letters and logs.
+    const safe = ParseResult.isParseError(cause) ? Validation.redact(cause) : cause
+    const text = ParseResult.isParseError(safe) ? formatParseError(safe, path) : String(safe)
+    return { description: `cannot build a canonical event from ${path}: ${text}`, cause: safe }
   })
 }

@@ -27,6 +27,7 @@ import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
 import * as Transport from "./Transport.js"
+import * as Validation from "./Validation.js"
 import * as WebhookSignature from "./WebhookSignature.js"
 
 const MODULE = "@waybill/core/Worker"
@@ -91,7 +92,8 @@ const decodeParsed = Schema.decodeUnknownEither(Pipeline.InboundMessage)
 /**
  * Decodes a message body from the ingest topic: exactly `Schema.parseJson(InboundMessage)`'s
  * result, with events and observations decoded by `EventCodec` (about 3× faster); anything
- * else, and every failure, goes through Schema, so errors are Schema's own.
+ * else, and every failure, goes through Schema, so errors are Schema's own, with the values of
+ * personal fields withheld (`Validation.redact`): the message is kept as a dead letter's reason.
  *
  * @example
  * ```ts
@@ -104,7 +106,11 @@ const decodeParsed = Schema.decodeUnknownEither(Pipeline.InboundMessage)
  *
  * @since 0.2.0
  */
-export const decodeMessage = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> => {
+export const decodeMessage = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> =>
+  // The failure becomes a dead letter's description (and a log line): personal values withheld.
+  Either.mapLeft(decodeBody(body), Validation.redact)
+
+const decodeBody = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> => {
   let parsed: unknown
   try {
     parsed = JSON.parse(body)

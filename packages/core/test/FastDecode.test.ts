@@ -14,7 +14,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Utils from "effect/Utils"
-import { CarrierPort, Pipeline, ShipmentEvent, Worker } from "../src/index.js"
+import { CarrierPort, Pipeline, ShipmentEvent, Validation, Worker } from "../src/index.js"
 import * as FastDecode from "../src/internal/fastDecode.js"
 
 type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError>
@@ -335,7 +335,9 @@ describe("examples", () => {
 // --- the worker's message codec --------------------------------------------------------------------
 
 describe("Worker.decodeMessage", () => {
-  const slow = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
+  // Schema's answer, with personal values withheld from a failure (the worker dead-letters it)
+  const schemaDecode = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
+  const slow = (body: string) => Either.mapLeft(schemaDecode(body), Validation.redact)
   const equivalent = Schema.equivalence(Pipeline.InboundMessage)
   const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
   const bodies = Arbitrary.make(Pipeline.InboundMessage).map(encode)
