@@ -35,23 +35,33 @@ export const Source = Schema.String.pipe(
 })
 
 /**
- * The vendor's own code for the event, kept verbatim next to the canonical meaning.
+ * The vendor's own code for the event, kept verbatim next to the canonical meaning. `code` and
+ * `detail` are the vendor's codes; `description` is the vendor's free text ("Left with
+ * neighbour J. Smith at no. 12"), which may name or locate a person: it is personal data
+ * (`free_text`), dropped by every default privacy policy.
  *
  * @since 0.1.0
  */
 export class RawCode extends Schema.Class<RawCode>("RawCode")({
   code: Schema.String.pipe(Schema.maxLength(200, { message: () => "a raw code must be at most 200 characters" })),
   detail: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(200)), { exact: true }),
-  description: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(2000)), { exact: true })
+  description: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(2000)).pipe(Pii.pii("free_text")), {
+    exact: true
+  })
 }) {}
 
 /**
- * Where a scan happened.
+ * Where a scan happened. `city`, `region` and `country` are structured and kept; `postalCode`
+ * is personal data. `facility` is a depot or hub name for most sources, but adapters fill it
+ * from the vendor's free-text location when nothing structured is given, and for a delivery
+ * scan that text can be the consignee's street address: it is personal data (`free_text`) too.
  *
  * @since 0.1.0
  */
 export class Location extends Schema.Class<Location>("Location")({
-  facility: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(200)), { exact: true }),
+  facility: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(200)).pipe(Pii.pii("free_text")), {
+    exact: true
+  }),
   city: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(120)), { exact: true }),
   region: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(120)), { exact: true }),
   postalCode: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(20)).pipe(Pii.pii("postal_code")), {

@@ -408,7 +408,8 @@ describe("personal data", () => {
       "note:free_text"
     ])
     const event = Pii.paths(ShipmentEvent.ShipmentEvent).map((p) => p.path.join("."))
-    expect(event).toEqual(["location.postalCode", "pod.signedBy", "pod.evidenceUrl"])
+    // the vendor's free text (a status description, a free-text location) may name or locate a person
+    expect(event).toEqual(["raw.description", "location.facility", "location.postalCode", "pod.signedBy", "pod.evidenceUrl"])
     expect(Pii.paths(ServiceCase.ServiceCase).map((p) => p.path.join("."))).toEqual(["summary"])
   })
 })

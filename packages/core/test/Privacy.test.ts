@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
-import { ErpPort, HelpdeskPort, Notifier, Pii, Privacy } from "../src/index.js"
+import { ErpPort, HelpdeskPort, Notifier, Pii, Privacy, ShipmentEvent, ShipmentState } from "../src/index.js"
 
 const policies = Arbitrary.make(Privacy.Policy)
 
@@ -151,4 +151,43 @@ describe("personal data in arrays, records and encodings", () => {
       )
     })
   }
+})
+
+describe("a carrier's free text", () => {
+  it("RawCode.description and Location.facility are personal data (free text); the codes are not", () => {
+    expect(Pii.paths(ShipmentEvent.RawCode).map((p) => [p.path.join("."), p.kind])).toEqual([["description", "free_text"]])
+    expect(Pii.paths(ShipmentEvent.Location).map((p) => [p.path.join("."), p.kind])).toEqual([
+      ["facility", "free_text"],
+      ["postalCode", "postal_code"]
+    ])
+  })
+
+  it("an exception's description leaves for the helpdesk only when its policy keeps free text", () => {
+    const entry = Schema.encodeSync(ShipmentState.ExceptionEntry)({
+      eventId: "evt-1" as never,
+      kind: "failed_attempt",
+      occurredAt: Schema.decodeSync(ShipmentEvent.StatusReported.fields.occurredAt)("2024-07-02T08:41:00.000Z"),
+      raw: new ShipmentEvent.RawCode({ code: "NH", description: "Left with neighbour J. Smith at no. 12" })
+    })
+    const helpdesk = Privacy.minimize(ShipmentState.ExceptionEntry, entry, Privacy.defaults.helpdesk)
+    expect(helpdesk.raw).toEqual({ code: "NH" })
+    for (const policy of Object.values(Privacy.defaults)) {
+      expect(JSON.stringify(Privacy.minimize(ShipmentState.ExceptionEntry, entry, policy))).not.toContain("Smith")
+    }
+    const kept = Privacy.minimize(ShipmentState.ExceptionEntry, entry, { ...Privacy.defaults.helpdesk, free_text: "keep" })
+    expect(kept.raw.description).toBe("Left with neighbour J. Smith at no. 12")
+  })
+
+  it("a scan's facility is dropped with it, its city and country stay", () => {
+    const scan = Schema.encodeSync(ShipmentState.LastScan)({
+      eventId: "evt-1" as never,
+      status: "delivered",
+      at: Schema.decodeSync(ShipmentEvent.StatusReported.fields.occurredAt)("2024-07-02T08:41:00.000Z"),
+      location: new ShipmentEvent.Location({ facility: "Porch of 12 Privet Drive", city: "Little Whinging", country: "GB" })
+    })
+    expect(Privacy.minimize(ShipmentState.LastScan, scan, Privacy.defaults.helpdesk).location).toEqual({
+      city: "Little Whinging",
+      country: "GB"
+    })
+  })
 })
