@@ -32,6 +32,9 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as PortError from "./PortError.js"
+import * as Privacy from "./Privacy.js"
+
+const bound = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
 
 /**
  * The fields of a port error (the constructor argument of every `PortError` class).
@@ -152,8 +155,13 @@ export interface Detail {
  * The fields of the port error for an error answer. The `reason` comes from the status; for
  * `RateLimited` and `Unavailable` answers `retryAfterMillis` from {@link waitMillis}. The
  * description is what `describe` reads from the JSON body (it returns `undefined` for a body
- * that is not the vendor's error shape), else `HTTP <status>` followed by the first 300
- * characters of a non-blank body.
+ * that is not the vendor's error shape), cut to 500 characters, else `HTTP <status>` followed by
+ * the first 300 characters of a non-blank body.
+ *
+ * The description is logged and kept in dead letters, and a vendor's validation error may quote
+ * what it was sent ("street 'Flat 3, 12 Privet Drive' is not deliverable"): pass the request's
+ * personal values as `withhold` (`Privacy.personalValues(schema, encoded)`) and each occurrence
+ * becomes `<redacted>`.
  *
  * @since 0.1.0
  */
@@ -163,10 +171,12 @@ export const fromResponse = (
     readonly nowMillis: number
     readonly describe?: ((json: unknown, status: number) => Detail | undefined) | undefined
     readonly resetHeader?: string | undefined
+    readonly withhold?: ReadonlyArray<string> | undefined
   }
 ): Fields => {
   const fallback = `HTTP ${response.status}`
-  const excerpt = response.body.trim() !== "" ? `${fallback}: ${response.body.slice(0, 300)}` : fallback
+  const body = Privacy.scrub(response.body, options.withhold ?? [])
+  const excerpt = body.trim() !== "" ? `${fallback}: ${body.slice(0, 300)}` : fallback
   let detail: Detail | undefined
   try {
     detail = options.describe?.(JSON.parse(response.body), response.status)
@@ -181,7 +191,11 @@ export const fromResponse = (
     reason,
     module: options.module,
     method: options.method,
-    description: detail === undefined ? excerpt : detail.description !== "" ? detail.description : fallback,
+    description: detail === undefined
+      ? excerpt
+      : detail.description !== ""
+      ? bound(Privacy.scrub(detail.description, options.withhold ?? []), 500)
+      : fallback,
     status: response.status,
     ...(retryAfter !== undefined ? { retryAfterMillis: retryAfter } : {}),
     ...(detail?.cause !== undefined ? { cause: detail.cause } : {})

@@ -181,3 +181,42 @@ export const minimizeFresh = <I>(schema: Schema.Schema<any, I, never>, encoded: 
  */
 export const encodeMinimized = <A, I>(schema: Schema.Schema<A, I, never>, value: A, policy: Policy): I =>
   minimize(schema, Schema.encodeSync(schema)(value), policy)
+
+/**
+ * The personal values of an encoded value of `schema` (the strings at its {@link Pii.paths}), of
+ * at least four characters: what a far side that was sent it may quote back in an error.
+ *
+ * @since 0.2.0
+ */
+export const personalValues = <I>(schema: Schema.Schema<any, I, never>, encoded: I): ReadonlyArray<string> => {
+  const out = new Set<string>()
+  const collect = (value: unknown, path: ReadonlyArray<string>, i: number): void => {
+    if (i === path.length) {
+      if (typeof value === "string" && value.trim().length >= 4) out.add(value)
+      else if (Array.isArray(value)) for (const item of value) collect(item, path, i)
+      return
+    }
+    if (value === null || typeof value !== "object") return
+    const head = path[i]!
+    const record = value as Record<string, unknown>
+    for (const key of keysAt(record, head)) collect(record[key], path, i + 1)
+  }
+  for (const { path } of Pii.paths(schema)) collect(encoded, path, 0)
+  return [...out]
+}
+
+/**
+ * `text` with every occurrence of the given values (see {@link personalValues}) replaced by
+ * `<redacted>`, longest first: for a vendor's error text that may quote the request.
+ *
+ * @since 0.2.0
+ */
+export const scrub = (text: string, values: ReadonlyArray<string>): string => {
+  let out = text
+  // each value as sent, and as it reads inside a JSON string (an error body quoting it)
+  const forms = values.filter((v) => v.trim().length >= 4).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)])
+  for (const value of forms.sort((a, b) => b.length - a.length)) {
+    if (out.includes(value)) out = out.split(value).join("<redacted>")
+  }
+  return out
+}

@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
-import { HttpFailure, PortError } from "@waybill/core"
+import { HttpFailure, Notifier, PortError, Privacy } from "@waybill/core"
 
 const where = { module: "AcmeClient", method: "createTracker" }
 const now = Date.UTC(2025, 0, 1, 12, 0, 0)
@@ -137,6 +137,37 @@ describe("HttpFailure.fromResponse", () => {
     expect(HttpFailure.fromResponse({ status: 404, headers: {}, body: "  " }, { ...where, nowMillis: now }).description).toBe("HTTP 404")
     const blank = HttpFailure.fromResponse({ status: 409, headers: {}, body: "{\"code\":\"\"}" }, { ...where, nowMillis: now, describe: describeBody })
     expect(blank.description).toBe("HTTP 409")
+  })
+
+  it("cuts a described error to 500 characters, and withholds the request's personal values the vendor quotes", () => {
+    const echo = (json: unknown): HttpFailure.Detail | undefined =>
+      typeof json === "object" && json !== null && "message" in json ? { description: String(json.message) } : undefined
+    const long = HttpFailure.fromResponse(
+      { status: 422, headers: {}, body: JSON.stringify({ message: `invalid: ${"y".repeat(5000)}` }) },
+      { ...where, nowMillis: now, describe: echo }
+    )
+    expect(long.description.length).toBe(500)
+    expect(long.description.endsWith("…")).toBe(true)
+
+    const request = {
+      key: "k",
+      companyId: "co-1",
+      shipmentId: "shp-1",
+      template: "delivered" as const,
+      recipientName: `Zoë "Zee" O'Hara-Smithers`,
+      recipientEmail: "zoe@example.com",
+      status: "delivered" as const,
+      at: "2024-07-02T08:41:00.000Z"
+    }
+    const withhold = Privacy.personalValues(Notifier.Notify, request)
+    expect(withhold).toEqual([request.recipientName, "zoe@example.com"])
+    const body = JSON.stringify({ message: `recipient '${request.recipientName}' <zoe@example.com> is blocked` })
+    const described = HttpFailure.fromResponse({ status: 422, headers: {}, body }, { ...where, nowMillis: now, describe: echo, withhold })
+    expect(described.description).toBe("recipient '<redacted>' <<redacted>> is blocked")
+    // an excerpt of a body it cannot read: the value as it reads inside a JSON string too
+    const raw = JSON.stringify({ error: `recipient ${request.recipientName} unknown` })
+    const excerpt = HttpFailure.fromResponse({ status: 400, headers: {}, body: raw }, { ...where, nowMillis: now, withhold })
+    expect(excerpt.description).toBe(`HTTP 400: {"error":"recipient <redacted> unknown"}`)
   })
 
   it("asks to wait only on RateLimited and Unavailable answers", () => {
