@@ -8,7 +8,9 @@
  * Defaults (the seed scenario): dispatched → write tracking back to the ERP and notify the
  * customer; delivered → validate the delivery in the ERP, then the billing policy releases or
  * holds the invoice; an exception → open or enrich the shipment's service case; resolution or
- * delivery → update the case; a note on the ERP delivery for each business milestone.
+ * delivery → update the case; a note on the ERP delivery for each business milestone. A problem
+ * found once the invoice is released (its trigger or POD withdrawn, a weight out of tolerance
+ * measured) opens or enriches the case instead.
  *
  * @since 0.1.0
  */
@@ -43,7 +45,9 @@ export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")(
   /**
    * Hold when the measured weight deviates from the declared weight by more than this (per mille).
    * For a shipment of several parcels (weighed one by one), only when it exceeds the declared weight;
-   * never for a shipment declared at 0 g (no declared weight).
+   * never for a shipment declared at 0 g (no declared weight). A weight measured out of tolerance
+   * after the invoice was released, and not covered by a `weight` approval, opens or enriches the
+   * shipment's case (`helpdesk.openOrEnrich:weight:<event id>:<grams>`), once per measurement.
    */
   weightTolerancePerMille: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
   /** Hold while a damage exception is open, until approved. */
@@ -166,6 +170,26 @@ export interface Plan {
   readonly record: ShipmentRecord.ShipmentRecord
   readonly actions: ReadonlyArray<ActionDraft>
   readonly newHolds: ReadonlyArray<ShipmentRecord.HoldReason>
+  /**
+   * Problems found after the invoice was released, each compensated through the shipment's case
+   * (one entry per case action planned, so none when cases or the helpdesk are off).
+   *
+   * @since 0.2.0
+   */
+  readonly compensations: ReadonlyArray<Compensation>
+}
+
+/**
+ * A problem found after the invoice was released, which the release cannot take back: the
+ * reason (as the hold it would have raised before the release) and the key of the case action
+ * that reports it. The store enqueues that key at most once, so a caller counting compensations
+ * counts those among the keys a commit enqueued.
+ *
+ * @since 0.2.0
+ */
+export interface Compensation {
+  readonly reason: Extract<ShipmentRecord.HoldReason, "weight_out_of_tolerance" | "milestone_withdrawn">
+  readonly key: string
 }
 
 /**
@@ -306,6 +330,29 @@ const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille
     : Weight.exceedsTolerance(shipment.declaredWeight, measured, perMille)
 
 /**
+ * The event that carries a state's measured weight, as `ShipmentState` picks it: the newest
+ * status scan (by time, then id) other than a cancellation, not withdrawn, weighing above 0 g.
+ * Only looked for on the rare commit that measures a weight out of tolerance after the release.
+ */
+const weighedBy = (state: ShipmentState.ShipmentState): Ids.EventId | undefined => {
+  const withdrawn = new Set<string>(state.retracted)
+  let found: { readonly id: Ids.EventId; readonly at: number; readonly weight: number } | undefined
+  for (const e of state.events) {
+    if (e._tag !== "StatusReported" || e.status === "cancelled" || e.weight === undefined || e.weight <= 0) continue
+    if (withdrawn.has(e.id)) continue
+    const at = Instant.toMillis(e.occurredAt)
+    if (found === undefined || at > found.at || (at === found.at && e.id > found.id)) found = { id: e.id, at, weight: e.weight }
+  }
+  return found !== undefined && found.weight === state.view.measuredWeight ? found.id : undefined
+}
+
+/** Whether a commit changed the measured weight of a shipment whose invoice is released, under a tolerance. */
+const remeasuredAfterRelease = (input: PlanInput): boolean =>
+  input.config.billing.weightTolerancePerMille !== undefined &&
+  input.record.billing.status === "released" &&
+  input.state.view.measuredWeight !== input.record.state.view.measuredWeight
+
+/**
  * Decides the effects of one commit: the milestones it reached and withdrew, and the billing
  * policy re-evaluated on the new state.
  *
@@ -315,9 +362,10 @@ export const plan = (input: PlanInput): Plan => {
   const { config, info, state, now } = input
   // Most events change no milestone (a second transit scan, a retransmission with new content):
   // with nothing reached or withdrawn and billing either settled or not triggered, there is
-  // nothing to decide. (The full path below gives the same answer, at more cost.)
+  // nothing to decide. (The full path below gives the same answer, at more cost.) A weight
+  // measured after the release is the exception: it is judged below, whatever was reached.
   const settle = input.settleBilling ?? true
-  if (input.reached.length === 0 && input.retracted.length === 0) {
+  if (input.reached.length === 0 && input.retracted.length === 0 && !remeasuredAfterRelease(input)) {
     const billing = input.record.billing
     if (
       !settle ||
@@ -326,7 +374,12 @@ export const plan = (input: PlanInput): Plan => {
         !ShipmentState.has(state.view, triggerKey(config.billing)) &&
         (input.billingRetracted ?? []).length === 0)
     ) {
-      return { record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...input.record, state }), actions: [], newHolds: [] }
+      return {
+        record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...input.record, state }),
+        actions: [],
+        newHolds: [],
+        compensations: []
+      }
     }
   }
   const shipment = info.shipment
@@ -368,8 +421,9 @@ export const plan = (input: PlanInput): Plan => {
       payload: JSON.stringify(Privacy.minimizeFresh(Notifier.Notify, request, config.privacy.notifier))
     })
   }
-  const openCase = (keySuffix: string, subject: string, text: string) => {
-    if (!helpdesk) return
+  const compensations: Array<Compensation> = []
+  const openCase = (keySuffix: string, subject: string, text: string): string | undefined => {
+    if (!helpdesk) return undefined
     const key = `${s}:helpdesk.openOrEnrich:${keySuffix}`
     const request: typeof HelpdeskPort.OpenCase.Encoded = {
       key,
@@ -387,6 +441,7 @@ export const plan = (input: PlanInput): Plan => {
       ...(caseKey !== undefined ? { after: caseKey } : {})
     })
     caseKey ??= key
+    return key
   }
   const updateCase = (keySuffix: string, text: string, resolve: boolean) => {
     if (!helpdesk || caseKey === undefined) return
@@ -505,11 +560,12 @@ export const plan = (input: PlanInput): Plan => {
       )
     }
     if (releasedOn(key, r.cause)) {
-      openCase(
+      const opened = openCase(
         `withdrawn:${key}:${by}`,
         `Shipment ${s}: invoice released on a withdrawn milestone`,
         `The invoice was released on "${describe(r.milestone)}", which was ${r.reason} by ${r.cause}. Check and credit if needed.`
       )
+      if (opened !== undefined) compensations.push({ reason: "milestone_withdrawn", key: opened })
     } else if (r.milestone._tag === "ExceptionOpened") {
       // As for a resolution: withdrawing the last open exception of a delivered shipment closes
       // the case, or the outcome would depend on whether the delivery or the withdrawal came last.
@@ -529,6 +585,40 @@ export const plan = (input: PlanInput): Plan => {
         )
       }
     }
+  }
+
+  // A weight measured after the release: the invoice stays released (release is never taken
+  // back), and an out-of-tolerance weight the approvals do not cover goes to the case, as a
+  // damage reported after the release does. Before the release the same weight holds instead:
+  // which of the two happens depends on whether the release or the measurement came first.
+  // Keyed by the event that carries the measurement and its weight, so a redelivery, or the
+  // same measurement holding again after a newer one was withdrawn, never opens it twice.
+  const measured = view.measuredWeight
+  const tolerance = config.billing.weightTolerancePerMille
+  if (
+    remeasuredAfterRelease(input) &&
+    tolerance !== undefined &&
+    measured !== undefined &&
+    weightOff(shipment, measured, tolerance) &&
+    !ShipmentRecord.approves(input.record.billing, "weight", view)
+  ) {
+    // Weighed by an event of the set (the cause only as a fallback: a planner fed a state whose
+    // measurement it cannot trace).
+    const weighed = weighedBy(state) ?? input.cause
+    const declared = shipment.declaredWeight
+    const parcels = shipment.packages.length
+    const figures = parcels > 1
+      ? `A parcel weighed ${measured} g, more than the ${declared} g declared for all ${parcels} parcels`
+      : `The carrier measured ${measured} g against ${declared} g declared (${measured > declared ? "+" : "−"}${Math.abs(measured - declared)} g)`
+    const opened = openCase(
+      weighed !== undefined ? `weight:${weighed}:${measured}` : `weight:${measured}`,
+      `Shipment ${s}: weight out of tolerance after the invoice was released`,
+      `${figures}, beyond the tolerance of ${tolerance} ‰${weighed !== undefined ? ` (event ${weighed})` : ""}. ` +
+        (measured > declared
+          ? "The invoice was released before this measurement: expect a carrier surcharge, and bill the difference if the terms allow."
+          : "The invoice was released before this measurement: check whether it bills too much weight and credit if needed.")
+    )
+    if (opened !== undefined) compensations.push({ reason: "weight_out_of_tolerance", key: opened })
   }
 
   // Billing: released once; otherwise re-evaluated on every commit.
@@ -589,7 +679,8 @@ export const plan = (input: PlanInput): Plan => {
   return {
     record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...input.record, state, billing, ...(caseKey !== undefined ? { caseKey } : {}) }),
     actions,
-    newHolds
+    newHolds,
+    compensations
   }
 }
 

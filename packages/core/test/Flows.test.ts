@@ -719,6 +719,170 @@ describe("flows", () => {
     })
   )
 
+  /** A carrier scan of `status` that carries a measured weight. */
+  const weighedScan = (id: string, status: "packed" | "in_transit" | "delivered", minutes: number, grams: number, pod = false) =>
+    new ShipmentEvent.StatusReported({ ...scan(id, status, minutes, { pod }), weight: Weight.Grams.make(grams) })
+  const tolerance50 = new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ weightTolerancePerMille: 50 }) })
+
+  it.effect("a weight out of tolerance measured after the invoice was released opens the case with the figures; never undone, no notification", () =>
+    Effect.gen(function* () {
+      const { keys, outbox, pipeline } = yield* setup(tolerance50, 2000)
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 60), scan("v", "delivered", 600, { pod: true })])
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      const before = keys()
+      // The carrier's re-weigh arrives after the release: 2,300 g against 2,000 g declared (150 ‰).
+      const result = yield* pipeline.ingest(weighedScan("w", "delivered", 610, 2300))
+      expect(result.reached).toEqual([])
+      const added = keys().filter((k) => !before.includes(k))
+      expect(added).toEqual(["helpdesk.openOrEnrich:weight:w:2300"])
+      expect(result.enqueued).toEqual([`${shipmentId}:helpdesk.openOrEnrich:weight:w:2300`])
+      const open = outbox().find((a) => a.key === `${shipmentId}:helpdesk.openOrEnrich:weight:w:2300`)!
+      expect(open.kind).toBe("helpdesk.openOrEnrich")
+      const request = Schema.decodeUnknownSync(HelpdeskPort.OpenCase)(JSON.parse(open.payload))
+      expect(request.subject).toMatch(/weight out of tolerance after the invoice was released/)
+      expect(request.note).toContain("measured 2300 g against 2000 g declared (+300 g)")
+      expect(request.note).toContain("tolerance of 50 ‰")
+      expect(request.note).toContain("(event w)")
+      expect(request.note).toMatch(/surcharge/)
+      // The release stands; the customer is not told.
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "released", holds: [] })
+      expect(added.some((k) => k.startsWith("notifier."))).toBe(false)
+    })
+  )
+
+  it.effect("a weight within the tolerance measured after the release does nothing", () =>
+    Effect.gen(function* () {
+      const { keys, pipeline } = yield* setup(tolerance50, 2000)
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600, { pod: true })])
+      const before = keys()
+      // 2,100 g on 2,000 g is exactly 50 ‰: within the tolerance.
+      yield* ingestAll(pipeline, [weighedScan("w", "delivered", 610, 2100)])
+      expect((yield* pipeline.record(shipmentId))?.state.view.measuredWeight).toBe(2100)
+      expect(keys()).toEqual(before)
+      // Without a tolerance in the policy, no weight is judged at all.
+      const untoleranced = yield* setup(undefined, 2000)
+      yield* ingestAll(untoleranced.pipeline, [scan("v", "delivered", 600, { pod: true })])
+      const released = untoleranced.keys()
+      yield* ingestAll(untoleranced.pipeline, [weighedScan("w", "delivered", 610, 5000)])
+      expect(untoleranced.keys()).toEqual(released)
+    })
+  )
+
+  it.effect("a weight measured after the release opens the case once: redelivered, or measured again after a withdrawn re-weigh", () =>
+    Effect.gen(function* () {
+      const { keys, pipeline } = yield* setup(tolerance50, 2000)
+      const weighed = weighedScan("w", "delivered", 610, 2300)
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600, { pod: true }), weighed])
+      const once = keys()
+      expect(once.filter((k) => k.startsWith("helpdesk.openOrEnrich:weight:"))).toEqual(["helpdesk.openOrEnrich:weight:w:2300"])
+      // Redelivered alone and in a batch.
+      expect((yield* pipeline.ingest(weighed)).outcome).toBe("Duplicate")
+      yield* pipeline.ingestMany([weighed, scan("v", "delivered", 600, { pod: true })])
+      expect(keys()).toEqual(once)
+      // A newer re-weigh within the tolerance, then withdrawn: the 2,300 g measurement holds
+      // again, and its case was already opened.
+      yield* ingestAll(pipeline, [weighedScan("w2", "delivered", 620, 2050), retraction("fix", 630, "w2")])
+      expect((yield* pipeline.record(shipmentId))?.state.view.measuredWeight).toBe(2300)
+      expect(keys()).toEqual(once)
+      // Another measurement out of tolerance is a case enrichment of its own, after the first.
+      yield* ingestAll(pipeline, [weighedScan("w3", "delivered", 640, 1500)])
+      expect(keys().filter((k) => k.startsWith("helpdesk.openOrEnrich:weight:"))).toEqual([
+        "helpdesk.openOrEnrich:weight:w:2300",
+        "helpdesk.openOrEnrich:weight:w3:1500"
+      ])
+    })
+  )
+
+  it.effect("a weight the billing approval already covers opens no case after the release", () =>
+    Effect.gen(function* () {
+      const { keys, pipeline } = yield* setup(tolerance50, 2000)
+      // Packed at 2,300 g: held on delivery, then the operator accepts 2,300 g and the invoice is released.
+      yield* ingestAll(pipeline, [weighedScan("k", "packed", 10, 2300), scan("v", "delivered", 600, { pod: true })])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["weight_out_of_tolerance"] })
+      expect((yield* pipeline.approve(shipmentId, "weight", "ops@example.com")).status).toBe("released")
+      const before = keys()
+      // A re-weigh within the tolerance, withdrawn: the approved 2,300 g is the measurement again.
+      yield* ingestAll(pipeline, [weighedScan("w", "delivered", 610, 2020)])
+      yield* ingestAll(pipeline, [retraction("fix", 620, "w")])
+      expect((yield* pipeline.record(shipmentId))?.state.view.measuredWeight).toBe(2300)
+      expect(keys()).toEqual(before)
+    })
+  )
+
+  it.effect("Flows.plan reports the compensations it plans (for a counter), none when the helpdesk is off", () =>
+    Effect.gen(function* () {
+      const { pipeline } = yield* setup(tolerance50, 2000)
+      yield* ingestAll(pipeline, [scan("v", "delivered", 600, { pod: true })])
+      const record = (yield* pipeline.record(shipmentId))!
+      const info = (yield* pipeline.info(shipmentId))!
+      const planFor = (config: Flows.FlowConfig, event: ShipmentEvent.ShipmentEvent) => {
+        const outcome = ShipmentState.apply(record.state, event)
+        if (outcome._tag === "Duplicate") throw new Error("unexpected duplicate")
+        return Flows.plan({
+          config,
+          info,
+          record,
+          state: outcome.state,
+          reached: outcome._tag === "Stale" ? [] : outcome.reached,
+          retracted: outcome._tag === "Stale" ? [] : outcome.retracted,
+          now: record.state.view.lastScan!.at,
+          cause: event.id
+        })
+      }
+      const weighed = planFor(tolerance50, weighedScan("w", "delivered", 610, 2300))
+      expect(weighed.compensations).toEqual([
+        { reason: "weight_out_of_tolerance", key: `${shipmentId}:helpdesk.openOrEnrich:weight:w:2300` }
+      ])
+      expect(weighed.actions.map((a) => a.key)).toEqual([`${shipmentId}:helpdesk.openOrEnrich:weight:w:2300`])
+      expect(weighed.record.billing.status).toBe("released")
+      const withdrawn = planFor(tolerance50, retraction("fix", 610, "v"))
+      expect(withdrawn.compensations).toEqual([
+        { reason: "milestone_withdrawn", key: `${shipmentId}:helpdesk.openOrEnrich:withdrawn:reached:delivered:fix` }
+      ])
+      // Without cases, nothing is planned and nothing is counted.
+      const noCases = new Flows.FlowConfig({ billing: tolerance50.billing, cases: false })
+      const quiet = planFor(noCases, weighedScan("w", "delivered", 610, 2300))
+      expect(quiet.actions).toEqual([])
+      expect(quiet.compensations).toEqual([])
+    })
+  )
+
+  it.effect("a weight out of tolerance holds before the release and opens a case after it, once, whatever the arrival order", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.record({
+            duplicates: FastCheck.array(FastCheck.nat(2), { maxLength: 2 }),
+            sizes: FastCheck.array(FastCheck.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 })
+          }).chain(({ duplicates, sizes }) => {
+            const events = [scan("d", "dispatched", 60), scan("v", "delivered", 600, { pod: true }), weighedScan("w", "delivered", 610, 2300)]
+            return Histories.permutation([...events, ...duplicates.map((i) => events[i]!)]).map((events) => ({ events, sizes }))
+          }),
+          ({ events, sizes }) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { keys, pipeline } = yield* setup(tolerance50, 2000)
+                yield* ingestInBatches(pipeline, events, sizes)
+                const billing = (yield* pipeline.record(shipmentId))!.billing
+                const cases = keys().filter((k) => k.startsWith("helpdesk.openOrEnrich:weight:"))
+                // Released before the measurement: one case. Otherwise held, and no case.
+                if (billing.status === "released") expect(cases).toEqual(["helpdesk.openOrEnrich:weight:w:2300"])
+                else {
+                  expect(billing.holds).toEqual(["weight_out_of_tolerance"])
+                  expect(cases).toEqual([])
+                }
+                // Everything delivered again changes nothing.
+                const settled = keys()
+                yield* ingestAll(pipeline, events)
+                expect(keys()).toEqual(settled)
+              })
+            )
+        ),
+        { numRuns: 60 }
+      )
+    )
+  )
+
   it.effect("a withdrawn delivery before release holds the invoice until delivery is reached again", () =>
     Effect.gen(function* () {
       const { pipeline, keys } = yield* setup(
