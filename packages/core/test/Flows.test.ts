@@ -476,6 +476,36 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a carrier's free-text description and facility (personal data) never reach the helpdesk case", () =>
+    Effect.gen(function* () {
+      const { outbox, pipeline } = yield* setup()
+      const { _tag, ...damaged } = exception("x", "damaged", 100)
+      const said = "Left with neighbour Jonathan Smithers at no. 12"
+      const where = "Porch of 12 Privet Drive"
+      yield* ingestAll(pipeline, [
+        scan("i", "in_transit", 60),
+        new ShipmentEvent.ExceptionReported({
+          ...damaged,
+          raw: new ShipmentEvent.RawCode({ code: "DMG", description: said }),
+          location: new ShipmentEvent.Location({ facility: where, city: "Little Whinging", country: "GB" })
+        })
+      ])
+      const info = (yield* pipeline.info(shipmentId))!
+      const state = (yield* pipeline.record(shipmentId))!.state
+      const payloads = outbox().filter((a) => a.target === "helpdesk").map((a) => a.payload)
+      expect(payloads.length).toBeGreaterThan(0)
+      for (const text of [...payloads, JSON.stringify(Flows.caseContext(info, state))]) {
+        expect(text).not.toContain("Smithers")
+        expect(text).not.toContain("Privet")
+      }
+      // what support still sees: the exception, its vendor code, where it was last scanned
+      const context = Flows.caseContext(info, state)
+      expect(context.exceptions).toEqual([expect.objectContaining({ kind: "damaged", code: "DMG", open: true })])
+      expect(context.lastCity).toBe("Little Whinging")
+      expect(context.nextAction).toMatch(/damage claim/)
+    })
+  )
+
   it.effect("generated histories: no personal data leaves for a helpdesk, notifier or finance system outside the default policy", () => {
     // What each destination may see of the customer and the delivery address (Privacy.defaults):
     // the helpdesk masked contacts and no address lines, the notifier contacts and no address,
