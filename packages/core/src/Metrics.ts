@@ -54,5 +54,14 @@ export const holds = Metric.counter("waybill_invoice_holds_total", { description
 /** Invoices released. @since 0.1.0 */
 export const invoicesReleased = Metric.counter("waybill_invoices_released_total", { description: "invoices released" })
 
+/**
+ * Problems found after an invoice was released, reported through the shipment's service case
+ * (the release is never taken back), tagged `reason`: `milestone_withdrawn` (its trigger or POD
+ * withdrawn), `weight_out_of_tolerance` (a weight measured after it). @since 0.2.0
+ */
+export const compensations = Metric.counter("waybill_invoice_compensations_total", {
+  description: "problems found after an invoice was released, sent to the service case"
+})
+
 /** Circuit breaker openings, tagged `target`. @since 0.1.0 */
 export const breakerOpenings = Metric.counter("waybill_breaker_open_total", { description: "circuit breaker openings" })

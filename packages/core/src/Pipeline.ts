@@ -729,6 +729,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       const done: Array<{ index: number; result: Omit<IngestResult, "enqueued">; actions: ReadonlyArray<string> }> = []
       const rejected: Array<{ index: number; error: IngestError }> = []
       const holds: Array<ShipmentRecord.HoldReason> = []
+      const compensations: Array<Flows.Compensation> = []
       let released = 0
       // First the state machine over all the shipment's events of the batch, then one plan per
       // recorded event; billing is settled once, on the last, over the final state.
@@ -791,6 +792,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           billingRetracted
         })
         holds.push(...plan.newHolds)
+        compensations.push(...plan.compensations)
         if (plan.record.billing.status === "released" && current.billing.status !== "released") released++
         current = plan.record
         const reachedKeys = reached.map(Milestone.key)
@@ -823,6 +825,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           results: done.map((d) => ({ index: d.index, result: { ...d.result, enqueued: d.actions.filter((k) => added.has(k)) } })),
           rejected,
           holds,
+          // A case action the store had already (a retried commit's) is not counted again.
+          compensations: compensations.filter((c) => added.has(c.key)),
           released
         }
       }
@@ -861,6 +865,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           else group.push({ index, event, key })
         })
         const holds: Array<ShipmentRecord.HoldReason> = []
+        const compensations: Array<Flows.Compensation> = []
         let released = 0
         const outcomes = yield* commitShipments([...groups.keys()], "ingest", (shipmentId, record, info, now) =>
           applyGroup(record, info, groups.get(shipmentId)!, now),
@@ -874,6 +879,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           for (const r of outcome.results) results[r.index] = r.result
           for (const r of outcome.rejected) rejected.push({ event: events[r.index]!, error: r.error })
           holds.push(...outcome.holds)
+          compensations.push(...outcome.compensations)
           released += outcome.released
         }
         const end = yield* Clock.currentTimeMillis
@@ -887,6 +893,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             if (result.retracted.length > 0) Metrics.withdrawals.unsafeUpdate(result.retracted.length, [])
           }
           for (const h of holds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
+          for (const c of compensations) tagged(Metrics.compensations, "reason", c.reason).unsafeUpdate(1, [])
           if (released > 0) Metrics.invoicesReleased.unsafeUpdate(released, [])
           if (events.length > 0) Metrics.ingestLatency.unsafeUpdate((end - start) / events.length, [])
         })

@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import {
   Dispatcher,
@@ -14,6 +15,7 @@ import {
   HelpdeskPort,
   Ids,
   MemoryStore,
+  Metrics,
   Notifier,
   Pipeline,
   Shipment,
@@ -760,8 +762,13 @@ describe("flows", () => {
       yield* ingestAll(pipeline, [scan("d", "dispatched", 60), scan("v", "delivered", 600, { pod: true })])
       expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
       const before = keys()
+      const counted = Metric.tagged(Metrics.compensations, "reason", "weight_out_of_tolerance")
+      const countedBefore = (yield* Metric.value(counted)).count
       // The carrier's re-weigh arrives after the release: 2,300 g against 2,000 g declared (150 ‰).
       const result = yield* pipeline.ingest(weighedScan("w", "delivered", 610, 2300))
+      // Counted once, also when the same measurement comes again.
+      yield* pipeline.ingest(weighedScan("w", "delivered", 610, 2300))
+      expect((yield* Metric.value(counted)).count - countedBefore).toBe(1)
       expect(result.reached).toEqual([])
       const added = keys().filter((k) => !before.includes(k))
       expect(added).toEqual(["helpdesk.openOrEnrich:weight:w:2300"])
