@@ -10,8 +10,9 @@
  * meaning of its tag.
  *
  * A checkpoint maps by its subtag when the table knows it, else by its tag (the unknown subtag
- * is counted in the `waybill_carrier_unmapped_codes_total` metric), else to `unknown` (both
- * codes counted). The raw codes always stay on the event.
+ * is counted in the `waybill_carrier_unmapped_codes_total` metric; under `Delivered` it is
+ * `unknown`, never a delivery), else to `unknown` (both codes counted). The raw codes always
+ * stay on the event.
  *
  * @since 0.1.0
  */
@@ -157,6 +158,9 @@ export interface Classification {
 
 /**
  * Classifies an AfterShip checkpoint (or tracking) by subtag, else by tag, else as `unknown`.
+ * A subtag the table does not know under the `Delivered` tag is `unknown`, not a delivery:
+ * AfterShip adds sub-statuses over time (Delivered_005 came late), and a new one may name a
+ * parcel left at a locker or handed back to the shipper; no unmapped code releases an invoice.
  *
  * @since 0.1.0
  */
@@ -167,7 +171,11 @@ export const classify = (rawTag: string | undefined, rawSubtag: string | undefin
   if (known !== undefined) return { canonical: known.canonical, unmapped: [] }
   const unmapped: Array<{ field: "tag" | "subtag"; code: string }> = []
   if (subtag !== undefined) unmapped.push({ field: "subtag", code: subtag })
-  if (tag !== undefined && isTag(tag)) return { canonical: tagTable[tag], unmapped }
+  if (tag !== undefined && isTag(tag)) {
+    const canonical = tagTable[tag]
+    const unsure = subtag !== undefined && canonical._tag === "Status" && canonical.status === "delivered"
+    return { canonical: unsure ? status("unknown") : canonical, unmapped }
+  }
   unmapped.unshift({ field: "tag", code: tag ?? "" })
   return { canonical: status("unknown"), unmapped }
 }
