@@ -6,8 +6,9 @@
  * `weather_delay`, `address_correction`, …) becomes an exception of the matching kind; a detail
  * that names a step (`label_created`, `out_for_delivery`, `return`, …) becomes that status;
  * every other detail defers to the status. Codes outside these tables are never dropped: they
- * fall back to the status (an unknown detail) or to `unknown` (an unknown status), keep the
- * raw code, and count in {@link unmappedCodes}.
+ * fall back to the status (an unknown detail; `unknown` when the status is `delivered`, so no
+ * unmapped code ever releases an invoice) or to `unknown` (an unknown status), keep the raw
+ * code, and count in {@link unmappedCodes}.
  *
  * @since 0.1.0
  */
@@ -146,31 +147,72 @@ export const statusDetailTable: Readonly<Record<EasyPostStatusDetail, Canonical 
 }
 
 /**
- * The outcome of classifying one (status, status_detail) pair: its canonical meaning and the
- * codes no table knew (each is counted in {@link unmappedCodes}).
+ * The outcome of classifying one (status, status_detail) pair: its canonical meaning, an
+ * exception the same scan also reports (`also`: a parcel delivered `damaged` is delivered *and*
+ * damaged), and the codes no table knew (each is counted in {@link unmappedCodes}).
  *
  * @since 0.1.0
  */
 export interface Classification {
   readonly canonical: Canonical
+  readonly also?: Canonical | undefined
   readonly unmapped: ReadonlyArray<{ readonly field: "status" | "status_detail"; readonly code: string }>
+}
+
+/**
+ * What is known of the tracker beyond the scan: `isReturn` is the tracker's `is_return` (the
+ * tracker follows a return label, so its `delivered` is the parcel arriving back at the shipper).
+ *
+ * @since 0.2.0
+ */
+export interface Context {
+  readonly isReturn?: boolean | undefined
 }
 
 const isStatus = (s: string): s is EasyPostStatus => Object.prototype.hasOwnProperty.call(statusTable, s)
 const isDetail = (s: string): s is EasyPostStatusDetail => Object.prototype.hasOwnProperty.call(statusDetailTable, s)
 
+/** On a return label's tracker the forward statuses are the return leg. */
+const onReturnLeg = (c: Canonical): Canonical => {
+  if (c._tag !== "Status") return c
+  switch (c.status) {
+    case "delivered":
+      return status("returned")
+    case "dispatched":
+    case "in_transit":
+    case "out_for_delivery":
+    case "available_for_pickup":
+      return status("return_initiated")
+    default:
+      return c
+  }
+}
+
 /**
  * Classifies an EasyPost (status, status_detail) pair. Rules, in order:
  * 1. an unknown status is `unknown` (whatever the detail says: the pair is not understood);
- * 2. `delivered` stays delivered (a delivered parcel with a `damaged` detail is still delivered:
- *    one event per scan, and losing the delivery milestone would be worse);
+ * 2. `delivered` is a delivery to the consignee only when the detail does not say otherwise:
+ *    with `return` it is the return delivered back to the shipper (`returned`); with
+ *    `arrived_at_pickup_location` it is a parcel left at a pickup point or locker, not yet
+ *    collected (`available_for_pickup`); with `damaged` it is delivered and also a `damaged`
+ *    exception (`also`), so the damage holds the invoice and opens a case; with a detail no
+ *    table knows it is `unknown` (counted, never a delivery on a code nobody mapped); with any
+ *    other documented detail it stays delivered;
  * 3. `held` on an `available_for_pickup` scan is the parcel held for pickup, not a customs hold;
  * 4. `return_to_sender` + `arrived_at_destination` is the return arriving: `returned`;
- * 5. a detail with a meaning of its own wins; otherwise the status decides.
+ * 5. a detail with a meaning of its own wins; otherwise the status decides;
+ * 6. on a return label's tracker (`context.isReturn`) the forward statuses are the return leg:
+ *    `delivered` is `returned`, a parcel on its way is `return_initiated`.
  *
  * @since 0.1.0
  */
-export const classify = (rawStatus: string, rawDetail: string | undefined): Classification => {
+export const classify = (rawStatus: string, rawDetail: string | undefined, context?: Context): Classification => {
+  const c = classifyScan(rawStatus, rawDetail)
+  if (context?.isReturn !== true) return c
+  return { canonical: onReturnLeg(c.canonical), also: c.also, unmapped: c.unmapped }
+}
+
+const classifyScan = (rawStatus: string, rawDetail: string | undefined): Classification => {
   const detail = rawDetail === undefined || rawDetail === "" ? undefined : rawDetail
   if (!isStatus(rawStatus)) {
     const unmapped: Array<{ field: "status" | "status_detail"; code: string }> = [{ field: "status", code: rawStatus }]
@@ -179,8 +221,22 @@ export const classify = (rawStatus: string, rawDetail: string | undefined): Clas
   }
   const base = statusTable[rawStatus]
   if (detail === undefined) return { canonical: base, unmapped: [] }
-  if (!isDetail(detail)) return { canonical: base, unmapped: [{ field: "status_detail", code: detail }] }
-  if (rawStatus === "delivered") return { canonical: base, unmapped: [] }
+  if (!isDetail(detail)) {
+    const unmapped = [{ field: "status_detail" as const, code: detail }]
+    return { canonical: rawStatus === "delivered" ? status("unknown") : base, unmapped }
+  }
+  if (rawStatus === "delivered") {
+    switch (detail) {
+      case "return":
+        return { canonical: status("returned"), unmapped: [] }
+      case "arrived_at_pickup_location":
+        return { canonical: status("available_for_pickup"), unmapped: [] }
+      case "damaged":
+        return { canonical: base, also: exception("damaged"), unmapped: [] }
+      default:
+        return { canonical: base, unmapped: [] }
+    }
+  }
   if (rawStatus === "available_for_pickup" && detail === "held") return { canonical: base, unmapped: [] }
   if (rawStatus === "return_to_sender" && detail === "arrived_at_destination") {
     return { canonical: status("returned"), unmapped: [] }

@@ -61,6 +61,8 @@ export const Tracker = Schema.Struct({
   status_detail: NullableString,
   signed_by: NullableString,
   weight: Schema.optional(Schema.NullOr(Schema.Number)),
+  /** The tracker follows a return label: its `delivered` is the parcel back at the shipper. */
+  is_return: Schema.optional(Schema.NullOr(Schema.Boolean)),
   updated_at: NullableString,
   tracking_details: Schema.Array(TrackingDetail)
 })
@@ -152,6 +154,8 @@ export const eventId = (
     readonly status: string
     readonly statusDetail: string | undefined
     readonly carrierCode: string | undefined
+    /** Set for the second event of a scan that reports two things (delivered and damaged). */
+    readonly also?: string | undefined
   }
 ): Ids.EventId => {
   const trackerKey = clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`
@@ -159,7 +163,8 @@ export const eventId = (
     parts.occurredAtMillis ?? null,
     parts.status,
     parts.statusDetail ?? "",
-    parts.carrierCode ?? ""
+    parts.carrierCode ?? "",
+    ...(parts.also !== undefined ? [parts.also] : [])
   ])
 }
 
@@ -178,7 +183,7 @@ const buildObservation = (
   scan: Scan,
   options: Options,
   method: string
-): Effect.Effect<CarrierPort.Observation, PortError.CarrierError> =>
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
   Effect.gen(function*() {
     let occurredAt: Instant.Instant
     if (scan.datetime === undefined) {
@@ -188,61 +193,68 @@ const buildObservation = (
       if (Either.isLeft(parsed)) return yield* Effect.fail(invalid(method, `${scan.path}.datetime: ${parsed.left}`))
       occurredAt = parsed.right
     }
-    const classification = EasyPostMapping.classify(scan.status, scan.statusDetail)
+    const classification = EasyPostMapping.classify(scan.status, scan.statusDetail, { isReturn: tracker.is_return === true })
     for (const u of classification.unmapped) {
       yield* EasyPostMapping.countUnmapped(options.source, u.field, u.code)
       yield* Effect.logWarning(`EasyPost ${u.field} "${u.code}" is not mapped; kept as ${describe(classification.canonical)}`)
     }
-    const built = CarrierAdapter.observation(scan.path, () => {
-      const id = eventId(tracker, {
-        occurredAtMillis: scan.datetime === undefined ? undefined : Instant.toMillis(occurredAt),
-        status: scan.status,
-        statusDetail: scan.statusDetail,
-        carrierCode: scan.carrierCode
-      })
-      const message = clean(scan.message, 1900)
-      const description =
-        scan.carrierCode !== undefined ? `[${scan.carrierCode.slice(0, 50)}] ${message ?? ""}`.trim() : message
-      const statusDetail = clean(scan.statusDetail, 200)
-      const raw = new ShipmentEvent.RawCode({
-        code: scan.status.slice(0, 200),
-        ...(statusDetail !== undefined ? { detail: statusDetail } : {}),
-        ...(description !== undefined ? { description } : {})
-      })
-      const location = toLocation(scan.location)
-      const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
-      const canonical = classification.canonical
-      let event: ShipmentEvent.Draft
-      if (canonical._tag === "Exception") {
-        event = {
-          _tag: "ExceptionReported",
-          ...common,
-          kind: canonical.kind,
-          ...(location !== undefined ? { location } : {})
+    const meanings = classification.also === undefined
+      ? [classification.canonical]
+      : [classification.canonical, classification.also]
+    return yield* Effect.forEach(meanings, (canonical, n) => {
+      const built = CarrierAdapter.observation(scan.path, () => {
+        const id = eventId(tracker, {
+          occurredAtMillis: scan.datetime === undefined ? undefined : Instant.toMillis(occurredAt),
+          status: scan.status,
+          statusDetail: scan.statusDetail,
+          carrierCode: scan.carrierCode,
+          also: n === 0 ? undefined : describe(canonical)
+        })
+        const message = clean(scan.message, 1900)
+        const description =
+          scan.carrierCode !== undefined ? `[${scan.carrierCode.slice(0, 50)}] ${message ?? ""}`.trim() : message
+        const statusDetail = clean(scan.statusDetail, 200)
+        const raw = new ShipmentEvent.RawCode({
+          code: scan.status.slice(0, 200),
+          ...(statusDetail !== undefined ? { detail: statusDetail } : {}),
+          ...(description !== undefined ? { description } : {})
+        })
+        const location = toLocation(scan.location)
+        const common = { id, source: options.source, occurredAt, receivedAt: options.receivedAt, raw }
+        let event: ShipmentEvent.Draft
+        if (canonical._tag === "Exception") {
+          event = {
+            _tag: "ExceptionReported",
+            ...common,
+            kind: canonical.kind,
+            ...(location !== undefined ? { location } : {})
+          }
+        } else {
+          const signedBy = canonical.status === "delivered" ? clean(tracker.signed_by, 200) : undefined
+          const weight = toGrams(tracker.weight)
+          event = {
+            _tag: "StatusReported",
+            ...common,
+            status: canonical.status,
+            ...(location !== undefined ? { location } : {}),
+            ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {}),
+            ...(weight !== undefined ? { weight } : {})
+          }
         }
-      } else {
-        const signedBy = canonical.status === "delivered" ? clean(tracker.signed_by, 200) : undefined
-        const weight = toGrams(tracker.weight)
-        event = {
-          _tag: "StatusReported",
-          ...common,
-          status: canonical.status,
-          ...(location !== undefined ? { location } : {}),
-          ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {}),
-          ...(weight !== undefined ? { weight } : {})
-        }
-      }
-      // The tracking number was validated by the payload schema.
-      return { trackingNumber: tracker.tracking_code, carrier: clean(tracker.carrier, 100), event }
+        // The tracking number was validated by the payload schema.
+        return { trackingNumber: tracker.tracking_code, carrier: clean(tracker.carrier, 100), event }
+      })
+      return Either.isLeft(built)
+        ? Effect.fail(invalid(method, built.left.description, built.left.cause))
+        : Effect.succeed(built.right)
     })
-    if (Either.isLeft(built)) return yield* Effect.fail(invalid(method, built.left.description, built.left.cause))
-    return built.right
   })
 
 const describe = (c: EasyPostMapping.Canonical): string => (c._tag === "Status" ? `status ${c.status}` : `exception ${c.kind}`)
 
 /**
- * One observation per `tracking_details` entry. A tracker without details yields one event for
+ * One observation per `tracking_details` entry (two for a scan that reports two things: a
+ * `delivered` / `damaged` scan is a delivery and a damage exception). A tracker without details yields one event for
  * its own status (timed at `updated_at`), unless that status is `unknown`: a new tracker the
  * carrier knows nothing about has nothing to report yet.
  *
@@ -271,10 +283,10 @@ export const fromTracker = (
         options,
         "fromTracker"
       ),
-      (o) => [o]
+      (o) => o
     )
   }
-  return Effect.forEach(tracker.tracking_details, (detail, i) =>
+  const perScan = Effect.forEach(tracker.tracking_details, (detail, i) =>
     buildObservation(
       tracker,
       {
@@ -290,6 +302,7 @@ export const fromTracker = (
       "fromTracker"
     )
   )
+  return Effect.map(perScan, (nested) => nested.flat())
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
