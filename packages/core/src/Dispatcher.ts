@@ -40,6 +40,7 @@ import * as KeyedLock from "./KeyedLock.js"
 import * as Metrics from "./Metrics.js"
 import * as Notifier from "./Notifier.js"
 import * as PortError from "./PortError.js"
+import * as Privacy from "./Privacy.js"
 import * as Store from "./Store.js"
 import * as Worker from "./Worker.js"
 
@@ -200,6 +201,48 @@ const missing = (port: string, kind: string) =>
   })
 
 /**
+ * The port request of each action kind the flows plan: what its payload decodes with, and what
+ * says which of the payload's values are personal data (see {@link withheld}).
+ */
+const requests = {
+  "erp.writeTracking": ErpPort.WriteTracking,
+  "erp.postNote": ErpPort.PostNote,
+  "erp.validateDelivery": ErpPort.ValidateDelivery,
+  "erp.releaseInvoice": ErpPort.ReleaseInvoice,
+  "finance.releaseInvoice": ErpPort.ReleaseInvoice,
+  "helpdesk.openOrEnrich": HelpdeskPort.OpenCase,
+  "helpdesk.update": HelpdeskPort.UpdateCase,
+  "notifier.notify": Notifier.Notify
+} as const
+
+/**
+ * What an action's error description may show: the far side's error can quote what it was sent
+ * ("street 'Flat 3, 12 Privet Drive' is not deliverable"), and the description is logged and kept
+ * in the dead letter, which lists and dashboards show. The personal values of the action's payload
+ * (by the `Pii` annotations of its kind's request) become `<redacted>`. Looked up on the first
+ * failure of the action only, and kept for its later ones.
+ */
+const withheld = (action: { readonly kind: string; readonly payload: string }): ((description: string) => string) => {
+  let values: ReadonlyArray<string> | undefined
+  return (description) => {
+    if (values === undefined) {
+      values = []
+      const schema: Schema.Schema<any, any, never> | undefined = Object.hasOwn(requests, action.kind)
+        ? requests[action.kind as keyof typeof requests]
+        : undefined
+      if (schema !== undefined) {
+        try {
+          values = Privacy.personalValues(schema, JSON.parse(action.payload))
+        } catch {
+          // a payload that is not JSON quotes nothing the far side was sent
+        }
+      }
+    }
+    return values.length === 0 ? description : Privacy.scrub(description, values)
+  }
+}
+
+/**
  * The handlers for every action kind the flows plan, using the ports in context.
  *
  * @since 0.1.0
@@ -223,20 +266,24 @@ export const handlers: Effect.Effect<Readonly<Record<string, Handler>>> = Effect
         onSome: (service) => Effect.flatMap(decoder(schema, kind)(payload), (request) => call(service, request))
       })
   return {
-    "erp.writeTracking": via(erp, "ErpPort", "erp.writeTracking", ErpPort.WriteTracking, (p, r) => p.writeTracking(r)),
-    "erp.postNote": via(erp, "ErpPort", "erp.postNote", ErpPort.PostNote, (p, r) => p.postNote(r)),
-    "erp.validateDelivery": via(erp, "ErpPort", "erp.validateDelivery", ErpPort.ValidateDelivery, (p, r) =>
+    "erp.writeTracking": via(erp, "ErpPort", "erp.writeTracking", requests["erp.writeTracking"], (p, r) => p.writeTracking(r)),
+    "erp.postNote": via(erp, "ErpPort", "erp.postNote", requests["erp.postNote"], (p, r) => p.postNote(r)),
+    "erp.validateDelivery": via(erp, "ErpPort", "erp.validateDelivery", requests["erp.validateDelivery"], (p, r) =>
       p.validateDelivery(r)
     ),
-    "erp.releaseInvoice": via(erp, "ErpPort", "erp.releaseInvoice", ErpPort.ReleaseInvoice, (p, r) => p.releaseInvoice(r)),
-    "finance.releaseInvoice": via(finance, "FinancePort", "finance.releaseInvoice", ErpPort.ReleaseInvoice, (p, r) =>
-      p.releaseInvoice(r)
+    "erp.releaseInvoice": via(erp, "ErpPort", "erp.releaseInvoice", requests["erp.releaseInvoice"], (p, r) => p.releaseInvoice(r)),
+    "finance.releaseInvoice": via(
+      finance,
+      "FinancePort",
+      "finance.releaseInvoice",
+      requests["finance.releaseInvoice"],
+      (p, r) => p.releaseInvoice(r)
     ),
-    "helpdesk.openOrEnrich": via(helpdesk, "HelpdeskPort", "helpdesk.openOrEnrich", HelpdeskPort.OpenCase, (p, r) =>
+    "helpdesk.openOrEnrich": via(helpdesk, "HelpdeskPort", "helpdesk.openOrEnrich", requests["helpdesk.openOrEnrich"], (p, r) =>
       p.openOrEnrich(r)
     ),
-    "helpdesk.update": via(helpdesk, "HelpdeskPort", "helpdesk.update", HelpdeskPort.UpdateCase, (p, r) => p.update(r)),
-    "notifier.notify": via(notifier, "Notifier", "notifier.notify", Notifier.Notify, (p, r) => p.notify(r))
+    "helpdesk.update": via(helpdesk, "HelpdeskPort", "helpdesk.update", requests["helpdesk.update"], (p, r) => p.update(r)),
+    "notifier.notify": via(notifier, "Notifier", "notifier.notify", requests["notifier.notify"], (p, r) => p.notify(r))
   }
 })
 
@@ -254,8 +301,10 @@ const LeaseLost: unique symbol = Symbol.for("@waybill/core/Dispatcher/LeaseLost"
 const isTransportLevel = (reason: PortError.Reason) =>
   reason === "Timeout" || reason === "Transport" || reason === "Unavailable"
 
-const encodeFailure = (e: PortError.PortFailure | MissingPort): string => {
-  const { _tag, reason, module, method, description } = e
+/** The error as stored (last error, dead letter), with its description as `describe` shows it. */
+const encodeFailure = (e: PortError.PortFailure | MissingPort, describe: (description: string) => string): string => {
+  const { _tag, reason, module, method } = e
+  const description = describe(e.description)
   const status = "status" in e ? e.status : undefined
   const retryAfterMillis = "retryAfterMillis" in e ? e.retryAfterMillis : undefined
   return JSON.stringify({
@@ -360,6 +409,7 @@ export const make = (
             Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", result))
           const breaker = breakerOf(action.target)
           let lastError = action.lastError
+          const describe = withheld(action)
           const handler = table[action.kind]
           const calls = yield* Ref.make(0)
           const limiter = limiters.get(action.target)
@@ -436,7 +486,7 @@ export const make = (
             )
             if (Either.isLeft(result)) {
               const e = result.left
-              lastError = encodeFailure(e)
+              lastError = encodeFailure(e, describe)
               if (e._tag !== "MissingPort" && isTransportLevel(e.reason)) {
                 breaker.failures++
                 if (breaker.failures >= threshold) {
@@ -515,12 +565,13 @@ export const make = (
             const given = yield* store.retry(action.key, action.leaseToken, {
               availableAt: after + Math.round(delay),
               attempts,
-              lastError: encodeFailure(error)
+              lastError: encodeFailure(error, describe)
             })
             yield* counted(given ? "retry" : "lease-lost")
             return
           }
           const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = action
+          const encoded = encodeFailure(error, describe)
           // Refused when the lease was lost: the worker that holds it now decides, and counts.
           const written = yield* store.deadLetter(action.key, action.leaseToken, {
             id: action.key,
@@ -529,8 +580,8 @@ export const make = (
             shipmentId: action.shipmentId,
             failedAt: after,
             attempts,
-            error: encodeFailure(error),
-            payload: JSON.stringify({ ...stored, attempts, lastError: encodeFailure(error) })
+            error: encoded,
+            payload: JSON.stringify({ ...stored, attempts, lastError: encoded })
           })
           if (!written) return yield* counted("lease-lost")
           yield* Metric.increment(
@@ -541,7 +592,7 @@ export const make = (
             key: action.key,
             reason: error.reason,
             attempts,
-            description: error.description
+            description: describe(error.description)
           })
         })
       ).pipe(Effect.withSpan("waybill.dispatch", { attributes: { key: action.key, kind: action.kind }, captureStackTrace: false }))

@@ -207,7 +207,9 @@ export const personalValues = <I>(schema: Schema.Schema<any, I, never>, encoded:
 
 /**
  * `text` with every occurrence of the given values (see {@link personalValues}) replaced by
- * `<redacted>`, longest first: for a vendor's error text that may quote the request.
+ * `<redacted>`, longest first: for a vendor's error text that may quote the request. A text
+ * already cut short (ending in `…`) in the middle of a value has that value's beginning, of at
+ * least four characters, replaced too.
  *
  * @since 0.2.0
  */
@@ -218,5 +220,20 @@ export const scrub = (text: string, values: ReadonlyArray<string>): string => {
   for (const value of forms.sort((a, b) => b.length - a.length)) {
     if (out.includes(value)) out = out.split(value).join("<redacted>")
   }
-  return out
+  return out.endsWith("…") ? scrubCutTail(out, forms) : out
+}
+
+/** `text` (ending in `…`) with the longest beginning of a value it ends in replaced. */
+const scrubCutTail = (text: string, forms: ReadonlyArray<string>): string => {
+  const body = text.slice(0, -1)
+  let longest = 0
+  for (const value of forms) {
+    for (let n = Math.min(value.length - 1, body.length); n >= 4 && n > longest; n--) {
+      if (body.endsWith(value.slice(0, n))) {
+        longest = n
+        break
+      }
+    }
+  }
+  return longest === 0 ? text : `${body.slice(0, body.length - longest)}<redacted>…`
 }

@@ -14,6 +14,7 @@ import {
   Audit,
   DeadLetters,
   Dispatcher,
+  HelpdeskPort,
   MemoryStore,
   Metrics,
   Notifier,
@@ -652,3 +653,147 @@ describe("dispatcher lease renewal", () => {
   })
 })
 
+
+describe("dispatcher error text", () => {
+  const street = "Flat 3, 12 Privet Drive"
+  const email = "petunia.dursley@example.com"
+  /** A helpdesk case for shipment shp-1, with the customer's street and e-mail (as the policy may keep them). */
+  const openCase = (key: string) =>
+    JSON.stringify({
+      key,
+      companyId: "co-1",
+      shipmentId: "shp-1",
+      subject: "Delivery exception",
+      note: "the carrier reports a delivery exception",
+      context: {
+        shipmentId: "shp-1",
+        orderId: "so-1",
+        status: "pending",
+        exceptions: [],
+        nextAction: "contact the carrier",
+        customerName: "Petunia Dursley",
+        customerEmail: email,
+        shipToStreet: street,
+        shipToPostalCode: "GU4 7XX",
+        shipToCity: "Little Whinging",
+        shipToCountry: "GB"
+      }
+    })
+
+  /** A far side whose validation error quotes what it was sent, and the shipment id. */
+  const quoting = (reason: PortError.Reason, description: string) => {
+    const calls: Array<number> = []
+    const helpdesk: HelpdeskPort.HelpdeskPortShape = {
+      openOrEnrich: () =>
+        Effect.sync(() => calls.push(1)).pipe(
+          Effect.zipRight(Effect.fail(new PortError.HelpdeskError({ reason, module: "test", method: "openOrEnrich", description })))
+        ),
+      update: () => Effect.die("not called")
+    }
+    return { calls, layer: Layer.succeed(HelpdeskPort.HelpdeskPort, helpdesk) }
+  }
+
+  const run = <A, E>(
+    layer: Layer.Layer<HelpdeskPort.HelpdeskPort>,
+    body: (store: MemoryStoreType.MemoryStore) => Effect.Effect<A, E, Store.Store | HelpdeskPort.HelpdeskPort | import("effect/Scope").Scope>
+  ) =>
+    Effect.gen(function* () {
+      const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      yield* store.commit({
+        shipmentId: "shp-1",
+        expectedVersion: 0,
+        body: "{}",
+        idempotencyKeys: [],
+        events: [],
+        audit: [],
+        outbox: [{
+          key: "k1",
+          shipmentId: "shp-1",
+          target: "helpdesk",
+          kind: "helpdesk.openOrEnrich",
+          payload: openCase("k1"),
+          createdAt: 0,
+          availableAt: 0,
+          attempts: 0
+        }]
+      })
+      return yield* body(store).pipe(Effect.provide(Layer.merge(Layer.succeed(Store.Store, store), layer)), Effect.scoped)
+    })
+
+  /** Collects every line logged while `effect` runs, with its annotations and message. */
+  const logging = <A, E, R>(effect: Effect.Effect<A, E, R>, into: Array<string>) =>
+    Effect.provide(
+      effect,
+      Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ annotations, logLevel, message }) => {
+          into.push(`${logLevel.label} ${JSON.stringify(message)} ${JSON.stringify(Object.fromEntries(annotations))}`)
+        })
+      )
+    )
+
+  it.effect("a dead letter's error and the warning withhold the personal values the far side quotes back", () => {
+    const far = quoting(
+      "Invalid",
+      `shipment shp-1: street '${street}' is not deliverable; contact ${email} or "${JSON.stringify(email).slice(1, -1)}"`
+    )
+    const logged: Array<string> = []
+    return run(far.layer, () =>
+      logging(
+        Effect.gen(function* () {
+          const dispatcher = yield* Dispatcher.make()
+          yield* dispatcher.tick
+          expect(far.calls.length).toBe(1)
+          const [letter] = yield* DeadLetters.list()
+          const error = JSON.parse(letter!.error) as { description: string }
+          expect(error.description).toBe(
+            `shipment shp-1: street '<redacted>' is not deliverable; contact <redacted> or "<redacted>"`
+          )
+          expect(letter!.error).not.toContain(street)
+          expect(letter!.error).not.toContain(email)
+          // the payload keeps the request for replay, its copy of the error does not quote it
+          const payload = JSON.parse(letter!.payload) as { payload: string; lastError: string }
+          expect(payload.payload).toContain(street)
+          expect(payload.lastError).toBe(letter!.error)
+          const warning = logged.find((line) => line.includes("action dead-lettered"))
+          expect(warning).toBeDefined()
+          expect(warning).toContain("shipment shp-1")
+          for (const line of logged) {
+            expect(line).not.toContain(street)
+            expect(line).not.toContain(email)
+          }
+        }),
+        logged
+      )
+    )
+  })
+
+  it.effect("the error kept for the next attempt withholds them too", () => {
+    const far = quoting("Unavailable", `cannot reach ${email} now (shipment shp-1)`)
+    const logged: Array<string> = []
+    return run(far.layer, (store) =>
+      logging(
+        Effect.gen(function* () {
+          const dispatcher = yield* Dispatcher.make({ retry: { base: "10 millis", attemptsPerClaim: 1, maxAttempts: 3 } })
+          yield* dispatcher.tick
+          const pending = [...store.internals.outbox.values()][0]!.action
+          expect(JSON.parse(pending.lastError!).description).toBe("cannot reach <redacted> now (shipment shp-1)")
+          for (const line of logged) expect(line).not.toContain(email)
+        }),
+        logged
+      )
+    )
+  })
+
+  it.effect("a value the far side's error text was cut in the middle of is withheld too", () => {
+    const far = quoting("Invalid", `ValidationError: shipment shp-1, street '${street.slice(0, 10)}…`)
+    return run(far.layer, () =>
+      Effect.gen(function* () {
+        const dispatcher = yield* Dispatcher.make()
+        yield* dispatcher.tick
+        const [letter] = yield* DeadLetters.list()
+        expect(JSON.parse(letter!.error).description).toBe("ValidationError: shipment shp-1, street '<redacted>…")
+      })
+    )
+  })
+})

@@ -191,3 +191,18 @@ describe("a carrier's free text", () => {
     })
   })
 })
+
+describe("Privacy.scrub", () => {
+  const values = ["Flat 3, 12 Privet Drive", "petunia@example.com"]
+
+  it("withholds a value a text already cut short ends in the middle of", () => {
+    expect(Privacy.scrub("street 'Flat 3, 12 Pri…", values)).toBe("street '<redacted>…")
+    expect(Privacy.scrub("shp-1: Flat 3, 12 Privet Drive; mail petu…", values)).toBe("shp-1: <redacted>; mail <redacted>…")
+  })
+
+  it("leaves a cut text alone when its end is no value's beginning, or fewer than four of its characters", () => {
+    expect(Privacy.scrub("shipment shp-1 is not deliverable…", values)).toBe("shipment shp-1 is not deliverable…")
+    expect(Privacy.scrub("street 'Fla…", values)).toBe("street 'Fla…")
+    expect(Privacy.scrub("street 'Flat 3, 12 Pri", values)).toBe("street 'Flat 3, 12 Pri")
+  })
+})
