@@ -334,6 +334,7 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
     const serverTime: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, (local) =>
       lastDate === undefined ? local : lastDate.server + Math.max(0, local - lastDate.local))
 
+    /** A port error; its description cut to 500 characters (an answer that does not decode can be long). */
     const fail = (
       reason: PortError.Reason,
       method: string,
@@ -344,7 +345,7 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
         reason,
         module: "OdooClient",
         method,
-        description,
+        description: OdooFault.bound(description),
         ...(extra.status !== undefined ? { status: extra.status } : {}),
         ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {}),
         ...(extra.cause !== undefined ? { cause: extra.cause } : {})

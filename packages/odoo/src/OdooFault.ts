@@ -151,8 +151,26 @@ export const isLoginCooldown = (fault: OdooFault): boolean =>
   fault.name === "odoo.exceptions.AccessDenied" && LOGIN_COOLDOWN.test(fault.message)
 
 /**
+ * The most characters of a fault's text a port error keeps, in its description and in the message
+ * of its `cause` (as `HttpFailure` does for other vendors): a `ValidationError` listing every
+ * record it refused, or a message carrying a traceback, would otherwise go whole into every log
+ * line and dead letter.
+ */
+const maxText = 500
+
+/**
+ * `text` cut to 500 characters, the last of them `…` when it was longer.
+ *
+ * @internal
+ */
+export const bound = (text: string): string => (text.length > maxText ? `${text.slice(0, maxText - 1)}…` : text)
+
+/**
  * Translates a fault into the port error, keeping the fault in `cause` and its message in the
- * description (`"UserError: The entry INV/2026/00001 (id 1) must be in draft."`).
+ * description (`"UserError: The entry INV/2026/00001 (id 1) must be in draft."`), both cut to 500
+ * characters. The message may quote what the call sent (a `ValidationError` naming a partner's
+ * e-mail): the dispatcher withholds the action's personal values from the description before it
+ * logs or stores it.
  *
  * @since 0.1.0
  */
@@ -168,16 +186,18 @@ export const toErpError = (
     reason: database !== undefined ? "Invalid" : cooldown ? "RateLimited" : reasonOf(fault.name, fault.httpStatus),
     module: "OdooClient",
     method,
-    description: database !== undefined
-      ? `database "${database}" does not exist on this Odoo server: check the configured database (${fault.shortName}: ${fault.message.trim()})`
-      : `${fault.shortName}: ${fault.message}`,
+    description: bound(
+      database !== undefined
+        ? `database "${database}" does not exist on this Odoo server: check the configured database (${fault.shortName}: ${fault.message.trim()})`
+        : `${fault.shortName}: ${fault.message}`
+    ),
     ...(fault.httpStatus !== undefined ? { status: fault.httpStatus } : {}),
     ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {}),
     // a plain object: it survives the JSON encoding of the dead-letter store (see `fromError`)
     cause: {
       _tag: "OdooFault",
-      name: fault.name,
-      message: fault.message,
+      name: bound(fault.name),
+      message: bound(fault.message),
       ...(fault.code !== undefined ? { code: fault.code } : {}),
       ...(fault.httpStatus !== undefined ? { httpStatus: fault.httpStatus } : {})
     }

@@ -242,6 +242,24 @@ describe("failures and their reasons", () => {
       expect((yield* Effect.flip(client.searchCount("res.partner", D.all))).reason).toBe("Unauthorized")
     }).pipe(Effect.provide(FetchLayer)))
 
+  for (const version of [17, 19] as const) {
+    it.scopedLive(`Odoo ${version}: a fault with a huge message gives an error of 500 characters at most`, () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version })
+        const client = yield* OdooClient.make(fake.clientOptions())
+        yield* client.info
+        const message = `Invalid e-mail for the partners:\n${
+          Array.from({ length: 2000 }, (_, i) => `res.partner(${i},) partner${i}@example.com`).join("\n")
+        }`
+        fake.failNext({ model: "res.partner" }, { _tag: "OdooError", name: "odoo.exceptions.ValidationError", message, status: 422 })
+        const error = yield* Effect.flip(client.searchCount("res.partner", D.all))
+        expect(error.reason).toBe("Invalid")
+        expect(error.description.length).toBeLessThanOrEqual(500)
+        expect(error.description).toMatch(/^ValidationError: Invalid e-mail for the partners:/)
+        expect((error.cause as { message: string }).message.length).toBeLessThanOrEqual(500)
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+
   it.scopedLive("JSON-RPC: a user id that no longer exists (user recreated, database restored) logs in again", () =>
     Effect.gen(function*() {
       const fake = yield* OdooFake.make({ version: 17 })

@@ -4,7 +4,7 @@
  * this test until it is classified.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { PortError } from "@waybill/core"
+import { PortError, Privacy } from "@waybill/core"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as OdooFault from "../src/OdooFault.js"
@@ -148,5 +148,69 @@ describe("names and statuses not in the recordings", () => {
     [504, "Timeout"]
   ] as const)("HTTP %s without an Odoo exception → %s", (status, reason) => {
     expect(OdooFault.reasonOfStatus(status)).toBe(reason)
+  })
+})
+
+describe("the fault text a port error keeps", () => {
+  /** A `ValidationError` naming every partner it refused, with their e-mails: 2,000 of them. */
+  const huge = new OdooFault.OdooFault({
+    name: "odoo.exceptions.ValidationError",
+    message: `Invalid e-mail for the partners:\n${
+      Array.from({ length: 2000 }, (_, i) => `res.partner(${i},) partner${i}@example.com`).join("\n")
+    }`,
+    code: 200
+  })
+
+  it("cuts the description and the cause's message to 500 characters, and still reads the fault back", () => {
+    const error = OdooFault.toErpError(huge, "res.partner.write")
+    expect(huge.message.length).toBeGreaterThan(50_000)
+    expect(error.reason).toBe("Invalid")
+    expect(error.description).toHaveLength(500)
+    expect(error.description).toMatch(/^ValidationError: Invalid e-mail for the partners:\nres\.partner\(0,\) partner0@example\.com\n/)
+    expect(error.description.endsWith("…")).toBe(true)
+    const cause = error.cause as { name: string; message: string; code: number }
+    expect(cause.message).toHaveLength(500)
+    expect(cause.message.endsWith("…")).toBe(true)
+    // what a dead letter keeps is bounded too, and the fault reads back from it
+    const stored = JSON.stringify(Schema.encodeSync(PortError.ErpError)(error))
+    expect(stored.length).toBeLessThan(2_000)
+    const back = OdooFault.fromError(Schema.decodeUnknownSync(PortError.ErpError)(JSON.parse(stored)))
+    expect(back).toMatchObject({ name: "odoo.exceptions.ValidationError", code: 200 })
+    expect(back?.shortName).toBe("ValidationError")
+  })
+
+  it("cuts an unknown database's message too, keeping what it says first", () => {
+    const error = OdooFault.toErpError(
+      new OdooFault.OdooFault({
+        name: "psycopg2.OperationalError",
+        message: `connection to server failed: FATAL:  database "no_such_db" does not exist\n${"Traceback line\n".repeat(500)}`
+      }),
+      "common.authenticate"
+    )
+    expect(error.reason).toBe("Invalid")
+    expect(error.description).toHaveLength(500)
+    expect(error.description).toMatch(/^database "no_such_db" does not exist on this Odoo server/)
+  })
+
+  it("a short fault is kept whole", () => {
+    const fault = new OdooFault.OdooFault({ name: "odoo.exceptions.UserError", message: "The entry INV/2026/00001 (id 1) must be in draft." })
+    const error = OdooFault.toErpError(fault, "account.move.button_draft")
+    expect(error.description).toBe("UserError: The entry INV/2026/00001 (id 1) must be in draft.")
+    expect(OdooFault.fromError(error)).toEqual(fault)
+  })
+
+  it("a personal value the cut falls in the middle of leaves nothing of itself once withheld", () => {
+    const street = "Flat 3, 12 Privet Drive"
+    // the street starts 10 characters before the cut
+    const lead = "x".repeat(500 - "ValidationError: ".length - 1 - 10)
+    const error = OdooFault.toErpError(
+      new OdooFault.OdooFault({ name: "odoo.exceptions.ValidationError", message: `${lead}${street} is not deliverable` }),
+      "stock.picking.write"
+    )
+    expect(error.description).toContain(street.slice(0, 10))
+    // what the dispatcher does with the action's personal values before it logs or stores the error
+    const shown = Privacy.scrub(error.description, [street])
+    expect(shown).not.toContain(street.slice(0, 4))
+    expect(shown.endsWith("<redacted>…")).toBe(true)
   })
 })
