@@ -156,7 +156,7 @@ export interface Detail {
  * `RateLimited` and `Unavailable` answers `retryAfterMillis` from {@link waitMillis}. The
  * description is what `describe` reads from the JSON body (it returns `undefined` for a body
  * that is not the vendor's error shape), cut to 500 characters, else `HTTP <status>` followed by
- * the first 300 characters of a non-blank body.
+ * the first 300 characters of a non-blank body (then `…` if there is more).
  *
  * The description is logged and kept in dead letters, and a vendor's validation error may quote
  * what it was sent ("street 'Flat 3, 12 Privet Drive' is not deliverable"): pass the request's
@@ -176,7 +176,9 @@ export const fromResponse = (
 ): Fields => {
   const fallback = `HTTP ${response.status}`
   const body = Privacy.scrub(response.body, options.withhold ?? [])
-  const excerpt = body.trim() !== "" ? `${fallback}: ${body.slice(0, 300)}` : fallback
+  // A cut body ends in `…`, so a personal value it was cut in the middle of is still recognized
+  // (`Privacy.scrub`, which the dispatcher applies to the descriptions it logs and keeps).
+  const excerpt = body.trim() !== "" ? `${fallback}: ${body.length > 300 ? `${body.slice(0, 300)}…` : body}` : fallback
   let detail: Detail | undefined
   try {
     detail = options.describe?.(JSON.parse(response.body), response.status)

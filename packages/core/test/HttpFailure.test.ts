@@ -126,10 +126,19 @@ describe("HttpFailure.fromResponse", () => {
     expect(error.message).toBe("AcmeClient.createTracker: Invalid (HTTP 422): E42: refused")
   })
 
+  it("marks a cut body, so a personal value it was cut in the middle of is still withheld", () => {
+    const street = "Flat 3, 12 Privet Drive"
+    const body = `${"x".repeat(290)} ${street} is not deliverable`
+    const fields = HttpFailure.fromResponse({ status: 502, headers: {}, body }, { ...where, nowMillis: now })
+    const shown = Privacy.scrub(fields.description, [street])
+    expect(shown).not.toContain("Flat 3")
+    expect(shown).toMatch(/<redacted>…$/)
+  })
+
   it("falls back to HTTP <status> and the first 300 characters of a body it cannot read", () => {
     const html = `<html>${"x".repeat(400)}</html>`
     const fields = HttpFailure.fromResponse({ status: 502, headers: {}, body: html }, { ...where, nowMillis: now, describe: describeBody })
-    expect(fields.description).toBe(`HTTP 502: ${html.slice(0, 300)}`)
+    expect(fields.description).toBe(`HTTP 502: ${html.slice(0, 300)}…`)
     expect(fields.reason).toBe("Unavailable")
     expect("cause" in fields).toBe(false)
     const other = HttpFailure.fromResponse({ status: 400, headers: {}, body: "{\"other\":1}" }, { ...where, nowMillis: now, describe: describeBody })
