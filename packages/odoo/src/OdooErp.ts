@@ -700,13 +700,29 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       Effect.gen(function*() {
         const picking = yield* refOf("writeTracking", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
         const carrier = request.carrier.trim() === "" ? undefined : yield* carrierIdOf(request.carrier, request.shipment, picking)
+        const current = nonEmpty(
+          (yield* client.read("stock.picking", [picking], { fields: { carrier_tracking_ref: OdooField.Text } }))[0]
+            ?.carrier_tracking_ref
+        )
         // A delivery of several parcels holds every parcel's number (as Odoo's connector wrote
-        // them): one already among them is not written alone over the others.
-        const held = request.shipment.packages.length > 1 &&
-          trackingNumbers(
-            (yield* client.read("stock.picking", [picking], { fields: { carrier_tracking_ref: OdooField.Text } }))[0]
-              ?.carrier_tracking_ref ?? null
-          ).includes(request.trackingNumber)
+        // them, or a user added): one already among them is not written alone over the others.
+        const held = current !== undefined && trackingNumbers(current).includes(request.trackingNumber)
+        if (current !== undefined && !held) {
+          // Another number (typed in by a user, or an earlier label's) is replaced: Odoo keeps no
+          // history of `carrier_tracking_ref`, so the one replaced is noted in the chatter, once.
+          yield* locks.withLock(
+            `stock.picking:${picking}`,
+            postOnce(
+              "stock.picking",
+              picking,
+              `${request.key}:tracking-replaced`,
+              "",
+              `Tracking reference ${current} replaced by ${request.trackingNumber}${
+                request.carrier.trim() !== "" ? ` (${request.carrier.trim()})` : ""
+              }.`
+            )
+          )
+        }
         const values = {
           ...(held ? {} : { carrier_tracking_ref: request.trackingNumber }),
           ...(carrier !== undefined ? { carrier_id: carrier } : {})
@@ -832,11 +848,22 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           if (picking.state === "cancel") {
             return yield* Effect.fail(fail("validateDelivery", "Invalid", `delivery ${picking.name} is cancelled`))
           }
-          const alreadyDone = picking.state === "done"
+          let alreadyDone = picking.state === "done"
           let backorder: string | undefined
           // A delivery found done may be a retry whose first attempt split off a backorder and lost
           // the answer: report that backorder again, as the first answer would have.
-          const outcome = alreadyDone ? { backorder: true } : yield* followWizards(pickingId, yield* validate(pickingId))
+          const outcome = alreadyDone ? { backorder: true } : yield* Effect.flatMap(validate(pickingId), (first) =>
+            followWizards(pickingId, first)).pipe(
+              // Done since it was read (by a user, or by an earlier attempt of this call that timed
+              // out but went on in Odoo): Odoo 17 answers a done picking with the "no quantities
+              // reserved" UserError, which is no failure of this validation.
+              Effect.catchIf(isUserError, (e) =>
+                Effect.flatMap(client.read("stock.picking", [pickingId], { fields: { state: Schema.String } }), (now) => {
+                  if (now[0]?.state !== "done") return Effect.fail(e)
+                  alreadyDone = true
+                  return Effect.succeed({ backorder: true })
+                }))
+            )
           if (outcome.backorder) {
             const found = yield* client.search(
               "stock.picking",
@@ -1304,6 +1331,22 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
               ...(options.serviceCases?.helpdeskTeamId !== undefined ? { team_id: options.serviceCases.helpdeskTeamId } : {})
             }
           const id = yield* client.create(model, values)
+          // Another process may have opened the shipment's first case at the same time: the
+          // dispatcher's lease is per action key (a first exception's and a second one's differ)
+          // and the lock above is per process. The case with the lowest id is the shipment's (the
+          // one `findCase` returns to every later call); a duplicate this call created is removed
+          // and its note goes to that case.
+          const first = yield* findCase(model, request.shipmentId)
+          if (first !== undefined && first.id < id) {
+            // (archived where the API user may not delete cases: `findCase` still prefers the first)
+            yield* client.unlink(model, [id]).pipe(
+              Effect.catchIf((e) => e.reason === "Forbidden", () => client.write(model, [id], { active: false }))
+            )
+            yield* reopen(model, first)
+            yield* enrichCase(model, first, request.key, note)
+            rememberCase(request.shipmentId, first.id)
+            return new HelpdeskPort.CaseRef({ externalId: `${model}:${first.id}`, created: false })
+          }
           rememberCase(request.shipmentId, id)
           return new HelpdeskPort.CaseRef({ externalId: `${model}:${id}`, created: true })
         }).pipe(Effect.tapError(() => Effect.sync(() => knownCases.delete(request.shipmentId)))))

@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Dispatcher, ErpPort, HelpdeskPort, Instant, Money, PortError, type Shipment, ShipmentEvent } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as OdooClient from "../src/OdooClient.js"
@@ -239,6 +240,50 @@ describe("tracking", () => {
     }).pipe(Effect.provide(FetchLayer)))
 })
 
+describe("tracking typed in by a user", () => {
+  it.scopedLive("a different tracking number on the delivery is replaced, and the one replaced is kept in the chatter once", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId, pickingId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      // a user typed the number of a parcel sent by hand; Odoo keeps no history of this field
+      fake.admin.write("stock.picking", [pickingId], { carrier_tracking_ref: "HAND-4711" })
+      const request = new ErpPort.WriteTracking({ key: key("t"), shipment, carrier: "Standard delivery", trackingNumber: "1Z999AA10123456784" })
+      yield* erp.writeTracking(request)
+      expect(fake.admin.read("stock.picking", [pickingId], ["carrier_tracking_ref"])[0]!.carrier_tracking_ref).toBe("1Z999AA10123456784")
+      const notes = () =>
+        fake.admin.read(
+          "mail.message",
+          fake.admin.search("mail.message", [["model", "=", "stock.picking"], ["res_id", "=", pickingId], ["message_type", "=", "comment"]]),
+          ["body"]
+        ).map((m) => String(m.body))
+      expect(notes()).toHaveLength(1)
+      expect(notes()[0]).toContain("HAND-4711")
+      expect(notes()[0]).toContain("1Z999AA10123456784")
+      // a retry (the answer was lost) and the same number again change nothing more
+      yield* erp.writeTracking(request)
+      yield* erp.writeTracking(new ErpPort.WriteTracking({ ...request, key: key("t2") }))
+      expect(notes()).toHaveLength(1)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a number already among the delivery's parcels is not written over the others", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 18 })
+      const { orderId, pickingId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      // taken in with one parcel; the second parcel's number was added in Odoo since
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      fake.admin.write("stock.picking", [pickingId], { carrier_tracking_ref: "1Z999AA10123456784,1Z999AA10123456795" })
+      yield* erp.writeTracking(
+        new ErpPort.WriteTracking({ key: key("t"), shipment, carrier: "Standard delivery", trackingNumber: "1Z999AA10123456784" })
+      )
+      expect(fake.admin.read("stock.picking", [pickingId], ["carrier_tracking_ref"])[0]!.carrier_tracking_ref).toBe(
+        "1Z999AA10123456784,1Z999AA10123456795"
+      )
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
 describe("tracking, carrier created later", () => {
   it.scopedLive("a shipping method created in Odoo after a lookup missed it is used from then on", () =>
     Effect.gen(function*() {
@@ -313,6 +358,26 @@ describe("delivery validation", () => {
         new ErpPort.DeliveryValidated({ alreadyDone: true, backorder: `waybill:stock.picking:${backorders[0]}` })
       )
       expect(fake.calls("stock.backorder.confirmation", "process")).toBe(1)
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a delivery validated in Odoo while the call was on its way (17 refuses a done one) reads as already done", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId, pickingId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      // the adapter reads the delivery as ready; before its button_validate arrives, the delivery
+      // is validated (by a user, or by an earlier attempt of this call that timed out but went on)
+      fake.failNext({ model: "stock.picking", method: "read" }, OdooFake.delay(150))
+      const validated = yield* Effect.fork(
+        erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+      )
+      yield* Effect.sleep("50 millis")
+      fake.admin.call("stock.picking", "button_validate", [pickingId], {}, { skip_sms: true })
+      expect(fake.admin.read("stock.picking", [pickingId], ["state"])[0]!.state).toBe("done")
+      const result = yield* Fiber.join(validated)
+      expect(result).toEqual(new ErpPort.DeliveryValidated({ alreadyDone: true }))
+      expect(fake.calls("stock.move", "write")).toBe(0)
     }).pipe(Effect.provide(FetchLayer)))
 
   it.scopedLive("without backorders the rest is dropped", () =>
@@ -642,6 +707,71 @@ describe("service cases in the helpdesk", () => {
       expect(descriptionOf(dinar.externalId)).toContain("Invoice exposure: -1.250 KWD")
     }).pipe(Effect.provide(FetchLayer)))
 
+  for (const helpdesk of [false, true]) {
+    it.scopedLive(`two processes opening a shipment's first case at once under different keys leave one ${helpdesk ? "ticket" : "task"} with both notes`, () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17, latencyMs: 30, modules: { helpdesk } })
+        const { orderId } = seedOrder(fake)
+        // two worker processes: each its own adapter (its own locks and cache)
+        const one = yield* connect(fake)
+        const two = yield* connect(fake)
+        const shipment = (yield* intakeOf(one.erp, orderId)).shipments[0]!
+        const model = helpdesk ? "helpdesk.ticket" : "project.task"
+        const firstAttempt = Effect.provideService(Dispatcher.Attempt, { claim: 1, call: 1 })
+        // both look the shipment's case up before either has created it
+        fake.failNext({ model, method: "search_read" }, OdooFake.delay(150), 2)
+        const [a, b] = yield* Effect.all([
+          one.erp.openOrEnrich(openCase(shipment, "exception:damaged", "Parcel damaged", "Damaged.")).pipe(firstAttempt),
+          two.erp.openOrEnrich(openCase(shipment, "exception:delayed", "Parcel delayed", "Delayed.")).pipe(firstAttempt)
+        ], { concurrency: "unbounded" })
+        const cases = fake.admin.search(model, [], { activeTest: false })
+        expect(cases).toHaveLength(1)
+        expect(a!.externalId).toBe(`${model}:${cases[0]}`)
+        expect(b!.externalId).toBe(a!.externalId)
+        expect([a!.created, b!.created].filter((c) => c)).toHaveLength(1)
+        // the note of the process whose case was merged away is on the one case
+        const text = [
+          String(fake.admin.read(model, cases, ["description"])[0]!.description),
+          ...fake.admin.read("mail.message", fake.admin.search("mail.message", [["model", "=", model], ["res_id", "=", cases[0]!]]), ["body"])
+            .map((m) => String(m.body))
+        ].join("\n")
+        expect(text).toContain("Damaged.")
+        expect(text).toContain("Delayed.")
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+
+  it.scopedLive("a task a user closed is reopened by a new exception; one a user deleted is opened anew, and updating it is NotFound", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+      const firstAttempt = Effect.provideService(Dispatcher.Attempt, { claim: 1, call: 1 })
+      const id = Number((yield* erp.openOrEnrich(openCase(shipment, "case-1")).pipe(firstAttempt)).externalId.split(":")[1])
+      fake.admin.write("project.task", [id], { state: "1_done" })
+      const again = yield* erp.openOrEnrich(openCase(shipment, "case-2")).pipe(firstAttempt)
+      expect(again).toEqual(new HelpdeskPort.CaseRef({ externalId: `project.task:${id}`, created: false }))
+      expect(fake.admin.read("project.task", [id], ["state"])[0]!.state).toBe("01_in_progress")
+      fake.admin.call("project.task", "unlink", [id])
+      const update = (k: string) =>
+        erp.update(
+          new HelpdeskPort.UpdateCase({
+            key: key(k),
+            companyId: shipment.companyId,
+            shipmentId: shipment.id,
+            note: "Found.",
+            context: caseContext(shipment, false),
+            resolve: true
+          })
+        )
+      // the process still knows the deleted id: the first attempt fails, the retry reads NotFound
+      expect(yield* Effect.flip(update("case-resolved").pipe(firstAttempt))).toBeDefined()
+      expect((yield* Effect.flip(update("case-resolved"))).reason).toBe("NotFound")
+      const reopened = yield* erp.openOrEnrich(openCase(shipment, "case-3")).pipe(firstAttempt)
+      expect(reopened.created).toBe(true)
+      expect(fake.admin.search("project.task", [])).toEqual([Number(reopened.externalId.split(":")[1])])
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("updating a shipment without a case is NotFound", () =>
     Effect.gen(function*() {
       const fake = yield* OdooFake.make({ version: 17 })
@@ -718,7 +848,15 @@ describe("one writer per record", () => {
       expect(fake.stats().conflicts).toBe(before)
       expect(fake.calls("stock.picking", "write")).toBeLessThan(8)
       expect(fake.calls("stock.picking", "write")).toBeGreaterThan(0)
-      expect(fake.calls("stock.picking", "message_post")).toBe(4)
+      // the four notes, and (each key replacing another number) one note per replaced tracking number at most
+      const bodies = fake.admin.read(
+        "mail.message",
+        fake.admin.search("mail.message", [["model", "=", "stock.picking"], ["res_id", "=", pickingId], ["message_type", "=", "comment"]]),
+        ["body"]
+      ).map((m) => String(m.body))
+      expect(bodies.filter((b) => b.includes("scan "))).toHaveLength(4)
+      expect(bodies.filter((b) => b.includes("Tracking reference")).length).toBeLessThanOrEqual(8)
+      expect(fake.calls("stock.picking", "message_post")).toBe(bodies.length)
       expect(fake.admin.read("stock.picking", [pickingId], ["carrier_tracking_ref"])[0]!.carrier_tracking_ref).toMatch(/^TRK-\d$/)
     }).pipe(Effect.provide(FetchLayer)))
 })
