@@ -15,7 +15,9 @@
  * const CarrierLive = AfterShipCarrier.layer({
  *   apiKey: Redacted.make(process.env.AFTERSHIP_API_KEY!),
  *   webhookSecret: Redacted.make(process.env.AFTERSHIP_WEBHOOK_SECRET!),
- *   timePolicy: { _tag: "AssumeZone", zone: "Europe/Berlin" }
+ *   // Zone-less checkpoint times in a single-zone country are read in its zone; the others
+ *   // (no country, US, CA, …) in this one instead of being refused.
+ *   timePolicy: { _tag: "AssumeZone", zone: "America/New_York" }
  * }).pipe(Layer.provide(FetchHttpClient.layer))
  * ```
  *
@@ -51,8 +53,19 @@ export interface Options {
   readonly source?: string | undefined
   /** Largest webhook body accepted (default 1 MiB). */
   readonly maxBodyBytes?: number | undefined
-  /** What a zone-less `checkpoint_time` means (default `AssumeUtc`). */
+  /**
+   * How a zone-less `checkpoint_time` is read when the checkpoint's country does not settle the
+   * zone (no country, or several zones such as US, CA, AU); default `RequireZone`: refused as
+   * `Invalid`. See `AfterShipWebhook.Options`.
+   */
   readonly timePolicy?: TimePolicy.TimePolicy | undefined
+  /**
+   * Read a zone-less `checkpoint_time` in the single zone of the checkpoint's country (default
+   * `true`).
+   *
+   * @since 0.2.0
+   */
+  readonly zoneByCountry?: boolean | undefined
   /**
    * How a `CreateTracker.carrier` (e.g. `DHL`) becomes an AfterShip slug (e.g. `dhl`); the
    * default lower-cases it and replaces spaces with `-`. Return `undefined` to let AfterShip
@@ -98,7 +111,8 @@ export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, nev
       secret: options.webhookSecret,
       source,
       maxBodyBytes: options.maxBodyBytes,
-      timePolicy: options.timePolicy
+      timePolicy: options.timePolicy,
+      zoneByCountry: options.zoneByCountry
     }
     const slugOf = options.slugOf ?? defaultSlugOf
 

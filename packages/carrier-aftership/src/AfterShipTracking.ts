@@ -11,7 +11,11 @@
  * country_region, country_name | country_region_name }] }, ts }`.
  *
  * `checkpoint_time` "uses the timezone of the checkpoint" and comes as `YYYY-MM-DDTHH:mm:ss`
- * (no zone) or with one; a zone-less time is read by the configured `TimePolicy`.
+ * (no zone) or with an offset. A time with an offset or `Z` is taken as is. A zone-less one is
+ * read in the zone of the checkpoint's country (`country_region`, else `country_iso3`) when that
+ * country has a single zone (core's `CountryZones`, daylight saving included), else by the
+ * configured `TimePolicy` (see {@link Options}). `created_at` and `updated_at` are AfterShip's
+ * own times, documented in UTC: a zone-less one is read as UTC.
  *
  * @since 0.1.0
  */
@@ -19,7 +23,16 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { CarrierAdapter, type CarrierPort, Ids, Instant, PortError, ShipmentEvent, TimePolicy } from "@waybill/core"
+import {
+  CarrierAdapter,
+  type CarrierPort,
+  CountryZones,
+  Ids,
+  Instant,
+  PortError,
+  ShipmentEvent,
+  TimePolicy
+} from "@waybill/core"
 import * as AfterShipMapping from "./AfterShipMapping.js"
 import { toAlpha2 } from "./internal/countries.js"
 
@@ -89,14 +102,25 @@ export const Webhook = Schema.Struct({
 })
 
 /**
- * How to normalize: the event `source`, the policy for zone-less checkpoint times, and when the
+ * How to normalize: the event `source`, how to read zone-less checkpoint times, and when the
  * payload arrived.
+ *
+ * A zone-less `checkpoint_time` is read in the zone of the checkpoint's country when that
+ * country has a single zone and `zoneByCountry` is not `false`; otherwise by `timePolicy`
+ * (`RequireZone` refuses the payload as `Invalid`, naming the checkpoint and its country).
  *
  * @since 0.1.0
  */
 export interface Options {
   readonly source: string
+  /** Zone-less checkpoint times the country does not settle (no country, several zones). */
   readonly timePolicy: TimePolicy.TimePolicy
+  /**
+   * Read a zone-less checkpoint time in the single zone of its country (default `true`).
+   *
+   * @since 0.2.0
+   */
+  readonly zoneByCountry?: boolean | undefined
   readonly receivedAt: Instant.Instant
 }
 
@@ -129,11 +153,13 @@ export const eventId = (
   return CarrierAdapter.eventId(key, parts.map((p) => p ?? ""))
 }
 
+const countryOf = (c: Checkpoint): string | undefined => toAlpha2(c.country_region ?? c.country_iso3)
+
 const toLocation = (c: Checkpoint): ShipmentEvent.Location | undefined => {
   const city = clean(c.city, 120)
   const region = clean(c.state, 120)
   const postalCode = clean(c.postal_code ?? c.zip, 20)
-  const country = toAlpha2(c.country_region ?? c.country_iso3)
+  const country = countryOf(c)
   // The free-text location may be a street address: kept only when nothing structured is given.
   const facility = city === undefined && region === undefined ? clean(c.location, 200) : undefined
   if ([city, region, postalCode, country, facility].every((x) => x === undefined)) return undefined
@@ -156,9 +182,33 @@ interface Point {
   readonly message: string | undefined
   readonly rawTag: string | undefined
   readonly slug: string | undefined
-  readonly time: { readonly text: string; readonly field: string } | { readonly millis: number } | undefined
+  /** `local`: the checkpoint's local time (`checkpoint_time`); `utc`: AfterShip's own time (`created_at`, `updated_at`). */
+  readonly time:
+    | { readonly text: string; readonly field: string; readonly clock: "local" | "utc" }
+    | { readonly millis: number }
+    | undefined
   readonly idParts: ReadonlyArray<string | undefined>
   readonly checkpoint: Checkpoint | undefined
+}
+
+const assumeUtc: TimePolicy.TimePolicy = { _tag: "AssumeUtc" }
+
+/**
+ * How a checkpoint's zone-less local time is read: in its country's single zone, else by the
+ * configured policy; and what to add to a refusal so that it says why the zone is unknown.
+ */
+const localPolicy = (
+  checkpoint: Checkpoint | undefined,
+  options: Options
+): { readonly policy: TimePolicy.TimePolicy; readonly why: string } => {
+  if (options.zoneByCountry === false) return { policy: options.timePolicy, why: "" }
+  const country = checkpoint === undefined ? undefined : countryOf(checkpoint)
+  const zone = CountryZones.zoneOf(country)
+  if (zone !== undefined) return { policy: { _tag: "AssumeZone", zone }, why: "" }
+  const where = country === undefined
+    ? "the checkpoint names no country"
+    : `no single time zone is known for the checkpoint's country ${country}`
+  return { policy: options.timePolicy, why: ` (${where}; set timePolicy to the zone of such checkpoints)` }
 }
 
 const build = (
@@ -169,8 +219,13 @@ const build = (
   Effect.gen(function*() {
     let occurredAt: Instant.Instant = options.receivedAt
     if (point.time !== undefined && "text" in point.time) {
-      const parsed = TimePolicy.parse(point.time.text, options.timePolicy)
-      if (Either.isLeft(parsed)) return yield* Effect.fail(invalid("fromTracking", `${point.path}.${point.time.field}: ${parsed.left}`))
+      const { policy, why } = point.time.clock === "utc" ? { policy: assumeUtc, why: "" } : localPolicy(point.checkpoint, options)
+      const parsed = TimePolicy.parse(point.time.text, policy)
+      if (Either.isLeft(parsed)) {
+        // Only a missing zone is explained by the country; a malformed time is not.
+        const explained = policy._tag === "RequireZone" && /has no time zone/.test(parsed.left) ? `${parsed.left}${why}` : parsed.left
+        return yield* Effect.fail(invalid("fromTracking", `${point.path}.${point.time.field}: ${explained}`))
+      }
       occurredAt = parsed.right
     } else if (point.time !== undefined) {
       occurredAt = Instant.fromMillis(point.time.millis)
@@ -247,7 +302,7 @@ export const fromTracking = (
           rawTag: undefined,
           slug: undefined,
           time: updated !== undefined
-            ? { text: updated, field: "updated_at" }
+            ? { text: updated, field: "updated_at", clock: "utc" }
             : fallbackMillis !== undefined
             ? { millis: fallbackMillis }
             : undefined,
@@ -282,8 +337,8 @@ export const fromTracking = (
         rawTag: c.raw_tag ?? undefined,
         slug: c.slug ?? undefined,
         time: checkpointTime !== undefined
-          ? { text: checkpointTime, field: "checkpoint_time" }
-          : { text: createdAt!, field: "created_at" },
+          ? { text: checkpointTime, field: "checkpoint_time", clock: "local" }
+          : { text: createdAt!, field: "created_at", clock: "utc" },
         idParts: [checkpointTime ?? createdAt, tag, subtag, clean(message, 1900)],
         checkpoint: c
       },

@@ -14,7 +14,8 @@
  *
  * @since 0.1.0
  */
-import { type TimePolicy, WebhookSignature } from "@waybill/core"
+import * as Effect from "effect/Effect"
+import { type CarrierPort, type PortError, type TimePolicy, WebhookSignature } from "@waybill/core"
 import * as AfterShipTracking from "./AfterShipTracking.js"
 
 /**
@@ -40,18 +41,44 @@ export const defaultMaxBodyBytes: number = WebhookSignature.defaultMaxBodyBytes
 
 /**
  * Webhook options: the webhook secret from AfterShip's notification settings, the `source` of
- * the events (default `aftership`), the largest body accepted (default 1 MiB) and the time policy.
+ * the events (default `aftership`), the largest body accepted (default 1 MiB) and how zone-less
+ * checkpoint times are read.
+ *
+ * AfterShip documents `checkpoint_time` as the checkpoint's local time ("it uses the timezone of
+ * the checkpoint"), with an offset or without one. A time with an offset or `Z` is taken as is.
+ * A zone-less one is read:
+ * 1. in the zone of the checkpoint's country (`country_region` / `country_iso3`) when that
+ *    country has a single zone (core's `CountryZones`: most of Europe, CN, HK, JP, KR, SG, IN,
+ *    …), with daylight saving;
+ * 2. otherwise (no country, a country with several zones such as US, CA, AU, BR, RU, MX, ID, or
+ *    one not in the table) by `timePolicy`, whose default `RequireZone` refuses the webhook as
+ *    `Invalid` (400, a dead letter to replay once a zone is configured) rather than guess.
  *
  * @since 0.1.0
  */
 export interface Options extends WebhookSignature.Options {
   /**
-   * What a zone-less `checkpoint_time` means. AfterShip documents it as the checkpoint's local
-   * time without saying which zone; the default reads it as UTC (`AssumeUtc`). A shipper whose
-   * parcels stay in one zone should set `AssumeZone`; `RequireZone` rejects such webhooks.
+   * How a zone-less `checkpoint_time` is read when its country does not settle the zone
+   * (default `RequireZone`: refused). `AssumeZone` / `AssumeOffset` name the zone of such
+   * checkpoints (e.g. the zone of your US warehouse); `AssumeUtc` reads them as UTC.
    */
   readonly timePolicy?: TimePolicy.TimePolicy | undefined
+  /**
+   * Read a zone-less `checkpoint_time` in the single zone of the checkpoint's country (default
+   * `true`). `false` applies `timePolicy` to every zone-less time, as before 0.2.0.
+   *
+   * @since 0.2.0
+   */
+  readonly zoneByCountry?: boolean | undefined
 }
+
+/**
+ * The policy for zone-less checkpoint times whose country does not settle the zone, unless
+ * configured: refuse them.
+ *
+ * @since 0.2.0
+ */
+export const defaultTimePolicy: TimePolicy.TimePolicy = { _tag: "RequireZone" }
 
 /**
  * AfterShip's signature scheme: HMAC-SHA256 keyed with the secret's UTF-8 bytes (verbatim),
@@ -80,9 +107,14 @@ export const legacyScheme: WebhookSignature.Scheme = {
  */
 export const sign = (body: Uint8Array | string, secret: string): string => WebhookSignature.sign(body, secret, scheme)
 
+const MODULE = "AfterShipWebhook"
+const SOURCE = "aftership"
+
+// `verify` and the `Verified` token come from core's kit; `parse` is AfterShip's own because its
+// options (`zoneByCountry`, the `RequireZone` default) do not fit core's payload options.
 const webhook = WebhookSignature.webhook({
-  module: "AfterShipWebhook",
-  source: "aftership",
+  module: MODULE,
+  source: SOURCE,
   headers: [{ name: signatureHeader, scheme }, { name: legacySignatureHeader, scheme: legacyScheme }],
   decode: AfterShipTracking.fromWebhook
 })
@@ -110,11 +142,27 @@ export const verify: WebhookSignature.Webhook<"AfterShipWebhook">["verify"] = we
  *
  * @since 0.1.0
  */
-export const parse: WebhookSignature.Webhook<"AfterShipWebhook">["parse"] = webhook.parse
+export const parse = (
+  verified: Verified,
+  options: Omit<Options, "secret">
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
+  const source = options.source ?? SOURCE
+  return WebhookSignature.parseJson(verified.request, { module: MODULE, source }, (json) =>
+    AfterShipTracking.fromWebhook(json, {
+      source,
+      timePolicy: options.timePolicy ?? defaultTimePolicy,
+      zoneByCountry: options.zoneByCountry,
+      receivedAt: verified.request.receivedAt
+    }))
+}
 
 /**
  * Verifies, then parses: the only way the carrier port reads a webhook.
  *
  * @since 0.1.0
  */
-export const verifyAndParse: WebhookSignature.Webhook<"AfterShipWebhook">["verifyAndParse"] = webhook.verifyAndParse
+export const verifyAndParse = (
+  request: CarrierPort.InboundRequest,
+  options: Options
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
+  Effect.flatMap(webhook.verify(request, options), (verified) => parse(verified, options))

@@ -1,7 +1,8 @@
 /**
  * AfterShip webhooks: both signature headers, every way a signature can be wrong, size and
  * syntax limits, and a documented-shape tracking_update normalized into one canonical event per
- * checkpoint, with deterministic ids and zone-less times read by the configured policy.
+ * checkpoint, with deterministic ids and zone-less times read in the zone of the checkpoint's country,
+ * else by the configured policy.
  */
 import { createHmac } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
@@ -112,8 +113,9 @@ describe("AfterShipWebhook.parse", () => {
           ...common,
           tag: "StatusReported",
           meaning: "label_created",
-          // Zone-less: read as UTC by the default policy.
-          occurredAt: "2024-07-29T15:30:00.000Z",
+          // Zone-less "2024-07-29T15:30:00" in Hong Kong: read in Hong Kong time (UTC+8), so it
+          // precedes the pickup at 21:45+08:00 below (read as UTC it came 1h45 after it).
+          occurredAt: "2024-07-29T07:30:00.000Z",
           city: "HONG KONG",
           postalCode: undefined,
           country: "HK",
@@ -217,9 +219,11 @@ describe("AfterShipWebhook.parse", () => {
       expect(first.map((o) => o.event.id)).not.toContain(second[4]!.event.id)
     }))
 
-  it.effect("zone-less checkpoint times follow the configured policy", () =>
+  it.effect("zone-less checkpoint times the country does not settle follow the configured policy", () =>
     Effect.gen(function*() {
-      const req = signed(bodyOf(Payloads.dhlWebhook(Payloads.dhlCheckpoints.slice(0, 1))))
+      // Without its country (Hong Kong settles the zone whatever the policy: see AfterShipCheckpointZone.test.ts).
+      const nowhere = { ...Payloads.dhlCheckpoints[0]!, country_iso3: null, country_name: null }
+      const req = signed(bodyOf(Payloads.dhlWebhook([nowhere])))
       const hk = yield* AfterShipWebhook.verifyAndParse(req, { secret, timePolicy: { _tag: "AssumeZone", zone: "Asia/Hong_Kong" } })
       expect(Payloads.summarize(hk[0]!).occurredAt).toBe("2024-07-29T07:30:00.000Z")
       const offset = yield* AfterShipWebhook.verifyAndParse(req, { secret, timePolicy: { _tag: "AssumeOffset", minutes: 480 } })
@@ -229,8 +233,12 @@ describe("AfterShipWebhook.parse", () => {
       const strict = failureOf(yield* Effect.exit(AfterShipWebhook.verifyAndParse(req, { secret, timePolicy: { _tag: "RequireZone" } })))
       expect(strict.reason).toBe("Invalid")
       expect(strict.description).toBe(
-        "msg.checkpoints.0.checkpoint_time: \"2024-07-29T15:30:00\" has no time zone and the policy requires one"
+        "msg.checkpoints.0.checkpoint_time: \"2024-07-29T15:30:00\" has no time zone and the policy requires one" +
+          " (the checkpoint names no country; set timePolicy to the zone of such checkpoints)"
       )
+      // The default: refused, not guessed.
+      const byDefault = failureOf(yield* Effect.exit(AfterShipWebhook.verifyAndParse(req, { secret })))
+      expect(byDefault.description).toBe(strict.description)
     }))
 
   it.effect("'problem resolved' clears exceptions; an unknown subtag falls back to its tag", () =>

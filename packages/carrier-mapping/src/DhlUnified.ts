@@ -40,49 +40,16 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { CountryZones } from "@waybill/core"
 import * as MappingConfig from "./MappingConfig.js"
 
 /**
- * Countries with a single time zone, for DHL's zone-less local times.
+ * Countries with a single time zone, for DHL's zone-less local times: core's
+ * `CountryZones.singleZone` (shared with the AfterShip adapter).
  *
  * @since 0.1.0
  */
-export const singleZoneCountries = {
-  AT: "Europe/Vienna",
-  BE: "Europe/Brussels",
-  BG: "Europe/Sofia",
-  CH: "Europe/Zurich",
-  CN: "Asia/Shanghai",
-  CZ: "Europe/Prague",
-  DE: "Europe/Berlin",
-  DK: "Europe/Copenhagen",
-  EE: "Europe/Tallinn",
-  FI: "Europe/Helsinki",
-  FR: "Europe/Paris",
-  GB: "Europe/London",
-  GR: "Europe/Athens",
-  HK: "Asia/Hong_Kong",
-  HR: "Europe/Zagreb",
-  HU: "Europe/Budapest",
-  IE: "Europe/Dublin",
-  IN: "Asia/Kolkata",
-  IT: "Europe/Rome",
-  JP: "Asia/Tokyo",
-  KR: "Asia/Seoul",
-  LT: "Europe/Vilnius",
-  LU: "Europe/Luxembourg",
-  LV: "Europe/Riga",
-  NL: "Europe/Amsterdam",
-  NO: "Europe/Oslo",
-  PL: "Europe/Warsaw",
-  RO: "Europe/Bucharest",
-  SE: "Europe/Stockholm",
-  SG: "Asia/Singapore",
-  SI: "Europe/Ljubljana",
-  SK: "Europe/Bratislava",
-  TR: "Europe/Istanbul",
-  AE: "Asia/Dubai"
-} as const
+export const singleZoneCountries = CountryZones.singleZone
 
 /**
  * The config in its JSON form (identical to `configs/dhl-unified.json`).

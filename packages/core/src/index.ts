@@ -12,6 +12,8 @@ export * as CarrierAdapter from "./CarrierAdapter.js"
 export * as CarrierPort from "./CarrierPort.js"
 /** @since 0.1.0 */
 export * as Charge from "./Charge.js"
+/** @since 0.2.0 */
+export * as CountryZones from "./CountryZones.js"
 /** @since 0.1.0 */
 export * as DeadLetters from "./DeadLetters.js"
 /** @since 0.1.0 */

@@ -43,6 +43,10 @@ export type Call = HttpFake.Call
  * @since 0.1.0
  */
 export interface CheckpointInput {
+  /**
+   * The checkpoint's local time, zone-less (`2024-07-30T06:12:00`, read in the zone of
+   * `country_iso3` when it has one, else by the adapter's `timePolicy`) or with an offset.
+   */
   readonly checkpoint_time: string
   readonly tag: string
   readonly subtag?: string | undefined
