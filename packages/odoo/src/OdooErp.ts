@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Dispatcher, ErpPort, KeyedLock, type ExternalRefs, HelpdeskPort, Invoice, Money, PortError, type Store, Validation } from "@waybill/core"
+import { Dispatcher, ErpPort, KeyedLock, type ExternalRefs, HelpdeskPort, Invoice, Money, PortError, type Shipment, type Store, Validation } from "@waybill/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -829,6 +829,88 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         )
       )
 
+    const printLabelInstalled = yield* Ref.make(Option.none<boolean>())
+    const hasPrintLabel = Effect.flatMap(Ref.get(printLabelInstalled), (known) =>
+      Option.isSome(known)
+        ? Effect.succeed(known.value)
+        : client.fieldsGet("stock.picking.type", { fields: ["print_label"], attributes: ["type"] }).pipe(
+          Effect.map((fields) => fields.print_label !== undefined),
+          Effect.tap((found) => Ref.set(printLabelInstalled, Option.some(found)))
+        ))
+
+    /**
+     * Keeps Odoo from buying a carrier label for a parcel that was already delivered. Validating
+     * a delivery runs `stock.picking._send_confirmation_email` (stock_delivery on 17+, delivery
+     * on 16), which calls `send_to_shipper`, and so the connector's `send_shipping` (a label
+     * bought from the carrier's API, a new tracking number), when
+     *
+     *     pick.carrier_id.integration_level == 'rate_and_ship' and pick.picking_type_code != 'incoming'
+     *         and not pick.carrier_tracking_ref and pick.picking_type_id.print_label
+     *
+     * On 16+ it is enough that the delivery holds its tracking number: the one(s) waybill knows
+     * are written first, as `writeTracking` would have on dispatch (several parcels joined by
+     * `+`, which intake and `writeTracking` read back as the same numbers). Knowing none, the
+     * delivery is not validated. Odoo 15 and earlier test only the carrier's level and the
+     * operation type, and buy a label whatever the reference: there such a delivery is never
+     * validated by waybill (the shipping method must be set to "Get Rate", or the delivery
+     * validated in Odoo by someone who knows what it costs).
+     *
+     * The built-in `fixed` and `base_on_rule` providers are `rate_and_ship` by Odoo's default, but
+     * their `send_shipping` calls no carrier and buys nothing: they are validated as before. Any
+     * other provider (a connector module's) is taken to buy a label.
+     */
+    const guardLabelPurchase = (
+      picking: {
+        readonly name: string
+        readonly carrier_id: OdooField.Many2one
+        readonly carrier_tracking_ref: string | null
+        readonly picking_type_id: OdooField.Many2one
+        readonly picking_type_code: string | null
+      },
+      pickingId: number,
+      shipment: Shipment.Shipment
+    ) =>
+      Effect.gen(function*() {
+        if (picking.carrier_id === null || picking.picking_type_code === "incoming") return
+        const carrier = (yield* client.read("delivery.carrier", [picking.carrier_id.id], {
+          fields: { name: OdooField.Text, delivery_type: OdooField.Text, integration_level: OdooField.Text }
+        }))[0]
+        if (carrier === undefined || carrier.integration_level !== "rate_and_ship") return
+        if (carrier.delivery_type === "fixed" || carrier.delivery_type === "base_on_rule") return
+        const what = `validating delivery ${picking.name} (stock.picking ${pickingId}) would make Odoo buy a carrier label from ${
+          carrier.name ?? "its carrier"
+        } (shipping method at "Get Rate and Create Shipment") for a parcel already delivered`
+        const major = (yield* client.info).major
+        if (major < 16) {
+          return yield* Effect.fail(fail(
+            "validateDelivery",
+            "Invalid",
+            `${what}: Odoo ${major} buys one on every validation, whatever the tracking reference. Set the shipping method's integration level to "Get Rate" (or validate the delivery in Odoo), then replay the dead letter`
+          ))
+        }
+        if (nonEmpty(picking.carrier_tracking_ref) !== undefined) return
+        if (picking.picking_type_id !== null && (yield* hasPrintLabel)) {
+          const type = (yield* client.read("stock.picking.type", [picking.picking_type_id.id], {
+            fields: { print_label: Schema.Boolean }
+          }))[0]
+          if (type !== undefined && !type.print_label) return
+        }
+        const numbers = [
+          ...new Set([
+            ...(shipment.trackingNumber !== undefined ? [shipment.trackingNumber] : []),
+            ...shipment.packages.flatMap((p) => (p.trackingNumber !== undefined ? [p.trackingNumber] : []))
+          ])
+        ]
+        if (numbers.length === 0) {
+          return yield* Effect.fail(fail(
+            "validateDelivery",
+            "Invalid",
+            `${what}: the delivery has no tracking reference and waybill knows no tracking number for shipment ${shipment.id}. Write the parcel's tracking number in the delivery's Tracking Reference in Odoo, then replay the dead letter`
+          ))
+        }
+        yield* client.write("stock.picking", [pickingId], { carrier_tracking_ref: numbers.join("+") })
+      })
+
     const validateDelivery: ErpPort.ErpPortShape["validateDelivery"] = (request) =>
       Effect.gen(function*() {
         const pickingId = yield* refOf("validateDelivery", request.shipment.refs, "stock.picking", `shipment ${request.shipment.id}`)
@@ -838,6 +920,10 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             fields: {
               state: Schema.String,
               name: Schema.String,
+              carrier_id: OdooField.Many2one,
+              carrier_tracking_ref: OdooField.Text,
+              picking_type_id: OdooField.Many2one,
+              picking_type_code: OdooField.Text,
               ...(withState ? { delivery_state: OdooField.Text, tracking_state_history: OdooField.Text } : {})
             }
           })
@@ -849,6 +935,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             return yield* Effect.fail(fail("validateDelivery", "Invalid", `delivery ${picking.name} is cancelled`))
           }
           let alreadyDone = picking.state === "done"
+          if (!alreadyDone) yield* guardLabelPurchase(picking, pickingId, request.shipment)
           let backorder: string | undefined
           // A delivery found done may be a retry whose first attempt split off a backorder and lost
           // the answer: report that backorder again, as the first answer would have.

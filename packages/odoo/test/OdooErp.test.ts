@@ -4,7 +4,7 @@
  * crashes, retries and duplicates on the way, and every wizard path of delivery validation.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Dispatcher, ErpPort, HelpdeskPort, Instant, Money, PortError, type Shipment, ShipmentEvent } from "@waybill/core"
+import { Dispatcher, ErpPort, HelpdeskPort, Ids, Instant, Money, PortError, Shipment, ShipmentEvent, Weight } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -455,6 +455,122 @@ describe("delivery validation", () => {
       expect(fake.calls("stock.picking", "fields_get")).toBe(1)
       expect(fake.calls("stock.picking", "write")).toBe(0)
     }).pipe(Effect.provide(FetchLayer)))
+
+  describe("a carrier that buys labels", () => {
+    /**
+     * A seeded order whose delivery goes with a shipping connector (UPS) at `integrationLevel`:
+     * validating it without a tracking reference makes Odoo buy a label from the carrier.
+     */
+    const labelled = (fake: OdooFake.OdooFake, integrationLevel: "rate" | "rate_and_ship" = "rate_and_ship") => {
+      const ups = fake.admin.create("delivery.carrier", {
+        name: "UPS Ground",
+        delivery_type: "ups_rest",
+        integration_level: integrationLevel,
+        company_id: false
+      })
+      const seeded = seedOrder(fake)
+      fake.admin.write("stock.picking", [seeded.pickingId], { carrier_id: ups })
+      return { ...seeded, ups }
+    }
+    const pickingOf = (fake: OdooFake.OdooFake, pickingId: number) =>
+      fake.admin.read("stock.picking", [pickingId], ["state", "carrier_tracking_ref"])[0]!
+
+    it.scopedLive("no tracking reference in Odoo: waybill's numbers are written first, so Odoo buys no label", () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17 })
+        const { orderId, pickingId } = labelled(fake)
+        const { erp } = yield* connect(fake)
+        const taken = (yield* intakeOf(erp, orderId)).shipments[0]!
+        expect(taken.trackingNumber).toBeUndefined()
+        // dispatched reached waybill but its erp.writeTracking has not run (yet)
+        const shipment = new Shipment.Shipment({
+          ...taken,
+          trackingNumber: "1Z999AA10123456784",
+          packages: ["1Z999AA10123456784", "1Z999AA10123456795"].map((trackingNumber) =>
+            Shipment.Package.make({ id: Ids.PackageId.make(`${taken.id}:parcel:${trackingNumber}`), weight: Weight.Grams.make(0), trackingNumber })
+          )
+        })
+        const result = yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+        expect(result).toEqual(new ErpPort.DeliveryValidated({ alreadyDone: false }))
+        expect(fake.labels()).toEqual([])
+        expect(pickingOf(fake, pickingId)).toMatchObject({ state: "done", carrier_tracking_ref: "1Z999AA10123456784+1Z999AA10123456795" })
+        // the late writeTracking finds its number among them and keeps them all
+        yield* erp.writeTracking(
+          new ErpPort.WriteTracking({ key: key("t"), shipment, carrier: "UPS Ground", trackingNumber: "1Z999AA10123456784" })
+        )
+        expect(pickingOf(fake, pickingId).carrier_tracking_ref).toBe("1Z999AA10123456784+1Z999AA10123456795")
+      }).pipe(Effect.provide(FetchLayer)))
+
+    it.scopedLive("no tracking number anywhere: the delivery is not validated, a permanent Invalid error says why", () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 18 })
+        const { orderId, pickingId } = labelled(fake)
+        const { erp } = yield* connect(fake)
+        const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+        const error = yield* Effect.flip(erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt })))
+        expect(error.reason).toBe("Invalid")
+        expect(PortError.isRetryable(error.reason)).toBe(false)
+        expect(error.description).toContain("buy a carrier label")
+        expect(error.description).toContain("replay")
+        expect(fake.labels()).toEqual([])
+        expect(fake.calls("stock.picking", "button_validate")).toBe(0)
+        expect(pickingOf(fake, pickingId)).toMatchObject({ state: "assigned", carrier_tracking_ref: false })
+        // the user writes the number in Odoo and replays: validated, still no label
+        fake.admin.write("stock.picking", [pickingId], { carrier_tracking_ref: "1Z999AA10123456784" })
+        const replayed = yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt }))
+        expect(replayed.alreadyDone).toBe(false)
+        expect(fake.labels()).toEqual([])
+        expect(pickingOf(fake, pickingId)).toMatchObject({ state: "done", carrier_tracking_ref: "1Z999AA10123456784" })
+      }).pipe(Effect.provide(FetchLayer)))
+
+    it.scopedLive("a fixed-price carrier, a connector that only rates, or a picking type without labels: validated as before", () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17 })
+        const { erp } = yield* connect(fake)
+        const validated = (orderId: number, pickingId: number) =>
+          Effect.gen(function*() {
+            const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+            expect(shipment.trackingNumber).toBeUndefined()
+            const result = yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key(`v${pickingId}`), shipment, deliveredAt }))
+            expect(result).toEqual(new ErpPort.DeliveryValidated({ alreadyDone: false }))
+            expect(pickingOf(fake, pickingId)).toMatchObject({ state: "done", carrier_tracking_ref: false })
+          })
+        // "Standard delivery": fixed price, at Odoo's default level rate_and_ship; its
+        // send_to_shipper calls no carrier
+        const fixed = seedOrder(fake)
+        expect(fake.admin.read("delivery.carrier", [1], ["delivery_type", "integration_level"])[0]).toMatchObject({
+          delivery_type: "fixed",
+          integration_level: "rate_and_ship"
+        })
+        yield* validated(fixed.orderId, fixed.pickingId)
+        // a connector at "Get Rate": Odoo sends nothing to the carrier on validation
+        const rate = labelled(fake, "rate")
+        yield* validated(rate.orderId, rate.pickingId)
+        // a connector at "Get Rate and Create Shipment" on an operation type that prints no labels
+        fake.admin.write("stock.picking.type", [2], { print_label: false })
+        const unprinted = labelled(fake)
+        yield* validated(unprinted.orderId, unprinted.pickingId)
+        expect(fake.labels()).toEqual([])
+        expect(fake.calls("stock.picking", "write")).toBe(0)
+      }).pipe(Effect.provide(FetchLayer)))
+
+    it.scopedLive("Odoo 15 and earlier buy a label whatever the reference: such a delivery is never validated there", () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17 })
+        const { orderId, pickingId } = labelled(fake)
+        fake.admin.write("stock.picking", [pickingId], { carrier_tracking_ref: "1Z999AA10123456784" })
+        const client = yield* OdooClient.make(fake.clientOptions())
+        // the fake answers as 17: the adapter is told it talks to a 15
+        const old = { ...client, info: Effect.map(client.info, (info) => ({ ...info, major: 15 })) }
+        const erp = yield* OdooErp.make().pipe(Effect.provideService(OdooClient.OdooClient, old))
+        const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+        const error = yield* Effect.flip(erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt })))
+        expect(error.reason).toBe("Invalid")
+        expect(error.description).toContain("Odoo 15")
+        expect(fake.calls("stock.picking", "button_validate")).toBe(0)
+        expect(pickingOf(fake, pickingId).state).toBe("assigned")
+      }).pipe(Effect.provide(FetchLayer)))
+  })
 })
 
 describe("invoices", () => {

@@ -243,6 +243,14 @@ export interface OdooFake {
   readonly clearFaults: () => void
   /** Replaces the server clock (epoch ms). */
   readonly setClock: (now: () => number) => void
+  /**
+   * The carrier labels Odoo bought when validating a delivery (`send_to_shipper` of a shipping
+   * connector at integration level "Get Rate and Create Shipment"), in order: each costs money
+   * on a real server.
+   *
+   * @since 0.2.0
+   */
+  readonly labels: () => ReadonlyArray<{ readonly pickingId: number; readonly carrierId: number; readonly trackingNumber: string }>
   readonly admin: Admin
 }
 
@@ -700,6 +708,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooFake, never, Scop
           setClock: (now) => {
             clock = now
           },
+          labels: () => [...db.labels],
           admin
         }
         resume(Effect.succeed({ fake, server, sockets }))

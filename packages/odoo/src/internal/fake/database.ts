@@ -296,7 +296,49 @@ export class FakeDatabase extends Orm {
       for (const m of this.pickingMoves(p.id)) m.picked = true
       this.actionDone(p.id, !notToBackorder.has(p.id))
     }
+    for (const p of pickings) this.sendConfirmation(p.id)
     return true
+  }
+
+  /** The labels `send_to_shipper` bought from a carrier's API, in order. */
+  readonly labels: Array<{ readonly pickingId: number; readonly carrierId: number; readonly trackingNumber: string }> = []
+
+  /**
+   * `stock.picking._send_confirmation_email` (stock_delivery/models/stock_picking.py on 17+,
+   * delivery/models/stock_picking.py on 16), run when a picking is validated:
+   *
+   *     if pick.carrier_id and pick.carrier_id.integration_level == 'rate_and_ship'
+   *             and pick.picking_type_code != 'incoming' and not pick.carrier_tracking_ref
+   *             and pick.picking_type_id.print_label:
+   *         pick.sudo().send_to_shipper()
+   *
+   * (Odoo 15 and earlier test only the carrier's integration level and the picking type code.)
+   * `send_to_shipper` calls the carrier's `<delivery_type>_send_shipping`: for a connector that
+   * buys a label from the carrier's API (recorded in `labels`) and writes its tracking number
+   * to `carrier_tracking_ref`; `fixed_send_shipping` / `base_on_rule_send_shipping` call nothing
+   * and return no tracking number. Either way a chatter message names the shipment.
+   */
+  sendConfirmation(pickingId: number): void {
+    const picking = this.need("stock.picking", pickingId)
+    const carrierId = m2o(picking.carrier_id)
+    const carrier = carrierId !== undefined ? this.get("delivery.carrier", carrierId) : undefined
+    if (carrier === undefined || carrierId === undefined || carrier.integration_level !== "rate_and_ship") return
+    if (this.rawOf("stock.picking", picking, "picking_type_code") === "incoming") return
+    if (typeof picking.carrier_tracking_ref === "string" && picking.carrier_tracking_ref !== "") return
+    if (this.get("stock.picking.type", num(picking.picking_type_id))?.print_label !== true) return
+    const buys = carrier.delivery_type !== "fixed" && carrier.delivery_type !== "base_on_rule"
+    const trackingNumber = buys ? `1ZFAKE${String(this.labels.length + 1).padStart(10, "0")}` : undefined
+    if (trackingNumber !== undefined) {
+      this.labels.push({ pickingId, carrierId, trackingNumber })
+      this.touch("stock.picking", pickingId, { carrier_tracking_ref: trackingNumber })
+    }
+    this.postMessage(
+      "stock.picking",
+      pickingId,
+      `<p>Shipment sent to carrier ${String(carrier.name)} for shipping with tracking number ${trackingNumber ?? "None"}<br>Cost: ${
+        num(carrier.fixed_price).toFixed(2)
+      } USD</p>`
+    )
   }
 
   // -- sales ------------------------------------------------------------------------------------
@@ -777,6 +819,9 @@ export class FakeDatabase extends Orm {
         sequence: F.int("Sequence"),
         sequence_code: F.char("Sequence Prefix"),
         warehouse_id: F.m2o("stock.warehouse", "Warehouse"),
+        // stock `_compute_print_label` (stored, editable): true for deliveries, false for receipts
+        // and internal transfers. `_send_confirmation_email` buys a label only where it is set.
+        print_label: F.bool("Generate Shipping Labels", { default: (vals) => vals.code === "outgoing" }),
         ...company,
         ...active
       }
@@ -1116,7 +1161,16 @@ export class FakeDatabase extends Orm {
       fields: {
         name: F.char("Delivery Method"),
         sequence: F.int("Sequence", { default: () => 10 }),
-        delivery_type: F.sel("Provider", [["base_on_rule", "Based on Rules"], ["fixed", "Fixed Price"]], { default: () => "fixed" }),
+        // `ups_rest` stands for any shipping connector (delivery_ups_rest, delivery_fedex_rest, …
+        // each add theirs): one whose `send_shipping` buys a label from the carrier's API.
+        delivery_type: F.sel("Provider", [["base_on_rule", "Based on Rules"], ["fixed", "Fixed Price"], ["ups_rest", "UPS"]], {
+          default: () => "fixed"
+        }),
+        // Odoo's default is `rate_and_ship` for every carrier, the built-in fixed and rule-based
+        // ones too (their `send_shipping` calls no API and returns no tracking number).
+        integration_level: F.sel("Integration Level", [["rate", "Get Rate"], ["rate_and_ship", "Get Rate and Create Shipment"]], {
+          default: () => "rate_and_ship"
+        }),
         fixed_price: F.float("Fixed Price"),
         product_id: F.m2o("product.product", "Delivery Product"),
         ...company,
@@ -1643,6 +1697,7 @@ export class FakeDatabase extends Orm {
       name: "Standard delivery",
       sequence: 10,
       delivery_type: "fixed",
+      integration_level: "rate_and_ship",
       fixed_price: 0,
       product_id: 1,
       company_id: false,
@@ -1655,8 +1710,28 @@ export class FakeDatabase extends Orm {
     put("stock.location", { id: 14, name: "Inventory adjustment", complete_name: "Virtual Locations/Inventory adjustment", usage: "inventory", active: true })
     this.seedSequence("stock.location", 20)
     put("stock.warehouse", { id: 1, name: "My Company", code: "WH", sequence: 1, lot_stock_id: this.stockLocation, company_id: 1, active: true })
-    put("stock.picking.type", { id: 1, name: "Receipts", code: "incoming", sequence: 1, sequence_code: "IN", warehouse_id: 1, company_id: 1, active: true })
-    put("stock.picking.type", { id: 2, name: "Delivery Orders", code: "outgoing", sequence: 2, sequence_code: "OUT", warehouse_id: 1, company_id: 1, active: true })
+    put("stock.picking.type", {
+      id: 1,
+      name: "Receipts",
+      code: "incoming",
+      sequence: 1,
+      sequence_code: "IN",
+      warehouse_id: 1,
+      print_label: false,
+      company_id: 1,
+      active: true
+    })
+    put("stock.picking.type", {
+      id: 2,
+      name: "Delivery Orders",
+      code: "outgoing",
+      sequence: 2,
+      sequence_code: "OUT",
+      warehouse_id: 1,
+      print_label: true,
+      company_id: 1,
+      active: true
+    })
     this.seedSequence("stock.picking.type", 3)
     put("mail.message.subtype", { id: 1, name: "Discussions", sequence: 0 })
     put("mail.message.subtype", { id: 2, name: "Note", sequence: 100 })
