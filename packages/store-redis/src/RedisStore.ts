@@ -103,10 +103,23 @@ export interface Options {
   /**
    * Record bodies this process committed or loaded, kept by version (least recently used out).
    * A load of a shipment whose current version is cached (or is the `knownVersion` a `loadMany`
-   * caller passed) transfers only the version. Default
+   * caller passed, see `digestCacheSize`) transfers only the version. Default
    * 10,000; 0 turns it off.
    */
   readonly cacheSize?: number
+  /**
+   * SHA-1 digests of record versions this process committed or loaded whose body left the body
+   * cache (`cacheSize`), by shipment (least recently used out; ~200 bytes each, key included). A `loadMany`
+   * caller's `knownVersion` is answered "unchanged" (no body) only when the stored body is the
+   * one this process saw for that version (in the body cache or here): a version number alone
+   * does not name a body after a failover, a `FLUSHDB` or a restore. For a version it cannot
+   * vouch for, the body travels. Keep it above the runtime's record cache (`Pipeline`'s
+   * `cacheSize`, default 20,000). Default `max(10 × cacheSize, 200,000)`; 0 turns it off (a
+   * `knownVersion` is then vouched for only by the body cache).
+   *
+   * @since 0.2.0
+   */
+  readonly digestCacheSize?: number
 }
 
 /**
@@ -136,9 +149,9 @@ export interface RedisStoreShape extends Store.StoreShape {
   /** The partition of a shipment (or of any partitioned name: audit stream, tracking number, key). */
   readonly partitionOf: (name: string) => number
   /**
-   * Loads answered without transferring the body (the stored version was the one this process
-   * last committed or loaded, or the `knownVersion` a `loadMany` caller holds) and loads that
-   * transferred the body.
+   * Loads answered without transferring the body (the stored body was the one this process
+   * last committed or loaded for that version: the cached one, or that of the `knownVersion` a
+   * `loadMany` caller holds) and loads that transferred the body.
    */
   readonly cacheStats: () => { readonly hits: number; readonly misses: number }
   /** Counts of the outbox structures of every partition, for monitoring. */
@@ -215,6 +228,14 @@ interface Cached {
   sha1: string | undefined
 }
 
+/** The SHA-1 of a record version's body whose body left the cache. */
+interface Digest {
+  readonly version: number
+  readonly sha1: string
+}
+
+const sha1Of = (body: string): string => createHash("sha1").update(body).digest("hex")
+
 const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
 /**
@@ -248,6 +269,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         ? `ttl.doneMillis must be a non-negative integer (0: forever), got ${String(doneTtl)}`
         : !Number.isSafeInteger(budget) || budget < 1
           ? `claimScanBudget must be a positive integer, got ${String(budget)}`
+          : options.digestCacheSize !== undefined && !(Number.isSafeInteger(options.digestCacheSize) && options.digestCacheSize >= 0)
+          ? `digestCacheSize must be a non-negative integer, got ${String(options.digestCacheSize)}`
           : clock !== "redis" && clock !== "caller"
           ? `leaseClock must be "redis" or "caller", got ${JSON.stringify(clock)}`
           : // The marks live in other slots: the commit script would fail at the first of them,
@@ -259,16 +282,47 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       return yield* new PortError.StorageError({ reason: "Invalid", module: MODULE, method: "make", description: problem })
     }
     const cacheSize = options.cacheSize ?? 10_000
-    // Least recently used out; a Map with delete-oldest gets slow under steady eviction.
-    const cache = new LRUCache<string, Cached>({ max: Math.max(1, cacheSize) })
+    const digestCacheSize = options.digestCacheSize ?? Math.max(10 * cacheSize, 200_000)
+    /** The SHA-1 of a cached body (what the `load` script compares), computed once, when first needed. */
+    const digest = (entry: Cached): string => (entry.sha1 ??= sha1Of(entry.body))
+    /**
+     * The digests of versions whose body left the cache: a caller of `loadMany` may still hold
+     * that version (the runtime's record cache is larger than this one), and its `knownVersion`
+     * is answered "unchanged" only against the body this process saw for it.
+     */
+    const digests = new LRUCache<string, Digest>({ max: Math.max(1, digestCacheSize) })
+    // Least recently used out; a Map with delete-oldest gets slow under steady eviction. A body
+    // pushed out keeps its digest (hashed then, so a body that never leaves is never hashed for it).
+    const cache = new LRUCache<string, Cached>({
+      max: Math.max(1, cacheSize),
+      dispose: (entry, shipmentId, reason) => {
+        if (reason === "evict" && digestCacheSize > 0) digests.set(shipmentId, { version: entry.version, sha1: digest(entry) })
+      }
+    })
     let hits = 0
     let misses = 0
     const remember = (shipmentId: string, version: number, body: string) => {
-      if (cacheSize <= 0) return
-      cache.set(shipmentId, { version, body, sha1: undefined })
+      if (cacheSize > 0) {
+        cache.set(shipmentId, { version, body, sha1: undefined })
+        digests.delete(shipmentId)
+      } else if (digestCacheSize > 0) {
+        digests.set(shipmentId, { version, sha1: sha1Of(body) })
+      }
     }
-    /** The SHA-1 of a cached body (what the `load` script compares), computed once, when first needed. */
-    const digest = (entry: Cached): string => (entry.sha1 ??= createHash("sha1").update(entry.body).digest("hex"))
+    /** Forgets a shipment whose record is gone (or not what this process thought). */
+    const forget = (shipmentId: string) => {
+      cache.delete(shipmentId)
+      digests.delete(shipmentId)
+    }
+    /**
+     * The SHA-1 of the body this process saw for `version` of a shipment (committed or loaded):
+     * from the body cache, else from the digests; `undefined` when it cannot vouch for it.
+     */
+    const vouched = (shipmentId: string, version: number, cached: Cached | undefined): string | undefined => {
+      if (cached !== undefined && cached.version === version) return digest(cached)
+      const d = digests.get(shipmentId)
+      return d !== undefined && d.version === version ? d.sha1 : undefined
+    }
     const durable = yield* Internal.checkDurability(MODULE, options.durability)
     const client = yield* Internal.acquire(MODULE, options)
     const replicated = Internal.replicaWaiter(MODULE, client, durable)
@@ -421,8 +475,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
 
     /**
      * Loads a record. The body travels only when neither this process's cache nor the caller
-     * (`knownVersion`) holds the stored version; it is left out of the result when the stored
-     * version is `knownVersion`.
+     * (`knownVersion`) holds the stored body; it is left out of the result when the stored
+     * version is `knownVersion` and its body is the one this process saw for that version.
      */
     function loadOne(shipmentId: string): Promise<Store.ShipmentRecord | undefined>
     function loadOne(shipmentId: string, knownVersion: number | undefined): Promise<Store.LoadedRecord | undefined>
@@ -444,28 +498,35 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     async function readOne(shipmentId: string, knownVersion?: number): Promise<Store.LoadedRecord | undefined> {
       const key = K.record(baseOf(shipmentId), shipmentId)
       const cached = cache.get(shipmentId)
-      if (cached === undefined && knownVersion === undefined) {
+      // A version number alone does not name a body: a version lost in a failover (or a FLUSHDB,
+      // or a restore) may be committed again, by another process, with another body. So what the
+      // caller holds counts only if this process saw that version's body (it committed or loaded
+      // it, and still has the body or its digest); otherwise the caller gets the body.
+      const known = knownVersion === undefined ? undefined : vouched(shipmentId, knownVersion, cached)
+      if (cached === undefined && known === undefined) {
         const [v, body] = await client.hmget(key, "v", "b")
-        if (v === null || v === undefined || body === null || body === undefined) return undefined
+        if (v === null || v === undefined || body === null || body === undefined) {
+          digests.delete(shipmentId)
+          return undefined
+        }
         misses++
         received(shipmentId, Number(v), body)
         return { shipmentId, version: Number(v), body }
       }
-      // Versions only grow, so the higher of the two held versions is the likelier current one.
-      const held = Math.max(cached?.version ?? 0, knownVersion ?? 0)
-      // The cached body answers only if it is the stored one, not just of the stored version: a
-      // version lost in a failover (or a FLUSHDB, or a restore) may be committed again with
-      // another body. A caller's `knownVersion` alone is taken at its word (`-`).
-      const check = cached !== undefined && cached.version === held ? digest(cached) : "-"
+      // Versions only grow, so the higher of the two held versions is the likelier current one. It
+      // goes with the SHA-1 of its body: "unchanged" only if the stored body is that one.
+      const callers = known !== undefined && (cached === undefined || knownVersion! > cached.version)
+      const held = callers ? knownVersion! : cached!.version
+      const check = callers ? known : digest(cached!)
       const reply = await script.load([key], [held, check])
       if (reply === null) {
-        cache.delete(shipmentId)
+        forget(shipmentId)
         return undefined
       }
       const [v, body] = reply as [string, string?]
       const version = Number(v)
       if (body === undefined) {
-        // The stored version is the one sent: the caller's, or the cached one.
+        // The stored body is the one sent: the caller's, or the cached one.
         if (version === knownVersion) {
           hits++
           return { shipmentId, version }
@@ -475,13 +536,14 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
           return { shipmentId, version, body: cached.body }
         }
         // Unreachable (the script answers without a body only for the version sent); stay safe.
-        cache.delete(shipmentId)
+        forget(shipmentId)
         return readOne(shipmentId)
       }
       misses++
       received(shipmentId, version, body)
-      // A body sent for the caller's version is not the one this process knew for it: ship it.
-      return version === knownVersion && check === "-" ? { shipmentId, version } : { shipmentId, version, body }
+      // Even for the caller's version: the body it holds is not the stored one, or not one this
+      // process can vouch for.
+      return { shipmentId, version, body }
     }
 
     /** One commit: one script (CAS, record, seen marks when inline, events, audit, outbox), then the cache. */

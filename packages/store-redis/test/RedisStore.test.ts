@@ -593,7 +593,7 @@ describe("RedisStore batch operations", () => {
       }))
   }
 
-  it.scoped("loadMany leaves out the body the caller holds, and ships it otherwise, whatever this process cached", () =>
+  it.scoped("loadMany leaves out the body the caller holds as this process saw it, and ships it otherwise", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()
       const a = yield* fresh({ prefix })
@@ -602,8 +602,13 @@ describe("RedisStore batch operations", () => {
       yield* a.commit({ ...commit("s", 0), body: "S1" })
       yield* a.commit({ ...commit("s", 1), body: "S2" })
       for (const store of [a, b, none]) {
+        if (store !== a) {
+          // The caller holds a version this process never saw: not taken at its word (after a
+          // failover another process may have committed that version with another body).
+          expect(yield* store.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2, body: "S2" }])
+        }
         const misses = store.cacheStats().misses
-        // The caller holds the current version: only the version travels.
+        // The caller holds the current version, as this process saw it: only the version travels.
         expect(yield* store.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2 }])
         expect(store.cacheStats().misses).toBe(misses)
         // The caller holds an older (or a newer, unknown) version: the body comes.
@@ -654,6 +659,53 @@ describe("RedisStore batch operations", () => {
         { shipmentId: "s", version: 1, body: "B1" }
       ])
       expect(a.cacheStats().misses).toBe(misses)
+    }))
+
+  it.scoped("answers a caller's knownVersion without the body only if the stored body is the one this process saw, even after its cache dropped it", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const a = yield* fresh({ prefix, cacheSize: 1 })
+      const b = yield* fresh({ prefix }) // another process
+      const record = `{${prefix}:p${a.partitionOf("s")}}:r:s`
+      yield* a.commit({ ...commit("s", 0), body: "A1" })
+      yield* a.commit({ ...commit("s", 1), body: "A2" })
+      // Another shipment pushes s out of a's body cache; a caller (the runtime's record cache,
+      // larger than a's) still holds version 2 of s.
+      yield* a.commit({ ...commit("t", 0), body: "T1" })
+      // Unchanged: a vouches for version 2 by its digest, and only the version travels.
+      let misses = a.cacheStats().misses
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2 }])
+      expect(a.cacheStats().misses).toBe(misses)
+      // A failover that lost a's last commit takes the record back to version 1; b commits
+      // version 2 again, with another body.
+      yield* Effect.promise(() => a.client.hset(record, "v", "1", "b", "A1"))
+      yield* b.commit({ ...commit("s", 1), body: "B2" })
+      // Same version number, another body: the caller must get it (not "unchanged").
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2, body: "B2" }])
+      // Once it took that body, unchanged again: no body travels.
+      yield* a.commit({ ...commit("t", 1), body: "T2" })
+      misses = a.cacheStats().misses
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2 }])
+      expect(a.cacheStats().misses).toBe(misses)
+      // A version this process never saw is not taken at the caller's word.
+      const c = yield* fresh({ prefix })
+      expect(yield* c.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2, body: "B2" }])
+      // Without a digest cache, only the body cache vouches.
+      const d = yield* fresh({ prefix, cacheSize: 1, digestCacheSize: 0 })
+      yield* d.load("s")
+      expect(yield* d.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2 }])
+      yield* d.load("t")
+      expect(yield* d.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2, body: "B2" }])
+      // The digest cache is bounded: the least recently used digest goes.
+      const e = yield* fresh({ prefix, cacheSize: 1, digestCacheSize: 1 })
+      yield* e.load("s")
+      yield* e.load("t") // s's body goes to the digests
+      expect(yield* e.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2 }])
+      yield* e.commit({ ...commit("u", 0), body: "U1" }) // t's digest replaces s's
+      expect(yield* e.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2, body: "B2" }])
+      expect(yield* Effect.exit(Effect.scoped(RedisStore.make({ url, prefix, digestCacheSize: -1 })))).toMatchObject({
+        _tag: "Failure"
+      })
     }))
 
   it.scoped("getShipments and findManyByTracking answer in order across partitions", () =>
