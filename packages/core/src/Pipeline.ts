@@ -324,7 +324,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         storeKeepsValues = true
         return stored.value
       }
-      return held !== undefined && held.version === stored.version ? held.record : undefined
+      // A body sent for the version this process holds means the store could not vouch that it
+      // is the body this process saw (a version lost in a failover and committed again by
+      // another process, with another body): the body wins.
+      return held !== undefined && held.version === stored.version && stored.body === undefined ? held.record : undefined
     }
 
     /** Whether a loaded record needs its body decoded (and so its event log). */

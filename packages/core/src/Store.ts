@@ -187,9 +187,11 @@ export interface Commit {
 }
 
 /**
- * A record read by `loadMany`. `body` is left out when the stored version equals the
+ * A record read by `loadMany`. `body` may be left out when the stored version equals the
  * `knownVersion` the caller passed (it already holds that version), so a driver need not ship
- * an unchanged body over the wire.
+ * an unchanged body over the wire. A driver that cannot vouch that the stored body is the one
+ * the caller holds for that version (a version lost in a failover may be committed again with
+ * another body) sends it: a body sent for the known version replaces the caller's copy.
  *
  * @since 0.2.0
  */
@@ -221,7 +223,8 @@ export interface StoreShape {
   readonly commit: (commit: Commit) => Effect.Effect<CommitResult, PortError.StorageError>
   /**
    * Loads many records in one call (results in request order, `undefined` for no record). A
-   * request with `knownVersion` gets no `body` when that is still the stored version.
+   * request with `knownVersion` may get no `body` when that is still the stored version (see
+   * {@link LoadedRecord}).
    */
   readonly loadMany: (
     requests: ReadonlyArray<{ readonly shipmentId: string; readonly knownVersion?: number }>

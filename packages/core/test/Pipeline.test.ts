@@ -20,6 +20,7 @@ import {
   MemoryTransport,
   Pipeline,
   PortError,
+  ShipmentState,
   Store,
   Transport,
   Worker
@@ -498,6 +499,67 @@ describe("registering a shipment again (Pipeline.register)", () => {
       expect((yield* Effect.flip(pipeline.register(otherOrder))).reason).toBe("Invalid")
       expect(yield* store.getShipment(shipmentId)).toBe(stored)
       expect((yield* pipeline.info(shipmentId))!.shipment.companyId).toBe(companyId)
+    })
+  )
+})
+
+describe("a record the store re-committed at the version this process holds (a failover)", () => {
+  const encodeView = Schema.encodeSync(ShipmentState.ShipmentView)
+  /**
+   * A store that keeps no values in process (as a remote one) and answers every load with the
+   * body, as a driver that cannot vouch for the caller's copy must; `use` switches the store it
+   * reads and writes, as a failover to a replica does.
+   */
+  const bodyOnly = ({ encodeBody: _e, value: _v, ...c }: Store.Commit): Store.Commit => ({ ...c, body: c.body })
+  const remote = (first: MemoryStoreType.MemoryStore) => {
+    let inner: Store.StoreShape = first
+    const store: Store.StoreShape = {
+      ...first,
+      load: (id) => inner.load(id),
+      loadMany: (requests) =>
+        Effect.flatMap(
+          Effect.forEach(requests, (r) => inner.load(r.shipmentId)),
+          (records) => Effect.succeed(records.map((r) => (r === undefined ? undefined : { shipmentId: r.shipmentId, version: r.version, body: r.body })))
+        ),
+      commit: (c) => inner.commit(bodyOnly(c)),
+      commitMany: (cs) => inner.commitMany(cs.map(bodyOnly)),
+      events: (id) => inner.events(id),
+      seen: (keys) => inner.seen(keys),
+      getShipments: (ids) => inner.getShipments(ids),
+      putShipment: (id, alias, body) => inner.putShipment(id, alias, body),
+      auditHead: (stream) => inner.auditHead(stream)
+    }
+    return { store, use: (next: Store.StoreShape) => void (inner = next) }
+  }
+
+  it.effect("a body sent for the held version replaces this process's copy: the other process's event is kept", () =>
+    Effect.gen(function* () {
+      const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+      // Process A commits e1 at version 2 and holds that record in its cache.
+      const primary = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      const a = remote(primary)
+      const pipelineA = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, a.store))
+      yield* pipelineA.register(intake)
+      yield* pipelineA.ingest(scan("e1", "dispatched", 60))
+      // The replica it fails over to lost e1, and process B committed e-other at version 2 there.
+      const replica = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      const b = remote(replica)
+      const pipelineB = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, b.store))
+      yield* pipelineB.register(intake)
+      yield* pipelineB.ingest(scan("e-other", "in_transit", 90))
+      expect((yield* replica.load(shipmentId))?.version).toBe((yield* primary.load(shipmentId))?.version)
+      a.use(replica)
+      yield* pipelineA.ingest(scan("e3", "out_for_delivery", 120))
+      // The record committed over the replica's is the replica's state plus e3, its view included
+      // (A's copy held e1, which the replica never had).
+      const record = (yield* pipelineB.record(shipmentId))!
+      const oracle = ShipmentState.fold(shipmentId, companyId, [scan("e-other", "in_transit", 90), scan("e3", "out_for_delivery", 120)])
+      expect(record.state.events.map((e) => e.id).sort()).toEqual(["e-other", "e3"])
+      expect(ShipmentState.sameFacts(record.state, oracle)).toBe(true)
+      expect(encodeView(record.state.view)).toEqual(encodeView(oracle.view))
+      // A's entry for e3 links to the replica's trail, not to the e1 entry the replica never had.
+      const audit = yield* Audit.verify.pipe(Effect.provideService(Store.Store, replica))
+      expect(audit.problems).toEqual([])
     })
   )
 })
