@@ -41,6 +41,7 @@ import * as MemoryStore from "./MemoryStore.js"
 import * as MemoryTransport from "./MemoryTransport.js"
 import * as Notifier from "./Notifier.js"
 import * as Pipeline from "./Pipeline.js"
+import * as PortError from "./PortError.js"
 import * as ShipmentRecord from "./ShipmentRecord.js"
 import * as ShipmentState from "./ShipmentState.js"
 import * as Store from "./Store.js"
@@ -115,16 +116,24 @@ export interface Waybill {
   readonly shipment: (shipmentId: string) => Promise<ShipmentSummary | undefined>
   readonly deadLetters: (filter?: DeadLetters.Filter) => Promise<ReadonlyArray<Store.DeadLetter>>
   readonly replay: (filter: DeadLetters.Filter, by: string) => Promise<DeadLetters.ReplayReport>
-  /** Starts the ingest workers and the dispatcher in the background. */
+  /**
+   * Starts the ingest workers and the dispatcher in the background. A stopped instance does not
+   * start again: `start()` after `stop()` (like every other method) rejects with `StorageError`
+   * `Unavailable`; create a new instance instead.
+   */
   readonly start: () => Promise<void>
   /**
    * Waits until the ingest topic and the outbox are empty (after `start()`); rejects when that
    * does not happen within the timeout (default 60 s), e.g. because actions wait on a dead letter,
    * and at once, with its error, when a background loop stopped (a permanent storage error; it is
-   * also logged as an error).
+   * also logged as an error), or when `stop()` is called meanwhile (`StorageError`, `Unavailable`).
    */
   readonly drain: (options?: { readonly timeoutMillis?: number }) => Promise<void>
-  /** Stops the background work and releases resources. */
+  /**
+   * Stops the background work and releases resources. The batch and the actions in hand are cut
+   * short: what was not acknowledged is delivered again (to another process, or after a restart)
+   * and deduplicated. Calling it again does nothing.
+   */
   readonly stop: () => Promise<void>
 }
 
@@ -188,14 +197,30 @@ export const create = async (options: Options): Promise<Waybill> => {
       ports
     )
   )
+  // Once `stop()` was called the instance is done: its runtime is disposed and its scope closed.
+  let stopping = false
+  /**
+   * What a call on a stopped instance, or a `drain()` that `stop()` cut short, rejects with:
+   * retryable, so a webhook that arrives during a shutdown is answered 503 and sent again (to
+   * another instance, or this one's successor), not refused for good.
+   */
+  const stoppedError = (method: string) =>
+    new PortError.StorageError({
+      reason: "Unavailable",
+      module: "@waybill/core/Waybill",
+      method,
+      description: "the waybill instance was stopped; create a new one"
+    })
   // The background fibers, once `start()` was called: one start for concurrent calls, so that
   // `stop()` interrupts every fiber that was forked.
   // Rejects with the failure itself (its _tag, reason and message), not a FiberFailure wrapping it.
-  const run = <A, E>(effect: Effect.Effect<A, E, Layer.Layer.Success<typeof ports> | Pipeline.Pipeline>): Promise<A> =>
-    runtime.runPromiseExit(effect).then((exit) => {
-      if (Exit.isSuccess(exit)) return exit.value
-      throw Cause.squash(exit.cause)
-    })
+  const run = <A, E>(effect: Effect.Effect<A, E, Layer.Layer.Success<typeof ports> | Pipeline.Pipeline>, method: string): Promise<A> =>
+    stopping
+      ? Promise.reject(stoppedError(method))
+      : runtime.runPromiseExit(effect).then((exit) => {
+        if (Exit.isSuccess(exit)) return exit.value
+        throw Cause.squash(exit.cause)
+      })
   let background: Promise<ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>> | undefined
   /** A background loop that logs, as an error, why it stopped (it only stops on a permanent failure). */
   const stopped = <E>(name: string, loop: Effect.Effect<never, E>) =>
@@ -219,11 +244,12 @@ export const create = async (options: Options): Promise<Waybill> => {
 
   return {
     registerOrder: (intake) =>
-      run(Effect.flatMap(intakeOf(intake), (decoded) => Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded)))),
+      run(Effect.flatMap(intakeOf(intake), (decoded) => Effect.flatMap(Pipeline.Pipeline, (p) => p.register(decoded))), "registerOrder"),
     ingest: (message) =>
       run(
         Effect.flatMap(inbound(message, "ingest"), (m) =>
-          Effect.asVoid(Worker.publish([m], options.worker?.topic, { maxBodyBytes: options.maxWebhookBytes })))
+          Effect.asVoid(Worker.publish([m], options.worker?.topic, { maxBodyBytes: options.maxWebhookBytes }))),
+        "ingest"
       ),
     webhook: (source, headers, body) =>
       run(
@@ -241,21 +267,26 @@ export const create = async (options: Options): Promise<Waybill> => {
             options.worker?.topic,
             { maxBodyBytes: options.maxWebhookBytes }
           )
-        )
+        ),
+        "webhook"
       ),
     ingestNow: (message) =>
-      run(Effect.flatMap(inbound(message, "ingestNow"), (m) => Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m)))),
+      run(Effect.flatMap(inbound(message, "ingestNow"), (m) => Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m))), "ingestNow"),
     approve: (shipmentId, approval, by) =>
       run(
-        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.asVoid(p.approve(shipmentId as never, approval, by)))
+        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.asVoid(p.approve(shipmentId as never, approval, by))),
+        "approve"
       ),
     shipment: (shipmentId) =>
       run(
-        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.map(p.record(shipmentId), (r) => (r === undefined ? undefined : summary(r))))
+        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.map(p.record(shipmentId), (r) => (r === undefined ? undefined : summary(r)))),
+        "shipment"
       ),
-    deadLetters: (filter) => run(DeadLetters.list(filter)),
-    replay: (filter, by) => run(DeadLetters.replay(filter, by)),
+    deadLetters: (filter) => run(DeadLetters.list(filter), "deadLetters"),
+    replay: (filter, by) => run(DeadLetters.replay(filter, by), "replay"),
     start: async () => {
+      // Its runtime is disposed: a stopped instance does not start again (nor does one being stopped).
+      if (stopping) throw stoppedError("start")
       if (background !== undefined) {
         await background
         return
@@ -275,7 +306,8 @@ export const create = async (options: Options): Promise<Waybill> => {
           const dispatcher = yield* Scope.extend(Dispatcher.make(options.dispatcher), scope)
           fibers.push(yield* Effect.forkDaemon(stopped("dispatcher", dispatcher.run)))
           return fibers
-        })
+        }),
+        "start"
       )
       // A start that failed may be tried again.
       await background.catch((error) => {
@@ -292,6 +324,8 @@ export const create = async (options: Options): Promise<Waybill> => {
           const started = background
           const loops = started === undefined ? [] : yield* Effect.promise(() => started.catch(() => []))
           while (true) {
+            // `stop()` ends the background loops: nothing will drain any more.
+            if (stopping) return yield* Effect.fail(stoppedError("drain"))
             // A background loop that stopped (a permanent storage error) will not drain anything.
             for (const fiber of loops) {
               const exit = fiber.unsafePoll()
@@ -305,9 +339,11 @@ export const create = async (options: Options): Promise<Waybill> => {
             }
             yield* Effect.sleep("20 millis")
           }
-        })
+        }),
+        "drain"
       ),
     stop: async () => {
+      stopping = true
       // A start still in progress is waited for, so none of its fibers outlives the stop.
       const fibers = background === undefined ? [] : await background.catch(() => [])
       background = undefined

@@ -3,11 +3,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import {
@@ -650,6 +652,63 @@ describe("dispatcher lease renewal", () => {
         expect(calls[1]).toBeLessThanOrEqual(12_000)
       })
     )
+  })
+
+  it.effect("a dispatcher interrupted in a far-side call leaves the action leased, not done: its renewals stop, another dispatcher runs it again after the lease as a later claim, and the interrupted one's record lock, rate limiter and breaker are as before", () => {
+    const calls: Array<{ readonly key: string; readonly claim: number; readonly call: number }> = []
+    let extensions = 0
+    return Effect.gen(function* () {
+      const inCall = yield* Deferred.make<void>()
+      const notifier: Notifier.NotifierShape = {
+        notify: (request) =>
+          Effect.gen(function* () {
+            const attempt = Option.getOrThrow(yield* Effect.serviceOption(Dispatcher.Attempt))
+            calls.push({ key: request.key, claim: attempt.claim, call: attempt.call })
+            // The first call hangs at the far side (a host is stopped meanwhile).
+            if (calls.length === 1) yield* Effect.zipRight(Deferred.succeed(inCall, undefined), Effect.never)
+          })
+      }
+      yield* withStore(Layer.succeed(Notifier.Notifier, notifier), (memory) =>
+        Effect.gen(function* () {
+          yield* enqueue(memory, ["k1"])
+          const store: Store.StoreShape = { ...memory, extend: (...args) => (extensions++, memory.extend(...args)) }
+          yield* Effect.gen(function* () {
+            // One transport-level failure would open the breaker: the interrupted call must not count as one.
+            const options: Dispatcher.Options = {
+              leaseMillis: 3000,
+              idleMillis: 10,
+              rateLimits: { notifier: { limit: 1, interval: "1 second" } },
+              breaker: { threshold: 1, openMillis: 3_600_000 }
+            }
+            const a = yield* Dispatcher.make({ ...options, owner: "a" })
+            const b = yield* Dispatcher.make({ ...options, owner: "b" })
+            const running = yield* Effect.fork(a.run)
+            yield* Deferred.await(inCall)
+            yield* TestClock.adjust("2 seconds")
+            expect(extensions).toBeGreaterThan(0)
+            yield* Fiber.interrupt(running)
+            const renewed = extensions
+            // Not acknowledged, and no longer renewed: free again once the lease ran out.
+            expect(yield* memory.isDone("k1")).toBe(false)
+            expect(yield* b.tick).toBe(0)
+            yield* TestClock.adjust("60 seconds")
+            expect(extensions).toBe(renewed)
+            expect(yield* b.tick).toBe(1)
+            expect(yield* memory.isDone("k1")).toBe(true)
+            // The same key again, as a later claim: the port looks the first call up, and does
+            // not skip the lookup as it may for a first call.
+            expect(calls).toEqual([{ key: "k1", claim: 1, call: 1 }, { key: "k1", claim: 2, call: 1 }])
+            // A goes on with the next action of the same record and target: lock free, a permit,
+            // breaker closed.
+            yield* enqueue(memory, ["k2"], 1)
+            const next = yield* Effect.fork(a.tick)
+            yield* TestClock.adjust("1 second")
+            expect(yield* Fiber.join(next)).toBe(1)
+            expect(yield* memory.isDone("k2")).toBe(true)
+          }).pipe(Effect.provideService(Store.Store, store))
+        })
+      )
+    })
   })
 })
 

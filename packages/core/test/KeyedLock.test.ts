@@ -190,4 +190,27 @@ describe("KeyedLock", () => {
       expect(leaked).toEqual([])
     })
   )
+
+  it.effect("a holder interrupted while it holds its keys hands each to the next waiter, in order; nothing stays held", () =>
+    Effect.gen(function* () {
+      const lock = KeyedLock.make()
+      const log: Array<string> = []
+      const job = (keys: ReadonlyArray<string>, name: string) =>
+        lock.withLocks(keys, Effect.zipRight(Effect.sync(() => log.push(name)), Effect.sleep("10 millis")))
+      // Holds both keys and never finishes by itself (a shipment whose commit hangs at stop()).
+      const holder = yield* Effect.fork(lock.withLocks(["a", "b"], Effect.never))
+      yield* Effect.yieldNow()
+      const waiters = yield* Effect.fork(
+        Effect.all([job(["a"], "a1"), job(["b", "a"], "ab"), job(["b"], "b1"), job(["a"], "a2")], { concurrency: "unbounded" })
+      )
+      yield* Effect.yieldNow()
+      expect(log).toEqual([])
+      yield* Fiber.interrupt(holder)
+      yield* TestClock.adjust("100 millis")
+      yield* Fiber.join(waiters)
+      // a1 and b1 get their keys at once; ab (queued for "a", then "b") after both; a2 last.
+      expect(log).toEqual(["a1", "b1", "ab", "a2"])
+      expect(lock.size()).toBe(0)
+    })
+  )
 })

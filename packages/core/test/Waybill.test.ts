@@ -135,4 +135,37 @@ describe("Waybill facade", () => {
     expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(1)
     await waybill.stop()
   })
+  it("stop() during drain() ends the drain at once with a typed error, not after its timeout", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const memory = await Effect.runPromise(MemoryTransport.make)
+    // The workers never get the message: only stop() can end this drain early.
+    const transport = { ...memory, receive: () => Effect.succeed([]) }
+    const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    await waybill.start()
+    await Effect.runPromise(memory.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+    const began = Date.now()
+    const drained = waybill.drain({ timeoutMillis: 5_000 }).then(
+      () => "resolved",
+      (error: unknown) => error
+    )
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waybill.stop()
+    expect(await drained).toMatchObject({ _tag: "StorageError", reason: "Unavailable", method: "drain" })
+    expect(Date.now() - began).toBeLessThan(2_000)
+  })
+  it("stop() twice is harmless; start() and the other methods after stop() reject with a typed error", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const waybill = await Waybill.create({ erp: far.erp, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    await waybill.start()
+    await Promise.all([waybill.stop(), waybill.stop()])
+    await waybill.stop()
+    // Not a bare "ManagedRuntime disposed" string: the facade's typed rejection, and no restart
+    // on a closed scope.
+    await expect(waybill.start()).rejects.toMatchObject({ _tag: "StorageError", reason: "Unavailable", method: "start" })
+    await expect(waybill.shipment("SHP-1")).rejects.toMatchObject({ _tag: "StorageError", reason: "Unavailable", method: "shipment" })
+    await expect(waybill.drain()).rejects.toMatchObject({ _tag: "StorageError", reason: "Unavailable", method: "drain" })
+    // A webhook that arrives during a shutdown is refused as retryable (a host answers 503, the
+    // carrier sends it again), not as Invalid (4xx: the carrier would drop it).
+    await expect(waybill.webhook("easypost", {}, new Uint8Array(2))).rejects.toMatchObject({ _tag: "StorageError", reason: "Unavailable" })
+  })
 })

@@ -2,6 +2,7 @@
  * Ingest workers on the memory store and transport: riding out storage failures.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -221,5 +222,52 @@ describe("Worker", () => {
         expect(letters[0]!.payload).toContain(poison)
         yield* Fiber.interrupt(fiber)
       }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a poll interrupted after its batch was committed (before or during the ack) has it delivered again and deduplicated: nothing applied or planned twice", () =>
+    Effect.gen(function* () {
+      for (const cut of ["after commit", "in ack"] as const) {
+        const memoryTransport = yield* MemoryTransport.make
+        const memory = yield* MemoryStore.make
+        // The far side of the cut call parks the poll there until it is interrupted.
+        const parked = yield* Deferred.make<void>()
+        const park = Effect.zipRight(Deferred.succeed(parked, undefined), Effect.never)
+        let commits = 0
+        let acks = 0
+        const store: Store.StoreShape = {
+          ...memory,
+          commitMany: (c) => Effect.zipLeft(memory.commitMany(c), cut === "after commit" && ++commits === 1 ? park : Effect.void)
+        }
+        const transport: Transport.TransportShape = {
+          ...memoryTransport,
+          ack: (...args) => cut === "in ack" && ++acks === 1 ? park : memoryTransport.ack(...args)
+        }
+        const layer = Layer.provideMerge(
+          Pipeline.layer({}),
+          Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+        )
+        yield* Effect.gen(function* () {
+          const pipeline = yield* Pipeline.Pipeline
+          const h = Histories.generate(2, { cancellations: false }, 0)
+          yield* pipeline.register(Histories.intake(h, 0))
+          yield* Worker.publish(h.events.map((event) => ({ _tag: "Event" as const, event })))
+          const options = { visibilityMillis: 1000, waitMillis: 10 }
+          const fiber = yield* Effect.fork((yield* Worker.make(options)).poll)
+          yield* Deferred.await(parked)
+          yield* Fiber.interrupt(fiber)
+          const committed = (yield* pipeline.record(h.shipmentId))!
+          const outbox = yield* memory.outboxSize()
+          expect(committed.state.events.length).toBeGreaterThan(0)
+          expect(outbox).toBeGreaterThan(0)
+          // Not acknowledged: delivered again after the visibility timeout, to another worker.
+          yield* TestClock.adjust("2 seconds")
+          expect(yield* (yield* Worker.make(options)).poll).toBe(h.events.length)
+          expect(yield* memoryTransport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+          const after = (yield* pipeline.record(h.shipmentId))!
+          expect(after.state.events.length, cut).toBe(committed.state.events.length)
+          expect(after.audit.seq, cut).toBe(committed.audit.seq)
+          expect(yield* memory.outboxSize(), cut).toBe(outbox)
+        }).pipe(Effect.provide(layer))
+      }
     }))
 })
