@@ -15,11 +15,15 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Audit from "./Audit.js"
+import * as Inbound from "./internal/inbound.js"
 import * as Pipeline from "./Pipeline.js"
-import type * as PortError from "./PortError.js"
+import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
+
+const MODULE = "@waybill/core/DeadLetters"
 
 /**
  * Which dead letters to list or replay. All given criteria must match.
@@ -33,6 +37,32 @@ export interface Filter {
   readonly shipmentId?: string
   /** The error reason, e.g. `Invalid`, `Unavailable`, `NotFound`. */
   readonly reason?: string
+}
+
+/**
+ * A filter as a host may hand it over (the Promise facade, an ops API): a misspelt criterion
+ * (`reson`) or one of the wrong type (`ids: "k1"`) must not widen the selection to letters the
+ * operator did not mean (a replay of everything), so it is refused.
+ */
+const FilterSchema = Schema.Struct({
+  ids: Schema.optional(Schema.Array(Schema.String)),
+  kind: Schema.optional(Schema.Literal("action", "inbound")),
+  target: Schema.optional(Schema.String),
+  shipmentId: Schema.optional(Schema.String),
+  reason: Schema.optional(Schema.String)
+})
+const decodeFilter = Schema.decodeUnknownEither(FilterSchema, { onExcessProperty: "error" })
+
+const invalid = (method: "list" | "replay", description: string) =>
+  new PortError.StorageError({ reason: "Invalid", module: MODULE, method, description })
+
+const checkFilter = (filter: unknown, method: "list" | "replay"): Effect.Effect<Filter, PortError.StorageError> => {
+  const decoded = decodeFilter(filter)
+  return Either.isRight(decoded)
+    ? Effect.succeed(decoded.right as Filter)
+    : Effect.fail(
+      invalid(method, `invalid dead letter filter: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+    )
 }
 
 const reasonOf = (letter: Store.DeadLetter): string | undefined => {
@@ -52,21 +82,31 @@ const matches = (filter: Filter) => (letter: Store.DeadLetter) =>
   (filter.reason === undefined || reasonOf(letter) === filter.reason)
 
 /**
- * Lists the dead letters matching a filter.
+ * Lists the dead letters matching a filter. A filter with an unknown criterion or a value of the
+ * wrong type is refused with `StorageError` `Invalid` (it would otherwise match more than meant).
  *
  * @since 0.1.0
  */
 export const list = (
   filter: Filter = {}
 ): Effect.Effect<ReadonlyArray<Store.DeadLetter>, PortError.StorageError, Store.Store> =>
+  Effect.flatMap(checkFilter(filter, "list"), listChecked)
+
+const listChecked = (
+  filter: Filter
+): Effect.Effect<ReadonlyArray<Store.DeadLetter>, PortError.StorageError, Store.Store> =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     const out: Array<Store.DeadLetter> = []
+    const pick = matches(filter)
     let after: string | undefined
     while (true) {
       const page = yield* store.deadLetters({ ...(after !== undefined ? { after } : {}), limit: 500 })
-      out.push(...page.filter(matches(filter)))
-      if (page.length < 500) return out
+      // Only an empty page ends the listing: a page may come back short while letters are removed
+      // (a concurrent replay; a shared store reads the index, then the letters), and the letters
+      // after it must still be seen.
+      if (page.length === 0) return out
+      for (const letter of page) if (pick(letter)) out.push(letter)
       after = page[page.length - 1]!.id
     }
   })
@@ -88,7 +128,10 @@ export interface ReplayReport {
 const decodeMessage = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
 
 /**
- * Replays the dead letters matching a filter, as operator `by`.
+ * Replays the dead letters matching a filter, as operator `by` (not blank). A malformed filter
+ * is refused as by {@link list}, before anything is replayed. An inbound message that fails
+ * again stays a dead letter with the new error and its attempts counted on (a raw request that
+ * now parses is kept as the observations of it that failed, the rest being ingested).
  *
  * @since 0.1.0
  */
@@ -97,9 +140,13 @@ export const replay = (
   by: string
 ): Effect.Effect<ReplayReport, PortError.StorageError | Pipeline.IngestError, Store.Store | Pipeline.Pipeline> =>
   Effect.gen(function* () {
+    if (typeof by !== "string" || by.trim() === "") {
+      return yield* invalid("replay", `a replay names who replays it (by), got ${JSON.stringify(by)}`)
+    }
+    const checked = yield* checkFilter(filter, "replay")
     const store = yield* Store.Store
     const pipeline = yield* Pipeline.Pipeline
-    const letters = yield* list(filter)
+    const letters = yield* listChecked(checked)
     const now = yield* Clock.currentTimeMillis
     const actions = letters.filter((l) => l.kind === "action").map((l) => l.id)
     let requeued = 0
@@ -110,21 +157,33 @@ export const replay = (
       Audit.append("ops", {
         at: now,
         kind: "replay",
-        body: JSON.stringify({ by, filter, requeued, reingested, failedAgain, ids, ...(stopped !== undefined ? { stopped } : {}) })
+        body: JSON.stringify({ by, filter: checked, requeued, reingested, failedAgain, ids, ...(stopped !== undefined ? { stopped } : {}) })
       })
     const replayed = Effect.gen(function* () {
       if (actions.length > 0) requeued = yield* store.requeue(actions, now)
       for (const letter of letters.filter((l) => l.kind === "inbound")) {
         const message = decodeMessage(letter.payload)
         if (Either.isLeft(message)) {
+          yield* store.putDeadLetter({ ...letter, failedAt: yield* Clock.currentTimeMillis, attempts: letter.attempts + 1 })
           failedAgain++
           continue
         }
-        const { rejected } = yield* pipeline.receive(message.right)
+        // The pipeline keeps what fails again, with this letter's attempts counted on, under the
+        // id of what failed: this letter's own, or (a raw request that now parses) the ids of
+        // the observations that failed, which then stand for it (what else it carried is ingested).
+        const kept: Array<string> = []
+        const { rejected } = yield* Effect.locally(pipeline.receive(message.right), Inbound.replaying, {
+          attempts: letter.attempts,
+          kept
+        })
         if (rejected.length === 0) {
           yield* store.removeDeadLetters([letter.id])
           reingested++
-        } else failedAgain++
+          continue
+        }
+        // Removed only once the letters standing for it are written: never neither, at worst both.
+        if (kept.length > 0 && !kept.includes(letter.id)) yield* store.removeDeadLetters([letter.id])
+        failedAgain++
       }
     })
     // A replay stopped part way (a retryable failure, an interruption) is recorded too, with what

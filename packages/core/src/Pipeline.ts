@@ -13,6 +13,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
@@ -915,6 +916,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const payload = JSON.stringify(encodeMessage(Inbound.storable(message)))
         const now = yield* Clock.currentTimeMillis
         const id = Inbound.letterId(payload)
+        // A replay of a dead letter counts its attempts on, and learns what was kept.
+        const replay = yield* FiberRef.get(Inbound.replaying)
         yield* Effect.mapError(
           store.putDeadLetter({
             id,
@@ -922,12 +925,13 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             target: message._tag === "Event" ? message.event.source : message.source,
             ...(shipmentId !== undefined ? { shipmentId } : {}),
             failedAt: now,
-            attempts: 1,
+            attempts: replay === undefined ? 1 : replay.attempts + 1,
             error: JSON.stringify(encodeIngestError(error)),
             payload
           }),
           storageError("receive")
         )
+        replay?.kept.push(id)
         yield* Metric.increment(
           Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", error.reason)
         )

@@ -1,10 +1,17 @@
 /**
- * Dead letter replay when the store fails part way.
+ * Dead letter listing and replay: a store that fails part way, malformed filters, listings that
+ * race with removals, inbound letters that fail again or were ingested meanwhile.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { DeadLetters, MemoryStore, Pipeline, PortError, Store } from "../src/index.js"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { createHmac } from "node:crypto"
+import { CarrierPort, DeadLetters, Instant, MemoryStore, Pipeline, PortError, Store } from "../src/index.js"
+import * as Inbound from "../src/internal/inbound.js"
+import { Histories } from "../src/testing/index.js"
+import { companyId, scan, shipmentId } from "./builders.js"
 
 const letter = (id: string): Store.DeadLetter => ({
   id,
@@ -56,5 +63,156 @@ describe("DeadLetters.replay", () => {
       expect(entries.map((e) => JSON.parse(e.body))).toEqual([
         expect.objectContaining({ by: "ops@example.com", ids: ["k1", "k2"], stopped: "Unavailable" })
       ])
+    }))
+})
+
+const SECRET = "whsec-test"
+
+/** A carrier whose webhooks are canonical observations signed with HMAC-SHA256 hex. */
+const carrier: CarrierPort.CarrierPortShape = {
+  source: "testcarrier",
+  verify: (request) =>
+    createHmac("sha256", SECRET).update(request.body).digest("hex") === request.headers["x-signature"]
+      ? Effect.void
+      : Effect.fail(
+        new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })
+      ),
+  parse: (request) =>
+    Effect.try({
+      try: () =>
+        Schema.decodeUnknownSync(Schema.Array(CarrierPort.Observation))(JSON.parse(Buffer.from(request.body).toString("utf8"))),
+      catch: (e) => new PortError.CarrierError({ reason: "Invalid", module: "test", method: "parse", description: String(e) })
+    }),
+  createTracker: () => Effect.die("unused"),
+  buyLabel: () => Effect.die("unused")
+}
+
+const request = (observations: ReadonlyArray<unknown>): Pipeline.InboundMessage => {
+  const body = Buffer.from(JSON.stringify(observations))
+  return {
+    _tag: "Request",
+    source: "testcarrier",
+    headers: { "x-signature": createHmac("sha256", SECRET).update(body).digest("hex") },
+    body,
+    receivedAt: Instant.fromMillis(Date.UTC(2024, 6, 1))
+  }
+}
+
+const observation = (tracking: string, id: string, status: string, minutes: number) => {
+  const { shipmentId: _s, companyId: _c, ...draft } = JSON.parse(JSON.stringify(scan(id, status as never, minutes)))
+  return { trackingNumber: tracking, event: draft }
+}
+
+const encodeMessage = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
+
+const setup = Effect.gen(function* () {
+  const store = yield* MemoryStore.make
+  const layer = Layer.provideMerge(Pipeline.layer({ carriers: [carrier] }), Layer.succeed(Store.Store, store))
+  const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+  return { store, layer, intake, tracking: intake.shipments[0]!.trackingNumber! }
+})
+
+describe("DeadLetters filters", () => {
+  it.effect("a misspelt or mistyped filter, or a replay naming nobody, is refused with a typed error; nothing is replayed", () =>
+    Effect.gen(function* () {
+      const { layer, store } = yield* setup
+      yield* store.putDeadLetter(letter("k1"))
+      yield* store.putDeadLetter(letter("k12"))
+      yield* Effect.gen(function* () {
+        // `reson` would match every letter, `ids: "k12"` would match `k1` too (a substring).
+        const filters: ReadonlyArray<unknown> = [{ reson: "Invalid" }, { ids: "k12" }, { kind: "bogus" }, null, { ids: [null] }]
+        for (const filter of filters) {
+          const refused = { _tag: "StorageError", reason: "Invalid", module: "@waybill/core/DeadLetters" }
+          expect(yield* Effect.flip(DeadLetters.list(filter as DeadLetters.Filter))).toMatchObject(refused)
+          expect(yield* Effect.flip(DeadLetters.replay(filter as DeadLetters.Filter, "ops@example.com"))).toMatchObject(refused)
+        }
+        expect(yield* Effect.flip(DeadLetters.replay({ ids: ["k1"] }, " "))).toMatchObject({ _tag: "StorageError", reason: "Invalid" })
+        // A filter that matches nothing replays nothing, and says so in the ops stream.
+        expect(yield* DeadLetters.replay({ ids: ["nope"] }, "ops@example.com")).toEqual({ requeued: 0, reingested: 0, failedAgain: 0 })
+        expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["k1", "k12"])
+        expect(yield* store.outboxSize()).toBe(0)
+        expect((yield* store.readAudit("ops", 1, 10)).map((e) => JSON.parse(e.body))).toEqual([
+          expect.objectContaining({ requeued: 0, ids: [] })
+        ])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a listing sees every letter once though a page comes back short while another replay removes letters", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      const ids = Array.from({ length: 1200 }, (_, i) => `k${String(i).padStart(5, "0")}`)
+      for (const id of ids) yield* store.putDeadLetter(letter(id))
+      // Another operator requeues k00100 while this listing reads the first page: a shared store
+      // (Redis) reads the page's ids, then the letters, and leaves out the one gone in between.
+      let raced = false
+      const racing: Store.StoreShape = {
+        ...store,
+        deadLetters: (options) =>
+          Effect.flatMap(store.deadLetters(options), (page) =>
+            raced
+              ? Effect.succeed(page)
+              : Effect.as(store.requeue(["k00100"], 0), ((raced = true), page.filter((l) => l.id !== "k00100")))
+          )
+      }
+      const listed = yield* DeadLetters.list({ target: "notifier" }).pipe(Effect.provideService(Store.Store, racing))
+      expect(listed.map((l) => l.id)).toEqual(ids.filter((id) => id !== "k00100"))
+    }))
+})
+
+describe("DeadLetters.replay of inbound letters", () => {
+  it.effect("a letter that fails again is kept once, with the new reason and the attempts counted on", () =>
+    Effect.gen(function* () {
+      const { layer, store, intake, tracking } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        // Moved from the transport by the worker (10 deliveries while the store was down): the
+        // raw request as delivered.
+        const body = encodeMessage(request([observation(tracking, "u1", "in_transit", 5)]))
+        const id = Inbound.letterId(body)
+        yield* store.putDeadLetter({
+          id,
+          kind: "inbound",
+          target: "waybill.ingest",
+          failedAt: 0,
+          attempts: 10,
+          error: JSON.stringify({ _tag: "IngestError", reason: "Unavailable", module: "w", method: "poll", description: "x" }),
+          payload: body
+        })
+        // The store is back, but the shipment is not registered yet: the request parses, its
+        // observation fails and is kept; it stands for the request, not beside it.
+        expect(yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")).toEqual({ requeued: 0, reingested: 0, failedAgain: 1 })
+        const [kept, ...others] = yield* DeadLetters.list()
+        expect(others).toEqual([])
+        expect(kept).toMatchObject({ attempts: 11 })
+        expect(JSON.parse(kept!.error)).toMatchObject({ reason: "NotFound", eventId: "u1" })
+        // The pipeline's own letters count attempts too.
+        yield* store.removeDeadLetters([kept!.id])
+        yield* pipeline.receive(request([observation(tracking, "u2", "in_transit", 6)]))
+        yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")
+        expect((yield* DeadLetters.list()).map((l) => l.attempts)).toEqual([2])
+        // After the fix it is ingested and gone.
+        yield* pipeline.register(intake)
+        expect(yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")).toEqual({ requeued: 0, reingested: 1, failedAgain: 0 })
+        expect(yield* DeadLetters.list()).toEqual([])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a webhook whose events were ingested meanwhile from another copy replays as duplicates: no second effect", () =>
+    Effect.gen(function* () {
+      const { layer, store, intake, tracking } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const early = yield* pipeline.receive(request([observation(tracking, "d1", "delivered", 50)]))
+        expect(early.rejected.map((e) => e.reason)).toEqual(["NotFound"])
+        yield* pipeline.register(intake)
+        // The carrier's retransmission (another body: it carries one more event) gets in first.
+        yield* pipeline.receive(request([observation(tracking, "t1", "in_transit", 10), observation(tracking, "d1", "delivered", 50)]))
+        const outbox = yield* store.outboxSize()
+        const events = (yield* pipeline.record(shipmentId))!.state.events.map((e) => e.id)
+        expect(yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")).toEqual({ requeued: 0, reingested: 1, failedAgain: 0 })
+        expect(yield* DeadLetters.list()).toEqual([])
+        expect(yield* store.outboxSize()).toBe(outbox)
+        expect((yield* pipeline.record(shipmentId))!.state.events.map((e) => e.id)).toEqual(events)
+      }).pipe(Effect.provide(layer))
     }))
 })

@@ -1,3 +1,4 @@
+import * as FiberRef from "effect/FiberRef"
 import { createHash } from "node:crypto"
 import type * as Pipeline from "../Pipeline.js"
 import * as WebhookSignature from "../WebhookSignature.js"
@@ -14,3 +15,10 @@ export const storable = (message: Pipeline.InboundMessage): Pipeline.InboundMess
 /** The id of an inbound dead letter: its stored payload's hash, so keeping it again is harmless. */
 export const letterId = (payload: string): string =>
   `inbound:${createHash("sha256").update(payload).digest("hex").slice(0, 32)}`
+
+/**
+ * Set by `DeadLetters.replay` while it re-ingests an inbound letter: the pipeline counts the
+ * letter's attempts on in what it keeps again, and names the letters it wrote (`kept`).
+ */
+export const replaying: FiberRef.FiberRef<{ readonly attempts: number; readonly kept: Array<string> } | undefined> =
+  FiberRef.unsafeMake<{ readonly attempts: number; readonly kept: Array<string> } | undefined>(undefined)
