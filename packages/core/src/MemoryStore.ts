@@ -348,6 +348,8 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
           const letter = dead.get(id)
           if (letter === undefined || letter.kind !== "action") continue
           const action = JSON.parse(letter.payload) as Store.OutboxAction
+          // Already in the outbox (pending, or leased to a worker running it): left as it is.
+          if (outbox.has(action.key)) continue
           dead.delete(id)
           outbox.set(action.key, { action: { ...action, attempts: 0, availableAt: now } }) // claims are kept
           count++

@@ -708,11 +708,18 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         Effect.map(everyPartition("isDone", (b) => client.exists(K.done(b, key))), (found) => found.some((n) => n === 1)),
 
       putDeadLetter: (letter) => {
-        const b = baseOf(letter.shipmentId ?? letter.id)
+        // An inbound letter lives where its id puts it: the same message kept again (a replay that
+        // failed again) may now name a shipment, or another one, and must replace the letter, not
+        // add a second one in another partition. An action letter lives with its action.
+        const b = baseOf(letter.kind === "inbound" ? letter.id : letter.shipmentId ?? letter.id)
+        // Where an inbound letter naming a shipment was kept before (by its shipment).
+        const before = letter.kind === "inbound" && letter.shipmentId !== undefined ? baseOf(letter.shipmentId) : b
         return run("putDeadLetter", async () => {
           // One script: a letter stored without its index entry would never be listed.
           await script.putDeadLetter([K.dead(b), K.deadIndex(b)], [b, letter.id, JSON.stringify(letter)])
-          await replicated("putDeadLetter", [K.dead(b)])
+          // Then the copy kept the old way goes (a crash in between leaves both, never neither).
+          if (before !== b) await script.removeDeadLetters([K.queue(before), K.dead(before), K.deadIndex(before)], [before, letter.id])
+          await replicated("putDeadLetter", before !== b ? [K.dead(b), K.dead(before)] : [K.dead(b)])
         })
       },
 

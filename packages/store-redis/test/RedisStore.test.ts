@@ -236,9 +236,30 @@ describe("RedisStore", () => {
       // Before, the HSET went through and the ZADD failed: the letter was stored (it blocked
       // nothing, could be requeued by id) but `deadLetters` never listed it. Now it is one write.
       yield* Effect.either(store.putDeadLetter(letter))
-      const stored = yield* Effect.promise(() => client.hexists(`{${prefix}:p${store.partitionOf("s1")}}:dl`, "inbound-1"))
+      // An inbound letter lives in the partition of its id (whichever shipment it names).
+      const stored = yield* Effect.promise(() => client.hexists(`{${prefix}:p${store.partitionOf("inbound-1")}}:dl`, "inbound-1"))
       const listed = (yield* store.deadLetters({ limit: 10 })).map((l) => l.id)
       expect([stored, listed]).toEqual([1, ["inbound-1"]])
+    }).pipe(Effect.scoped))
+
+  it.live("two processes replaying the same dead letters at once requeue each once", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const [one, two] = yield* Effect.forEach([1, 2], () => fresh({ prefix }))
+      const keys = Array.from({ length: 20 }, (_, i) => `k${i}`)
+      yield* one!.commit(commit("s1", 0, keys.map((k) => action(k, "s1"))))
+      for (const c of yield* one!.claim({ now: 2000, leaseMillis: 60_000, limit: 100, owner: "w" })) {
+        const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = c
+        yield* one!.deadLetter(c.key, c.leaseToken, {
+          id: c.key, kind: "action", target: "erp", shipmentId: "s1", failedAt: 1, attempts: 1, error: "{}", payload: JSON.stringify(stored)
+        })
+      }
+      const counts = yield* Effect.all([one!.requeue(keys, 3000), two!.requeue([...keys].reverse(), 3000)], { concurrency: "unbounded" })
+      expect(counts[0] + counts[1]).toBe(keys.length)
+      expect(yield* one!.outboxSize()).toBe(keys.length)
+      expect(yield* two!.deadLetters({ limit: 100 })).toEqual([])
+      const claimed = yield* two!.claim({ now: 3000, leaseMillis: 60_000, limit: 100, owner: "v" })
+      expect(claimed.map((c) => c.key).sort()).toEqual([...keys].sort())
     }).pipe(Effect.scoped))
 
   it.live("lets exactly one writer win each version across connections", () =>

@@ -334,6 +334,37 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect((yield* store.deadLetters({ limit: 10 })).map((d) => d.id)).toEqual(["b"])
       }))
 
+    test("requeues no letter whose action is in the outbox: the running claim keeps its lease", (store) =>
+      Effect.gen(function* () {
+        // A host dead-lettered the action by hand while it was pending, then a worker claimed it.
+        yield* store.commit(commit("s1", 0, { outbox: [action("a", "s1")] }))
+        yield* store.putDeadLetter(letter("a", "s1"))
+        const [a] = yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" })
+        expect(a?.key).toBe("a")
+        expect(yield* store.requeue(["a"], 2000)).toBe(0)
+        // Nobody else gets it while the lease runs, and its holder can still ack it.
+        expect(yield* store.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "v" })).toEqual([])
+        expect(yield* store.ack("a", a!.leaseToken)).toBe(true)
+        expect((yield* store.deadLetters({ limit: 10 })).map((d) => d.id)).toEqual(["a"])
+      }))
+
+    test("an inbound letter kept again replaces the one kept before, whichever shipment each names", (store) =>
+      Effect.gen(function* () {
+        // A message kept before it could be routed (no shipment), then again by a replay that got
+        // further (its shipment known), then under another shipment: one letter, the last.
+        const inbound = (shipmentId: string | undefined, attempts: number): Store.DeadLetter => {
+          const { shipmentId: _s, ...rest } = letter("inbound:same", "s1")
+          return { ...rest, ...(shipmentId !== undefined ? { shipmentId } : {}), kind: "inbound", attempts, payload: "{}" }
+        }
+        yield* store.putDeadLetter(inbound(undefined, 1))
+        yield* store.putDeadLetter(inbound("s1", 2))
+        yield* store.putDeadLetter(inbound("s2", 3))
+        const kept = yield* store.deadLetters({ limit: 10 })
+        expect(kept.map((d) => [d.id, d.shipmentId, d.attempts])).toEqual([["inbound:same", "s2", 3]])
+        expect(yield* store.removeDeadLetters(["inbound:same"])).toBe(1)
+        expect(yield* store.deadLetters({ limit: 10 })).toEqual([])
+      }))
+
     test("audit streams are append-only chains with a separate head", (store) =>
       Effect.gen(function* () {
         const [e1, e2] = Audit.chain("ops", undefined, [
