@@ -663,7 +663,6 @@ export const plan = (input: PlanInput): Plan => {
         billing = Construct.trusted(ShipmentRecord.Billing, { ...billing, status: "released", holds: [] })
       } else {
         newHolds = holds.filter((h) => !billing.holds.includes(h))
-        for (const h of newHolds) note(`hold:${h}`, `Invoice held: ${h.replace(/_/g, " ")}`, `The invoice is held: ${h}.`)
         billing = Construct.trusted(ShipmentRecord.Billing, { ...billing, status: "held", holds })
       }
     } else if (wasTriggered) {
@@ -674,6 +673,9 @@ export const plan = (input: PlanInput): Plan => {
     } else {
       billing = Construct.trusted(ShipmentRecord.Billing, { ...billing, status: "waiting", holds: [] })
     }
+    // Every hold raised gets its note, the withdrawn trigger's too: the ERP must show why an
+    // invoice is not released (the withdrawal's own note is optional, `FlowConfig.notes`).
+    for (const h of newHolds) note(`hold:${h}`, `Invoice held: ${h.replace(/_/g, " ")}`, `The invoice is held: ${h}.`)
   }
 
   return {

@@ -56,8 +56,8 @@ export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
 
 /**
  * Whether a billing's approvals cover a shipment's view for one hold: `damage` every open damage
- * exception (those it was given for), `weight` the measured weight (the one it accepted), `pod`
- * the missing proof of delivery.
+ * exception (those it was given for), `weight` the measured weight (one of those it accepted),
+ * `pod` the missing proof of delivery.
  *
  * @since 0.2.0
  */
@@ -67,6 +67,9 @@ export const approves = (billing: Billing, approval: Approval, view: ShipmentSta
     case "pod":
       return true
     case "weight":
+      if (billing.approvedWeights !== undefined) {
+        return view.measuredWeight !== undefined && billing.approvedWeights.includes(view.measuredWeight)
+      }
       return billing.approvedWeight === undefined || billing.approvedWeight === view.measuredWeight
     case "damage": {
       const covered = billing.approvedDamage
@@ -92,9 +95,19 @@ export const approve = (billing: Billing, approval: Approval, view: ShipmentStat
     case "pod":
       return new Billing({ ...billing, approvals }, true)
     case "weight": {
-      const { approvedWeight: _, ...rest } = billing
+      // Each weight approved stays approved: a later approval of a re-weigh adds its weight, so
+      // the measurement coming back to an approved one (the re-weigh withdrawn) holds no more.
+      const { approvedWeight: _, approvedWeights: __, ...rest } = billing
+      const measured = view.measuredWeight
+      const before = billing.approvedWeights ?? (billing.approvedWeight !== undefined ? [billing.approvedWeight] : [])
+      const weights = measured === undefined || before.includes(measured) ? before : [...before, measured]
       return new Billing(
-        { ...rest, approvals, ...(view.measuredWeight !== undefined ? { approvedWeight: view.measuredWeight } : {}) },
+        {
+          ...rest,
+          approvals,
+          ...(measured !== undefined ? { approvedWeight: measured } : {}),
+          ...(weights.length > 0 ? { approvedWeights: weights } : {})
+        },
         true
       )
     }
@@ -131,7 +144,16 @@ export class Billing extends Schema.Class<Billing>("Billing")({
    *
    * @since 0.2.0
    */
-  approvedWeight: Schema.optionalWith(Weight.Grams, { exact: true })
+  approvedWeight: Schema.optionalWith(Weight.Grams, { exact: true }),
+  /**
+   * Every weight a `weight` approval accepted, `approvedWeight` the last of them: a re-weigh
+   * approved in turn and then withdrawn leaves the measurement at a weight approved before, which
+   * holds no more. Absent on a record written before this field, whose `approvedWeight` alone is
+   * approved.
+   *
+   * @since 0.2.0
+   */
+  approvedWeights: Schema.optionalWith(Schema.Array(Weight.Grams), { exact: true })
 }) {
   /** @since 0.1.0 */
   static readonly initial: Billing = new Billing({ status: "waiting", holds: [], approvals: [] })
