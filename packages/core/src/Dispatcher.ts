@@ -202,9 +202,18 @@ const missing = (port: string, kind: string) =>
 
 /**
  * The port request of each action kind the flows plan: what its payload decodes with, and what
- * says which of the payload's values are personal data (see {@link withheld}).
+ * says which of the payload's values are personal data (the dispatcher withholds those from the
+ * far side's error text it logs and keeps).
+ *
+ * @example
+ * ```ts
+ * // An outbox action's payload as the port request it carries
+ * const request = Schema.decodeUnknownSync(Dispatcher.requests["helpdesk.openOrEnrich"])(JSON.parse(action.payload))
+ * ```
+ *
+ * @since 0.2.0
  */
-const requests = {
+export const requests = {
   "erp.writeTracking": ErpPort.WriteTracking,
   "erp.postNote": ErpPort.PostNote,
   "erp.validateDelivery": ErpPort.ValidateDelivery,

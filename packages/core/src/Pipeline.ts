@@ -239,6 +239,17 @@ type Decision<R> = Skip<R> | Commit<R>
 
 const encodeInfo = Schema.encodeSync(ShipmentRecord.ShipmentInfo)
 const decodeInfo = Schema.decodeUnknownEither(ShipmentRecord.ShipmentInfo)
+/** A shipment's stored reference data (`putShipment`'s body), or `undefined` if it is corrupt. */
+const storedInfo = (body: string): ShipmentRecord.ShipmentInfo | undefined => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return undefined
+  }
+  const decoded = decodeInfo(parsed)
+  return Either.isRight(decoded) ? decoded.right : undefined
+}
 const encodeMessage = Schema.encodeSync(InboundMessage)
 const encodeIngestError = Schema.encodeSync(IngestError)
 const isApproval = Schema.is(ShipmentRecord.Approval)
@@ -383,14 +394,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         for (const [i, shipmentId] of shipmentIds.entries()) {
           const body = bodies[i]
           if (body === undefined) continue
-          let parsed: unknown
-          try {
-            parsed = JSON.parse(body)
-          } catch {
-            parsed = undefined
-          }
-          const decoded = decodeInfo(parsed)
-          if (Either.isRight(decoded)) out.set(shipmentId, decoded.right)
+          const info = storedInfo(body)
+          if (info !== undefined) out.set(shipmentId, info)
           else yield* Effect.logWarning("stored shipment is corrupt; registering it anew", { shipmentId })
         }
         return out
@@ -571,16 +576,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         misses.forEach((shipmentId, i) => {
           const body = bodies[i]
           if (body === undefined) return
-          let parsed: unknown
-          try {
-            parsed = JSON.parse(body)
-          } catch {
-            parsed = undefined
-          }
-          const decoded = decodeInfo(parsed)
-          if (Either.isRight(decoded)) {
-            found.set(shipmentId, decoded.right)
-            infos.set(shipmentId, decoded.right)
+          const info = storedInfo(body)
+          if (info !== undefined) {
+            found.set(shipmentId, info)
+            infos.set(shipmentId, info)
           } else {
             corrupt.set(
               shipmentId,

@@ -16,7 +16,6 @@ import {
   Ids,
   MemoryStore,
   Metrics,
-  Notifier,
   Pipeline,
   Shipment,
   ShipmentEvent,
@@ -28,16 +27,7 @@ import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
 import { cleared, exception, retraction, scan, shipmentId, companyId } from "./builders.js"
 
-const schemas: Record<string, Schema.Schema<any, any, never>> = {
-  "erp.writeTracking": ErpPort.WriteTracking,
-  "erp.postNote": ErpPort.PostNote,
-  "erp.validateDelivery": ErpPort.ValidateDelivery,
-  "erp.releaseInvoice": ErpPort.ReleaseInvoice,
-  "finance.releaseInvoice": ErpPort.ReleaseInvoice,
-  "helpdesk.openOrEnrich": HelpdeskPort.OpenCase,
-  "helpdesk.update": HelpdeskPort.UpdateCase,
-  "notifier.notify": Notifier.Notify
-}
+const schemas: Record<string, Schema.Schema<any, any, never>> = Dispatcher.requests
 
 /** One registered shipment (`shp-1`) with a customer, and a pipeline over a memory store. */
 const setup = (flows?: Flows.FlowConfig, declaredWeight = 2000, parcels = 0) =>
