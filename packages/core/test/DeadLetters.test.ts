@@ -7,11 +7,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { createHmac } from "node:crypto"
-import { CarrierPort, DeadLetters, Instant, MemoryStore, Pipeline, PortError, Store } from "../src/index.js"
+import { DeadLetters, MemoryStore, Pipeline, PortError, Store } from "../src/index.js"
 import * as Inbound from "../src/internal/inbound.js"
 import { Histories } from "../src/testing/index.js"
-import { companyId, scan, shipmentId } from "./builders.js"
+import { companyId, shipmentId } from "./builders.js"
+import { carrier, observation, request } from "./signedCarrier.js"
 
 const letter = (id: string): Store.DeadLetter => ({
   id,
@@ -65,43 +65,6 @@ describe("DeadLetters.replay", () => {
       ])
     }))
 })
-
-const SECRET = "whsec-test"
-
-/** A carrier whose webhooks are canonical observations signed with HMAC-SHA256 hex. */
-const carrier: CarrierPort.CarrierPortShape = {
-  source: "testcarrier",
-  verify: (request) =>
-    createHmac("sha256", SECRET).update(request.body).digest("hex") === request.headers["x-signature"]
-      ? Effect.void
-      : Effect.fail(
-        new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })
-      ),
-  parse: (request) =>
-    Effect.try({
-      try: () =>
-        Schema.decodeUnknownSync(Schema.Array(CarrierPort.Observation))(JSON.parse(Buffer.from(request.body).toString("utf8"))),
-      catch: (e) => new PortError.CarrierError({ reason: "Invalid", module: "test", method: "parse", description: String(e) })
-    }),
-  createTracker: () => Effect.die("unused"),
-  buyLabel: () => Effect.die("unused")
-}
-
-const request = (observations: ReadonlyArray<unknown>): Pipeline.InboundMessage => {
-  const body = Buffer.from(JSON.stringify(observations))
-  return {
-    _tag: "Request",
-    source: "testcarrier",
-    headers: { "x-signature": createHmac("sha256", SECRET).update(body).digest("hex") },
-    body,
-    receivedAt: Instant.fromMillis(Date.UTC(2024, 6, 1))
-  }
-}
-
-const observation = (tracking: string, id: string, status: string, minutes: number) => {
-  const { shipmentId: _s, companyId: _c, ...draft } = JSON.parse(JSON.stringify(scan(id, status as never, minutes)))
-  return { trackingNumber: tracking, event: draft }
-}
 
 const encodeMessage = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
 

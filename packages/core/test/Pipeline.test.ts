@@ -7,7 +7,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { createHmac } from "node:crypto"
 import {
   Audit,
   CarrierPort,
@@ -15,7 +14,6 @@ import {
   ExternalRefs,
   Shipment,
   DeadLetters,
-  Instant,
   MemoryStore,
   MemoryTransport,
   Pipeline,
@@ -28,35 +26,7 @@ import {
 import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { Histories } from "../src/testing/index.js"
 import { scan, shipmentId, companyId, t } from "./builders.js"
-
-const SECRET = "whsec-test"
-
-/** A carrier whose webhooks are canonical observations signed with HMAC-SHA256 hex. */
-const carrier: CarrierPort.CarrierPortShape = {
-  source: "testcarrier",
-  verify: (request) =>
-    createHmac("sha256", SECRET).update(request.body).digest("hex") === request.headers["x-signature"]
-      ? Effect.void
-      : Effect.fail(
-          new PortError.CarrierError({ reason: "Unauthorized", module: "test", method: "verify", description: "bad signature" })
-        ),
-  parse: (request) =>
-    Effect.try({
-      try: () => JSON.parse(Buffer.from(request.body).toString("utf8")) as unknown,
-      catch: () =>
-        new PortError.CarrierError({ reason: "Invalid", module: "test", method: "parse", description: "body is not JSON" })
-    }).pipe(
-      Effect.flatMap((json) =>
-        Effect.try({
-          try: () => Schema.decodeUnknownSync(Schema.Array(CarrierPort.Observation))(json),
-          catch: (e) =>
-            new PortError.CarrierError({ reason: "Invalid", module: "test", method: "parse", description: String(e) })
-        })
-      )
-    ),
-  createTracker: () => Effect.die("unused"),
-  buyLabel: () => Effect.die("unused")
-}
+import { carrier, observation, request } from "./signedCarrier.js"
 
 const setup = Effect.gen(function* () {
   const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
@@ -68,22 +38,6 @@ const setup = Effect.gen(function* () {
   const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
   return { store, transport, layer, intake, tracking: intake.shipments[0]!.trackingNumber! }
 })
-
-const request = (observations: ReadonlyArray<unknown> | string, sign = true): Pipeline.InboundMessage => {
-  const body = Buffer.from(typeof observations === "string" ? observations : JSON.stringify(observations))
-  return {
-    _tag: "Request",
-    source: "testcarrier",
-    headers: { "x-signature": sign ? createHmac("sha256", SECRET).update(body).digest("hex") : "forged" },
-    body,
-    receivedAt: Instant.fromMillis(Date.UTC(2024, 6, 1))
-  }
-}
-
-const observation = (tracking: string, id: string, status: string, minutes: number) => {
-  const { shipmentId: _s, companyId: _c, ...draft } = JSON.parse(JSON.stringify(scan(id, status as never, minutes)))
-  return { trackingNumber: tracking, event: draft }
-}
 
 describe("pipeline", () => {
   it.effect("verifies, parses, routes by tracking number and ingests a signed webhook", () =>
