@@ -35,13 +35,10 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import {
-  ErpPort,
   Flows,
-  Ids,
   MemoryStore,
   Metrics,
   Pipeline,
-  Shipment,
   ShipmentEvent,
   ShipmentRecord,
   ShipmentState,
@@ -50,7 +47,7 @@ import {
 } from "../src/index.js"
 import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { Histories } from "../src/testing/index.js"
-import { cleared, companyId, exception, retraction, scan, shipmentId, t } from "./builders.js"
+import { cleared, companyId, exception, intakeWith, retraction, scan, shipmentId, t } from "./builders.js"
 
 /** Runs per law (about 7 s each here); `BILLING_LAWS_RUNS=2000` for a longer search. */
 const RUNS = Number(process.env["BILLING_LAWS_RUNS"] ?? 200)
@@ -261,21 +258,7 @@ const setup = (v: Variant) =>
   Effect.gen(function* () {
     const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
     const pipeline = yield* Pipeline.make({ flows: flowsOf(v) }).pipe(Effect.provide(Layer.succeed(Store.Store, store)))
-    const base = Histories.intake({ shipmentId, companyId, events: [] }, 1)
-    const shipment = base.shipments[0]!
-    yield* pipeline.register(
-      new ErpPort.OrderIntake({
-        order: base.order,
-        shipments: [
-          new Shipment.Shipment({
-            ...shipment,
-            declaredWeight: Weight.Grams.make(DECLARED),
-            packages: Array.from({ length: v.parcels }, (_, i) =>
-              new Shipment.Package({ id: Ids.PackageId.make(`pkg-${i}`), weight: Weight.Grams.make(0), trackingNumber: `TRK-${i}` }))
-          })
-        ]
-      })
-    )
+    yield* pipeline.register(intakeWith(DECLARED, v.parcels))
     const keys = () => [...store.internals.outbox.values()].map((e) => e.action.key.replace(`${shipmentId}:`, ""))
     return { store, pipeline, keys }
   })

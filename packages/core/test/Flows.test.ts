@@ -10,14 +10,12 @@ import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import {
   Dispatcher,
-  ErpPort,
   Flows,
   HelpdeskPort,
   Ids,
   MemoryStore,
   Metrics,
   Pipeline,
-  Shipment,
   ShipmentEvent,
   ShipmentState,
   Store,
@@ -25,7 +23,7 @@ import {
 } from "../src/index.js"
 import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
-import { cleared, exception, retraction, scan, shipmentId, companyId } from "./builders.js"
+import { cleared, exception, intakeWith, retraction, scan, shipmentId } from "./builders.js"
 
 const schemas: Record<string, Schema.Schema<any, any, never>> = Dispatcher.requests
 
@@ -36,25 +34,7 @@ const setup = (flows?: Flows.FlowConfig, declaredWeight = 2000, parcels = 0) =>
     const pipeline = yield* Pipeline.make({ ...(flows !== undefined ? { flows } : {}) }).pipe(
       Effect.provide(Layer.succeed(Store.Store, store))
     )
-    const base = Histories.intake({ shipmentId, companyId, events: [] }, 1)
-    const shipment = base.shipments[0]!
-    yield* pipeline.register(
-      new ErpPort.OrderIntake({
-        order: base.order,
-        shipments: [
-          new Shipment.Shipment({
-            ...shipment,
-            declaredWeight: Weight.Grams.make(declaredWeight),
-            ...(parcels > 0
-              ? {
-                packages: Array.from({ length: parcels }, (_, i) =>
-                  new Shipment.Package({ id: Ids.PackageId.make(`pkg-${i}`), weight: Weight.Grams.make(0), trackingNumber: `TRK-${i}` }))
-              }
-              : {})
-          })
-        ]
-      })
-    )
+    yield* pipeline.register(intakeWith(declaredWeight, parcels))
     const outbox = () => [...store.internals.outbox.values()].map((e) => e.action)
     const keys = () => outbox().map((a) => a.key.replace(`${shipmentId}:`, ""))
     return { store, pipeline, outbox, keys }

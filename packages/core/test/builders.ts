@@ -1,7 +1,8 @@
 /**
  * Small builders for hand-written event sequences in tests.
  */
-import { Ids, Instant, ShipmentEvent, Status } from "../src/index.js"
+import { ErpPort, Ids, Instant, Shipment, ShipmentEvent, Status, Weight } from "../src/index.js"
+import { Histories } from "../src/testing/index.js"
 
 export const shipmentId = Ids.ShipmentId.make("shp-1")
 export const companyId = Ids.CompanyId.make("co-1")
@@ -43,3 +44,26 @@ export const retraction = (id: string, minutes: number, ...targets: readonly [st
     ...common(id, minutes, "CORRECTION"),
     retracts: targets.map((x) => Ids.EventId.make(x)) as unknown as readonly [Ids.EventId, ...Array<Ids.EventId>]
   })
+
+/**
+ * The intake of one shipment (`shp-1`) with a customer, declared at `declaredWeight` grams; with
+ * `parcels` > 0 its packages are that many parcels (`pkg-<i>`, tracking `TRK-<i>`, not weighed).
+ */
+export const intakeWith = (declaredWeight: number, parcels = 0): ErpPort.OrderIntake => {
+  const base = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+  return new ErpPort.OrderIntake({
+    order: base.order,
+    shipments: [
+      new Shipment.Shipment({
+        ...base.shipments[0]!,
+        declaredWeight: Weight.Grams.make(declaredWeight),
+        ...(parcels > 0
+          ? {
+            packages: Array.from({ length: parcels }, (_, i) =>
+              new Shipment.Package({ id: Ids.PackageId.make(`pkg-${i}`), weight: Weight.Grams.make(0), trackingNumber: `TRK-${i}` }))
+          }
+          : {})
+      })
+    ]
+  })
+}
