@@ -180,17 +180,50 @@ export interface PipelineShape {
   /**
    * Approves a raised hold (damage, weight, POD) on a shipment's invoice; audited in the shipment's
    * stream. An approval of a hold that is not raised changes nothing.
+   *
+   * An approval covers what the record holds when it is applied, not what the operator saw:
+   * without `seenVersion`, a second damage or a new weight that arrived between the operator
+   * looking at the shipment and approving is approved too. Pass the version the operator was
+   * shown ({@link PipelineShape.versioned}, or the facade's `ShipmentSummary.version`) as
+   * `seenVersion`: if the record changed since (any commit: an event, another approval), the
+   * approval is refused with a `Conflict` `IngestError` naming both versions, nothing is approved
+   * or audited, and the operator looks again.
    */
   readonly approve: (
     shipmentId: Ids.ShipmentId,
     approval: ShipmentRecord.Approval,
-    by: string
+    by: string,
+    options?: ApproveOptions
   ) => Effect.Effect<ShipmentRecord.Billing, IngestError>
   /** A shipment's current record. */
   readonly record: (shipmentId: string) => Effect.Effect<ShipmentRecord.ShipmentRecord | undefined, IngestError>
+  /**
+   * A shipment's current record with its stored version (what `approve`'s `seenVersion` takes);
+   * `undefined` if it has no record.
+   *
+   * @since 0.2.0
+   */
+  readonly versioned: (
+    shipmentId: string
+  ) => Effect.Effect<{ readonly version: number; readonly record: ShipmentRecord.ShipmentRecord } | undefined, IngestError>
   /** A shipment's reference data. */
   readonly info: (shipmentId: string) => Effect.Effect<ShipmentRecord.ShipmentInfo | undefined, IngestError>
   readonly flows: Flows.FlowConfig
+}
+
+/**
+ * Options of {@link PipelineShape.approve}.
+ *
+ * @since 0.2.0
+ */
+export interface ApproveOptions {
+  /**
+   * The record's stored version the operator saw when deciding (from `versioned`, or the facade's
+   * `ShipmentSummary.version`). If the record has moved since, the approval is refused
+   * (`IngestError`, `Conflict`). Without it, the approval covers whatever the record holds when
+   * it is applied, including what arrived after the operator looked.
+   */
+  readonly seenVersion?: number
 }
 
 /**
@@ -590,6 +623,28 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         return { found, corrupt }
       })
 
+    /**
+     * The record of a shipment whose reference data is stored but whose record is not: what
+     * `register` commits (an empty state of the info's company, initial billing). Its audit head is
+     * the GENESIS hash at seq 0, as `Audit.chain` starts a stream without a head.
+     */
+    const unrecorded = (info: ShipmentRecord.ShipmentInfo): ShipmentRecord.ShipmentRecord =>
+      new ShipmentRecord.ShipmentRecord({
+        state: ShipmentState.empty(info.shipment.id, info.shipment.companyId),
+        billing: ShipmentRecord.Billing.initial,
+        audit: { seq: 0, hash: Audit.GENESIS }
+      })
+
+    /** The `registered` audit entry of a record created by the first command after a cut registration. */
+    const recoveredRegistration = (info: ShipmentRecord.ShipmentInfo, method: string) => ({
+      kind: "registered",
+      body: JSON.stringify({
+        orderId: info.shipment.orderId,
+        shipmentId: info.shipment.id,
+        recovered: `the record was missing; created at the first ${method}`
+      })
+    })
+
     const notRegistered = (shipmentId: string, method: string) =>
       new IngestError({
         reason: "NotFound",
@@ -606,11 +661,25 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
      * the commits go in one `commitMany`. A lost version CAS reloads and re-runs that shipment's
      * step. Per shipment the result is the step's value or a permanent `IngestError`; a
      * retryable failure fails the whole call (what was committed stays committed).
+     *
+     * A shipment whose reference data is stored but whose record is not (a registration cut
+     * between its `putShipment` and its first commit: a crash, a failed store call) is registered
+     * here: the step runs on an empty record (no audit head: its stream starts at GENESIS), and the
+     * commit, at version 0, starts with the `registered` audit entry the registration would have
+     * written, marked `recovered`. A registration committing version 0 meanwhile is a lost CAS
+     * like any other: the record is reloaded and the step runs again.
      */
     const commitShipments = <R>(
       shipmentIds: ReadonlyArray<string>,
       method: string,
-      step: (shipmentId: string, record: ShipmentRecord.ShipmentRecord, info: ShipmentRecord.ShipmentInfo, now: number) => Decision<R>,
+      step: (
+        shipmentId: string,
+        record: ShipmentRecord.ShipmentRecord,
+        info: ShipmentRecord.ShipmentInfo,
+        now: number,
+        /** The record's stored version (0 for a record not yet committed). */
+        version: number
+      ) => Decision<R>,
       /** Reference data the caller already resolved in this batch. */
       known?: ReadonlyMap<string, ShipmentRecord.ShipmentInfo>
     ): Effect.Effect<Map<string, R | IngestError>, IngestError> =>
@@ -655,12 +724,15 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             pending.forEach((id, i) => {
               const stored = loaded[i]
               const info = found.get(id)
-              if (stored === undefined || info === undefined) return void out.set(id, notRegistered(id, method))
-              const current = materialize(stored, held[i], logs.get(id), method)
+              if (info === undefined) return void out.set(id, notRegistered(id, method))
+              // Reference data without a record: a registration cut before its first commit.
+              const current = stored === undefined ? unrecorded(info) : materialize(stored, held[i], logs.get(id), method)
               if (current instanceof IngestError) return void out.set(id, current)
-              const decision = step(id, current, info, now)
+              const version = stored?.version ?? 0
+              const decision = step(id, current, info, now, version)
               if (decision._tag === "Skip") return void out.set(id, decision.value)
-              const entries = Audit.chain(id, current.audit, decision.audits.map((a) => ({ at: now, ...a })))
+              const drafts = stored === undefined ? [recoveredRegistration(info, method), ...decision.audits] : decision.audits
+              const entries = Audit.chain(id, stored === undefined ? undefined : current.audit, drafts.map((a) => ({ at: now, ...a })))
               const head = entries[entries.length - 1]
               const record = Construct.trusted(ShipmentRecord.ShipmentRecord, {
                 ...decision.record,
@@ -670,7 +742,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               const encodeBody = bodyEncoder(record)
               commits.push({
                 shipmentId: id,
-                expectedVersion: stored.version,
+                expectedVersion: version,
                 get body() {
                   return encodeBody()
                 },
@@ -1090,22 +1162,43 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
 
     const receive: PipelineShape["receive"] = (message) => receiveMany([message])
 
-    const approve: PipelineShape["approve"] = (shipmentId, approval, by) =>
+    /** Why an approval is refused before anything is read, if it is. */
+    const invalidApproval = (approval: unknown, by: unknown, options: ApproveOptions | undefined): string | undefined => {
+      if (!isApproval(approval)) {
+        return `approval must be one of ${ShipmentRecord.Approval.literals.map((l) => JSON.stringify(l)).join(", ")}, got ${JSON.stringify(approval)}`
+      }
+      if (typeof by !== "string" || by.trim() === "") return "an approval needs who gave it (by)"
+      const seen = options?.seenVersion
+      if (seen !== undefined && !(Number.isSafeInteger(seen) && seen >= 0)) {
+        return `seenVersion must be a record version (a non-negative integer), got ${JSON.stringify(seen)}`
+      }
+      return undefined
+    }
+
+    const approve: PipelineShape["approve"] = (shipmentId, approval, by, options) => {
       // From an untyped host (the Promise facade, a command line), a misspelt approval would be
       // audited as a no-op while the caller believes the invoice released.
-      !isApproval(approval) || typeof by !== "string" || by.trim() === ""
-        ? Effect.fail(
-          new IngestError({
-            reason: "Invalid",
-            module: MODULE,
-            method: "approve",
-            description: !isApproval(approval)
-              ? `approval must be one of ${ShipmentRecord.Approval.literals.map((l) => JSON.stringify(l)).join(", ")}, got ${JSON.stringify(approval)}`
-              : "an approval needs who gave it (by)",
-            shipmentId
-          })
-        )
-        : commitShipments([shipmentId], "approve", (_, record, info, now): Decision<ShipmentRecord.Billing> => {
+      const invalid = invalidApproval(approval, by, options)
+      const seenVersion = options?.seenVersion
+      return invalid !== undefined
+        ? Effect.fail(new IngestError({ reason: "Invalid", module: MODULE, method: "approve", description: invalid, shipmentId }))
+        : commitShipments([shipmentId], "approve", (_, record, info, now, version): Decision<ShipmentRecord.Billing | IngestError> => {
+        // The operator decided on another version of the record: what arrived since (a second
+        // damage, a new weight) would be approved unseen. Refused, nothing written: look again.
+        if (seenVersion !== undefined && version !== seenVersion) {
+          return {
+            _tag: "Skip",
+            value: new IngestError({
+              reason: "Conflict",
+              module: MODULE,
+              method: "approve",
+              description:
+                `shipment ${shipmentId} is at version ${version}, the approval was given on version ${seenVersion}: ` +
+                "the record changed since; look at it again before approving",
+              shipmentId
+            })
+          }
+        }
         // Only a raised hold can be approved; otherwise the approval is audited and changes nothing.
         // An approval covers what is held at the time: the open damage exceptions, the measured
         // weight. A damage or a weight reported later holds again and needs an approval of its own.
@@ -1142,6 +1235,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           return outcome instanceof IngestError ? Effect.fail(outcome) : Effect.succeed(outcome)
         })
       )
+    }
 
     const shape: PipelineShape = {
       register,
@@ -1151,6 +1245,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       receiveMany,
       approve,
       record: (shipmentId) => Effect.map(loadRecord(shipmentId, "record"), (r) => r?.record),
+      versioned: (shipmentId) => loadRecord(shipmentId, "versioned"),
       info: (shipmentId) =>
         Effect.flatMap(ensureInfos([shipmentId], "info"), ({ corrupt, found }) => {
           const problem = corrupt.get(shipmentId)

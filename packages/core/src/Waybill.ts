@@ -89,6 +89,13 @@ export interface ShipmentSummary {
   readonly anomalies: ReadonlyArray<string>
   readonly billing: { readonly status: string; readonly holds: ReadonlyArray<string> }
   readonly events: number
+  /**
+   * The record's stored version: show it with the shipment and pass it to `approve` as
+   * `seenVersion`, so an approval covers only what the operator saw.
+   *
+   * @since 0.2.0
+   */
+  readonly version: number
 }
 
 /**
@@ -111,8 +118,21 @@ export interface Waybill {
     readonly results: ReadonlyArray<Pipeline.IngestResult>
     readonly rejected: ReadonlyArray<Pipeline.IngestError>
   }>
-  /** Approves an invoice hold (damage, weight, POD). */
-  readonly approve: (shipmentId: string, approval: ShipmentRecord.Approval, by: string) => Promise<void>
+  /**
+   * Approves an invoice hold (damage, weight, POD).
+   *
+   * Without `seenVersion` the approval covers whatever the record holds when it is applied: a
+   * second damage or a new weight that arrived after the operator looked is approved unseen. Pass
+   * the `version` of the {@link ShipmentSummary} the operator was shown: if the shipment changed
+   * since, the call rejects with an `IngestError` (`Conflict`, naming both versions), nothing is
+   * approved, and the operator should look again (retrying with the same version is refused again).
+   */
+  readonly approve: (
+    shipmentId: string,
+    approval: ShipmentRecord.Approval,
+    by: string,
+    options?: Pipeline.ApproveOptions
+  ) => Promise<void>
   readonly shipment: (shipmentId: string) => Promise<ShipmentSummary | undefined>
   readonly deadLetters: (filter?: DeadLetters.Filter) => Promise<ReadonlyArray<Store.DeadLetter>>
   readonly replay: (filter: DeadLetters.Filter, by: string) => Promise<DeadLetters.ReplayReport>
@@ -228,7 +248,7 @@ export const create = async (options: Options): Promise<Waybill> => {
       Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`waybill ${name} stopped`, cause))
   const scope = await Effect.runPromise(Scope.make())
 
-  const summary = (record: ShipmentRecord.ShipmentRecord): ShipmentSummary => {
+  const summary = (record: ShipmentRecord.ShipmentRecord, version: number): ShipmentSummary => {
     const view = record.state.view
     return {
       shipmentId: record.state.shipmentId,
@@ -238,7 +258,8 @@ export const create = async (options: Options): Promise<Waybill> => {
       openExceptions: ShipmentState.openExceptions(view).map((e) => e.kind),
       anomalies: view.anomalies.map((a) => a.reason),
       billing: { status: record.billing.status, holds: record.billing.holds },
-      events: record.state.events.length
+      events: record.state.events.length,
+      version
     }
   }
 
@@ -272,14 +293,15 @@ export const create = async (options: Options): Promise<Waybill> => {
       ),
     ingestNow: (message) =>
       run(Effect.flatMap(inbound(message, "ingestNow"), (m) => Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m))), "ingestNow"),
-    approve: (shipmentId, approval, by) =>
+    approve: (shipmentId, approval, by, approveOptions) =>
       run(
-        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.asVoid(p.approve(shipmentId as never, approval, by))),
+        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.asVoid(p.approve(shipmentId as never, approval, by, approveOptions))),
         "approve"
       ),
     shipment: (shipmentId) =>
       run(
-        Effect.flatMap(Pipeline.Pipeline, (p) => Effect.map(p.record(shipmentId), (r) => (r === undefined ? undefined : summary(r)))),
+        Effect.flatMap(Pipeline.Pipeline, (p) =>
+          Effect.map(p.versioned(shipmentId), (r) => (r === undefined ? undefined : summary(r.record, r.version)))),
         "shipment"
       ),
     deadLetters: (filter) => run(DeadLetters.list(filter), "deadLetters"),

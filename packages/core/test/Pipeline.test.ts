@@ -25,7 +25,7 @@ import {
 } from "../src/index.js"
 import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { Histories } from "../src/testing/index.js"
-import { scan, shipmentId, companyId, t } from "./builders.js"
+import { exception, scan, shipmentId, companyId, t } from "./builders.js"
 import { carrier, observation, request } from "./signedCarrier.js"
 
 const setup = Effect.gen(function* () {
@@ -514,6 +514,129 @@ describe("a record the store re-committed at the version this process holds (a f
       // A's entry for e3 links to the replica's trail, not to the e1 entry the replica never had.
       const audit = yield* Audit.verify.pipe(Effect.provideService(Store.Store, replica))
       expect(audit.problems).toEqual([])
+    })
+  )
+})
+
+describe("a registration cut between its reference data and its first commit", () => {
+  /** A store whose `commit` fails once, as a crash or an outage after `putShipment` would leave it. */
+  const failingCommitOnce = (inner: MemoryStoreType.MemoryStore) => {
+    let failures = 1
+    const store: Store.StoreShape = {
+      ...inner,
+      commit: (c) =>
+        failures-- > 0
+          ? Effect.fail(new PortError.StorageError({ reason: "Unavailable", module: "test", method: "commit", description: "connection lost" }))
+          : inner.commit(c)
+    }
+    return store
+  }
+
+  it.effect("the first event creates the record: accepted, not dead-lettered, audited; registering again changes nothing", () =>
+    Effect.gen(function* () {
+      const memory = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      const store = failingCommitOnce(memory)
+      const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+      const tracking = intake.shipments[0]!.trackingNumber!
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.make({ carriers: [carrier] })
+        const cut = yield* Effect.flip(pipeline.register(intake))
+        expect(cut.reason).toBe("Unavailable")
+        // The reference data is stored, the record is not.
+        expect((yield* pipeline.info(shipmentId))?.shipment.id).toBe(shipmentId)
+        expect(yield* memory.load(shipmentId)).toBeUndefined()
+        // A fresh process (no cache) routes a webhook to it by its tracking number.
+        const other = yield* Pipeline.make({ carriers: [carrier] })
+        const { rejected, results } = yield* other.receive(request([observation(tracking, "e1", "in_transit", 10)]))
+        expect(rejected).toEqual([])
+        expect(results.map((r) => [r.eventId, r.outcome])).toEqual([["e1", "Accepted"]])
+        expect(yield* DeadLetters.list()).toEqual([])
+        // And a canonical event through `ingest`.
+        expect((yield* pipeline.ingest(scan("e2", "out_for_delivery", 20))).outcome).toBe("Accepted")
+        const record = (yield* pipeline.record(shipmentId))!
+        expect(record.state.view.progress).toBe("out_for_delivery")
+        expect(record.state.companyId).toBe(companyId)
+        // The stream starts with the registration, marked recovered, then the events.
+        const trail = memory.internals.audit.read(shipmentId)
+        expect(trail.map((e) => [e.seq, e.kind])).toEqual([
+          [1, "registered"],
+          [2, "event"],
+          [3, "event"]
+        ])
+        expect(trail[0]!.prevHash).toBe(Audit.GENESIS)
+        expect(JSON.parse(trail[0]!.body)).toMatchObject({ shipmentId, orderId: intake.order.id, recovered: expect.stringMatching(/missing/) })
+        expect((yield* Audit.verify).problems).toEqual([])
+        // The registration retried later (the ERP's next poll) finds the record: nothing changes.
+        const before = yield* memory.load(shipmentId)
+        expect(yield* pipeline.register(intake)).toEqual([shipmentId])
+        expect((yield* memory.load(shipmentId))?.version).toBe(before?.version)
+        expect(memory.internals.audit.read(shipmentId)).toEqual(trail)
+        expect((yield* Audit.verify).ok).toBe(true)
+      }).pipe(Effect.provideService(Store.Store, store))
+    })
+  )
+
+  it.effect("an approval on such a shipment creates the record too, and a registration racing it reloads", () =>
+    Effect.gen(function* () {
+      const memory = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+      const a = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, failingCommitOnce(memory)))
+      yield* Effect.flip(a.register(intake))
+      // Another process registers it (version 1) between this process's load and its commit at version 0.
+      const b = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, memory))
+      let raced = false
+      const racing: Store.StoreShape = {
+        ...memory,
+        commitMany: (cs) =>
+          raced
+            ? memory.commitMany(cs)
+            : Effect.zipRight(Effect.zipRight(Effect.sync(() => void (raced = true)), b.register(intake).pipe(Effect.orDie)), memory.commitMany(cs))
+      }
+      const c = yield* Pipeline.make().pipe(Effect.provideService(Store.Store, racing))
+      const billing = yield* c.approve(shipmentId, "damage", "ops@example.com")
+      expect(billing.status).toBe("waiting")
+      // One registration (the racing one's), then the approval: the lost CAS reloaded.
+      expect(memory.internals.audit.read(shipmentId).map((e) => [e.kind, JSON.parse(e.body).recovered !== undefined])).toEqual([
+        ["registered", false],
+        ["command", false]
+      ])
+      expect((yield* Audit.verify.pipe(Effect.provideService(Store.Store, memory))).problems).toEqual([])
+    })
+  )
+})
+
+describe("an approval given on the version the operator saw (approve's seenVersion)", () => {
+  it.effect("applies on the current version; refuses, writing nothing, once a damage arrived after it was read", () =>
+    Effect.gen(function* () {
+      const { layer, intake, store } = yield* setup
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(intake)
+        yield* pipeline.ingestMany([scan("v", "delivered", 600), exception("dmg1", "damaged", 605)])
+        const seen = (yield* pipeline.versioned(shipmentId))!
+        expect(seen.record.billing.holds).toEqual(["open_damage"])
+        expect(seen.version).toBe((yield* store.load(shipmentId))?.version)
+        // A second damage arrives while the operator looks at the first.
+        yield* pipeline.ingest(exception("dmg2", "damaged", 615))
+        const moved = (yield* pipeline.versioned(shipmentId))!
+        const trail = store.internals.audit.read(shipmentId)
+        const refused = yield* Effect.flip(pipeline.approve(shipmentId, "damage", "ops@example.com", { seenVersion: seen.version }))
+        expect(refused).toMatchObject({ _tag: "IngestError", reason: "Conflict", method: "approve", shipmentId })
+        expect(refused.description).toContain(`version ${moved.version}`)
+        expect(refused.description).toContain(`version ${seen.version}`)
+        // Nothing approved, nothing audited, the version unchanged.
+        expect((yield* pipeline.versioned(shipmentId))?.version).toBe(moved.version)
+        expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["open_damage"], approvals: [] })
+        expect(store.internals.audit.read(shipmentId)).toEqual(trail)
+        // Looked at again: approved on the version shown.
+        const billing = yield* pipeline.approve(shipmentId, "damage", "ops@example.com", { seenVersion: moved.version })
+        expect(billing.status).toBe("released")
+        expect(store.internals.audit.read(shipmentId).at(-1)?.kind).toBe("command")
+        expect((yield* Audit.verify).ok).toBe(true)
+        // A version that is none is refused as Invalid; without the option nothing changes.
+        expect((yield* Effect.flip(pipeline.approve(shipmentId, "damage", "ops@example.com", { seenVersion: -1 }))).reason).toBe("Invalid")
+        expect((yield* pipeline.approve(shipmentId, "damage", "ops@example.com")).status).toBe("released")
+      }).pipe(Effect.provide(layer))
     })
   )
 })

@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ErpPort, MemoryStore, MemoryTransport, Pipeline, PortError, Waybill, Worker } from "../src/index.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
+import { companyId, exception, scan, shipmentId } from "./builders.js"
 
 describe("Waybill facade", () => {
   it("registers, ingests in the background, drains, reports, replays and stops", async () => {
@@ -83,6 +84,34 @@ describe("Waybill facade", () => {
     await waybill.start()
     await waybill.drain({ timeoutMillis: 30_000 })
     expect((await waybill.shipment(h.shipmentId))?.events).toBe(2)
+    await waybill.stop()
+  })
+
+  it("shows the record's version and approves only on the version the operator saw", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const waybill = await Waybill.create({ erp: far.erp })
+    await waybill.registerOrder(Histories.intake({ shipmentId, companyId, events: [] }, 1))
+    // The damage report is ingested before the delivery it follows: billing settles on both.
+    await waybill.ingestNow({ _tag: "Event", event: exception("dmg1", "damaged", 605) })
+    await waybill.ingestNow({ _tag: "Event", event: scan("v", "delivered", 600) })
+    const seen = (await waybill.shipment(shipmentId))!
+    expect(seen.billing.holds).toEqual(["open_damage"])
+    expect(seen.version).toBeGreaterThan(0)
+    // A second damage after the operator looked: the approval given on what they saw is refused.
+    await waybill.ingestNow({ _tag: "Event", event: exception("dmg2", "damaged", 615) })
+    const moved = (await waybill.shipment(shipmentId))!
+    expect(moved.version).toBeGreaterThan(seen.version)
+    await expect(waybill.approve(shipmentId, "damage", "ops@example.com", { seenVersion: seen.version })).rejects.toMatchObject({
+      _tag: "IngestError",
+      reason: "Conflict",
+      message: expect.stringContaining(`version ${seen.version}`)
+    })
+    expect(await waybill.shipment(shipmentId)).toEqual(moved)
+    // On the version shown now, it is applied.
+    await waybill.approve(shipmentId, "damage", "ops@example.com", { seenVersion: moved.version })
+    const after = (await waybill.shipment(shipmentId))!
+    expect(after.billing.status).toBe("released")
+    expect(after.version).toBe(moved.version + 1)
     await waybill.stop()
   })
 
