@@ -17,10 +17,17 @@
  * configured `TimePolicy` (see {@link Options}). `created_at` and `updated_at` are AfterShip's
  * own times, documented in UTC: a zone-less one is read as UTC.
  *
+ * AfterShip's SDKs also document a date-only `checkpoint_time` (`YYYY-MM-DD`). Such a checkpoint
+ * is skipped, counted in {@link skippedCheckpoints} and logged; the others are kept (see
+ * {@link fromTracking}).
+ *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import {
@@ -280,6 +287,15 @@ const build = (
  * tag/subtag (timed at `updated_at`, else `fallbackMillis`, else arrival), whose id includes
  * `updated_at` as sent, so the same tag reported again later is a new event.
  *
+ * A checkpoint whose `checkpoint_time` is a date without a time of day (`YYYY-MM-DD`) yields no
+ * event: it is counted in {@link skippedCheckpoints} (reason `date_only`) and logged as a
+ * warning, and the other checkpoints are kept. Such a date cannot be ordered against the same
+ * day's scans, and the state machine orders by `occurredAt` (an exception is open when it comes
+ * after the latest progress): any instant chosen for it (the start of the day, its end) would
+ * open or close an exception by guesswork, and could never be corrected, since the id hashes the
+ * time as sent. Skipped, nothing wrong is stored: once AfterShip sends the scan with its time
+ * (every webhook resends the full list), it is ingested like any other.
+ *
  * @since 0.1.0
  */
 export const fromTracking = (
@@ -317,7 +333,7 @@ export const fromTracking = (
       (o) => [o]
     )
   }
-  return Effect.forEach(checkpoints, (c, i) => {
+  const observations = Effect.forEach(checkpoints, (c, i) => {
     const at = `${path}.checkpoints.${i}`
     const checkpointTime = clean(c.checkpoint_time, 100)
     const createdAt = clean(c.created_at, 100)
@@ -326,8 +342,11 @@ export const fromTracking = (
     }
     const tag = clean(c.tag, 100)
     const subtag = clean(c.subtag, 100)
+    if (checkpointTime !== undefined && isDateOnly(checkpointTime)) {
+      return skipDateOnly(at, checkpointTime, tag, subtag, options)
+    }
     const message = c.message ?? c.subtag_message ?? undefined
-    return build(
+    return Effect.map(build(
       tracking,
       {
         path: at,
@@ -343,9 +362,61 @@ export const fromTracking = (
         checkpoint: c
       },
       options
-    )
+    ), Option.some)
   })
+  return Effect.map(observations, Arr.getSomes)
 }
+
+/**
+ * Checkpoints left out of the canonical events, tagged with `source`, `reason` and the
+ * checkpoint's AfterShip `tag`. The one reason today is `date_only`: a `checkpoint_time` with a
+ * date but no time of day (see {@link fromTracking}).
+ *
+ * @since 0.2.0
+ */
+export const skippedCheckpoints = Metric.counter("waybill_carrier_skipped_checkpoints_total", {
+  description: "carrier checkpoints not turned into events (e.g. a date without a time of day), by reason",
+  incremental: true
+})
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+
+/**
+ * Whether a `checkpoint_time` is a calendar date without a time of day (`YYYY-MM-DD`, one of
+ * AfterShip's documented forms). Anything else that is not a date and time (`2024-02-30`,
+ * `2024-7-30`) is malformed and refuses the payload as before.
+ *
+ * @since 0.2.0
+ */
+export const isDateOnly = (text: string): boolean => {
+  const trimmed = text.trim()
+  return DATE_ONLY.test(trimmed) && typeof Instant.parseIsoInstant(`${trimmed}T00:00:00Z`) === "number"
+}
+
+const skipDateOnly = (
+  at: string,
+  text: string,
+  tag: string | undefined,
+  subtag: string | undefined,
+  options: Options
+): Effect.Effect<Option.Option<CarrierPort.Observation>> =>
+  Effect.zipRight(
+    Metric.increment(
+      Metric.tagged(
+        Metric.tagged(Metric.tagged(skippedCheckpoints, "source", options.source), "reason", "date_only"),
+        "tag",
+        (tag ?? "").slice(0, 100)
+      )
+    ),
+    Effect.as(
+      // The tag and subtag are AfterShip's codes; the carrier's message (free text) is not logged.
+      Effect.logWarning(
+        `AfterShip ${at}.checkpoint_time "${text}" is a date without a time of day: checkpoint skipped` +
+          ` (tag ${tag ?? "none"}, subtag ${subtag ?? "none"}); the other checkpoints are kept`
+      ),
+      Option.none()
+    )
+  )
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
   CarrierAdapter.decode(schema, input, path, (description, cause) => invalid(method, description, cause))
