@@ -1224,15 +1224,90 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       return Effect.tap(detect, (m) => Ref.set(caseModelRef, Option.some(m)))
     })
 
-    const projectRef = yield* Ref.make(Option.fromNullable(options.serviceCases?.projectId))
-    const projectId = locks.withLock("project.project:service-cases", Effect.flatMap(Ref.get(projectRef), (known) =>
-      Option.isSome(known) ? Effect.succeed(known.value) : Effect.gen(function*() {
-        const name = options.serviceCases?.projectName ?? "Service cases"
-        const found = yield* client.search("project.project", D.eq("name", name), { limit: 1, order: "id asc" })
-        const id = found[0] ?? (yield* client.create("project.project", { name }))
-        yield* Ref.set(projectRef, Option.some(id))
-        return id
-      })))
+    /**
+     * The Odoo company a shipment's case belongs in: the request's (a canonical `res.company` id
+     * of this instance), else the company of its delivery (`stock.picking.company_id`), read when
+     * the canonical ids are not Odoo's (a custom `companyId`). Undefined when neither is known:
+     * the case then goes where it went before companies were considered.
+     */
+    const caseCompany = (request: { readonly companyId: string; readonly shipmentId: string }) =>
+      Effect.gen(function*() {
+        const given = parseCanonical(request.companyId, "res.company")
+        if (given !== undefined) return given
+        const picking = parseCanonical(request.shipmentId, "stock.picking")
+        if (picking === undefined) return undefined
+        const rows = yield* client.read("stock.picking", [picking], { fields: { company_id: OdooField.Many2one } })
+        return rows[0]?.company_id?.id
+      })
+
+    /**
+     * The project of a company's tasks, and the project's own company (`false`: shared). A
+     * task's company follows its project's in Odoo (`project.task._compute_company_id`), and
+     * support staff only see the tasks of their companies, so each company gets the project named
+     * `projectName` of its own (or a shared one), created for it when missing. A configured
+     * `projectId` is used for every company.
+     */
+    const projects = new Map<string, { readonly id: number; readonly company: number | false }>()
+    const projectOf = (company: number | undefined) => {
+      const cacheKey = String(company ?? "")
+      return locks.withLock(`project.project:service-cases:${cacheKey}`, Effect.suspend(() => {
+        const known = projects.get(cacheKey)
+        if (known !== undefined) return Effect.succeed(known)
+        return Effect.gen(function*() {
+          const configured = options.serviceCases?.projectId
+          let project: { readonly id: number; readonly company: number | false }
+          if (configured !== undefined) {
+            const rows = yield* client.read("project.project", [configured], { fields: { company_id: OdooField.Many2one } })
+            project = { id: configured, company: rows[0]?.company_id?.id ?? false }
+          } else {
+            const name = options.serviceCases?.projectName ?? "Service cases"
+            const rows = yield* client.searchRead(
+              "project.project",
+              D.and(D.eq("name", name), company !== undefined ? D.isIn("company_id", [company, false]) : D.all),
+              { fields: { company_id: OdooField.Many2one }, order: "id asc" }
+            )
+            // the company's own project first, else a shared one
+            const found = company !== undefined
+              ? rows.find((r) => r.company_id?.id === company) ?? rows.find((r) => r.company_id === null)
+              : rows[0]
+            project = found !== undefined
+              ? { id: found.id, company: found.company_id?.id ?? false }
+              : {
+                id: yield* client.create("project.project", { name, ...(company !== undefined ? { company_id: company } : {}) }),
+                company: company ?? false
+              }
+          }
+          projects.set(cacheKey, project)
+          return project
+        })
+      }))
+    }
+
+    /**
+     * The helpdesk team of a company's tickets: a ticket is in its team's company (Odoo:
+     * `helpdesk.ticket.company_id` is `related='team_id.company_id'`). The configured
+     * `helpdeskTeamId`, else the first team (by sequence) of the company, else Odoo's default team
+     * (with a warning). A company without a team is looked up again next time.
+     */
+    const teams = new Map<number, number>()
+    const teamOf = (company: number | undefined) =>
+      Effect.gen(function*() {
+        const configured = options.serviceCases?.helpdeskTeamId
+        if (configured !== undefined || company === undefined) return configured
+        const known = teams.get(company)
+        if (known !== undefined) return known
+        const rows = yield* client.searchRead("helpdesk.team", D.isIn("company_id", [company, false]), {
+          fields: { company_id: OdooField.Many2one },
+          order: "sequence asc, id asc"
+        })
+        const found = rows.find((r) => r.company_id?.id === company) ?? rows[0]
+        if (found === undefined) {
+          yield* Effect.logWarning(`res.company ${company} has no helpdesk team; the ticket goes to Odoo's default team`)
+          return undefined
+        }
+        teams.set(company, found.id)
+        return found.id
+      })
 
     const contextHtml = (context: HelpdeskPort.CaseContext): string => {
       const items: Array<string> = []
@@ -1410,13 +1485,27 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           const description = `<p>${escapeHtml(request.note)}</p>${contextHtml(request.context)}<p>waybill shipment ${
             escapeHtml(request.shipmentId)
           } · ${shipmentMarker(request.shipmentId)} · ${keyMarker(request.key)}</p>`
-          const values: Record<string, unknown> = model === "project.task"
-            ? { name: request.subject, project_id: yield* projectId, description }
-            : {
-              name: request.subject,
-              description,
-              ...(options.serviceCases?.helpdeskTeamId !== undefined ? { team_id: options.serviceCases.helpdeskTeamId } : {})
+          const company = yield* caseCompany(request)
+          let values: Record<string, unknown>
+          if (model === "project.task") {
+            const project = yield* projectOf(company)
+            if (project.company !== false && company !== undefined && project.company !== company) {
+              yield* Effect.logWarning(
+                `shipment ${request.shipmentId} is of res.company ${company}, but its case goes to project.project ${project.id} of res.company ${project.company} (serviceCases.projectId): the task is in the project's company`
+              )
             }
+            // a task in a shared project has no company unless given one
+            const taskCompany = project.company !== false ? project.company : company
+            values = {
+              name: request.subject,
+              project_id: project.id,
+              description,
+              ...(taskCompany !== undefined ? { company_id: taskCompany } : {})
+            }
+          } else {
+            const team = yield* teamOf(company)
+            values = { name: request.subject, description, ...(team !== undefined ? { team_id: team } : {}) }
+          }
           const id = yield* client.create(model, values)
           // Another process may have opened the shipment's first case at the same time: the
           // dispatcher's lease is per action key (a first exception's and a second one's differ)

@@ -909,6 +909,110 @@ describe("service cases in the helpdesk", () => {
       expect(error._tag).toBe("HelpdeskError")
       expect(error.reason).toBe("NotFound")
     }).pipe(Effect.provide(FetchLayer)))
+
+  describe("in a multi-company database", () => {
+    /** A second company, and a confirmed order of it (its delivery is of that company). */
+    const seedOtherCompany = (fake: OdooFake.OdooFake) => {
+      const other = fake.admin.create("res.company", { name: "Company B", currency_id: 1 })
+      const partner = fake.admin.createPartner()
+      const product = fake.admin.createProduct({ name: "B Widget", code: "B-WIDGET", weightKg: 1, price: 10 })
+      fake.admin.setStock(product, 10)
+      const { orderId } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1, price: 10 }], confirm: false })
+      fake.admin.write("sale.order", [orderId], { company_id: other })
+      fake.admin.call("sale.order", "action_confirm", [orderId])
+      return { other, orderId }
+    }
+    const companyOf = (fake: OdooFake.OdooFake, model: string, id: number) =>
+      (fake.admin.read(model, [id], ["company_id"])[0]!.company_id as [number, string] | false)
+    const idOf = (ref: HelpdeskPort.CaseRef) => Number(ref.externalId.split(":")[1])
+
+    for (const custom of [false, true]) {
+      it.scopedLive(`each shipment's task is in its own company's project${custom ? " (company read from the delivery when the canonical company id is not Odoo's)" : ""}; a second exception enriches it`, () =>
+        Effect.gen(function*() {
+          const fake = yield* OdooFake.make({ version: 17 })
+          const a = seedOrder(fake)
+          const b = seedOtherCompany(fake)
+          const { erp } = yield* connect(fake, {}, custom ? { companyId: (c) => `acme-${c.name}` } : {})
+          const shipmentA = (yield* intakeOf(erp, a.orderId)).shipments[0]!
+          const shipmentB = (yield* intakeOf(erp, b.orderId)).shipments[0]!
+          expect(companyOf(fake, "stock.picking", shipmentB.refs.odoo!.id)).toEqual([b.other, "Company B"])
+          const caseA = yield* erp.openOrEnrich(openCase(shipmentA, "a:damaged"))
+          const caseB = yield* erp.openOrEnrich(openCase(shipmentB, "b:damaged"))
+          expect([caseA.created, caseB.created]).toEqual([true, true])
+          const taskA = fake.admin.read("project.task", [idOf(caseA)], ["company_id", "project_id"])[0]!
+          const taskB = fake.admin.read("project.task", [idOf(caseB)], ["company_id", "project_id"])[0]!
+          expect(taskA.company_id).toEqual([1, "My Company"])
+          expect(taskB.company_id).toEqual([b.other, "Company B"])
+          const projectA = (taskA.project_id as [number, string])[0]
+          const projectB = (taskB.project_id as [number, string])[0]
+          expect(projectB).not.toBe(projectA)
+          expect(taskB.project_id).toEqual([projectB, "Service cases"])
+          expect(companyOf(fake, "project.project", projectA)).toEqual([1, "My Company"])
+          expect(companyOf(fake, "project.project", projectB)).toEqual([b.other, "Company B"])
+          // a second exception of B's shipment goes to B's case, as a note
+          const again = yield* erp.openOrEnrich(openCase(shipmentB, "b:delayed", "Parcel delayed", "Delayed."))
+          expect(again).toEqual(new HelpdeskPort.CaseRef({ externalId: caseB.externalId, created: false }))
+          const notes = fake.admin.read(
+            "mail.message",
+            fake.admin.search("mail.message", [["model", "=", "project.task"], ["res_id", "=", idOf(caseB)], ["message_type", "=", "comment"]]),
+            ["body"]
+          )
+          expect(notes.map((m) => String(m.body)).join("\n")).toContain("Delayed.")
+          expect(fake.admin.search("project.task", [])).toHaveLength(2)
+          // a new adapter (another process) finds each company's project again, none is added
+          const fresh = yield* connect(fake)
+          const nextA = (yield* intakeOf(fresh.erp, seedOrder(fake).orderId)).shipments[0]!
+          const caseA2 = yield* fresh.erp.openOrEnrich(openCase(nextA, "a2:damaged"))
+          expect(fake.admin.read("project.task", [idOf(caseA2)], ["project_id"])[0]!.project_id).toEqual([projectA, "Service cases"])
+          expect(fake.admin.search("project.project", [])).toHaveLength(2)
+        }).pipe(Effect.provide(FetchLayer)))
+    }
+
+    it.scopedLive("a shared Service cases project (no company) is used for every company, each task in its shipment's company", () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17 })
+        const shared = fake.admin.create("project.project", { name: "Service cases", company_id: false })
+        const a = seedOrder(fake)
+        const b = seedOtherCompany(fake)
+        const { erp } = yield* connect(fake)
+        const caseA = yield* erp.openOrEnrich(openCase((yield* intakeOf(erp, a.orderId)).shipments[0]!, "a:damaged"))
+        const caseB = yield* erp.openOrEnrich(openCase((yield* intakeOf(erp, b.orderId)).shipments[0]!, "b:damaged"))
+        expect(fake.admin.read("project.task", [idOf(caseA)], ["company_id", "project_id"])[0]).toMatchObject({
+          company_id: [1, "My Company"],
+          project_id: [shared, "Service cases"]
+        })
+        expect(fake.admin.read("project.task", [idOf(caseB)], ["company_id", "project_id"])[0]).toMatchObject({
+          company_id: [b.other, "Company B"],
+          project_id: [shared, "Service cases"]
+        })
+        expect(fake.admin.search("project.project", [])).toEqual([shared])
+      }).pipe(Effect.provide(FetchLayer)))
+
+    it.scopedLive("a ticket goes to a helpdesk team of the shipment's company (a ticket's company is its team's)", () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17, modules: { helpdesk: true } })
+        const a = seedOrder(fake)
+        const b = seedOtherCompany(fake)
+        const teamB = fake.admin.create("helpdesk.team", { name: "B Care", sequence: 5, company_id: b.other })
+        fake.admin.create("helpdesk.stage", { name: "B: new", sequence: 0, fold: false, team_ids: [[6, 0, [teamB]]] })
+        const { erp } = yield* connect(fake)
+        const shipmentA = (yield* intakeOf(erp, a.orderId)).shipments[0]!
+        const shipmentB = (yield* intakeOf(erp, b.orderId)).shipments[0]!
+        const caseA = yield* erp.openOrEnrich(openCase(shipmentA, "a:damaged"))
+        const caseB = yield* erp.openOrEnrich(openCase(shipmentB, "b:damaged"))
+        expect(fake.admin.read("helpdesk.ticket", [idOf(caseA)], ["company_id", "team_id"])[0]).toMatchObject({
+          company_id: [1, "My Company"],
+          team_id: [1, "Customer Care"]
+        })
+        expect(fake.admin.read("helpdesk.ticket", [idOf(caseB)], ["company_id", "team_id"])[0]).toMatchObject({
+          company_id: [b.other, "Company B"],
+          team_id: [teamB, "B Care"]
+        })
+        const again = yield* erp.openOrEnrich(openCase(shipmentB, "b:delayed", "Parcel delayed", "Delayed."))
+        expect(again.externalId).toBe(caseB.externalId)
+        expect(fake.admin.search("helpdesk.ticket", [])).toHaveLength(2)
+      }).pipe(Effect.provide(FetchLayer)))
+  })
 })
 
 describe("webhooks", () => {

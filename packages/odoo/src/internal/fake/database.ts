@@ -1538,8 +1538,21 @@ export class FakeDatabase extends Orm {
         sequence: F.int("Sequence", { default: () => 10 }),
         partner_id: F.m2o("res.partner", "Customer"),
         task_ids: F.o2m("project.task", "project_id", "Tasks"),
-        ...company,
+        // From 17 a project's company is optional and has no default (`project_project.py`:
+        // `company_id = fields.Many2one('res.company', compute="_compute_company_id",
+        // inverse="_inverse_company_id", store=True, readonly=False)`): a project created
+        // without one is shared by every company.
+        company_id: F.m2o("res.company", "Company"),
         ...active
+      },
+      // its tasks follow it (`project.task._compute_company_id` depends on `project_id.company_id`)
+      afterWrite: (recs, vals) => {
+        if (!("company_id" in vals)) return
+        for (const project of recs) {
+          for (const task of db.search("project.task", [["project_id", "=", project.id]], { context: { active_test: false } })) {
+            db.touch("project.task", task, { company_id: m2o(project.company_id) ?? false })
+          }
+        }
       },
       methods: { message_post: this.messagePost("project.project") }
     })
@@ -1573,8 +1586,21 @@ export class FakeDatabase extends Orm {
         ], { default: () => "01_in_progress" }),
         user_ids: F.m2m("res.users", "Assignees", { default: () => [[6, 0, [db.uid]]] }),
         date_deadline: F.datetime("Deadline"),
-        ...company,
+        // `project_task.py` (17+): `company_id = fields.Many2one('res.company',
+        // compute='_compute_company_id', store=True, readonly=False, ...)` with
+        // `_compute_company_id`: `task.company_id = task.project_id.company_id or
+        // task.parent_id.company_id` (left alone without project or parent). A task's company
+        // follows its project's, so a task in a shared project (no company) has none unless one
+        // is given; a value given in `create` is kept (the ORM protects fields given in vals).
+        company_id: F.m2o("res.company", "Company", {
+          default: (vals) => (typeof vals.project_id === "number" ? m2o(db.get("project.project", vals.project_id)?.company_id) ?? false : false)
+        }),
         ...active
+      },
+      afterWrite: (recs, vals) => {
+        if (!("project_id" in vals) || "company_id" in vals || typeof vals.project_id !== "number") return
+        const company = m2o(db.get("project.project", vals.project_id)?.company_id) ?? false
+        for (const rec of recs) db.touch("project.task", rec.id as number, { company_id: company })
       },
       methods: { message_post: this.messagePost("project.task") }
     })
@@ -1584,7 +1610,16 @@ export class FakeDatabase extends Orm {
         name: "helpdesk.team",
         description: "Helpdesk Team",
         order: "sequence,id",
-        fields: { name: F.char("Helpdesk Team"), sequence: F.int("Sequence"), ...company, ...active }
+        fields: { name: F.char("Helpdesk Team"), sequence: F.int("Sequence"), ...company, ...active },
+        // its tickets follow it (`helpdesk.ticket.company_id` is `related='team_id.company_id'`)
+        afterWrite: (recs, vals) => {
+          if (!("company_id" in vals)) return
+          for (const team of recs) {
+            for (const ticket of db.search("helpdesk.ticket", [["team_id", "=", team.id]], { context: { active_test: false } })) {
+              db.touch("helpdesk.ticket", ticket, { company_id: m2o(team.company_id) ?? false })
+            }
+          }
+        }
       })
       this.define({
         name: "helpdesk.stage",
@@ -1620,8 +1655,22 @@ export class FakeDatabase extends Orm {
             default: () => "0"
           }),
           user_id: F.m2o("res.users", "Assigned to"),
-          ...company,
+          // Odoo (helpdesk_ticket.py): `company_id = fields.Many2one(related='team_id.company_id',
+          // string='Company', store=True, readonly=True)`: a ticket is in its team's company, a
+          // company given with it does not count.
+          company_id: F.m2o("res.company", "Company", { readonly: true }),
           ...active
+        },
+        onCreate: (rec) => {
+          rec.company_id = m2o(db.get("helpdesk.team", m2o(rec.team_id) ?? 0)?.company_id) ?? false
+        },
+        afterWrite: (recs, vals) => {
+          if (!("team_id" in vals)) return
+          for (const rec of recs) {
+            db.touch("helpdesk.ticket", rec.id as number, {
+              company_id: m2o(db.get("helpdesk.team", m2o(rec.team_id) ?? 0)?.company_id) ?? false
+            })
+          }
         },
         methods: { message_post: this.messagePost("helpdesk.ticket") }
       })
