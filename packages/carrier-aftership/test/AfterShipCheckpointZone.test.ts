@@ -13,6 +13,7 @@ import * as Redacted from "effect/Redacted"
 import { CarrierSuite } from "@waybill/core/testing"
 import { AfterShipWebhook } from "../src/index.js"
 import * as Payloads from "./payloads.js"
+import { releasedDhlIds } from "./releasedIds.js"
 
 const secretText = "as-webhook-secret-7f3a"
 const secret = Redacted.make(secretText)
@@ -157,16 +158,7 @@ describe("AfterShip zone-less checkpoint_time", () => {
 
   it.effect("event ids do not move: they hash the time as sent, so the corrected reading changes no id", () =>
     Effect.gen(function*() {
-      // The ids of the documented-shape webhook as released before this change (AssumeUtc).
-      const released = [
-        "dhl/1234567890:e2e17ed35e16bad9bff4ca48252787cc",
-        "dhl/1234567890:188ea76ff10ab6bed8add65c236a51f0",
-        "dhl/1234567890:7c3a6eaa6a4c6b90469ee129d47e2211",
-        "dhl/1234567890:57117f786ab32251ddebd031d14744b2",
-        "dhl/1234567890:9db1760c7ad03bf9379460b907ea9790",
-        "dhl/1234567890:2defe919add55a5e6600ea745f11aaf6",
-        "dhl/1234567890:bb49136249e4e0f7a4f7630013a7dea7"
-      ]
+      const released = releasedDhlIds
       for (const options of [{}, { timePolicy: { _tag: "AssumeUtc" } }, { zoneByCountry: false, timePolicy: { _tag: "AssumeUtc" } }] as const) {
         const out = yield* AfterShipWebhook.verifyAndParse(signed(Payloads.dhlWebhook()), { secret, ...options })
         expect(out.map((o) => o.event.id)).toEqual(released)
