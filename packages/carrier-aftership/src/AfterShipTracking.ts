@@ -386,6 +386,13 @@ const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
  * AfterShip's documented forms). Anything else that is not a date and time (`2024-02-30`,
  * `2024-7-30`) is malformed and refuses the payload as before.
  *
+ * @example
+ * ```ts
+ * AfterShipTracking.isDateOnly("2024-07-30") // true: skipped, counted
+ * AfterShipTracking.isDateOnly("2024-07-30T08:15:00") // false: a time of day
+ * AfterShipTracking.isDateOnly("2024-02-30") // false: not a date, refused
+ * ```
+ *
  * @since 0.2.0
  */
 export const isDateOnly = (text: string): boolean => {

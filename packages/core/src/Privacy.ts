@@ -186,6 +186,12 @@ export const encodeMinimized = <A, I>(schema: Schema.Schema<A, I, never>, value:
  * The personal values of an encoded value of `schema` (the strings at its {@link Pii.paths}), of
  * at least four characters: what a far side that was sent it may quote back in an error.
  *
+ * @example
+ * ```ts
+ * // The street, postal code, name… of an outbound case request, to withhold from an error text
+ * const values = Privacy.personalValues(HelpdeskPort.OpenCase, JSON.parse(action.payload))
+ * ```
+ *
  * @since 0.2.0
  */
 export const personalValues = <I>(schema: Schema.Schema<any, I, never>, encoded: I): ReadonlyArray<string> => {
@@ -210,6 +216,12 @@ export const personalValues = <I>(schema: Schema.Schema<any, I, never>, encoded:
  * `<redacted>`, longest first: for a vendor's error text that may quote the request. A text
  * already cut short (ending in `…`) in the middle of a value has that value's beginning, of at
  * least four characters, replaced too.
+ *
+ * @example
+ * ```ts
+ * Privacy.scrub("street 'Flat 3, 12 Privet Drive' is not deliverable", ["Flat 3, 12 Privet Drive"])
+ * // "street '<redacted>' is not deliverable"
+ * ```
  *
  * @since 0.2.0
  */
