@@ -127,7 +127,7 @@ export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, nev
             { externalId: tracking.id, trackingNumber: tracking.tracking_number, carrier: tracking.slug },
             { module: "AfterShipCarrier", method: "createTracker", noun: "tracking" }
           )
-      ).pipe(Effect.withSpan("AfterShipCarrier.createTracker"))
+      ).pipe(PortError.withSpan("AfterShipCarrier.createTracker"))
 
     const buyLabel = (_request: CarrierPort.BuyLabel): Effect.Effect<CarrierPort.Label, PortError.CarrierError> =>
       Effect.fail(

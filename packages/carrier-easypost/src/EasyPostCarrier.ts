@@ -351,7 +351,7 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
         entry.label = label
         remember(request.key, entry)
         return label
-      }).pipe(Effect.withSpan("EasyPostCarrier.buyLabel"))
+      }).pipe(PortError.withSpan("EasyPostCarrier.buyLabel"))
 
     const createTracker = (request: CarrierPort.CreateTracker): Effect.Effect<CarrierPort.Tracker, PortError.CarrierError> =>
       Effect.flatMap(
@@ -361,7 +361,7 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
             { externalId: tracker.id, trackingNumber: tracker.tracking_code, carrier: tracker.carrier },
             { module: MODULE, method: "createTracker" }
           )
-      ).pipe(Effect.withSpan("EasyPostCarrier.createTracker"))
+      ).pipe(PortError.withSpan("EasyPostCarrier.createTracker"))
 
     return {
       source,

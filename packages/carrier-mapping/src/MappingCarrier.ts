@@ -666,7 +666,7 @@ const fromCompiled = (config: MappingConfig.MappingConfig, c: Compiled): Mapping
           )
         )
       ),
-      Effect.withSpan(`MappingCarrier.${method}`, { attributes: { "waybill.source": c.source }, captureStackTrace: false })
+      PortError.withSpan(`MappingCarrier.${method}`, { attributes: { "waybill.source": c.source }, captureStackTrace: false })
     )
 
   const verifyOnly = (method: string, request: CarrierPort.InboundRequest) =>

@@ -32,6 +32,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as PortError from "./PortError.js"
+import * as Spans from "./internal/spans.js"
 import * as Privacy from "./Privacy.js"
 
 const bound = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
@@ -286,7 +287,8 @@ export const fromTimeout = (timeout: Duration.DurationInput, where: Where): Fiel
  * Guards one HTTP call: a {@link TransportFailure} becomes a `Transport` port error, a call
  * without an answer within `timeout` a `Timeout` one (both built with `error`, e.g.
  * `PortError.CarrierError`), and the call runs in a span named `span` (default
- * `<module>.<method>`). Other failures pass through.
+ * `<module>.<method>`), which records a failure by its reason, status and place, not its
+ * description (see `PortError.withSpan`). Other failures pass through.
  *
  * @since 0.1.0
  */
@@ -306,6 +308,6 @@ export const guard = <A, E, R, P>(
   ) as Effect.Effect<A, Exclude<E, TransportFailure> | P, R>
   return translated.pipe(
     Effect.timeoutFail({ duration: options.timeout, onTimeout: () => new options.error(fromTimeout(options.timeout, where)) }),
-    Effect.withSpan(options.span ?? `${options.module}.${options.method}`)
+    Spans.withSpan(options.span ?? `${options.module}.${options.method}`)
   )
 }

@@ -6,7 +6,10 @@
  *
  * @since 0.1.0
  */
+import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type * as Tracer from "effect/Tracer"
+import * as Spans from "./internal/spans.js"
 
 /**
  * Why a call failed. `RateLimited`, `Timeout`, `Transport`, `Conflict` and `Unavailable` are
@@ -154,3 +157,34 @@ export class StorageError extends Schema.TaggedError<StorageError>("@waybill/cor
 export const AnyPortError = Schema.Union(ErpError, CarrierError, HelpdeskError, NotifierError, FinanceError, StorageError)
 /** @since 0.1.0 */
 export type AnyPortError = typeof AnyPortError.Type
+
+/**
+ * Runs a call to a far side in a span named `name` (`options` as `Effect.withSpan`'s) that
+ * records a failure by its place and reason, not its description: a port error is recorded as an
+ * `Error` whose message is `<module>.<method>: <reason> (HTTP <status>)`, named after its
+ * `_tag`, any other failure by the span's name and its `_tag`. A vendor's error text can quote the
+ * personal data it was sent, and a tracer (e.g. `@effect/opentelemetry`) exports the failure a
+ * span ends with. The span still ends with an error status, defects and interruptions are
+ * recorded as they are, and the caller gets the original failure unchanged.
+ *
+ * @example
+ * ```ts
+ * import { PortError } from "@waybill/core"
+ *
+ * const createTracker = (request: CreateTracker) =>
+ *   client.createTracker(request).pipe(PortError.withSpan("AcmeCarrier.createTracker"))
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const withSpan: {
+  (
+    name: string,
+    options?: Tracer.SpanOptions | undefined
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    name: string,
+    options?: Tracer.SpanOptions | undefined
+  ): Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>>
+} = Spans.withSpan

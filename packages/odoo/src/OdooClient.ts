@@ -587,7 +587,7 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
                   )
                 ))
             ))
-        )).pipe(Effect.withSpan(`Odoo ${inv.model}.${inv.method}`, { attributes: { "odoo.model": inv.model, "odoo.method": inv.method } }))
+        )).pipe(PortError.withSpan(`Odoo ${inv.model}.${inv.method}`, { attributes: { "odoo.model": inv.model, "odoo.method": inv.method } }))
     }
 
     const decode = <A, I>(schema: Schema.Schema<A, I>, label: string) => (value: unknown) =>

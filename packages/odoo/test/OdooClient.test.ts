@@ -4,12 +4,15 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { PortError } from "@waybill/core"
+import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import * as OdooClient from "../src/OdooClient.js"
 import * as OdooCommand from "../src/OdooCommand.js"
 import * as D from "../src/OdooDomain.js"
@@ -336,5 +339,56 @@ describe("limits per instance", () => {
       yield* TestClock.adjust("10 seconds")
       expect(yield* Fiber.join(fiber)).toHaveLength(4)
       expect(fake.calls("res.partner")).toBe(4)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("spans", () => {
+  it.scopedLive("a faulted call's span records reason and place, not Odoo's message quoting a personal value", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const client = yield* OdooClient.make(fake.clientOptions())
+      yield* client.info
+      const email = "jane.doe@example.com"
+      fake.failNext({ model: "res.partner" }, {
+        _tag: "OdooError",
+        name: "odoo.exceptions.ValidationError",
+        message: `Invalid e-mail address ${email} for partner Jane Doe`,
+        status: 422
+      })
+      // a tracer that keeps every span's end exit, as an exporter sees it
+      const native = yield* Effect.tracer
+      const ended: Array<{ readonly name: string; readonly exit: Exit.Exit<unknown, unknown> }> = []
+      const tracer = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          const end = span.end.bind(span)
+          span.end = (endTime, exit) => {
+            ended.push({ name: span.name, exit })
+            end(endTime, exit)
+          }
+          return span
+        },
+        context: (f, fiber) => native.context(f, fiber)
+      })
+      const error = yield* Effect.flip(Effect.withTracer(client.searchCount("res.partner", D.all), tracer))
+      // the caller gets the original error, description and all
+      expect(error).toBeInstanceOf(PortError.ErpError)
+      expect(error).toMatchObject({ _tag: "ErpError", reason: "Invalid" })
+      expect(error.description).toContain(email)
+      const span = ended.find((s) => s.name === "Odoo res.partner.search_count")
+      expect(span).toBeDefined()
+      expect(Exit.isFailure(span!.exit)).toBe(true)
+      const failed = ended.filter((s) => Exit.isFailure(s.exit))
+      for (const { exit } of failed) {
+        if (!Exit.isFailure(exit)) continue
+        const text = [
+          Cause.pretty(exit.cause, { renderErrorCause: true }),
+          ...Cause.prettyErrors(exit.cause).map((e) => `${e.name}: ${e.message}\n${e.stack ?? ""}`)
+        ].join("\n")
+        expect(text).toContain("Invalid")
+        expect(text).not.toContain(email)
+        expect(text).not.toContain("Jane")
+      }
+      expect(Exit.isFailure(span!.exit) && Cause.pretty(span!.exit.cause)).toContain(`res.partner.search_count: Invalid`)
     }).pipe(Effect.provide(FetchLayer)))
 })
