@@ -10,7 +10,8 @@
  * holds the invoice; an exception → open or enrich the shipment's service case; resolution or
  * delivery → update the case; a note on the ERP delivery for each business milestone. A problem
  * found once the invoice is released (its trigger or POD withdrawn, a weight out of tolerance
- * measured) opens or enriches the case instead.
+ * measured) opens or enriches the case instead, and so does a delivery withdrawn after the
+ * customer was notified of it (support contacts the customer; nothing is sent automatically).
  *
  * @since 0.1.0
  */
@@ -549,6 +550,12 @@ export const plan = (input: PlanInput): Plan => {
   const triggerWithdrawnBy = new Set(input.retracted.filter((r) => Milestone.key(r.milestone) === trigger).map((r) => r.cause))
   const releasedOn = (key: string, cause: Milestone.MilestoneRetracted["cause"]) =>
     released && (key === trigger || (config.billing.requirePod && key === "pod" && !triggerWithdrawnBy.has(cause)))
+  // The customer was told of the delivery: `notify("delivered")` was planned when the shipment
+  // reached it (in an earlier commit, or earlier in this one: the record this plan starts from is
+  // the one after the previous event), under the conditions `notify` checks. Judged with today's
+  // configuration, as `notify` would be.
+  const toldDelivered =
+    notifier && config.notify.includes("delivered") && ShipmentState.has(input.record.state.view, "reached:delivered")
   for (const r of input.retracted) {
     const key = Milestone.key(r.milestone)
     const by = ofCopy(r.cause)
@@ -559,13 +566,34 @@ export const plan = (input: PlanInput): Plan => {
         `${describe(r.milestone)} no longer holds (${r.reason} by ${r.cause})`
       )
     }
-    if (releasedOn(key, r.cause)) {
+    // A withdrawn delivery the customer was notified of: the customer holds a false "delivered"
+    // (they will call, or think the parcel stolen). Support is told through the case, to contact
+    // them; nothing is sent to the customer automatically, as a second automatic message about a
+    // mis-scan may confuse more than it helps (a host that wants one can send it from the case or
+    // the audit). A withdrawn "out for delivery" is not reported: that message promises no
+    // outcome, and the next milestone (a delivery, a failed attempt, an exception) is notified
+    // anyway. Not a billing compensation: `compensations` (the invoice compensation counter) stays
+    // for problems found after the invoice was released.
+    const customerTold = key === "reached:delivered" && toldDelivered
+    const customerNote =
+      "The customer was notified that the parcel was delivered; the carrier has withdrawn that delivery. " +
+      "Contact the customer: the parcel is not delivered."
+    const invoiceReleased = releasedOn(key, r.cause)
+    if (invoiceReleased || customerTold) {
+      // One case action per withdrawal (the key is the withdrawal's), naming every fact it reports.
+      const invoiceNote = `The invoice was released on "${describe(r.milestone)}", which was ${r.reason} by ${r.cause}. Check and credit if needed.`
       const opened = openCase(
         `withdrawn:${key}:${by}`,
-        `Shipment ${s}: invoice released on a withdrawn milestone`,
-        `The invoice was released on "${describe(r.milestone)}", which was ${r.reason} by ${r.cause}. Check and credit if needed.`
+        invoiceReleased
+          ? `Shipment ${s}: invoice released on a withdrawn milestone${customerTold ? "; customer told it was delivered" : ""}`
+          : `Shipment ${s}: customer told of a delivery the carrier withdrew`,
+        invoiceReleased
+          ? customerTold
+            ? `${invoiceNote} ${customerNote}`
+            : invoiceNote
+          : `${customerNote} (${describe(r.milestone)}: ${r.reason} by ${r.cause})`
       )
-      if (opened !== undefined) compensations.push({ reason: "milestone_withdrawn", key: opened })
+      if (opened !== undefined && invoiceReleased) compensations.push({ reason: "milestone_withdrawn", key: opened })
     } else if (r.milestone._tag === "ExceptionOpened") {
       // As for a resolution: withdrawing the last open exception of a delivered shipment closes
       // the case, or the outcome would depend on whether the delivery or the withdrawal came last.

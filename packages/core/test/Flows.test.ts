@@ -721,6 +721,94 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a withdrawn delivery the customer was notified of opens the case for support; nothing sent to the customer", () =>
+    Effect.gen(function* () {
+      const caseNotes = (actions: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly payload: string }>) =>
+        actions
+          .filter((a) => a.kind === "helpdesk.openOrEnrich")
+          .map((a) => [a.key.replace(`${shipmentId}:`, ""), JSON.parse(a.payload).note as string] as const)
+      const history = [scan("o", "out_for_delivery", 500), scan("bad", "delivered", 600)]
+      // (1) Notified of the delivery, invoice not released (a POD is required): the case says so.
+      const podPolicy = new Flows.BillingPolicy({ requirePod: true })
+      const told = yield* setup(new Flows.FlowConfig({ billing: podPolicy }))
+      yield* ingestAll(told.pipeline, history)
+      expect(told.keys()).toContain("notifier.notify:delivered")
+      expect((yield* told.pipeline.record(shipmentId))?.billing.status).toBe("held")
+      const before = told.keys()
+      const result = yield* told.pipeline.ingest(retraction("fix", 610, "bad"))
+      expect(result.retracted).toEqual(["reached:delivered"])
+      const cases = caseNotes(told.outbox())
+      expect(cases.map(([k]) => k)).toEqual(["helpdesk.openOrEnrich:withdrawn:reached:delivered:fix"])
+      expect(cases[0]![1]).toMatch(/customer was notified that the parcel was delivered/)
+      expect(cases[0]![1]).not.toMatch(/invoice/i)
+      // Nothing goes to the customer on the withdrawal; it is no billing compensation.
+      const added = told.keys().filter((k) => !before.includes(k))
+      expect(added.some((k) => k.startsWith("notifier."))).toBe(false)
+      // (4) The retraction delivered again enqueues nothing new.
+      const settled = told.keys()
+      yield* ingestAll(told.pipeline, [retraction("fix", 610, "bad"), ...history])
+      expect(told.keys()).toEqual(settled)
+
+      // (2) The invoice was released on the delivery too: one case action that names both facts.
+      const both = yield* setup()
+      yield* ingestAll(both.pipeline, [...history, retraction("fix", 610, "bad")])
+      const bothCases = caseNotes(both.outbox())
+      expect(bothCases.map(([k]) => k)).toEqual(["helpdesk.openOrEnrich:withdrawn:reached:delivered:fix"])
+      expect(bothCases[0]![1]).toMatch(/invoice was released/)
+      expect(bothCases[0]![1]).toMatch(/customer was notified that the parcel was delivered/)
+
+      // (3) No notifier wired, or delivered notifications off: no customer case (the invoice's alone when released).
+      for (const config of [
+        new Flows.FlowConfig({ billing: podPolicy, targets: { helpdesk: true, notifier: false, finance: false } }),
+        new Flows.FlowConfig({ billing: podPolicy, notify: ["dispatched", "out_for_delivery", "exception"] })
+      ]) {
+        const quiet = yield* setup(config)
+        yield* ingestAll(quiet.pipeline, [...history, retraction("fix", 610, "bad")])
+        expect(quiet.keys()).not.toContain("notifier.notify:delivered")
+        expect(caseNotes(quiet.outbox())).toEqual([])
+      }
+      const silentReleased = yield* setup(new Flows.FlowConfig({ targets: { helpdesk: true, notifier: false, finance: false } }))
+      yield* ingestAll(silentReleased.pipeline, [...history, retraction("fix", 610, "bad")])
+      const invoiceOnly = caseNotes(silentReleased.outbox())
+      expect(invoiceOnly).toHaveLength(1)
+      expect(invoiceOnly[0]![1]).not.toMatch(/customer/)
+      // A withdrawn "out for delivery" opens no case (see `Flows.plan`).
+      const ofd = yield* setup(new Flows.FlowConfig({ billing: podPolicy }))
+      yield* ingestAll(ofd.pipeline, [history[0]!, retraction("fix", 510, "o")])
+      expect(ofd.keys()).toContain("notifier.notify:out_for_delivery")
+      expect(caseNotes(ofd.outbox())).toEqual([])
+    })
+  )
+
+  it.effect("a withdrawn notified delivery: one case action per withdrawal, whatever the arrival order or batching", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.record({
+            events: Histories.permutation([scan("o", "out_for_delivery", 500), scan("bad", "delivered", 600), retraction("fix", 610, "bad")]),
+            sizes: FastCheck.array(FastCheck.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 })
+          }),
+          ({ events, sizes }) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { keys, pipeline } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ requirePod: true }) }))
+                const results = yield* ingestInBatches(pipeline, events, sizes)
+                const withdrew = results.some((r) => r.retracted.includes("reached:delivered"))
+                const notified = keys().includes("notifier.notify:delivered")
+                const cases = keys().filter((k) => k.startsWith("helpdesk.openOrEnrich:"))
+                // A case exactly when the customer was told of the delivery and it was withdrawn.
+                expect(cases).toEqual(withdrew && notified ? ["helpdesk.openOrEnrich:withdrawn:reached:delivered:fix"] : [])
+                const settled = keys()
+                yield* ingestAll(pipeline, events)
+                expect(keys()).toEqual(settled)
+              })
+            )
+        ),
+        { numRuns: 40 }
+      )
+    )
+  )
+
   /** A carrier scan of `status` that carries a measured weight. */
   const weighedScan = (id: string, status: "packed" | "in_transit" | "delivered", minutes: number, grams: number, pod = false) =>
     new ShipmentEvent.StatusReported({ ...scan(id, status, minutes, { pod }), weight: Weight.Grams.make(grams) })
