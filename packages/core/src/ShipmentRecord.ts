@@ -67,10 +67,10 @@ export const approves = (billing: Billing, approval: Approval, view: ShipmentSta
     case "pod":
       return true
     case "weight":
-      if (billing.approvedWeights !== undefined) {
-        return view.measuredWeight !== undefined && billing.approvedWeights.includes(view.measuredWeight)
-      }
-      return billing.approvedWeight === undefined || billing.approvedWeight === view.measuredWeight
+      return (
+        billing.approvedWeights === undefined ||
+        (view.measuredWeight !== undefined && billing.approvedWeights.includes(view.measuredWeight))
+      )
     case "damage": {
       const covered = billing.approvedDamage
       if (covered === undefined) return true
@@ -97,19 +97,10 @@ export const approve = (billing: Billing, approval: Approval, view: ShipmentStat
     case "weight": {
       // Each weight approved stays approved: a later approval of a re-weigh adds its weight, so
       // the measurement coming back to an approved one (the re-weigh withdrawn) holds no more.
-      const { approvedWeight: _, approvedWeights: __, ...rest } = billing
+      const { approvedWeights: before = [], ...rest } = billing
       const measured = view.measuredWeight
-      const before = billing.approvedWeights ?? (billing.approvedWeight !== undefined ? [billing.approvedWeight] : [])
       const weights = measured === undefined || before.includes(measured) ? before : [...before, measured]
-      return new Billing(
-        {
-          ...rest,
-          approvals,
-          ...(measured !== undefined ? { approvedWeight: measured } : {}),
-          ...(weights.length > 0 ? { approvedWeights: weights } : {})
-        },
-        true
-      )
+      return new Billing({ ...rest, approvals, ...(weights.length > 0 ? { approvedWeights: weights } : {}) }, true)
     }
     case "damage": {
       const covered = new Set(billing.approvedDamage ?? [])
@@ -138,18 +129,10 @@ export class Billing extends Schema.Class<Billing>("Billing")({
    */
   approvedDamage: Schema.optionalWith(Schema.Array(Ids.EventId), { exact: true }),
   /**
-   * What a `weight` approval accepted: the measured weight when it was given. Another
-   * measurement out of tolerance holds the invoice again. Absent on a record written before
-   * 0.2.0, whose weight approval covers any measurement.
-   *
-   * @since 0.2.0
-   */
-  approvedWeight: Schema.optionalWith(Weight.Grams, { exact: true }),
-  /**
-   * Every weight a `weight` approval accepted, `approvedWeight` the last of them: a re-weigh
-   * approved in turn and then withdrawn leaves the measurement at a weight approved before, which
-   * holds no more. Absent on a record written before this field, whose `approvedWeight` alone is
-   * approved.
+   * Every weight a `weight` approval accepted (the measured weight when each was given): another
+   * measurement out of tolerance holds the invoice again, and a re-weigh approved in turn and
+   * then withdrawn leaves the measurement at a weight approved before, which holds no more.
+   * Absent on a record written before 0.2.0, whose weight approval covers any measurement.
    *
    * @since 0.2.0
    */

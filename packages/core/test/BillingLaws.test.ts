@@ -269,7 +269,7 @@ const holdCounts = Effect.forEach(holdReasons, (r) => Effect.map(Metric.value(co
 const releasedCount = Effect.map(Metric.value(Metrics.invoicesReleased), (s) => s.count)
 
 const billingJson = (b: ShipmentRecord.Billing) =>
-  JSON.stringify([b.status, b.holds, b.approvals, b.approvedDamage, b.approvedWeight, b.approvedWeights])
+  JSON.stringify([b.status, b.holds, b.approvals, b.approvedDamage, b.approvedWeights])
 
 const isRelease = (k: string) => k === "erp.releaseInvoice" || k === "finance.releaseInvoice"
 
