@@ -330,23 +330,6 @@ const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille
     ? (measured - shipment.declaredWeight) * 1000 > perMille * shipment.declaredWeight
     : Weight.exceedsTolerance(shipment.declaredWeight, measured, perMille)
 
-/**
- * The event that carries a state's measured weight, as `ShipmentState` picks it: the newest
- * status scan (by time, then id) other than a cancellation, not withdrawn, weighing above 0 g.
- * Only looked for on the rare commit that measures a weight out of tolerance after the release.
- */
-const weighedBy = (state: ShipmentState.ShipmentState): Ids.EventId | undefined => {
-  const withdrawn = new Set<string>(state.retracted)
-  let found: { readonly id: Ids.EventId; readonly at: number; readonly weight: number } | undefined
-  for (const e of state.events) {
-    if (e._tag !== "StatusReported" || e.status === "cancelled" || e.weight === undefined || e.weight <= 0) continue
-    if (withdrawn.has(e.id)) continue
-    const at = Instant.toMillis(e.occurredAt)
-    if (found === undefined || at > found.at || (at === found.at && e.id > found.id)) found = { id: e.id, at, weight: e.weight }
-  }
-  return found !== undefined && found.weight === state.view.measuredWeight ? found.id : undefined
-}
-
 /** Whether a commit changed the measured weight of a shipment whose invoice is released, under a tolerance. */
 const remeasuredAfterRelease = (input: PlanInput): boolean =>
   input.config.billing.weightTolerancePerMille !== undefined &&
@@ -630,9 +613,7 @@ export const plan = (input: PlanInput): Plan => {
     weightOff(shipment, measured, tolerance) &&
     !ShipmentRecord.approves(input.record.billing, "weight", view)
   ) {
-    // Weighed by an event of the set (the cause only as a fallback: a planner fed a state whose
-    // measurement it cannot trace).
-    const weighed = weighedBy(state) ?? input.cause
+    const weighed = view.measuredBy
     const declared = shipment.declaredWeight
     const parcels = shipment.packages.length
     const figures = parcels > 1

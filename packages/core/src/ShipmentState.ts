@@ -109,6 +109,8 @@ export const ShipmentView = Schema.Struct({
   exceptions: Schema.Array(ExceptionEntry),
   lastScan: Schema.optionalWith(LastScan, { exact: true }),
   measuredWeight: Schema.optionalWith(Weight.Grams, { exact: true }),
+  /** The event that carries `measuredWeight` (present with it). @since 0.2.0 */
+  measuredBy: Schema.optionalWith(Ids.EventId, { exact: true }),
   pod: Schema.optionalWith(ShipmentEvent.ProofOfDelivery, { exact: true }),
   unmapped: Schema.Array(Ids.EventId),
   milestones: Schema.Array(Milestone.Milestone),
@@ -596,7 +598,10 @@ const derive = (
   if (cancel >= 0) view.cancelledAt = events[cancel]!.occurredAt
   view.exceptions = exceptionEntries
   if (lastScan !== undefined) view.lastScan = lastScan
-  if (weighed >= 0) view.measuredWeight = (events[weighed] as StatusEvent).weight!
+  if (weighed >= 0) {
+    view.measuredWeight = (events[weighed] as StatusEvent).weight!
+    view.measuredBy = events[weighed]!.id
+  }
   if (pod >= 0) view.pod = (events[pod] as StatusEvent).pod!
   view.unmapped = sortSmall(unmapped, compareStrings)
   view.milestones = milestones
@@ -844,6 +849,7 @@ const sameView = (a: ShipmentView, b: ShipmentView): boolean =>
     a.returnProgress === b.returnProgress &&
     ms(a.cancelledAt) === ms(b.cancelledAt) &&
     a.measuredWeight === b.measuredWeight &&
+    a.measuredBy === b.measuredBy &&
     a.lastScan?.eventId === b.lastScan?.eventId &&
     ms(a.lastScan?.at) === ms(b.lastScan?.at) &&
     a.pod?.signedBy === b.pod?.signedBy &&

@@ -248,7 +248,7 @@ export const referenceDeriveView = (events: ReadonlyArray<Event>, conflicts: Rea
     ...(cancel !== undefined ? { cancelledAt: cancel.event.occurredAt } : {}),
     exceptions: exceptionEntries,
     ...(lastScan !== undefined ? { lastScan } : {}),
-    ...(weighed?.event.weight !== undefined ? { measuredWeight: weighed.event.weight } : {}),
+    ...(weighed?.event.weight !== undefined ? { measuredWeight: weighed.event.weight, measuredBy: weighed.event.id } : {}),
     ...(pod?.event.pod !== undefined ? { pod: pod.event.pod } : {}),
     unmapped: unknown.map((u) => u.event.id).sort(compareStrings),
     milestones: sortedMilestones,
