@@ -496,6 +496,23 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       })
     }
 
+    /** A registered shipment's record before any event: billing waiting, `audit` its stream's head. */
+    const emptyRecord = (shipment: Shipment.Shipment, audit: Store.AuditHead) =>
+      new ShipmentRecord.ShipmentRecord({
+        state: ShipmentState.empty(shipment.id, shipment.companyId),
+        billing: ShipmentRecord.Billing.initial,
+        audit
+      })
+
+    /**
+     * The `registered` audit entry a shipment's stream starts with; `recovered` says why the first
+     * command after a registration cut before its record wrote it instead.
+     */
+    const registration = (orderId: string, shipmentId: string, recovered?: string) => ({
+      kind: "registered",
+      body: JSON.stringify({ orderId, shipmentId, ...(recovered !== undefined ? { recovered } : {}) })
+    })
+
     const register: PipelineShape["register"] = (intake) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
@@ -540,15 +557,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               stored.set(shipment.id, info)
               const existing = yield* loadRecord(shipment.id, "register")
               if (existing === undefined) {
-                const state = ShipmentState.empty(shipment.id, shipment.companyId)
-                const audit = Audit.chain(shipment.id, undefined, [
-                  { at: now, kind: "registered", body: JSON.stringify({ orderId: intake.order.id, shipmentId: shipment.id }) }
-                ])
-                const record = new ShipmentRecord.ShipmentRecord({
-                  state,
-                  billing: ShipmentRecord.Billing.initial,
-                  audit: { seq: audit[0]!.seq, hash: audit[0]!.hash }
-                })
+                const audit = Audit.chain(shipment.id, undefined, [{ at: now, ...registration(intake.order.id, shipment.id) }])
+                const record = emptyRecord(shipment, { seq: audit[0]!.seq, hash: audit[0]!.hash })
                 const result = yield* Effect.mapError(
                   store.commit({
                     shipmentId: shipment.id,
@@ -628,23 +638,6 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
      * `register` commits (an empty state of the info's company, initial billing). Its audit head is
      * the GENESIS hash at seq 0, as `Audit.chain` starts a stream without a head.
      */
-    const unrecorded = (info: ShipmentRecord.ShipmentInfo): ShipmentRecord.ShipmentRecord =>
-      new ShipmentRecord.ShipmentRecord({
-        state: ShipmentState.empty(info.shipment.id, info.shipment.companyId),
-        billing: ShipmentRecord.Billing.initial,
-        audit: { seq: 0, hash: Audit.GENESIS }
-      })
-
-    /** The `registered` audit entry of a record created by the first command after a cut registration. */
-    const recoveredRegistration = (info: ShipmentRecord.ShipmentInfo, method: string) => ({
-      kind: "registered",
-      body: JSON.stringify({
-        orderId: info.shipment.orderId,
-        shipmentId: info.shipment.id,
-        recovered: `the record was missing; created at the first ${method}`
-      })
-    })
-
     const notRegistered = (shipmentId: string, method: string) =>
       new IngestError({
         reason: "NotFound",
@@ -726,12 +719,16 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               const info = found.get(id)
               if (info === undefined) return void out.set(id, notRegistered(id, method))
               // Reference data without a record: a registration cut before its first commit.
-              const current = stored === undefined ? unrecorded(info) : materialize(stored, held[i], logs.get(id), method)
+              const current = stored === undefined
+                ? emptyRecord(info.shipment, { seq: 0, hash: Audit.GENESIS })
+                : materialize(stored, held[i], logs.get(id), method)
               if (current instanceof IngestError) return void out.set(id, current)
               const version = stored?.version ?? 0
               const decision = step(id, current, info, now, version)
               if (decision._tag === "Skip") return void out.set(id, decision.value)
-              const drafts = stored === undefined ? [recoveredRegistration(info, method), ...decision.audits] : decision.audits
+              const drafts = stored === undefined
+                ? [registration(info.shipment.orderId, id, `the record was missing; created at the first ${method}`), ...decision.audits]
+                : decision.audits
               const entries = Audit.chain(id, stored === undefined ? undefined : current.audit, drafts.map((a) => ({ at: now, ...a })))
               const head = entries[entries.length - 1]
               const record = Construct.trusted(ShipmentRecord.ShipmentRecord, {
