@@ -14,8 +14,7 @@
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
-import { type CarrierPort, type PortError, type TimePolicy, WebhookSignature } from "@waybill/core"
+import { type TimePolicy, WebhookSignature } from "@waybill/core"
 import * as AfterShipTracking from "./AfterShipTracking.js"
 
 /**
@@ -107,15 +106,11 @@ export const legacyScheme: WebhookSignature.Scheme = {
  */
 export const sign = (body: Uint8Array | string, secret: string): string => WebhookSignature.sign(body, secret, scheme)
 
-const MODULE = "AfterShipWebhook"
-const SOURCE = "aftership"
-
-// `verify` and the `Verified` token come from core's kit; `parse` is AfterShip's own because its
-// options (`zoneByCountry`, the `RequireZone` default) do not fit core's payload options.
-const webhook = WebhookSignature.webhook({
-  module: MODULE,
-  source: SOURCE,
+const webhook = WebhookSignature.webhook<"AfterShipWebhook", Options>({
+  module: "AfterShipWebhook",
+  source: "aftership",
   headers: [{ name: signatureHeader, scheme }, { name: legacySignatureHeader, scheme: legacyScheme }],
+  timePolicy: defaultTimePolicy,
   decode: AfterShipTracking.fromWebhook
 })
 
@@ -135,34 +130,18 @@ export type Verified = WebhookSignature.Verified<"AfterShipWebhook">
  *
  * @since 0.1.0
  */
-export const verify: WebhookSignature.Webhook<"AfterShipWebhook">["verify"] = webhook.verify
+export const verify: WebhookSignature.Webhook<"AfterShipWebhook", Options>["verify"] = webhook.verify
 
 /**
  * Parses a verified request into observations (one per checkpoint of a `tracking_update`).
  *
  * @since 0.1.0
  */
-export const parse = (
-  verified: Verified,
-  options: Omit<Options, "secret">
-): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
-  const source = options.source ?? SOURCE
-  return WebhookSignature.parseJson(verified.request, { module: MODULE, source }, (json) =>
-    AfterShipTracking.fromWebhook(json, {
-      source,
-      timePolicy: options.timePolicy ?? defaultTimePolicy,
-      zoneByCountry: options.zoneByCountry,
-      receivedAt: verified.request.receivedAt
-    }))
-}
+export const parse: WebhookSignature.Webhook<"AfterShipWebhook", Options>["parse"] = webhook.parse
 
 /**
  * Verifies, then parses: the only way the carrier port reads a webhook.
  *
  * @since 0.1.0
  */
-export const verifyAndParse = (
-  request: CarrierPort.InboundRequest,
-  options: Options
-): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
-  Effect.flatMap(webhook.verify(request, options), (verified) => parse(verified, options))
+export const verifyAndParse: WebhookSignature.Webhook<"AfterShipWebhook", Options>["verifyAndParse"] = webhook.verifyAndParse

@@ -538,17 +538,27 @@ export interface PayloadOptions {
  *
  * @since 0.1.0
  */
-export interface WebhookSpec<Owner extends string> {
+export interface WebhookSpec<Owner extends string, O extends Options = Options> {
   /** The module named in errors and in the `Verified` token, e.g. `EasyPostWebhook`. */
   readonly module: Owner
   /** The default event source, e.g. `easypost`. */
   readonly source: string
   /** The signature headers, preferred first (see {@link Spec}). */
   readonly headers: readonly [SignatureHeader, ...Array<SignatureHeader>]
-  /** Turns the JSON body into observations; fails with a typed `CarrierError`. */
+  /**
+   * What a time without a zone means when the host's options say nothing (default `AssumeUtc`).
+   *
+   * @since 0.2.0
+   */
+  readonly timePolicy?: TimePolicy.TimePolicy | undefined
+  /**
+   * Turns the JSON body into observations; fails with a typed `CarrierError`. Besides the
+   * payload options it gets the vendor's own options (`O` beyond {@link Options}) as the host
+   * gave them.
+   */
   readonly decode: (
     json: unknown,
-    options: PayloadOptions
+    options: PayloadOptions & Omit<O, keyof Options>
   ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
 }
 
@@ -557,36 +567,37 @@ export interface WebhookSpec<Owner extends string> {
  *
  * @since 0.1.0
  */
-export interface Webhook<Owner extends string> {
+export interface Webhook<Owner extends string, O extends Options = Options> {
   /** The class of this vendor's verified requests (only `verify` makes one). */
   readonly Verified: VerifiedConstructor<Owner>
   /** Checks the body size and the signature (see {@link verify}). */
   readonly verify: (
     request: CarrierPort.InboundRequest,
-    options: Options
+    options: O
   ) => Effect.Effect<Verified<Owner>, PortError.CarrierError>
   /** Parses a verified request's JSON body (see {@link parseJson}). */
   readonly parse: (
     verified: Verified<Owner>,
-    options: Omit<Options, "secret">
+    options: Omit<O, "secret">
   ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
   /** Verifies, then parses: the only way a carrier port should read a webhook. */
   readonly verifyAndParse: (
     request: CarrierPort.InboundRequest,
-    options: Options
+    options: O
   ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
 }
 
 /**
  * Makes a vendor's webhook module: `verify` checks the size and the signature and returns a
  * `Verified` request, `parse` takes only such a request and hands its JSON to `decode` (time
- * policy default `AssumeUtc`), `verifyAndParse` does both.
+ * policy: the host's, else the spec's, else `AssumeUtc`; with the vendor's own options), and
+ * `verifyAndParse` does both.
  *
  * @since 0.1.0
  */
-export const webhook = <Owner extends string>(spec: WebhookSpec<Owner>): Webhook<Owner> => {
+export const webhook = <Owner extends string, O extends Options = Options>(spec: WebhookSpec<Owner, O>): Webhook<Owner, O> => {
   const kind = verifiedFor(spec.module)
-  const verifyRequest: Webhook<Owner>["verify"] = (request, options) =>
+  const verifyRequest: Webhook<Owner, O>["verify"] = (request, options) =>
     Effect.map(
       verify(request, {
         module: spec.module,
@@ -597,12 +608,14 @@ export const webhook = <Owner extends string>(spec: WebhookSpec<Owner>): Webhook
       }),
       () => kind.make(request)
     )
-  const parse: Webhook<Owner>["parse"] = (verified, options) => {
+  const parse: Webhook<Owner, O>["parse"] = (verified, options) => {
+    const { maxBodyBytes: _m, secret: _s, source: _source, timePolicy, ...own } = options as Omit<O, "secret"> & Partial<Options>
     const source = options.source ?? spec.source
     return parseJson(verified.request, { module: spec.module, source }, (json) =>
       spec.decode(json, {
+        ...(own as Omit<O, keyof Options>),
         source,
-        timePolicy: options.timePolicy ?? { _tag: "AssumeUtc" },
+        timePolicy: timePolicy ?? spec.timePolicy ?? { _tag: "AssumeUtc" },
         receivedAt: verified.request.receivedAt
       }))
   }
