@@ -3,7 +3,7 @@
  * Odoo before the release, and the payment state of an invoice cancelled in Odoo.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ErpPort, Instant } from "@waybill/core"
+import { ErpPort, Instant, type Shipment } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import { OdooFake } from "../src/testing/index.js"
 import { connect, FetchLayer, intakeOf, key } from "./helpers.js"
@@ -28,24 +28,38 @@ const invoicedQuantities = (fake: OdooFake.OdooFake, invoiceId: number) =>
   fake.admin.read("account.move.line", fake.admin.search("account.move.line", [["move_id", "=", invoiceId]]), ["quantity"])
     .map((l) => l.quantity)
 
+/**
+ * A split order (see `seedSplit`) on a fresh Odoo 17 fake, connected: `shipment(i)` is its i-th
+ * delivery as the intake reads it now, `validated(i)` validates it first, `release` releases a
+ * shipment's invoice under the shipment's invoice key.
+ */
+const splitOrder = (policy: "order" | "delivery") =>
+  Effect.gen(function*() {
+    const fake = yield* OdooFake.make({ version: 17 })
+    const { orderId } = seedSplit(fake, policy)
+    const { erp } = yield* connect(fake)
+    const shipment = (i: number) => Effect.map(intakeOf(erp, orderId), (intake) => intake.shipments[i]!)
+    const validated = (i: number) =>
+      Effect.tap(shipment(i), (s) => erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key(`v${i + 1}`), shipment: s, deliveredAt })))
+    const releaseOf = (s: Shipment.Shipment) => new ErpPort.ReleaseInvoice({ key: key(`${s.id}:invoice`), shipment: s })
+    const release = (s: Shipment.Shipment) => erp.releaseInvoice(releaseOf(s))
+    return { fake, erp, orderId, shipment, validated, releaseOf, release }
+  })
+
 describe("an order shipped in two deliveries", () => {
   for (const policy of ["order", "delivery"] as const) {
     it.scopedLive(`invoice policy ${policy}: each delivery's release invoices its own goods, once`, () =>
       Effect.gen(function*() {
-        const fake = yield* OdooFake.make({ version: 17 })
-        const { orderId } = seedSplit(fake, policy)
-        const { erp } = yield* connect(fake)
-        const first = (yield* intakeOf(erp, orderId)).shipments[0]!
-        yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
-        const released1 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
+        const { fake, orderId, release, validated } = yield* splitOrder(policy)
+        const first = yield* validated(0)
+        const released1 = yield* release(first)
         // 2 widgets shipped: 2 × 40.00 + 15% = 92.00, not the 3 still waiting in the backorder
         expect(released1.created).toBe(true)
         expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id)).toEqual([2])
         expect(released1.invoice.total).toEqual({ amountMinor: 9200, currency: "USD" })
 
-        const second = (yield* intakeOf(erp, orderId)).shipments[1]!
-        yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v2"), shipment: second, deliveredAt }))
-        const released2 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+        const second = yield* validated(1)
+        const released2 = yield* release(second)
         // the backorder's 3 widgets get their own invoice
         expect(released2.created).toBe(true)
         expect(released2.invoice.id).not.toBe(released1.invoice.id)
@@ -57,18 +71,14 @@ describe("an order shipped in two deliveries", () => {
 
   it.scopedLive("the backorder released first does not invoice the first delivery's goods (held)", () =>
     Effect.gen(function*() {
-      const fake = yield* OdooFake.make({ version: 17 })
-      const { orderId } = seedSplit(fake, "delivery")
-      const { erp } = yield* connect(fake)
-      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
-      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
-      const second = (yield* intakeOf(erp, orderId)).shipments[1]!
-      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v2"), shipment: second, deliveredAt }))
+      const { fake, release, validated } = yield* splitOrder("delivery")
+      const first = yield* validated(0)
+      const second = yield* validated(1)
       // the first delivery's invoice is held (damage, missing POD): the backorder's is released
-      const released2 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+      const released2 = yield* release(second)
       expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
       // the hold lifted, the first delivery is invoiced on its own
-      const released1 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
+      const released1 = yield* release(first)
       expect(released1.created).toBe(true)
       expect(released1.invoice.id).not.toBe(released2.invoice.id)
       expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id)).toEqual([2])
@@ -76,12 +86,8 @@ describe("an order shipped in two deliveries", () => {
 
   it.scopedLive("a crash between creating and marking the invoice: the retry trims the draft to its delivery", () =>
     Effect.gen(function*() {
-      const fake = yield* OdooFake.make({ version: 17 })
-      const { orderId } = seedSplit(fake, "order")
-      const { erp } = yield* connect(fake)
-      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
-      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
-      const release = new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first })
+      const { erp, fake, releaseOf, validated } = yield* splitOrder("order")
+      const release = releaseOf(yield* validated(0))
       fake.failNext({ model: "sale.advance.payment.inv", method: "create_invoices" }, OdooFake.actThenDrop)
       expect((yield* Effect.flip(erp.releaseInvoice(release))).reason).toBe("Transport")
       const released = yield* erp.releaseInvoice(release)
@@ -94,17 +100,11 @@ describe("an order shipped in two deliveries", () => {
 describe("an order cancelled in Odoo", () => {
   it.scopedLive("after an earlier delivery was invoiced: the release fails permanently, naming the cancellation", () =>
     Effect.gen(function*() {
-      const fake = yield* OdooFake.make({ version: 17 })
-      const { orderId } = seedSplit(fake, "delivery")
-      const { erp } = yield* connect(fake)
-      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
-      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
-      const released1 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
-      const second = (yield* intakeOf(erp, orderId)).shipments[1]!
+      const { fake, orderId, release, shipment, validated } = yield* splitOrder("delivery")
+      const released1 = yield* release(yield* validated(0))
+      const second = yield* shipment(1)
       fake.admin.call("sale.order", "action_cancel", [orderId])
-      const error = yield* Effect.flip(
-        erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
-      )
+      const error = yield* Effect.flip(release(second))
       expect(error.reason).toBe("Invalid")
       expect(error.description).toContain("cancelled")
       // the first delivery's invoice is untouched, and not reported as the second's
@@ -115,12 +115,8 @@ describe("an order cancelled in Odoo", () => {
 describe("payment state", () => {
   it.scopedLive("an invoice cancelled in Odoo is not reported as waiting for payment", () =>
     Effect.gen(function*() {
-      const fake = yield* OdooFake.make({ version: 17 })
-      const { orderId } = seedSplit(fake, "delivery")
-      const { erp } = yield* connect(fake)
-      const first = (yield* intakeOf(erp, orderId)).shipments[0]!
-      yield* erp.validateDelivery(new ErpPort.ValidateDelivery({ key: key("v1"), shipment: first, deliveredAt }))
-      const released = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${first.id}:invoice`), shipment: first }))
+      const { erp, fake, release, validated } = yield* splitOrder("delivery")
+      const released = yield* release(yield* validated(0))
       expect(yield* erp.readPayment(new ErpPort.ReadPayment({ invoice: released.invoice }))).toBe("not_paid")
       // an accountant resets it to draft and cancels it (Odoo then reads payment_state not_paid)
       const id = released.invoice.refs.odoo!.id
