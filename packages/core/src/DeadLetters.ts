@@ -6,7 +6,8 @@
  * unknown tracking number or shipment, a crash while ingesting it, or delivered `maxDeliveries`
  * times without an acknowledgement and moved here from the transport's dead letters). Each keeps the payload, the last error and the attempt
  * count. After the cause is fixed, {@link replay} puts actions back into the outbox and
- * re-ingests inbound messages; every replay is recorded in the `ops` audit stream.
+ * re-ingests inbound messages; every replay is recorded in the `ops` audit stream before it
+ * takes effect (see {@link replay}).
  *
  * @since 0.1.0
  */
@@ -133,6 +134,17 @@ const decodeMessage = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.Inbou
  * again stays a dead letter with the new error and its attempts counted on (a raw request that
  * now parses is kept as the observations of it that failed, the rest being ingested).
  *
+ * Recorded in the `ops` audit stream in two entries: `replay` (`by`, `filter`, the `ids` of the
+ * letters selected) before any letter is touched, so no replay takes effect without a trace, even
+ * if the process dies right after a requeue or an ingest; and `replayed` once it ends (`by`,
+ * `replay` = the seq of its `replay` entry, the counts, and `stopped` with the reason when it
+ * stopped part way). A `replay` entry with no `replayed` one names a replay cut short by a
+ * crash: any of its letters may have been requeued or reingested. Replaying again after such a
+ * crash selects only the letters still dead (a requeued action is not requeued twice; an inbound
+ * letter ingested but not yet removed ingests as a duplicate, without a second effect). If the
+ * `replay` entry cannot be written, nothing is replayed; if only the `replayed` entry cannot be
+ * written, the replay's report is still returned (it is logged as a warning).
+ *
  * @since 0.1.0
  */
 export const replay = (
@@ -153,12 +165,28 @@ export const replay = (
     let reingested = 0
     let failedAgain = 0
     const ids = letters.map((l) => l.id)
+    // The operator action is on record before it takes effect: a crash between a requeue (or an
+    // ingest) and a later append would leave an action running again with no trace of who let it.
+    const intent = yield* Audit.append("ops", {
+      at: now,
+      kind: "replay",
+      body: JSON.stringify({ by, filter: checked, ids })
+    })
     const record = (stopped?: string) =>
-      Audit.append("ops", {
-        at: now,
-        kind: "replay",
-        body: JSON.stringify({ by, filter: checked, requeued, reingested, failedAgain, ids, ...(stopped !== undefined ? { stopped } : {}) })
-      })
+      Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        Audit.append("ops", {
+          at,
+          kind: "replayed",
+          body: JSON.stringify({
+            by,
+            replay: intent.seq,
+            requeued,
+            reingested,
+            failedAgain,
+            ...(stopped !== undefined ? { stopped } : {})
+          })
+        })
+      )
     const replayed = Effect.gen(function* () {
       if (actions.length > 0) requeued = yield* store.requeue(actions, now)
       for (const letter of letters.filter((l) => l.kind === "inbound")) {
@@ -186,9 +214,8 @@ export const replay = (
         failedAgain++
       }
     })
-    // A replay stopped part way (a retryable failure, an interruption) is recorded too, with what
-    // it did before it stopped: the letters it requeued or reingested are gone from the store. A
-    // requeue that failed part way may have put back some of `ids` without a count.
+    // A replay stopped part way (a retryable failure, an interruption) records what it did before
+    // it stopped. A requeue that failed part way may have put back some of `ids` without a count.
     yield* Effect.onError(replayed, (cause) =>
       Effect.ignoreLogged(
         record(
@@ -199,6 +226,9 @@ export const replay = (
         )
       )
     )
-    yield* record()
+    // Done and on record (the `replay` entry): an outcome that cannot be written does not undo it.
+    yield* Effect.catchAllCause(record(), (cause) =>
+      Effect.logWarning(`the outcome of replay ${intent.seq} could not be recorded`, cause)
+    )
     return { requeued, reingested, failedAgain }
   })

@@ -12,7 +12,9 @@
  *   Otherwise it returns `Conflict` with the current version and writes nothing.
  * - **An action key is enqueued at most once, ever.** Commit skips outbox actions whose key is
  *   pending, leased, dead-lettered or done (acknowledged); only `requeue` of a dead letter puts
- *   a key back.
+ *   a key back. `requeue` moves each letter in one step: its action is in the outbox exactly when
+ *   the letter is gone, so a crash part way leaves every letter requeued or still dead (never
+ *   neither, never both).
  * - **Order.** `claim` hands out actions in the order they were enqueued (a retried action goes
  *   to the back), skipping those not due yet and those whose `after` action is pending, leased
  *   or dead-lettered (once it is done, or its dead letter was removed, it holds nothing back).

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { DeadLetters, MemoryStore, Pipeline, PortError, Store } from "../src/index.js"
+import { Audit, DeadLetters, MemoryStore, Pipeline, PortError, Store } from "../src/index.js"
 import * as Inbound from "../src/internal/inbound.js"
 import { Histories } from "../src/testing/index.js"
 import { companyId, shipmentId } from "./builders.js"
@@ -58,10 +58,11 @@ describe("DeadLetters.replay", () => {
       }).pipe(Effect.provideService(Store.Store, flaky), Effect.exit)
       expect(Exit.isFailure(exit)).toBe(true)
       expect((yield* store.deadLetters({ limit: 10 })).map((l) => l.id)).toEqual(["k2"])
-      // k1 is back in the outbox: the replay that put it there is on record.
+      // k1 is back in the outbox: the replay that put it there is on record, and where it stopped.
       const entries = yield* store.readAudit("ops", 1, 10)
-      expect(entries.map((e) => JSON.parse(e.body))).toEqual([
-        expect.objectContaining({ by: "ops@example.com", ids: ["k1", "k2"], stopped: "Unavailable" })
+      expect(entries.map((e) => [e.kind, JSON.parse(e.body)])).toEqual([
+        ["replay", { by: "ops@example.com", filter: { target: "notifier" }, ids: ["k1", "k2"] }],
+        ["replayed", { by: "ops@example.com", replay: 1, requeued: 0, reingested: 0, failedAgain: 0, stopped: "Unavailable" }]
       ])
     }))
 })
@@ -94,8 +95,9 @@ describe("DeadLetters filters", () => {
         expect(yield* DeadLetters.replay({ ids: ["nope"] }, "ops@example.com")).toEqual({ requeued: 0, reingested: 0, failedAgain: 0 })
         expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["k1", "k12"])
         expect(yield* store.outboxSize()).toBe(0)
-        expect((yield* store.readAudit("ops", 1, 10)).map((e) => JSON.parse(e.body))).toEqual([
-          expect.objectContaining({ requeued: 0, ids: [] })
+        expect((yield* store.readAudit("ops", 1, 10)).map((e) => [e.kind, JSON.parse(e.body)])).toEqual([
+          ["replay", expect.objectContaining({ ids: [] })],
+          ["replayed", expect.objectContaining({ replay: 1, requeued: 0 })]
         ])
       }).pipe(Effect.provide(layer))
     }))
@@ -176,6 +178,130 @@ describe("DeadLetters.replay of inbound letters", () => {
         expect(yield* DeadLetters.list()).toEqual([])
         expect(yield* store.outboxSize()).toBe(outbox)
         expect((yield* pipeline.record(shipmentId))!.state.events.map((e) => e.id)).toEqual(events)
+      }).pipe(Effect.provide(layer))
+    }))
+})
+
+/**
+ * A store whose process dies right after `method` first succeeds once armed: from then on nothing
+ * reaches the store (not even the replay's own handlers), as after a crash.
+ */
+const crashingAfter = (store: Store.StoreShape, methods: ReadonlyArray<keyof Store.StoreShape>) => {
+  let armed = false
+  let crashed = false
+  const gone = new PortError.StorageError({ reason: "Unavailable", module: "test", method: "crash", description: "process died" })
+  const wrapped = Object.fromEntries(
+    Object.entries(store).map(([name, value]) => [
+      name,
+      typeof value !== "function"
+        ? value
+        : (...args: Array<unknown>) =>
+          Effect.suspend(() =>
+            crashed
+              ? Effect.fail(gone)
+              : Effect.tap((value as (...a: Array<unknown>) => Effect.Effect<unknown, PortError.StorageError>)(...args), () => {
+                if (armed && methods.includes(name as keyof Store.StoreShape)) crashed = true
+              })
+          )
+    ])
+  ) as unknown as Store.StoreShape
+  return {
+    store: wrapped,
+    arm: () => {
+      armed = true
+    },
+    restart: () => {
+      armed = false
+      crashed = false
+    }
+  }
+}
+
+describe("DeadLetters.replay and crashes", () => {
+  it.effect("a replay whose entry cannot be written replays nothing", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      yield* store.putDeadLetter(letter("k1"))
+      const full: Store.StoreShape = {
+        ...store,
+        appendAudit: () =>
+          Effect.fail(new PortError.StorageError({ reason: "Unavailable", module: "test", method: "appendAudit", description: "down" }))
+      }
+      const exit = yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.make()
+        return yield* DeadLetters.replay({ ids: ["k1"] }, "ops@example.com").pipe(Effect.provideService(Pipeline.Pipeline, pipeline))
+      }).pipe(Effect.provideService(Store.Store, full), Effect.exit)
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect((yield* store.deadLetters({ limit: 10 })).map((l) => l.id)).toEqual(["k1"])
+      expect(yield* store.outboxSize()).toBe(0)
+    }))
+
+  it.effect("a crash right after the requeue leaves the replay on record; replayed again, nothing is requeued twice", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      yield* store.putDeadLetter(letter("k1"))
+      const crashing = crashingAfter(store, ["requeue"])
+      const replay = Effect.gen(function* () {
+        const pipeline = yield* Pipeline.make()
+        return yield* DeadLetters.replay({ target: "notifier" }, "ops@example.com").pipe(
+          Effect.provideService(Pipeline.Pipeline, pipeline)
+        )
+      }).pipe(Effect.provideService(Store.Store, crashing.store))
+      crashing.arm()
+      // Whatever it answers: the process is gone, nothing it writes after the requeue arrives.
+      yield* Effect.exit(replay)
+      // k1 is back in the outbox and will run again: the replay that put it there is on record.
+      expect(yield* store.outboxSize()).toBe(1)
+      const before = (yield* store.readAudit("ops", 1, 10)).map((e) => [e.kind, JSON.parse(e.body)])
+      expect(before).toEqual([["replay", expect.objectContaining({ by: "ops@example.com", ids: ["k1"] })]])
+      // The operator replays again after the restart: k1 is not requeued a second time, and the
+      // first entry is not contradicted (the second replay names no letter).
+      crashing.restart()
+      expect(yield* replay).toEqual({ requeued: 0, reingested: 0, failedAgain: 0 })
+      expect(yield* store.outboxSize()).toBe(1)
+      const after = (yield* store.readAudit("ops", 1, 10)).map((e) => [e.kind, JSON.parse(e.body)])
+      expect(after.slice(0, 1)).toEqual(before)
+      expect(after.slice(1)).toEqual([
+        ["replay", expect.objectContaining({ by: "ops@example.com", ids: [] })],
+        ["replayed", expect.objectContaining({ by: "ops@example.com", requeued: 0, replay: 2 })]
+      ])
+      expect((yield* Audit.verify.pipe(Effect.provideService(Store.Store, store))).problems).toEqual([])
+    }))
+
+  it.effect("a crash right after an inbound letter is reingested leaves the replay on record; replayed again, no second effect", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      const crashing = crashingAfter(store, ["commit", "commitMany"])
+      const layer = Layer.provideMerge(Pipeline.layer({ carriers: [carrier] }), Layer.succeed(Store.Store, crashing.store))
+      const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+      const tracking = intake.shipments[0]!.trackingNumber!
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const early = yield* pipeline.receive(request([observation(tracking, "u1", "delivered", 5)]))
+        expect(early.rejected.map((e) => e.reason)).toEqual(["NotFound"])
+        yield* pipeline.register(intake)
+        const [kept] = yield* DeadLetters.list({ kind: "inbound" })
+        const outbox = yield* store.outboxSize()
+        crashing.arm()
+        yield* Effect.exit(DeadLetters.replay({ kind: "inbound" }, "ops@example.com"))
+        // The delivery is in the record (and its effects in the outbox): the replay is on record.
+        expect(yield* store.outboxSize()).toBeGreaterThan(outbox)
+        const effects = yield* store.outboxSize()
+        const before = (yield* store.readAudit("ops", 1, 10)).map((e) => [e.kind, JSON.parse(e.body)])
+        expect(before).toEqual([["replay", expect.objectContaining({ by: "ops@example.com", ids: [kept!.id] })]])
+        crashing.restart()
+        // The letter is still there (the crash came before its removal): replayed again, it is a
+        // duplicate, no second effect, and it is gone.
+        expect(yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")).toEqual({ requeued: 0, reingested: 1, failedAgain: 0 })
+        expect(yield* DeadLetters.list()).toEqual([])
+        expect(yield* store.outboxSize()).toBe(effects)
+        const after = (yield* store.readAudit("ops", 1, 10)).map((e) => [e.kind, JSON.parse(e.body)])
+        expect(after.slice(0, 1)).toEqual(before)
+        expect(after.slice(1)).toEqual([
+          ["replay", expect.objectContaining({ ids: [kept!.id] })],
+          ["replayed", expect.objectContaining({ reingested: 1, replay: 2 })]
+        ])
+        expect((yield* Audit.verify).problems).toEqual([])
       }).pipe(Effect.provide(layer))
     }))
 })

@@ -240,9 +240,10 @@ describe("dispatcher", () => {
         expect(far.calls.length).toBe(6)
         expect(yield* store.isDone("k1")).toBe(true)
         expect(yield* DeadLetters.list()).toEqual([])
-        // The replay is in the ops audit stream.
-        const [entry] = yield* store.readAudit("ops", 1, 10)
-        expect(JSON.parse(entry!.body)).toMatchObject({ by: "ops@example.com", requeued: 1 })
+        // The replay is in the ops audit stream: what was replayed (before), then what it did.
+        const [intent, outcome] = yield* store.readAudit("ops", 1, 10)
+        expect([intent!.kind, JSON.parse(intent!.body)]).toEqual(["replay", expect.objectContaining({ by: "ops@example.com", ids: ["k1"] })])
+        expect([outcome!.kind, JSON.parse(outcome!.body)]).toEqual(["replayed", expect.objectContaining({ replay: 1, requeued: 1 })])
         expect((yield* Audit.verify).problems).toEqual([])
       })
     )
