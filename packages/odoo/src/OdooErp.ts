@@ -1248,6 +1248,15 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
      * `projectId` is used for every company.
      */
     const projects = new Map<string, { readonly id: number; readonly company: number | false }>()
+    /** Moves the tasks of a duplicate project to `into` and removes it (archives it where the API user may not delete projects). */
+    const mergeProject = (duplicate: number, into: number) =>
+      Effect.gen(function*() {
+        const tasks = yield* client.search("project.task", D.eq("project_id", duplicate), { context: { active_test: false } })
+        if (tasks.length > 0) yield* client.write("project.task", tasks, { project_id: into })
+        yield* client.unlink("project.project", [duplicate]).pipe(
+          Effect.catchIf((e) => e.reason === "Forbidden", () => client.write("project.project", [duplicate], { active: false }))
+        )
+      })
     const projectOf = (company: number | undefined) => {
       const cacheKey = String(company ?? "")
       return locks.withLock(`project.project:service-cases:${cacheKey}`, Effect.suspend(() => {
@@ -1261,21 +1270,33 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             project = { id: configured, company: rows[0]?.company_id?.id ?? false }
           } else {
             const name = options.serviceCases?.projectName ?? "Service cases"
-            const rows = yield* client.searchRead(
-              "project.project",
-              D.and(D.eq("name", name), company !== undefined ? D.isIn("company_id", [company, false]) : D.all),
-              { fields: { company_id: OdooField.Many2one }, order: "id asc" }
+            const find = Effect.map(
+              client.searchRead(
+                "project.project",
+                D.and(D.eq("name", name), company !== undefined ? D.isIn("company_id", [company, false]) : D.all),
+                { fields: { company_id: OdooField.Many2one }, order: "id asc" }
+              ),
+              // the company's own project first (the lowest id), else a shared one
+              (rows) =>
+                company !== undefined
+                  ? rows.find((r) => r.company_id?.id === company) ?? rows.find((r) => r.company_id === null)
+                  : rows[0]
             )
-            // the company's own project first, else a shared one
-            const found = company !== undefined
-              ? rows.find((r) => r.company_id?.id === company) ?? rows.find((r) => r.company_id === null)
-              : rows[0]
-            project = found !== undefined
-              ? { id: found.id, company: found.company_id?.id ?? false }
-              : {
-                id: yield* client.create("project.project", { name, ...(company !== undefined ? { company_id: company } : {}) }),
-                company: company ?? false
-              }
+            const found = yield* find
+            if (found !== undefined) project = { id: found.id, company: found.company_id?.id ?? false }
+            else {
+              const id = yield* client.create("project.project", { name, ...(company !== undefined ? { company_id: company } : {}) })
+              // Another process may have created the company's project at the same time (the lock
+              // above is per process). As for a case, the one with the lowest id is the company's
+              // (the one every later lookup finds): a duplicate this call created is removed, its
+              // tasks moved first (another process may have taken it for the company's already,
+              // and unlinking a project unlinks its tasks).
+              const first = yield* find
+              if (first !== undefined && first.id !== id && (first.company_id?.id ?? undefined) === company) {
+                yield* mergeProject(id, first.id)
+                project = { id: first.id, company: first.company_id?.id ?? false }
+              } else project = { id, company: company ?? false }
+            }
           }
           projects.set(cacheKey, project)
           return project
@@ -1506,7 +1527,10 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             const team = yield* teamOf(company)
             values = { name: request.subject, description, ...(team !== undefined ? { team_id: team } : {}) }
           }
-          const id = yield* client.create(model, values)
+          const id = yield* client.create(model, values).pipe(
+            // the project may be gone (a duplicate another process merged away): look it up again next time
+            Effect.tapError(() => Effect.sync(() => projects.delete(String(company ?? ""))))
+          )
           // Another process may have opened the shipment's first case at the same time: the
           // dispatcher's lease is per action key (a first exception's and a second one's differ)
           // and the lock above is per process. The case with the lowest id is the shipment's (the

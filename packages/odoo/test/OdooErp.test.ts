@@ -988,6 +988,55 @@ describe("service cases in the helpdesk", () => {
         expect(fake.admin.search("project.project", [])).toEqual([shared])
       }).pipe(Effect.provide(FetchLayer)))
 
+    it.scopedLive("two processes opening the first cases of a new company at once leave it one Service cases project, holding both cases", () =>
+      Effect.gen(function*() {
+        const fake = yield* OdooFake.make({ version: 17, latencyMs: 30 })
+        const b = seedOtherCompany(fake)
+        /** Another confirmed order of company B. */
+        const orderOfB = (code: string) => {
+          const partner = fake.admin.createPartner()
+          const product = fake.admin.createProduct({ name: code, code, weightKg: 1, price: 10 })
+          fake.admin.setStock(product, 10)
+          const { orderId } = fake.admin.createOrder({ partnerId: partner, lines: [{ productId: product, quantity: 1, price: 10 }], confirm: false })
+          fake.admin.write("sale.order", [orderId], { company_id: b.other })
+          fake.admin.call("sale.order", "action_confirm", [orderId])
+          return orderId
+        }
+        const secondOrder = orderOfB("B-GADGET")
+        // two worker processes: each its own adapter (its own locks and caches)
+        const one = yield* connect(fake)
+        const two = yield* connect(fake)
+        const shipment1 = (yield* intakeOf(one.erp, b.orderId)).shipments[0]!
+        const shipment2 = (yield* intakeOf(two.erp, secondOrder)).shipments[0]!
+        expect(shipment2.companyId).toBe(shipment1.companyId)
+        const firstAttempt = Effect.provideService(Dispatcher.Attempt, { claim: 1, call: 1 })
+        // both look the company's project up before either has created it
+        fake.failNext({ model: "project.project", method: "search_read" }, OdooFake.delay(150), 2)
+        const [case1, case2] = yield* Effect.all([
+          one.erp.openOrEnrich(openCase(shipment1, "one:damaged")).pipe(firstAttempt),
+          two.erp.openOrEnrich(openCase(shipment2, "two:delayed", "Parcel delayed", "Delayed.")).pipe(firstAttempt)
+        ], { concurrency: "unbounded" })
+        expect(fake.calls("project.project", "create")).toBe(2) // the race did happen
+        const projects = fake.admin.search("project.project", [["company_id", "=", b.other]], { activeTest: false })
+        expect(projects).toHaveLength(1)
+        const project = projects[0]!
+        for (const c of [case1!, case2!]) {
+          expect(fake.admin.read("project.task", [idOf(c)], ["project_id", "company_id"])[0]).toMatchObject({
+            project_id: [project, "Service cases"],
+            company_id: [b.other, "Company B"]
+          })
+        }
+        // later cases of either process go there too
+        const third = yield* two.erp.openOrEnrich(openCase(shipment1, "two:lost", "Parcel lost", "Lost."))
+        expect(third.externalId).toBe(case1!.externalId)
+        for (const [name, erp] of [["one", one.erp], ["two", two.erp]] as const) {
+          const next = (yield* intakeOf(erp, orderOfB(`B-${name}`))).shipments[0]!
+          const ref = yield* erp.openOrEnrich(openCase(next, `${name}:late`))
+          expect(fake.admin.read("project.task", [idOf(ref)], ["project_id"])[0]!.project_id).toEqual([project, "Service cases"])
+        }
+        expect(fake.admin.search("project.project", [["company_id", "=", b.other]], { activeTest: false })).toEqual([project])
+      }).pipe(Effect.provide(FetchLayer)))
+
     it.scopedLive("a ticket goes to a helpdesk team of the shipment's company (a ticket's company is its team's)", () =>
       Effect.gen(function*() {
         const fake = yield* OdooFake.make({ version: 17, modules: { helpdesk: true } })

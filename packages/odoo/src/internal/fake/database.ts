@@ -1554,6 +1554,14 @@ export class FakeDatabase extends Orm {
           }
         }
       },
+      // `project.project.unlink` (16, 17): `tasks = self.with_context(active_test=False).tasks`,
+      // `super().unlink()`, then `tasks.unlink()`: a project takes its tasks, archived ones too, with it
+      beforeUnlink: (recs) => {
+        const tasks = db.search("project.task", [["project_id", "in", recs.map((r) => r.id as number)]], {
+          context: { active_test: false }
+        })
+        if (tasks.length > 0) db.unlink("project.task", tasks)
+      },
       methods: { message_post: this.messagePost("project.project") }
     })
     this.define({
