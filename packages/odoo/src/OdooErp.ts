@@ -7,6 +7,8 @@
  *   automation-rule webhook can push one order instead (`intakeFromWebhook`). A delivery
  *   cancelled in Odoo (or the whole order, once confirmed) is handed out again with the
  *   shipment's `cancelledAt`, so waybill cancels it (or records it as an anomaly after dispatch).
+ *   A delivery already cancelled before the first poll never was a shipment of waybill's, and
+ *   the polls leave it out (the cursor keeps the server's clock at the first poll).
  * - **Milestones back**: tracking number and carrier on the delivery, chatter notes, delivery
  *   validation through every wizard (SMS, backorder, nothing reserved), and the OCA
  *   `delivery_state` fields where that module is installed.
@@ -385,7 +387,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       }
     }
 
-    const intakesOf = (orderIds: ReadonlyArray<number>, rejected?: Array<ErpPort.RejectedIntake>) =>
+    /**
+     * The intakes of orders. `unseenBefore` (epoch millis): a delivery cancelled before then was
+     * never handed out alive, so it is left out (it would register a shipment that is cancelled
+     * from its start, under its tracking numbers), and an order left without deliveries by that
+     * is left out if it is cancelled.
+     */
+    const intakesOf = (orderIds: ReadonlyArray<number>, rejected?: Array<ErpPort.RejectedIntake>, unseenBefore?: number) =>
       Effect.gen(function*() {
         if (orderIds.length === 0) return []
         const server = yield* client.info
@@ -447,9 +455,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         for (const orderId of orderIds) {
           const o = byId.get(orderId)
           if (o === undefined) continue
-          const shipped = pickings.filter((p) => p.sale_id?.id === o.id)
+          const shipped = pickings.filter((p) =>
+            p.sale_id?.id === o.id &&
+            !(unseenBefore !== undefined && p.state === "cancel" && DateTime.toEpochMillis(p.write_date) < unseenBefore)
+          )
           // Only a cancelled order that was confirmed (it has deliveries, cancelled with it) is
-          // handed out, so its shipments get cancelled in waybill; a cancelled quotation is not.
+          // handed out, so its shipments get cancelled in waybill; a cancelled quotation is not,
+          // nor an order whose deliveries were all cancelled before the intake could see them.
           if (o.state === "cancel" && shipped.length === 0) continue
           const company = o.company_id ?? { id: 1, name: "" }
           const companyId = companyIdOf(company)
@@ -614,6 +626,15 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           client.searchRead("sale.order", domain, { fields: { write_date: Schema.String }, order, limit: size })
         const orders = yield* sweep(orderQuery, base, after?.orders, limit)
         const orderIds = new Set(orders.rows.map((r) => r.id))
+        // The server's clock at the first poll (kept in the cursor; read once the server answered,
+        // before the deliveries are read): a delivery cancelled before it (less the settle lag: a
+        // cancellation that started before but committed after the first poll may have been read
+        // alive) was never handed out alive. Cursors of earlier versions have none: every
+        // cancelled delivery is handed out, as before.
+        const firstPollAt = after === undefined ? yield* client.serverTime : undefined
+        const since = firstPollAt !== undefined ? OdooField.formatDateTime(firstPollAt) : after?.since
+        const sinceMillis = since !== undefined ? OdooField.parseNaive(since) : undefined
+        const unseenBefore = typeof sinceMillis === "number" ? sinceMillis - settleMillis : undefined
         // A delivery changes without its order being written (a backorder of a backorder, a
         // tracking number typed in, a picking cancelled): the deliveries have a cursor of their
         // own, and their orders are handed out again. It starts where the orders' cursor stood
@@ -621,7 +642,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         // handed out since, read with their deliveries as they are.
         let pickingsAfter = after?.pickings
         if (pickingsAfter === undefined && orders.cursor !== undefined) {
-          const from = after !== undefined ? after.orders.writeDate : OdooField.formatDateTime(yield* client.serverTime)
+          const from = after !== undefined ? after.orders.writeDate : OdooField.formatDateTime(firstPollAt!)
           const start = { writeDate: IntakeCursor.shift(from, -settleMillis), id: 0 }
           pickingsAfter = settleMillis > 0 ? { ...start, settled: start } : start
         }
@@ -660,12 +681,12 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           for (const row of rows) if (changed.get(row.id)! > row.write_date) orderIds.add(row.id)
         }
         const rejected: Array<ErpPort.RejectedIntake> = []
-        const intakes = yield* intakesOf([...orderIds], rejected)
+        const intakes = yield* intakesOf([...orderIds], rejected, unseenBefore)
         if (orders.cursor === undefined) return new ErpPort.OrderBatch({ intakes, rejected })
         return new ErpPort.OrderBatch({
           intakes,
           rejected,
-          cursor: IntakeCursor.encodeIntake({ orders: orders.cursor, pickings: pickings.cursor ?? pickingsAfter })
+          cursor: IntakeCursor.encodeIntake({ orders: orders.cursor, pickings: pickings.cursor ?? pickingsAfter, since })
         })
       })
 

@@ -266,9 +266,9 @@ describe("a poller restart (over HTTP)", () => {
       expect(ids).toHaveLength(created.length)
       expect(new Set(ids).size).toBe(created.length)
       expect([...ids].sort()).toEqual(created.map((id) => `waybill:sale.order:${id}`).sort())
-      // the orders' cursor, then the deliveries' cursor
+      // the orders' cursor, then the deliveries' cursor, then the server's clock at the first poll
       const v3 = /v3\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+(,\d+)*\|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d+/.source
-      expect(cursors.get("odoo:orders")).toMatch(new RegExp(`^${v3};pickings=${v3}$`))
+      expect(cursors.get("odoo:orders")).toMatch(new RegExp(`^${v3};pickings=${v3};since=\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}$`))
       const bad = yield* Effect.flip(second.erp.fetchOrders({ cursor: "garbage", limit: 4 }))
       expect(bad.reason).toBe("Invalid")
     }).pipe(Effect.provide(FetchLayer)))
@@ -649,6 +649,42 @@ describe("orders and deliveries cancelled in Odoo after intake (over HTTP)", () 
       const second = yield* drain(erp, first.cursor)
       const intake = second.intakes.find((i) => i.order.refs.odoo?.id === orderId)
       expect(intake?.shipments.map((s) => [s.refs.odoo?.id, s.cancelledAt])).toEqual([[pickingIds[0], Instant.fromMillis(base + 120_000)]])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a delivery or an order cancelled before the first intake never becomes a shipment; one cancelled after it still comes cancelled", () =>
+    Effect.gen(function*() {
+      let now = base
+      const { erp, fake, partner, product } = yield* setup(() => now)
+      const line = [{ productId: product, quantity: 1 }]
+      // before waybill's first poll: one order confirmed then cancelled, one whose delivery alone was cancelled
+      const cancelledOrder = fake.admin.createOrder({ partnerId: partner, lines: line }).orderId
+      const withCancelledDelivery = fake.admin.createOrder({ partnerId: partner, lines: line })
+      const live = fake.admin.createOrder({ partnerId: partner, lines: line })
+      now += 1000
+      fake.admin.call("sale.order", "action_cancel", [cancelledOrder])
+      fake.admin.call("stock.picking", "action_cancel", withCancelledDelivery.pickingIds)
+      now += 10 * 60_000
+      const first = yield* drain(erp, undefined)
+      const shipmentsOf = (intakes: ReadonlyArray<ErpPort.OrderIntake>, orderId: number) =>
+        intakes.filter((i) => i.order.refs.odoo?.id === orderId).flatMap((i) => i.shipments.map((s) => [s.refs.odoo?.id, s.cancelledAt]))
+      expect(first.intakes.map((i) => i.order.refs.odoo?.id)).not.toContain(cancelledOrder)
+      expect(shipmentsOf(first.intakes, withCancelledDelivery.orderId)).toEqual([])
+      expect(shipmentsOf(first.intakes, live.orderId)).toContainEqual([live.pickingIds[0], undefined])
+
+      // cancelled after the first intake: reaches waybill as a cancellation
+      now += 60_000
+      const cancelledAt = now
+      fake.admin.call("sale.order", "action_cancel", [live.orderId])
+      now += 1000
+      const second = yield* drain(erp, first.cursor)
+      expect(shipmentsOf(second.intakes, live.orderId)).toContainEqual([live.pickingIds[0], Instant.fromMillis(cancelledAt)])
+      // and once everything settled, the ones cancelled before still never come
+      now += 10 * 60_000
+      const third = yield* drain(erp, second.cursor)
+      for (const batch of [second, third]) {
+        expect(batch.intakes.map((i) => i.order.refs.odoo?.id)).not.toContain(cancelledOrder)
+        expect(shipmentsOf(batch.intakes, withCancelledDelivery.orderId)).toEqual([])
+      }
     }).pipe(Effect.provide(FetchLayer)))
 
   it.scopedLive("a quotation cancelled before it was confirmed never appears", () =>

@@ -89,25 +89,35 @@ export const decode = (s: string): Cursor | undefined => {
 /**
  * The intake's cursor: the orders' cursor and, after `;pickings=`, the cursor of their
  * deliveries (a delivery changes without its order: a second backorder, a tracking number typed
- * in). A cursor of an earlier version has no deliveries' part.
+ * in). A cursor of an earlier version has no deliveries' part. After `;since=`, the server's
+ * clock at the first poll (from 0.2.x; absent in earlier cursors): what was cancelled before
+ * that was never handed out alive.
  */
 export interface IntakePosition {
   readonly orders: Cursor
   readonly pickings?: Cursor | undefined
+  readonly since?: string | undefined
 }
 
 const PICKINGS = ";pickings="
+const SINCE = ";since="
+const SECOND = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/
 
 export const encodeIntake = (p: IntakePosition): string =>
-  p.pickings === undefined ? encode(p.orders) : `${encode(p.orders)}${PICKINGS}${encode(p.pickings)}`
+  (p.pickings === undefined ? encode(p.orders) : `${encode(p.orders)}${PICKINGS}${encode(p.pickings)}`) +
+  (p.since === undefined ? "" : `${SINCE}${p.since}`)
 
 export const decodeIntake = (s: string): IntakePosition | undefined => {
-  const at = s.indexOf(PICKINGS)
-  const orders = decode(at < 0 ? s : s.slice(0, at))
+  const cut = s.indexOf(SINCE)
+  const since = cut < 0 ? undefined : s.slice(cut + SINCE.length)
+  if (since !== undefined && !SECOND.test(since)) return undefined
+  const rest = cut < 0 ? s : s.slice(0, cut)
+  const at = rest.indexOf(PICKINGS)
+  const orders = decode(at < 0 ? rest : rest.slice(0, at))
   if (orders === undefined) return undefined
-  if (at < 0) return { orders }
-  const pickings = decode(s.slice(at + PICKINGS.length))
-  return pickings === undefined ? undefined : { orders, pickings }
+  const pickings = at < 0 ? undefined : decode(rest.slice(at + PICKINGS.length))
+  if (at >= 0 && pickings === undefined) return undefined
+  return { orders, ...(pickings !== undefined ? { pickings } : {}), ...(since !== undefined ? { since } : {}) }
 }
 
 /** The second `ms` milliseconds after (or, negative, before) `writeDate`. */
