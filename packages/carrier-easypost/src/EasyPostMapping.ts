@@ -199,7 +199,9 @@ const onReturnLeg = (c: Canonical): Canonical => {
  *    table knows it is `unknown` (counted, never a delivery on a code nobody mapped); with any
  *    other documented detail it stays delivered;
  * 3. `held` on an `available_for_pickup` scan is the parcel held for pickup, not a customs hold;
- * 4. `return_to_sender` + `arrived_at_destination` is the return arriving: `returned`;
+ * 4. `return_to_sender` + `arrived_at_destination` is the return arriving: `returned`; with a
+ *    detail naming a forward step (`out_for_delivery`, `arrived_at_pickup_location`) it is the
+ *    return on its way (`return_initiated`), never that forward step;
  * 5. a detail with a meaning of its own wins; otherwise the status decides;
  * 6. on a return label's tracker (`context.isReturn`) the forward statuses are the return leg:
  *    `delivered` is `returned`, a parcel on its way is `return_initiated`.
@@ -242,7 +244,10 @@ const classifyScan = (rawStatus: string, rawDetail: string | undefined): Classif
     return { canonical: status("returned"), unmapped: [] }
   }
   const own = statusDetailTable[detail]
-  return { canonical: own === "status" ? base : own, unmapped: [] }
+  const canonical = own === "status" ? base : own
+  // The parcel is on its way back to the shipper: a forward step the detail names (out for
+  // delivery, at a pickup location) is that return travelling, not the consignee's delivery.
+  return { canonical: rawStatus === "return_to_sender" ? onReturnLeg(canonical) : canonical, unmapped: [] }
 }
 
 /**
