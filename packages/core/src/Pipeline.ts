@@ -283,6 +283,8 @@ const storedInfo = (body: string): ShipmentRecord.ShipmentInfo | undefined => {
   const decoded = decodeInfo(parsed)
   return Either.isRight(decoded) ? decoded.right : undefined
 }
+/** The fingerprint of a stored reference data body (`ShipmentRecord.reference`). */
+const referenceOf = (body: string): string => sha256Hex(body).slice(0, 16)
 const encodeMessage = Schema.encodeSync(InboundMessage)
 const encodeIngestError = Schema.encodeSync(IngestError)
 const isApproval = Schema.is(ShipmentRecord.Approval)
@@ -350,6 +352,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const locks = KeyedLock.make()
     const records = cache<{ readonly version: number; readonly record: ShipmentRecord.ShipmentRecord }>(cacheSize)
     const infos = cache<ShipmentRecord.ShipmentInfo>(options.infoCacheSize ?? 100_000)
+    /** The fingerprint of the stored body each reference data this process holds was read from or written as. */
+    const references = new WeakMap<ShipmentRecord.ShipmentInfo, string>()
 
     /** The event logs of records that must be decoded, fetched together (bodies in log order). */
     const eventLogs = (shipmentIds: ReadonlyArray<string>, method: string) =>
@@ -428,8 +432,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           const body = bodies[i]
           if (body === undefined) continue
           const info = storedInfo(body)
-          if (info !== undefined) out.set(shipmentId, info)
-          else yield* Effect.logWarning("stored shipment is corrupt; registering it anew", { shipmentId })
+          if (info !== undefined) {
+            references.set(info, referenceOf(body))
+            out.set(shipmentId, info)
+          } else yield* Effect.logWarning("stored shipment is corrupt; registering it anew", { shipmentId })
         }
         return out
       })
@@ -496,21 +502,32 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       })
     }
 
-    /** A registered shipment's record before any event: billing waiting, `audit` its stream's head. */
-    const emptyRecord = (shipment: Shipment.Shipment, audit: Store.AuditHead) =>
+    /**
+     * A registered shipment's record before any event: billing waiting, `audit` its stream's head,
+     * `reference` the fingerprint of its stored reference data.
+     */
+    const emptyRecord = (shipment: Shipment.Shipment, audit: Store.AuditHead, reference: string | undefined) =>
       new ShipmentRecord.ShipmentRecord({
         state: ShipmentState.empty(shipment.id, shipment.companyId),
         billing: ShipmentRecord.Billing.initial,
+        ...(reference !== undefined ? { reference } : {}),
         audit
       })
 
     /**
-     * The `registered` audit entry a shipment's stream starts with; `recovered` says why the first
-     * command after a registration cut before its record wrote it instead.
+     * The `registered` audit entry a shipment's stream starts with, and the one a registration
+     * that changed the reference data writes: `reference` the fingerprint of the reference data
+     * registered; `recovered` says why the first command after a registration cut before its
+     * record wrote it instead.
      */
-    const registration = (orderId: string, shipmentId: string, recovered?: string) => ({
+    const registration = (orderId: string, shipmentId: string, reference: string | undefined, recovered?: string) => ({
       kind: "registered",
-      body: JSON.stringify({ orderId, shipmentId, ...(recovered !== undefined ? { recovered } : {}) })
+      body: JSON.stringify({
+        orderId,
+        shipmentId,
+        ...(reference !== undefined ? { reference } : {}),
+        ...(recovered !== undefined ? { recovered } : {})
+      })
     })
 
     const register: PipelineShape["register"] = (intake) =>
@@ -518,6 +535,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const now = yield* Clock.currentTimeMillis
         const ids: Array<Ids.ShipmentId> = []
         const shipmentIds = intake.shipments.map((s) => s.id)
+        // Registered before, with other reference data: the record takes the new fingerprint.
+        const changed = new Map<string, ShipmentRecord.ShipmentInfo>()
         // The shipments' locks are held from reading the stored info to writing the merged one,
         // so two registrations in this process do not drop each other's data.
         yield* locks.withLocks(
@@ -541,6 +560,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               // Sources find the shipment by its tracking number, its packages' tracking numbers, or
               // the warehouse's reference (pick and pack happen before any tracking number exists).
               const body = JSON.stringify(encodeInfo(info))
+              const reference = referenceOf(body)
+              references.set(info, reference)
               const aliases = [
                 shipment.trackingNumber,
                 ...shipment.packages.map((p) => p.trackingNumber),
@@ -556,9 +577,14 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               // the same shipment twice in one intake: the second merges with the first
               stored.set(shipment.id, info)
               const existing = yield* loadRecord(shipment.id, "register")
-              if (existing === undefined) {
-                const audit = Audit.chain(shipment.id, undefined, [{ at: now, ...registration(intake.order.id, shipment.id) }])
-                const record = emptyRecord(shipment, { seq: audit[0]!.seq, hash: audit[0]!.hash })
+              if (existing !== undefined) {
+                if (existing.record.reference !== reference) changed.set(shipment.id, info)
+                else changed.delete(shipment.id)
+              } else {
+                const audit = Audit.chain(shipment.id, undefined, [
+                  { at: now, ...registration(intake.order.id, shipment.id, reference) }
+                ])
+                const record = emptyRecord(shipment, { seq: audit[0]!.seq, hash: audit[0]!.hash }, reference)
                 const result = yield* Effect.mapError(
                   store.commit({
                     shipmentId: shipment.id,
@@ -578,6 +604,30 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             }
           })
         )
+        // The records of shipments whose reference data changed take its fingerprint, in a commit
+        // of their own (audited): every process reads the reference data again at its next commit.
+        if (changed.size > 0) {
+          const stamped = yield* commitShipments(
+            [...changed.keys()],
+            "register",
+            (shipmentId, record, info): Decision<undefined> => {
+              const reference = references.get(info)
+              return reference === undefined || reference === record.reference
+                ? { _tag: "Skip", value: undefined }
+                : {
+                    _tag: "Commit",
+                    record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...record, reference }),
+                    audits: [registration(info.shipment.orderId, shipmentId, reference)],
+                    idempotencyKeys: [],
+                    events: [],
+                    actions: [],
+                    result: () => undefined
+                  }
+            },
+            changed
+          )
+          for (const outcome of stamped.values()) if (outcome instanceof IngestError) return yield* outcome
+        }
         // Cancellations by the ERP, through the ingest path. A shipment that holds the event
         // already (by id: its `cancelledAt` may have moved since, Odoo's `write_date` does) is
         // left as it is, so a registration repeated by every poll changes nothing.
@@ -615,12 +665,27 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           else misses.push(id)
         }
         if (misses.length === 0) return { found, corrupt }
-        const bodies = yield* Effect.mapError(store.getShipments(misses), storageError(method))
-        misses.forEach((shipmentId, i) => {
+        yield* readInfos(misses, method, found, corrupt)
+        return { found, corrupt }
+      })
+
+    /**
+     * Reads the shipments' reference data from the store into `found` (and the cache), the
+     * corrupt ones into `corrupt`; a shipment without any is in neither.
+     */
+    const readInfos = (
+      shipmentIds: ReadonlyArray<string>,
+      method: string,
+      found: Map<string, ShipmentRecord.ShipmentInfo>,
+      corrupt: Map<string, IngestError>
+    ) =>
+      Effect.map(Effect.mapError(store.getShipments(shipmentIds), storageError(method)), (bodies) =>
+        shipmentIds.forEach((shipmentId, i) => {
           const body = bodies[i]
           if (body === undefined) return
           const info = storedInfo(body)
           if (info !== undefined) {
+            references.set(info, referenceOf(body))
             found.set(shipmentId, info)
             infos.set(shipmentId, info)
           } else {
@@ -630,8 +695,14 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             )
           }
         })
-        return { found, corrupt }
-      })
+      )
+
+    /**
+     * Whether the reference data this process holds for a record is older than the record's:
+     * registered again since (by another process) with other data.
+     */
+    const staleInfo = (record: ShipmentRecord.ShipmentRecord, info: ShipmentRecord.ShipmentInfo): boolean =>
+      record.reference !== undefined && references.get(info) !== record.reference
 
     /**
      * The record of a shipment whose reference data is stored but whose record is not: what
@@ -711,23 +782,36 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             const decode = pending.filter((_, i) => needsDecoding(loaded[i], held[i]))
             const logs = new Map<string, ReadonlyArray<string>>()
             if (decode.length > 0) (yield* eventLogs(decode, method)).forEach((log, i) => logs.set(decode[i]!, log))
+            // Reference data without a record: a registration cut before its first commit.
+            const currents = pending.map((id, i) => {
+              const stored = loaded[i]
+              if (stored !== undefined) return materialize(stored, held[i], logs.get(id), method)
+              const info = found.get(id)
+              return info === undefined ? undefined : emptyRecord(info.shipment, { seq: 0, hash: Audit.GENESIS }, references.get(info))
+            })
+            // Registered again since, by another process: the reference data is read again first.
+            const stale = pending.filter((id, i) => {
+              const current = currents[i]
+              const info = found.get(id)
+              return current instanceof ShipmentRecord.ShipmentRecord && info !== undefined && staleInfo(current, info)
+            })
+            if (stale.length > 0) yield* readInfos(stale, method, found, corrupt)
             const now = yield* Clock.currentTimeMillis
             const commits: Array<Store.Commit> = []
             const made: Array<{ readonly id: string; readonly record: ShipmentRecord.ShipmentRecord; readonly decision: Commit<R> }> = []
             pending.forEach((id, i) => {
               const stored = loaded[i]
+              const problem = corrupt.get(id)
+              if (problem !== undefined) return void out.set(id, problem)
               const info = found.get(id)
               if (info === undefined) return void out.set(id, notRegistered(id, method))
-              // Reference data without a record: a registration cut before its first commit.
-              const current = stored === undefined
-                ? emptyRecord(info.shipment, { seq: 0, hash: Audit.GENESIS })
-                : materialize(stored, held[i], logs.get(id), method)
+              const current = currents[i]!
               if (current instanceof IngestError) return void out.set(id, current)
               const version = stored?.version ?? 0
               const decision = step(id, current, info, now, version)
               if (decision._tag === "Skip") return void out.set(id, decision.value)
               const drafts = stored === undefined
-                ? [registration(info.shipment.orderId, id, `the record was missing; created at the first ${method}`), ...decision.audits]
+                ? [registration(info.shipment.orderId, id, current.reference, `the record was missing; created at the first ${method}`), ...decision.audits]
                 : decision.audits
               const entries = Audit.chain(id, stored === undefined ? undefined : current.audit, drafts.map((a) => ({ at: now, ...a })))
               const head = entries[entries.length - 1]
@@ -1244,9 +1328,16 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
       record: (shipmentId) => Effect.map(loadRecord(shipmentId, "record"), (r) => r?.record),
       versioned: (shipmentId) => loadRecord(shipmentId, "versioned"),
       info: (shipmentId) =>
-        Effect.flatMap(ensureInfos([shipmentId], "info"), ({ corrupt, found }) => {
+        Effect.gen(function* () {
+          const { corrupt, found } = yield* ensureInfos([shipmentId], "info")
+          const cached = found.get(shipmentId)
+          if (cached !== undefined) {
+            // registered again since, by another process: what is stored now
+            const current = yield* loadRecord(shipmentId, "info")
+            if (current !== undefined && staleInfo(current.record, cached)) yield* readInfos([shipmentId], "info", found, corrupt)
+          }
           const problem = corrupt.get(shipmentId)
-          return problem !== undefined ? Effect.fail(problem) : Effect.succeed(found.get(shipmentId))
+          return problem !== undefined ? yield* problem : found.get(shipmentId)
         }),
       flows
     }

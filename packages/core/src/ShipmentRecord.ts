@@ -152,6 +152,16 @@ export class ShipmentRecord extends Schema.Class<ShipmentRecord>("ShipmentRecord
   billing: Billing,
   /** The key of the action that opened the shipment's case; later case actions run after it. */
   caseKey: Schema.optionalWith(Schema.String, { exact: true }),
+  /**
+   * The fingerprint of the reference data (`ShipmentInfo`) the last registration stored, written
+   * with it (`Pipeline.register`). A process whose cached reference data has another fingerprint
+   * reads it again before planning, so a registration made by another process (a label bought,
+   * an address or weight corrected) reaches every process's next commit. Absent on records
+   * written by earlier versions until their next registration.
+   *
+   * @since 0.2.0
+   */
+  reference: Schema.optionalWith(Schema.String, { exact: true }),
   /** The head of the shipment's audit stream, continued by the next commit. */
   audit: Schema.Struct({ seq: Schema.NonNegativeInt, hash: Schema.String })
 }) {}
@@ -221,6 +231,7 @@ export const StoredHead = Schema.Struct({
   eventCount: Schema.NonNegativeInt,
   billing: Billing,
   caseKey: Schema.optionalWith(Schema.String, { exact: true }),
+  reference: Schema.optionalWith(Schema.String, { exact: true }),
   audit: Schema.Struct({ seq: Schema.NonNegativeInt, hash: Schema.String })
 }).annotations({ identifier: "StoredShipmentRecordHead" })
 
@@ -237,6 +248,7 @@ export const toJson = (record: ShipmentRecord): string => {
     `"eventCount":${state.events.length + state.variants.length},` +
     `"billing":${JSON.stringify(record.billing)},` +
     (record.caseKey !== undefined ? `"caseKey":${JSON.stringify(record.caseKey)},` : "") +
+    (record.reference !== undefined ? `"reference":${JSON.stringify(record.reference)},` : "") +
     `"audit":${JSON.stringify(record.audit)}}`
   )
 }
@@ -300,6 +312,7 @@ export const fromJson = (
           state: ShipmentState.fold(head.shipmentId, head.companyId, events),
           billing: head.billing,
           ...(head.caseKey !== undefined ? { caseKey: head.caseKey } : {}),
+          ...(head.reference !== undefined ? { reference: head.reference } : {}),
           audit: head.audit
         },
         true

@@ -324,8 +324,13 @@ describe("a delivery the ERP cancelled (Shipment.cancelledAt)", () => {
         expect((yield* pipeline.ingest(again)).outcome).toBe("Duplicate")
         // registered again (the next poll, a restart, a write_date moved by a later edit): nothing new
         yield* pipeline.register(cancelled(intake, 20))
-        yield* pipeline.register(cancelled(intake, 45))
         expect(yield* footprint(store)).toEqual(before)
+        // reference data that changed (the moved cancellation time) is audited, nothing else
+        yield* pipeline.register(cancelled(intake, 45))
+        expect(yield* footprint(store)).toEqual({ ...before, audit: before.audit + 1 })
+        expect(JSON.parse(store.internals.audit.read(shipmentId).at(-1)!.body)).toMatchObject({ shipmentId, reference: expect.any(String) })
+        yield* pipeline.register(cancelled(intake, 45))
+        expect(yield* footprint(store)).toEqual({ ...before, audit: before.audit + 1 })
         expect((yield* pipeline.record(shipmentId))!.state.events.filter((e) => e.source === "erp")).toHaveLength(1)
       }).pipe(Effect.provide(layer))
     })
@@ -454,6 +459,27 @@ describe("registering a shipment again (Pipeline.register)", () => {
       expect((yield* Effect.flip(pipeline.register(otherOrder))).reason).toBe("Invalid")
       expect(yield* store.getShipment(shipmentId)).toBe(stored)
       expect((yield* pipeline.info(shipmentId))!.shipment.companyId).toBe(companyId)
+    })
+  )
+  it.effect("a registration by another process reaches this one's next commit (no stale reference data)", () =>
+    Effect.gen(function* () {
+      const { intake, store } = yield* setup
+      // a worker that registered (or read) the shipment before its label existed
+      const worker = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      yield* worker.register(raw(intake))
+      yield* worker.ingest(scan("p1", "label_created", 5))
+      const reader = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      expect((yield* reader.info(shipmentId))?.shipment.trackingNumber).toBeUndefined()
+      // the host registers the label from another process
+      const host = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      yield* host.register(labelled(intake))
+      expect((yield* reader.info(shipmentId))?.shipment.trackingNumber).toBe("1ZLABEL0001")
+      // the worker's next commit plans with what is stored now
+      const result = yield* worker.ingest(scan("d1", "dispatched", 10))
+      expect(result.enqueued).toContain(`${shipmentId}:erp.writeTracking`)
+      const action = [...store.internals.outbox.values()].map((o) => o.action).find((a) => a.kind === "erp.writeTracking")!
+      expect(JSON.parse(action.payload)).toMatchObject({ trackingNumber: "1ZLABEL0001", carrier: "UPS" })
+      expect((yield* worker.info(shipmentId))?.shipment.trackingNumber).toBe("1ZLABEL0001")
     })
   )
 })

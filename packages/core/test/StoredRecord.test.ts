@@ -27,12 +27,13 @@ const ingestLikePipeline = (history: Histories.History) => {
   return { state, log }
 }
 
-const record = (state: ShipmentState.ShipmentState, caseKey?: string) =>
+const record = (state: ShipmentState.ShipmentState, caseKey?: string, reference?: string) =>
   new ShipmentRecord.ShipmentRecord(
     {
       state,
       billing: new ShipmentRecord.Billing({ status: "held", holds: ["open_damage"], approvals: ["pod"] }),
       ...(caseKey !== undefined ? { caseKey } : {}),
+      ...(reference !== undefined ? { reference } : {}),
       audit: { seq: 7, hash: "ab".repeat(32) }
     },
     true
@@ -41,9 +42,9 @@ const record = (state: ShipmentState.ShipmentState, caseKey?: string) =>
 describe("stored record", () => {
   it("round-trips any history through the record head and the event log", () =>
     FastCheck.assert(
-      FastCheck.property(Histories.arbitrary(), FastCheck.boolean(), (history, withCase) => {
+      FastCheck.property(Histories.arbitrary(), FastCheck.boolean(), FastCheck.option(FastCheck.hexaString({ minLength: 16, maxLength: 16 }), { nil: undefined }), (history, withCase, reference) => {
         const { log, state } = ingestLikePipeline(history)
-        const stored = ShipmentRecord.toJson(record(state, withCase ? `${history.shipmentId}:case` : undefined))
+        const stored = ShipmentRecord.toJson(record(state, withCase ? `${history.shipmentId}:case` : undefined, reference))
         expect(stored).not.toContain('"events"')
         // Entries after the record's count (a later commit's events) are not read.
         const back = ShipmentRecord.fromJson(stored, [...log, "{not read: a later commit's event"])
@@ -51,6 +52,7 @@ describe("stored record", () => {
         expect(encodeState(back.right.state)).toEqual(encodeState(state))
         expect(back.right.billing).toEqual(record(state).billing)
         expect(back.right.caseKey).toBe(withCase ? `${history.shipmentId}:case` : undefined)
+        expect(back.right.reference).toBe(reference)
         expect(back.right.audit).toEqual({ seq: 7, hash: "ab".repeat(32) })
       }),
       { numRuns: 500 }
