@@ -47,10 +47,10 @@ export const defaultMaxBodyBytes: number = WebhookSignature.defaultMaxBodyBytes
  * the checkpoint"), with an offset or without one. A time with an offset or `Z` is taken as is.
  * A zone-less one is read:
  * 1. in the zone of the checkpoint's country (`country_region` / `country_iso3`) when that
- *    country has a single zone (core's `CountryZones`: most of Europe, CN, HK, JP, KR, SG, IN,
- *    …), with daylight saving;
- * 2. otherwise (no country, a country with several zones such as US, CA, AU, BR, RU, MX, ID, or
- *    one not in the table) by `timePolicy`, whose default `RequireZone` refuses the webhook as
+ *    country has a single zone (core's `CountryZones`: every country whose zones have all kept
+ *    one offset since 2020, e.g. DE, GB, CN, TW, JP, TH, IN, ZA, AR), with daylight saving;
+ * 2. otherwise (no country, or a country with several zones such as US, CA, AU, BR, RU, MX, ID,
+ *    KZ, ES, PT) by `timePolicy`, whose default `RequireZone` refuses the webhook as
  *    `Invalid` (400, a dead letter to replay once a zone is configured) rather than guess.
  *
  * @since 0.1.0

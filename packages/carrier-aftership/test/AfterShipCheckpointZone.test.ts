@@ -102,18 +102,34 @@ describe("AfterShip zone-less checkpoint_time", () => {
       expect(yield* occurredAt({ timePolicy: { _tag: "AssumeUtc" } }, la)).toEqual(["2024-07-29T08:00:00.000Z"])
     }))
 
+  it.effect("a Taiwan, Thailand, Vietnam or South Africa checkpoint (one zone each) is read in it, not refused", () =>
+    Effect.gen(function*() {
+      const checkpoints = [
+        at("2024-07-29T15:30:00", { country_region: "TWN" }),
+        at("2024-07-29T15:30:00", { country_iso3: "THA" }),
+        at("2024-07-29T15:30:00", { country_region: "VNM" }),
+        at("2024-07-29T15:30:00", { country_region: "ZAF" })
+      ]
+      const expected = ["2024-07-29T07:30:00.000Z", "2024-07-29T08:30:00.000Z", "2024-07-29T08:30:00.000Z", "2024-07-29T13:30:00.000Z"]
+      for (const timePolicy of [{ _tag: "RequireZone" }, { _tag: "AssumeUtc" }] as const) {
+        expect(yield* occurredAt({ timePolicy }, ...checkpoints)).toEqual(expected)
+      }
+      expect(yield* occurredAt({}, ...checkpoints)).toEqual(expected)
+    }))
+
   it.effect("a checkpoint without a country, or in a country not in the table, follows the configured policy", () =>
     Effect.gen(function*() {
       const nowhere = at("2024-07-29T15:30:00", {})
       const unknown = at("2024-07-29T15:30:00", { country_region: "ZZZ" })
-      const taiwan = at("2024-07-29T15:30:00", { country_region: "TWN" })
+      // Mongolia: Ulaanbaatar +08:00, Hovd +07:00.
+      const mongolia = at("2024-07-29T15:30:00", { country_region: "MNG" })
       expect((yield* refusal({}, nowhere)).description).toBe(
         "msg.checkpoints.0.checkpoint_time: \"2024-07-29T15:30:00\" has no time zone and the policy requires one" +
           " (the checkpoint names no country; set timePolicy to the zone of such checkpoints)"
       )
       expect((yield* refusal({}, unknown)).reason).toBe("Invalid")
-      expect((yield* refusal({}, taiwan)).description).toContain("the checkpoint's country TW")
-      expect(yield* occurredAt({ timePolicy: { _tag: "AssumeZone", zone: "Asia/Taipei" } }, nowhere, unknown, taiwan)).toEqual([
+      expect((yield* refusal({}, mongolia)).description).toContain("the checkpoint's country MN")
+      expect(yield* occurredAt({ timePolicy: { _tag: "AssumeZone", zone: "Asia/Ulaanbaatar" } }, nowhere, unknown, mongolia)).toEqual([
         "2024-07-29T07:30:00.000Z",
         "2024-07-29T07:30:00.000Z",
         "2024-07-29T07:30:00.000Z"
