@@ -22,6 +22,8 @@ interface Pending {
   readonly message: Message
   deliveries: number
   visibleAt: number
+  /** The consumer it was last handed to (only it may extend the lease). */
+  consumer: string
 }
 
 interface Group {
@@ -61,7 +63,7 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
     return group
   }
 
-  const take = (topicName: string, groupName: string, options: Transport.ReceiveOptions, now: number) => {
+  const take = (topicName: string, groupName: string, consumer: string, options: Transport.ReceiveOptions, now: number) => {
     const topic = topicOf(topicName)
     const group = groupOf(topic, groupName)
     const out: Array<Transport.Delivery> = []
@@ -75,11 +77,12 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
       }
       p.deliveries++
       p.visibleAt = now + options.visibilityMillis
+      p.consumer = consumer
       out.push({ id, key: p.message.key, body: p.message.body, deliveries: p.deliveries })
     }
     while (out.length < options.max && group.offset < topic.base + topic.messages.length) {
       const message = topic.messages[group.offset++ - topic.base]!
-      group.pending.set(message.id, { message, deliveries: 1, visibleAt: now + options.visibilityMillis })
+      group.pending.set(message.id, { message, deliveries: 1, visibleAt: now + options.visibilityMillis, consumer })
       out.push({ id: message.id, key: message.key, body: message.body, deliveries: 1 })
     }
     if (out.length > 0) release(topic)
@@ -108,12 +111,12 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
         })
       }),
 
-    receive: (topicName, groupName, _consumer, options) =>
+    receive: (topicName, groupName, consumer, options) =>
       Effect.gen(function* () {
         const deadline = (yield* Clock.currentTimeMillis) + options.waitMillis
         while (true) {
           const now = yield* Clock.currentTimeMillis
-          const out = take(topicName, groupName, options, now)
+          const out = take(topicName, groupName, consumer, options, now)
           if (out.length > 0 || now >= deadline) return out
           yield* Effect.sleep(Math.min(5, deadline - now))
         }
@@ -123,6 +126,15 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
       Effect.sync(() => {
         const group = groupOf(topicOf(topicName), groupName)
         for (const id of ids) group.pending.delete(id)
+      }),
+
+    extend: (topicName, groupName, consumer, ids, visibilityMillis) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const group = groupOf(topicOf(topicName), groupName)
+        for (const id of ids) {
+          const p = group.pending.get(id)
+          if (p !== undefined && p.consumer === consumer) p.visibleAt = Math.max(p.visibleAt, now + visibilityMillis)
+        }
       }),
 
     pending: (topicName, groupName) =>

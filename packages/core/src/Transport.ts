@@ -8,7 +8,9 @@
  *   counting each hand-out;
  * - a message handed out `maxDeliveries` times without an ack moves to the topic's dead letters
  *   instead of being delivered again;
- * - `ack` of an unknown or already acknowledged id is a no-op.
+ * - `ack` of an unknown or already acknowledged id is a no-op;
+ * - `extend` (optional) renews the lease of messages a consumer still holds: they are not
+ *   delivered again for another visibility timeout, and no delivery is counted.
  *
  * @since 0.1.0
  */
@@ -64,6 +66,24 @@ export interface TransportShape {
     options: ReceiveOptions
   ) => Effect.Effect<ReadonlyArray<Delivery>, PortError.StorageError>
   readonly ack: (topic: string, group: string, ids: ReadonlyArray<string>) => Effect.Effect<void, PortError.StorageError>
+  /**
+   * Renews the lease of messages handed to `consumer`: none is delivered again before another
+   * visibility timeout (`visibilityMillis` from now; a server that measures idle time resets it),
+   * and no delivery is counted. A message acknowledged, dead-lettered or handed to another
+   * consumer meanwhile is left as it is. The worker calls it while a batch takes longer than the
+   * visibility timeout, so the batch is not handed to another worker while it is still being
+   * handled (ingest is deduplicated, so that is safe, but done twice, and every hand-out counts
+   * towards the dead letters). Optional: a driver without it keeps leases of one timeout only.
+   *
+   * @since 0.2.0
+   */
+  readonly extend?: (
+    topic: string,
+    group: string,
+    consumer: string,
+    ids: ReadonlyArray<string>,
+    visibilityMillis: number
+  ) => Effect.Effect<void, PortError.StorageError>
   /** Messages of the group delivered or waiting but not acknowledged. */
   readonly pending: (topic: string, group: string) => Effect.Effect<number, PortError.StorageError>
   /** Messages moved to the dead letters after too many deliveries, oldest first. */

@@ -14,6 +14,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
@@ -57,8 +58,19 @@ export interface Options {
    * a batch waits for its round trips; batches touching one shipment take turns (shipment locks).
    */
   readonly concurrency?: number
-  /** Default 30 s. */
+  /**
+   * Default 30 s. A batch still being handled when a third of it has passed has its lease renewed
+   * (`Transport.extend`, where the driver has it), so it is not handed to another worker meanwhile.
+   */
   readonly visibilityMillis?: number
+  /**
+   * How long a batch's lease is renewed at most; after that the batch is delivered again as if
+   * its worker had died (a worker hung on it does not hold it for good). Default: `maxDeliveries`
+   * visibility timeouts.
+   *
+   * @since 0.2.0
+   */
+  readonly maxLeaseMillis?: number
   /** Default 10: after that many deliveries a message goes to the transport's dead letters. */
   readonly maxDeliveries?: number
   /** How long one receive waits for messages. Default 100 ms. */
@@ -246,14 +258,17 @@ export const make = (
     // What the transport gave up on (delivered `maxDeliveries` times without an ack: the store
     // was down that long, or handling it crashed the process) goes to the store's dead letters,
     // where replay finds it; then it leaves the transport's. Looked at once per visibility
-    // timeout, the pace at which messages can land there. A crash in between leaves it in both:
-    // the letter's id is the body's hash, so the next sweep writes the same letter again.
+    // timeout, the pace at which messages can land there; a full page is followed by the next
+    // one at the next poll, so a backlog (after a long outage) is not held back a hundred letters
+    // per timeout, out of sight of `DeadLetters.list` and replay. A crash in between leaves it
+    // in both: the letter's id is the body's hash, so the next sweep writes the same letter again.
+    const SWEEP_PAGE = 100
     let swept = Number.NEGATIVE_INFINITY
     const sweep = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       if (now - swept < receiveOptions.visibilityMillis) return
       swept = now
-      const dead = yield* transport.deadLetters(topic, group, 100)
+      const dead = yield* transport.deadLetters(topic, group, SWEEP_PAGE)
       if (dead.length === 0) return
       for (const delivery of dead) {
         yield* keep(
@@ -263,6 +278,8 @@ export const make = (
         )
       }
       yield* transport.dropDeadLetters(topic, group, dead.map((d) => d.id))
+      // A full page moved: the next poll takes the next one.
+      if (dead.length >= SWEEP_PAGE) swept = Number.NEGATIVE_INFINITY
       yield* Effect.logWarning("transport dead letters moved to the store's dead letters", { count: dead.length })
     })
 
@@ -298,12 +315,36 @@ export const make = (
         return undefined
       })
 
+    // While a batch is handled its lease is renewed every third of the visibility timeout: a
+    // slow batch (a slow store, a failover) is not handed to another worker meanwhile, to be
+    // ingested twice and have every hand-out counted towards the dead letters. Renewal stops
+    // with the batch, or after `maxLeaseMillis` (a hung worker does not keep it for good).
+    const extend = transport.extend
+    const every = Math.max(1, Math.floor(receiveOptions.visibilityMillis / 3))
+    const maxLease = options.maxLeaseMillis ?? receiveOptions.visibilityMillis * receiveOptions.maxDeliveries
+    const renew = (ids: ReadonlyArray<string>) =>
+      extend === undefined
+        ? Effect.void
+        : Effect.gen(function* () {
+          const until = (yield* Clock.currentTimeMillis) + maxLease
+          while (true) {
+            yield* Effect.sleep(every)
+            const now = yield* Clock.currentTimeMillis
+            if (now >= until) return
+            yield* extend(topic, group, consumer, ids, Math.min(receiveOptions.visibilityMillis, until - now)).pipe(
+              Effect.catchAll((e) =>
+                Effect.logWarning("could not renew a batch's lease; it may be delivered again meanwhile", {
+                  reason: e.reason,
+                  description: e.description
+                })
+              )
+            )
+          }
+        })
+
     // A batch is handed to the pipeline at once: it dedupes with one lookup, applies each
     // shipment's messages in delivery order and commits each shipment once.
-    const poll = Effect.gen(function* () {
-      yield* sweep
-      const deliveries = yield* transport.receive(topic, group, consumer, receiveOptions)
-      if (deliveries.length === 0) return 0
+    const handle = (deliveries: ReadonlyArray<Transport.Delivery>) => Effect.gen(function* () {
       const messages: Array<Pipeline.InboundMessage> = []
       const decoded: Array<Transport.Delivery> = []
       const undecodable: Array<string> = []
@@ -342,6 +383,14 @@ export const make = (
         })
       }
       return deliveries.length
+    })
+
+    const poll = Effect.gen(function* () {
+      yield* sweep
+      const deliveries = yield* transport.receive(topic, group, consumer, receiveOptions)
+      if (deliveries.length === 0) return 0
+      const lease = yield* Effect.fork(renew(deliveries.map((d) => d.id)))
+      return yield* Effect.ensuring(handle(deliveries), Fiber.interrupt(lease))
     })
 
     // The schedule starts over with every poll: each outage gets all of it, not what is left

@@ -270,4 +270,95 @@ describe("Worker", () => {
         }).pipe(Effect.provide(layer))
       }
     }))
+  it.effect("a batch that takes longer than the visibility timeout keeps its lease: no other worker gets it meanwhile", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      // The store answers a commit after five visibility timeouts (a slow failover, a big batch).
+      const store: Store.StoreShape = { ...memory, commitMany: (c) => Effect.zipRight(Effect.sleep("5 seconds"), memory.commitMany(c)) }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(2, { cancellations: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        yield* Worker.publish(h.events.map((event) => ({ _tag: "Event" as const, event })))
+        const slow = yield* Effect.fork((yield* Worker.make({ visibilityMillis: 1000, waitMillis: 0, consumer: "a" })).poll)
+        // Another worker polls all along: it must not be handed the batch still in hand.
+        const taken: Array<Transport.Delivery> = []
+        for (let i = 0; i < 45; i++) {
+          yield* TestClock.adjust("100 millis")
+          taken.push(...(yield* transport.receive(Worker.TOPIC, Worker.GROUP, "b", {
+            max: 64,
+            visibilityMillis: 1000,
+            waitMillis: 0,
+            maxDeliveries: 10
+          })))
+        }
+        expect(taken.map((d) => [d.id, d.deliveries])).toEqual([])
+        yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.join(slow)).toBe(h.events.length)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        // The lease, once the batch is done, is no longer extended: nothing lingers.
+        yield* TestClock.adjust("5 seconds")
+        expect(yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 10)).toEqual([])
+      }).pipe(Effect.provide(layer))
+    }))
+  it.effect("a worker hung on a batch renews its lease only up to maxLeaseMillis; then the batch goes to another worker", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      const store: Store.StoreShape = { ...memory, commitMany: () => Effect.never }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(2, { cancellations: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        yield* Worker.publish(h.events.map((event) => ({ _tag: "Event" as const, event })))
+        const hung = yield* Effect.fork(
+          (yield* Worker.make({ visibilityMillis: 1000, maxLeaseMillis: 3000, waitMillis: 0, consumer: "a" })).poll
+        )
+        const receive = transport.receive(Worker.TOPIC, Worker.GROUP, "b", { max: 64, visibilityMillis: 1000, waitMillis: 0, maxDeliveries: 10 })
+        for (let i = 0; i < 25; i++) {
+          yield* TestClock.adjust("100 millis")
+          expect(yield* receive).toEqual([])
+        }
+        yield* TestClock.adjust("2 seconds")
+        expect((yield* receive).map((d) => d.deliveries)).toEqual(h.events.map(() => 2))
+        yield* Fiber.interrupt(hung)
+      }).pipe(Effect.provide(layer))
+    }))
+  it.effect("moves every dead letter the transport holds to the store, not a hundred per visibility timeout", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, memory), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        // 250 messages a crashed process held until the transport gave up on them.
+        yield* transport.publish(Worker.TOPIC, Array.from({ length: 250 }, (_, i) => ({ key: `k${i}`, body: `{"n":${i}}` })))
+        const o = { max: 1000, visibilityMillis: 1000, waitMillis: 0, maxDeliveries: 1 }
+        expect((yield* transport.receive(Worker.TOPIC, Worker.GROUP, "crashed", o)).length).toBe(250)
+        yield* TestClock.adjust("1 second")
+        expect(yield* transport.receive(Worker.TOPIC, Worker.GROUP, "other", o)).toEqual([])
+        expect((yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 1000)).length).toBe(250)
+        const worker = yield* Worker.make({ visibilityMillis: 1000, waitMillis: 0, maxDeliveries: 1 })
+        // A few idle polls, well within one visibility timeout.
+        for (let i = 0; i < 5; i++) {
+          yield* worker.poll
+          yield* TestClock.adjust("10 millis")
+        }
+        expect((yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 1000)).length).toBe(0)
+        const letters = yield* memory.deadLetters({ limit: 1000 })
+        expect(letters.length).toBe(250)
+        expect(letters.every((l) => l.payload.startsWith("{\"n\":"))).toBe(true)
+      }).pipe(Effect.provide(layer))
+    }))
 })

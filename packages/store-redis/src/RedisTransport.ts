@@ -106,6 +106,29 @@ export class RedisTransport extends Context.Tag("@waybill/store-redis/RedisTrans
 const messageId = /^\d+-(\d+)$/
 
 /**
+ * Renews the lease of entries a consumer still holds: `XCLAIM … 0 <id> JUSTID` resets an entry's
+ * idle time without counting a delivery; an entry acknowledged, dead-lettered or claimed by
+ * another consumer meanwhile (not in this consumer's pending list) is left alone. Starts with the
+ * same guard as the other transport scripts (see `internal/lua.ts`): it fails before writing
+ * while the topic's slot migrates.
+ *
+ * KEYS: 1 the topic's counter (routes the call). ARGV: 1 stream base, 2 group, 3 consumer, then
+ * (partition, id) pairs. Returns the number of entries renewed.
+ */
+const extendLua = `redis.call('EXISTS', ARGV[1] .. 'slot', ARGV[1] .. 'slot:')
+local base, group, consumer = ARGV[1], ARGV[2], ARGV[3]
+local renewed = 0
+for i = 4, #ARGV - 1, 2 do
+  local stream, id = base .. ARGV[i], ARGV[i + 1]
+  if #redis.call('XPENDING', stream, group, id, id, 1, consumer) > 0 then
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+    renewed = renewed + 1
+  end
+end
+return renewed
+`
+
+/**
  * Creates the transport.
  *
  * @since 0.1.0
@@ -146,7 +169,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
       createGroups: { lua: Lua.createGroups, keys: 1 },
       receive: { lua: Lua.receive, keys: 2 },
       trim: { lua: Lua.trim, keys: 1 },
-      streamGroups: { lua: Lua.streamGroups, keys: 1 }
+      streamGroups: { lua: Lua.streamGroups, keys: 1 },
+      extend: { lua: extendLua, keys: 1 }
     })
     const tag = (topic: string) => `{${prefix}:t:${topic}}:`
     const base = (topic: string) => `${tag(topic)}s:`
@@ -306,6 +330,19 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
             await Promise.all([...byPartition].map(([p, list]) => client.xack(streamKey(topic, p), group, ...list)))
           })
         )
+      },
+
+      // Entries are leased by idle time, measured by the server: a renewal resets it, so the
+      // entry is not reclaimed for another visibility timeout of the receivers (the
+      // `visibilityMillis` passed here is theirs too, and is not needed).
+      extend: (topic, group, consumer, ids) => {
+        const args: Array<string | number> = [base(topic), group, consumer]
+        for (const id of ids) {
+          const p = partitionOfId(id)
+          if (p !== undefined) args.push(p, id)
+        }
+        if (args.length === 3) return Effect.void
+        return withGroup(topic, group, Effect.asVoid(run("extend", () => script.extend([`${tag(topic)}n`], args))))
       },
 
       pending: (topic, group) =>

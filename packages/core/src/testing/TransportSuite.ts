@@ -98,6 +98,33 @@ export const run = <E>(name: string, make: Effect.Effect<Transport.TransportShap
         expect(yield* t.dropDeadLetters("poison", "g", [dead[0]!.id])).toBe(0)
       }))
 
+    test("a consumer that renews its lease keeps its message, with no delivery counted (drivers with extend)", (t) =>
+      Effect.gen(function* () {
+        const extend = t.extend
+        if (extend === undefined) return
+        const o = options({ visibilityMillis: 300 })
+        yield* t.publish("lease", [{ key: "k", body: "x" }])
+        const [first] = yield* t.receive("lease", "g", "c1", o)
+        for (let i = 0; i < 3; i++) {
+          yield* Effect.sleep("150 millis")
+          yield* extend("lease", "g", "c1", [first!.id], 300)
+        }
+        // Longer than the visibility timeout since it was handed out, but renewed all along.
+        expect(yield* t.receive("lease", "g", "c2", o)).toEqual([])
+        yield* Effect.sleep("450 millis")
+        // No longer renewed: delivered again, and the renewals counted no delivery.
+        const again = yield* t.receive("lease", "g", "c2", o)
+        expect(again.map((d) => [d.id, d.body, d.deliveries])).toEqual([[first!.id, "x", 2]])
+        // c1 no longer holds it: its renewal changes nothing (nor does one of an unknown id).
+        yield* extend("lease", "g", "c1", [first!.id, "no-such-id"], 10_000)
+        yield* Effect.sleep("450 millis")
+        const third = yield* t.receive("lease", "g", "c3", o)
+        expect(third.map((d) => [d.id, d.deliveries])).toEqual([[first!.id, 3]])
+        yield* t.ack("lease", "g", [first!.id])
+        yield* extend("lease", "g", "c3", [first!.id], 10_000) // acknowledged: nothing to renew
+        expect(yield* t.pending("lease", "g")).toBe(0)
+      }))
+
     test("concurrent consumers of a group never hold the same message at once", (t) =>
       Effect.gen(function* () {
         const messages = Array.from({ length: 200 }, (_, i) => ({ key: `k${i % 7}`, body: `${i}` }))
