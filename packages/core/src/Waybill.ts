@@ -111,8 +111,16 @@ export interface Waybill {
    * workers ingest it. Resolves once enqueued; anything else is refused (`IngestError`, `Invalid`).
    */
   readonly ingest: (message: Pipeline.InboundMessage | unknown) => Promise<void>
-  /** Enqueues a carrier webhook as received (raw bytes); verified and parsed by a worker. */
-  readonly webhook: (source: string, headers: Readonly<Record<string, string>>, body: Uint8Array) => Promise<void>
+  /**
+   * Enqueues a carrier webhook as received (raw bytes); verified and parsed by a worker. The
+   * headers may be passed as Node gives them (`IncomingMessage.headers`): a repeated header's
+   * values are joined with `, `, an absent one is left out.
+   */
+  readonly webhook: (
+    source: string,
+    headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>,
+    body: Uint8Array
+  ) => Promise<void>
   /** Ingests a message (an `InboundMessage` or its encoded JSON form) now, in the caller's turn, and returns what happened. */
   readonly ingestNow: (message: Pipeline.InboundMessage | unknown) => Promise<{
     readonly results: ReadonlyArray<Pipeline.IngestResult>
@@ -144,7 +152,8 @@ export interface Waybill {
   readonly start: () => Promise<void>
   /**
    * Waits until the ingest topic and the outbox are empty (after `start()`); rejects when that
-   * does not happen within the timeout (default 60 s), e.g. because actions wait on a dead letter,
+   * does not happen within the timeout (default 60 s), e.g. because actions wait on a dead letter
+   * (`StorageError`, `Timeout`, naming what is still pending),
    * and at once, with its error, when a background loop stopped (a permanent storage error; it is
    * also logged as an error), or when `stop()` is called meanwhile (`StorageError`, `Unavailable`).
    */
@@ -175,6 +184,20 @@ const inbound = (message: unknown, method: string): Effect.Effect<Pipeline.Inbou
   if (isMessage(message)) return Effect.succeed(message)
   const decoded = decodeMessage(message)
   return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(invalid(decoded.left, "InboundMessage", method))
+}
+
+/**
+ * A webhook's headers as the pipeline stores them: names in lower case, one string each. Node
+ * gives a repeated header as an array and may leave a value undefined: both are plain strings
+ * here, so such a webhook is stored, not refused with a parse error (and sent again forever).
+ */
+const headersOf = (headers: Readonly<Record<string, unknown>>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined || value === null) continue
+    out[name.toLowerCase()] = Array.isArray(value) ? value.map(String).join(", ") : String(value)
+  }
+  return out
 }
 
 /** A host's order intake: the value itself, its JSON form decoded, or `Invalid`. */
@@ -280,7 +303,7 @@ export const create = async (options: Options): Promise<Waybill> => {
               {
                 _tag: "Request",
                 source,
-                headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+                headers: headersOf(headers),
                 body,
                 receivedAt: Instant.fromMillis(Date.now())
               }
@@ -357,7 +380,13 @@ export const create = async (options: Options): Promise<Waybill> => {
             const outbox = yield* store.outboxSize()
             if (pending === 0 && outbox === 0) return
             if (Date.now() > deadline) {
-              return yield* Effect.dieMessage(`drain timed out: ${pending} messages and ${outbox} actions pending`)
+              // Typed like every other rejection: retryable, so a host may wait again.
+              return yield* new PortError.StorageError({
+                reason: "Timeout",
+                module: "@waybill/core/Waybill",
+                method: "drain",
+                description: `drain timed out: ${pending} messages and ${outbox} actions pending`
+              })
             }
             yield* Effect.sleep("20 millis")
           }

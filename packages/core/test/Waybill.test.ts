@@ -182,6 +182,32 @@ describe("Waybill facade", () => {
     expect(await drained).toMatchObject({ _tag: "StorageError", reason: "Unavailable", method: "drain" })
     expect(Date.now() - began).toBeLessThan(2_000)
   })
+  it("drain() that times out rejects with a typed, retryable StorageError naming what is left", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const memory = await Effect.runPromise(MemoryTransport.make)
+    // The workers never get the message: the drain can only time out.
+    const transport = { ...memory, receive: () => Effect.succeed([]) }
+    const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    await waybill.start()
+    await Effect.runPromise(memory.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+    const error = await waybill.drain({ timeoutMillis: 50 }).then(() => undefined, (e: unknown) => e)
+    // A host branches on _tag and reason (Timeout: try again later), as for every other rejection.
+    expect(error).toBeInstanceOf(PortError.StorageError)
+    expect(error).toMatchObject({ _tag: "StorageError", reason: "Timeout", method: "drain" })
+    expect((error as PortError.StorageError).message).toMatch(/1 messages and 0 actions pending/)
+    await waybill.stop()
+  })
+  it("webhook takes the headers as Node gives them (repeated ones as arrays, absent ones undefined)", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const transport = await Effect.runPromise(MemoryTransport.make)
+    const waybill = await Waybill.create({ erp: far.erp, transport })
+    // `IncomingMessage.headers` from a JavaScript host: not a typed error, not a crash either.
+    const headers = { "content-type": "application/json", "x-forwarded-for": ["10.0.0.1", "10.0.0.2"], "x-absent": undefined }
+    await waybill.webhook("easypost", headers as never, new TextEncoder().encode("{}"))
+    const [stored] = await Effect.runPromise(transport.receive(Worker.TOPIC, Worker.GROUP, "c", { max: 1, visibilityMillis: 1000, waitMillis: 0, maxDeliveries: 1 }))
+    expect(JSON.parse(stored!.body).headers).toEqual({ "content-type": "application/json", "x-forwarded-for": "10.0.0.1, 10.0.0.2" })
+    await waybill.stop()
+  })
   it("stop() twice is harmless; start() and the other methods after stop() reject with a typed error", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
     const waybill = await Waybill.create({ erp: far.erp, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
