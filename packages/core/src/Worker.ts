@@ -3,9 +3,11 @@
  *
  * A message is acknowledged only after the pipeline has committed it, or dead-lettered it for a
  * permanent reason; a retryable failure (store unavailable, persistent conflicts) leaves it
- * unacknowledged so the transport delivers it again after the visibility timeout, and fails the
- * poll, so `run` backs off (`storageRetry`) instead of taking more messages. A message that is
- * not even an `InboundMessage` is dead-lettered as it is. A message the transport gave up on
+ * unacknowledged so the transport delivers it again after the visibility timeout. A batch that
+ * fails is ingested again one message at a time, so only the messages that fail are delivered
+ * again: their healthy batch-mates are committed and acknowledged. When none of the batch went
+ * in, the poll fails, so `run` backs off (`storageRetry`) instead of taking more messages. A
+ * message that is not even an `InboundMessage` is dead-lettered as it is. A message the transport gave up on
  * (`maxDeliveries`) is moved to the store's dead letters, where `DeadLetters.replay` finds it.
  *
  * @since 0.1.0
@@ -97,6 +99,12 @@ export const storageRetry = (
     Schedule.whileInput((e: PortError.StorageError) => PortError.isRetryable(e.reason)),
     Schedule.tapInput((e: PortError.StorageError) => Effect.logWarning("storage failure; retrying", { reason: e.reason, description: e.description }))
   )
+
+/**
+ * How many messages of a failed batch, ingested one at a time, may fail in a row for a retryable
+ * reason before the rest is left for the batch's next delivery (taken for an outage).
+ */
+const ISOLATED_FAILURES = 3
 
 const decodeJson = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
 const decodeParsed = Schema.decodeUnknownEither(Pipeline.InboundMessage)
@@ -206,8 +214,10 @@ export const publish = (
  */
 export interface Worker {
   /**
-   * Receives and handles one batch; returns how many messages it got. Fails when the batch could
-   * not be ingested for a retryable reason (it is delivered again).
+   * Receives and handles one batch; returns how many messages it got. A batch that fails is
+   * ingested again one message at a time; the messages that still fail for a retryable reason
+   * are delivered again, the others acknowledged. Fails when none of the batch could be ingested
+   * (a store that is down), so the caller backs off.
    */
   readonly poll: Effect.Effect<number, PortError.StorageError>
   /** Polls until interrupted, riding out retryable storage failures (see `storageRetry`). */
@@ -283,36 +293,72 @@ export const make = (
       yield* Effect.logWarning("transport dead letters moved to the store's dead letters", { count: dead.length })
     })
 
-    /** An ingest's retryable failure, logged and returned (the batch will be delivered again). */
-    const ingest = <A>(effect: Effect.Effect<A, Pipeline.IngestError>) =>
+    /**
+     * How one message ended when ingested on its own: `undefined` when it is settled (committed,
+     * or kept as a dead letter: acknowledged), else the retryable failure it met (it is delivered
+     * again). A permanent failure the pipeline let out (its `receive` dead-letters those itself)
+     * and a crash (a bug) are kept as dead letters here, with their own reason.
+     */
+    const settle = (delivery: Transport.Delivery, effect: Effect.Effect<unknown, Pipeline.IngestError>) =>
       effect.pipe(
         Effect.as(undefined),
         Effect.catchAll((e) =>
-          Effect.logWarning("ingest failed; the batch will be delivered again", {
-            reason: e.reason,
-            description: e.description
-          }).pipe(Effect.as(e))
+          PortError.isRetryable(e.reason)
+            ? Effect.as(
+              Effect.logWarning("a message could not be ingested; it will be delivered again", {
+                reason: e.reason,
+                description: e.description
+              }),
+              e
+            )
+            : Effect.as(
+              Effect.zipRight(
+                keep(delivery, e.reason, e.description),
+                Effect.logError("the pipeline failed a message for a permanent reason; dead-lettered", {
+                  reason: e.reason,
+                  description: e.description
+                })
+              ),
+              undefined
+            )
+        ),
+        Effect.catchAllDefect((defect) =>
+          Effect.as(
+            Effect.zipRight(
+              keep(delivery, "Bug", `ingesting it crashed: ${describeDefect(defect)}`),
+              Effect.logError("a message crashed the pipeline; dead-lettered", { defect: describeDefect(defect) })
+            ),
+            undefined
+          )
         )
       )
 
-    /** Ingests messages one at a time; those that crash are dead-lettered as `Bug`. */
+    /**
+     * Ingests messages one at a time, going on past one that fails for a retryable reason (it
+     * alone is delivered again), so a message that always fails (a store call timing out for that
+     * shipment only, an adapter answering Unavailable for that payload) does not hold its
+     * batch-mates until `maxDeliveries` and take them to the dead letters with it. A run of
+     * {@link ISOLATED_FAILURES} failures in a row is taken for an outage: the rest of the batch
+     * is left for its next delivery rather than each message failing on a store that is down.
+     * Returns the ids of the settled messages and the last retryable failure.
+     */
     const isolate = (messages: ReadonlyArray<Pipeline.InboundMessage>, deliveries: ReadonlyArray<Transport.Delivery>) =>
       Effect.gen(function* () {
+        const settled: Array<string> = []
+        let failure: Pipeline.IngestError | undefined
+        let inARow = 0
         for (const [i, message] of messages.entries()) {
-          const failure = yield* ingest(pipeline.receive(message)).pipe(
-            Effect.catchAllDefect((defect) =>
-              Effect.as(
-                Effect.zipRight(
-                  keep(deliveries[i]!, "Bug", `ingesting it crashed: ${describeDefect(defect)}`),
-                  Effect.logError("a message crashed the pipeline; dead-lettered", { defect: describeDefect(defect) })
-                ),
-                undefined
-              )
-            )
-          )
-          if (failure !== undefined) return failure
+          const delivery = deliveries[i]!
+          const failed = yield* settle(delivery, pipeline.receive(message))
+          if (failed === undefined) {
+            settled.push(delivery.id)
+            inARow = 0
+            continue
+          }
+          failure = failed
+          if (++inARow >= ISOLATED_FAILURES) break
         }
-        return undefined
+        return { settled, failure }
       })
 
     // While a batch is handled its lease is renewed every third of the visibility timeout: a
@@ -358,22 +404,41 @@ export const make = (
           decoded.push(delivery)
         }
       }
-      const failure = yield* ingest(pipeline.receiveMany(messages)).pipe(
-        // A crash (a bug) on one message would otherwise fail its whole batch on every delivery
-        // and stop the worker: the batch is ingested again one message at a time, and the ones
-        // that crash are dead-lettered with the crash.
-        Effect.catchAllDefect((defect) =>
-          Effect.zipRight(
-            Effect.logError("ingest crashed; ingesting the batch one message at a time", { defect: describeDefect(defect) }),
-            isolate(messages, decoded)
+      // A batch that fails (a retryable failure, a permanent one the pipeline let out, a crash)
+      // is ingested again one message at a time: what is healthy in it is committed and
+      // acknowledged, and only what fails is delivered again (or dead-lettered, with its reason).
+      const { failure, settled } = messages.length === 1
+        ? yield* Effect.map(settle(decoded[0]!, pipeline.receiveMany(messages)), (failure) => ({
+          failure,
+          settled: failure === undefined ? [decoded[0]!.id] : []
+        }))
+        : yield* pipeline.receiveMany(messages).pipe(
+          Effect.as(true),
+          Effect.catchAll((e) =>
+            Effect.as(
+              Effect.logWarning("ingest failed; ingesting the batch one message at a time", {
+                reason: e.reason,
+                description: e.description
+              }),
+              false
+            )
+          ),
+          Effect.catchAllDefect((defect) =>
+            Effect.as(
+              Effect.logError("ingest crashed; ingesting the batch one message at a time", { defect: describeDefect(defect) }),
+              false
+            )
+          ),
+          Effect.flatMap((ingested) =>
+            ingested ? Effect.succeed({ failure: undefined, settled: decoded.map((d) => d.id) }) : isolate(messages, decoded)
           )
         )
-      )
-      const ack = failure === undefined ? deliveries.map((d) => d.id) : undecodable
+      const ack = [...undecodable, ...settled]
       if (ack.length > 0) yield* transport.ack(topic, group, ack)
-      // A store that is down fails every batch alike: back off (`run` retries per `storageRetry`)
-      // rather than take batch after batch, each delivery counting towards the dead letters.
-      if (failure !== undefined && PortError.isRetryable(failure.reason)) {
+      // A store that is down fails every message alike: back off (`run` retries per
+      // `storageRetry`) rather than take batch after batch, each delivery counting towards the
+      // dead letters. A batch of which some messages went in is no outage: the next one is taken.
+      if (failure !== undefined && settled.length === 0) {
         return yield* new PortError.StorageError({
           reason: failure.reason,
           module: MODULE,

@@ -224,6 +224,144 @@ describe("Worker", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a message that always fails for a retryable reason does not hold its batch-mates: they are committed and acknowledged, it alone is redelivered and given up", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      const poison = "ev-stuck"
+      // The store times out for this one event only (a hot key, a value the store chokes on).
+      const store: Store.StoreShape = {
+        ...memory,
+        seen: (keys) =>
+          keys.some((k) => k.includes(poison))
+            ? Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "seen", description: "timed out" }))
+            : memory.seen(keys)
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(poison) })
+        yield* Worker.publish([...h.events, bad].map((event) => ({ _tag: "Event" as const, event })))
+        const worker = yield* Worker.make({ waitMillis: 10, batch: 64, visibilityMillis: 1000, maxDeliveries: 3 })
+        // The first poll commits and acknowledges the healthy messages at once; only the stuck one stays.
+        yield* Effect.either(worker.poll)
+        expect((yield* memory.seen(h.events.map(Pipeline.idempotencyKey))).every((s) => s)).toBe(true)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(1)
+        const fiber = yield* Effect.fork(worker.run)
+        for (let i = 0; i < 60; i++) yield* TestClock.adjust("100 millis")
+        expect(fiber.unsafePoll()).toBeNull()
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        // Only the stuck message waits for an operator.
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(1)
+        expect(letters[0]!.payload).toContain(poison)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a batch that fails on a store that is down is not tried message by message: three failures in a row are an outage", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      let calls = 0
+      const store: Store.StoreShape = { ...memory, seen: () => Effect.sync(() => calls++).pipe(Effect.zipRight(Effect.fail(unavailable("seen")))) }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        yield* Worker.publish(Array.from({ length: 50 }, (_, i) => ({ _tag: "Event" as const, event: scan(`e${i}`, "in_transit", i) })))
+        const worker = yield* Worker.make({ batch: 50, waitMillis: 10 })
+        const failed = yield* Effect.flip(worker.poll)
+        expect(failed.reason).toBe("Unavailable")
+        // The batch, then three messages on their own.
+        expect(calls).toBe(4)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(50)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a request an adapter always answers Unavailable for does not hold the other requests of its batch", () =>
+    Effect.gen(function* () {
+      const stuck: CarrierPort.CarrierPortShape = {
+        source: "stuck",
+        verify: () => Effect.void,
+        parse: (request) =>
+          new TextDecoder().decode(request.body).includes("stuck")
+            ? Effect.fail(new PortError.CarrierError({ reason: "Unavailable", module: "test", method: "parse", description: "lookup down for this one" }))
+            : Effect.succeed([]),
+        createTracker: () => Effect.die("not used"),
+        buyLabel: () => Effect.die("not used")
+      }
+      const transport = yield* MemoryTransport.make
+      const store = yield* MemoryStore.make
+      const layer = Layer.provideMerge(
+        Pipeline.layer({ carriers: [stuck] }),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const request = (text: string) => ({
+          _tag: "Request" as const,
+          source: "stuck",
+          headers: {},
+          body: new TextEncoder().encode(text),
+          receivedAt: Instant.fromMillis(0)
+        })
+        yield* Worker.publish([request("{\"n\":1}"), request("{\"stuck\":1}"), request("{\"n\":2}")])
+        const worker = yield* Worker.make({ waitMillis: 10, visibilityMillis: 1000, maxDeliveries: 3 })
+        yield* Effect.either(worker.poll)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(1)
+        const fiber = yield* Effect.fork(worker.run)
+        for (let i = 0; i < 60; i++) yield* TestClock.adjust("100 millis")
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(1)
+        expect(letters[0]!.payload).toContain(Buffer.from("{\"stuck\":1}").toString("base64"))
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a permanent failure the pipeline lets out is dead-lettered with its own reason and acknowledged; its batch-mates are ingested", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      const poison = "ev-refused"
+      const base = Layer.merge(Layer.succeed(Store.Store, memory), Layer.succeed(Transport.Transport, transport))
+      // A pipeline that fails (instead of dead-lettering) a message it refuses for good.
+      const refusing = Layer.effect(
+        Pipeline.Pipeline,
+        Effect.map(Pipeline.Pipeline, (real): Pipeline.PipelineShape => {
+          const refused = (messages: ReadonlyArray<Pipeline.InboundMessage>) =>
+            messages.some((m) => m._tag === "Event" && m.event.id === poison)
+          const error = new Pipeline.IngestError({ reason: "Invalid", module: "test", method: "receive", description: "refused for good" })
+          return {
+            ...real,
+            receive: (m) => (refused([m]) ? Effect.fail(error) : real.receive(m)),
+            receiveMany: (ms) => (refused(ms) ? Effect.fail(error) : real.receiveMany(ms))
+          }
+        })
+      ).pipe(Layer.provide(Layer.provide(Pipeline.layer({}), base)))
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(poison) })
+        yield* Worker.publish([...h.events, bad].map((event) => ({ _tag: "Event" as const, event })))
+        const worker = yield* Worker.make({ waitMillis: 10, batch: 64, visibilityMillis: 1000, maxDeliveries: 3 })
+        expect(yield* worker.poll).toBe(h.events.length + 1)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        expect((yield* memory.seen(h.events.map(Pipeline.idempotencyKey))).every((s) => s)).toBe(true)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(1)
+        expect(JSON.parse(letters[0]!.error)).toMatchObject({ reason: "Invalid", description: "refused for good" })
+        expect(letters[0]!.payload).toContain(poison)
+      }).pipe(Effect.provide(Layer.merge(refusing, base)))
+    }))
+
   it.effect("a poll interrupted after its batch was committed (before or during the ack) has it delivered again and deduplicated: nothing applied or planned twice", () =>
     Effect.gen(function* () {
       for (const cut of ["after commit", "in ack"] as const) {
