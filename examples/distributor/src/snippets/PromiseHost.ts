@@ -82,10 +82,8 @@ const main = async () => {
     })
     req.on("end", () => {
       if (size > EasyPostWebhook.defaultMaxBodyBytes) return // answered 413
-      // Every header with one value; an array (only set-cookie comes as one) is left out, not joined.
-      const headers: Record<string, string> = {}
-      for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers[name] = value
-      waybill.webhook("easypost", headers, new Uint8Array(Buffer.concat(chunks))).then(
+      // Headers as Node gives them: the facade joins a repeated header's values with ", ".
+      waybill.webhook("easypost", req.headers, new Uint8Array(Buffer.concat(chunks))).then(
         () => res.writeHead(202).end(),
         (error: unknown) => refuse(res, error instanceof PortError.StorageError ? error.reason : "Bug") // the typed error, else a defect
       )
