@@ -241,7 +241,9 @@ interface Pending {
 }
 
 /**
- * Makes the EasyPost carrier. Requires an `HttpClient`.
+ * Makes the EasyPost carrier. Requires an `HttpClient`. Fails with `Invalid` when the
+ * `webhookSecret` is empty, only white space, or starts or ends with white space (a trailing
+ * newline read from a file): see `CarrierAdapter.requireWebhookSecret`.
  *
  * `buyLabel` is idempotent per request `key`: it sends the key as the shipment `reference`, and
  * when this process has no record of the key (a first call, or a retry after a crash or on
@@ -252,8 +254,9 @@ interface Pending {
  *
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, never, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, PortError.CarrierError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    yield* CarrierAdapter.requireWebhookSecret(options.webhookSecret, { module: MODULE, setting: "webhookSecret" })
     const client = yield* EasyPostClient.make(options)
     const source = options.source ?? "easypost"
     const webhook: EasyPostWebhook.Options = {
@@ -379,7 +382,7 @@ export const make = (options: Options): Effect.Effect<EasyPostCarrierShape, neve
  */
 export const layer = (
   options: Options
-): Layer.Layer<EasyPostCarrier | CarrierPort.CarrierPort, never, HttpClient.HttpClient> =>
+): Layer.Layer<EasyPostCarrier | CarrierPort.CarrierPort, PortError.CarrierError, HttpClient.HttpClient> =>
   CarrierAdapter.layer(EasyPostCarrier, make(options))
 
 /**
@@ -397,5 +400,9 @@ export const layer = (
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
-): Layer.Layer<EasyPostCarrier | CarrierPort.CarrierPort, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Layer.Layer<
+  EasyPostCarrier | CarrierPort.CarrierPort,
+  PortError.CarrierError | ConfigError.ConfigError,
+  HttpClient.HttpClient
+> =>
   CarrierAdapter.layerConfig(config, layer)

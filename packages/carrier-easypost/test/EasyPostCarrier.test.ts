@@ -68,6 +68,28 @@ const withCarrier = <A, E>(
 
 const failureOf = CarrierSuite.failureOf
 
+describe("EasyPostCarrier.make", () => {
+  it.effect("refuses a blank or white-space-edged webhook secret with a typed Invalid naming webhookSecret", () =>
+    Effect.gen(function*() {
+      for (const [secret, problem] of [
+        ["", "is empty"],
+        [" ", "is only white space"],
+        ["\n", "is only white space"],
+        [`${webhookSecret}\n`, "starts or ends with white space"]
+      ] as const) {
+        const error = yield* Effect.flip(
+          EasyPostCarrier.make({ apiKey: Redacted.make("k"), webhookSecret: Redacted.make(secret) }).pipe(
+            Effect.provide(FetchHttpClient.layer)
+          )
+        )
+        expect(error).toBeInstanceOf(PortError.CarrierError)
+        expect(error).toMatchObject({ reason: "Invalid", module: "EasyPostCarrier", method: "make" })
+        expect(error.description.startsWith(`webhookSecret ${problem}`)).toBe(true)
+        expect(JSON.stringify(error)).not.toContain("sécret")
+      }
+    }))
+})
+
 describe("EasyPostCarrier.createTracker", () => {
   it.scoped("creates a tracker over Basic auth and gets the same tracker back for the same code", () =>
     withCarrier((carrier, fake) =>

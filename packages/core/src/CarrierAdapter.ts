@@ -3,7 +3,8 @@
  *
  * - {@link layer}: one layer providing the adapter's own tag and the generic `CarrierPort`, and
  *   {@link layerConfig}: the same from `Config`;
- * - {@link inbound}: the port's `verify` and `parse` from a webhook module;
+ * - {@link inbound}: the port's `verify` and `parse` from a webhook module, and
+ *   {@link requireWebhookSecret}: its secret checked when the adapter is made;
  * - {@link tracker}: a `CarrierPort.Tracker` from an API answer, or a typed `Invalid`;
  * - {@link countUnmapped}: the `waybill_carrier_unmapped_codes_total` metric every adapter
  *   counts its unknown vendor codes in;
@@ -37,12 +38,14 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as CarrierPort from "./CarrierPort.js"
 import type * as Ids from "./Ids.js"
 import * as PortError from "./PortError.js"
 import * as ShipmentEvent from "./ShipmentEvent.js"
 import * as Validation from "./Validation.js"
+import * as WebhookSignature from "./WebhookSignature.js"
 
 /**
  * A layer providing an adapter's own tag (e.g. `EasyPostCarrier`) and the generic
@@ -102,6 +105,41 @@ export const inbound = <O>(
   verify: (request) => Effect.asVoid(webhook.verify(request, options)),
   parse: (request) => webhook.verifyAndParse(request, options)
 })
+
+/**
+ * Checks an adapter's webhook secret when the adapter is made, so a bad one fails the layer at
+ * start-up instead of every webhook later: an `Invalid` `CarrierError` (method `make`) naming
+ * the setting and what is wrong (see `WebhookSignature.secretProblem`), never the secret. An
+ * empty or white-space-only secret is refused because anyone could sign with it; one with white
+ * space at an end (a trailing newline read from a file) because the sender keys with its exact
+ * bytes, so it would fail every genuine webhook: it is not trimmed.
+ *
+ * @example
+ * ```ts
+ * yield* CarrierAdapter.requireWebhookSecret(options.webhookSecret, { module: "AcmeCarrier", setting: "webhookSecret" })
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const requireWebhookSecret = (
+  secret: Redacted.Redacted<string>,
+  where: { readonly module: string; readonly setting: string }
+): Effect.Effect<void, PortError.CarrierError> =>
+  Effect.suspend(() => {
+    const problem = WebhookSignature.secretProblem(Redacted.value(secret))
+    if (problem === undefined) return Effect.void
+    const consequence = problem === "is empty" || problem === "is only white space" || problem === "is not set"
+      ? "anyone could sign a webhook"
+      : "remove it where the secret is configured; it is not trimmed, since the sender keys with the exact secret"
+    return Effect.fail(
+      new PortError.CarrierError({
+        reason: "Invalid",
+        module: where.module,
+        method: "make",
+        description: `${where.setting} ${problem}: ${consequence}`
+      })
+    )
+  })
 
 /**
  * Counts vendor codes that no table maps, tagged with `source`, `field` and `code`. Every

@@ -344,9 +344,30 @@ const isPresent = (value: string | undefined, scheme: Scheme): value is string =
 }
 
 /**
+ * What is wrong with a configured webhook secret, or `undefined` when nothing is: `is not set`
+ * (not text, e.g. `Redacted.make(process.env.UNSET!)`), `is empty`, `is only white space` (as
+ * guessable as an empty key: anyone could sign), or `starts or ends with white space (a
+ * trailing newline from a file?)`. The last is refused rather than trimmed: EasyPost and
+ * AfterShip key the HMAC with the secret's exact UTF-8 bytes and document no trimming, so a
+ * silent trim could turn a working key into another. Never shows the secret.
+ *
+ * @since 0.2.0
+ */
+export const secretProblem = (secret: unknown): string | undefined => {
+  if (typeof secret !== "string") return "is not set"
+  if (secret === "") return "is empty"
+  const trimmed = secret.trim()
+  if (trimmed === "") return "is only white space"
+  if (trimmed !== secret) return "starts or ends with white space (a trailing newline from a file?)"
+  return undefined
+}
+
+/**
  * Checks a request: the body size (`Invalid`, HTTP 413, `body is N bytes, more than the M
  * allowed`), that a secret is configured (an empty one refuses every request: `Unauthorized`,
- * HTTP 401, `no webhook secret is configured: every request is refused`), then the first
+ * HTTP 401, `no webhook secret is configured: every request is refused`; so does one that is
+ * only white space or starts or ends with it, `the webhook secret <problem>: every request is
+ * refused`, see {@link secretProblem}), then the first
  * signature header present (`Unauthorized`, HTTP 401: `missing <h>
  * header`, `missing <h> (or <h2>) header`, `<h> header does not start with <prefix>`, or
  * `<h> does not match the body and the webhook secret`). Errors carry the request's
@@ -361,10 +382,19 @@ export const verify = (request: CarrierPort.InboundRequest, spec: Spec): Effect.
     const oversized = tooLarge(request.body, spec.maxBodyBytes)
     if (oversized !== undefined) return fail("Invalid", 413, oversized)
     // An empty key is public: with it, anyone could sign a request. Fail closed, also on a
-    // secret that is not text at all (`Redacted.make(process.env.UNSET!)`).
+    // secret that is not text at all (`Redacted.make(process.env.UNSET!)`), on one of only white
+    // space (as guessable), and on one with white space at an end (a newline read with it from
+    // a file: never trimmed, as the vendors key with the exact bytes; refused, saying why).
     const secret: unknown = Redacted.value(spec.secret)
-    if (typeof secret !== "string" || secret === "") {
-      return fail("Unauthorized", 401, "no webhook secret is configured: every request is refused")
+    const problem = secretProblem(secret)
+    if (problem !== undefined || typeof secret !== "string") {
+      return fail(
+        "Unauthorized",
+        401,
+        problem === "is empty" || problem === "is not set"
+          ? "no webhook secret is configured: every request is refused"
+          : `the webhook secret ${problem}: every request is refused`
+      )
     }
     let chosen: { readonly header: SignatureHeader; readonly value: string } | undefined
     for (const h of spec.headers) {

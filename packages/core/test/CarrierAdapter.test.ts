@@ -134,6 +134,30 @@ describe("CarrierAdapter.tracker and layer", () => {
     }))
 })
 
+describe("CarrierAdapter.requireWebhookSecret", () => {
+  it.effect("refuses an empty, blank or white-space-edged secret at construction, naming the setting, never the secret", () =>
+    Effect.gen(function*() {
+      yield* CarrierAdapter.requireWebhookSecret(Redacted.make("whsec-123"), { module: "AcmeCarrier", setting: "webhookSecret" })
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ["", "webhookSecret is empty: anyone could sign a webhook"],
+        ["  ", "webhookSecret is only white space: anyone could sign a webhook"],
+        ["\n", "webhookSecret is only white space: anyone could sign a webhook"],
+        [
+          "whsec-123\n",
+          "webhookSecret starts or ends with white space (a trailing newline from a file?): remove it where the secret is configured; it is not trimmed, since the sender keys with the exact secret"
+        ]
+      ]
+      for (const [value, description] of cases) {
+        const error = yield* Effect.flip(
+          CarrierAdapter.requireWebhookSecret(Redacted.make(value), { module: "AcmeCarrier", setting: "webhookSecret" })
+        )
+        expect(error).toBeInstanceOf(PortError.CarrierError)
+        expect(error).toMatchObject({ reason: "Invalid", module: "AcmeCarrier", method: "make", description })
+        if (value.trim() !== "") expect(JSON.stringify(error)).not.toContain(value.trim())
+      }
+    }))
+})
+
 describe("CarrierAdapter.layerConfig, inbound and countUnmapped", () => {
   class Echo extends Context.Tag("test/Echo")<Echo, { readonly url: string }>() {}
 

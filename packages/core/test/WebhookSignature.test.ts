@@ -247,6 +247,54 @@ describe("WebhookSignature.verify", () => {
       expect(refused.description).toBe("no webhook secret is configured: every request is refused")
     }))
 
+  it.effect("a webhook secret of only white space refuses every request, even one signed with it: it is guessable", () =>
+    Effect.gen(function*() {
+      // E.g. `EASYPOST_WEBHOOK_SECRET=" "`, or a secrets file holding just a newline.
+      for (const blank of [" ", "   ", "\n", "\r\n", "\t", "\u00a0"]) {
+        const forged = WebhookSignature.sign(body, blank, { encoding: "hex", prefix: "sha256=" })
+        const error = yield* Effect.flip(
+          WebhookSignature.verify(request(body, { "x-acme-signature": forged }), { ...spec, secret: Redacted.make(blank) })
+        )
+        expect(error).toMatchObject({ reason: "Unauthorized", status: 401, method: "verify", module: "AcmeWebhook" })
+        expect(error.description).toBe("the webhook secret is only white space: every request is refused")
+      }
+    }))
+
+  it.effect("a webhook secret with white space at either end refuses every request instead of silently failing each one", () =>
+    Effect.gen(function*() {
+      // Read from a file or an env file with its trailing newline. Neither EasyPost nor AfterShip
+      // document trimming (the key is the secret's exact UTF-8 bytes), so it is not trimmed:
+      // it is refused, saying why, whichever of the two keys the sender used.
+      for (const padded of [`${secret}\n`, `${secret}\r\n`, ` ${secret}`, `${secret} `]) {
+        for (const key of [padded, secret]) {
+          const signed = WebhookSignature.sign(body, key, { encoding: "hex", prefix: "sha256=" })
+          const error = yield* Effect.flip(
+            WebhookSignature.verify(request(body, { "x-acme-signature": signed }), { ...spec, secret: Redacted.make(padded) })
+          )
+          expect(error).toMatchObject({ reason: "Unauthorized", status: 401, method: "verify" })
+          expect(error.description).toBe(
+            "the webhook secret starts or ends with white space (a trailing newline from a file?): every request is refused"
+          )
+          expect(JSON.stringify(error)).not.toContain(secret)
+        }
+      }
+      // White space inside a secret is part of it.
+      const inner = "whsec 0123 4567"
+      yield* WebhookSignature.verify(
+        request(body, { "x-acme-signature": WebhookSignature.sign(body, inner, { encoding: "hex", prefix: "sha256=" }) }),
+        { ...spec, secret: Redacted.make(inner) }
+      )
+    }))
+
+  it("secretProblem names what is wrong with a secret, never showing it", () => {
+    expect(WebhookSignature.secretProblem(secret)).toBeUndefined()
+    expect(WebhookSignature.secretProblem(golden.webhooks.secret)).toBeUndefined()
+    expect(WebhookSignature.secretProblem("")).toBe("is empty")
+    expect(WebhookSignature.secretProblem(undefined)).toBe("is not set")
+    expect(WebhookSignature.secretProblem(" \n")).toBe("is only white space")
+    expect(WebhookSignature.secretProblem("abc\n")).toBe("starts or ends with white space (a trailing newline from a file?)")
+  })
+
   it.effect("errors carry evidence (size, SHA-256, header names), never the body, a header value or the secret", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(WebhookSignature.verify(request(body, { "x-acme-signature": `sha256=${"0".repeat(64)}`, "content-type": "application/json" }), spec))
