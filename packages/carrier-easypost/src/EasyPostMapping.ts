@@ -111,7 +111,10 @@ export const statusTable: Readonly<Record<EasyPostStatus, Canonical>> = {
  * What each `status_detail` adds: a canonical meaning of its own, or `"status"` to defer to the
  * tracker status (location scans such as `arrived_at_facility`, or `unknown`). `expired`
  * (the carrier stopped reporting) is deliberately `unknown`: nothing about the parcel is known,
- * and an operator should look.
+ * and an operator should look. `held` names no cause (EasyPost documents it only as a value: a
+ * parcel held at a facility, at the customer's request or for pickup as much as for customs),
+ * so it is the generic hold, `delayed`, never a `customs_hold` that would ask for customs
+ * documents; the carrier's message stays in the raw code.
  *
  * @since 0.1.0
  */
@@ -129,7 +132,7 @@ export const statusDetailTable: Readonly<Record<EasyPostStatusDetail, Canonical 
   departed_origin_facility: "status",
   expired: status("unknown"),
   failure: exception("failed_attempt"),
-  held: exception("customs_hold"),
+  held: exception("delayed"),
   in_transit: "status",
   label_created: status("label_created"),
   lost: exception("lost"),

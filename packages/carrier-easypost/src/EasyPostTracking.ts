@@ -86,8 +86,9 @@ export const Event = Schema.Struct({
 export type Event = typeof Event.Type
 
 /**
- * How to normalize: the event `source`, the policy for times without a zone (EasyPost sends
- * `Z` times; the policy only matters if that ever changes) and when the payload arrived.
+ * How to normalize: the event `source`, the policy for times without a zone (EasyPost sends a
+ * zone with every scan time, the scan's local offset or `Z`; the policy only matters if that
+ * ever changes) and when the payload arrived.
  *
  * @since 0.1.0
  */

@@ -42,7 +42,8 @@ export const defaultMaxBodyBytes: number = WebhookSignature.defaultMaxBodyBytes
 /**
  * Webhook options: the webhook secret configured at EasyPost, the `source` of the events
  * (default `easypost`), the largest body accepted (default 1 MiB) and what a timestamp without a
- * zone means (default `AssumeUtc`: EasyPost documents UTC times).
+ * zone means (default `AssumeUtc`; EasyPost sends every scan time with a zone: the scan's local
+ * offset when it can place the location, else `Z`).
  *
  * @since 0.1.0
  */

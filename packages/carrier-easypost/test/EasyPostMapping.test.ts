@@ -40,7 +40,9 @@ const detailCases: ReadonlyArray<readonly [EasyPostMapping.EasyPostStatusDetail,
   ["departed_origin_facility", "status:in_transit"],
   ["expired", "status:unknown"],
   ["failure", "exception:failed_attempt"],
-  ["held", "exception:customs_hold"],
+  // EasyPost's `held` names no cause (held at a facility, at the customer's request, for
+  // pickup, for customs): a generic hold, not a customs case.
+  ["held", "exception:delayed"],
   ["in_transit", "status:in_transit"],
   ["label_created", "status:label_created"],
   ["lost", "exception:lost"],
@@ -86,7 +88,23 @@ describe("EasyPostMapping", () => {
   it("applies the pair rules: delivered stays delivered, held for pickup, a return arriving", () => {
     expect(show(EasyPostMapping.classify("delivered", "damaged").canonical)).toBe("status:delivered")
     expect(show(EasyPostMapping.classify("available_for_pickup", "held").canonical)).toBe("status:available_for_pickup")
-    expect(show(EasyPostMapping.classify("in_transit", "held").canonical)).toBe("exception:customs_hold")
+    expect(show(EasyPostMapping.classify("in_transit", "held").canonical)).toBe("exception:delayed")
+    expect(show(EasyPostMapping.classify("failure", "held").canonical)).toBe("exception:delayed")
+    expect(show(EasyPostMapping.classify("return_to_sender", "held").canonical)).toBe("exception:delayed")
+    // `held` is a status_detail only: as a status it is not EasyPost's, so unknown and counted.
+    expect(EasyPostMapping.classify("held", undefined)).toEqual({
+      canonical: { _tag: "Status", status: "unknown" },
+      unmapped: [{ field: "status", code: "held" }]
+    })
+    // No EasyPost code opens a customs case on its own: none of them names customs.
+    for (const detail of EasyPostMapping.statusDetails) {
+      for (const status of EasyPostMapping.statuses) {
+        const c = EasyPostMapping.classify(status, detail)
+        for (const meaning of [c.canonical, c.also]) {
+          if (meaning !== undefined) expect(show(meaning)).not.toBe("exception:customs_hold")
+        }
+      }
+    }
     expect(show(EasyPostMapping.classify("return_to_sender", "arrived_at_destination").canonical)).toBe("status:returned")
     expect(show(EasyPostMapping.classify("return_to_sender", "return").canonical)).toBe("status:return_initiated")
     expect(show(EasyPostMapping.classify("failure", "lost").canonical)).toBe("exception:lost")

@@ -90,6 +90,21 @@ describe("EasyPostTracking on the recorded fixtures", () => {
       expect(yield* EasyPostTracking.fromPayload(fresh, options)).toEqual([])
     }))
 
+  it.effect("a scan's datetime in its local zone (EasyPost's geocoded offsets) is read as the same instant as in UTC", () =>
+    Effect.gen(function*() {
+      // EasyPost's own example: a Denver scan at 07:03 -07:00, or 14:03Z when the location is
+      // too vague to place; both carry a zone, so the time policy never applies to them.
+      const base = Fixtures.json("tracker-create.json") as { readonly tracking_details: ReadonlyArray<Record<string, unknown>> }
+      const at = (datetime: string) => ({ ...base, tracking_details: [{ ...base.tracking_details[0]!, datetime }] })
+      const [local] = yield* EasyPostTracking.fromPayload(at("2025-01-12T07:03:00-07:00"), options)
+      const [utc] = yield* EasyPostTracking.fromPayload(at("2025-01-12T14:03:00Z"), options)
+      expect(summarize(local!).occurredAt).toBe("2025-01-12T14:03:00.000Z")
+      expect(local!.event.id).toBe(utc!.event.id)
+      // A time without a zone (never seen from EasyPost) follows the host's policy.
+      const bare = yield* Effect.exit(EasyPostTracking.fromPayload(at("2025-01-12T07:03:00"), { ...options, timePolicy: { _tag: "RequireZone" } }))
+      expect(Exit.isFailure(bare)).toBe(true)
+    }))
+
   it.effect("a scan's malformed fields are named with their path", () =>
     Effect.gen(function*() {
       const base = Fixtures.json("tracker-create.json") as Record<string, any>
