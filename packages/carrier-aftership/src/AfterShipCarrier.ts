@@ -99,12 +99,15 @@ const defaultSlugOf = (carrier: string): string | undefined => {
 }
 
 /**
- * Makes the AfterShip carrier. Requires an `HttpClient`.
+ * Makes the AfterShip carrier. Requires an `HttpClient`. Fails with `Invalid` when the
+ * `webhookSecret` is empty, only white space, or starts or ends with white space (a trailing
+ * newline read from a file): see `CarrierAdapter.requireWebhookSecret`.
  *
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, never, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, PortError.CarrierError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    yield* CarrierAdapter.requireWebhookSecret(options.webhookSecret, { module: "AfterShipCarrier", setting: "webhookSecret" })
     const client = yield* AfterShipClient.make(options)
     const source = options.source ?? "aftership"
     const webhook: AfterShipWebhook.Options = {
@@ -155,7 +158,7 @@ export const make = (options: Options): Effect.Effect<AfterShipCarrierShape, nev
  */
 export const layer = (
   options: Options
-): Layer.Layer<AfterShipCarrier | CarrierPort.CarrierPort, never, HttpClient.HttpClient> =>
+): Layer.Layer<AfterShipCarrier | CarrierPort.CarrierPort, PortError.CarrierError, HttpClient.HttpClient> =>
   CarrierAdapter.layer(AfterShipCarrier, make(options))
 
 /**
@@ -174,5 +177,9 @@ export const layer = (
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Omit<Options, "slugOf">>
-): Layer.Layer<AfterShipCarrier | CarrierPort.CarrierPort, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Layer.Layer<
+  AfterShipCarrier | CarrierPort.CarrierPort,
+  PortError.CarrierError | ConfigError.ConfigError,
+  HttpClient.HttpClient
+> =>
   CarrierAdapter.layerConfig(config, layer)

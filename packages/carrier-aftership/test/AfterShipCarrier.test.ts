@@ -258,3 +258,25 @@ describe("AfterShipClient.fromErrorResponse", () => {
     expect(exists.description).toBe("4003 BadRequest Tracking already exists.")
   })
 })
+
+describe("AfterShipCarrier.make", () => {
+  it.effect("refuses a blank or white-space-edged webhook secret with a typed Invalid naming webhookSecret", () =>
+    Effect.gen(function*() {
+      for (const [secret, problem] of [
+        ["", "is empty"],
+        [" ", "is only white space"],
+        ["\n", "is only white space"],
+        ["s3cret-from-a-file\n", "starts or ends with white space"]
+      ] as const) {
+        const error = yield* Effect.flip(
+          AfterShipCarrier.make({ apiKey: Redacted.make("k"), webhookSecret: Redacted.make(secret) }).pipe(
+            Effect.provide(FetchHttpClient.layer)
+          )
+        )
+        expect(error).toBeInstanceOf(PortError.CarrierError)
+        expect(error).toMatchObject({ reason: "Invalid", module: "AfterShipCarrier", method: "make" })
+        expect(error.description.startsWith(`webhookSecret ${problem}`)).toBe(true)
+        expect(JSON.stringify(error)).not.toContain("s3cret-from-a-file")
+      }
+    }))
+})
