@@ -1064,8 +1064,62 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         return row
       })
 
-    /** An invoice found by a retry: posted now if still a draft, as it is otherwise. */
-    const posted = (row: InvoiceRow) => row.state !== "draft" ? Effect.succeed(row) : post(row.id)
+    /**
+     * Odoo deducts every down payment already invoiced from the next regular invoice
+     * (`_get_invoiceable_lines(final=True)`), however little that invoice holds: cut down to one
+     * delivery, its total can go negative, and Odoo refuses to post a negative invoice. So a
+     * delivery's invoice deducts no more than it holds: the deduction lines' quantity is scaled
+     * down (to the hundredth, as Odoo keeps it) and the rest stays on the order for the next
+     * invoice to deduct, as an accountant does by hand.
+     */
+    const capDeductions = (id: number) =>
+      Effect.gen(function*() {
+        for (let round = 0; round < 3; round++) {
+          const move = (yield* client.read("account.move", [id], {
+            fields: { amount_total: Schema.Number, invoice_line_ids: OdooField.X2many }
+          }))[0]
+          if (move === undefined || move.amount_total >= 0 || move.invoice_line_ids.length === 0) return
+          const deductions = (yield* client.read("account.move.line", move.invoice_line_ids, {
+            fields: { quantity: Schema.Number, price_total: Schema.Number, is_downpayment: Schema.Boolean }
+          })).filter((l) => l.is_downpayment && l.quantity < 0)
+          const deducted = deductions.reduce((sum, l) => sum - l.price_total, 0)
+          if (deducted <= 0) return // nothing of waybill's to cut: Odoo refuses the post, as it should
+          const holds = move.amount_total + deducted
+          const scale = holds <= 0 ? 0 : holds / deducted
+          const commands = deductions.map((l) => {
+            const hundredths = Math.floor(Math.abs(l.quantity) * scale * 100 - (round > 0 ? 1 : 0))
+            return hundredths <= 0 ? [2, l.id] : [1, l.id, { quantity: -hundredths / 100 }]
+          })
+          yield* client.write("account.move", [id], { invoice_line_ids: commands })
+        }
+      })
+
+    /**
+     * Settles a draft of waybill's and posts it: deductions capped, and a draft Odoo turned into a
+     * credit note (`_create_invoices(final=True)` does for a negative total) turned back into the
+     * customer invoice it is (`action_switch_move_type`; its lines are already the right way up,
+     * see `trimCommands`, and its total no longer negative, so Odoo leaves them as they are).
+     * A credit note is never posted as a delivery's invoice.
+     */
+    const settle = (id: number) =>
+      Effect.gen(function*() {
+        yield* capDeductions(id)
+        const move = (yield* client.read("account.move", [id], { fields: { move_type: Schema.String } }))[0]
+        if (move?.move_type === "out_refund") {
+          yield* client.call("account.move", "action_switch_move_type", { ids: [id] })
+        }
+        const after = (yield* client.read("account.move", [id], { fields: { move_type: Schema.String } }))[0]
+        if (after !== undefined && after.move_type !== "out_invoice") {
+          return yield* fail("releaseInvoice", "Invalid", `account.move ${id} is a ${after.move_type}, not a customer invoice: not posted`)
+        }
+        return yield* post(id)
+      })
+
+    /** An invoice found by a retry: settled and posted now if still a draft, as it is otherwise. */
+    const posted = (row: InvoiceRow) => row.state !== "draft" ? Effect.succeed(row) : settle(row.id)
+
+    /** Customer invoices, and the drafts of them that Odoo made credit notes. */
+    const invoiceOrDraftRefund = D.or(D.eq("move_type", "out_invoice"), D.and(D.eq("move_type", "out_refund"), D.eq("state", "draft")))
 
     const withMarker = (ref: string | null, marker: string) => (ref !== null && ref !== "" ? `${ref} [${marker}]` : `[${marker}]`)
 
@@ -1105,11 +1159,18 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         return { share, stocked }
       })
 
-    /** The commands that cut a draft invoice's lines down to one delivery's share. */
+    /**
+     * The commands that cut a draft invoice's lines down to one delivery's share. A draft the
+     * wizard made a credit note (its lines negated, see `settle`) has its lines put back the
+     * invoice's way up in the same write.
+     */
     const trimCommands = (invoiceId: number, delivery: { readonly share: ReadonlyMap<number, number>; readonly stocked: ReadonlySet<number> }) =>
       Effect.gen(function*() {
-        const ids = (yield* client.read("account.move", [invoiceId], { fields: { invoice_line_ids: OdooField.X2many } }))[0]
-          ?.invoice_line_ids ?? []
+        const move = (yield* client.read("account.move", [invoiceId], {
+          fields: { move_type: Schema.String, invoice_line_ids: OdooField.X2many }
+        }))[0]
+        const ids = move?.invoice_line_ids ?? []
+        const sign = move?.move_type === "out_refund" ? -1 : 1
         const lines = ids.length === 0 ? [] : yield* client.read("account.move.line", ids, {
           fields: { quantity: Schema.Number, sale_line_ids: OdooField.X2many }
         })
@@ -1117,9 +1178,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         const commands: Array<ReadonlyArray<unknown>> = []
         for (const line of lines) {
           const own = line.sale_line_ids.filter((id) => delivery.stocked.has(id))
-          if (own.length === 0) continue // not shipped by any delivery: stays where Odoo put it
+          if (own.length === 0) {
+            // not shipped by any delivery: stays where Odoo put it (the right way up)
+            if (sign < 0 && line.sale_line_ids.length > 0 && line.quantity !== 0) commands.push([1, line.id, { quantity: -line.quantity }])
+            continue
+          }
           const allowed = own.reduce((sum, id) => sum + (left.get(id) ?? 0), 0)
-          const quantity = Math.max(0, Math.min(line.quantity, allowed))
+          const quantity = Math.max(0, Math.min(sign * line.quantity, allowed))
           let used = quantity
           for (const id of own) {
             const take = Math.min(used, left.get(id) ?? 0)
@@ -1127,7 +1192,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             used -= take
           }
           if (quantity <= 0) commands.push([2, line.id])
-          else if (quantity < line.quantity) commands.push([1, line.id, { quantity }])
+          else if (quantity !== line.quantity) commands.push([1, line.id, { quantity }])
         }
         return commands
       })
@@ -1149,7 +1214,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           // A first call cannot have created an invoice for this key yet; later ones look it up.
           const mine = (yield* Dispatcher.Attempt.isFirst) ? [] : yield* client.searchRead(
             "account.move",
-            D.and(D.eq("move_type", "out_invoice"), D.ne("state", "cancel"), D.ilike("ref", marker)),
+            D.and(invoiceOrDraftRefund, D.ne("state", "cancel"), D.ilike("ref", marker)),
             { fields: invoiceFields, limit: 1 }
           )
           if (mine[0] !== undefined) {
@@ -1176,7 +1241,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             // before marking it (or someone invoiced by hand). Adopt it, never create another.
             const existing = order.invoice_ids.length === 0 ? [] : yield* client.searchRead(
               "account.move",
-              D.and(D.isIn("id", order.invoice_ids), D.eq("move_type", "out_invoice"), D.ne("state", "cancel")),
+              D.and(D.isIn("id", order.invoice_ids), invoiceOrDraftRefund, D.ne("state", "cancel")),
               { fields: invoiceFields, order: "id desc" }
             )
             const unmarked = existing.find((m) => !(m.ref ?? "").includes("waybill-key:"))
@@ -1210,8 +1275,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             ref: withMarker(order.client_order_ref, marker),
             ...(trim.length > 0 ? { invoice_line_ids: trim } : {})
           })
-          // Just created, so a draft: post it, then read it once.
-          const created = yield* post(invoiceId)
+          // Just created, so a draft: settle and post it, then read it once.
+          const created = yield* settle(invoiceId)
           return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, created), created: true })
         }))
       })

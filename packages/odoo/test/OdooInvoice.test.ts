@@ -127,3 +127,89 @@ describe("payment state", () => {
       expect(error.description).toContain("cancelled")
     }).pipe(Effect.provide(FetchLayer)))
 })
+
+/** A paid down payment of `fixed` (tax included) on the order, through the wizard as a salesperson does it. */
+const paidDownPayment = (fake: OdooFake.OdooFake, orderId: number, fixed: number) => {
+  const context = { active_model: "sale.order", active_ids: [orderId], active_id: orderId }
+  const wizard = fake.admin.create("sale.advance.payment.inv", { advance_payment_method: "fixed", fixed_amount: fixed }, context)
+  const action = fake.admin.call("sale.advance.payment.inv", "create_invoices", [wizard], {}, context) as { res_id: number }
+  fake.admin.call("account.move", "action_post", [action.res_id])
+  fake.admin.registerPayment(action.res_id)
+  return action.res_id
+}
+
+const moveOf = (fake: OdooFake.OdooFake, id: number) =>
+  fake.admin.read("account.move", [id], ["move_type", "state", "amount_total"])[0]!
+
+describe("an order with a down payment, shipped in two deliveries", () => {
+  for (const policy of ["order", "delivery"] as const) {
+    it.scopedLive(`invoice policy ${policy}: a down payment larger than the first delivery is deducted, never turned into a credit note`, () =>
+      Effect.gen(function*() {
+        const { fake, orderId, release, validated } = yield* splitOrder(policy)
+        // 115.00 paid up front on an order of 230.00; the first delivery is worth 92.00
+        const downPayment = paidDownPayment(fake, orderId, 115)
+        const released1 = yield* release(yield* validated(0))
+        const first = moveOf(fake, released1.invoice.refs.odoo!.id)
+        // a customer invoice, posted, carrying the 2 widgets, the deduction no larger than they are
+        expect(first.move_type).toBe("out_invoice")
+        expect(first.state).toBe("posted")
+        expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id)[0]).toBe(2)
+        expect(released1.invoice.total).toEqual({ amountMinor: 0, currency: "USD" })
+
+        const released2 = yield* release(yield* validated(1))
+        expect(moveOf(fake, released2.invoice.refs.odoo!.id).move_type).toBe("out_invoice")
+        // the rest of the down payment comes off the second: 138.00 - 23.00
+        expect(released2.invoice.total).toEqual({ amountMinor: 11500, currency: "USD" })
+        // down payment + both invoices = the order, and Odoo issued no credit note
+        const totals = [downPayment, released1.invoice.refs.odoo!.id, released2.invoice.refs.odoo!.id]
+          .map((id) => Number(moveOf(fake, id).amount_total))
+        expect(totals.reduce((a, b) => a + b, 0)).toBe(230)
+        expect(fake.admin.search("account.move", [["move_type", "=", "out_refund"]])).toEqual([])
+        expect(fake.admin.read("sale.order", [orderId], ["invoice_status"])[0]!.invoice_status).toBe("invoiced")
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+
+  it.scopedLive("a down payment smaller than the first delivery is deducted from it whole (as Odoo does)", () =>
+    Effect.gen(function*() {
+      const { fake, orderId, release, validated } = yield* splitOrder("delivery")
+      paidDownPayment(fake, orderId, 46)
+      const released1 = yield* release(yield* validated(0))
+      expect(released1.invoice.total).toEqual({ amountMinor: 4600, currency: "USD" })
+      const released2 = yield* release(yield* validated(1))
+      expect(released2.invoice.total).toEqual({ amountMinor: 13800, currency: "USD" })
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a crash after Odoo made the draft a credit note: the retry releases the delivery's invoice, not a credit note", () =>
+    Effect.gen(function*() {
+      const { erp, fake, orderId, releaseOf, validated } = yield* splitOrder("delivery")
+      paidDownPayment(fake, orderId, 115)
+      const release = releaseOf(yield* validated(0))
+      fake.failNext({ model: "sale.advance.payment.inv", method: "create_invoices" }, OdooFake.actThenDrop)
+      expect((yield* Effect.flip(erp.releaseInvoice(release))).reason).toBe("Transport")
+      const released = yield* erp.releaseInvoice(release)
+      expect(moveOf(fake, released.invoice.refs.odoo!.id).move_type).toBe("out_invoice")
+      expect(invoicedQuantities(fake, released.invoice.refs.odoo!.id)[0]).toBe(2)
+      expect(released.invoice.total).toEqual({ amountMinor: 0, currency: "USD" })
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_refund"]])).toEqual([])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("an invoice reversed in Odoo (credit note)", () => {
+  it.scopedLive("a retried release reports the reversed invoice and creates no second one", () =>
+    Effect.gen(function*() {
+      const { fake, release, validated } = yield* splitOrder("delivery")
+      const first = yield* validated(0)
+      const released = yield* release(first)
+      const id = released.invoice.refs.odoo!.id
+      // the goods came back: an accountant credits the invoice in full
+      const context = { active_model: "account.move", active_ids: [id], active_id: id }
+      const wizard = fake.admin.create("account.move.reversal", { reason: "returned" }, context)
+      const refund = (fake.admin.call("account.move.reversal", "refund_moves", [wizard], {}, context) as { res_id: number }).res_id
+      fake.admin.call("account.move", "action_post", [refund])
+      // the widgets read as not invoiced again, but the retried action must not bill them twice
+      const again = yield* release(first)
+      expect(again.created).toBe(false)
+      expect(again.invoice.id).toBe(released.invoice.id)
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([id])
+    }).pipe(Effect.provide(FetchLayer)))
+})

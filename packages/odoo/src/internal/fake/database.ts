@@ -354,11 +354,20 @@ export class FakeDatabase extends Orm {
       .reduce((sum, m) => sum + num(m.product_uom_qty), 0)
   }
 
+  /**
+   * `sale.order.line._compute_qty_invoiced`: the quantity of every invoice line linked to it that
+   * is not cancelled (drafts count), a credit note's negatively.
+   */
   qtyInvoiced(line: Rec): number {
-    return this.all("account.move.line")
-      .filter((l) => ids(l.sale_line_ids).includes(line.id))
-      .filter((l) => this.get("account.move", num(l.move_id))?.state !== "cancel")
-      .reduce((sum, l) => sum + num(l.quantity), 0)
+    let qty = 0
+    for (const l of this.all("account.move.line")) {
+      if (!ids(l.sale_line_ids).includes(line.id)) continue
+      const move = this.get("account.move", num(l.move_id))
+      if (move === undefined || move.state === "cancel") continue
+      if (move.move_type === "out_invoice") qty += num(l.quantity)
+      else if (move.move_type === "out_refund") qty -= num(l.quantity)
+    }
+    return qty
   }
 
   qtyToInvoice(line: Rec): number {
@@ -380,7 +389,9 @@ export class FakeDatabase extends Orm {
 
   orderInvoiceStatus(order: Rec): string {
     if (order.state !== "sale") return "no"
-    const lines = this.orderLines(order.id).filter((l) => l.display_type === false || l.display_type === undefined)
+    const lines = this.orderLines(order.id).filter((l) =>
+      (l.display_type === false || l.display_type === undefined) && l.is_downpayment !== true
+    )
     const goods = lines.filter((l) => l.is_delivery !== true)
     if (goods.some((l) => this.lineInvoiceStatus(l) === "to invoice")) return "to invoice"
     if (goods.length > 0 && lines.every((l) => this.lineInvoiceStatus(l) === "invoiced")) return "invoiced"
@@ -482,10 +493,20 @@ export class FakeDatabase extends Orm {
     })
   }
 
-  createInvoices(orderIds: ReadonlyArray<number>): Array<number> {
+  /**
+   * `sale.order._create_invoices(final)`: one invoice per order of the lines with something to
+   * invoice (`_get_invoiceable_lines`: a negative quantity too when `final`, so a down payment
+   * already invoiced is deducted), the down payments last. With `final`, an invoice whose total is
+   * negative is turned into a credit note (`action_switch_move_type`).
+   */
+  createInvoices(orderIds: ReadonlyArray<number>, final = false): Array<number> {
     const plans = orderIds.map((orderId) => {
       const order = this.need("sale.order", orderId)
-      const lines = this.orderLines(orderId).filter((l) => this.qtyToInvoice(l) > 0)
+      const invoiceable = this.orderLines(orderId).filter((l) => {
+        const q = this.qtyToInvoice(l)
+        return q > 0 || (q < 0 && final)
+      })
+      const lines = [...invoiceable.filter((l) => l.is_downpayment !== true), ...invoiceable.filter((l) => l.is_downpayment === true)]
       return { order, lines }
     })
     if (plans.every((p) => p.lines.length === 0)) {
@@ -510,25 +531,141 @@ export class FakeDatabase extends Orm {
           price_unit: l.price_unit,
           discount: num(l.discount),
           tax_ids: [[6, 0, this.lineTaxes(l)]],
-          sale_line_ids: [[6, 0, [l.id]]]
+          sale_line_ids: [[6, 0, [l.id]]],
+          is_downpayment: l.is_downpayment === true
         }])
       })
       const inv = this.need("account.move", invoice)
       inv.amount_residual = this.amounts(this.invoiceLines(invoice), "quantity").total
       if (this.version === 17) inv.name = this.nextInvoiceName()
+      if (final && num(inv.amount_residual) < 0) this.switchMoveType([invoice])
       this.postMessage("account.move", invoice, "", { author: 3 })
       created.push(invoice)
     }
     return created
   }
 
+  /**
+   * The down payment invoice of `sale.advance.payment.inv` (`percentage` or `fixed`): a down
+   * payment line on the order (a service invoiced on order, quantity 0, the untaxed share of the
+   * order as its price, the order's taxes), invoiced once on its own invoice.
+   */
+  createDownPayment(orderId: number, method: string, percent: number, fixed: number): number {
+    const order = this.need("sale.order", orderId)
+    const total = this.amounts(this.orderLines(orderId), "product_uom_qty").total
+    const share = method === "percentage" ? percent / 100 : total !== 0 ? fixed / total : 1
+    if (share <= 0) throw userError("The value of the down payment amount must be positive.")
+    const goods = this.orderLines(orderId).filter((l) => (l.display_type === false || l.display_type === undefined) && l.is_downpayment !== true)
+    const taxField = this.version >= 19 ? "tax_ids" : "tax_id"
+    let product = this.all("product.product").find((p) => p.name === "Down payment" && p.type === "service")?.id
+    if (product === undefined) {
+      product = this.create("product.product", { name: "Down payment", type: "service", invoice_policy: "order", taxes_id: [[6, 0, []]] })
+    }
+    const groups = new Map<string, { taxes: Array<number>; base: number }>()
+    for (const l of goods) {
+      const taxes = this.lineTaxes(l).sort((a, b) => a - b)
+      const group = groups.get(taxes.join(",")) ?? { taxes, base: 0 }
+      group.base += subtotal(l, "product_uom_qty")
+      groups.set(taxes.join(","), group)
+    }
+    const lines = [...groups.values()].map((g) =>
+      this.create("sale.order.line", {
+        order_id: orderId,
+        sequence: 1000,
+        name: "Down Payment",
+        product_id: product,
+        product_uom_qty: 0,
+        price_unit: round2(g.base * share),
+        [taxField]: [[6, 0, g.taxes]],
+        is_downpayment: true
+      })
+    )
+    const invoice = this.create("account.move", {
+      move_type: "out_invoice",
+      partner_id: order.partner_invoice_id,
+      invoice_origin: order.name,
+      ref: typeof order.client_order_ref === "string" ? order.client_order_ref : false,
+      currency_id: order.currency_id,
+      company_id: order.company_id,
+      invoice_line_ids: lines.map((id) => {
+        const l = this.need("sale.order.line", id)
+        return [0, 0, {
+          name: l.name,
+          product_id: l.product_id,
+          quantity: 1,
+          price_unit: l.price_unit,
+          tax_ids: [[6, 0, this.lineTaxes(l)]],
+          sale_line_ids: [[6, 0, [id]]],
+          is_downpayment: true
+        }]
+      })
+    })
+    const inv = this.need("account.move", invoice)
+    inv.amount_residual = this.amounts(this.invoiceLines(invoice), "quantity").total
+    if (this.version === 17) inv.name = this.nextInvoiceName()
+    return invoice
+  }
+
+  /**
+   * `account.move.action_switch_move_type` (a draft never posted): invoice <-> credit note, the
+   * name reset; when the total then reads negative, every line's quantity is negated.
+   */
+  switchMoveType(moveIds: ReadonlyArray<number>): void {
+    for (const id of moveIds) {
+      const move = this.need("account.move", id)
+      if (move.posted_before === true) throw validationError("You cannot switch the type of a posted document.")
+      if (move.move_type === "entry") throw validationError("This action isn't available for this document.")
+    }
+    for (const id of moveIds) {
+      const move = this.need("account.move", id)
+      const [inOut, old] = String(move.move_type).split("_")
+      this.touch("account.move", id, { move_type: `${inOut}_${old === "refund" ? "invoice" : "refund"}`, name: false })
+      if (this.amounts(this.invoiceLines(id), "quantity").total < 0) {
+        for (const line of this.invoiceLines(id)) line.quantity = -num(line.quantity)
+      }
+      move.amount_residual = this.amounts(this.invoiceLines(id), "quantity").total
+    }
+  }
+
+  /**
+   * `account.move.reversal.refund_moves`: a draft credit note of each move, its lines copied with
+   * their sale order lines (`include_business_fields`), so the order reads them as not invoiced.
+   */
+  reverseMoves(moveIds: ReadonlyArray<number>, reason: string): Array<number> {
+    return moveIds.map((id) => {
+      const move = this.need("account.move", id)
+      if (move.state !== "posted") throw userError("You can only reverse posted moves.")
+      const refund = this.create("account.move", {
+        move_type: move.move_type === "out_invoice" ? "out_refund" : "out_invoice",
+        partner_id: move.partner_id,
+        invoice_origin: move.invoice_origin,
+        ref: reason !== "" ? `Reversal of: ${move.name}, ${reason}` : `Reversal of: ${move.name}`,
+        currency_id: move.currency_id,
+        company_id: move.company_id,
+        reversed_entry_id: id,
+        invoice_line_ids: this.invoiceLines(id).map((l) => [0, 0, {
+          name: l.name,
+          product_id: l.product_id,
+          quantity: l.quantity,
+          price_unit: l.price_unit,
+          discount: num(l.discount),
+          tax_ids: [[6, 0, ids(l.tax_ids)]],
+          sale_line_ids: [[6, 0, ids(l.sale_line_ids)]],
+          is_downpayment: l.is_downpayment === true
+        }])
+      })
+      this.need("account.move", refund).amount_residual = this.amounts(this.invoiceLines(refund), "quantity").total
+      return refund
+    })
+  }
+
   invoiceLines(invoiceId: number): Array<Rec> {
     return this.all("account.move.line").filter((l) => l.move_id === invoiceId).sort((a, b) => a.id - b.id)
   }
 
-  nextInvoiceName(): string {
+  nextInvoiceName(prefix = "INV"): string {
     const year = new Date(this.now()).getUTCFullYear()
-    return `INV/${year}/${String(this.nextSequence(`INV/${year}`)).padStart(5, "0")}`
+    return `${prefix}/${year}/${String(this.nextSequence(`${prefix}/${year}`)).padStart(5, "0")}`
   }
 
   postInvoices(invoiceIds: ReadonlyArray<number>): void {
@@ -537,17 +674,24 @@ export class FakeDatabase extends Orm {
       if (inv.state !== "draft") {
         throw userError(`The entry ${this.displayName("account.move", id)} (id ${id}) must be in draft.`)
       }
+      if (String(inv.move_type).startsWith("out_") && this.amounts(this.invoiceLines(id), "quantity").total < 0) {
+        throw userError(
+          "You cannot validate an invoice with a negative total amount. You should create a credit note instead. Use the action menu to transform it into a credit note or refund."
+        )
+      }
     }
     for (const id of invoiceIds) {
       const inv = this.need("account.move", id)
       const date = typeof inv.invoice_date === "string" ? inv.invoice_date : new Date(this.now()).toISOString().slice(0, 10)
       this.touch("account.move", id, {
         state: "posted",
-        name: typeof inv.name === "string" && inv.name !== "" ? inv.name : this.nextInvoiceName(),
+        name: typeof inv.name === "string" && inv.name !== "" ? inv.name : this.nextInvoiceName(inv.move_type === "out_refund" ? "RINV" : "INV"),
+        posted_before: true,
         invoice_date: date,
         invoice_date_due: typeof inv.invoice_date_due === "string" ? inv.invoice_date_due : date,
         amount_residual: this.amounts(this.invoiceLines(id), "quantity").total,
-        payment_state: "not_paid"
+        // a total of zero is settled by posting it (`_compute_payment_state`)
+        payment_state: this.amounts(this.invoiceLines(id), "quantity").total === 0 ? "paid" : "not_paid"
       })
     }
   }
@@ -1329,6 +1473,7 @@ export class FakeDatabase extends Orm {
           "To Invoice"
         ], ["no", "Nothing to Invoice"]], { compute: (rec) => db.lineInvoiceStatus(rec) }),
         is_delivery: F.bool("Is a Delivery"),
+        is_downpayment: F.bool("Is a down payment"),
         display_type: F.sel("Display Type", [["line_section", "Section"], ["line_note", "Note"]]),
         move_ids: F.o2m("stock.move", "sale_line_id", "Stock Moves")
       },
@@ -1350,6 +1495,9 @@ export class FakeDatabase extends Orm {
           "fixed",
           "Down payment (fixed amount)"
         ]], { default: () => "delivered" }),
+        deduct_down_payments: F.bool("Deduct down payments", { default: () => true }),
+        amount: F.float("Down Payment Amount"),
+        fixed_amount: F.money("Down Payment Amount (Fixed)"),
         sale_order_ids: F.m2m("sale.order", "Sales Orders", {
           default: (_vals, context) =>
             context.active_model === "sale.order" && Array.isArray(context.active_ids) ? [[6, 0, context.active_ids]] : []
@@ -1362,7 +1510,11 @@ export class FakeDatabase extends Orm {
           run: (call) => {
             const wizard = db.need("sale.advance.payment.inv", call.ids[0]!)
             const orders = ids(wizard.sale_order_ids).length > 0 ? ids(wizard.sale_order_ids) : ids(call.context.active_ids)
-            const invoices = db.createInvoices(orders)
+            const method = String(wizard.advance_payment_method)
+            if (method !== "delivered" && orders.length !== 1) throw new Error(`Expected singleton: sale.order(${orders.join(", ")})`)
+            const invoices = method === "delivered"
+              ? db.createInvoices(orders, wizard.deduct_down_payments !== false)
+              : [db.createDownPayment(orders[0]!, method, num(wizard.amount), num(wizard.fixed_amount))]
             if (invoices.length === 1) {
               const inv = db.need("account.move", invoices[0]!)
               return T.invoicesAction(v, inv.id, num(inv.partner_id), String(inv.invoice_origin))
@@ -1410,9 +1562,18 @@ export class FakeDatabase extends Orm {
         amount_tax: F.money("Tax", { compute: (rec) => db.amounts(db.invoiceLines(rec.id), "quantity").tax }),
         amount_total: F.money("Total", { compute: (rec) => db.amounts(db.invoiceLines(rec.id), "quantity").total }),
         amount_residual: F.money("Amount Due", { readonly: true }),
+        posted_before: F.bool("Posted Before", { readonly: true }),
+        reversed_entry_id: F.m2o("account.move", "Reversal of"),
         ...company
       },
       methods: {
+        action_switch_move_type: {
+          params: [],
+          run: (call) => {
+            db.switchMoveType(call.ids)
+            return null
+          }
+        },
         action_post: {
           params: [],
           run: (call) => {
@@ -1451,8 +1612,39 @@ export class FakeDatabase extends Orm {
         price_unit: F.float("Unit Price"),
         discount: F.float("Discount (%)"),
         price_subtotal: F.money("Subtotal", { compute: (rec) => subtotal(rec, "quantity") }),
+        price_total: F.money("Total", {
+          compute: (rec) => {
+            const sub = subtotal(rec, "quantity")
+            return round2(sub + round2(sub * db.taxRate(ids(rec.tax_ids))))
+          }
+        }),
         tax_ids: F.m2m("account.tax", "Taxes"),
-        sale_line_ids: F.m2m("sale.order.line", "Sales Order Lines")
+        sale_line_ids: F.m2m("sale.order.line", "Sales Order Lines"),
+        is_downpayment: F.bool("Is Downpayment")
+      }
+    })
+    this.define({
+      name: "account.move.reversal",
+      description: "Account Move Reversal",
+      order: "id",
+      fields: {
+        move_ids: F.m2m("account.move", "Move", {
+          default: (_vals, context) =>
+            context.active_model === "account.move" && Array.isArray(context.active_ids) ? [[6, 0, context.active_ids]] : []
+        }),
+        reason: F.char("Reason displayed on Credit Note"),
+        new_move_ids: F.m2m("account.move", "New Move")
+      },
+      methods: {
+        refund_moves: {
+          params: [],
+          run: (call) => {
+            const wizard = db.need("account.move.reversal", call.ids[0]!)
+            const refunds = db.reverseMoves(ids(wizard.move_ids), typeof wizard.reason === "string" ? wizard.reason : "")
+            wizard.new_move_ids = refunds
+            return { name: "Reverse Moves", type: "ir.actions.act_window", res_model: "account.move", view_mode: "form", res_id: refunds[0] ?? false }
+          }
+        }
       }
     })
     this.define({
