@@ -725,10 +725,20 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           (yield* client.read("stock.picking", [picking], { fields: { carrier_tracking_ref: OdooField.Text } }))[0]
             ?.carrier_tracking_ref
         )
-        // A delivery of several parcels holds every parcel's number (as Odoo's connector wrote
-        // them, or a user added): one already among them is not written alone over the others.
-        const held = current !== undefined && trackingNumbers(current).includes(request.trackingNumber)
-        if (current !== undefined && !held) {
+        // A shipment of several parcels has one number per parcel: all of them go on the delivery,
+        // joined by `+` as Odoo's connectors write them (and as intake reads them back), so no
+        // parcel's number is lost in Odoo. A delivery that already holds every one of them (as
+        // Odoo's connector wrote them, or a user added) is left as it is.
+        const wanted = [
+          ...new Set([
+            request.trackingNumber,
+            ...request.shipment.packages.flatMap((p) => (p.trackingNumber !== undefined ? [p.trackingNumber] : []))
+          ])
+        ]
+        const holding = current === undefined ? [] : trackingNumbers(current)
+        const held = wanted.every((n) => holding.includes(n))
+        // Only a number that is none of the shipment's is replaced (one of ours, alone, is completed).
+        if (current !== undefined && !held && holding.some((n) => !wanted.includes(n))) {
           // Another number (typed in by a user, or an earlier label's) is replaced: Odoo keeps no
           // history of `carrier_tracking_ref`, so the one replaced is noted in the chatter, once.
           yield* locks.withLock(
@@ -738,14 +748,14 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
               picking,
               `${request.key}:tracking-replaced`,
               "",
-              `Tracking reference ${current} replaced by ${request.trackingNumber}${
+              `Tracking reference ${current} replaced by ${wanted.join("+")}${
                 request.carrier.trim() !== "" ? ` (${request.carrier.trim()})` : ""
               }.`
             )
           )
         }
         const values = {
-          ...(held ? {} : { carrier_tracking_ref: request.trackingNumber }),
+          ...(held ? {} : { carrier_tracking_ref: wanted.join("+") }),
           ...(carrier !== undefined ? { carrier_id: carrier } : {})
         }
         if (Object.keys(values).length > 0) yield* writes.write(`stock.picking:${picking}`, values)

@@ -240,6 +240,40 @@ describe("tracking", () => {
     }).pipe(Effect.provide(FetchLayer)))
 })
 
+describe("tracking of a shipment of several parcels", () => {
+  const parcels = (taken: Shipment.Shipment, numbers: ReadonlyArray<string>) =>
+    new Shipment.Shipment({
+      ...taken,
+      trackingNumber: numbers[0]!,
+      packages: numbers.map((trackingNumber) =>
+        Shipment.Package.make({ id: Ids.PackageId.make(`${taken.id}:parcel:${trackingNumber}`), weight: Weight.Grams.make(0), trackingNumber })
+      )
+    })
+
+  it.scopedLive("every parcel's number is written on the delivery, not only the first", () =>
+    Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const { orderId, pickingId } = seedOrder(fake)
+      const { erp } = yield* connect(fake)
+      const shipment = parcels((yield* intakeOf(erp, orderId)).shipments[0]!, ["1Z999AA10123456784", "1Z999AA10123456795"])
+      const request = new ErpPort.WriteTracking({ key: key("t"), shipment, carrier: "Standard delivery", trackingNumber: "1Z999AA10123456784" })
+      yield* erp.writeTracking(request)
+      const ref = () => fake.admin.read("stock.picking", [pickingId], ["carrier_tracking_ref"])[0]!.carrier_tracking_ref
+      expect(ref()).toBe("1Z999AA10123456784+1Z999AA10123456795")
+      // taken in again, the delivery names both parcels
+      const again = (yield* intakeOf(erp, orderId)).shipments[0]!
+      expect(again.packages.map((p) => p.trackingNumber)).toEqual(["1Z999AA10123456784", "1Z999AA10123456795"])
+      // a retry writes nothing more, and the first parcel's number alone on the delivery is completed, not noted as replaced
+      yield* erp.writeTracking(request)
+      expect(ref()).toBe("1Z999AA10123456784+1Z999AA10123456795")
+      fake.admin.write("stock.picking", [pickingId], { carrier_tracking_ref: "1Z999AA10123456784" })
+      yield* erp.writeTracking(new ErpPort.WriteTracking({ ...request, key: key("t2") }))
+      expect(ref()).toBe("1Z999AA10123456784+1Z999AA10123456795")
+      expect(fake.admin.search("mail.message", [["model", "=", "stock.picking"], ["res_id", "=", pickingId], ["message_type", "=", "comment"]]))
+        .toEqual([])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
 describe("tracking typed in by a user", () => {
   it.scopedLive("a different tracking number on the delivery is replaced, and the one replaced is kept in the chatter once", () =>
     Effect.gen(function*() {
