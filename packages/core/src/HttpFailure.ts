@@ -97,6 +97,17 @@ export const reasonOfStatus = (status: number): PortError.Reason => {
 // error's constructor throw.
 const clamp = (millis: number): number => Math.min(Math.max(0, millis), Number.MAX_SAFE_INTEGER)
 
+const dayName = "(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+const monthName = "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+const clockTime = "\\d{2}:\\d{2}:\\d{2}"
+/** IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`); a numeric zone is kept. */
+const zonedDate = new RegExp(
+  `^${dayName},?\\s+\\d{1,2}[\\s-]${monthName}[\\s-](?:\\d{2}|\\d{4})\\s+${clockTime}\\s+(?:gmt|utc|ut|z|[+-]\\d{4})$`,
+  "i"
+)
+/** asctime (`Sun Nov  6 08:49:37 1994`), which names no zone. */
+const asctimeDate = new RegExp(`^${dayName}\\s+${monthName}\\s+\\d{1,2}\\s+${clockTime}\\s+\\d{4}$`, "i")
+
 /**
  * How many milliseconds a `Retry-After` value asks to wait: delay-seconds (`"120"`, also
  * `"1.5"`) or an HTTP date in any of its three forms, read as GMT (a date in the past is 0).
@@ -108,11 +119,13 @@ export const retryAfterMillis = (value: string | undefined, nowMillis: number): 
   if (value === undefined) return undefined
   const trimmed = value.trim()
   if (/^\d+(\.\d+)?$/.test(trimmed)) return clamp(Math.round(Number(trimmed) * 1000))
-  // Every HTTP-date form starts with the day's name (`Date.parse` reads "-5" as a day of 2001),
-  // and is GMT: the asctime form ("Sun Nov  6 08:49:37 1994") does not say so, and `Date.parse`
-  // would read it in the host's time zone.
-  if (!/^[A-Za-z]/.test(trimmed)) return undefined
-  const date = Date.parse(/:\d\d \d{4}$/.test(trimmed) ? `${trimmed} GMT` : trimmed)
+  // Only the HTTP-date forms are read as dates: `Date.parse` reads almost anything as some day
+  // ("-5" and "Soon 5" as days of 2001, "a 2030" as 2030). They are GMT: the asctime form
+  // ("Sun Nov  6 08:49:37 1994") does not say so, and `Date.parse` would read it in the host's
+  // time zone.
+  const asctime = asctimeDate.test(trimmed)
+  if (!asctime && !zonedDate.test(trimmed)) return undefined
+  const date = Date.parse(asctime ? `${trimmed} GMT` : trimmed)
   return Number.isNaN(date) ? undefined : clamp(date - nowMillis)
 }
 

@@ -81,6 +81,18 @@ describe("HttpFailure.retryAfterMillis and waitMillis", () => {
     expect(HttpFailure.waitMillis(headers, now, { resetHeader: "x-ratelimit-reset" })).toBe(12_000)
   })
 
+  it("text that only starts like a date is unreadable, not a wait of 0 or of years, and the reset header applies", () => {
+    // `Date.parse` reads each of these as some date (2001, 2030, 2031, 2015).
+    for (const value of ["Soon 5", "x 1", "Mon 1", "a 2030", "June 2031", "Wed, 21 Oct 2015 07:28:00 GMT, 5", "Wednesday"]) {
+      expect({ value, millis: HttpFailure.retryAfterMillis(value, now) }).toEqual({ value, millis: undefined })
+    }
+    const headers = { "retry-after": "Soon 5", "x-ratelimit-reset": String(now / 1000 + 12) }
+    expect(HttpFailure.waitMillis(headers, now, { resetHeader: "x-ratelimit-reset" })).toBe(12_000)
+    // The three forms are still read, in any letter case.
+    expect(HttpFailure.retryAfterMillis("wed, 01 jan 2025 12:01:30 gmt", now)).toBe(90_000)
+    expect(HttpFailure.retryAfterMillis("Wed, 1 Jan 2025 12:01:30 GMT", now)).toBe(90_000)
+  })
+
   it("delay-seconds n is n × 1000 ms (1,000 values)", () => {
     FastCheck.assert(
       FastCheck.property(FastCheck.integer({ min: 0, max: 10_000_000 }), (n) => {
