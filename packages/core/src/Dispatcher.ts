@@ -6,10 +6,11 @@
  *   a cap; a `Retry-After` is honoured up to `retry.maxRetryAfter` (a long one gives the lease
  *   back and the action is due again after it); permanent reasons are not retried. No call
  *   starts after the action's lease expired: a wait that would outlast the lease gives it back
- *   instead.
+ *   instead; and a call still running when the lease ends (it could not be renewed) is given up.
  * - **Circuit breaker** per target: after consecutive transport-level failures the target is
  *   left alone for a while (retries under way included); its actions wait in the outbox without
- *   spending attempts. Then it is half open: the first failure opens it again.
+ *   spending attempts. Then it is half open: one call at a time tries the target (the others keep
+ *   waiting without spending attempts); a failure opens it again, an answer closes it.
  * - **Rate limit** per target, and **one writer per far-side record**: actions of one shipment
  *   to one target never run concurrently in a process; `after` orders dependent actions.
  * - **Dead letters** on a permanent failure or when attempts are exhausted, with the action,
@@ -30,6 +31,7 @@ import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ErpPort from "./ErpPort.js"
@@ -297,8 +299,19 @@ export const handlers: Effect.Effect<Readonly<Record<string, Handler>>> = Effect
 })
 
 interface Breaker {
+  /** Consecutive transport-level failures while closed. */
   failures: number
+  /** Whether the breaker opened and no call has got an answer since: open until `openUntil`, half open after. */
+  opened: boolean
   openUntil: number
+  /** Whether a half-open trial call is under way (its target gets no other call meanwhile). */
+  probing: boolean
+}
+
+/** An action's lease as its worker sees it: the deadline in its clock, and whether a renewal was refused. */
+interface Lease {
+  until: number
+  lost: boolean
 }
 
 /** What a call comes back with when it was not made because the target's breaker is open. */
@@ -375,7 +388,7 @@ export const make = (
     }
     const breakerOf = (target: string) => {
       let b = breakers.get(target)
-      if (b === undefined) breakers.set(target, (b = { failures: 0, openUntil: 0 }))
+      if (b === undefined) breakers.set(target, (b = { failures: 0, opened: false, openUntil: 0, probing: false }))
       return b
     }
 
@@ -390,9 +403,9 @@ export const make = (
      * its record, a slot or the rate limiter, or in a long far-side call), so another worker does
      * not run it at the same time; for ten lease times in all at most, so a call that hangs does
      * not keep the action forever. `lease.until` is the deadline in this worker's clock: a failed
-     * renewal leaves it, a refused one (the lease was lost) ends the renewals.
+     * renewal leaves it, a refused one (the lease was lost) ends the renewals and marks it `lost`.
      */
-    const renewing = (action: Store.ClaimedAction, lease: { until: number }) =>
+    const renewing = (action: Store.ClaimedAction, lease: Lease) =>
       Effect.gen(function* () {
         const last = action.leaseExpiresAt + 9 * leaseMillis
         while (true) {
@@ -400,17 +413,35 @@ export const make = (
           const now = yield* Clock.currentTimeMillis
           if (now >= lease.until || now + leaseMillis > last) return
           const kept = yield* Effect.orElseSucceed(store.extend(action.key, action.leaseToken, { now, leaseMillis }), () => undefined)
-          if (kept === false) return
+          if (kept === false) {
+            lease.lost = true
+            return
+          }
           if (kept === true) lease.until = now + leaseMillis
         }
       })
 
+    /**
+     * Completes when this worker no longer holds the lease: its deadline passed (renewals failed,
+     * or stopped after ten lease times) or a renewal was refused. A far-side call still running
+     * then is given up, so the same action never runs in two workers at once and a call that
+     * hangs does not hold its record, its slot and the whole batch forever.
+     */
+    const leaseEnd = (lease: Lease) =>
+      Effect.gen(function* () {
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          if (lease.lost || now >= lease.until) return
+          yield* Effect.sleep(Duration.millis(Math.max(1, Math.min(lease.until - now, Math.floor(leaseMillis / 3)))))
+        }
+      })
+
     const process = (action: Store.ClaimedAction) => {
-      const lease = { until: action.leaseExpiresAt }
+      const lease: Lease = { until: action.leaseExpiresAt, lost: false }
       return Effect.scoped(Effect.zipRight(Effect.forkScoped(renewing(action, lease)), handle(action, lease)))
     }
 
-    const handle = (action: Store.ClaimedAction, lease: { readonly until: number }) =>
+    const handle = (action: Store.ClaimedAction, lease: Lease) =>
       records.withLock(
         `${action.target}:${action.shipmentId}`,
         Effect.gen(function* () {
@@ -475,8 +506,10 @@ export const make = (
                 )
           const timed = Effect.gen(function* () {
             // Looked at before every call, so a breaker that opened while this action was
-            // retrying stops it too.
-            if (breaker.openUntil > (yield* Clock.currentTimeMillis)) return BreakerOpen
+            // retrying stops it too. Half open (the open period over), one call at a time tries
+            // the target; the others wait without spending an attempt.
+            const now = yield* Clock.currentTimeMillis
+            let probe = false
             let started = 0
             // No call starts after the lease ran out (while the action waited for its record, a
             // free slot or the rate limiter): another worker may have claimed it since. Only calls
@@ -485,9 +518,29 @@ export const make = (
               if (t >= lease.until) return Effect.succeed(LeaseLost)
               started = t
               return Effect.flatMap(Ref.updateAndGet(calls, (n) => n + 1), (n) =>
-                Effect.provideService(call, Attempt, { claim: action.claims, call: n }))
+                Effect.raceFirst(
+                  Effect.provideService(call, Attempt, { claim: action.claims, call: n }),
+                  Effect.as(leaseEnd(lease), LeaseLost)
+                ))
             })
-            const result = yield* Effect.either(limiter === undefined ? attempt : limiter(attempt))
+            // The trial call's mark is taken and given back whatever happens (interruption too).
+            const gated = yield* Effect.acquireUseRelease(
+              Effect.sync(() => {
+                if (!breaker.opened) return "closed" as const
+                if (breaker.openUntil > now || breaker.probing) return "open" as const
+                breaker.probing = true
+                probe = true
+                return "probe" as const
+              }),
+              (gate): Effect.Effect<typeof BreakerOpen | Either.Either<unknown, PortError.PortFailure | MissingPort>> =>
+                gate === "open" ? Effect.succeed(BreakerOpen) : Effect.either(limiter === undefined ? attempt : limiter(attempt)),
+              (gate) =>
+                Effect.sync(() => {
+                  if (gate === "probe") breaker.probing = false
+                })
+            )
+            if (gated === BreakerOpen) return BreakerOpen
+            const result = gated
             if (Either.isRight(result) && result.right === LeaseLost) return LeaseLost
             yield* Metric.update(
               Metric.tagged(Metrics.actionLatency, "target", action.target),
@@ -497,22 +550,28 @@ export const make = (
               const e = result.left
               lastError = encodeFailure(e, describe)
               if (e._tag !== "MissingPort" && isTransportLevel(e.reason)) {
-                breaker.failures++
-                if (breaker.failures >= threshold) {
+                // A failed trial call opens the breaker again; calls that started before it
+                // opened and fail meanwhile do not open it once more.
+                if (probe || !breaker.opened) breaker.failures++
+                if (probe || (!breaker.opened && breaker.failures >= threshold)) {
+                  breaker.opened = true
                   breaker.openUntil = (yield* Clock.currentTimeMillis) + openMillis
-                  // Half open once the period is over: the first failure opens it again, a
-                  // success closes it.
-                  breaker.failures = threshold - 1
                   yield* Metric.increment(Metric.tagged(Metrics.breakerOpenings, "target", action.target))
                   yield* Effect.logWarning("circuit breaker open", { target: action.target, openMillis })
                 }
+              } else if (probe) {
+                // The far side answered the trial call: it is reachable again.
+                breaker.opened = false
+                breaker.failures = 0
               }
               return yield* Effect.fail(e)
             }
+            breaker.opened = false
             breaker.failures = 0
             return result.right
           })
           const budget = Math.max(1, Math.min(attemptsPerClaim, maxAttempts - action.attempts))
+          let failed: PortError.PortFailure | undefined
           const outcome = yield* Effect.either(
             Effect.retry(
               timed,
@@ -528,11 +587,16 @@ export const make = (
                       Duration.lessThanOrEqualTo(delay, maxWait) && t + Duration.toMillis(delay) < lease.until
                   )
                 ),
-                Schedule.tapInput((e: PortError.PortFailure) =>
-                  warnIfCut(e).pipe(
-                    Effect.zipRight(Metric.increment(Metric.tagged(Metrics.retries, "target", action.target))),
-                    Effect.zipRight(Effect.logDebug("retrying", { key: action.key, reason: e.reason }))
-                  )
+                Schedule.tapInput((e: PortError.PortFailure) => Effect.sync(() => (failed = e))),
+                // Counted and logged only when the call is made again (not for the failure that
+                // ends the claim: permanent, attempts spent or the lease given back).
+                Schedule.onDecision((_, decision) =>
+                  failed === undefined || !ScheduleDecision.isContinue(decision)
+                    ? Effect.void
+                    : warnIfCut(failed).pipe(
+                      Effect.zipRight(Metric.increment(Metric.tagged(Metrics.retries, "target", action.target))),
+                      Effect.zipRight(Effect.logDebug("retrying", { key: action.key, reason: failed.reason }))
+                    )
                 )
               ) as Schedule.Schedule<unknown, PortError.PortFailure | MissingPort>
             )
@@ -551,9 +615,11 @@ export const make = (
             return yield* counted("lease-lost")
           }
           if (Either.isRight(outcome) && outcome.right === BreakerOpen) {
-            // The target is left alone: the action waits without spending the call not made.
+            // The target is left alone: the action waits without spending the call not made,
+            // until the open period is over, or a moment while a trial call is under way.
+            const now = yield* Clock.currentTimeMillis
             yield* store.retry(action.key, action.leaseToken, {
-              availableAt: breaker.openUntil,
+              availableAt: Math.max(breaker.openUntil, now + Math.min(openMillis, 1000)),
               attempts,
               lastError: lastError ?? ""
             })

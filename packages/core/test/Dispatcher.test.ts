@@ -857,3 +857,121 @@ describe("dispatcher error text", () => {
     )
   })
 })
+
+describe("dispatcher half-open breaker", () => {
+  it.effect("after the open period one call probes the target; the waiting actions spend no attempt, and one outage is one opening", () => {
+    const calls: Array<number> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: () =>
+        Effect.gen(function* () {
+          calls.push(yield* Clock.currentTimeMillis)
+          // Each call takes a second: a whole batch is at the far side at once.
+          yield* Effect.sleep("1 second")
+          return yield* Effect.fail(failure("Unavailable"))
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s1", "s2", "s3", "s4", "s5", "s6"])
+        const openings = Metric.tagged(Metrics.breakerOpenings, "target", "notifier")
+        const before = (yield* Metric.value(openings)).count
+        const dispatcher = yield* Dispatcher.make({
+          concurrency: 6,
+          breaker: { threshold: 2, openMillis: 30_000 },
+          retry: { base: "10 millis", cap: "10 millis", attemptsPerClaim: 1, maxAttempts: 50 }
+        })
+        const fiber = yield* Effect.fork(Effect.forever(Effect.zipRight(dispatcher.tick, Effect.sleep("100 millis"))))
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("100 millis")
+        // All six were under way when the breaker opened: one opening, not one per failure after it.
+        expect(calls.length).toBe(6)
+        expect((yield* Metric.value(openings)).count - before).toBe(1)
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        // Half open: one probe, not the whole backlog; it fails and opens the breaker again.
+        expect(calls.filter((t) => t >= 30_000).length).toBe(1)
+        expect((yield* Metric.value(openings)).count - before).toBe(2)
+        const attempts = [...store.internals.outbox.values()].map((e) => e.action.attempts).sort()
+        expect(attempts).toEqual([1, 1, 1, 1, 1, 2])
+      })
+    )
+  })
+})
+
+describe("dispatcher calls bounded by the lease", () => {
+  it.effect("a call still running when the lease ends is given up, so the same action never runs twice at once", () => {
+    let inFlight = 0
+    let most = 0
+    let calls = 0
+    const notifier: Notifier.NotifierShape = {
+      notify: () =>
+        Effect.gen(function* () {
+          calls++
+          most = Math.max(most, ++inFlight)
+          yield* Effect.sleep("5 seconds") // slower than the 2 s lease, which cannot be renewed
+        }).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const a = yield* Dispatcher.make({ owner: "a", leaseMillis: 2000 })
+        const b = yield* Dispatcher.make({ owner: "b", leaseMillis: 60_000 })
+        const first = yield* Effect.fork(a.tick)
+        yield* TestClock.adjust("3 seconds")
+        // A's lease ran out at 2 s: B claims the action and calls.
+        const second = yield* Effect.fork(b.tick)
+        yield* TestClock.adjust("6 seconds")
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        expect(yield* store.isDone("k1")).toBe(true)
+        expect(calls).toBe(2)
+        expect(most).toBe(1)
+      }),
+      { renewals: false }
+    )
+  })
+
+  it.effect("a call that hangs does not stop the dispatcher: once its renewals end it is given up and the next actions run", () => {
+    const calls: Array<string> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: (request) =>
+        Effect.gen(function* () {
+          calls.push(request.key)
+          if (request.key === "s1:notify" && calls.length === 1) yield* Effect.never
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s1"])
+        const dispatcher = yield* Dispatcher.make({ leaseMillis: 1000, idleMillis: 100 })
+        const fiber = yield* Effect.fork(dispatcher.run)
+        yield* TestClock.adjust("1 second")
+        yield* enqueueMany(store, ["s2"])
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        expect(yield* store.isDone("s2:notify")).toBe(true)
+        expect(yield* store.isDone("s1:notify")).toBe(true)
+      })
+    )
+  })
+})
+
+describe("dispatcher retry metric", () => {
+  it.effect("counts calls that are retried, not failures that end the claim", () => {
+    const far = scripted([failure("Unavailable"), failure("Unavailable"), failure("Invalid")])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const retried = Metric.tagged(Metrics.retries, "target", "notifier")
+        const before = (yield* Metric.value(retried)).count
+        const dispatcher = yield* Dispatcher.make({ retry: { base: "10 millis", cap: "10 millis", attemptsPerClaim: 4 } })
+        const fiber = yield* Effect.fork(dispatcher.tick)
+        for (let i = 0; i < 10; i++) yield* TestClock.adjust("100 millis")
+        yield* Fiber.join(fiber)
+        expect(far.calls.length).toBe(3)
+        // Two retries; the permanent failure after them is not retried.
+        expect((yield* Metric.value(retried)).count - before).toBe(2)
+        expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["k1"])
+      })
+    )
+  })
+})
