@@ -6,7 +6,7 @@
  * ```json
  * { "shipments": [ {
  *     "id": "00340434292135100186", "service": "parcel-de",
- *     "origin": { "address": { "countryCode": "DE" } },
+ *     "origin": { "address": { "countryCode": "DE" } }, "destination": { "address": { "countryCode": "DE" } },
  *     "details": { "weight": { "value": 2.4, "unitText": "kg" },
  *                  "proofOfDelivery": { "signed": { "name": "M. Keller" }, "documentUrl": "https://…" } },
  *     "events": [ {
@@ -22,11 +22,16 @@
  *   with the event's `status` text as subcode. `failure` is read as a failed delivery attempt.
  *   `unknown` is left unmapped on purpose (it is DHL saying it does not know), except
  *   `unknown` / `LABEL CREATED`, which DHL eCommerce sends for label creation.
- * - Times: DHL sends local times without a zone for most services, sometimes with `Z`. A bare
- *   time is read in the zone of the event's country (the event location's `countryCode`, else
- *   the shipment origin's) for countries with a single zone; otherwise it is rejected
- *   (`RequireZone`) rather than guessed. Add the zones of your lanes (US, CA, AU, …) with a
- *   policy that fits them.
+ * - Times: DHL sends local times without a zone for most services, sometimes with `Z` or an
+ *   offset. A bare time is read in the zone of the event's country (the event location's
+ *   `countryCode`) when that country has a single zone. An event without a `countryCode` is read
+ *   in the shipment's country only when the shipment is domestic (`origin` and `destination`
+ *   both name the same `countryCode`, `zoneByCountry.domesticCountry`); on a cross-border
+ *   shipment, or when either is missing, the origin's zone would be a guess (on a DE→GB parcel
+ *   a London delivery would land an hour early, on DE→US about six), so the time is rejected
+ *   (`RequireZone`: the request fails as `Invalid`, naming the event and both countries) rather
+ *   than guessed, as is a time in a country with several zones. Set `policy` (e.g. `AssumeZone` for a one-lane
+ *   account) or add the zones of your lanes (US, CA, AU, …) to `zones` if that fits them.
  * - No event ids: each event gets a content hash, so the full history DHL returns on every
  *   poll dedupes. Ask DHL for a fixed `language`: the `status` text is part of the hash.
  * - Weight (`details.weight`) is the shipment's and is put on every status event;
@@ -77,7 +82,8 @@ export const json = {
       format: "iso",
       policy: { _tag: "RequireZone" },
       zoneByCountry: {
-        country: ["location.address.countryCode", "^.origin.address.countryCode"],
+        country: "location.address.countryCode",
+        domesticCountry: ["^.origin.address.countryCode", "^.destination.address.countryCode"],
         zones: singleZoneCountries
       }
     },

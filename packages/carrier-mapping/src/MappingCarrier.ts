@@ -105,6 +105,7 @@ interface Compiled {
     readonly timeFormat: "iso" | "unix-seconds" | "unix-millis"
     readonly policy: TimePolicy.TimePolicy
     readonly zoneCountry: Spec | undefined
+    readonly domesticCountry: Spec | undefined
     readonly zones: ReadonlyMap<string, string>
     readonly code: Spec
     readonly subcode: Spec | undefined
@@ -197,6 +198,7 @@ const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<
       timeFormat: f.occurredAt.format,
       policy: f.occurredAt.policy,
       zoneCountry: compileOptional(f.occurredAt.zoneByCountry?.country),
+      domesticCountry: compileOptional(f.occurredAt.zoneByCountry?.domesticCountry),
       zones: new Map(Object.entries(f.occurredAt.zoneByCountry?.zones ?? {})),
       code: compileSpec(f.code),
       subcode: compileOptional(f.subcode),
@@ -399,6 +401,29 @@ const FACTOR = { g: 1, kg: 1000, lb: 453.59237, oz: 28.349523125 } as const
 
 const MAX_MILLIS = Date.UTC(2200, 0, 1)
 
+type Domestic =
+  | { readonly _tag: "Domestic"; readonly country: string }
+  | { readonly _tag: "NotDomestic"; readonly found: ReadonlyArray<readonly [string, string]> }
+
+const COUNTRY = /^[A-Z]{2}$/
+
+// Every path is read on its own (not the first present): the shipment is domestic only when all
+// of them name one country. A missing or unreadable one is not taken as agreement, and is no
+// error either: only a zone-less time needs the answer, and then `policy` decides.
+const readDomesticCountry = (spec: Spec, root: unknown, ev: FieldPath.Located): Domestic => {
+  const found: Array<readonly [string, string]> = []
+  for (const p of spec) {
+    const read = readText([p], root, ev)
+    const value = Either.isRight(read) ? read.right?.value.toUpperCase() : ""
+    // Only a country code vouches; anything else is not echoed (it may be free text).
+    found.push([p.source, value === undefined ? "missing" : COUNTRY.test(value) ? value : "not a country code"])
+  }
+  const first = found[0]?.[1]
+  return first !== undefined && COUNTRY.test(first) && found.every(([, c]) => c === first)
+    ? { _tag: "Domestic", country: first }
+    : { _tag: "NotDomestic", found }
+}
+
 const readTime = (c: Compiled, root: unknown, ev: FieldPath.Located): Either.Either<Instant.Instant, string> => {
   const f = c.fields
   const hit = firstPresent(f.time, root, ev)
@@ -407,14 +432,26 @@ const readTime = (c: Compiled, root: unknown, ev: FieldPath.Located): Either.Eit
   if (f.timeFormat === "iso") {
     if (typeof v !== "string") return Either.left(`occurredAt: expected a date-time string at "${hit.path}", found ${describe(v)}`)
     let policy = f.policy
+    // Why no country zone applies, when that is the domestic check's doing (added to a refusal).
+    let because = ""
     if (f.zoneCountry !== undefined) {
       const country = readText(f.zoneCountry, root, ev)
       if (Either.isLeft(country)) return Either.left(`occurredAt.zoneByCountry: ${country.left}`)
-      const zone = country.right === undefined ? undefined : f.zones.get(country.right.value.toUpperCase())
+      let code = country.right?.value.toUpperCase()
+      if (code === undefined && f.domesticCountry !== undefined) {
+        const domestic = readDomesticCountry(f.domesticCountry, root, ev)
+        if (domestic._tag === "Domestic") code = domestic.country
+        else {
+          because =
+            ` (no country at ${f.zoneCountry.map((p) => `"${p.source}"`).join(" or ")}, and the shipment is not known to be domestic: ` +
+            `${domestic.found.map(([p, c]) => `"${p}" is ${c}`).join(", ")})`
+        }
+      }
+      const zone = code === undefined ? undefined : f.zones.get(code)
       if (zone !== undefined) policy = { _tag: "AssumeZone", zone }
     }
     try {
-      return Either.mapLeft(TimePolicy.parse(v, policy), (why) => `occurredAt ("${hit.path}"): ${why}`)
+      return Either.mapLeft(TimePolicy.parse(v, policy), (why) => `occurredAt ("${hit.path}"): ${why}${because}`)
     } catch (e) {
       return Either.left(`occurredAt ("${hit.path}"): cannot read ${JSON.stringify(v)}: ${String(e)}`)
     }

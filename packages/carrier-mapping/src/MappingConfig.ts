@@ -291,10 +291,47 @@ export const Signature = Schema.Struct({
 export type Signature = typeof Signature.Type
 
 /**
+ * How a zone-less time finds its zone from a country: `country` reads the event's country (the
+ * scan's own location), `zones` maps ISO 3166-1 alpha-2 codes to IANA zones.
+ *
+ * `domesticCountry` (optional, at least two paths, e.g. the shipment's origin and destination
+ * country) is used only when `country` finds nothing: when every one of its paths is present and
+ * they all name the same country, the shipment is domestic and its events are in that country.
+ * When one is missing or they differ (a cross-border shipment), no country is guessed and the
+ * time falls to `policy` (with `RequireZone`, the event is refused as `Invalid`).
+ *
+ * Do not list a shipment-level country (the origin's) as an alternative in `country`: it is then
+ * used for every event without a country, on cross-border shipments too, where it is a guess.
+ *
+ * @since 0.2.0
+ */
+export const ZoneByCountry = Schema.Struct({
+  country: FieldSpec,
+  domesticCountry: Schema.optionalWith(
+    FieldSpec.pipe(
+      Schema.filter((spec) =>
+        typeof spec !== "string" && spec.length >= 2
+          ? undefined
+          : "domesticCountry lists at least two paths that must name the same country (e.g. the shipment's origin and destination country)"
+      )
+    ),
+    { exact: true }
+  ),
+  zones: Schema.Record({ key: Schema.String, value: TimePolicy.ZoneName }).pipe(
+    Schema.filter((zones) =>
+      Object.keys(zones)
+        .filter((k) => !/^[A-Z]{2}$/.test(k))
+        .map((k) => ({ path: [k], message: `"${k}" is not a country key; use an ISO 3166-1 alpha-2 code, e.g. DE` }))
+    )
+  )
+})
+
+/**
  * The event time: where it is, its format (`iso` strings through core `TimePolicy`, or epoch
  * `unix-seconds` / `unix-millis`), and the explicit policy for times without a zone. With
- * `zoneByCountry`, a zone-less time is read in the zone of the event's country when the table
- * has it, else under `policy`.
+ * `zoneByCountry`, a zone-less time is read in the zone of the event's country (or, with
+ * `domesticCountry`, of a domestic shipment's country) when the table has it, else under
+ * `policy`.
  *
  * @since 0.1.0
  */
@@ -310,19 +347,7 @@ export const OccurredAt = Schema.Struct({
     { default: () => "iso" as const, exact: true }
   ),
   policy: TimePolicy.TimePolicy,
-  zoneByCountry: Schema.optionalWith(
-    Schema.Struct({
-      country: FieldSpec,
-      zones: Schema.Record({ key: Schema.String, value: TimePolicy.ZoneName }).pipe(
-        Schema.filter((zones) =>
-          Object.keys(zones)
-            .filter((k) => !/^[A-Z]{2}$/.test(k))
-            .map((k) => ({ path: [k], message: `"${k}" is not a country key; use an ISO 3166-1 alpha-2 code, e.g. DE` }))
-        )
-      )
-    }),
-    { exact: true }
-  )
+  zoneByCountry: Schema.optionalWith(ZoneByCountry, { exact: true })
 })
 
 /**
@@ -415,6 +440,7 @@ const fieldSpecs = (
   add(["fields", "carrier"], fields.carrier)
   add(["fields", "occurredAt", "path"], fields.occurredAt.path)
   add(["fields", "occurredAt", "zoneByCountry", "country"], fields.occurredAt.zoneByCountry?.country)
+  add(["fields", "occurredAt", "zoneByCountry", "domesticCountry"], fields.occurredAt.zoneByCountry?.domesticCountry)
   add(["fields", "code"], fields.code)
   add(["fields", "subcode"], fields.subcode)
   add(["fields", "description"], fields.description)

@@ -120,7 +120,7 @@ describe("DhlUnified", () => {
           }
         },
         {
-          // No location: the zone comes from the shipment's origin country.
+          // No location: a domestic shipment (origin and destination DE), so the zone is Germany's.
           trackingNumber: parcel,
           carrier: "dhl",
           event: {
@@ -193,8 +193,8 @@ describe("DhlUnified", () => {
           }
         },
         {
-          // No statusCode at all: kept as unknown with an empty raw code; the zone comes from
-          // the origin country because the location has no countryCode.
+          // No statusCode at all: kept as unknown with an empty raw code. No countryCode on a
+          // cross-border shipment (NL -> GB), but the time carries its zone, so none is needed.
           trackingNumber: "7777777770",
           carrier: "dhl",
           event: {
@@ -238,6 +238,78 @@ describe("DhlUnified", () => {
       payload.shipments[0]!.events[1]!.timestamp = "2024-07-31T08:11:00"
       const moved = yield* MappingTestKit.ingest(DhlUnified.config, payload, { secret: SECRET, receivedAt })
       expect(moved.map((o) => o.event.id).filter((id, i) => id !== first[i]!.event.id)).toHaveLength(1)
+    })
+  )
+
+  it.effect("refuses a zone-less time without a country on a cross-border shipment instead of reading it in the origin's zone", () =>
+    Effect.gen(function* () {
+      // DE -> GB, delivered in London at 10:00 BST (09:00Z); the event has no countryCode.
+      // Berlin's zone would make it 08:00Z: a guess that the content-hash id would freeze.
+      const rejected = yield* Effect.flip(
+        MappingTestKit.ingest(DhlUnified.config, fixture("dhl-cross-border.json"), { secret: SECRET, receivedAt })
+      )
+      expect(rejected._tag).toBe("CarrierError")
+      expect(rejected.reason).toBe("Invalid")
+      expect(rejected.message).toBe(
+        '@waybill/carrier-mapping/MappingCarrier.verifyAndParse: Invalid: dhl: 1 of 2 event(s) cannot be read: event 0 (shipments[0].events[0]): occurredAt ("timestamp"): "2024-07-31T10:00:00" has no time zone and the policy requires one (no country at "location.address.countryCode", and the shipment is not known to be domestic: "^.origin.address.countryCode" is DE, "^.destination.address.countryCode" is GB)'
+      )
+
+      // A missing destination is no evidence of a domestic shipment either.
+      const payload = fixture("dhl-cross-border.json") as { shipments: Array<Record<string, unknown>> }
+      const { destination: _, ...noDestination } = payload.shipments[0]!
+      const unknownLane = yield* Effect.flip(
+        MappingTestKit.ingest(DhlUnified.config, { shipments: [noDestination] }, { secret: SECRET, receivedAt })
+      )
+      expect(unknownLane.message).toContain(
+        '"^.origin.address.countryCode" is DE, "^.destination.address.countryCode" is missing)'
+      )
+
+      // The host whose account ships only DE -> GB names the zone of its country-less scans.
+      const json = DhlUnified.json
+      const london = yield* MappingConfig.decode({
+        ...json,
+        fields: { ...json.fields, occurredAt: { ...json.fields.occurredAt, policy: { _tag: "AssumeZone", zone: "Europe/London" } } }
+      })
+      const observations = yield* MappingTestKit.ingest(london, fixture("dhl-cross-border.json"), { secret: SECRET, receivedAt })
+      expect(
+        MappingTestKit.toPlain(observations).map((o) => {
+          const { event } = o as { event: { occurredAt: string; status: string } }
+          return [event.occurredAt, event.status]
+        })
+      ).toEqual([
+        ["2024-07-31T09:00:00.000Z", "delivered"],
+        // A scan with its countryCode keeps its country's zone (Leipzig, CEST).
+        ["2024-07-30T16:05:00.000Z", "in_transit"]
+      ])
+    })
+  )
+
+  it.effect("a zone-less time without a country is read in the shipment's country only when origin and destination agree", () =>
+    Effect.gen(function* () {
+      const at = (origin: string | undefined, destination: string | undefined) =>
+        MappingTestKit.ingest(
+          DhlUnified.config,
+          {
+            shipments: [
+              {
+                id: "00340434292135100209",
+                ...(origin !== undefined ? { origin: { address: { countryCode: origin } } } : {}),
+                ...(destination !== undefined ? { destination: { address: { countryCode: destination } } } : {}),
+                events: [{ timestamp: "2024-01-15T10:00:00", statusCode: "transit", status: "Processed" }]
+              }
+            ]
+          },
+          { secret: SECRET, receivedAt }
+        ).pipe(
+          Effect.map((obs) => (MappingTestKit.toPlain(obs)[0] as { event: { occurredAt: string } }).event.occurredAt),
+          Effect.catchAll((e) => Effect.succeed(e.reason))
+        )
+      expect(yield* at("DE", "DE")).toBe("2024-01-15T09:00:00.000Z") // CET in January
+      expect(yield* at("gb", "GB")).toBe("2024-01-15T10:00:00.000Z") // codes compare in any case
+      expect(yield* at("DE", "AT")).toBe("Invalid") // both UTC+1, still not the same country: no guess
+      expect(yield* at("DE", undefined)).toBe("Invalid")
+      expect(yield* at(undefined, undefined)).toBe("Invalid")
+      expect(yield* at("US", "US")).toBe("Invalid") // domestic, but several zones
     })
   )
 

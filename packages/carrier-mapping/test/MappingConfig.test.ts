@@ -119,6 +119,19 @@ describe("MappingConfig", () => {
     expect(at({ path: "at", policy: { _tag: "RequireZone" }, zoneByCountry: { country: "c", zones: { de: "Europe/Berlin" } } })).toBe(
       'invalid MappingConfig: fields.occurredAt.zoneByCountry.zones.de: "de" is not a country key; use an ISO 3166-1 alpha-2 code, e.g. DE'
     )
+    // One path cannot tell a domestic shipment from a cross-border one.
+    const domestic = (domesticCountry: unknown) =>
+      at({ path: "at", policy: { _tag: "RequireZone" }, zoneByCountry: { country: "c", domesticCountry, zones: { DE: "Europe/Berlin" } } })
+    expect(domestic("origin")).toBe(
+      "invalid MappingConfig: fields.occurredAt.zoneByCountry.domesticCountry: domesticCountry lists at least two paths that must name the same country (e.g. the shipment's origin and destination country)"
+    )
+    expect(domestic(["origin"])).toBe(
+      "invalid MappingConfig: fields.occurredAt.zoneByCountry.domesticCountry: domesticCountry lists at least two paths that must name the same country (e.g. the shipment's origin and destination country)"
+    )
+    expect(domestic(["^^.origin", "^.destination"])).toBe(
+      'invalid MappingConfig: fields.occurredAt.zoneByCountry.domesticCountry.0: path "^^.origin" goes up 2 level(s) but events "events[*]" has only 1 enclosing level(s)'
+    )
+    expect(domestic(["origin", "destination"])).toBe("accepted")
   })
 
   it("rejects a missing or weak signature secret and malformed signature settings", () => {
