@@ -64,6 +64,11 @@ export const append = (
       const head = yield* store.auditHead(stream)
       const [entry] = chain(stream, head, [draft])
       if (yield* store.appendAudit(entry!)) return entry!
+      // Refused as stale: possibly by this very entry, appended by a send whose reply was lost
+      // (a client re-sends a command after a reconnect). Its hash covers its content and its
+      // predecessor, so a head with the same seq and hash is this entry: not chained again.
+      const now = yield* store.auditHead(stream)
+      if (now !== undefined && now.seq === entry!.seq && now.hash === entry!.hash) return entry!
       if (attempt > 100) return yield* Effect.dieMessage(`audit stream ${stream} keeps moving`)
     }
   })
