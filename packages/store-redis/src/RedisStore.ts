@@ -82,7 +82,8 @@ export interface Options {
   readonly seenMarks?: "inline" | "after"
   /**
    * Replicas that must hold a write before the operation returns (`WAIT` on the write's master
-   * after commits, registrations, dead letters, audit entries and requeues; a load of a record
+   * after commits, registrations, dead letters, audit entries, requeues, claims and lease
+   * renewals; a load of a record
    * version this process has not seen confirmed waits behind a barrier first). Off by default:
    * Redis replicates asynchronously and a failover can lose the last writes. See
    * {@link Durability}.
@@ -655,11 +656,26 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
             if (asked.has(p) && !full.has(p)) continue
             out.push(...(yield* claimPartition(p, now, leaseMillis, limit - out.length, owner)))
           }
+          // A claim is built on: its holder calls the far side, and a handler skips its "did I
+          // already do this?" lookup on a first claim. A lease and claim count the replicas never
+          // got are lost in a failover, and the next claimer would be told it is the first. So,
+          // with durability, nothing is handed out before the replicas hold it (when they do not,
+          // the actions stay leased and counted on the master until the lease runs out).
+          if (durable !== undefined && out.length > 0) {
+            const held = new Set(out.map((a) => bases[partitionOfToken(a.leaseToken)!]!))
+            yield* run("claim", () => replicated("claim", [...held].map(K.leases)))
+          }
           return out
         }),
 
       extend: (key, token, { leaseMillis, now }) =>
-        leased("extend", token, (b) => script.extend([K.leases(b)], [b, key, token, now, leaseMillis, leaseClock])),
+        leased("extend", token, async (b) => {
+          const renewed = await script.extend([K.leases(b)], [b, key, token, now, leaseMillis, leaseClock])
+          // The holder keeps calling the far side on a renewal: one the replicas never got would
+          // let another worker take the action early after a failover.
+          if (renewed === 1) await replicated("extend", [K.leases(b)])
+          return renewed
+        }),
 
       ack: (key, token) =>
         leased("ack", token, (b) =>

@@ -238,6 +238,39 @@ describe("RedisStore durability", () => {
       expect(Internal.reasonOf(error)).toBe("Unavailable")
     }).pipe(Effect.scoped))
 
+  it.live("hands out a claim, and renews a lease, only once the replica holds it: a lost claim count would tell the next claimer it is the first", () =>
+    Effect.gen(function* () {
+      // A handler skips its "did I already do this?" lookup on a first claim (`claims` 1). A
+      // claim the replica never got is lost in a failover: the far side was called, yet the next
+      // claimer was told it was the first, skipped the lookup and did it again (a second invoice).
+      const durable = yield* store({ durability: DURABLE, leaseClock: "caller", partitions: 1 })
+      const action: Store.OutboxAction = {
+        key: "c:a", shipmentId: "c", target: "erp", kind: "erp.postNote", payload: "{}", createdAt: 1, availableAt: 1, attempts: 0
+      }
+      yield* durable.commit({ ...commit("c"), outbox: [action] })
+      const replica = yield* replicaClient
+      const claims = () => Effect.promise(() => replica.hget(`{${durable.prefix}:p0}:o:c:a`, "c"))
+      yield* whileReplicaFrozen(
+        Effect.gen(function* () {
+          const failed = yield* Effect.either(durable.claim({ now: 2000, leaseMillis: 1000, limit: 10, owner: "w" }))
+          expect(Either.isLeft(failed) && failed.left.reason).toBe("Unavailable")
+        })
+      )
+      // Not handed out, yet counted and leased until the lease runs out: the next claim is the second.
+      const [held] = yield* durable.claim({ now: 3001, leaseMillis: 1000, limit: 10, owner: "w" })
+      expect(held?.claims).toBe(2)
+      expect(yield* claims()).toBe("2")
+      // A renewal the replica never got would let another worker take the action early.
+      yield* whileReplicaFrozen(
+        Effect.gen(function* () {
+          const renewed = yield* Effect.either(durable.extend("c:a", held!.leaseToken, { now: 3500, leaseMillis: 1000 }))
+          expect(Either.isLeft(renewed) && renewed.left.reason).toBe("Unavailable")
+        })
+      )
+      expect(yield* durable.extend("c:a", held!.leaseToken, { now: 3600, leaseMillis: 1000 })).toBe(true)
+      expect(yield* durable.ack("c:a", held!.leaseToken)).toBe(true)
+    }).pipe(Effect.scoped))
+
   it.live("waits for the replica on registrations and inbound dead letters", () =>
     Effect.gen(function* () {
       const durable = yield* store({ durability: DURABLE })
