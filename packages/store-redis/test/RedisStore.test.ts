@@ -6,12 +6,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Audit, MemoryStore, Pipeline, PortError, Store } from "@waybill/core"
 import { Histories } from "@waybill/core/simulation"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { Redis, ReplyError } from "ioredis"
 import * as Internal from "../src/internal/redis.js"
@@ -419,6 +421,31 @@ describe("RedisStore", () => {
       expect(error.reason).toBe("Unavailable")
       expect(JSON.stringify(error)).not.toContain("s3cret")
       expect(error.message).not.toContain("s3cret")
+    }))
+
+  it.live("refuses a malformed URL as Invalid, without the password in the error or in a Node warning", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const onWarning = (w: Error) => void warnings.push(`${w.name} ${w.message}`)
+      process.on("warning", onWarning)
+      try {
+        // A non-numeric port (a template left unfilled): Node's `url.parse`, which ioredis uses,
+        // printed "The URL redis://:s3cret@… is invalid" to stderr. A URL Node cannot parse at
+        // all: ioredis threw a TypeError carrying the whole URL (`input`), a defect, not a
+        // StorageError.
+        for (const bad of ["redis://:s3cret@127.0.0.1:${REDIS_PORT}", "redis://:s3cret@[::1:6379"]) {
+          const exit = yield* Effect.exit(Effect.scoped(RedisStore.make({ url: Redacted.make(bad), redisOptions: { lazyConnect: true } })))
+          expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)._tag).toBe("Some")
+          const error = Exit.isFailure(exit) ? Option.getOrThrow(Cause.failureOption(exit.cause)) : undefined
+          expect(error?.reason).toBe("Invalid")
+          expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).not.toContain("s3cret")
+          expect(JSON.stringify(error)).not.toContain("s3cret")
+        }
+        yield* Effect.sleep("10 millis") // warnings are emitted on the next tick
+        expect(warnings.filter((w) => w.includes("s3cret"))).toEqual([])
+      } finally {
+        process.off("warning", onWarning)
+      }
     }))
 
   it.scoped("answers like the memory store for a seeded mix of commits, claims and dead letters", () =>

@@ -90,6 +90,28 @@ export const call =
     })
 
 /**
+ * What is wrong with a `<scheme>://` URL, checked before ioredis sees it. ioredis parses it with
+ * Node's legacy `url.parse`, which prints a URL whose port is not a number, password included, in
+ * a deprecation warning on stderr (and ioredis then connects to the default port), and throws on
+ * one it cannot parse a `TypeError` that carries the whole URL. Other forms ioredis takes
+ * (`host:port`, a socket path) pass.
+ */
+const urlProblem = (url: string): string | undefined => {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return "it cannot be parsed (a port that is not a number, a bracket or a character left unescaped?)"
+  }
+  // Other schemes (`unix:///path`) name a socket by their path.
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") return undefined
+  if (parsed.hostname === "") return "it names no host"
+  if (!/^\/?\d*$/.test(parsed.pathname)) return "its path must be a database number"
+  return undefined
+}
+
+/**
  * The client to use: the host's (left open) or a new one from the URL (closed with the scope).
  * A new client pipelines automatically: every command issued in the same tick goes out in one
  * write, which is what makes commits of many shipments cheap.
@@ -100,6 +122,18 @@ export const acquire = (
 ): Effect.Effect<Client, PortError.StorageError, Scope.Scope> => {
   if (options.client !== undefined) return Effect.succeed(options.client)
   const url = options.url === undefined ? "redis://127.0.0.1:6379" : Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+  const problem = urlProblem(url)
+  if (problem !== undefined) {
+    return Effect.fail(
+      new PortError.StorageError({
+        reason: "Invalid",
+        module,
+        method: "make",
+        // Never the URL: it may carry a password.
+        description: `the Redis URL is not valid: ${problem}`
+      })
+    )
+  }
   return Effect.acquireRelease(
     Effect.sync(() => {
       const client = new Redis(url, { enableAutoPipelining: true, lazyConnect: true, ...options.redisOptions })
