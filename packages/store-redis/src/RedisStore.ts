@@ -407,6 +407,9 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
             })
           }
         }
+        // No room: nothing listed, and no cursor (as `MemoryStore`): `<p>:<last>` has no last to
+        // name, and a cursor naming none would resume after a member called "undefined".
+        if (!(limit > 0)) return { items: [], cursor: undefined }
         const out: Array<string> = []
         while (p < P) {
           const from = after === undefined ? "-" : `(${after}`

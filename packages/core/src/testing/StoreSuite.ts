@@ -411,6 +411,22 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         } while (cursor !== undefined)
         expect(ids.sort()).toEqual(["x1", "x2", "x3"])
       }))
+
+    test("a page of limit 0 lists nothing and ends the listing, from the start or from a cursor", (store) =>
+      Effect.gen(function* () {
+        for (const id of ["x1", "x2", "x3"]) {
+          yield* store.commit(commit(id, 0, { audit: Audit.chain(id, undefined, [{ at: 1, kind: "event", body: "{}" }]) }))
+        }
+        expect(yield* store.shipments(undefined, 0)).toEqual({ ids: [], cursor: undefined })
+        expect(yield* store.auditStreams(undefined, 0)).toEqual({ streams: [], cursor: undefined })
+        const first = yield* store.shipments(undefined, 1)
+        expect(first.cursor).toBeDefined()
+        expect(yield* store.shipments(first.cursor, 0)).toEqual({ ids: [], cursor: undefined })
+        const firstStream = yield* store.auditStreams(undefined, 1)
+        expect(firstStream.cursor).toBeDefined()
+        expect(yield* store.auditStreams(firstStream.cursor, 0)).toEqual({ streams: [], cursor: undefined })
+        expect(yield* store.deadLetters({ limit: 0 })).toEqual([])
+      }))
   })
 }
 
