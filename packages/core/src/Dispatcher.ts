@@ -13,6 +13,9 @@
  *   waiting without spending attempts); a failure opens it again, an answer closes it.
  * - **Rate limit** per target, and **one writer per far-side record**: actions of one shipment
  *   to one target never run concurrently in a process; `after` orders dependent actions.
+ * - **Dependents of a discarded action do not run**: an action whose `after` predecessor is
+ *   neither done nor pending (its dead letter was removed instead of replayed) goes to the dead
+ *   letters itself ({@link PredecessorNotDone}); replaying that letter runs it anyway.
  * - **Dead letters** on a permanent failure or when attempts are exhausted, with the action,
  *   the last error and the attempt count. {@link DeadLetters} replays them.
  *
@@ -179,6 +182,25 @@ export class MissingPort extends Schema.TaggedError<MissingPort>("@waybill/core/
   method: Schema.String,
   description: Schema.String
 }) {}
+
+/**
+ * An action was not run because the action it must follow (`after`) never succeeded: its dead
+ * letter was removed instead of replayed. Kept as the action's dead letter, naming the
+ * `predecessor`; replaying that letter runs the action without waiting for it.
+ *
+ * @since 0.2.0
+ */
+export class PredecessorNotDone extends Schema.TaggedError<PredecessorNotDone>("@waybill/core/PredecessorNotDone")(
+  "PredecessorNotDone",
+  {
+    reason: Schema.Literal("Invalid"),
+    module: Schema.String,
+    method: Schema.String,
+    description: Schema.String,
+    /** The key of the action it must follow. */
+    predecessor: Schema.String
+  }
+) {}
 
 const decoder =
   <A, I>(schema: Schema.Schema<A, I, never>, kind: string) =>
@@ -441,12 +463,86 @@ export const make = (
       return Effect.scoped(Effect.zipRight(Effect.forkScoped(renewing(action, lease)), handle(action, lease)))
     }
 
+    const counted = (action: Store.ClaimedAction, result: string) =>
+      Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", result))
+
+    /**
+     * Moves a claimed action to the dead letters (unless its lease was lost: the worker that
+     * holds it now decides, and counts). `stored` is the action the letter keeps, which a
+     * replay puts back.
+     */
+    const bury = (
+      action: Store.ClaimedAction,
+      error: PortError.PortFailure | MissingPort | PredecessorNotDone,
+      encoded: string,
+      /** The error's description as logged (personal values withheld). */
+      description: string,
+      attempts: number,
+      failedAt: number,
+      stored: Store.OutboxAction = (({ leaseToken: _t, leaseExpiresAt: _e, ...rest }) => rest)(action)
+    ) =>
+      Effect.gen(function* () {
+        const written = yield* store.deadLetter(action.key, action.leaseToken, {
+          id: action.key,
+          kind: "action",
+          target: action.target,
+          shipmentId: action.shipmentId,
+          failedAt,
+          attempts,
+          error: encoded,
+          payload: JSON.stringify({ ...stored, attempts, lastError: encoded })
+        })
+        if (!written) return yield* counted(action, "lease-lost")
+        yield* Metric.increment(
+          Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", action.target), "reason", error.reason)
+        )
+        yield* counted(action, "dead")
+        yield* Effect.logWarning("action dead-lettered", {
+          key: action.key,
+          reason: error.reason,
+          attempts,
+          description
+        })
+      })
+
+    /**
+     * An action that must follow another (`after`) is claimed once that one no longer holds it
+     * back: done, or no longer known at all because its dead letter was removed. In the second
+     * case the predecessor never succeeded, so the action must not run either (an invoice
+     * released for a delivery never validated): it goes to the dead letters, naming the
+     * predecessor, for an operator to replay (it then runs without waiting for it) or remove (its
+     * own dependents follow it there). True when the action was dealt with so.
+     */
+    const heldBack = (action: Store.ClaimedAction) =>
+      Effect.gen(function* () {
+        if (action.after === undefined || (yield* store.isDone(action.after))) return false
+        const error = new PredecessorNotDone({
+          reason: "Invalid",
+          module: "@waybill/core/Dispatcher",
+          method: action.kind,
+          predecessor: action.after,
+          description:
+            `not run: it must follow ${action.after}, which never succeeded (it is neither done nor pending; ` +
+            `its dead letter was removed); replay this letter to run it anyway, or remove it`
+        })
+        const { leaseToken: _t, leaseExpiresAt: _e, after: _a, ...stored } = action
+        const encoded = JSON.stringify({
+          _tag: error._tag,
+          reason: error.reason,
+          module: error.module,
+          method: error.method,
+          description: error.description,
+          predecessor: error.predecessor
+        })
+        yield* bury(action, error, encoded, error.description, action.attempts, yield* Clock.currentTimeMillis, stored)
+        return true
+      })
+
     const handle = (action: Store.ClaimedAction, lease: Lease) =>
       records.withLock(
         `${action.target}:${action.shipmentId}`,
         Effect.gen(function* () {
-          const counted = (result: string) =>
-            Metric.increment(Metric.tagged(Metric.tagged(Metrics.actions, "kind", action.kind), "result", result))
+          if (yield* heldBack(action)) return
           const breaker = breakerOf(action.target)
           let lastError = action.lastError
           const describe = withheld(action)
@@ -612,7 +708,7 @@ export const make = (
                 lastError: lastError ?? ""
               })
             }
-            return yield* counted("lease-lost")
+            return yield* counted(action, "lease-lost")
           }
           if (Either.isRight(outcome) && outcome.right === BreakerOpen) {
             // The target is left alone: the action waits without spending the call not made,
@@ -627,7 +723,7 @@ export const make = (
           }
           if (Either.isRight(outcome)) {
             const acked = yield* store.ack(action.key, action.leaseToken)
-            yield* counted(acked ? "done" : "lease-lost")
+            yield* counted(action, acked ? "done" : "lease-lost")
             return
           }
           const error = outcome.left
@@ -642,33 +738,10 @@ export const make = (
               attempts,
               lastError: encodeFailure(error, describe)
             })
-            yield* counted(given ? "retry" : "lease-lost")
+            yield* counted(action, given ? "retry" : "lease-lost")
             return
           }
-          const { leaseToken: _t, leaseExpiresAt: _e, ...stored } = action
-          const encoded = encodeFailure(error, describe)
-          // Refused when the lease was lost: the worker that holds it now decides, and counts.
-          const written = yield* store.deadLetter(action.key, action.leaseToken, {
-            id: action.key,
-            kind: "action",
-            target: action.target,
-            shipmentId: action.shipmentId,
-            failedAt: after,
-            attempts,
-            error: encoded,
-            payload: JSON.stringify({ ...stored, attempts, lastError: encoded })
-          })
-          if (!written) return yield* counted("lease-lost")
-          yield* Metric.increment(
-            Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", action.target), "reason", error.reason)
-          )
-          yield* counted("dead")
-          yield* Effect.logWarning("action dead-lettered", {
-            key: action.key,
-            reason: error.reason,
-            attempts,
-            description: describe(error.description)
-          })
+          return yield* bury(action, error, encodeFailure(error, describe), describe(error.description), attempts, after)
         })
       ).pipe(Effect.withSpan("waybill.dispatch", { attributes: { key: action.key, kind: action.kind }, captureStackTrace: false }))
 

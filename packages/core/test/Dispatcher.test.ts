@@ -975,3 +975,90 @@ describe("dispatcher retry metric", () => {
     )
   })
 })
+
+/** Notifier actions of shipment `shp-1`, each `[key, after?]`, committed together. */
+const enqueueChain = (store: Store.StoreShape, actions: ReadonlyArray<readonly [string, string?]>) =>
+  store.commit({
+    shipmentId: "shp-1",
+    expectedVersion: 0,
+    body: "{}",
+    idempotencyKeys: [],
+    events: [],
+    audit: [],
+    outbox: actions.map(([key, after]) => ({
+      key,
+      shipmentId: "shp-1",
+      target: "notifier",
+      kind: "notifier.notify",
+      payload: notify(key),
+      createdAt: 0,
+      availableAt: 0,
+      attempts: 0,
+      ...(after !== undefined ? { after } : {})
+    }))
+  })
+
+describe("dispatcher dependent actions", () => {
+  it.effect("the dependents of an action whose dead letter was removed are dead-lettered, naming it, not run; a replay of them runs them", () => {
+    const keys: Array<string> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: (request) =>
+        Effect.suspend(() => {
+          keys.push(request.key)
+          return request.key === "validate" && keys.length === 1 ? Effect.fail(failure("Invalid")) : Effect.void
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        // `invoice` must run only after `validate` succeeded; `note` only after `invoice`.
+        yield* enqueueChain(store, [["validate"], ["invoice", "validate"], ["note", "invoice"]])
+        const dispatcher = yield* Dispatcher.make()
+        yield* dispatcher.drain()
+        expect(keys).toEqual(["validate"])
+        expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["validate"])
+        // The operator discards the predecessor instead of replaying it.
+        expect(yield* store.removeDeadLetters(["validate"])).toBe(1)
+        yield* dispatcher.drain()
+        // Never run: `validate` never succeeded.
+        expect(keys).toEqual(["validate"])
+        expect(yield* store.isDone("invoice")).toBe(false)
+        const [letter] = yield* DeadLetters.list()
+        expect(letter).toMatchObject({ id: "invoice", kind: "action", target: "notifier", attempts: 0 })
+        const error = JSON.parse(letter!.error)
+        expect(error).toMatchObject({ _tag: "PredecessorNotDone", reason: "Invalid", predecessor: "validate" })
+        expect(error.description).toContain("validate")
+        // Discarding `invoice` as well holds back what follows it the same way.
+        expect(yield* store.removeDeadLetters(["invoice"])).toBe(1)
+        yield* dispatcher.drain()
+        expect(keys).toEqual(["validate"])
+        const [next] = yield* DeadLetters.list()
+        expect(next?.id).toBe("note")
+        expect(JSON.parse(next!.error)).toMatchObject({ predecessor: "invoice" })
+        // The operator replays it knowingly: it runs, without waiting for the discarded predecessor.
+        const pipeline = yield* Pipeline.make()
+        const report = yield* DeadLetters.replay({ ids: ["note"] }, "ops@example.com").pipe(
+          Effect.provideService(Pipeline.Pipeline, pipeline)
+        )
+        expect(report.requeued).toBe(1)
+        yield* dispatcher.drain()
+        expect(keys).toEqual(["validate", "note"])
+        expect(yield* store.isDone("note")).toBe(true)
+        expect(yield* DeadLetters.list()).toEqual([])
+      })
+    )
+  })
+
+  it.effect("the dependent of an action that was done runs", () => {
+    const far = scripted(["ok", "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueueChain(store, [["validate"], ["invoice", "validate"]])
+        const dispatcher = yield* Dispatcher.make()
+        yield* dispatcher.drain()
+        expect(far.calls.length).toBe(2)
+        expect(yield* store.isDone("invoice")).toBe(true)
+        expect(yield* DeadLetters.list()).toEqual([])
+      })
+    )
+  })
+})
