@@ -368,7 +368,11 @@ const encodeFailure = (e: PortError.PortFailure | MissingPort, describe: (descri
  * @since 0.1.0
  */
 export interface Dispatcher {
-  /** Claims and carries out due actions once; returns how many were claimed. */
+  /**
+   * Claims and carries out due actions once; returns how many were claimed. Fails only when the
+   * claim fails: a storage failure settling one action leaves that action leased until its lease
+   * ends (logged with its key) and the others are carried out.
+   */
   readonly tick: Effect.Effect<number, PortError.StorageError>
   /** Runs until interrupted, riding out retryable storage failures. */
   readonly run: Effect.Effect<never, PortError.StorageError>
@@ -458,9 +462,27 @@ export const make = (
         }
       })
 
+    /**
+     * Carries out one claimed action. A storage failure while settling it (ack, retry, dead
+     * letter) is this action's alone: it is logged with its key and the action stays leased
+     * until its lease ends (renewals stop), then it is claimed again; the other actions of the
+     * tick go on.
+     */
     const process = (action: Store.ClaimedAction) => {
       const lease: Lease = { until: action.leaseExpiresAt, lost: false }
-      return Effect.scoped(Effect.zipRight(Effect.forkScoped(renewing(action, lease)), handle(action, lease)))
+      return Effect.scoped(Effect.zipRight(Effect.forkScoped(renewing(action, lease)), handle(action, lease))).pipe(
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            counted(action, "unsettled"),
+            Effect.logWarning("action not settled: the store failed; it is claimed again when its lease ends", {
+              key: action.key,
+              method: e.method,
+              reason: e.reason,
+              description: e.description
+            })
+          )
+        )
+      )
     }
 
     const counted = (action: Store.ClaimedAction, result: string) =>

@@ -5,6 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -1061,4 +1062,71 @@ describe("dispatcher dependent actions", () => {
       })
     )
   })
+})
+
+describe("dispatcher storage failures of one action", () => {
+  const down = (method: string) =>
+    Effect.fail(new PortError.StorageError({ reason: "Unavailable", module: "test", method, description: "failover" }))
+  // How `s1:notify` is settled (its far side answers so), and the store call that fails for it once.
+  const cases = [
+    { method: "ack", answer: "ok" },
+    { method: "retry", answer: "Unavailable" },
+    { method: "deadLetter", answer: "Invalid" }
+  ] as const
+  for (const { answer, method } of cases) {
+    it.effect(`a failing ${method} of one action leaves it leased, logged with its key; the tick settles the others`, () => {
+      const calls: Array<string> = []
+      const notifier: Notifier.NotifierShape = {
+        notify: (request) =>
+          Effect.suspend(() => {
+            calls.push(request.key)
+            // Unavailable the first time only; Invalid every time.
+            const fails = answer === "Invalid" || (answer === "Unavailable" && calls.length === 1)
+            return request.key === "s1:notify" && fails ? Effect.fail(failure(answer)) : Effect.void
+          })
+      }
+      const logged: Array<string> = []
+      return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+        Effect.gen(function* () {
+          yield* enqueueMany(store, ["s1", "s2", "s3"])
+          let failures = 1
+          const flaky: Store.StoreShape = {
+            ...store,
+            [method]: (key: string, ...rest: Array<any>) =>
+              key === "s1:notify" && failures-- > 0 ? down(method) : (store[method] as any)(key, ...rest)
+          }
+          const dispatcher = yield* Dispatcher.make({
+            concurrency: 1,
+            leaseMillis: 10_000,
+            retry: { attemptsPerClaim: 1 }
+          }).pipe(Effect.provideService(Store.Store, flaky))
+          expect(yield* Effect.either(dispatcher.tick)).toEqual(Either.right(3))
+          expect(calls).toEqual(["s1:notify", "s2:notify", "s3:notify"])
+          expect(yield* store.isDone("s2:notify")).toBe(true)
+          expect(yield* store.isDone("s3:notify")).toBe(true)
+          // Not settled: still leased, so nobody claims it before its lease ends…
+          expect(yield* store.isDone("s1:notify")).toBe(false)
+          expect(yield* DeadLetters.list()).toEqual([])
+          expect(logged.filter((l) => l.includes("s1:notify"))).toHaveLength(1)
+          expect(yield* dispatcher.tick).toBe(0)
+          // …then it is claimed again and settled.
+          yield* TestClock.adjust("10 seconds")
+          yield* dispatcher.drain({ maxIdleMillis: 60_000 })
+          if (answer === "Invalid") {
+            expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["s1:notify"])
+          } else {
+            expect(yield* store.isDone("s1:notify")).toBe(true)
+          }
+        }).pipe(
+          Effect.provide(
+            Logger.add(
+              Logger.make(({ logLevel, message }) => {
+                if (logLevel._tag === "Warning") logged.push(JSON.stringify(message))
+              })
+            )
+          )
+        )
+      )
+    })
+  }
 })
