@@ -156,6 +156,13 @@ const decodeBody = (body: string): Either.Either<Pipeline.InboundMessage, ParseR
 const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
 
 /**
+ * The id of the dead letter the pipeline keeps for a message it refuses as a whole (an event, an
+ * observation, a request no adapter takes): the hash of the message as stored. The observations
+ * of a raw request are kept one letter each, under ids of their own.
+ */
+const letterOf = (message: Pipeline.InboundMessage): string => Inbound.letterId(encode(Inbound.storable(message)))
+
+/**
  * Publishes inbound messages to the ingest topic, keyed by shipment (or tracking number).
  * A raw request is stored without its credential headers
  * ({@link WebhookSignature.credentialHeaders}, in any case): a host may forward every header
@@ -340,15 +347,26 @@ export const make = (
      * batch-mates until `maxDeliveries` and take them to the dead letters with it. A run of
      * {@link ISOLATED_FAILURES} failures in a row is taken for an outage: the rest of the batch
      * is left for its next delivery rather than each message failing on a store that is down.
+     * A message whose dead letter the failed batch already kept (`kept`: the batch failed while
+     * writing its dead letters, after everything else was committed) is settled as it is: ingested
+     * again it would be dead-lettered, and counted in `waybill_dead_letters_total`, a second time.
      * Returns the ids of the settled messages and the last retryable failure.
      */
-    const isolate = (messages: ReadonlyArray<Pipeline.InboundMessage>, deliveries: ReadonlyArray<Transport.Delivery>) =>
+    const isolate = (
+      messages: ReadonlyArray<Pipeline.InboundMessage>,
+      deliveries: ReadonlyArray<Transport.Delivery>,
+      kept: ReadonlySet<string>
+    ) =>
       Effect.gen(function* () {
         const settled: Array<string> = []
         let failure: Pipeline.IngestError | undefined
         let inARow = 0
         for (const [i, message] of messages.entries()) {
           const delivery = deliveries[i]!
+          if (kept.size > 0 && kept.has(letterOf(message))) {
+            settled.push(delivery.id)
+            continue
+          }
           const failed = yield* settle(delivery, pipeline.receive(message))
           if (failed === undefined) {
             settled.push(delivery.id)
@@ -407,12 +425,16 @@ export const make = (
       // A batch that fails (a retryable failure, a permanent one the pipeline let out, a crash)
       // is ingested again one message at a time: what is healthy in it is committed and
       // acknowledged, and only what fails is delivered again (or dead-lettered, with its reason).
+      // The pipeline names the dead letters it keeps while the batch runs (`Inbound.replaying`,
+      // with no earlier attempts: the letters are written as outside a replay), so those it kept
+      // before the batch failed are not written, and counted, again one message at a time.
+      const kept: Array<string> = []
       const { failure, settled } = messages.length === 1
         ? yield* Effect.map(settle(decoded[0]!, pipeline.receiveMany(messages)), (failure) => ({
           failure,
           settled: failure === undefined ? [decoded[0]!.id] : []
         }))
-        : yield* pipeline.receiveMany(messages).pipe(
+        : yield* Effect.locally(pipeline.receiveMany(messages), Inbound.replaying, { attempts: 0, kept }).pipe(
           Effect.as(true),
           Effect.catchAll((e) =>
             Effect.as(
@@ -430,7 +452,9 @@ export const make = (
             )
           ),
           Effect.flatMap((ingested) =>
-            ingested ? Effect.succeed({ failure: undefined, settled: decoded.map((d) => d.id) }) : isolate(messages, decoded)
+            ingested
+              ? Effect.succeed({ failure: undefined, settled: decoded.map((d) => d.id) })
+              : isolate(messages, decoded, new Set(kept))
           )
         )
       const ack = [...undecodable, ...settled]

@@ -362,6 +362,36 @@ describe("Worker", () => {
       }).pipe(Effect.provide(Layer.merge(refusing, base)))
     }))
 
+  it.effect("a message its failed batch already dead-lettered is counted once, not again when the batch is ingested one message at a time", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      let puts = 0
+      // The store drops out while the batch's second dead letter is written (the first is kept).
+      const store: Store.StoreShape = {
+        ...memory,
+        putDeadLetter: (letter) => (++puts === 2 ? Effect.fail(unavailable("putDeadLetter")) : memory.putDeadLetter(letter))
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        // Three events of a shipment nobody registered: each is dead-lettered (NotFound).
+        yield* Worker.publish(["e1", "e2", "e3"].map((id, i) => ({ _tag: "Event" as const, event: scan(id, "in_transit", i) })))
+        const counted = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "NotFound")
+        const before = (yield* Metric.value(counted)).count
+        const worker = yield* Worker.make({ waitMillis: 10, batch: 64 })
+        expect(yield* worker.poll).toBe(3)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.map((l) => JSON.parse(l.error).reason)).toEqual(["NotFound", "NotFound", "NotFound"])
+        // Three letters, three counted: e1's letter, kept before the batch failed, is not written
+        // (and counted) a second time.
+        expect((yield* Metric.value(counted)).count - before).toBe(3)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a poll interrupted after its batch was committed (before or during the ack) has it delivered again and deduplicated: nothing applied or planned twice", () =>
     Effect.gen(function* () {
       for (const cut of ["after commit", "in ack"] as const) {
