@@ -20,7 +20,7 @@
  *   method: "createTracker",
  *   timeout: "30 seconds"
  * })
- * // An error answer: 429 → RateLimited with retryAfterMillis, 5xx → Unavailable, …
+ * // An error answer: 429 → RateLimited with retryAfterMillis, 503 → Unavailable, …
  * const error = new PortError.CarrierError(
  *   HttpFailure.fromResponse({ status, headers, body }, { module: "AcmeClient", method: "createTracker", nowMillis })
  * )
@@ -76,8 +76,10 @@ export interface Response {
 
 /**
  * The retry `reason` of an HTTP status: 429 → `RateLimited`, 401 → `Unauthorized`,
- * 403 → `Forbidden`, 404 → `NotFound`, 408 → `Timeout`, 409 → `Conflict`, 5xx → `Unavailable`,
- * other 4xx → `Invalid`; anything else (a 1xx, 2xx or 3xx treated as a failure) is a `Bug`.
+ * 403 → `Forbidden`, 404 → `NotFound`, 408 → `Timeout`, 409 → `Conflict`, 501 (Not
+ * Implemented) and 505 (HTTP Version Not Supported) → `Invalid` (the server will not do the
+ * request however often it is asked), other 5xx → `Unavailable`, other 4xx → `Invalid`; anything
+ * else (a 1xx, 2xx or 3xx treated as a failure) is a `Bug`.
  *
  * @since 0.1.0
  */
@@ -88,6 +90,7 @@ export const reasonOfStatus = (status: number): PortError.Reason => {
   if (status === 404) return "NotFound"
   if (status === 408) return "Timeout"
   if (status === 409) return "Conflict"
+  if (status === 501 || status === 505) return "Invalid"
   if (status >= 500) return "Unavailable"
   if (status >= 400) return "Invalid"
   return "Bug"

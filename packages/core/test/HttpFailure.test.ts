@@ -18,7 +18,9 @@ const now = Date.UTC(2025, 0, 1, 12, 0, 0)
 describe("HttpFailure.reasonOfStatus", () => {
   it("maps every status class to its retry reason (the statuses EasyPost and AfterShip answer with)", () => {
     const statusesByReason: Partial<Record<PortError.Reason, ReadonlyArray<number>>> = {
-      Invalid: [400, 402, 422],
+      // 501 Not Implemented and 505 HTTP Version Not Supported: the server will never do this
+      // request; asking again changes nothing.
+      Invalid: [400, 402, 422, 501, 505],
       Unauthorized: [401],
       Forbidden: [403],
       NotFound: [404],
@@ -33,14 +35,25 @@ describe("HttpFailure.reasonOfStatus", () => {
     }
   })
 
-  it("an error status is worth retrying exactly when it is 408, 409, 429 or 5xx (1,000 statuses)", () => {
+  it("an error status is worth retrying exactly when it is 408, 409, 429 or 5xx but 501 and 505 (1,000 statuses)", () => {
     FastCheck.assert(
       FastCheck.property(FastCheck.integer({ min: 400, max: 599 }), (status) => {
-        const expected = status === 408 || status === 409 || status === 429 || status >= 500
+        const expected = status === 408 || status === 409 || status === 429 || (status >= 500 && status !== 501 && status !== 505)
         expect(PortError.isRetryable(HttpFailure.reasonOfStatus(status))).toBe(expected)
       }),
       { numRuns: 1000 }
     )
+  })
+})
+
+describe("HttpFailure.fromResponse of a server that will never do the request", () => {
+  it("501 and 505 are permanent: not retryable, and a Retry-After they carry is not kept", () => {
+    for (const status of [501, 505]) {
+      const fields = HttpFailure.fromResponse({ status, headers: { "retry-after": "5" }, body: "" }, { ...where, nowMillis: now })
+      expect(fields).toMatchObject({ reason: "Invalid", status, description: `HTTP ${status}` })
+      expect(fields.retryAfterMillis).toBeUndefined()
+      expect(PortError.isRetryable(fields.reason)).toBe(false)
+    }
   })
 })
 
