@@ -7,8 +7,11 @@
  * fails is ingested again one message at a time, so only the messages that fail are delivered
  * again: their healthy batch-mates are committed and acknowledged. When none of the batch went
  * in, the poll fails, so `run` backs off (`storageRetry`) instead of taking more messages. A
- * message that is not even an `InboundMessage` is dead-lettered as it is. A message the transport gave up on
- * (`maxDeliveries`) is moved to the store's dead letters, where `DeadLetters.replay` finds it.
+ * message that is not even an `InboundMessage` is dead-lettered as it is. A message that fails
+ * on its last delivery (`maxDeliveries`) is kept in the store's dead letters with that failure's
+ * reason and description, where `DeadLetters.replay` finds it; one the transport gave up on
+ * (its worker crashed, or could not keep it) is moved there too, with the last failure this
+ * worker saw of it, or as `Unavailable` when it saw none.
  *
  * @since 0.1.0
  */
@@ -105,6 +108,12 @@ export const storageRetry = (
  * reason before the rest is left for the batch's next delivery (taken for an outage).
  */
 const ISOLATED_FAILURES = 3
+
+/**
+ * How many messages' last retryable failure a worker remembers for the sweep (the oldest is
+ * forgotten first); a message is forgotten once acknowledged or kept.
+ */
+const REMEMBERED_FAILURES = 10_000
 
 const decodeJson = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.InboundMessage))
 const decodeParsed = Schema.decodeUnknownEither(Pipeline.InboundMessage)
@@ -223,7 +232,8 @@ export interface Worker {
   /**
    * Receives and handles one batch; returns how many messages it got. A batch that fails is
    * ingested again one message at a time; the messages that still fail for a retryable reason
-   * are delivered again, the others acknowledged. Fails when none of the batch could be ingested
+   * are delivered again (on their last delivery, kept as dead letters with that failure instead),
+   * the others acknowledged. Fails when none of the batch could be ingested
    * (a store that is down), so the caller backs off.
    */
   readonly poll: Effect.Effect<number, PortError.StorageError>
@@ -281,6 +291,16 @@ export const make = (
     // in both: the letter's id is the body's hash, so the next sweep writes the same letter again.
     const SWEEP_PAGE = 100
     let swept = Number.NEGATIVE_INFINITY
+    /** The last retryable failure of each message this worker left unacknowledged, by message id. */
+    const failures = new Map<string, { readonly reason: PortError.Reason; readonly description: string }>()
+    const remember = (id: string, failure: Pipeline.IngestError) => {
+      failures.delete(id) // to the back: the oldest is forgotten first
+      failures.set(id, { reason: failure.reason, description: failure.description })
+      if (failures.size > REMEMBERED_FAILURES) failures.delete(failures.keys().next().value!)
+    }
+    const forget = (ids: ReadonlyArray<string>) => {
+      if (failures.size > 0) for (const id of ids) failures.delete(id)
+    }
     const sweep = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       if (now - swept < receiveOptions.visibilityMillis) return
@@ -288,13 +308,18 @@ export const make = (
       const dead = yield* transport.deadLetters(topic, group, SWEEP_PAGE)
       if (dead.length === 0) return
       for (const delivery of dead) {
-        yield* keep(
-          delivery,
-          "Unavailable",
-          `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`
-        )
+        // The failure this worker last saw of it, if any: its own reason, not a guess.
+        const last = failures.get(delivery.id)
+        yield* last === undefined
+          ? keep(
+            delivery,
+            "Unavailable",
+            `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`
+          )
+          : keep(delivery, last.reason, `delivered ${delivery.deliveries} times without being acknowledged; the last failure: ${last.description}`)
       }
       yield* transport.dropDeadLetters(topic, group, dead.map((d) => d.id))
+      forget(dead.map((d) => d.id))
       // A full page moved: the next poll takes the next one.
       if (dead.length >= SWEEP_PAGE) swept = Number.NEGATIVE_INFINITY
       yield* Effect.logWarning("transport dead letters moved to the store's dead letters", { count: dead.length })
@@ -350,7 +375,8 @@ export const make = (
      * A message whose dead letter the failed batch already kept (`kept`: the batch failed while
      * writing its dead letters, after everything else was committed) is settled as it is: ingested
      * again it would be dead-lettered, and counted in `waybill_dead_letters_total`, a second time.
-     * Returns the ids of the settled messages and the last retryable failure.
+     * Returns the ids of the settled messages, the retryable failure each message that was not
+     * settled met (a message left untried, the failure that stopped the batch), and the last one.
      */
     const isolate = (
       messages: ReadonlyArray<Pipeline.InboundMessage>,
@@ -359,24 +385,29 @@ export const make = (
     ) =>
       Effect.gen(function* () {
         const settled: Array<string> = []
+        const failed = new Map<string, Pipeline.IngestError>()
         let failure: Pipeline.IngestError | undefined
         let inARow = 0
-        for (const [i, message] of messages.entries()) {
+        let i = 0
+        for (; i < messages.length; i++) {
+          const message = messages[i]!
           const delivery = deliveries[i]!
           if (kept.size > 0 && kept.has(letterOf(message))) {
             settled.push(delivery.id)
             continue
           }
-          const failed = yield* settle(delivery, pipeline.receive(message))
-          if (failed === undefined) {
+          const error = yield* settle(delivery, pipeline.receive(message))
+          if (error === undefined) {
             settled.push(delivery.id)
             inARow = 0
             continue
           }
-          failure = failed
+          failure = error
+          failed.set(delivery.id, error)
           if (++inARow >= ISOLATED_FAILURES) break
         }
-        return { settled, failure }
+        for (const delivery of deliveries.slice(i + 1)) failed.set(delivery.id, failure!)
+        return { settled, failed, failure }
       })
 
     // While a batch is handled its lease is renewed every third of the visibility timeout: a
@@ -429,9 +460,10 @@ export const make = (
       // with no earlier attempts: the letters are written as outside a replay), so those it kept
       // before the batch failed are not written, and counted, again one message at a time.
       const kept: Array<string> = []
-      const { failure, settled } = messages.length === 1
+      const { failed, failure, settled } = messages.length === 1
         ? yield* Effect.map(settle(decoded[0]!, pipeline.receiveMany(messages)), (failure) => ({
           failure,
+          failed: new Map(failure === undefined ? [] : [[decoded[0]!.id, failure]]),
           settled: failure === undefined ? [decoded[0]!.id] : []
         }))
         : yield* Effect.locally(pipeline.receiveMany(messages), Inbound.replaying, { attempts: 0, kept }).pipe(
@@ -453,12 +485,44 @@ export const make = (
           ),
           Effect.flatMap((ingested) =>
             ingested
-              ? Effect.succeed({ failure: undefined, settled: decoded.map((d) => d.id) })
+              ? Effect.succeed({ failure: undefined, failed: new Map<string, Pipeline.IngestError>(), settled: decoded.map((d) => d.id) })
               : isolate(messages, decoded, new Set(kept))
           )
         )
-      const ack = [...undecodable, ...settled]
+      // A message that failed on its last delivery is not delivered again: it is kept with its
+      // failure here, by the worker that met it (the transport would give it up after another
+      // visibility timeout, to be swept by any worker, none of which would know why). If the
+      // store cannot keep it, the transport gives it up and the sweep keeps it later, with the
+      // failure remembered here when this worker sweeps it.
+      const givenUp: Array<string> = []
+      let keeping = true
+      for (const delivery of decoded) {
+        const error = failed.get(delivery.id)
+        if (error === undefined) continue
+        remember(delivery.id, error)
+        // After one could not be kept, the store is taken for down: the rest wait for the sweep.
+        if (!keeping || delivery.deliveries < receiveOptions.maxDeliveries) continue
+        keeping = yield* keep(
+          delivery,
+          error.reason,
+          `given up after ${delivery.deliveries} deliveries; the last failed: ${error.description}`
+        ).pipe(
+          Effect.as(true),
+          Effect.catchAll((e) =>
+            Effect.as(
+              Effect.logWarning("could not keep a message given up; the transport's dead letters hold it until the next sweep", {
+                reason: e.reason,
+                description: e.description
+              }),
+              false
+            )
+          )
+        )
+        if (keeping) givenUp.push(delivery.id)
+      }
+      const ack = [...undecodable, ...settled, ...givenUp]
       if (ack.length > 0) yield* transport.ack(topic, group, ack)
+      forget(ack)
       // A store that is down fails every message alike: back off (`run` retries per
       // `storageRetry`) rather than take batch after batch, each delivery counting towards the
       // dead letters. A batch of which some messages went in is no outage: the next one is taken.

@@ -264,6 +264,86 @@ describe("Worker", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a message given up after failing for a retryable reason is dead-lettered with that failure, not as Unavailable", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      const poison = "ev-stuck"
+      const store: Store.StoreShape = {
+        ...memory,
+        seen: (keys) =>
+          keys.some((k) => k.includes(poison))
+            ? Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "seen", description: "the hot key timed out" }))
+            : memory.seen(keys)
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(poison) })
+        yield* Worker.publish([...h.events, bad].map((event) => ({ _tag: "Event" as const, event })))
+        const counted = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "Timeout")
+        const before = (yield* Metric.value(counted)).count
+        const worker = yield* Worker.make({ waitMillis: 10, batch: 64, visibilityMillis: 1000, maxDeliveries: 3 })
+        const fiber = yield* Effect.fork(worker.run)
+        for (let i = 0; i < 60; i++) yield* TestClock.adjust("100 millis")
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(1)
+        expect(letters[0]!.payload).toContain(poison)
+        expect(letters[0]!.attempts).toBe(3)
+        // Its own reason, where an operator filters and alerts look, and what happened.
+        const error = JSON.parse(letters[0]!.error)
+        expect(error.reason).toBe("Timeout")
+        expect(error.description).toMatch(/3 deliveries/)
+        expect(error.description).toMatch(/the hot key timed out/)
+        expect((yield* Metric.value(counted)).count - before).toBe(1)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a message given up that could not be kept at once is swept from the transport's dead letters with its last failure", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      let keeps = 0
+      const store: Store.StoreShape = {
+        ...memory,
+        seen: (keys) =>
+          keys.some((k) => k.includes("ev-stuck"))
+            ? Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "seen", description: "the hot key timed out" }))
+            : memory.seen(keys),
+        // The first attempt to keep it fails: the transport's dead letters hold it until the sweep.
+        putDeadLetter: (letter) => (++keeps === 1 ? Effect.fail(unavailable("putDeadLetter")) : memory.putDeadLetter(letter))
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make("ev-stuck") })
+        yield* Worker.publish([{ _tag: "Event" as const, event: bad }])
+        const worker = yield* Worker.make({ waitMillis: 10, visibilityMillis: 1000, maxDeliveries: 2 })
+        const fiber = yield* Effect.fork(worker.run)
+        for (let i = 0; i < 60; i++) yield* TestClock.adjust("100 millis")
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        expect(yield* transport.deadLetters(Worker.TOPIC, Worker.GROUP, 10)).toEqual([])
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.length).toBe(1)
+        const error = JSON.parse(letters[0]!.error)
+        expect(error.reason).toBe("Timeout")
+        expect(error.description).toMatch(/the hot key timed out/)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a batch that fails on a store that is down is not tried message by message: three failures in a row are an outage", () =>
     Effect.gen(function* () {
       const transport = yield* MemoryTransport.make
@@ -527,6 +607,8 @@ describe("Worker", () => {
         const letters = yield* memory.deadLetters({ limit: 1000 })
         expect(letters.length).toBe(250)
         expect(letters.every((l) => l.payload.startsWith("{\"n\":"))).toBe(true)
+        // Nothing better is known of a message a crashed process held: Unavailable.
+        expect(letters.every((l) => JSON.parse(l.error).reason === "Unavailable")).toBe(true)
       }).pipe(Effect.provide(layer))
     }))
 })
