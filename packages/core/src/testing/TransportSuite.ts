@@ -98,6 +98,30 @@ export const run = <E>(name: string, make: Effect.Effect<Transport.TransportShap
         expect(yield* t.dropDeadLetters("poison", "g", [dead[0]!.id])).toBe(0)
       }))
 
+    test("an ack after the message was moved to the dead letters changes nothing; one before keeps it out of them", (t) =>
+      Effect.gen(function* () {
+        const o = options({ visibilityMillis: 100, maxDeliveries: 1 })
+        const [late, early] = yield* t.publish("given-up", [{ key: "k", body: "late" }, { key: "k", body: "early" }])
+        expect((yield* t.receive("given-up", "g", "c1", o)).map((d) => [d.id, d.deliveries])).toEqual([[late, 1], [early, 1]])
+        // Acknowledged within its lease: never dead-lettered, however long one waits.
+        yield* t.ack("given-up", "g", [early!])
+        yield* Effect.sleep("180 millis")
+        // The other one's lease ran out on its last delivery: the next receive gives it up.
+        expect(yield* t.receive("given-up", "g", "c2", o)).toEqual([])
+        expect((yield* t.deadLetters("given-up", "g", 10)).map((d) => [d.id, d.body, d.deliveries])).toEqual([[late, "late", 1]])
+        // Its first consumer finishes late and acknowledges it: a no-op. The dead letter stays
+        // (it is dropped by whoever keeps it elsewhere) and the message is not delivered again.
+        yield* t.ack("given-up", "g", [late!])
+        yield* Effect.sleep("180 millis")
+        expect(yield* t.receive("given-up", "g", "c1", o)).toEqual([])
+        expect((yield* t.deadLetters("given-up", "g", 10)).map((d) => d.id)).toEqual([late])
+        expect(yield* t.pending("given-up", "g")).toBe(0)
+        expect(yield* t.dropDeadLetters("given-up", "g", [late!])).toBe(1)
+        yield* t.ack("given-up", "g", [late!])
+        expect(yield* t.deadLetters("given-up", "g", 10)).toEqual([])
+        expect(yield* t.receive("given-up", "g", "c1", o)).toEqual([])
+      }))
+
     test("a consumer that renews its lease keeps its message, with no delivery counted (drivers with extend)", (t) =>
       Effect.gen(function* () {
         const extend = t.extend
