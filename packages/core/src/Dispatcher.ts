@@ -9,8 +9,9 @@
  *   instead; and a call still running when the lease ends (it could not be renewed) is given up.
  * - **Circuit breaker** per target: after consecutive transport-level failures the target is
  *   left alone for a while (retries under way included); its actions wait in the outbox without
- *   spending attempts. Then it is half open: one call at a time tries the target (the others keep
- *   waiting without spending attempts); a failure opens it again, an answer closes it.
+ *   spending attempts. Then it is half open: one call at a time tries the target; the others
+ *   wait in their lease for its answer (at most `retry.maxWaitInLease`, then they give the lease
+ *   back), spending neither an attempt nor a claim; a failure opens it again, an answer closes it.
  * - **Rate limit** per target, and **one writer per far-side record**: actions of one shipment
  *   to one target never run concurrently in a process; `after` orders dependent actions.
  * - **Dependents of a discarded action do not run**: an action whose `after` predecessor is
@@ -26,6 +27,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -96,7 +98,10 @@ export interface Options {
   /** Pause when nothing is due. Default 50 ms. */
   readonly idleMillis?: number
   readonly retry?: RetryOptions
-  /** Consecutive transport-level failures that open a target's breaker (default 10), and for how long (default 5 s). */
+  /**
+   * Consecutive transport-level failures that open a target's breaker (default 10), and for how
+   * long (default 5 s; 0 or less: half open at once, so a failing target gets one call at a time).
+   */
   readonly breaker?: { readonly threshold?: number; readonly openMillis?: number }
   /** How `run` rides out retryable storage failures (every outage starts it over); see `Worker.storageRetry`. */
   readonly storageRetry?: Schedule.Schedule<unknown, PortError.StorageError>
@@ -326,8 +331,11 @@ interface Breaker {
   /** Whether the breaker opened and no call has got an answer since: open until `openUntil`, half open after. */
   opened: boolean
   openUntil: number
-  /** Whether a half-open trial call is under way (its target gets no other call meanwhile). */
-  probing: boolean
+  /**
+   * The half-open trial call under way, if any (its target gets no other call meanwhile):
+   * completed when it ends, once what it found is noted, so the actions waiting for it look again.
+   */
+  trial: Deferred.Deferred<void> | undefined
 }
 
 /** An action's lease as its worker sees it: the deadline in its clock, and whether a renewal was refused. */
@@ -403,6 +411,7 @@ export const make = (
     const maxAttempts = retry.maxAttempts ?? 8
     const attemptsPerClaim = retry.attemptsPerClaim ?? 4
     const maxWait = maxWaitInLease(retry)
+    const maxWaitMillis = Duration.toMillis(maxWait)
     const maxRetryAfter = maxRetryAfterMillis(retry)
     const threshold = options.breaker?.threshold ?? 10
     const openMillis = options.breaker?.openMillis ?? 5_000
@@ -414,7 +423,7 @@ export const make = (
     }
     const breakerOf = (target: string) => {
       let b = breakers.get(target)
-      if (b === undefined) breakers.set(target, (b = { failures: 0, opened: false, openUntil: 0, probing: false }))
+      if (b === undefined) breakers.set(target, (b = { failures: 0, opened: false, openUntil: 0, trial: undefined }))
       return b
     }
 
@@ -625,13 +634,14 @@ export const make = (
           const timed = Effect.gen(function* () {
             // Looked at before every call, so a breaker that opened while this action was
             // retrying stops it too. Half open (the open period over), one call at a time tries
-            // the target; the others wait without spending an attempt.
-            const now = yield* Clock.currentTimeMillis
+            // the target; the others wait for its answer in their lease, without spending an
+            // attempt or a claim (at most `maxWaitInLease`, then they give the lease back).
             let probe = false
             let started = 0
             // No call starts after the lease ran out (while the action waited for its record, a
-            // free slot or the rate limiter): another worker may have claimed it since. Only calls
-            // that start are counted, and their latency leaves out the wait for the rate limiter.
+            // free slot, the trial call or the rate limiter): another worker may have claimed it
+            // since. Only calls that start are counted, and their latency leaves out the wait for
+            // the rate limiter.
             const attempt = Effect.flatMap(Clock.currentTimeMillis, (t) => {
               if (t >= lease.until) return Effect.succeed(LeaseLost)
               started = t
@@ -641,51 +651,104 @@ export const make = (
                   Effect.as(leaseEnd(lease), LeaseLost)
                 ))
             })
-            // The trial call's mark is taken and given back whatever happens (interruption too).
-            const gated = yield* Effect.acquireUseRelease(
-              Effect.sync(() => {
-                if (!breaker.opened) return "closed" as const
-                if (breaker.openUntil > now || breaker.probing) return "open" as const
-                breaker.probing = true
-                probe = true
-                return "probe" as const
-              }),
-              (gate): Effect.Effect<typeof BreakerOpen | Either.Either<unknown, PortError.PortFailure | MissingPort>> =>
-                gate === "open" ? Effect.succeed(BreakerOpen) : Effect.either(limiter === undefined ? attempt : limiter(attempt)),
-              (gate) =>
-                Effect.sync(() => {
-                  if (gate === "probe") breaker.probing = false
-                })
-            )
-            if (gated === BreakerOpen) return BreakerOpen
-            const result = gated
-            if (Either.isRight(result) && result.right === LeaseLost) return LeaseLost
-            yield* Metric.update(
-              Metric.tagged(Metrics.actionLatency, "target", action.target),
-              (yield* Clock.currentTimeMillis) - started
-            )
-            if (Either.isLeft(result)) {
-              const e = result.left
-              lastError = encodeFailure(e, describe)
-              if (e._tag !== "MissingPort" && isTransportLevel(e.reason)) {
-                // A failed trial call opens the breaker again; calls that started before it
-                // opened and fail meanwhile do not open it once more.
-                if (probe || !breaker.opened) breaker.failures++
-                if (probe || (!breaker.opened && breaker.failures >= threshold)) {
-                  breaker.opened = true
-                  breaker.openUntil = (yield* Clock.currentTimeMillis) + openMillis
-                  yield* Metric.increment(Metric.tagged(Metrics.breakerOpenings, "target", action.target))
-                  yield* Effect.logWarning("circuit breaker open", { target: action.target, openMillis })
+            // What the answer (or the failure) says about the target. Noted before the trial
+            // call's mark is given back, so the actions waiting for it see what it found.
+            const note = (result: Either.Either<unknown, PortError.PortFailure | MissingPort>) =>
+              Effect.gen(function* () {
+                if (Either.isRight(result) && result.right === LeaseLost) return
+                yield* Metric.update(
+                  Metric.tagged(Metrics.actionLatency, "target", action.target),
+                  (yield* Clock.currentTimeMillis) - started
+                )
+                if (Either.isLeft(result)) {
+                  const e = result.left
+                  lastError = encodeFailure(e, describe)
+                  if (e._tag !== "MissingPort" && isTransportLevel(e.reason)) {
+                    // A failed trial call opens the breaker again; calls that started before it
+                    // opened and fail meanwhile do not open it once more.
+                    if (probe || !breaker.opened) breaker.failures++
+                    if (probe || (!breaker.opened && breaker.failures >= threshold)) {
+                      breaker.opened = true
+                      breaker.openUntil = (yield* Clock.currentTimeMillis) + openMillis
+                      yield* Metric.increment(Metric.tagged(Metrics.breakerOpenings, "target", action.target))
+                      yield* Effect.logWarning("circuit breaker open", { target: action.target, openMillis })
+                    }
+                  } else if (probe) {
+                    // The far side answered the trial call: it is reachable again.
+                    breaker.opened = false
+                    breaker.failures = 0
+                  }
+                  return
                 }
-              } else if (probe) {
-                // The far side answered the trial call: it is reachable again.
                 breaker.opened = false
                 breaker.failures = 0
+              })
+            const waitUntil = (yield* Clock.currentTimeMillis) + maxWaitMillis
+            let gated: typeof BreakerOpen | typeof LeaseLost | Either.Either<unknown, PortError.PortFailure | MissingPort>
+            while (true) {
+              // The trial call's mark is taken and given back whatever happens (interruption too).
+              const outcome = yield* Effect.acquireUseRelease(
+                Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                  Effect.suspend(() => {
+                    if (!breaker.opened) return Effect.succeed("closed" as const)
+                    if (breaker.openUntil > now) return Effect.succeed("open" as const)
+                    if (breaker.trial !== undefined) return Effect.succeed("wait" as const)
+                    return Effect.map(Deferred.make<void>(), (trial) => {
+                      breaker.trial = trial
+                      probe = true
+                      return "probe" as const
+                    })
+                  })
+                ),
+                (gate): Effect.Effect<"open" | "wait" | Either.Either<unknown, PortError.PortFailure | MissingPort>> =>
+                  gate === "open" || gate === "wait"
+                    ? Effect.succeed(gate)
+                    : Effect.tap(Effect.either(limiter === undefined ? attempt : limiter(attempt)), note),
+                (gate) =>
+                  gate !== "probe"
+                    ? Effect.void
+                    : Effect.suspend(() => {
+                      const trial = breaker.trial
+                      breaker.trial = undefined
+                      probe = false
+                      return trial === undefined ? Effect.void : Deferred.succeed(trial, undefined)
+                    })
+              )
+              if (outcome === "open") {
+                gated = BreakerOpen
+                break
               }
-              return yield* Effect.fail(e)
+              if (outcome !== "wait") {
+                gated = outcome
+                break
+              }
+              // Half open, and another action's trial call is under way: wait for its answer,
+              // then look again (closed: call; open again: give the lease back).
+              const trial = breaker.trial
+              if (trial === undefined) continue
+              const left = waitUntil - (yield* Clock.currentTimeMillis)
+              const waited = left <= 0
+                ? "waited-out" as const
+                : yield* Effect.raceFirst(
+                  Effect.as(Deferred.await(trial), "answered" as const),
+                  Effect.raceFirst(
+                    Effect.as(leaseEnd(lease), "lease-lost" as const),
+                    Effect.as(Effect.sleep(Duration.millis(left)), "waited-out" as const)
+                  )
+                )
+              if (waited === "lease-lost") {
+                gated = LeaseLost
+                break
+              }
+              if (waited === "waited-out") {
+                gated = BreakerOpen
+                break
+              }
             }
-            breaker.opened = false
-            breaker.failures = 0
+            if (gated === BreakerOpen || gated === LeaseLost) return gated
+            const result = gated
+            if (Either.isRight(result) && result.right === LeaseLost) return LeaseLost
+            if (Either.isLeft(result)) return yield* Effect.fail(result.left)
             return result.right
           })
           const budget = Math.max(1, Math.min(attemptsPerClaim, maxAttempts - action.attempts))

@@ -1130,3 +1130,110 @@ describe("dispatcher storage failures of one action", () => {
     })
   }
 })
+
+describe("dispatcher waits for the half-open trial call", () => {
+  const down = () => failure("Transport")
+  const claimOf = Effect.map(Effect.serviceOption(Dispatcher.Attempt), Option.match({ onNone: () => 0, onSome: (a) => a.claim }))
+  const claimsOf = (store: MemoryStoreType.MemoryStore) =>
+    Object.fromEntries([...store.internals.outbox.values()].map((e) => [e.action.key, [e.action.attempts, e.action.claims]]))
+
+  it.effect("the actions waiting for the trial call are not given back and claimed again: they call once it answers, on their first claim", () => {
+    const calls: Array<[number, string, number]> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: (request) =>
+        Effect.gen(function* () {
+          calls.push([yield* Clock.currentTimeMillis, request.key, yield* claimOf])
+          yield* Effect.sleep("1 second")
+          // The target is down for the first call only.
+          if (calls.length === 1) return yield* Effect.fail(down())
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s0"])
+        const dispatcher = yield* Dispatcher.make({
+          concurrency: 4,
+          breaker: { threshold: 1, openMillis: 5000 },
+          retry: { base: "10 millis", cap: "10 millis", attemptsPerClaim: 1 }
+        })
+        const first = yield* Effect.fork(dispatcher.tick)
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(first)
+        // Open from 1 s to 6 s; three more actions come in when it is over.
+        yield* TestClock.adjust("5 seconds")
+        yield* enqueueMany(store, ["s1", "s2", "s3"])
+        const second = yield* Effect.fork(dispatcher.tick)
+        for (let i = 0; i < 4; i++) yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.join(second)).toBe(4)
+        // s0 tries the target at 6 s; the others wait in their lease for its answer and call at 7 s.
+        expect(calls).toEqual([
+          [0, "s0:notify", 1],
+          [6000, "s0:notify", 2],
+          [7000, "s1:notify", 1],
+          [7000, "s2:notify", 1],
+          [7000, "s3:notify", 1]
+        ])
+        for (const s of ["s0", "s1", "s2", "s3"]) expect(yield* store.isDone(`${s}:notify`)).toBe(true)
+      })
+    )
+  })
+
+  it.effect("with openMillis 0 and a target that fails at once, the waiting actions are not claimed over and over", () => {
+    const far = scripted(Array.from({ length: 10_000 }, () => down()))
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s1", "s2", "s3", "s4", "s5", "s6"])
+        const dispatcher = yield* Dispatcher.make({
+          concurrency: 6,
+          breaker: { threshold: 2, openMillis: 0 },
+          retry: { base: "100 millis", cap: "100 millis", attemptsPerClaim: 1, maxAttempts: 1000 }
+        })
+        const fiber = yield* Effect.fork(dispatcher.run)
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(fiber)
+        // Every claim made a call: none was spent on waiting for another action's trial call.
+        for (const [key, [attempts, claims]] of Object.entries(claimsOf(store))) {
+          expect({ key, claims }).toEqual({ key, claims: attempts })
+        }
+        expect(far.calls.length).toBeLessThanOrEqual(6 * 21)
+      })
+    )
+  })
+
+  it.effect("an action waits for the trial call at most maxWaitInLease, then gives its lease back", () => {
+    const calls: Array<[number, string]> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: (request) =>
+        Effect.gen(function* () {
+          calls.push([yield* Clock.currentTimeMillis, request.key])
+          // The trial call hangs for 30 s.
+          yield* Effect.sleep(calls.length === 2 ? "30 seconds" : "1 second")
+          return yield* Effect.fail(down())
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueueMany(store, ["s0"])
+        const dispatcher = yield* Dispatcher.make({
+          concurrency: 4,
+          breaker: { threshold: 1, openMillis: 5000 },
+          retry: { base: "10 millis", cap: "10 millis", attemptsPerClaim: 1, maxWaitInLease: "2 seconds" }
+        })
+        const first = yield* Effect.fork(dispatcher.tick)
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(first)
+        yield* TestClock.adjust("5 seconds")
+        yield* enqueueMany(store, ["s1"])
+        const second = yield* Effect.fork(dispatcher.tick)
+        yield* TestClock.adjust("3 seconds")
+        // s0's trial call is still under way at 9 s; s1 stopped waiting at 8 s and is due again a moment later.
+        const s1 = store.internals.outbox.get("s1:notify")!.action
+        expect(s1).toMatchObject({ attempts: 0, claims: 1 })
+        expect(s1.availableAt).toBe(9000)
+        expect(calls).toEqual([[0, "s0:notify"], [6000, "s0:notify"]])
+        yield* TestClock.adjust("30 seconds")
+        yield* Fiber.join(second)
+      })
+    )
+  })
+})
