@@ -293,10 +293,6 @@ export const run = (options: Options): Effect.Effect<Report.Report, RunError> =>
             }
             yield* pipeline.register(new ErpPort.OrderIntake({ order: intake.order, shipments }))
             for (const { shipment, messages } of created) {
-              // The warehouse knows the delivery by its Odoo reference, before any tracking number
-              // exists: index the shipment under it too.
-              const body = yield* store.getShipment(shipment.id)
-              if (body !== undefined) yield* store.putShipment(shipment.id, order.reference, body)
               released.set(shipment.id, { story, order, shipment })
               byTracking.set(shipment.trackingNumber!, shipment.id)
               byTracking.set(order.reference, shipment.id)

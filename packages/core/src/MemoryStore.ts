@@ -387,6 +387,14 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
         if (trackingNumber !== undefined) tracking.set(trackingNumber, shipmentId)
       }),
 
+    swapShipment: (shipmentId, expected, body, trackingNumbers) =>
+      Effect.sync(() => {
+        if (references.get(shipmentId) !== expected) return false
+        references.set(shipmentId, body)
+        for (const n of trackingNumbers) tracking.set(n, shipmentId)
+        return true
+      }),
+
     getShipment: (shipmentId) => Effect.sync(() => references.get(shipmentId)),
 
     findByTracking: (trackingNumber) => Effect.sync(() => tracking.get(trackingNumber)),

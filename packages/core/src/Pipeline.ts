@@ -272,7 +272,7 @@ type Decision<R> = Skip<R> | Commit<R>
 
 const encodeInfo = Schema.encodeSync(ShipmentRecord.ShipmentInfo)
 const decodeInfo = Schema.decodeUnknownEither(ShipmentRecord.ShipmentInfo)
-/** A shipment's stored reference data (`putShipment`'s body), or `undefined` if it is corrupt. */
+/** A shipment's stored reference data (`swapShipment`'s body), or `undefined` if it is corrupt. */
 const storedInfo = (body: string): ShipmentRecord.ShipmentInfo | undefined => {
   let parsed: unknown
   try {
@@ -288,6 +288,12 @@ const referenceOf = (body: string): string => sha256Hex(body).slice(0, 16)
 const encodeMessage = Schema.encodeSync(InboundMessage)
 const encodeIngestError = Schema.encodeSync(IngestError)
 const isApproval = Schema.is(ShipmentRecord.Approval)
+
+/**
+ * How many times a registration merges a shipment's reference data again when other processes
+ * keep changing it under it (`Store.swapShipment` conflicts) before it fails with `Conflict`.
+ */
+const REGISTER_ATTEMPTS = 16
 
 const storageError = (method: string) => (e: PortError.StorageError) =>
   new IngestError({
@@ -421,21 +427,21 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
 
     /**
      * The shipments' reference data as stored (not as cached: another process may have
-     * registered them since); `undefined` for a shipment not registered, or whose stored info is
-     * corrupt (the registration writes it anew).
+     * registered them since): the body as read, the compare value of `swapShipment`, and what it
+     * decodes to (`undefined` when corrupt: the registration writes it anew). A shipment not
+     * registered is absent.
      */
     const storedInfos = (shipmentIds: ReadonlyArray<string>) =>
       Effect.gen(function* () {
         const bodies = yield* Effect.mapError(store.getShipments(shipmentIds), storageError("register"))
-        const out = new Map<string, ShipmentRecord.ShipmentInfo>()
+        const out = new Map<string, { readonly body: string; readonly info: ShipmentRecord.ShipmentInfo | undefined }>()
         for (const [i, shipmentId] of shipmentIds.entries()) {
           const body = bodies[i]
           if (body === undefined) continue
           const info = storedInfo(body)
-          if (info !== undefined) {
-            references.set(info, referenceOf(body))
-            out.set(shipmentId, info)
-          } else yield* Effect.logWarning("stored shipment is corrupt; registering it anew", { shipmentId })
+          if (info !== undefined) references.set(info, referenceOf(body))
+          else yield* Effect.logWarning("stored shipment is corrupt; registering it anew", { shipmentId })
+          out.set(shipmentId, { body, info })
         }
         return out
       })
@@ -545,37 +551,55 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             const stored = yield* storedInfos(shipmentIds)
             // Refused before anything is written.
             for (const shipment of intake.shipments) {
-              const before = stored.get(shipment.id)
+              const before = stored.get(shipment.id)?.info
               const problem = before === undefined ? undefined : reused(before, shipment)
               if (problem !== undefined) return yield* problem
             }
             for (const given of intake.shipments) {
-              const before = stored.get(given.id)
-              const shipment = before === undefined ? given : keepIdentifiers(before.shipment, given)
-              const info = new ShipmentRecord.ShipmentInfo({
-                shipment,
-                customer: intake.order.customer,
-                orderTotal: Order.total(intake.order)
-              })
-              // Sources find the shipment by its tracking number, its packages' tracking numbers, or
-              // the warehouse's reference (pick and pack happen before any tracking number exists).
-              const body = JSON.stringify(encodeInfo(info))
+              // Another process may write the same shipment's reference data between this read
+              // and this write: the write is a compare-and-set on the body read, and on a conflict
+              // the merge is made again from what the other process wrote.
+              let read = stored.get(given.id)
+              let merged: { readonly shipment: Shipment.Shipment; readonly info: ShipmentRecord.ShipmentInfo; readonly body: string } | undefined
+              for (let attempt = 1; merged === undefined; attempt++) {
+                const before = read?.info
+                const problem = before === undefined ? undefined : reused(before, given)
+                if (problem !== undefined) return yield* problem
+                const shipment = before === undefined ? given : keepIdentifiers(before.shipment, given)
+                const info = new ShipmentRecord.ShipmentInfo({
+                  shipment,
+                  customer: intake.order.customer,
+                  orderTotal: Order.total(intake.order)
+                })
+                const body = JSON.stringify(encodeInfo(info))
+                // Sources find the shipment by its tracking number, its packages' tracking
+                // numbers, or the warehouse's reference (pick and pack happen before any tracking
+                // number exists).
+                const aliases = [shipment.trackingNumber, ...shipment.packages.map((p) => p.trackingNumber), shipment.refs.wms]
+                  .filter((a, i, all): a is string => a !== undefined && all.indexOf(a) === i)
+                const swapped = yield* Effect.mapError(
+                  store.swapShipment(shipment.id, read?.body, body, aliases),
+                  storageError("register")
+                )
+                if (swapped) merged = { shipment, info, body }
+                else if (attempt >= REGISTER_ATTEMPTS) {
+                  return yield* new IngestError({
+                    reason: "Conflict",
+                    module: MODULE,
+                    method: "register",
+                    description:
+                      `the reference data of shipment ${given.id} changed ${attempt} times while it was being ` +
+                      "registered (other processes registering it at once); nothing of this registration was written for it",
+                    shipmentId: given.id
+                  })
+                } else read = (yield* storedInfos([given.id])).get(given.id)
+              }
+              const { body, info, shipment } = merged
               const reference = referenceOf(body)
               references.set(info, reference)
-              const aliases = [
-                shipment.trackingNumber,
-                ...shipment.packages.map((p) => p.trackingNumber),
-                shipment.refs.wms
-              ].filter((a, i, all): a is string => a !== undefined && all.indexOf(a) === i)
-              yield* Effect.mapError(
-                Effect.forEach(aliases.length === 0 ? [undefined] : aliases, (alias) => store.putShipment(shipment.id, alias, body), {
-                  discard: true
-                }),
-                storageError("register")
-              )
               infos.set(shipment.id, info)
               // the same shipment twice in one intake: the second merges with the first
-              stored.set(shipment.id, info)
+              stored.set(shipment.id, { body, info })
               const existing = yield* loadRecord(shipment.id, "register")
               if (existing !== undefined) {
                 if (existing.record.reference !== reference) changed.set(shipment.id, info)
@@ -599,6 +623,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                   storageError("register")
                 )
                 if (result._tag === "Committed") records.set(shipment.id, { version: result.version, record })
+                // Another process committed the first record meanwhile, with the fingerprint of
+                // the reference data it wrote, which this registration may have written over:
+                // stamped below if so.
+                else changed.set(shipment.id, info)
               }
               ids.push(shipment.id)
             }
@@ -727,7 +755,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
      * retryable failure fails the whole call (what was committed stays committed).
      *
      * A shipment whose reference data is stored but whose record is not (a registration cut
-     * between its `putShipment` and its first commit: a crash, a failed store call) is registered
+     * between its `swapShipment` and its first commit: a crash, a failed store call) is registered
      * here: the step runs on an empty record (no audit head: its stream starts at GENESIS), and the
      * commit, at version 0, starts with the `registered` audit entry the registration would have
      * written, marked `recovered`. A registration committing version 0 meanwhile is a lost CAS

@@ -322,6 +322,21 @@ export interface StoreShape {
     trackingNumber: string | undefined,
     body: string
   ) => Effect.Effect<void, PortError.StorageError>
+  /**
+   * Replaces a shipment's reference data only while it is still `expected` (the body read
+   * before; `undefined`: none stored), then indexes each of `trackingNumbers` to it. `false`, with
+   * nothing written, when another writer changed or created it since: the caller reads it again
+   * and merges anew. This is how two processes registering the same shipment at once keep each
+   * other's data (`putShipment` alone is last-writer-wins). The body is compared as a string.
+   *
+   * @since 0.2.0
+   */
+  readonly swapShipment: (
+    shipmentId: string,
+    expected: string | undefined,
+    body: string,
+    trackingNumbers: ReadonlyArray<string>
+  ) => Effect.Effect<boolean, PortError.StorageError>
   readonly getShipment: (shipmentId: string) => Effect.Effect<string | undefined, PortError.StorageError>
   readonly findByTracking: (trackingNumber: string) => Effect.Effect<string | undefined, PortError.StorageError>
   /** `getShipment` for many ids in one call (results in order). */

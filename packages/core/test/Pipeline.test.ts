@@ -4,7 +4,9 @@
  * and the audit trail's tamper detection.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import {
@@ -12,6 +14,7 @@ import {
   CarrierPort,
   ErpPort,
   ExternalRefs,
+  Party,
   Shipment,
   DeadLetters,
   MemoryStore,
@@ -461,6 +464,94 @@ describe("registering a shipment again (Pipeline.register)", () => {
       expect((yield* pipeline.info(shipmentId))!.shipment.companyId).toBe(companyId)
     })
   )
+  /** The intake without a label, shipped to another city: what the ERP knows after an address change. */
+  const moved = (intake: ErpPort.OrderIntake) =>
+    withShipment(raw(intake), { shipTo: new Party.Address({ ...intake.shipments[0]!.shipTo, city: "Lyon", postalCode: "69001" }) })
+
+  it.effect("two processes registering the same shipment at once keep each other's data", () =>
+    Effect.gen(function* () {
+      const { intake, store } = yield* setup
+      const first = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      yield* first.register(raw(intake))
+      // The host registers the label (process B) while the ERP poller (process A) is between
+      // reading the stored reference data and writing its merge with the address change.
+      const host = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      let interleaved = false
+      const pollerStore: Store.StoreShape = {
+        ...store,
+        getShipments: (ids) =>
+          Effect.flatMap(store.getShipments(ids), (bodies) =>
+            interleaved ? Effect.succeed(bodies) : Effect.as(Effect.zipRight(Effect.sync(() => (interleaved = true)), Effect.orDie(host.register(labelled(intake)))), bodies)
+          )
+      }
+      const poller = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, pollerStore))
+      yield* poller.register(moved(intake))
+      expect(interleaved).toBe(true)
+      // Both changes are stored: the label (kept by the merge) and the new address (the poller's).
+      const fresh = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      for (const process of [fresh, poller, host]) {
+        const info = (yield* process.info(shipmentId))!
+        expect(info.shipment.trackingNumber).toBe("1ZLABEL0001")
+        expect(info.shipment.carrier).toBe("UPS")
+        expect(info.shipment.shipTo.city).toBe("Lyon")
+      }
+      expect(yield* store.findByTracking("1ZLABEL0001")).toBe(shipmentId)
+      expect(yield* store.findByTracking("1ZPKG0001")).toBe(shipmentId)
+      // the record carries the fingerprint of what is stored, and the audit says who changed it
+      const registered = (yield* store.readAudit(shipmentId, 1, 100)).filter((e) => e.kind === "registered")
+      expect(registered).toHaveLength(3)
+      expect((yield* Effect.provideService(Audit.verify, Store.Store, store)).problems).toEqual([])
+    })
+  )
+
+  it.effect("a registration the other processes keep overtaking fails with Conflict, having written nothing", () =>
+    Effect.gen(function* () {
+      const { intake, store } = yield* setup
+      const first = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+      yield* first.register(raw(intake))
+      const before = yield* store.getShipment(shipmentId)
+      let swaps = 0
+      const contended: Store.StoreShape = { ...store, swapShipment: () => Effect.sync(() => (swaps++, false)) }
+      const pipeline = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, contended))
+      const error = yield* Effect.flip(pipeline.register(labelled(intake)))
+      expect(error.reason).toBe("Conflict")
+      expect(error.description).toContain(`shipment ${shipmentId} changed 16 times`)
+      expect(swaps).toBe(16)
+      expect(yield* store.getShipment(shipmentId)).toBe(before)
+      expect(yield* store.findByTracking("1ZLABEL0001")).toBeUndefined()
+    })
+  )
+
+  it.effect("the process whose first record loses the race still stamps the reference data it wrote last", () =>
+    Effect.gen(function* () {
+      const { intake, store } = yield* setup
+      // A writes its reference data first and its first record first; B merges after A's write
+      // but commits its first record after A's: B's data (the label) is the stored one, so the
+      // record must carry its fingerprint, or A keeps planning with its own, older copy.
+      const aSwapped = yield* Deferred.make<void>()
+      const aCommitted = yield* Deferred.make<void>()
+      const bMayCommit = yield* Deferred.make<void>()
+      const storeA: Store.StoreShape = {
+        ...store,
+        swapShipment: (...args) => Effect.tap(store.swapShipment(...args), () => Deferred.succeed(aSwapped, undefined)),
+        commit: (c) => Effect.zipRight(Deferred.await(bMayCommit), Effect.tap(store.commit(c), () => Deferred.succeed(aCommitted, undefined)))
+      }
+      const storeB: Store.StoreShape = {
+        ...store,
+        commit: (c) => Effect.zipRight(Effect.zipRight(Deferred.succeed(bMayCommit, undefined), Deferred.await(aCommitted)), store.commit(c))
+      }
+      const a = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, storeA))
+      const b = yield* Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, storeB))
+      const fiberA = yield* Effect.fork(a.register(raw(intake)))
+      yield* Deferred.await(aSwapped)
+      yield* b.register(labelled(intake))
+      yield* Fiber.join(fiberA)
+      expect((yield* a.info(shipmentId))!.shipment.trackingNumber).toBe("1ZLABEL0001")
+      const result = yield* a.ingest(scan("d1", "dispatched", 10))
+      expect(result.enqueued).toContain(`${shipmentId}:erp.writeTracking`)
+    })
+  )
+
   it.effect("a registration by another process reaches this one's next commit (no stale reference data)", () =>
     Effect.gen(function* () {
       const { intake, store } = yield* setup
@@ -508,6 +599,7 @@ describe("a record the store re-committed at the version this process holds (a f
       seen: (keys) => inner.seen(keys),
       getShipments: (ids) => inner.getShipments(ids),
       putShipment: (id, alias, body) => inner.putShipment(id, alias, body),
+      swapShipment: (id, expected, body, aliases) => inner.swapShipment(id, expected, body, aliases),
       auditHead: (stream) => inner.auditHead(stream)
     }
     return { store, use: (next: Store.StoreShape) => void (inner = next) }

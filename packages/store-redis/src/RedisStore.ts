@@ -181,7 +181,8 @@ const SCRIPTS = {
   requeue: { lua: Lua.requeue, keys: 5 },
   putDeadLetter: { lua: Lua.putDeadLetter, keys: 2 },
   removeDeadLetters: { lua: Lua.removeDeadLetters, keys: 3 },
-  appendAudit: { lua: Lua.appendAudit, keys: 3 }
+  appendAudit: { lua: Lua.appendAudit, keys: 3 },
+  swapShipment: { lua: Lua.swapShipment, keys: 1 }
 } as const
 
 const flag = (value: string | undefined): string => (value === undefined ? "-" : `+${value}`)
@@ -851,6 +852,19 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
           const tracking = K.tracking(baseOf(trackingNumber), trackingNumber)
           await client.set(tracking, shipmentId)
           await replicated("putShipment", [ref, tracking])
+        }),
+
+      swapShipment: (shipmentId, expected, body, trackingNumbers) =>
+        run("swapShipment", async () => {
+          const b = baseOf(shipmentId)
+          const ref = K.ref(b, shipmentId)
+          const swapped = await script.swapShipment([ref], [b, expected === undefined ? "-" : `+${expected}`, body])
+          if (Number(swapped) !== 1) return false
+          // The entity first: a tracking number found always leads to a stored shipment.
+          const indexes = trackingNumbers.map((n) => K.tracking(baseOf(n), n))
+          await Promise.all(indexes.map((key) => client.set(key, shipmentId)))
+          await replicated("swapShipment", [ref, ...indexes])
+          return true
         }),
 
       getShipment: (shipmentId) => run("getShipment", () => getShipmentOne(shipmentId)),

@@ -412,6 +412,33 @@ export const run = <E>(name: string, make: Effect.Effect<Store.StoreShape, E, Sc
         expect(ids.sort()).toEqual(["x1", "x2", "x3"])
       }))
 
+    test("swaps reference data only while it is what the caller read, and indexes its tracking numbers", (store) =>
+      Effect.gen(function* () {
+        // None stored: only a swap expecting none writes.
+        expect(yield* store.swapShipment("s1", "{\"s\":0}", "{\"s\":1}", ["TRK1"])).toBe(false)
+        expect(yield* store.getShipment("s1")).toBeUndefined()
+        expect(yield* store.findByTracking("TRK1")).toBeUndefined()
+        expect(yield* store.swapShipment("s1", undefined, "{\"s\":1}", ["TRK1", "PKG1"])).toBe(true)
+        expect(yield* store.getShipment("s1")).toBe("{\"s\":1}")
+        expect(yield* store.findManyByTracking(["TRK1", "PKG1"])).toEqual(["s1", "s1"])
+        // Two writers read the same body: the first swap wins, the second writes nothing.
+        expect(yield* store.swapShipment("s1", "{\"s\":1}", "{\"s\":2}", ["TRK2"])).toBe(true)
+        expect(yield* store.swapShipment("s1", "{\"s\":1}", "{\"s\":3}", ["TRK3"])).toBe(false)
+        expect(yield* store.getShipment("s1")).toBe("{\"s\":2}")
+        expect(yield* store.findManyByTracking(["TRK2", "TRK3"])).toEqual(["s1", undefined])
+        // Expecting none while one is stored is a conflict too; the same body again is not.
+        expect(yield* store.swapShipment("s1", undefined, "{\"s\":4}", [])).toBe(false)
+        expect(yield* store.swapShipment("s1", "{\"s\":2}", "{\"s\":2}", [])).toBe(true)
+        // A body that merely looks like the flag an implementation might use is compared as is.
+        expect(yield* store.swapShipment("s2", "-", "{\"s\":5}", [])).toBe(false)
+        expect(yield* store.getShipment("s2")).toBeUndefined()
+        // putShipment stays last-writer-wins, and a swap sees what it wrote.
+        yield* store.putShipment("s1", undefined, "{\"s\":6}")
+        expect(yield* store.swapShipment("s1", "{\"s\":2}", "{\"s\":7}", [])).toBe(false)
+        expect(yield* store.swapShipment("s1", "{\"s\":6}", "{\"s\":7}", [])).toBe(true)
+        expect(yield* store.getShipment("s1")).toBe("{\"s\":7}")
+      }))
+
     test("a page of limit 0 lists nothing and ends the listing, from the start or from a cursor", (store) =>
       Effect.gen(function* () {
         for (const id of ["x1", "x2", "x3"]) {

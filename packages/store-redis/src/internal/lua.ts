@@ -514,3 +514,20 @@ return {v, b}
  * KEYS: 1 the stream.
  */
 export const streamGroups = `return redis.call('XINFO', 'GROUPS', KEYS[1])`
+
+/**
+ * `swapShipment`'s compare-and-set of a shipment's reference data.
+ *
+ * KEYS: 1 the reference data. ARGV: 1 base, 2 the expected body flagged (`-` none stored), 3 the
+ * new body. Returns 1 when written, 0 when the stored body is not the expected one.
+ */
+export const swapShipment = `
+${guard}local current = redis.call('GET', KEYS[1])
+if current == false then
+  if ARGV[2] ~= '-' then return 0 end
+elseif ARGV[2] ~= '+' .. current then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+`
