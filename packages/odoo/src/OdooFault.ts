@@ -88,6 +88,8 @@ export const reasonOfStatus = (status: number): PortError.Reason =>
     ? "Conflict"
     : status === 429
     ? "RateLimited"
+    : status === 501 || status === 505
+    ? "Invalid"
     : status >= 500
     ? "Unavailable"
     : status === 422

@@ -143,9 +143,11 @@ describe("names and statuses not in the recordings", () => {
     [422, "Invalid"],
     [429, "RateLimited"],
     [500, "Unavailable"],
+    [501, "Invalid"],
     [502, "Unavailable"],
     [503, "Unavailable"],
-    [504, "Timeout"]
+    [504, "Timeout"],
+    [505, "Invalid"]
   ] as const)("HTTP %s without an Odoo exception → %s", (status, reason) => {
     expect(OdooFault.reasonOfStatus(status)).toBe(reason)
   })
