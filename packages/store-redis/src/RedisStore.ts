@@ -66,7 +66,13 @@ export interface Options {
   readonly ttl?: {
     /** How long an idempotency key is remembered as seen, in whole milliseconds (0: forever). Default 30 days. */
     readonly seenMillis?: number
-    /** How long an acknowledged action key is remembered as done, in whole milliseconds (0: forever). Default 400 days. */
+    /**
+     * How long an acknowledged action key is remembered as done, in whole milliseconds (0:
+     * forever). Default 400 days. Keep it longer than a shipment stays active: while the mark
+     * lasts the same key is never enqueued again, and an action that must follow it (`after`, e.g.
+     * a case update after the case was opened) claimed once the mark has expired is dead-lettered
+     * as `PredecessorNotDone` (replaying it runs it).
+     */
     readonly doneMillis?: number
   }
   /**
