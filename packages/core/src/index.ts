@@ -66,6 +66,8 @@ export * as Pipeline from "./Pipeline.js"
 export * as PortError from "./PortError.js"
 /** @since 0.1.0 */
 export * as Privacy from "./Privacy.js"
+/** @since 0.2.0 */
+export * as RateLimit from "./RateLimit.js"
 /** @since 0.1.0 */
 export * as ServiceCase from "./ServiceCase.js"
 /** @since 0.1.0 */

@@ -1,7 +1,7 @@
 /**
- * Test kits for waybill and its adapters: conformance suites for the `Store` and `Transport`
- * ports (they register vitest tests), plus the simulation kits of `@waybill/core/simulation`
- * (realistic event histories, far sides with fault injection).
+ * Test kits for waybill and its adapters: conformance suites for the `Store`, `Transport` and
+ * `RateLimit.SharedRateLimit` ports (they register vitest tests), plus the simulation kits of
+ * `@waybill/core/simulation` (realistic event histories, far sides with fault injection).
  *
  * @since 0.1.0
  */
@@ -18,6 +18,8 @@ export * as HttpFake from "../simulation/HttpFake.js"
 export * as ParserFuzz from "./ParserFuzz.js"
 /** @since 0.1.0 */
 export * as PortSuite from "./PortSuite.js"
+/** @since 0.2.0 */
+export * as RateLimitSuite from "./RateLimitSuite.js"
 /** @since 0.1.0 */
 export * as StoreSuite from "./StoreSuite.js"
 /** @since 0.1.0 */
