@@ -12,8 +12,11 @@
  *   spending attempts. Then it is half open: one call at a time tries the target; the others
  *   wait in their lease for its answer (at most `retry.maxWaitInLease`, then they give the lease
  *   back), spending neither an attempt nor a claim; a failure opens it again, an answer closes it.
- * - **Rate limit** per target, and **one writer per far-side record**: actions of one shipment
- *   to one target never run concurrently in a process; `after` orders dependent actions.
+ * - **Rate limit** per target (`rateLimits`), in each process alone, or shared by every process
+ *   with `sharedRateLimit` (a {@link RateLimit.SharedRateLimit} driver): no call starts without a
+ *   permit, and the wait for one stays within the lease. **One writer per far-side record**:
+ *   actions of one shipment to one target never run concurrently in a process; `after` orders
+ *   dependent actions.
  * - **Dependents of a discarded action do not run**: an action whose `after` predecessor is
  *   neither done nor pending (its dead letter was removed instead of replayed) goes to the dead
  *   letters itself ({@link PredecessorNotDone}); replaying that letter runs it anyway.
@@ -48,6 +51,7 @@ import * as Metrics from "./Metrics.js"
 import * as Notifier from "./Notifier.js"
 import * as PortError from "./PortError.js"
 import * as Privacy from "./Privacy.js"
+import * as RateLimit from "./RateLimit.js"
 import * as Store from "./Store.js"
 import * as Worker from "./Worker.js"
 
@@ -105,8 +109,71 @@ export interface Options {
   readonly breaker?: { readonly threshold?: number; readonly openMillis?: number }
   /** How `run` rides out retryable storage failures (every outage starts it over); see `Worker.storageRetry`. */
   readonly storageRetry?: Schedule.Schedule<unknown, PortError.StorageError>
-  /** Calls per interval per target (`erp`, `helpdesk`, …); unlimited when absent. */
+  /**
+   * Calls per interval per target (`erp`, `helpdesk`, …); unlimited when absent. `limit` is a
+   * positive integer and `interval` a positive, finite duration (else `make` fails with
+   * `StorageError` `Invalid` naming the target and what is wrong). Each process alone keeps it
+   * (a token bucket: bursts of `limit`, refilled over `interval`) unless `sharedRateLimit` is
+   * given.
+   */
   readonly rateLimits?: Readonly<Record<string, { readonly limit: number; readonly interval: Duration.DurationInput }>>
+  /**
+   * Makes `rateLimits` hold for every process sharing the driver together: N worker processes
+   * against one Odoo make at most `limit` calls per `interval` between them, not N times that.
+   * The window slides: at most `limit` calls start in any span of `interval`. Every process
+   * must configure a target the same way. The actions of one process wait for a permit in
+   * line, one of them asking the driver at a time; an action whose lease ends while it waits is
+   * not called. When the driver fails (`StorageError`), the action is not called: like a store
+   * failure settling it, this is logged with its key and the action stays leased until its lease
+   * ends, then it is claimed again; the tick goes on with the others. Without it, each process
+   * limits itself (unchanged).
+   *
+   * @example
+   * ```ts
+   * import { Dispatcher, RateLimit } from "@waybill/core"
+   * import { RedisRateLimit } from "@waybill/store-redis"
+   *
+   * const program = Effect.gen(function* () {
+   *   const shared = yield* RateLimit.SharedRateLimit
+   *   const dispatcher = yield* Dispatcher.make({
+   *     rateLimits: { erp: { limit: 50, interval: "1 second" } },
+   *     sharedRateLimit: shared
+   *   })
+   *   yield* dispatcher.run
+   * }).pipe(Effect.provide(RedisRateLimit.layer({ url: Redacted.make(process.env.REDIS_URL!) })))
+   * ```
+   *
+   * @since 0.2.0
+   */
+  readonly sharedRateLimit?: RateLimit.SharedRateLimitShape
+}
+
+/** The checked `rateLimits`: by target, the limit and the interval in whole milliseconds (rounded up). */
+const checkRateLimits = (
+  rateLimits: Options["rateLimits"]
+): Effect.Effect<ReadonlyMap<string, { readonly limit: number; readonly intervalMillis: number }>, PortError.StorageError> => {
+  const checked = new Map<string, { readonly limit: number; readonly intervalMillis: number }>()
+  for (const [target, { interval, limit }] of Object.entries(rateLimits ?? {})) {
+    const decoded = Duration.decodeUnknown(interval)
+    const millis = decoded._tag === "Some" ? Duration.toMillis(decoded.value) : NaN
+    const wrong = !Number.isSafeInteger(limit) || limit < 1
+      ? `limit must be a positive integer, got ${String(limit)}`
+      : !Number.isFinite(millis) || millis <= 0
+        ? `interval must be a positive, finite duration, got ${decoded._tag === "Some" ? Duration.format(decoded.value) : String(interval)}`
+        : undefined
+    if (wrong !== undefined) {
+      return Effect.fail(
+        new PortError.StorageError({
+          reason: "Invalid",
+          module: "@waybill/core/Dispatcher",
+          method: "make",
+          description: `rateLimits.${target}: ${wrong}`
+        })
+      )
+    }
+    checked.set(target, { limit, intervalMillis: Math.ceil(millis) })
+  }
+  return Effect.succeed(checked)
 }
 
 /** The longest delay waited out inside a lease (default 10 s). */
@@ -350,6 +417,11 @@ const BreakerOpen: unique symbol = Symbol.for("@waybill/core/Dispatcher/BreakerO
 /** What a call comes back with when it was not made because the lease expired before it could start. */
 const LeaseLost: unique symbol = Symbol.for("@waybill/core/Dispatcher/LeaseLost")
 
+/** What a call comes back with when it was not made because the shared rate limit failed to give a permit. */
+class NoPermit {
+  constructor(readonly error: PortError.StorageError) {}
+}
+
 const isTransportLevel = (reason: PortError.Reason) =>
   reason === "Timeout" || reason === "Transport" || reason === "Unavailable"
 
@@ -393,12 +465,13 @@ export interface Dispatcher {
 
 /**
  * Builds a dispatcher over the `Store` and the ports in context. Rate limiters live in the scope.
+ * Fails with `StorageError` `Invalid` when a rate limit is not valid.
  *
  * @since 0.1.0
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<Dispatcher, never, Store.Store | Scope.Scope> =>
+): Effect.Effect<Dispatcher, PortError.StorageError, Store.Store | Scope.Scope> =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     const table = yield* handlers
@@ -417,9 +490,41 @@ export const make = (
     const openMillis = options.breaker?.openMillis ?? 5_000
     const breakers = new Map<string, Breaker>()
     const records = KeyedLock.make()
-    const limiters = new Map<string, RateLimiter.RateLimiter>()
-    for (const [target, limit] of Object.entries(options.rateLimits ?? {})) {
-      limiters.set(target, yield* RateLimiter.make({ limit: limit.limit, interval: limit.interval }))
+    const rateLimits = yield* checkRateLimits(options.rateLimits)
+    const shared = options.sharedRateLimit
+    /**
+     * How a call to a target waits for its permit: `true` when it may start, `false` when the
+     * lease ran out first (no permit is used), `NoPermit` when the shared driver failed.
+     */
+    const limiters = new Map<string, (lease: Lease) => Effect.Effect<boolean | NoPermit>>()
+    for (const [target, { intervalMillis, limit }] of rateLimits) {
+      if (shared === undefined) {
+        const limiter = yield* RateLimiter.make({ limit, interval: Duration.millis(intervalMillis) })
+        limiters.set(target, () => limiter(Effect.succeed(true)))
+        continue
+      }
+      // The actions of this process wait in line: one at a time asks the driver.
+      const line = yield* Effect.makeSemaphore(1)
+      const permit = (lease: Lease) =>
+        Effect.gen(function* () {
+          while (true) {
+            const now = yield* Clock.currentTimeMillis
+            if (lease.lost || now >= lease.until) return false
+            const wait = yield* shared.take(target, limit, intervalMillis)
+            if (!Number.isFinite(wait) || wait < 0) {
+              return yield* new PortError.StorageError({
+                reason: "Bug",
+                module: "@waybill/core/Dispatcher",
+                method: "take",
+                description: `the shared rate limit answered ${String(wait)} for ${target}, not a wait in milliseconds`
+              })
+            }
+            if (wait === 0) return true
+            yield* Effect.sleep(Duration.millis(Math.max(1, Math.min(wait, lease.until - now))))
+          }
+        })
+      limiters.set(target, (lease) =>
+        line.withPermits(1)(permit(lease)).pipe(Effect.catchAll((error) => Effect.succeed(new NoPermit(error)))))
     }
     const breakerOf = (target: string) => {
       let b = breakers.get(target)
@@ -655,7 +760,7 @@ export const make = (
             // call's mark is given back, so the actions waiting for it see what it found.
             const note = (result: Either.Either<unknown, PortError.PortFailure | MissingPort>) =>
               Effect.gen(function* () {
-                if (Either.isRight(result) && result.right === LeaseLost) return
+                if (Either.isRight(result) && (result.right === LeaseLost || result.right instanceof NoPermit)) return
                 yield* Metric.update(
                   Metric.tagged(Metrics.actionLatency, "target", action.target),
                   (yield* Clock.currentTimeMillis) - started
@@ -703,7 +808,15 @@ export const make = (
                 (gate): Effect.Effect<"open" | "wait" | Either.Either<unknown, PortError.PortFailure | MissingPort>> =>
                   gate === "open" || gate === "wait"
                     ? Effect.succeed(gate)
-                    : Effect.tap(Effect.either(limiter === undefined ? attempt : limiter(attempt)), note),
+                    : Effect.tap(
+                      Effect.either(
+                        limiter === undefined
+                          ? attempt
+                          : Effect.flatMap(limiter(lease), (permit) =>
+                            permit === true ? attempt : Effect.succeed(permit === false ? LeaseLost : permit))
+                      ),
+                      note
+                    ),
                 (gate) =>
                   gate !== "probe"
                     ? Effect.void
@@ -748,6 +861,7 @@ export const make = (
             if (gated === BreakerOpen || gated === LeaseLost) return gated
             const result = gated
             if (Either.isRight(result) && result.right === LeaseLost) return LeaseLost
+            if (Either.isRight(result) && result.right instanceof NoPermit) return result.right
             if (Either.isLeft(result)) return yield* Effect.fail(result.left)
             return result.right
           })
@@ -783,6 +897,18 @@ export const make = (
             )
           )
           const attempts = action.attempts + (yield* Ref.get(calls))
+          if (Either.isRight(outcome) && outcome.right instanceof NoPermit) {
+            // No call without a permit. Like a store failure settling the action, the shared rate
+            // limit's failure is this action's alone: it stays leased until its lease ends (the
+            // renewals stop), then it is claimed again; the calls this claim made before are not
+            // counted (the store is not written).
+            const e = outcome.right.error
+            yield* counted(action, "unsettled")
+            return yield* Effect.logWarning(
+              "action not called: the shared rate limit failed; it is claimed again when its lease ends",
+              { key: action.key, target: action.target, module: e.module, reason: e.reason, description: e.description }
+            )
+          }
           if (Either.isRight(outcome) && outcome.right === LeaseLost) {
             // The calls this claim made still count (unless another worker claimed the action
             // since): otherwise an action whose every claim runs out of lease is never dead-lettered.
