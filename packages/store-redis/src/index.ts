@@ -1,10 +1,13 @@
 /**
- * waybill on Redis: a `Store` (atomic Lua commits, leases, dead letters, hash-chained audit) and
- * a `Transport` (Streams with consumer groups) that many worker processes share.
+ * waybill on Redis: a `Store` (atomic Lua commits, leases, dead letters, hash-chained audit), a
+ * `Transport` (Streams with consumer groups) and a shared rate limit (the dispatcher's
+ * `rateLimits` for all processes together) that many worker processes share.
  *
  * @since 0.1.0
  */
 
+/** @since 0.2.0 */
+export * as RedisRateLimit from "./RedisRateLimit.js"
 /** @since 0.1.0 */
 export * as RedisStore from "./RedisStore.js"
 /** @since 0.1.0 */

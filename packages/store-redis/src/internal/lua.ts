@@ -1,9 +1,10 @@
 /**
- * The Lua scripts of `RedisStore` and `RedisTransport`. Each runs atomically on the node that owns
- * its keys. Store scripts touch one partition: every key they build starts with the partition's
- * base `{<prefix>:p<n>}:` (passed as ARGV[1]), so all of them hash to the partition's slot and
- * the scripts work unchanged on Redis Cluster. Transport scripts touch one topic: all its keys
- * share the hash tag `{<prefix>:t:<topic>}`.
+ * The Lua scripts of `RedisStore`, `RedisTransport` and `RedisRateLimit`. Each runs atomically on
+ * the node that owns its keys. Store scripts touch one partition: every key they build starts
+ * with the partition's base `{<prefix>:p<n>}:` (passed as ARGV[1]), so all of them hash to the
+ * partition's slot and the scripts work unchanged on Redis Cluster. Transport scripts touch one
+ * topic: all its keys share the hash tag `{<prefix>:t:<topic>}`. The rate limit script touches
+ * one target: its keys share the hash tag `{<prefix>:rl:<target>}`.
  *
  * Optional strings are passed flagged: `-` for absent, `+<value>` for present.
  */
@@ -530,4 +531,43 @@ elseif ARGV[2] ~= '+' .. current then
 end
 redis.call('SET', KEYS[1], ARGV[3])
 return 1
+`
+
+/**
+ * `RedisRateLimit`'s take: a sliding window of the permits handed out for one target, on the
+ * Redis server's clock (`TIME`), so the machines' clocks do not matter. A permit is taken when
+ * fewer than the limit were taken in the last interval; otherwise nothing is written and the
+ * answer is how long until enough of them left the window. Both keys are declared, so Redis
+ * checks them before the script runs (no guard needed while a Cluster slot migrates).
+ *
+ * KEYS: 1 the window (a sorted set: permit number by the microsecond it was taken), 2 the permit
+ * counter (unique members). ARGV: 1 limit, 2 interval in milliseconds (both positive integers,
+ * checked by the caller and again here). Returns 0 when a permit was taken, else the wait in
+ * milliseconds (1 to the interval).
+ */
+export const takePermit = `
+local limit, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not limit or limit < 1 or limit % 1 ~= 0 or not interval or interval < 1 or interval % 1 ~= 0 then
+  return redis.error_reply('ERR waybill rate limit: limit and interval must be positive integers')
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local span = interval * 1000
+-- A permit taken at s counts while now < s + span.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
+local held = redis.call('ZCARD', KEYS[1])
+if held < limit then
+  redis.call('ZADD', KEYS[1], now, redis.call('INCR', KEYS[2]))
+  redis.call('PEXPIRE', KEYS[1], interval)
+  redis.call('PEXPIRE', KEYS[2], interval)
+  return 0
+end
+-- The permit whose leaving brings the count under the limit (more than the limit are held when
+-- this caller's limit is lower than another's).
+local frees = tonumber(redis.call('ZRANGE', KEYS[1], held - limit, held - limit, 'WITHSCORES')[2])
+local wait = math.ceil((frees + span - now) / 1000)
+-- A server clock that stepped back (a failover to another machine) never makes it wait longer.
+if wait > interval then wait = interval end
+if wait < 1 then wait = 1 end
+return wait
 `
