@@ -132,15 +132,16 @@ export interface Options {
    * ```ts
    * import { Dispatcher, RateLimit } from "@waybill/core"
    * import { RedisRateLimit } from "@waybill/store-redis"
+   * import { Config, Effect } from "effect"
    *
-   * const program = Effect.gen(function* () {
-   *   const shared = yield* RateLimit.SharedRateLimit
+   * // Every worker process runs this: Odoo gets at most 50 calls a second from all of them.
+   * const dispatch = Effect.gen(function* () {
    *   const dispatcher = yield* Dispatcher.make({
    *     rateLimits: { erp: { limit: 50, interval: "1 second" } },
-   *     sharedRateLimit: shared
+   *     sharedRateLimit: yield* RateLimit.SharedRateLimit
    *   })
-   *   yield* dispatcher.run
-   * }).pipe(Effect.provide(RedisRateLimit.layer({ url: Redacted.make(process.env.REDIS_URL!) })))
+   *   return yield* dispatcher.run
+   * }).pipe(Effect.provide(RedisRateLimit.layerConfig({ url: Config.redacted("REDIS_URL") })))
    * ```
    *
    * @since 0.2.0
