@@ -29,8 +29,9 @@
  *   both name the same `countryCode`, `zoneByCountry.domesticCountry`); on a cross-border
  *   shipment, or when either is missing, the origin's zone would be a guess (on a DE→GB parcel
  *   a London delivery would land an hour early, on DE→US about six), so the time is rejected
- *   (`RequireZone`: the request fails as `Invalid`, naming the event and both countries) rather
- *   than guessed, as is a time in a country with several zones. Set `policy` (e.g. `AssumeZone` for a one-lane
+ *   (`RequireZone`: that event is named, with both countries, as unreadable; the pipeline
+ *   ingests the rest of the history and keeps the request as an `Invalid` dead letter to replay
+ *   once a policy is set) rather than guessed, as is a time in a country with several zones. Set `policy` (e.g. `AssumeZone` for a one-lane
  *   account) or add the zones of your lanes (US, CA, AU, …) to `zones` if that fits them.
  * - No event ids: each event gets a content hash, so the full history DHL returns on every
  *   poll dedupes. Ask DHL for a fixed `language`: the `status` text is part of the hash.

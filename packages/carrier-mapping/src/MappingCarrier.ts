@@ -65,6 +65,14 @@ export interface MappingCarrierShape extends CarrierPort.CarrierPortShape {
   readonly verifyAndParse: (
     request: CarrierPort.InboundRequest
   ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
+  /**
+   * `verifyAndParse` event by event: the events that can be read, and one line naming each that
+   * cannot (`CarrierPort.Parsed`), where `verifyAndParse` refuses the whole request. The
+   * pipeline uses it (`parseEach`): one event a config cannot read yet (a DHL time without a
+   * zone on a cross-border lane) no longer holds back the rest of the shipment's history.
+   */
+  readonly verifyAndParseEach: (request: CarrierPort.InboundRequest) => Effect.Effect<CarrierPort.Parsed, PortError.CarrierError>
+  readonly parseEach: (request: CarrierPort.InboundRequest) => Effect.Effect<CarrierPort.Parsed, PortError.CarrierError>
 }
 
 /**
@@ -625,7 +633,7 @@ const readPayload = (
   c: Compiled,
   verified: VerifiedBody,
   receivedAt: Instant.Instant
-): Either.Either<ReadonlyArray<Mapped>, string> => {
+): Either.Either<{ readonly mapped: ReadonlyArray<Mapped>; readonly problems: ReadonlyArray<string>; readonly total: number }, string> => {
   const bytes = verified.body
   if (bytes.byteLength === 0) return Either.left("the body is empty")
   let text: string
@@ -665,13 +673,13 @@ const readPayload = (
     if (Either.isRight(result)) mapped.push(result.right)
     else problems.push(`event ${n} (${ev.at}): ${result.left}`)
   })
-  if (problems.length > 0) {
-    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : ""
-    return Either.left(
-      `${problems.length} of ${located.right.length} event(s) cannot be read: ${problems.slice(0, 3).join("; ")}${more}`
-    )
-  }
-  return Either.right(mapped)
+  return Either.right({ mapped, problems, total: located.right.length })
+}
+
+/** The whole request refused because some of its events cannot be read (`verifyAndParse`). */
+const unreadable = (problems: ReadonlyArray<string>, total: number): string => {
+  const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : ""
+  return `${problems.length} of ${total} event(s) cannot be read: ${problems.slice(0, 3).join("; ")}${more}`
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,32 +722,46 @@ const fromCompiled = (config: MappingConfig.MappingConfig, c: Compiled): Mapping
       })
     )
 
-  const verifyAndParse = (request: CarrierPort.InboundRequest) =>
-    record(
-      "verifyAndParse",
-      Effect.flatMap(verifyOnly("verifyAndParse", request), (verified) =>
-        Either.match(readPayload(c, verified, request.receivedAt), {
-          onLeft: (description) => Effect.fail(error("verifyAndParse", "Invalid", description)),
-          onRight: (mapped) =>
-            Effect.as(
+  /** The request verified and read event by event; `whole`: an unreadable event fails it all. */
+  const read = (method: string, request: CarrierPort.InboundRequest, whole: boolean) =>
+    Effect.flatMap(verifyOnly(method, request), (verified) =>
+      Either.match(readPayload(c, verified, request.receivedAt), {
+        onLeft: (description) => Effect.fail(error(method, "Invalid", description)),
+        onRight: ({ mapped, problems, total }) =>
+          whole && problems.length > 0
+            ? Effect.fail(error(method, "Invalid", unreadable(problems, total)))
+            : Effect.as(
               Effect.forEach(
                 mapped,
                 (m) =>
                   m.unmapped === undefined
                     ? Effect.void
                     : Metric.increment(
-                        Metric.tagged(
-                          Metric.tagged(unmappedCodes, "source", c.source),
-                          "code",
-                          m.unmapped === "" ? "(none)" : truncate(m.unmapped, 100)
-                        )
-                      ),
+                      Metric.tagged(
+                        Metric.tagged(unmappedCodes, "source", c.source),
+                        "code",
+                        m.unmapped === "" ? "(none)" : truncate(m.unmapped, 100)
+                      )
+                    ),
                 { discard: true }
               ),
-              mapped.map((m) => m.observation)
+              { observations: mapped.map((m) => m.observation), unreadable: problems.map((p) => `${c.source}: ${p}`) }
             )
-        })
-      )
+      })
+    )
+
+  const verifyAndParse = (request: CarrierPort.InboundRequest) =>
+    record("verifyAndParse", Effect.map(read("verifyAndParse", request, true), (parsed) => parsed.observations))
+
+  const verifyAndParseEach = (request: CarrierPort.InboundRequest) =>
+    record(
+      "verifyAndParseEach",
+      Effect.tap(read("verifyAndParseEach", request, false), ({ unreadable }) =>
+        unreadable.length === 0
+          ? Effect.void
+          : Effect.logWarning("events of an inbound request cannot be read; the others go in").pipe(
+            Effect.annotateLogs({ source: c.source, unreadable: unreadable.length, first: unreadable[0] })
+          ))
     )
 
   return {
@@ -747,7 +769,9 @@ const fromCompiled = (config: MappingConfig.MappingConfig, c: Compiled): Mapping
     config,
     verify: (request) => record("verify", Effect.asVoid(verifyOnly("verify", request))),
     parse: verifyAndParse,
+    parseEach: verifyAndParseEach,
     verifyAndParse,
+    verifyAndParseEach,
     createTracker: () => unsupported("createTracker"),
     buyLabel: () => unsupported("buyLabel")
   }

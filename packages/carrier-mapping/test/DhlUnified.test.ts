@@ -3,6 +3,8 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
+import { DeadLetters, ErpPort, type Ids, MemoryStore, Pipeline, Shipment, Store } from "@waybill/core"
+import { Histories } from "@waybill/core/testing"
 import { DhlUnified, MappingCarrier, MappingConfig } from "../src/index.js"
 import { MappingTestKit } from "../src/testing/index.js"
 
@@ -238,6 +240,48 @@ describe("DhlUnified", () => {
       payload.shipments[0]!.events[1]!.timestamp = "2024-07-31T08:11:00"
       const moved = yield* MappingTestKit.ingest(DhlUnified.config, payload, { secret: SECRET, receivedAt })
       expect(moved.map((o) => o.event.id).filter((id, i) => id !== first[i]!.event.id)).toHaveLength(1)
+    })
+  )
+
+  it.effect("the pipeline ingests a cross-border history but its zone-less event, keeps the request, and ingests the rest once a policy is set", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      const intake = Histories.intake({ shipmentId: "shp-dhl-1" as Ids.ShipmentId, companyId: "co-1" as Ids.CompanyId, events: [] }, 1)
+      const shipment = new Shipment.Shipment({ ...intake.shipments[0]!, trackingNumber: "00340434292135100193" })
+      const registered = new ErpPort.OrderIntake({ order: intake.order, shipments: [shipment] })
+      const request = MappingTestKit.signRequest(DhlUnified.config, fixture("dhl-cross-border.json"), { secret: SECRET, receivedAt })
+      const message: Pipeline.InboundMessage = { _tag: "Request", source: "dhl", ...request }
+      const withCarrier = (config: MappingConfig.MappingConfig) =>
+        Effect.flatMap(MappingCarrier.make(MappingConfig.withSecret(config, SECRET)), (carrier) =>
+          Pipeline.make({ carriers: [carrier] }).pipe(Effect.provideService(Store.Store, store))
+        )
+      const pipeline = yield* withCarrier(DhlUnified.config)
+      yield* pipeline.register(registered)
+      // The Leipzig scan (its country names its zone) goes in; the London delivery (no country,
+      // cross-border) cannot be read without a policy, so the request is kept for it.
+      const first = yield* pipeline.receive(message)
+      expect(first.results.map((r) => r.outcome)).toEqual(["Accepted"])
+      expect(first.rejected.map((e) => [e.reason, e.description.slice(0, 60)])).toEqual([
+        ["Invalid", "1 event(s) of this dhl request cannot be read: dhl: event 0 "]
+      ])
+      expect((yield* pipeline.record(shipment.id))!.state.view.status).toBe("in_transit")
+      const letters = yield* Effect.provideService(DeadLetters.list({ kind: "inbound" }), Store.Store, store)
+      expect(letters.map((l) => JSON.parse(l.error).description)).toEqual([expect.stringContaining("has no time zone and the policy requires one")])
+      // The host sets the zone of its one lane and replays: the delivery goes in.
+      const json = DhlUnified.json
+      const london = yield* MappingConfig.decode({
+        ...json,
+        fields: { ...json.fields, occurredAt: { ...json.fields.occurredAt, policy: { _tag: "AssumeZone", zone: "Europe/London" } } }
+      })
+      const fixed = yield* withCarrier(london)
+      const report = yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com").pipe(
+        Effect.provideService(Store.Store, store),
+        Effect.provideService(Pipeline.Pipeline, fixed)
+      )
+      expect(report).toEqual({ requeued: 0, reingested: 1, failedAgain: 0 })
+      const record = (yield* fixed.record(shipment.id))!
+      expect(record.state.view.status).toBe("delivered")
+      expect(record.state.events).toHaveLength(2)
     })
   )
 

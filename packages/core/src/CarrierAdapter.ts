@@ -99,12 +99,21 @@ export const inbound = <O>(
       request: CarrierPort.InboundRequest,
       options: O
     ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
+    /** When the module reads a request event by event: the port's `parseEach`. */
+    readonly verifyAndParseEach?: (
+      request: CarrierPort.InboundRequest,
+      options: O
+    ) => Effect.Effect<CarrierPort.Parsed, PortError.CarrierError>
   },
   options: O
-): Pick<CarrierPort.CarrierPortShape, "verify" | "parse"> => ({
-  verify: (request) => Effect.asVoid(webhook.verify(request, options)),
-  parse: (request) => webhook.verifyAndParse(request, options)
-})
+): Pick<CarrierPort.CarrierPortShape, "verify" | "parse" | "parseEach"> => {
+  const each = webhook.verifyAndParseEach
+  return {
+    verify: (request) => Effect.asVoid(webhook.verify(request, options)),
+    parse: (request) => webhook.verifyAndParse(request, options),
+    ...(each !== undefined ? { parseEach: (request: CarrierPort.InboundRequest) => each(request, options) } : {})
+  }
+}
 
 /**
  * Checks an adapter's webhook secret when the adapter is made, so a bad one fails the layer at

@@ -42,6 +42,18 @@ export class Observation extends Schema.Class<Observation>("Observation")({
 }) {}
 
 /**
+ * A verified request read event by event (`CarrierPortShape.parseEach`): the observations of
+ * the events that could be read, and one line for each event that could not, naming it by its
+ * place in the body (`event 3 ($.events[3]): occurredAt: …`), never quoting a personal value.
+ *
+ * @since 0.2.0
+ */
+export interface Parsed {
+  readonly observations: ReadonlyArray<Observation>
+  readonly unreadable: ReadonlyArray<string>
+}
+
+/**
  * Register a tracker for a tracking number (so the carrier starts sending webhooks).
  *
  * @since 0.1.0
@@ -98,6 +110,19 @@ export interface CarrierPortShape {
   readonly verify: (request: InboundRequest) => Effect.Effect<void, PortError.CarrierError>
   /** Turns a verified request into observations; a malformed body fails with `Invalid`. */
   readonly parse: (request: InboundRequest) => Effect.Effect<ReadonlyArray<Observation>, PortError.CarrierError>
+  /**
+   * `parse`, event by event (optional): a request holding events that cannot be read gives the
+   * ones that can, and names the others (`Parsed.unreadable`), instead of failing whole. The
+   * pipeline ingests what was read and dead-letters the request naming the rest, so one event the
+   * adapter cannot read yet (a time without a zone, a code outside its table) does not hold back
+   * the rest of a shipment's history; a replay after the fix ingests the rest, and what went in
+   * already is recognized as a duplicate. Fails as `parse` does for what concerns the request as
+   * a whole (the signature, a body that is not the expected shape). Without it the pipeline uses
+   * `parse`.
+   *
+   * @since 0.2.0
+   */
+  readonly parseEach?: (request: InboundRequest) => Effect.Effect<Parsed, PortError.CarrierError>
   readonly createTracker: (request: CreateTracker) => Effect.Effect<Tracker, PortError.CarrierError>
   readonly buyLabel: (request: BuyLabel) => Effect.Effect<Label, PortError.CarrierError>
 }

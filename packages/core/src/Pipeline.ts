@@ -295,6 +295,30 @@ const isApproval = Schema.is(ShipmentRecord.Approval)
  */
 const REGISTER_ATTEMPTS = 16
 
+/** A carrier's events of one request, read one by one when the adapter can (`parseEach`). */
+const parseEach = (
+  carrier: CarrierPort.CarrierPortShape,
+  request: CarrierPort.InboundRequest
+): Effect.Effect<CarrierPort.Parsed, PortError.CarrierError> =>
+  carrier.parseEach !== undefined
+    ? carrier.parseEach(request)
+    : Effect.map(carrier.parse(request), (observations) => ({ observations, unreadable: [] }))
+
+/** Why a request is kept although some of its events went in: the events its adapter could not read. */
+const unreadableEvents = (source: string, unreadable: ReadonlyArray<string>, read: number) => {
+  const more = unreadable.length > 3 ? ` (and ${unreadable.length - 3} more)` : ""
+  return new IngestError({
+    reason: "Invalid",
+    module: MODULE,
+    method: "receive",
+    description:
+      `${unreadable.length} event(s) of this ${source} request cannot be read: ${unreadable.slice(0, 3).join("; ")}${more}; ` +
+      (read > 0
+        ? `the ${read} observation(s) read from the others were ingested; replaying this letter after the fix ingests the rest`
+        : "nothing of it was ingested; replay this letter after the fix")
+  })
+}
+
 const storageError = (method: string) => (e: PortError.StorageError) =>
   new IngestError({
     reason: PortError.isRetryable(e.reason) ? e.reason : "Unavailable",
@@ -1189,7 +1213,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               }
               const request: CarrierPort.InboundRequest = { headers: message.headers, body: message.body, receivedAt: message.receivedAt }
               const parsed = yield* Effect.either(
-                Effect.zipRight(carrier.verify(request), carrier.parse(request)).pipe(
+                Effect.zipRight(carrier.verify(request), parseEach(carrier, request)).pipe(
                   // An adapter that throws on a payload it did not expect is a bug for this
                   // request (dead-lettered with the crash), not a reason to stop ingesting.
                   Effect.catchAllDefect((defect) =>
@@ -1210,7 +1234,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 failed.push({ origin: message, error })
                 break
               }
-              for (const observation of parsed.right) {
+              const { observations, unreadable } = parsed.right
+              for (const observation of observations) {
                 items.push({
                   _tag: "Observation",
                   observation,
@@ -1218,6 +1243,10 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                   origin: { _tag: "Observation", source: message.source, observation }
                 })
               }
+              // What could be read goes in; the request is kept for the rest, and its replay
+              // (after the adapter or its config is fixed) ingests them, the others being
+              // recognized as duplicates.
+              if (unreadable.length > 0) failed.push({ origin: message, error: unreadableEvents(message.source, unreadable, observations.length) })
               break
             }
           }

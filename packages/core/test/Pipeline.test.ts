@@ -142,6 +142,61 @@ describe("pipeline", () => {
     })
   )
 
+  it.effect("a request with events its adapter cannot read yet: the others go in, the request is kept, its replay ingests the rest", () =>
+    Effect.gen(function* () {
+      // An adapter reading event by event (`parseEach`) that cannot read a `delivered` scan until
+      // its config is fixed (say, a time without a zone on a cross-border lane).
+      let fixed = false
+      const partial: CarrierPort.CarrierPortShape = {
+        ...carrier,
+        parse: () => Effect.die("the pipeline reads event by event when the adapter can"),
+        parseEach: (r) =>
+          Effect.map(carrier.parse(r), (all) => {
+            const readable = fixed ? all : all.filter((o) => o.event.id !== "d1")
+            return {
+              observations: readable,
+              unreadable: readable.length === all.length ? [] : ["event 2 ($[2]): occurredAt: no time zone"]
+            }
+          })
+      }
+      const store = yield* MemoryStore.make
+      const layer = Layer.provideMerge(Pipeline.layer({ carriers: [partial] }), Layer.succeed(Store.Store, store))
+      const intake = Histories.intake({ shipmentId, companyId, events: [] }, 1)
+      const tracking = intake.shipments[0]!.trackingNumber!
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* pipeline.register(intake)
+        const body = [
+          observation(tracking, "p1", "dispatched", 1),
+          observation(tracking, "t1", "in_transit", 30),
+          observation(tracking, "d1", "delivered", 90)
+        ]
+        const first = yield* pipeline.receive(request(body))
+        expect(first.results.map((r) => [r.eventId, r.outcome])).toEqual([["p1", "Accepted"], ["t1", "Accepted"]])
+        expect(first.rejected.map((e) => e.reason)).toEqual(["Invalid"])
+        expect((yield* pipeline.record(shipmentId))!.state.view.status).toBe("in_transit")
+        // The request is kept whole (it is what a replay reads again), naming what was not read.
+        const [letter, ...others] = yield* DeadLetters.list({ kind: "inbound" })
+        expect(others).toEqual([])
+        expect(JSON.parse(letter!.payload)._tag).toBe("Request")
+        expect(JSON.parse(letter!.error).description).toBe(
+          "1 event(s) of this testcarrier request cannot be read: event 2 ($[2]): occurredAt: no time zone; " +
+            "the 2 observation(s) read from the others were ingested; replaying this letter after the fix ingests the rest"
+        )
+        // The same request again (a retransmission) changes nothing and keeps one letter.
+        yield* pipeline.receive(request(body))
+        expect((yield* DeadLetters.list()).length).toBe(1)
+        // After the fix, the replay ingests the rest; what went in before is a duplicate.
+        fixed = true
+        expect(yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")).toEqual({ requeued: 0, reingested: 1, failedAgain: 0 })
+        expect(yield* DeadLetters.list()).toEqual([])
+        const record = (yield* pipeline.record(shipmentId))!
+        expect(record.state.view.status).toBe("delivered")
+        expect(record.state.events.map((e) => e.id).sort()).toEqual(["d1", "p1", "t1"])
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
   it.effect("a replay stopped part way by a retryable failure is audited with what it did", () =>
     Effect.gen(function* () {
       // The carrier refuses both signatures; after the fix its key server times out on the
