@@ -6,7 +6,9 @@
  * Four levels, from the most to the least packaged:
  *
  * - {@link webhook}: a vendor's whole webhook module (`verify`, `parse`, `verifyAndParse` and
- *   its `Verified` requests) from its signature headers and a payload decoder.
+ *   its `Verified` requests) from its signature headers and a payload decoder; with a decoder
+ *   that reads event by event (`decodeEach`), also `parseEach` and `verifyAndParseEach`, which
+ *   `CarrierAdapter.inbound` passes on as the port's `parseEach`.
  * - {@link verify}: the whole check of one request (body size, the first signature header
  *   present, its signature), failing with a `CarrierError` that names what is wrong and carries
  *   {@link evidence} (the body's size and SHA-256, the header names: never the body or the
@@ -590,6 +592,19 @@ export interface WebhookSpec<Owner extends string, O extends Options = Options> 
     json: unknown,
     options: PayloadOptions & Omit<O, keyof Options>
   ) => Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>
+  /**
+   * `decode`, event by event (optional): the observations of the events that can be read, and
+   * one line naming each event that cannot, by its path in the body, never quoting a personal
+   * value (`CarrierPort.Parsed`). It fails, as `decode` does, only for what concerns the payload
+   * as a whole (not the expected shape, no tracking number). Given it, the module also has
+   * `parseEach` and `verifyAndParseEach` ({@link WebhookEach}).
+   *
+   * @since 0.2.0
+   */
+  readonly decodeEach?: (
+    json: unknown,
+    options: PayloadOptions & Omit<O, keyof Options>
+  ) => Effect.Effect<CarrierPort.Parsed, PortError.CarrierError>
 }
 
 /**
@@ -618,14 +633,45 @@ export interface Webhook<Owner extends string, O extends Options = Options> {
 }
 
 /**
+ * A vendor's webhook module that also reads a request event by event (its spec has
+ * `decodeEach`): `parseEach` and `verifyAndParseEach` give the events that can be read and name
+ * the others (`CarrierPort.Parsed`) where `parse` and `verifyAndParse` refuse the whole request.
+ * They fail as those do for what concerns the request as a whole: the size and the signature
+ * (`verify`, unchanged), a body that is not JSON and a payload of the wrong shape (method
+ * `parse`, HTTP 400, with the request's {@link evidence}).
+ *
+ * @since 0.2.0
+ */
+export interface WebhookEach<Owner extends string, O extends Options = Options> extends Webhook<Owner, O> {
+  /** Parses a verified request's JSON body event by event (see {@link WebhookSpec.decodeEach}). */
+  readonly parseEach: (
+    verified: Verified<Owner>,
+    options: Omit<O, "secret">
+  ) => Effect.Effect<CarrierPort.Parsed, PortError.CarrierError>
+  /** Verifies, then parses event by event: what `CarrierAdapter.inbound` makes the port's `parseEach`. */
+  readonly verifyAndParseEach: (
+    request: CarrierPort.InboundRequest,
+    options: O
+  ) => Effect.Effect<CarrierPort.Parsed, PortError.CarrierError>
+}
+
+/**
  * Makes a vendor's webhook module: `verify` checks the size and the signature and returns a
  * `Verified` request, `parse` takes only such a request and hands its JSON to `decode` (time
  * policy: the host's, else the spec's, else `AssumeUtc`; with the vendor's own options), and
- * `verifyAndParse` does both.
+ * `verifyAndParse` does both. With `decodeEach` the module is a {@link WebhookEach}:
+ * `parseEach` and `verifyAndParseEach` do the same with `decodeEach`, and log a warning when
+ * some events cannot be read (their count and the first line).
  *
  * @since 0.1.0
  */
-export const webhook = <Owner extends string, O extends Options = Options>(spec: WebhookSpec<Owner, O>): Webhook<Owner, O> => {
+export function webhook<Owner extends string, O extends Options = Options>(
+  spec: WebhookSpec<Owner, O> & { readonly decodeEach: NonNullable<WebhookSpec<Owner, O>["decodeEach"]> }
+): WebhookEach<Owner, O>
+export function webhook<Owner extends string, O extends Options = Options>(spec: WebhookSpec<Owner, O>): Webhook<Owner, O>
+export function webhook<Owner extends string, O extends Options = Options>(
+  spec: WebhookSpec<Owner, O>
+): Webhook<Owner, O> | WebhookEach<Owner, O> {
   const kind = verifiedFor(spec.module)
   const verifyRequest: Webhook<Owner, O>["verify"] = (request, options) =>
     Effect.map(
@@ -638,21 +684,46 @@ export const webhook = <Owner extends string, O extends Options = Options>(spec:
       }),
       () => kind.make(request)
     )
-  const parse: Webhook<Owner, O>["parse"] = (verified, options) => {
+  /** The verified request's JSON handed to a decoder with the payload options. */
+  const decodeWith = <A>(
+    decode: (json: unknown, options: PayloadOptions & Omit<O, keyof Options>) => Effect.Effect<A, PortError.CarrierError>
+  ) =>
+  (verified: Verified<Owner>, options: Omit<O, "secret">): Effect.Effect<A, PortError.CarrierError> => {
     const { maxBodyBytes: _m, secret: _s, source: _source, timePolicy, ...own } = options as Omit<O, "secret"> & Partial<Options>
     const source = options.source ?? spec.source
     return parseJson(verified.request, { module: spec.module, source }, (json) =>
-      spec.decode(json, {
+      decode(json, {
         ...(own as Omit<O, keyof Options>),
         source,
         timePolicy: timePolicy ?? spec.timePolicy ?? { _tag: "AssumeUtc" },
         receivedAt: verified.request.receivedAt
       }))
   }
-  return {
+  const parse: Webhook<Owner, O>["parse"] = decodeWith(spec.decode)
+  const module: Webhook<Owner, O> = {
     Verified: kind.Verified,
     verify: verifyRequest,
     parse,
     verifyAndParse: (request, options) => Effect.flatMap(verifyRequest(request, options), (verified) => parse(verified, options))
+  }
+  const decodeEach = spec.decodeEach
+  if (decodeEach === undefined) return module
+  const read = decodeWith(decodeEach)
+  const parseEach: WebhookEach<Owner, O>["parseEach"] = (verified, options) =>
+    Effect.tap(read(verified, options), ({ unreadable }) =>
+      unreadable.length === 0
+        ? Effect.void
+        : Effect.logWarning("events of an inbound request cannot be read; the others go in").pipe(
+          Effect.annotateLogs({
+            module: spec.module,
+            source: options.source ?? spec.source,
+            unreadable: unreadable.length,
+            first: unreadable[0]
+          })
+        ))
+  return {
+    ...module,
+    parseEach,
+    verifyAndParseEach: (request, options) => Effect.flatMap(verifyRequest(request, options), (verified) => parseEach(verified, options))
   }
 }

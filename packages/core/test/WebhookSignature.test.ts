@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
-import { type CarrierPort, Instant, PortError, WebhookSignature } from "@waybill/core"
+import { CarrierAdapter, type CarrierPort, Instant, PortError, WebhookSignature } from "@waybill/core"
 
 const easypost = new URL("../../../../shared/fixtures/carriers/easypost/", import.meta.url)
 const golden = JSON.parse(readFileSync(new URL("webhook-hmac-fixture.json", easypost), "utf8")) as {
@@ -390,4 +390,67 @@ describe("WebhookSignature.webhook", () => {
       expect(bad).toMatchObject({ reason: "Invalid", module: "AcmeWebhook", method: "parse", status: 400, description: "number: is missing" })
       expect(WebhookSignature.defaultMaxBodyBytes).toBe(1024 * 1024)
     }))
+})
+
+describe("WebhookSignature.webhook with decodeEach", () => {
+  const scheme: WebhookSignature.Scheme = { encoding: "hex", prefix: "sha256=" }
+  const seen: Array<WebhookSignature.PayloadOptions> = []
+  const shapeError = (description: string) =>
+    new PortError.CarrierError({ reason: "Invalid", module: "AcmeTracking", method: "fromPayload", description })
+  // `{ "scans": [...] }`: a scan is readable when it has an `at`; the body's shape is the request's.
+  const acme = WebhookSignature.webhook({
+    module: "AcmeWebhook",
+    source: "acme",
+    headers: [{ name: "x-acme-signature", scheme }],
+    decode: () => Effect.fail(shapeError("decode is not used by the event-by-event reading")),
+    decodeEach: (json, options) => {
+      seen.push(options)
+      const scans = typeof json === "object" && json !== null && "scans" in json ? json.scans : undefined
+      if (!Array.isArray(scans)) return Effect.fail(shapeError("scans: is missing"))
+      return Effect.succeed({
+        observations: [],
+        unreadable: scans.flatMap((s, i) => (typeof s === "object" && s !== null && "at" in s ? [] : [`scans.${i}.at: is missing`]))
+      })
+    }
+  })
+  const signed = (b: Uint8Array) => request(b, { "x-acme-signature": WebhookSignature.sign(b, secret, scheme) })
+
+  it.effect("verifyAndParseEach verifies as verifyAndParse does, then names the unreadable events instead of failing", () =>
+    Effect.gen(function*() {
+      const parsed = yield* acme.verifyAndParseEach(signed(encoder.encode("{\"scans\":[{\"at\":1},{},{\"at\":2}]}")), {
+        secret: Redacted.make(secret),
+        source: "acme-eu"
+      })
+      expect(parsed).toEqual({ observations: [], unreadable: ["scans.1.at: is missing"] })
+      expect(seen.at(-1)).toEqual({ source: "acme-eu", timePolicy: { _tag: "AssumeUtc" }, receivedAt })
+      const verified = yield* acme.verify(signed(encoder.encode("{\"scans\":[]}")), { secret: Redacted.make(secret) })
+      expect(yield* acme.parseEach(verified, {})).toEqual({ observations: [], unreadable: [] })
+    }))
+
+  it.effect("what concerns the whole request still fails: the signature, the size, a body that is not JSON, the wrong shape", () =>
+    Effect.gen(function*() {
+      const before = seen.length
+      const unsigned = yield* Effect.flip(acme.verifyAndParseEach(request(body, {}), { secret: Redacted.make(secret) }))
+      expect(unsigned).toMatchObject({ reason: "Unauthorized", module: "AcmeWebhook", method: "verify", description: "missing x-acme-signature header" })
+      const forged = yield* Effect.flip(
+        acme.verifyAndParseEach(request(body, { "x-acme-signature": WebhookSignature.sign(body, "another", scheme) }), { secret: Redacted.make(secret) })
+      )
+      expect(forged).toMatchObject({ reason: "Unauthorized", status: 401 })
+      const big = yield* Effect.flip(acme.verifyAndParseEach(signed(body), { secret: Redacted.make(secret), maxBodyBytes: 10 }))
+      expect(big).toMatchObject({ reason: "Invalid", status: 413, cause: { source: "acme" } })
+      expect(seen.length).toBe(before)
+      const notJson = yield* Effect.flip(acme.verifyAndParseEach(signed(encoder.encode("{\"scans\":")), { secret: Redacted.make(secret) }))
+      expect(notJson).toMatchObject({ reason: "Invalid", module: "AcmeWebhook", method: "parse", status: 400 })
+      expect(notJson.description).toMatch(/^body is not UTF-8 JSON: /)
+      const shape = yield* Effect.flip(acme.verifyAndParseEach(signed(encoder.encode("{}")), { secret: Redacted.make(secret) }))
+      expect(shape).toMatchObject({ reason: "Invalid", module: "AcmeWebhook", method: "parse", status: 400, description: "scans: is missing" })
+      expect(shape.cause).toMatchObject({ source: "acme", bodyBytes: 2 })
+    }))
+
+  it("a module without decodeEach has no verifyAndParseEach, so CarrierAdapter.inbound gives its port no parseEach", () => {
+    const plain = WebhookSignature.webhook({ module: "PlainWebhook", source: "plain", headers: [{ name: "x-sig", scheme }], decode: () => Effect.succeed([]) })
+    expect("verifyAndParseEach" in plain).toBe(false)
+    expect("parseEach" in CarrierAdapter.inbound(plain, { secret: Redacted.make(secret) })).toBe(false)
+    expect(typeof CarrierAdapter.inbound(acme, { secret: Redacted.make(secret) }).parseEach).toBe("function")
+  })
 })
