@@ -3,7 +3,10 @@
  *
  * `parse` verifies the signature itself before reading the body (it is `verifyAndParse`), so
  * an unverified request can never produce an observation; `verify` stays available for an
- * ingress that wants to answer 401 before enqueueing.
+ * ingress that wants to answer 401 before enqueueing. `parseEach` (the pipeline's choice,
+ * `EasyPostWebhook.verifyAndParseEach`) verifies the same way, then reads scan by scan: a
+ * `tracking_details` entry that cannot be read is named in `unreadable` while the other scans
+ * are ingested, and the request is kept as a dead letter for it.
  *
  * @example
  * ```ts

@@ -3,6 +3,12 @@
  * observations: one event per `tracking_details` entry, with that entry's own time, location
  * and raw codes, and a deterministic event id so that a webhook repeating the history dedupes.
  *
+ * {@link fromEvent} refuses the whole payload when one entry cannot be read (a `datetime` that
+ * is no time, an entry of the wrong shape); {@link fromEventEach} reads entry by entry instead:
+ * the other entries' observations, and one line naming each unreadable entry by its path
+ * (`result.tracking_details.3.datetime: …`), as the webhook's `verifyAndParseEach` (the carrier
+ * port's `parseEach`) gives them to the pipeline.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -69,6 +75,12 @@ export const Tracker = Schema.Struct({
 
 /** @since 0.1.0 */
 export type Tracker = typeof Tracker.Type
+
+/** A Tracker whose `tracking_details` entries are left to decode one by one ({@link fromEventEach}). */
+const TrackerEntries = Schema.Struct({ ...Tracker.fields, tracking_details: Schema.Array(Schema.Unknown) })
+
+/** What of a Tracker its scans' events are built from: all but the scans. */
+type TrackerHead = Omit<Tracker, "tracking_details">
 
 /**
  * The fields of an EasyPost `Event` envelope that waybill reads.
@@ -180,7 +192,7 @@ interface Scan {
 }
 
 const buildObservation = (
-  tracker: Tracker,
+  tracker: TrackerHead,
   scan: Scan,
   options: Options,
   method: string
@@ -266,44 +278,86 @@ export const fromTracker = (
   options: Options,
   path = "tracker"
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
-  if (tracker.tracking_details.length === 0) {
-    const status = tracker.status ?? "unknown"
-    if (status === "unknown") return Effect.succeed([])
-    return Effect.map(
-      buildObservation(
-        tracker,
-        {
-          path,
-          status,
-          statusDetail: clean(tracker.status_detail, 200),
-          carrierCode: undefined,
-          message: undefined,
-          datetime: clean(tracker.updated_at, 100),
-          location: undefined
-        },
-        options,
-        "fromTracker"
-      ),
-      (o) => o
-    )
-  }
+  if (tracker.tracking_details.length === 0) return ownStatus(tracker, options, path)
   const perScan = Effect.forEach(tracker.tracking_details, (detail, i) =>
-    buildObservation(
-      tracker,
-      {
-        path: `${path}.tracking_details.${i}`,
-        status: detail.status,
-        statusDetail: clean(detail.status_detail, 200),
-        carrierCode: clean(detail.carrier_code, 100),
-        message: detail.message ?? detail.description ?? undefined,
-        datetime: detail.datetime,
-        location: detail.tracking_location
-      },
-      options,
-      "fromTracker"
-    )
-  )
+    fromDetail(tracker, detail, options, `${path}.tracking_details.${i}`))
   return Effect.map(perScan, (nested) => nested.flat())
+}
+
+/** A tracker without scans: one event for its own status at `updated_at`, none while `unknown`. */
+const ownStatus = (
+  tracker: TrackerHead,
+  options: Options,
+  path: string
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
+  const status = tracker.status ?? "unknown"
+  if (status === "unknown") return Effect.succeed([])
+  return buildObservation(
+    tracker,
+    {
+      path,
+      status,
+      statusDetail: clean(tracker.status_detail, 200),
+      carrierCode: undefined,
+      message: undefined,
+      datetime: clean(tracker.updated_at, 100),
+      location: undefined
+    },
+    options,
+    "fromTracker"
+  )
+}
+
+/** The events of one `tracking_details` entry (at `path`). */
+const fromDetail = (
+  tracker: TrackerHead,
+  detail: TrackingDetail,
+  options: Options,
+  path: string
+): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
+  buildObservation(
+    tracker,
+    {
+      path,
+      status: detail.status,
+      statusDetail: clean(detail.status_detail, 200),
+      carrierCode: clean(detail.carrier_code, 100),
+      message: detail.message ?? detail.description ?? undefined,
+      datetime: detail.datetime,
+      location: detail.tracking_location
+    },
+    options,
+    "fromTracker"
+  )
+
+/**
+ * {@link fromTracker} entry by entry, for a Tracker whose entries are still undecoded: each
+ * entry is decoded and built on its own, and one that cannot be (the wrong shape, a `datetime`
+ * that is no time, an event that does not validate) is named in `unreadable` with the
+ * description `fromTracker` would fail with, while the others' observations are kept.
+ */
+const fromTrackerEach = (
+  tracker: typeof TrackerEntries.Type,
+  options: Options,
+  path: string
+): Effect.Effect<CarrierPort.Parsed> => {
+  const perEntry = tracker.tracking_details.length === 0
+    ? [Effect.either(ownStatus(tracker, options, path))]
+    : tracker.tracking_details.map((entry, i) => {
+      const at = `${path}.tracking_details.${i}`
+      return Effect.either(
+        Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at))
+      )
+    })
+  return Effect.map(Effect.all(perEntry), (results) => {
+    const observations: Array<CarrierPort.Observation> = []
+    const unreadable: Array<string> = []
+    for (const result of results) {
+      if (Either.isRight(result)) observations.push(...result.right)
+      else unreadable.push(result.left.description)
+    }
+    return { observations, unreadable }
+  })
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
@@ -321,16 +375,46 @@ export const fromEvent = (
   options: Options
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
   Effect.gen(function*() {
+    const result = yield* trackerResult(json)
+    if (result === undefined) return []
+    const tracker = yield* decode(Tracker, result, "result", "fromEvent")
+    return yield* fromTracker(tracker, options, "result")
+  })
+
+/** The undecoded Tracker a `tracker.*` Event carries in `result`; `undefined` for other events. */
+const trackerResult = (json: unknown): Effect.Effect<unknown, PortError.CarrierError> =>
+  Effect.gen(function*() {
     const event = yield* decode(Event, json, "", "fromEvent")
     if (!event.description.startsWith("tracker.")) {
       yield* Effect.logDebug(`EasyPost event ${event.id} (${event.description}) carries no tracking; ignored`)
-      return []
+      return undefined
     }
     if (event.result === undefined || event.result === null) {
       return yield* Effect.fail(invalid("fromEvent", `result: a ${event.description} event must carry the Tracker`))
     }
-    const tracker = yield* decode(Tracker, event.result, "result", "fromEvent")
-    return yield* fromTracker(tracker, options, "result")
+    return event.result
+  })
+
+/**
+ * {@link fromEvent}, entry by entry: the observations of the `tracking_details` entries that
+ * can be read, and one line for each that cannot (`CarrierPort.Parsed`), naming it by its path
+ * (`result.tracking_details.3.datetime: "yesterday" is not a date and time …`) with the
+ * description {@link fromEvent} would refuse the whole payload with, which never shows a
+ * personal value. What concerns the payload as a whole still fails as in {@link fromEvent}: an
+ * envelope or Tracker of the wrong shape (no `tracking_code`, `tracking_details` not a list), a
+ * `tracker.*` event without its Tracker.
+ *
+ * @since 0.2.0
+ */
+export const fromEventEach = (
+  json: unknown,
+  options: Options
+): Effect.Effect<CarrierPort.Parsed, PortError.CarrierError> =>
+  Effect.gen(function*() {
+    const result = yield* trackerResult(json)
+    if (result === undefined) return { observations: [], unreadable: [] }
+    const tracker = yield* decode(TrackerEntries, result, "result", "fromEvent")
+    return yield* fromTrackerEach(tracker, options, "result")
   })
 
 /**

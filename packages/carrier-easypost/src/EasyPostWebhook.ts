@@ -8,6 +8,12 @@
  * {@link verifyAndParse} does both. The carrier port's `parse` is `verifyAndParse`, so nothing
  * reaches the state machine unverified even if a caller forgets to call `verify` first.
  *
+ * {@link verifyAndParseEach} (the port's `parseEach`, which the pipeline uses) verifies the same
+ * way, then reads the Tracker scan by scan: a `tracking_details` entry that cannot be read (a
+ * `datetime` that is no time, an entry of the wrong shape) is named in `unreadable` by its path
+ * while the other scans come out as observations, so one bad scan no longer holds back the
+ * rest of the history on every redelivery. `verifyAndParse` still refuses the whole request.
+ *
  * Failures are `CarrierError`s the caller keeps as dead letters: `Unauthorized` (missing or
  * wrong signature, HTTP 401) or `Invalid` (oversized body, HTTP 413; malformed body, HTTP 400),
  * with a description naming what is wrong and, in `cause`, the body size and SHA-256 (never the
@@ -73,7 +79,8 @@ const webhook = WebhookSignature.webhook({
   module: "EasyPostWebhook",
   source: "easypost",
   headers: [{ name: signatureHeader, scheme }],
-  decode: EasyPostTracking.fromEvent
+  decode: EasyPostTracking.fromEvent,
+  decodeEach: EasyPostTracking.fromEventEach
 })
 
 /**
@@ -109,3 +116,23 @@ export const parse: WebhookSignature.Webhook<"EasyPostWebhook">["parse"] = webho
  * @since 0.1.0
  */
 export const verifyAndParse: WebhookSignature.Webhook<"EasyPostWebhook">["verifyAndParse"] = webhook.verifyAndParse
+
+/**
+ * Parses a verified request scan by scan (see {@link verifyAndParseEach}).
+ *
+ * @since 0.2.0
+ */
+export const parseEach: WebhookSignature.WebhookEach<"EasyPostWebhook">["parseEach"] = webhook.parseEach
+
+/**
+ * Verifies as {@link verifyAndParse} does, then reads the Tracker scan by scan: the observations
+ * of the `tracking_details` entries that can be read, and one line for each that cannot, naming
+ * it by its path (`result.tracking_details.3.datetime: …`) without quoting personal data
+ * (`CarrierPort.Parsed`). A request that fails as a whole (the signature, the size, a body that
+ * is not JSON, an Event or Tracker of the wrong shape) fails as with `verifyAndParse`. The carrier
+ * port's `parseEach`.
+ *
+ * @since 0.2.0
+ */
+export const verifyAndParseEach: WebhookSignature.WebhookEach<"EasyPostWebhook">["verifyAndParseEach"] =
+  webhook.verifyAndParseEach
