@@ -4,7 +4,10 @@
  * AfterShip is a tracking aggregator without a label API: `createTracker` registers the
  * tracking number at AfterShip (`POST /trackings`, reading the existing tracking back when it
  * is already registered), and `buyLabel` fails with a typed `Invalid` "not supported". `parse`
- * verifies the signature before reading the body (it is `verifyAndParse`).
+ * verifies the signature before reading the body (it is `verifyAndParse`). `parseEach` (the
+ * pipeline's choice, `AfterShipWebhook.verifyAndParseEach`) verifies the same way, then reads
+ * checkpoint by checkpoint: a checkpoint that cannot be read is named in `unreadable` while the
+ * others are ingested, and the request is kept as a dead letter for it.
  *
  * @example
  * ```ts
@@ -55,8 +58,9 @@ export interface Options {
   readonly maxBodyBytes?: number | undefined
   /**
    * How a zone-less `checkpoint_time` is read when the checkpoint's country does not settle the
-   * zone (no country, or several zones such as US, CA, AU); default `RequireZone`: refused as
-   * `Invalid`. See `AfterShipWebhook.Options`.
+   * zone (no country, or several zones such as US, CA, AU); default `RequireZone`: that
+   * checkpoint is refused as `Invalid` (`parseEach` reads the others). See
+   * `AfterShipWebhook.Options`.
    */
   readonly timePolicy?: TimePolicy.TimePolicy | undefined
   /**

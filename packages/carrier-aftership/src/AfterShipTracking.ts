@@ -21,6 +21,13 @@
  * is skipped, counted in {@link skippedCheckpoints} and logged; the others are kept (see
  * {@link fromTracking}).
  *
+ * {@link fromWebhook} refuses the whole payload when one checkpoint cannot be read (a zone-less
+ * time `RequireZone` refuses, a time that is no time, none at all, a checkpoint of the wrong
+ * shape); {@link fromWebhookEach} reads checkpoint by checkpoint instead: the others'
+ * observations, and one line naming each unreadable checkpoint by its path
+ * (`msg.checkpoints.2.checkpoint_time: …`), as the webhook's `verifyAndParseEach` (the carrier
+ * port's `parseEach`) gives them to the pipeline.
+ *
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
@@ -96,6 +103,12 @@ export const Tracking = Schema.Struct({
 /** @since 0.1.0 */
 export type Tracking = typeof Tracking.Type
 
+/** A tracking whose checkpoints are left to decode one by one ({@link fromWebhookEach}). */
+const TrackingEntries = Schema.Struct({ ...Tracking.fields, checkpoints: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))) })
+
+/** What of a tracking its checkpoints' events are built from: all but the checkpoints. */
+type TrackingHead = Omit<Tracking, "checkpoints">
+
 /**
  * The webhook envelope.
  *
@@ -114,7 +127,8 @@ export const Webhook = Schema.Struct({
  *
  * A zone-less `checkpoint_time` is read in the zone of the checkpoint's country when that
  * country has a single zone and `zoneByCountry` is not `false`; otherwise by `timePolicy`
- * (`RequireZone` refuses the payload as `Invalid`, naming the checkpoint and its country).
+ * (`RequireZone` refuses the checkpoint as `Invalid`, naming it and its country: the whole
+ * payload in {@link fromWebhook}, that checkpoint alone in {@link fromWebhookEach}).
  *
  * @since 0.1.0
  */
@@ -219,7 +233,7 @@ const localPolicy = (
 }
 
 const build = (
-  tracking: Tracking,
+  tracking: TrackingHead,
   point: Point,
   options: Options
 ): Effect.Effect<CarrierPort.Observation, PortError.CarrierError> =>
@@ -305,66 +319,111 @@ export const fromTracking = (
   fallbackMillis?: number
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
   const checkpoints = tracking.checkpoints ?? []
-  if (checkpoints.length === 0) {
-    const updated = clean(tracking.updated_at, 100)
-    return Effect.map(
-      build(
-        tracking,
-        {
-          path,
-          tag: clean(tracking.tag, 100),
-          subtag: clean(tracking.subtag, 100),
-          message: tracking.subtag_message ?? undefined,
-          rawTag: undefined,
-          slug: undefined,
-          time: updated !== undefined
-            ? { text: updated, field: "updated_at", clock: "utc" }
-            : fallbackMillis !== undefined
-            ? { millis: fallbackMillis }
-            : undefined,
-          // `updated_at` belongs in the id: the same tag reported again later (delayed, moving
-          // on, delayed again) is a new event, not a duplicate of the first report. (The webhook's
-          // `ts` does not: it changes with every delivery of the same report.)
-          idParts: ["tracking", updated, clean(tracking.tag, 100), clean(tracking.subtag, 100)],
-          checkpoint: undefined
-        },
-        options
-      ),
-      (o) => [o]
-    )
-  }
-  const observations = Effect.forEach(checkpoints, (c, i) => {
-    const at = `${path}.checkpoints.${i}`
-    const checkpointTime = clean(c.checkpoint_time, 100)
-    const createdAt = clean(c.created_at, 100)
-    if (checkpointTime === undefined && createdAt === undefined) {
-      return Effect.fail(invalid("fromTracking", `${at}.checkpoint_time: missing (and no created_at to fall back on)`))
-    }
-    const tag = clean(c.tag, 100)
-    const subtag = clean(c.subtag, 100)
-    if (checkpointTime !== undefined && isDateOnly(checkpointTime)) {
-      return skipDateOnly(at, checkpointTime, tag, subtag, options)
-    }
-    const message = c.message ?? c.subtag_message ?? undefined
-    return Effect.map(build(
-      tracking,
-      {
-        path: at,
-        tag,
-        subtag,
-        message,
-        rawTag: c.raw_tag ?? undefined,
-        slug: c.slug ?? undefined,
-        time: checkpointTime !== undefined
-          ? { text: checkpointTime, field: "checkpoint_time", clock: "local" }
-          : { text: createdAt!, field: "created_at", clock: "utc" },
-        idParts: [checkpointTime ?? createdAt, tag, subtag, clean(message, 1900)],
-        checkpoint: c
-      },
-      options
-    ), Option.some)
-  })
+  if (checkpoints.length === 0) return Effect.map(ownTag(tracking, options, path, fallbackMillis), (o) => [o])
+  const observations = Effect.forEach(checkpoints, (c, i) => fromCheckpoint(tracking, c, options, `${path}.checkpoints.${i}`))
   return Effect.map(observations, Arr.getSomes)
+}
+
+/** A tracking without checkpoints: one event for its own tag and subtag. */
+const ownTag = (
+  tracking: TrackingHead,
+  options: Options,
+  path: string,
+  fallbackMillis: number | undefined
+): Effect.Effect<CarrierPort.Observation, PortError.CarrierError> => {
+  const updated = clean(tracking.updated_at, 100)
+  return build(
+    tracking,
+    {
+      path,
+      tag: clean(tracking.tag, 100),
+      subtag: clean(tracking.subtag, 100),
+      message: tracking.subtag_message ?? undefined,
+      rawTag: undefined,
+      slug: undefined,
+      time: updated !== undefined
+        ? { text: updated, field: "updated_at", clock: "utc" }
+        : fallbackMillis !== undefined
+        ? { millis: fallbackMillis }
+        : undefined,
+      // `updated_at` belongs in the id: the same tag reported again later (delayed, moving
+      // on, delayed again) is a new event, not a duplicate of the first report. (The webhook's
+      // `ts` does not: it changes with every delivery of the same report.)
+      idParts: ["tracking", updated, clean(tracking.tag, 100), clean(tracking.subtag, 100)],
+      checkpoint: undefined
+    },
+    options
+  )
+}
+
+/** The event of one checkpoint (at `at`), or none for a date-only one (skipped and counted). */
+const fromCheckpoint = (
+  tracking: TrackingHead,
+  c: Checkpoint,
+  options: Options,
+  at: string
+): Effect.Effect<Option.Option<CarrierPort.Observation>, PortError.CarrierError> => {
+  const checkpointTime = clean(c.checkpoint_time, 100)
+  const createdAt = clean(c.created_at, 100)
+  if (checkpointTime === undefined && createdAt === undefined) {
+    return Effect.fail(invalid("fromTracking", `${at}.checkpoint_time: missing (and no created_at to fall back on)`))
+  }
+  const tag = clean(c.tag, 100)
+  const subtag = clean(c.subtag, 100)
+  if (checkpointTime !== undefined && isDateOnly(checkpointTime)) {
+    return skipDateOnly(at, checkpointTime, tag, subtag, options)
+  }
+  const message = c.message ?? c.subtag_message ?? undefined
+  return Effect.map(build(
+    tracking,
+    {
+      path: at,
+      tag,
+      subtag,
+      message,
+      rawTag: c.raw_tag ?? undefined,
+      slug: c.slug ?? undefined,
+      time: checkpointTime !== undefined
+        ? { text: checkpointTime, field: "checkpoint_time", clock: "local" }
+        : { text: createdAt!, field: "created_at", clock: "utc" },
+      idParts: [checkpointTime ?? createdAt, tag, subtag, clean(message, 1900)],
+      checkpoint: c
+    },
+    options
+  ), Option.some)
+}
+
+/**
+ * {@link fromTracking} checkpoint by checkpoint, for a tracking whose checkpoints are still
+ * undecoded: each is decoded and built on its own, and one that cannot be (the wrong shape, no
+ * time, a time that is no time or that the policy refuses) is named in `unreadable` with the
+ * description `fromTracking` would fail with, while the others' observations are kept. A
+ * date-only checkpoint is skipped as in `fromTracking`, not unreadable.
+ */
+const fromTrackingEach = (
+  tracking: typeof TrackingEntries.Type,
+  options: Options,
+  path: string,
+  fallbackMillis: number | undefined
+): Effect.Effect<CarrierPort.Parsed> => {
+  const checkpoints = tracking.checkpoints ?? []
+  const perCheckpoint = checkpoints.length === 0
+    ? [Effect.either(Effect.map(ownTag(tracking, options, path, fallbackMillis), Option.some))]
+    : checkpoints.map((entry, i) => {
+      const at = `${path}.checkpoints.${i}`
+      return Effect.either(
+        Effect.flatMap(decode(Checkpoint, entry, at, "fromTracking"), (c) => fromCheckpoint(tracking, c, options, at))
+      )
+    })
+  return Effect.map(Effect.all(perCheckpoint), (results) => {
+    const observations: Array<CarrierPort.Observation> = []
+    const unreadable: Array<string> = []
+    for (const result of results) {
+      if (Either.isLeft(result)) unreadable.push(result.left.description)
+      else if (Option.isSome(result.right)) observations.push(result.right.value)
+    }
+    return { observations, unreadable }
+  })
 }
 
 /**
@@ -384,7 +443,8 @@ const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
 /**
  * Whether a `checkpoint_time` is a calendar date without a time of day (`YYYY-MM-DD`, one of
  * AfterShip's documented forms). Anything else that is not a date and time (`2024-02-30`,
- * `2024-7-30`) is malformed and refuses the payload as before.
+ * `2024-7-30`) is malformed: that checkpoint is refused as before (the whole payload in
+ * {@link fromWebhook}, the checkpoint alone in {@link fromWebhookEach}).
  *
  * @example
  * ```ts
@@ -440,16 +500,52 @@ export const fromWebhook = (
   options: Options
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
   Effect.gen(function*() {
+    const update = yield* trackingUpdate(json)
+    if (update === undefined) return []
+    const tracking = yield* decode(Tracking, update.msg, "msg", "fromWebhook")
+    return yield* fromTracking(tracking, options, "msg", update.fallbackMillis)
+  })
+
+/**
+ * The undecoded tracking a `tracking_update` webhook carries in `msg`, and the webhook's `ts`
+ * as a time to fall back on; `undefined` for the other events.
+ */
+const trackingUpdate = (
+  json: unknown
+): Effect.Effect<{ readonly msg: unknown; readonly fallbackMillis: number | undefined } | undefined, PortError.CarrierError> =>
+  Effect.gen(function*() {
     const webhook = yield* decode(Webhook, json, "", "fromWebhook")
     if (webhook.event !== "tracking_update") {
       yield* Effect.logDebug(`AfterShip ${webhook.event} webhook carries no checkpoint; ignored`)
-      return []
+      return undefined
     }
     if (webhook.msg === undefined || webhook.msg === null) {
       return yield* Effect.fail(invalid("fromWebhook", "msg: a tracking_update webhook must carry the tracking"))
     }
-    const tracking = yield* decode(Tracking, webhook.msg, "msg", "fromWebhook")
     const ts = webhook.ts
-    const fallback = typeof ts === "number" && Number.isFinite(ts) && ts > 0 && ts < 4_102_444_800 ? ts * 1000 : undefined
-    return yield* fromTracking(tracking, options, "msg", fallback)
+    const fallbackMillis = typeof ts === "number" && Number.isFinite(ts) && ts > 0 && ts < 4_102_444_800 ? ts * 1000 : undefined
+    return { msg: webhook.msg, fallbackMillis }
+  })
+
+/**
+ * {@link fromWebhook}, checkpoint by checkpoint: the observations of the checkpoints that can be
+ * read, and one line for each that cannot (`CarrierPort.Parsed`), naming it by its path
+ * (`msg.checkpoints.2.checkpoint_time: "2024-07-30T06:12:00" has no time zone …`) with the
+ * description {@link fromWebhook} would refuse the whole payload with, which never shows a
+ * personal value. A date-only checkpoint is skipped and counted as in {@link fromTracking}, not
+ * unreadable. What concerns the payload as a whole still fails as in {@link fromWebhook}: an
+ * envelope or tracking of the wrong shape (no `tracking_number`, `checkpoints` not a list), a
+ * `tracking_update` without its tracking.
+ *
+ * @since 0.2.0
+ */
+export const fromWebhookEach = (
+  json: unknown,
+  options: Options
+): Effect.Effect<CarrierPort.Parsed, PortError.CarrierError> =>
+  Effect.gen(function*() {
+    const update = yield* trackingUpdate(json)
+    if (update === undefined) return { observations: [], unreadable: [] }
+    const tracking = yield* decode(TrackingEntries, update.msg, "msg", "fromWebhook")
+    return yield* fromTrackingEach(tracking, options, "msg", update.fallbackMillis)
   })

@@ -8,6 +8,13 @@
  * in constant time, and the body size; {@link parse} only accepts a {@link Verified} request;
  * the carrier port's `parse` is {@link verifyAndParse}.
  *
+ * {@link verifyAndParseEach} (the port's `parseEach`, which the pipeline uses) verifies the same
+ * way, then reads checkpoint by checkpoint: a checkpoint that cannot be read (a zone-less time
+ * `RequireZone` refuses, a time that is no time, none at all, the wrong shape) is named in
+ * `unreadable` by its path while the others come out as observations, so one checkpoint no
+ * longer holds back the rest of the history on every redelivery. `verifyAndParse` still refuses
+ * the whole request.
+ *
  * Failures are `CarrierError`s the caller keeps as dead letters: `Unauthorized` (HTTP 401) or
  * `Invalid` (413 oversized, 400 malformed), describing what is wrong, with the body's size and
  * SHA-256 in `cause` (never the body or the secret).
@@ -50,8 +57,10 @@ export const defaultMaxBodyBytes: number = WebhookSignature.defaultMaxBodyBytes
  *    country has a single zone (core's `CountryZones`: every country whose zones have all kept
  *    one offset since 2020, e.g. DE, GB, CN, TW, JP, TH, IN, ZA, AR), with daylight saving;
  * 2. otherwise (no country, or a country with several zones such as US, CA, AU, BR, RU, MX, ID,
- *    KZ, ES, PT) by `timePolicy`, whose default `RequireZone` refuses the webhook as
- *    `Invalid` (400, a dead letter to replay once a zone is configured) rather than guess.
+ *    KZ, ES, PT) by `timePolicy`, whose default `RequireZone` refuses that checkpoint rather
+ *    than guess: {@link verifyAndParseEach} names it while the others are read, and the
+ *    pipeline keeps the webhook as an `Invalid` dead letter to replay once a zone is configured;
+ *    {@link verifyAndParse} refuses the whole webhook (400).
  *
  * @since 0.1.0
  */
@@ -111,7 +120,8 @@ const webhook = WebhookSignature.webhook<"AfterShipWebhook", Options>({
   source: "aftership",
   headers: [{ name: signatureHeader, scheme }, { name: legacySignatureHeader, scheme: legacyScheme }],
   timePolicy: defaultTimePolicy,
-  decode: AfterShipTracking.fromWebhook
+  decode: AfterShipTracking.fromWebhook,
+  decodeEach: AfterShipTracking.fromWebhookEach
 })
 
 /**
@@ -145,3 +155,23 @@ export const parse: WebhookSignature.Webhook<"AfterShipWebhook", Options>["parse
  * @since 0.1.0
  */
 export const verifyAndParse: WebhookSignature.Webhook<"AfterShipWebhook", Options>["verifyAndParse"] = webhook.verifyAndParse
+
+/**
+ * Parses a verified request checkpoint by checkpoint (see {@link verifyAndParseEach}).
+ *
+ * @since 0.2.0
+ */
+export const parseEach: WebhookSignature.WebhookEach<"AfterShipWebhook", Options>["parseEach"] = webhook.parseEach
+
+/**
+ * Verifies as {@link verifyAndParse} does, then reads the tracking checkpoint by checkpoint: the
+ * observations of the checkpoints that can be read, and one line for each that cannot, naming it
+ * by its path (`msg.checkpoints.2.checkpoint_time: …`) without quoting personal data
+ * (`CarrierPort.Parsed`). A request that fails as a whole (the signature, the size, a body that
+ * is not JSON, a webhook or tracking of the wrong shape) fails as with `verifyAndParse`. The
+ * carrier port's `parseEach`.
+ *
+ * @since 0.2.0
+ */
+export const verifyAndParseEach: WebhookSignature.WebhookEach<"AfterShipWebhook", Options>["verifyAndParseEach"] =
+  webhook.verifyAndParseEach
