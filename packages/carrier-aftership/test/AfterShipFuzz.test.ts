@@ -3,6 +3,7 @@
  * arbitrary values, and mutated, truncated or tampered realistic payloads. The result is
  * observations or a typed CarrierError; nothing throws and nothing dies.
  */
+import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
 import { ParserFuzz } from "@waybill/core/testing"
@@ -28,6 +29,18 @@ ParserFuzz.run({
       name: "AfterShipTracking.fromWebhook, a tracking_update with an arbitrary msg",
       decode: (value) => AfterShipTracking.fromWebhook(value, tracking),
       arbitrary: FastCheck.anything().map((msg) => ({ event: "tracking_update", msg }))
+    },
+    {
+      name: "AfterShipTracking.fromWebhookEach, a tracking_update with an arbitrary msg",
+      decode: (value) => Effect.map(AfterShipTracking.fromWebhookEach(value, tracking), (parsed) => parsed.observations),
+      arbitrary: FastCheck.anything().map((msg) => ({ event: "tracking_update", msg }))
+    },
+    {
+      name: "AfterShipTracking.fromWebhookEach, the DHL tracking with arbitrary checkpoints",
+      decode: (value) => Effect.map(AfterShipTracking.fromWebhookEach(value, tracking), (parsed) => parsed.observations),
+      arbitrary: FastCheck.array(FastCheck.anything(), { maxLength: 4 }).map((entries) =>
+        Payloads.dhlWebhook([...Payloads.dhlCheckpoints.slice(0, 2), ...entries])
+      )
     }
   ],
   source: "aftership"

@@ -3,6 +3,8 @@
  * arbitrary values, and mutated, truncated or tampered real payloads. Whatever comes in, the
  * result is observations or a typed CarrierError; nothing throws and nothing dies.
  */
+import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
 import { ParserFuzz } from "@waybill/core/testing"
 import { EasyPostTracking, EasyPostWebhook } from "../src/index.js"
@@ -12,6 +14,7 @@ const secret = "fuzz-sécret"
 const options = { secret: Redacted.make(secret) }
 
 const body = Fixtures.signedEventBody()
+const tracking = { source: "easypost", timePolicy: { _tag: "AssumeUtc" }, receivedAt: Fixtures.receivedAt } as const
 
 ParserFuzz.run({
   name: "EasyPostWebhook",
@@ -29,6 +32,19 @@ ParserFuzz.run({
       name: "EasyPostTracking.fromPayload",
       decode: (value) =>
         EasyPostTracking.fromPayload(value, { source: "easypost", timePolicy: { _tag: "AssumeUtc" }, receivedAt: Fixtures.receivedAt })
+    },
+    {
+      name: "EasyPostTracking.fromEventEach, a tracker.updated event with an arbitrary result",
+      decode: (value) => Effect.map(EasyPostTracking.fromEventEach(value, tracking), (parsed) => parsed.observations),
+      arbitrary: FastCheck.anything().map((result) => ({ id: "evt_1", object: "Event", description: "tracker.updated", result }))
+    },
+    {
+      name: "EasyPostTracking.fromEventEach, the recorded tracker with arbitrary tracking_details entries",
+      decode: (value) => Effect.map(EasyPostTracking.fromEventEach(value, tracking), (parsed) => parsed.observations),
+      arbitrary: FastCheck.array(FastCheck.anything(), { maxLength: 4 }).map((entries) => {
+        const sample = JSON.parse(new TextDecoder().decode(body))
+        return { ...sample, result: { ...sample.result, tracking_details: [...sample.result.tracking_details.slice(0, 2), ...entries] } }
+      })
     }
   ],
   source: "easypost"
