@@ -224,28 +224,42 @@ describe("Worker", () => {
       }).pipe(Effect.provide(layer))
     }))
 
-  it.effect("a message that always fails for a retryable reason does not hold its batch-mates: they are committed and acknowledged, it alone is redelivered and given up", () =>
+  /**
+   * A memory store whose `seen` times out for the event `ev-stuck` only (a hot key, a value the
+   * store chokes on), with `overrides` on top, and a pipeline over it with a memory transport;
+   * `stuck(h)` is that event, a copy of the history's first one.
+   */
+  const stuckSetup = (description: string, overrides: (memory: MemoryStore.MemoryStore) => Partial<Store.StoreShape> = () => ({})) =>
     Effect.gen(function* () {
       const transport = yield* MemoryTransport.make
       const memory = yield* MemoryStore.make
-      const poison = "ev-stuck"
-      // The store times out for this one event only (a hot key, a value the store chokes on).
       const store: Store.StoreShape = {
         ...memory,
         seen: (keys) =>
-          keys.some((k) => k.includes(poison))
-            ? Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "seen", description: "timed out" }))
-            : memory.seen(keys)
+          keys.some((k) => k.includes("ev-stuck"))
+            ? Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "seen", description }))
+            : memory.seen(keys),
+        ...overrides(memory)
       }
       const layer = Layer.provideMerge(
         Pipeline.layer({}),
         Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
       )
+      const stuck = (h: Histories.History) =>
+        ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make("ev-stuck") })
+      return { transport, memory, layer, stuck }
+    })
+
+  it.effect("a message that always fails for a retryable reason does not hold its batch-mates: they are committed and acknowledged, it alone is redelivered and given up", () =>
+    Effect.gen(function* () {
+      const poison = "ev-stuck"
+      // The store times out for this one event only.
+      const { layer, memory, stuck, transport } = yield* stuckSetup("timed out")
       yield* Effect.gen(function* () {
         const pipeline = yield* Pipeline.Pipeline
         const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
         yield* pipeline.register(Histories.intake(h, 0))
-        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(poison) })
+        const bad = stuck(h)
         yield* Worker.publish([...h.events, bad].map((event) => ({ _tag: "Event" as const, event })))
         const worker = yield* Worker.make({ waitMillis: 10, batch: 64, visibilityMillis: 1000, maxDeliveries: 3 })
         // The first poll commits and acknowledges the healthy messages at once; only the stuck one stays.
@@ -266,25 +280,13 @@ describe("Worker", () => {
 
   it.effect("a message given up after failing for a retryable reason is dead-lettered with that failure, not as Unavailable", () =>
     Effect.gen(function* () {
-      const transport = yield* MemoryTransport.make
-      const memory = yield* MemoryStore.make
       const poison = "ev-stuck"
-      const store: Store.StoreShape = {
-        ...memory,
-        seen: (keys) =>
-          keys.some((k) => k.includes(poison))
-            ? Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "seen", description: "the hot key timed out" }))
-            : memory.seen(keys)
-      }
-      const layer = Layer.provideMerge(
-        Pipeline.layer({}),
-        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
-      )
+      const { layer, stuck, transport } = yield* stuckSetup("the hot key timed out")
       yield* Effect.gen(function* () {
         const pipeline = yield* Pipeline.Pipeline
         const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
         yield* pipeline.register(Histories.intake(h, 0))
-        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(poison) })
+        const bad = stuck(h)
         yield* Worker.publish([...h.events, bad].map((event) => ({ _tag: "Event" as const, event })))
         const counted = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "Timeout")
         const before = (yield* Metric.value(counted)).count
@@ -308,27 +310,16 @@ describe("Worker", () => {
 
   it.effect("a message given up that could not be kept at once is swept from the transport's dead letters with its last failure", () =>
     Effect.gen(function* () {
-      const transport = yield* MemoryTransport.make
-      const memory = yield* MemoryStore.make
       let keeps = 0
-      const store: Store.StoreShape = {
-        ...memory,
-        seen: (keys) =>
-          keys.some((k) => k.includes("ev-stuck"))
-            ? Effect.fail(new PortError.StorageError({ reason: "Timeout", module: "test", method: "seen", description: "the hot key timed out" }))
-            : memory.seen(keys),
+      const { layer, stuck, transport } = yield* stuckSetup("the hot key timed out", (memory) => ({
         // The first attempt to keep it fails: the transport's dead letters hold it until the sweep.
         putDeadLetter: (letter) => (++keeps === 1 ? Effect.fail(unavailable("putDeadLetter")) : memory.putDeadLetter(letter))
-      }
-      const layer = Layer.provideMerge(
-        Pipeline.layer({}),
-        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
-      )
+      }))
       yield* Effect.gen(function* () {
         const pipeline = yield* Pipeline.Pipeline
         const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
         yield* pipeline.register(Histories.intake(h, 0))
-        const bad = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make("ev-stuck") })
+        const bad = stuck(h)
         yield* Worker.publish([{ _tag: "Event" as const, event: bad }])
         const worker = yield* Worker.make({ waitMillis: 10, visibilityMillis: 1000, maxDeliveries: 2 })
         const fiber = yield* Effect.fork(worker.run)
