@@ -8,7 +8,10 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Transport from "./Transport.js"
 
@@ -50,6 +53,21 @@ const TRIM = 1024
 export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
   const topics = new Map<string, Topic>()
   let sequence = 0
+  // Completed (and replaced) by every publish: a waiting receive wakes on it instead of polling.
+  let published = Deferred.unsafeMake<void>(FiberId.none)
+  const wakeReceivers = () => {
+    const waiting = published
+    published = Deferred.unsafeMake<void>(FiberId.none)
+    Deferred.unsafeDone(waiting, Exit.void)
+  }
+  /** When the group's next message under lease becomes visible again (`Infinity`: none). */
+  const nextVisible = (topicName: string, groupName: string, now: number) => {
+    let next = Infinity
+    for (const p of groupOf(topicOf(topicName), groupName).pending.values()) {
+      if (p.visibleAt > now && p.visibleAt < next) next = p.visibleAt
+    }
+    return next
+  }
 
   const topicOf = (name: string): Topic => {
     let topic = topics.get(name)
@@ -104,11 +122,13 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
     publish: (topicName, messages) =>
       Effect.sync(() => {
         const topic = topicOf(topicName)
-        return messages.map((m) => {
+        const ids = messages.map((m) => {
           const id = `${++sequence}`
           topic.messages.push({ id, key: m.key, body: m.body })
           return id
         })
+        if (ids.length > 0) wakeReceivers()
+        return ids
       }),
 
     receive: (topicName, groupName, consumer, options) =>
@@ -118,7 +138,10 @@ export const make: Effect.Effect<Transport.TransportShape> = Effect.sync(() => {
           const now = yield* Clock.currentTimeMillis
           const out = take(topicName, groupName, consumer, options, now)
           if (out.length > 0 || now >= deadline) return out
-          yield* Effect.sleep(Math.min(5, deadline - now))
+          // Until a publish, a lease running out, or the deadline, whichever comes first.
+          const wake = published
+          const until = Math.min(deadline, nextVisible(topicName, groupName, now))
+          yield* Effect.raceFirst(Deferred.await(wake), Effect.sleep(until - now))
         }
       }),
 

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
 import * as MemoryTransport from "../src/MemoryTransport.js"
 import type * as Transport from "../src/Transport.js"
@@ -48,5 +49,22 @@ describe("MemoryTransport", () => {
         ...fast.slice(0, 10).map((d) => [d.body, 2]),
         ...messages(3000, 5).map((m) => [m.body, 1])
       ])
+    }))
+
+  it.effect("a waiting receive wakes on a publish, and on a lease running out, not by polling", () =>
+    Effect.gen(function* () {
+      const t = yield* MemoryTransport.make
+      const waiting = yield* Effect.fork(t.receive("orders", "g", "c", receive({ waitMillis: 60_000 })))
+      yield* Effect.yieldNow()
+      // No time passes: the publish itself hands the message over.
+      yield* t.publish("orders", messages(0, 1))
+      expect((yield* Fiber.join(waiting)).map((d) => d.body)).toEqual(["0"])
+      // Unacknowledged, it is delivered again when its lease ends (10 s), not at the end of the
+      // wait (60 s): the clock is moved only to the lease's end.
+      const again = yield* Effect.fork(t.receive("orders", "g", "c", receive({ waitMillis: 60_000, visibilityMillis: 1_000 })))
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust("10 seconds")
+      const redelivered = yield* Fiber.join(again)
+      expect(redelivered.map((d) => [d.body, d.deliveries])).toEqual([["0", 2]])
     }))
 })
