@@ -26,8 +26,10 @@
  *   offset. A bare time is read in the zone of the event's country (the event location's
  *   `countryCode`) when that country has a single zone. An event without a `countryCode` is read
  *   in the shipment's country only when the shipment is domestic (`origin` and `destination`
- *   both name the same `countryCode`, `zoneByCountry.domesticCountry`); on a cross-border
- *   shipment, or when either is missing, the origin's zone would be a guess (on a DE→GB parcel
+ *   both name the same `countryCode`, `zoneByCountry.domesticCountry`) or when the two
+ *   countries keep the same civil time at that moment (DE→AT, FR→ES: the same instant either
+ *   way); on other cross-border shipments, or when either is missing, the origin's zone would be
+ *   a guess (on a DE→GB parcel
  *   a London delivery would land an hour early, on DE→US about six), so the time is rejected
  *   (`RequireZone`: that event is named, with both countries, as unreadable; the pipeline
  *   ingests the rest of the history and keeps the request as an `Invalid` dead letter to replay

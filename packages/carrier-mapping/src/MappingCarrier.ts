@@ -411,7 +411,12 @@ const MAX_MILLIS = Date.UTC(2200, 0, 1)
 
 type Domestic =
   | { readonly _tag: "Domestic"; readonly country: string }
-  | { readonly _tag: "NotDomestic"; readonly found: ReadonlyArray<readonly [string, string]> }
+  | {
+    readonly _tag: "NotDomestic"
+    readonly found: ReadonlyArray<readonly [string, string]>
+    /** The countries, when every path named one (a cross-border shipment whose lane is known). */
+    readonly countries: ReadonlyArray<string> | undefined
+  }
 
 const COUNTRY = /^[A-Z]{2}$/
 
@@ -427,9 +432,38 @@ const readDomesticCountry = (spec: Spec, root: unknown, ev: FieldPath.Located): 
     found.push([p.source, value === undefined ? "missing" : COUNTRY.test(value) ? value : "not a country code"])
   }
   const first = found[0]?.[1]
-  return first !== undefined && COUNTRY.test(first) && found.every(([, c]) => c === first)
+  const named = found.every(([, c]) => COUNTRY.test(c))
+  return first !== undefined && named && found.every(([, c]) => c === first)
     ? { _tag: "Domestic", country: first }
-    : { _tag: "NotDomestic", found }
+    : { _tag: "NotDomestic", found, countries: named ? found.map(([, c]) => c) : undefined }
+}
+
+/**
+ * A zone-less time on a cross-border lane, when it reads the same in the zone of every country
+ * of the lane (DE→AT, FR→ES: one civil time on both sides, daylight saving included): that
+ * instant, for there is nothing to guess. `undefined` when a country has no single zone in the
+ * table, or the zones read it differently (DE→GB, DE→PT), or it cannot be read.
+ */
+const sameOnBothSides = (
+  text: string,
+  countries: ReadonlyArray<string>,
+  zones: ReadonlyMap<string, string>
+): Instant.Instant | undefined => {
+  let agreed: Instant.Instant | undefined
+  for (const country of countries) {
+    const zone = zones.get(country)
+    if (zone === undefined) return undefined
+    let read: Either.Either<Instant.Instant, string>
+    try {
+      read = TimePolicy.parse(text, { _tag: "AssumeZone", zone })
+    } catch {
+      return undefined
+    }
+    if (Either.isLeft(read)) return undefined
+    if (agreed !== undefined && Instant.toMillis(agreed) !== Instant.toMillis(read.right)) return undefined
+    agreed = read.right
+  }
+  return agreed
 }
 
 const readTime = (c: Compiled, root: unknown, ev: FieldPath.Located): Either.Either<Instant.Instant, string> => {
@@ -450,6 +484,8 @@ const readTime = (c: Compiled, root: unknown, ev: FieldPath.Located): Either.Eit
         const domestic = readDomesticCountry(f.domesticCountry, root, ev)
         if (domestic._tag === "Domestic") code = domestic.country
         else {
+          const agreed = domestic.countries === undefined ? undefined : sameOnBothSides(v, domestic.countries, f.zones)
+          if (agreed !== undefined) return Either.right(agreed)
           because =
             ` (no country at ${f.zoneCountry.map((p) => `"${p.source}"`).join(" or ")}, and the shipment is not known to be domestic: ` +
             `${domestic.found.map(([p, c]) => `"${p}" is ${c}`).join(", ")})`

@@ -297,8 +297,10 @@ export type Signature = typeof Signature.Type
  * `domesticCountry` (optional, at least two paths, e.g. the shipment's origin and destination
  * country) is used only when `country` finds nothing: when every one of its paths is present and
  * they all name the same country, the shipment is domestic and its events are in that country.
- * When one is missing or they differ (a cross-border shipment), no country is guessed and the
- * time falls to `policy` (with `RequireZone`, the event is refused as `Invalid`).
+ * When they name different countries whose zones read the time as the same instant (DE→AT: one
+ * civil time on both sides, daylight saving included), that instant is used: nothing is guessed.
+ * When one is missing or their zones differ (DE→GB), no country is guessed and the time falls to
+ * `policy` (with `RequireZone`, the event is refused as `Invalid`).
  *
  * Do not list a shipment-level country (the origin's) as an alternative in `country`: it is then
  * used for every event without a country, on cross-border shipments too, where it is a guess.

@@ -285,6 +285,35 @@ describe("DhlUnified", () => {
     })
   )
 
+  it.effect("reads a country-less zone-less time on a cross-border lane whose countries keep the same civil time (DE→AT, DE→CH)", () =>
+    Effect.gen(function* () {
+      const lane = (destination: string) => {
+        const payload = fixture("dhl-cross-border.json") as { shipments: Array<{ destination: { address: Record<string, unknown> } }> }
+        payload.shipments[0]!.destination.address.countryCode = destination
+        return payload
+      }
+      for (const destination of ["AT", "CH"]) {
+        const observations = yield* MappingTestKit.ingest(DhlUnified.config, lane(destination), { secret: SECRET, receivedAt })
+        // 10:00 in Vienna or Zurich is 10:00 in Berlin: 08:00Z in summer, whichever is meant.
+        expect(MappingTestKit.toPlain(observations).map((o) => (o as { event: { occurredAt: string } }).event.occurredAt)).toEqual([
+          "2024-07-31T08:00:00.000Z",
+          "2024-07-30T16:05:00.000Z"
+        ])
+      }
+      // Not where the two sides differ (GB, PT: an hour apart) or one side has several zones (US).
+      for (const destination of ["GB", "PT", "US"]) {
+        const refused = yield* Effect.flip(MappingTestKit.ingest(DhlUnified.config, lane(destination), { secret: SECRET, receivedAt }))
+        expect(refused.message).toContain(`"^.destination.address.countryCode" is ${destination})`)
+      }
+      // A winter time in the hour Europe repeats when clocks go back reads the same on both
+      // sides too (the earlier instant, by the policy's rule).
+      const repeated = lane("AT")
+      ;(repeated.shipments[0] as unknown as { events: Array<{ timestamp: string }> }).events[0]!.timestamp = "2024-10-27T02:30:00"
+      const [delivered] = yield* MappingTestKit.ingest(DhlUnified.config, repeated, { secret: SECRET, receivedAt })
+      expect((MappingTestKit.toPlain([delivered!])[0] as { event: { occurredAt: string } }).event.occurredAt).toBe("2024-10-27T00:30:00.000Z")
+    })
+  )
+
   it.effect("refuses a zone-less time without a country on a cross-border shipment instead of reading it in the origin's zone", () =>
     Effect.gen(function* () {
       // DE -> GB, delivered in London at 10:00 BST (09:00Z); the event has no countryCode.
@@ -328,7 +357,7 @@ describe("DhlUnified", () => {
     })
   )
 
-  it.effect("a zone-less time without a country is read in the shipment's country only when origin and destination agree", () =>
+  it.effect("a zone-less time without a country is read in the shipment's country only when origin and destination agree on the time", () =>
     Effect.gen(function* () {
       const at = (origin: string | undefined, destination: string | undefined) =>
         MappingTestKit.ingest(
@@ -350,7 +379,8 @@ describe("DhlUnified", () => {
         )
       expect(yield* at("DE", "DE")).toBe("2024-01-15T09:00:00.000Z") // CET in January
       expect(yield* at("gb", "GB")).toBe("2024-01-15T10:00:00.000Z") // codes compare in any case
-      expect(yield* at("DE", "AT")).toBe("Invalid") // both UTC+1, still not the same country: no guess
+      expect(yield* at("DE", "AT")).toBe("2024-01-15T09:00:00.000Z") // two countries, one civil time: nothing to guess
+      expect(yield* at("DE", "GB")).toBe("Invalid") // an hour apart: which side was it?
       expect(yield* at("DE", undefined)).toBe("Invalid")
       expect(yield* at(undefined, undefined)).toBe("Invalid")
       expect(yield* at("US", "US")).toBe("Invalid") // domestic, but several zones
