@@ -76,8 +76,9 @@ describe("AfterShipCarrier.createTracker", () => {
           "429 TooManyRequests You have exceeded the API call rate limit. The default limit is 10 requests per second."
         )
 
-        // The test clock starts at 0: a reset at epoch second 12 is 12 s away.
-        fake.failNext({ _tag: "RateLimited", rateLimitReset: 12 })
+        // A reset 12 s after the server's clock (its Date header) is 12 s away, whatever this
+        // host's clock says (the test clock is at 0, the fake's in 2024).
+        fake.failNext({ _tag: "RateLimited", rateLimitReset: fixedNow().getTime() / 1000 + 12 })
         expect(failureOf(yield* Effect.exit(carrier.createTracker(request))).retryAfterMillis).toBe(12_000)
 
         fake.failNext({ _tag: "ServerError", status: 503 })

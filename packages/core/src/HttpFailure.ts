@@ -126,11 +126,29 @@ export const retryAfterMillis = (value: string | undefined, nowMillis: number): 
   // ("-5" and "Soon 5" as days of 2001, "a 2030" as 2030). They are GMT: the asctime form
   // ("Sun Nov  6 08:49:37 1994") does not say so, and `Date.parse` would read it in the host's
   // time zone.
+  const date = httpDate(trimmed)
+  return date === undefined ? undefined : clamp(date - nowMillis)
+}
+
+/** An HTTP-date in any of its three forms, in epoch milliseconds (`undefined`: not one). */
+const httpDate = (value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
   const asctime = asctimeDate.test(trimmed)
   if (!asctime && !zonedDate.test(trimmed)) return undefined
   const date = Date.parse(asctime ? `${trimmed} GMT` : trimmed)
-  return Number.isNaN(date) ? undefined : clamp(date - nowMillis)
+  return Number.isNaN(date) ? undefined : date
 }
+
+/**
+ * The far side's clock when it answered: its `Date` header (an HTTP-date) when it sent a valid
+ * one, else `nowMillis`. A `Retry-After` date or a reset time is a time on the far side's clock,
+ * so it is counted from this: a local clock minutes off neither stretches nor cuts the wait.
+ *
+ * @since 0.2.0
+ */
+export const farSideNow = (headers: Readonly<Record<string, string | undefined>>, nowMillis: number): number =>
+  httpDate(headers["date"]) ?? nowMillis
 
 /**
  * How many milliseconds until a rate-limit reset given in epoch seconds (as AfterShip's and
@@ -145,7 +163,8 @@ export const resetMillis = (value: string | undefined, nowMillis: number): numbe
 
 /**
  * How long the far side asked to wait: `Retry-After`, else (when `resetHeader` names one, e.g.
- * `x-ratelimit-reset`) the epoch-seconds reset header.
+ * `x-ratelimit-reset`) the epoch-seconds reset header. A date or a reset time is counted from
+ * the far side's own `Date` header when it sent one ({@link farSideNow}), else from `nowMillis`.
  *
  * @since 0.1.0
  */
@@ -153,9 +172,11 @@ export const waitMillis = (
   headers: Readonly<Record<string, string>>,
   nowMillis: number,
   options: { readonly resetHeader?: string | undefined } = {}
-): number | undefined =>
-  retryAfterMillis(headers["retry-after"], nowMillis) ??
-    (options.resetHeader !== undefined ? resetMillis(headers[options.resetHeader], nowMillis) : undefined)
+): number | undefined => {
+  const now = farSideNow(headers, nowMillis)
+  return retryAfterMillis(headers["retry-after"], now) ??
+    (options.resetHeader !== undefined ? resetMillis(headers[options.resetHeader], now) : undefined)
+}
 
 /**
  * What a vendor's error body says: the description (its error code and message) and, in

@@ -85,6 +85,21 @@ describe("HttpFailure.retryAfterMillis and waitMillis", () => {
     }
   })
 
+  it("counts a Retry-After date and a reset time from the far side's Date header, not the local clock", () => {
+    // The local clock runs 10 minutes fast; the server says it is 12:00:00 and asks for 12:01:30.
+    const fast = now + 10 * 60_000
+    const server = { date: new Date(now).toUTCString() }
+    expect(HttpFailure.waitMillis({ ...server, "retry-after": new Date(now + 90_000).toUTCString() }, fast)).toBe(90_000)
+    expect(
+      HttpFailure.waitMillis({ ...server, "x-ratelimit-reset": String(now / 1000 + 12) }, fast, { resetHeader: "x-ratelimit-reset" })
+    ).toBe(12_000)
+    // Delay-seconds need no clock; without a (valid) Date header the local clock is all there is.
+    expect(HttpFailure.waitMillis({ ...server, "retry-after": "5" }, fast)).toBe(5000)
+    expect(HttpFailure.waitMillis({ date: "yesterday", "retry-after": new Date(fast + 90_000).toUTCString() }, fast)).toBe(90_000)
+    expect(HttpFailure.farSideNow({}, fast)).toBe(fast)
+    expect(HttpFailure.farSideNow({ date: "Wed Jan  1 12:00:00 2025" }, fast)).toBe(now)
+  })
+
   it("a value that is neither delay-seconds nor an HTTP date is unreadable, not a date in 2001", () => {
     for (const value of ["-5", "+30", ".5", "5.", "1 2"]) {
       expect(HttpFailure.retryAfterMillis(value, now)).toBeUndefined()

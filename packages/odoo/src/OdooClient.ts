@@ -32,7 +32,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { PortError } from "@waybill/core"
+import { HttpFailure, PortError } from "@waybill/core"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -270,7 +270,8 @@ interface Exchange {
   readonly status: number
   readonly contentType: string
   readonly text: string
-  readonly retryAfter: string | undefined
+  /** The wait a 429 or 503 asked for (`Retry-After`, a date counted on the server's clock). */
+  readonly retryAfterMillis: number | undefined
 }
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -279,14 +280,6 @@ const compact = (record: Readonly<Record<string, unknown>>): Record<string, unkn
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(record)) if (v !== undefined) out[k] = v
   return out
-}
-
-const retryAfterMillis = (header: string | undefined): number | undefined => {
-  if (header === undefined) return undefined
-  const seconds = Number(header)
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000)
-  const at = Date.parse(header)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
 }
 
 const snippet = (text: string): string => {
@@ -375,11 +368,15 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
       const run = http.execute(request).pipe(
         Effect.tap((response) => noteDate(response.headers["date"])),
         Effect.flatMap((response) =>
-          Effect.map(response.text, (text): Exchange => ({
+          Effect.zipWith(response.text, Clock.currentTimeMillis, (text, now): Exchange => ({
             status: response.status,
             contentType: response.headers["content-type"] ?? "",
             text,
-            retryAfter: response.headers["retry-after"]
+            // Delay-seconds or an HTTP-date only (core's reading), a date counted from the
+            // server's own `Date` header: a skewed local clock does not change the wait.
+            retryAfterMillis: response.status === 429 || response.status === 503
+              ? HttpFailure.waitMillis(response.headers, now)
+              : undefined
           }))
         ),
         Effect.scoped,
@@ -396,7 +393,7 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
     /** Status handling shared by both transports for responses that are not Odoo JSON. */
     const httpFailure = (method: string, ex: Exchange, what: string) => {
       const reason = OdooFault.reasonOfStatus(ex.status)
-      const after = ex.status === 429 || ex.status === 503 ? retryAfterMillis(ex.retryAfter) : undefined
+      const after = ex.retryAfterMillis
       const description = ex.status === 400
         ? `malformed request (HTTP 400): ${snippet(ex.text)}`
         : ex.status === 404
@@ -461,7 +458,7 @@ export const make = (options: Options): Effect.Effect<OdooClientShape, never, Ht
           : undefined
         const fault = OdooFault.fromJson2Body(ex.status, parsed)
         if (fault !== undefined) {
-          const after = ex.status === 429 || ex.status === 503 ? retryAfterMillis(ex.retryAfter) : undefined
+          const after = ex.retryAfterMillis
           return yield* Effect.fail(OdooFault.toErpError(fault, label, { retryAfterMillis: after }))
         }
         return yield* Effect.fail(

@@ -191,6 +191,17 @@ describe("failures and their reasons", () => {
         // and the next call goes through
         expect(yield* client.searchCount("res.partner", D.eq("id", 3))).toBe(1)
 
+        // A Retry-After date is counted from the server's Date header, not this host's clock
+        // (here years apart): the server asked for 90 s, and 90 s it is.
+        const serverNow = Date.UTC(2021, 5, 1, 8, 0, 0)
+        fake.failNext(
+          { model: "res.partner" },
+          OdooFake.http(503, {
+            headers: { date: new Date(serverNow).toUTCString(), "retry-after": new Date(serverNow + 90_000).toUTCString() }
+          })
+        )
+        expect((yield* failure(client.searchCount("res.partner", D.all))).retryAfterMillis).toBe(90_000)
+
         // a malformed request (HTTP 400 HTML) is a client bug
         fake.failNext({ model: "res.partner" }, OdooFake.http(400, { body: "Invalid JSON data" }))
         const malformed = yield* failure(client.searchCount("res.partner", D.all))

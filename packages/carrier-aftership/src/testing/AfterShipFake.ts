@@ -181,7 +181,8 @@ export const make = (options: Options = {}): Effect.Effect<AfterShipFake, never,
         if (fault._tag === "ServerError") {
           return send(fault.status ?? 500, { meta: meta(fault.status ?? 500, "InternalError", "Something went wrong on AfterShip's end."), data: {} })
         }
-        const headers: Record<string, string> = {}
+        // Its own clock's time, as a server's reset time and Date header come from one clock.
+        const headers: Record<string, string> = { date: now().toUTCString() }
         if (fault.retryAfter !== undefined) headers["retry-after"] = fault.retryAfter
         if (fault.rateLimitReset !== undefined) {
           headers["x-ratelimit-reset"] = String(fault.rateLimitReset)
