@@ -407,23 +407,17 @@ const fromTrackingEach = (
   fallbackMillis: number | undefined
 ): Effect.Effect<CarrierPort.Parsed> => {
   const checkpoints = tracking.checkpoints ?? []
-  const perCheckpoint = checkpoints.length === 0
-    ? [Effect.either(Effect.map(ownTag(tracking, options, path, fallbackMillis), Option.some))]
-    : checkpoints.map((entry, i) => {
-      const at = `${path}.checkpoints.${i}`
-      return Effect.either(
-        Effect.flatMap(decode(Checkpoint, entry, at, "fromTracking"), (c) => fromCheckpoint(tracking, c, options, at))
-      )
-    })
-  return Effect.map(Effect.all(perCheckpoint), (results) => {
-    const observations: Array<CarrierPort.Observation> = []
-    const unreadable: Array<string> = []
-    for (const result of results) {
-      if (Either.isLeft(result)) unreadable.push(result.left.description)
-      else if (Option.isSome(result.right)) observations.push(result.right.value)
-    }
-    return { observations, unreadable }
-  })
+  return CarrierAdapter.eachEvent(
+    checkpoints.length === 0
+      ? [Effect.map(ownTag(tracking, options, path, fallbackMillis), (o) => [o])]
+      : checkpoints.map((entry, i) => {
+        const at = `${path}.checkpoints.${i}`
+        return Effect.map(
+          Effect.flatMap(decode(Checkpoint, entry, at, "fromTracking"), (c) => fromCheckpoint(tracking, c, options, at)),
+          Option.toArray
+        )
+      })
+  )
 }
 
 /**

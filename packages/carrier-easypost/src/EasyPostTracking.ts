@@ -341,23 +341,14 @@ const fromTrackerEach = (
   options: Options,
   path: string
 ): Effect.Effect<CarrierPort.Parsed> => {
-  const perEntry = tracker.tracking_details.length === 0
-    ? [Effect.either(ownStatus(tracker, options, path))]
-    : tracker.tracking_details.map((entry, i) => {
-      const at = `${path}.tracking_details.${i}`
-      return Effect.either(
-        Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at))
-      )
-    })
-  return Effect.map(Effect.all(perEntry), (results) => {
-    const observations: Array<CarrierPort.Observation> = []
-    const unreadable: Array<string> = []
-    for (const result of results) {
-      if (Either.isRight(result)) observations.push(...result.right)
-      else unreadable.push(result.left.description)
-    }
-    return { observations, unreadable }
-  })
+  return CarrierAdapter.eachEvent(
+    tracker.tracking_details.length === 0
+      ? [ownStatus(tracker, options, path)]
+      : tracker.tracking_details.map((entry, i) => {
+        const at = `${path}.tracking_details.${i}`
+        return Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at))
+      })
+  )
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>

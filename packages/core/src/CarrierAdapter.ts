@@ -325,3 +325,30 @@ export const observation = (
     return { description: `cannot build a canonical event from ${path}: ${text}`, cause: safe }
   })
 }
+
+/**
+ * Reads a request event by event, for a port's `parseEach`: runs each event's effect, keeps the
+ * observations of those that succeed (an event may give none or several), and names each one
+ * that fails by its error's description, which should say where in the body it is.
+ *
+ * @example
+ * ```ts
+ * const parsed = yield* CarrierAdapter.eachEvent(
+ *   body.scans.map((scan, i) => Effect.flatMap(decodeScan(scan, `scans.${i}`), toObservations))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const eachEvent = (
+  events: ReadonlyArray<Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError>>
+): Effect.Effect<CarrierPort.Parsed> =>
+  Effect.map(Effect.all(events.map(Effect.either)), (results) => {
+    const observations: Array<CarrierPort.Observation> = []
+    const unreadable: Array<string> = []
+    for (const result of results) {
+      if (Either.isRight(result)) observations.push(...result.right)
+      else unreadable.push(result.left.description)
+    }
+    return { observations, unreadable }
+  })

@@ -98,6 +98,37 @@ describe("CarrierAdapter.observation", () => {
   })
 })
 
+describe("CarrierAdapter.eachEvent", () => {
+  it.effect("keeps every observation of the events that read, in order, and names each that does not", () =>
+    Effect.gen(function* () {
+      const observation = (n: number) =>
+        new CarrierPort.Observation({
+          trackingNumber: "1",
+          event: {
+            _tag: "StatusReported",
+            id: CarrierAdapter.eventId("acme/1", [n]),
+            source: "acme",
+            occurredAt: receivedAt,
+            receivedAt,
+            raw: new ShipmentEvent.RawCode({ code: "transit" }),
+            status: "in_transit"
+          } as ShipmentEvent.Draft
+        })
+      const unreadable = (path: string) =>
+        Effect.fail(new PortError.CarrierError({ reason: "Invalid", module: "acme", method: "parse", description: `${path}: no time` }))
+      const parsed = yield* CarrierAdapter.eachEvent([
+        Effect.succeed([observation(0), observation(1)]),
+        unreadable("scans.1"),
+        Effect.succeed([]),
+        Effect.succeed([observation(3)]),
+        unreadable("scans.4")
+      ])
+      expect(parsed.observations.map((o) => o.event.id)).toEqual([0, 1, 3].map((n) => CarrierAdapter.eventId("acme/1", [n])))
+      expect(parsed.unreadable).toEqual(["scans.1: no time", "scans.4: no time"])
+      expect(yield* CarrierAdapter.eachEvent([])).toEqual({ observations: [], unreadable: [] })
+    }))
+})
+
 describe("CarrierAdapter.tracker and layer", () => {
   it.effect("a tracker from the API answer, or a typed Invalid naming what could not be read", () =>
     Effect.gen(function*() {
