@@ -427,11 +427,15 @@ const isTransportLevel = (reason: PortError.Reason) =>
   reason === "Timeout" || reason === "Transport" || reason === "Unavailable"
 
 /** The error as stored (last error, dead letter), with its description as `describe` shows it. */
-const encodeFailure = (e: PortError.PortFailure | MissingPort, describe: (description: string) => string): string => {
+const encodeFailure = (
+  e: PortError.PortFailure | MissingPort | PredecessorNotDone,
+  describe: (description: string) => string
+): string => {
   const { _tag, reason, module, method } = e
   const description = describe(e.description)
   const status = "status" in e ? e.status : undefined
   const retryAfterMillis = "retryAfterMillis" in e ? e.retryAfterMillis : undefined
+  const predecessor = "predecessor" in e ? e.predecessor : undefined
   return JSON.stringify({
     _tag,
     reason,
@@ -439,7 +443,8 @@ const encodeFailure = (e: PortError.PortFailure | MissingPort, describe: (descri
     method,
     description,
     ...(status !== undefined ? { status } : {}),
-    ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
+    ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {}),
+    ...(predecessor !== undefined ? { predecessor } : {})
   })
 }
 
@@ -663,14 +668,8 @@ export const make = (
             `its dead letter was removed); replay this letter to run it anyway, or remove it`
         })
         const { leaseToken: _t, leaseExpiresAt: _e, after: _a, ...stored } = action
-        const encoded = JSON.stringify({
-          _tag: error._tag,
-          reason: error.reason,
-          module: error.module,
-          method: error.method,
-          description: error.description,
-          predecessor: error.predecessor
-        })
+        // The description names action keys only: nothing to withhold.
+        const encoded = encodeFailure(error, (d) => d)
         yield* bury(action, error, encoded, error.description, action.attempts, yield* Clock.currentTimeMillis, stored)
         return true
       })
