@@ -15,6 +15,7 @@
  *   status to it and post a chatter note; on every delivered event validate the picking; on
  *   every exception event open a task. It never invoices, which only flatters it.
  */
+import "./built.js"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

@@ -4,6 +4,8 @@
  *
  *   pnpm --filter @waybill/bench pipeline [shipments=50000] [rounds=3]
  *
+ * It measures the built packages (`pnpm build` first; `./built.ts` refuses a stale build).
+ *
  * Each event arrives as a signed carrier webhook body (HMAC-SHA256 hex over the raw bytes),
  * handed to the pipeline in batches of 256 messages the way a Worker takes them off the transport
  * (`BENCH_BATCH=1` measures one message at a time). `BENCH_PROFILE=out.cpuprofile` writes a CPU
@@ -15,6 +17,7 @@
  * state + event + audit entry + outbox actions to the in-memory store. The baseline is `JSON.parse` of the same bodies plus a
  * `Map` update per shipment. Figures are medians of the rounds; the ratio is pipeline/baseline.
  */
+import "./built.js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"

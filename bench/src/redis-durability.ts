@@ -10,6 +10,7 @@
  * the same servers. Each commit: a 500-byte record, one event, one audit entry, one outbox
  * action, one seen mark. Figures are medians of the rounds; the ratio is durable/asynchronous.
  */
+import "./built.js"
 import type { Store } from "@waybill/core"
 import { RedisStore } from "@waybill/store-redis"
 import { RedisServers } from "@waybill/store-redis/testing"

@@ -10,6 +10,7 @@
  * not dispatched: its actions are reported as pending (`o:`, queues); once done, each leaves a
  * done mark (`dn:`) instead. Every key the bench wrote is deleted afterwards.
  */
+import "./built.js"
 import { Pipeline } from "@waybill/core"
 import { Histories } from "@waybill/core/simulation"
 import { RedisStore } from "@waybill/store-redis"
