@@ -24,7 +24,11 @@ const quotes = [...guide.matchAll(/<!-- snippet: (\S+?)#(\S+) -->\n```ts\n([\s\S
 
 describe("docs/getting-started.md", () => {
   it("quotes every snippet region exactly as it is in the compiled files", () => {
-    const files = ["examples/distributor/src/snippets/EffectHost.ts", "examples/distributor/src/snippets/PromiseHost.ts"]
+    const files = [
+      "examples/distributor/src/snippets/EffectHost.ts",
+      "examples/distributor/src/snippets/PromiseHost.ts",
+      "examples/distributor/src/snippets/PromiseHostRedis.ts"
+    ]
     const expected = files.flatMap((file) => [...regions(file)].map(([region, code]) => ({ file, region, code })))
     expect(expected.length).toBeGreaterThanOrEqual(6)
     expect(quotes.map((q) => `${q.file}#${q.region}`).sort()).toEqual(expected.map((e) => `${e.file}#${e.region}`).sort())

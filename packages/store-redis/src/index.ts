@@ -7,6 +7,8 @@
  */
 
 /** @since 0.2.0 */
+export * as RedisBackend from "./RedisBackend.js"
+/** @since 0.2.0 */
 export * as RedisRateLimit from "./RedisRateLimit.js"
 /** @since 0.1.0 */
 export * as RedisStore from "./RedisStore.js"
