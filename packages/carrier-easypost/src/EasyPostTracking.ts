@@ -409,6 +409,47 @@ export const fromEventEach = (
   })
 
 /**
+ * {@link fromPayload}, entry by entry, for what a host polls (`GET /trackers`, `GET
+ * /trackers/:id`) as well as for webhooks: the observations of every scan that can be read, and
+ * one line for each that cannot (`CarrierPort.Parsed`), naming it by its path and what is wrong
+ * with it (`trackers.2.tracking_details.0.datetime: "yesterday" is not a date and time …`; never a
+ * personal value). In a tracker list, a tracker whose own fields are of the wrong
+ * shape (no `tracking_code`, `tracking_details` not a list) is one unreadable line and the other
+ * trackers are still read: they are other shipments. A payload that is none of the three, or an
+ * `Event` or single Tracker of the wrong shape, still fails as in {@link fromPayload}.
+ *
+ * Hand `unreadable` to the pipeline as the request's unreadable part (`CarrierPort.parseEach`)
+ * or keep it as a dead letter: nothing of it may be dropped silently.
+ *
+ * @since 0.2.0
+ */
+export const fromPayloadEach = (
+  json: unknown,
+  options: Options
+): Effect.Effect<CarrierPort.Parsed, PortError.CarrierError> => {
+  if (typeof json === "object" && json !== null && !Array.isArray(json)) {
+    const record = json as Record<string, unknown>
+    if (record["object"] === "Event") return fromEventEach(json, options)
+    const trackers = record["trackers"]
+    if (Array.isArray(trackers)) {
+      return Effect.map(
+        Effect.forEach(trackers, (t, i) =>
+          decode(TrackerEntries, t, `trackers.${i}`, "fromPayload").pipe(
+            Effect.matchEffect({
+              // This tracker alone cannot be read: the list's other trackers still are.
+              onFailure: (e) => Effect.succeed<CarrierPort.Parsed>({ observations: [], unreadable: [e.description] }),
+              onSuccess: (tracker) => fromTrackerEach(tracker, options, `trackers.${i}`)
+            })
+          )),
+        (parts) => ({ observations: parts.flatMap((p) => p.observations), unreadable: parts.flatMap((p) => p.unreadable) })
+      )
+    }
+    return Effect.flatMap(decode(TrackerEntries, json, "", "fromPayload"), (tracker) => fromTrackerEach(tracker, options, "tracker"))
+  }
+  return Effect.fail(invalid("fromPayload", "(root): expected an EasyPost Event, Tracker or tracker list object"))
+}
+
+/**
  * Normalizes any EasyPost tracking payload: an `Event`, a `Tracker`, or a tracker list
  * (`{ "trackers": [...] }`, as `GET /trackers` answers).
  *

@@ -34,6 +34,18 @@ ParserFuzz.run({
         EasyPostTracking.fromPayload(value, { source: "easypost", timePolicy: { _tag: "AssumeUtc" }, receivedAt: Fixtures.receivedAt })
     },
     {
+      name: "EasyPostTracking.fromPayloadEach",
+      decode: (value) => Effect.map(EasyPostTracking.fromPayloadEach(value, tracking), (parsed) => parsed.observations)
+    },
+    {
+      name: "EasyPostTracking.fromPayloadEach, a tracker list with arbitrary trackers beside the recorded one",
+      decode: (value) => Effect.map(EasyPostTracking.fromPayloadEach(value, tracking), (parsed) => parsed.observations),
+      arbitrary: FastCheck.array(FastCheck.anything(), { maxLength: 3 }).map((others) => {
+        const sample = JSON.parse(new TextDecoder().decode(body))
+        return { trackers: [sample.result, ...others] }
+      })
+    },
+    {
       name: "EasyPostTracking.fromEventEach, a tracker.updated event with an arbitrary result",
       decode: (value) => Effect.map(EasyPostTracking.fromEventEach(value, tracking), (parsed) => parsed.observations),
       arbitrary: FastCheck.anything().map((result) => ({ id: "evt_1", object: "Event", description: "tracker.updated", result }))

@@ -115,3 +115,56 @@ describe("EasyPostTracking on the recorded fixtures", () => {
       expect(exit.cause.error.description).toMatch(/^tracking_details\.1\.status: Expected string, actual 42/)
     }))
 })
+
+describe("EasyPostTracking.fromPayloadEach", () => {
+  const fixtures = ["tracker-create.json", "tracker-retrieve.json", "trackers-list.json", "event-tracker-updated-webhook.json"]
+
+  it.effect("reads every recorded payload as fromPayload does, with nothing unreadable", () =>
+    Effect.gen(function*() {
+      for (const name of fixtures) {
+        const whole = yield* EasyPostTracking.fromPayload(Fixtures.json(name), options)
+        const each = yield* EasyPostTracking.fromPayloadEach(Fixtures.json(name), options)
+        expect(each.unreadable).toEqual([])
+        expect(each.observations.map(summarize)).toEqual(whole.map(summarize))
+        expect(each.observations.map((o) => o.event.id)).toEqual(whole.map((o) => o.event.id))
+      }
+    }))
+
+  it.effect("a tracker list keeps every readable scan and names each scan or tracker it cannot read", () =>
+    Effect.gen(function*() {
+      const list = Fixtures.json("trackers-list.json") as { trackers: Array<Record<string, any>> }
+      const good = list.trackers[0]!
+      const badScan = structuredClone(good)
+      badScan.tracking_code = "EZ2000000002"
+      badScan.tracking_details[1].datetime = "yesterday"
+      const noCode = { ...structuredClone(good), tracking_code: undefined }
+      const payload = { trackers: [good, badScan, noCode] }
+      // The whole payload is refused by fromPayload …
+      expect(Exit.isFailure(yield* Effect.exit(EasyPostTracking.fromPayload(payload, options)))).toBe(true)
+      // … while fromPayloadEach keeps the first tracker's two scans and the second's first.
+      const each = yield* EasyPostTracking.fromPayloadEach(payload, options)
+      expect(each.observations.map((o) => [o.trackingNumber, summarize(o).occurredAt])).toEqual([
+        ["EZ1000000001", "2025-04-09T20:40:17.000Z"],
+        ["EZ1000000001", "2025-04-10T09:17:17.000Z"],
+        ["EZ2000000002", "2025-04-09T20:40:17.000Z"]
+      ])
+      expect(each.unreadable).toHaveLength(2)
+      expect(each.unreadable[0]).toMatch(/^trackers\.1\.tracking_details\.1\.datetime/)
+      expect(each.unreadable[1]).toMatch(/^trackers\.2\.tracking_code/)
+    }))
+
+  it.effect("a single tracker keeps its readable scans; what is none of the three still fails as Invalid", () =>
+    Effect.gen(function*() {
+      const broken = structuredClone(Fixtures.json("tracker-create.json")) as Record<string, any>
+      broken.tracking_details[0].status = 42
+      const each = yield* EasyPostTracking.fromPayloadEach(broken, options)
+      expect(each.observations.map((o) => summarize(o).occurredAt)).toEqual(["2025-04-10T09:17:17.000Z"])
+      expect(each.unreadable).toHaveLength(1)
+      expect(each.unreadable[0]).toMatch(/tracking_details\.0\.status: Expected string, actual 42/)
+      for (const nonsense of [[], "x", null, { object: "Tracker" }]) {
+        const exit = yield* Effect.exit(EasyPostTracking.fromPayloadEach(nonsense, options))
+        if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected Invalid for ${JSON.stringify(nonsense)}`)
+        expect(exit.cause.error.reason).toBe("Invalid")
+      }
+    }))
+})
