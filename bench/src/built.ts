@@ -4,7 +4,7 @@
  * about a fifth of its speed). Imported first by each benchmark: it stops with a clear message when
  * a package's sources are newer than its build, so a figure is never taken on stale code.
  */
-import { readdirSync, statSync } from "node:fs"
+import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -26,7 +26,14 @@ const newest = (dir: string): number => {
   return max
 }
 
-const stale = readdirSync(packages).filter((name) => {
+/** The workspace packages the benchmarks import (`@waybill/core` → `packages/core`). */
+const used = Object.keys(
+  (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { dependencies: Record<string, string> }).dependencies
+)
+  .filter((name) => name.startsWith("@waybill/"))
+  .map((name) => name.slice("@waybill/".length))
+
+const stale = used.filter((name) => {
   const src = newest(join(packages, name, "src"))
   return src > 0 && newest(join(packages, name, "dist")) < src
 })
