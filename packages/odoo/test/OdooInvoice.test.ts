@@ -97,6 +97,38 @@ describe("an order shipped in two deliveries", () => {
     }).pipe(Effect.provide(FetchLayer)))
 })
 
+describe("a delivery with nothing of its own to invoice", () => {
+  it.scopedLive("is not answered with another delivery's invoice (the backorder not yet delivered, invoice policy delivery)", () =>
+    Effect.gen(function*() {
+      const { fake, release, shipment, validated } = yield* splitOrder("delivery")
+      const released1 = yield* release(yield* validated(0))
+      // the backorder is released before Odoo knows it delivered (a dispatch policy, a validation
+      // done elsewhere late): nothing of it can be invoiced yet, and the first delivery's invoice
+      // is not its own
+      const error = yield* Effect.flip(release(yield* shipment(1)))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("nothing to invoice")
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([released1.invoice.refs.odoo!.id])
+      // once delivered, it gets its own invoice
+      const released2 = yield* release(yield* validated(1))
+      expect(released2.created).toBe(true)
+      expect(released2.invoice.id).not.toBe(released1.invoice.id)
+      expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a second key of the same delivery still adopts the delivery's invoice", () =>
+    Effect.gen(function*() {
+      const { erp, fake, release, validated } = yield* splitOrder("delivery")
+      const first = yield* validated(0)
+      const released1 = yield* release(first)
+      yield* validated(1)
+      const again = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key("another-key"), shipment: first }))
+      expect(again.created).toBe(false)
+      expect(again.invoice.id).toBe(released1.invoice.id)
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([released1.invoice.refs.odoo!.id])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
 describe("an order cancelled in Odoo", () => {
   it.scopedLive("after an earlier delivery was invoiced: the release fails permanently, naming the cancellation", () =>
     Effect.gen(function*() {
