@@ -1291,10 +1291,25 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           const context = { active_model: "sale.order", active_ids: [so], active_id: so }
           const wizard = yield* client.create("sale.advance.payment.inv", { advance_payment_method: "delivered" }, { context })
           const action = yield* client.call("sale.advance.payment.inv", "create_invoices", { ids: [wizard], context })
-          const invoiceId = isRecord(action) && typeof action.res_id === "number" ? action.res_id : undefined
-          if (invoiceId === undefined) {
-            return yield* Effect.fail(fail("releaseInvoice", "Bug", `create_invoices answered without an invoice id: ${JSON.stringify(action)}`))
-          }
+          // Odoo 17+ answers with the new invoice (`res_id`); Odoo 16 answers `act_window_close`
+          // (the invoice only with context `open_invoices`, and then every invoice of the order):
+          // without `res_id`, the invoice is the one the order did not have before.
+          const invoiceId = isRecord(action) && typeof action.res_id === "number" ? action.res_id : yield* Effect.gen(function*() {
+            const after = (yield* client.read("sale.order", [so], { fields: { invoice_ids: OdooField.X2many } }))[0]
+            const made = (after?.invoice_ids ?? []).filter((id) => !order.invoice_ids.includes(id))
+            if (made.length !== 1) {
+              // several: another process invoiced the order at the same time (a retry tells them
+              // apart by their markers); none: Odoo made no invoice and said nothing
+              return yield* Effect.fail(fail(
+                "releaseInvoice",
+                made.length > 1 ? "Conflict" : "Bug",
+                `create_invoices made ${made.length} invoices of ${order.name}${made.length > 0 ? ` (account.move ${made.join(", ")})` : ""}, not one: ${
+                  JSON.stringify(action)
+                }`
+              ))
+            }
+            return made[0]!
+          })
           // Cut down to this delivery and marked in one write (one transaction).
           const trim = yield* trimCommands(invoiceId, delivery)
           yield* client.write("account.move", [invoiceId], {

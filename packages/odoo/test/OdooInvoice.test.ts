@@ -5,6 +5,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ErpPort, Instant, type Shipment } from "@waybill/core"
 import * as Effect from "effect/Effect"
+import * as OdooClient from "../src/OdooClient.js"
+import * as OdooErp from "../src/OdooErp.js"
 import { OdooFake } from "../src/testing/index.js"
 import { connect, FetchLayer, intakeOf, key } from "./helpers.js"
 
@@ -126,6 +128,37 @@ describe("a delivery with nothing of its own to invoice", () => {
       expect(again.created).toBe(false)
       expect(again.invoice.id).toBe(released1.invoice.id)
       expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([released1.invoice.refs.odoo!.id])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("the invoice wizard's answer", () => {
+  it.scopedLive("without the invoice's id (Odoo 16 answers act_window_close): the invoice made is released, not failed as a Bug", () =>
+    Effect.gen(function*() {
+      const { erp: first, fake, orderId, release, shipment, validated } = yield* splitOrder("order")
+      const released1 = yield* release(yield* validated(0))
+      // a second adapter whose server answers `create_invoices` as Odoo 16 does
+      const client = yield* OdooClient.make(fake.clientOptions())
+      const sixteen: OdooClient.OdooClientShape = {
+        ...client,
+        call: (model, method, opts) =>
+          model === "sale.advance.payment.inv" && method === "create_invoices"
+            ? Effect.as(client.call(model, method, opts), { type: "ir.actions.act_window_close" })
+            : client.call(model, method, opts)
+      }
+      const erp = yield* OdooErp.make().pipe(Effect.provideService(OdooClient.OdooClient, sixteen))
+      yield* validated(1)
+      const second = yield* shipment(1)
+      const released2 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+      expect(released2.created).toBe(true)
+      expect(released2.invoice.state).toBe("posted")
+      expect(released2.invoice.id).not.toBe(released1.invoice.id)
+      expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toHaveLength(2)
+      expect(fake.admin.read("sale.order", [orderId], ["invoice_status"])[0]!.invoice_status).toBe("invoiced")
+      // the first adapter's retry of the second key finds that invoice
+      const again = yield* first.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+      expect(again.created).toBe(false)
+      expect(again.invoice.id).toBe(released2.invoice.id)
     }).pipe(Effect.provide(FetchLayer)))
 })
 
