@@ -1131,7 +1131,14 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
     /** Customer invoices, and the drafts of them that Odoo made credit notes. */
     const invoiceOrDraftRefund = D.or(D.eq("move_type", "out_invoice"), D.and(D.eq("move_type", "out_refund"), D.eq("state", "draft")))
 
-    const withMarker = (ref: string | null, marker: string) => (ref !== null && ref !== "" ? `${ref} [${marker}]` : `[${marker}]`)
+    /**
+     * An invoice's `ref` marked with the key that released it and the shipment it bills: a
+     * shipment's invoice is found by either, never taken for another shipment's.
+     */
+    const withMarker = (ref: string | null, marker: string, shipment: string) => {
+      const marks = `[${marker}] [${shipment}]`
+      return ref !== null && ref !== "" ? `${ref} ${marks}` : marks
+    }
 
     /**
      * What one delivery ships of each order line. Odoo invoices an order, not a delivery
@@ -1220,6 +1227,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         }
         const so = orderId
         const marker = keyMarker(request.key)
+        const shipmentMark = shipmentMarker(request.shipment.id)
         return yield* locks.withLock(`sale.order:${so}`, Effect.gen(function*() {
           // A first call cannot have created an invoice for this key yet; later ones look it up.
           const mine = (yield* Dispatcher.Attempt.isFirst) ? [] : yield* client.searchRead(
@@ -1238,6 +1246,17 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           if (order.state === "cancel") {
             return yield* Effect.fail(fail("releaseInvoice", "Invalid", `${order.name} is cancelled in Odoo: no invoice is released`))
           }
+          // The order's invoices, when it has any: one already marked as this shipment's (released
+          // under another key) is its invoice; no second one is made for it.
+          const existing = order.invoice_ids.length === 0 ? [] : yield* client.searchRead(
+            "account.move",
+            D.and(D.isIn("id", order.invoice_ids), invoiceOrDraftRefund, D.ne("state", "cancel")),
+            { fields: invoiceFields, order: "id desc" }
+          )
+          const own = existing.find((m) => (m.ref ?? "").includes(shipmentMark))
+          if (own !== undefined) {
+            return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, yield* posted(own)), created: false })
+          }
           const lines = yield* client.searchRead("sale.order.line", D.eq("order_id", so), {
             fields: { qty_to_invoice: Schema.Number, is_delivery: Schema.Boolean, display_type: OdooField.Text }
           })
@@ -1248,41 +1267,53 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           )
           if (!pending) {
             // Nothing left to invoice: an earlier attempt created the invoice and lost the answer
-            // before marking it (or someone invoiced by hand). Adopt it, never create another.
-            const existing = order.invoice_ids.length === 0 ? [] : yield* client.searchRead(
-              "account.move",
-              D.and(D.isIn("id", order.invoice_ids), invoiceOrDraftRefund, D.ne("state", "cancel")),
-              { fields: invoiceFields, order: "id desc" }
-            )
-            const unmarked = existing.find((m) => !(m.ref ?? "").includes("waybill-key:"))
-            const adopted = unmarked ?? existing[0]
+            // before marking it (or someone invoiced by hand). Adopt it, never create another. An
+            // invoice marked for another shipment is that shipment's, never this one's.
+            const adopted = existing.find((m) => !(m.ref ?? "").includes("waybill-key:"))
             if (adopted === undefined) {
               return yield* Effect.fail(
-                fail("releaseInvoice", "Invalid", `${order.name} has nothing to invoice: no delivered quantity waits for an invoice`)
+                fail(
+                  "releaseInvoice",
+                  "Invalid",
+                  `${order.name} has nothing to invoice for delivery stock.picking ${pickingId}: no delivered quantity of it waits for an invoice`
+                )
               )
             }
-            if (unmarked !== undefined) {
-              // A draft (the one a crash left before it was cut down and marked) holds no more than
-              // this delivery; a posted invoice is taken as it is.
-              const trim = adopted.state === "draft" ? yield* trimCommands(adopted.id, delivery) : []
-              yield* client.write("account.move", [adopted.id], {
-                ref: withMarker(adopted.ref, marker),
-                ...(trim.length > 0 ? { invoice_line_ids: trim } : {})
-              })
-            }
+            // A draft (the one a crash left before it was cut down and marked) holds no more than
+            // this delivery; a posted invoice is taken as it is.
+            const trim = adopted.state === "draft" ? yield* trimCommands(adopted.id, delivery) : []
+            yield* client.write("account.move", [adopted.id], {
+              ref: withMarker(adopted.ref, marker, shipmentMark),
+              ...(trim.length > 0 ? { invoice_line_ids: trim } : {})
+            })
             return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, yield* posted(adopted)), created: false })
           }
           const context = { active_model: "sale.order", active_ids: [so], active_id: so }
           const wizard = yield* client.create("sale.advance.payment.inv", { advance_payment_method: "delivered" }, { context })
           const action = yield* client.call("sale.advance.payment.inv", "create_invoices", { ids: [wizard], context })
-          const invoiceId = isRecord(action) && typeof action.res_id === "number" ? action.res_id : undefined
-          if (invoiceId === undefined) {
-            return yield* Effect.fail(fail("releaseInvoice", "Bug", `create_invoices answered without an invoice id: ${JSON.stringify(action)}`))
-          }
+          // Odoo 17+ answers with the new invoice (`res_id`); Odoo 16 answers `act_window_close`
+          // (the invoice only with context `open_invoices`, and then every invoice of the order):
+          // without `res_id`, the invoice is the one the order did not have before.
+          const invoiceId = isRecord(action) && typeof action.res_id === "number" ? action.res_id : yield* Effect.gen(function*() {
+            const after = (yield* client.read("sale.order", [so], { fields: { invoice_ids: OdooField.X2many } }))[0]
+            const made = (after?.invoice_ids ?? []).filter((id) => !order.invoice_ids.includes(id))
+            if (made.length !== 1) {
+              // several: another process invoiced the order at the same time (a retry tells them
+              // apart by their markers); none: Odoo made no invoice and said nothing
+              return yield* Effect.fail(fail(
+                "releaseInvoice",
+                made.length > 1 ? "Conflict" : "Bug",
+                `create_invoices made ${made.length} invoices of ${order.name}${made.length > 0 ? ` (account.move ${made.join(", ")})` : ""}, not one: ${
+                  JSON.stringify(action)
+                }`
+              ))
+            }
+            return made[0]!
+          })
           // Cut down to this delivery and marked in one write (one transaction).
           const trim = yield* trimCommands(invoiceId, delivery)
           yield* client.write("account.move", [invoiceId], {
-            ref: withMarker(order.client_order_ref, marker),
+            ref: withMarker(order.client_order_ref, marker, shipmentMark),
             ...(trim.length > 0 ? { invoice_line_ids: trim } : {})
           })
           // Just created, so a draft: settle and post it, then read it once.

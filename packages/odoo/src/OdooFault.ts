@@ -15,6 +15,8 @@
  * | `AttributeError`, `KeyError`, `TypeError`         | `Bug`          |
  * | `psycopg2` serialization failures / deadlocks     | `Conflict`     |
  * | `psycopg2.OperationalError`: unknown database     | `Invalid`      |
+ * | `psycopg2` data and integrity errors (22, 23)     | `Invalid`      |
+ * | `psycopg2` programming errors (42)                | `Bug`          |
  * | `psycopg2.OperationalError` and other psycopg2    | `Unavailable`  |
  *
  * An unknown database (a wrong `database` option: PostgreSQL's `database "x" does not exist`)
@@ -67,6 +69,15 @@ const table: ReadonlyArray<readonly [RegExp, PortError.Reason]> = [
   [/^werkzeug\.exceptions\.GatewayTimeout$/, "Timeout"],
   [/ConcurrencyError$/, "Conflict"],
   [/^psycopg2\..*(SerializationFailure|TransactionRollbackError|DeadlockDetected|LockNotAvailable)$/, "Conflict"],
+  // What the statement sent cannot be stored (SQLSTATE classes 22 and 23): the same call fails
+  // the same way again, so it is no outage (an outage would open the dispatcher's breaker for
+  // every call to Odoo). Odoo turns most integrity errors into a ValidationError, not all.
+  [
+    /^psycopg2\.(DataError|IntegrityError|errors\.(NumericValueOutOfRange|InvalidTextRepresentation|StringDataRightTruncation|DivisionByZero|InvalidDatetimeFormat|DatetimeFieldOverflow|CharacterNotInRepertoire|UntranslatableCharacter|InvalidParameterValue|InvalidEscapeSequence|NullValueNotAllowed|UniqueViolation|NotNullViolation|ForeignKeyViolation|CheckViolation|ExclusionViolation|RestrictViolation))$/,
+    "Invalid"
+  ],
+  // A statement PostgreSQL cannot run (class 42: an unknown column or table, a syntax error): a bug.
+  [/^psycopg2\.(ProgrammingError|errors\.(UndefinedColumn|UndefinedTable|UndefinedFunction|SyntaxError|AmbiguousColumn|DatatypeMismatch|UndefinedObject))$/, "Bug"],
   [/^psycopg2\./, "Unavailable"]
 ]
 

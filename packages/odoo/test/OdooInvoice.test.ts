@@ -5,6 +5,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ErpPort, Instant, type Shipment } from "@waybill/core"
 import * as Effect from "effect/Effect"
+import * as OdooClient from "../src/OdooClient.js"
+import * as OdooErp from "../src/OdooErp.js"
 import { OdooFake } from "../src/testing/index.js"
 import { connect, FetchLayer, intakeOf, key } from "./helpers.js"
 
@@ -94,6 +96,69 @@ describe("an order shipped in two deliveries", () => {
       expect(released.invoice.state).toBe("posted")
       expect(invoicedQuantities(fake, released.invoice.refs.odoo!.id)).toEqual([2])
       expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toHaveLength(1)
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("a delivery with nothing of its own to invoice", () => {
+  it.scopedLive("is not answered with another delivery's invoice (the backorder not yet delivered, invoice policy delivery)", () =>
+    Effect.gen(function*() {
+      const { fake, release, shipment, validated } = yield* splitOrder("delivery")
+      const released1 = yield* release(yield* validated(0))
+      // the backorder is released before Odoo knows it delivered (a dispatch policy, a validation
+      // done elsewhere late): nothing of it can be invoiced yet, and the first delivery's invoice
+      // is not its own
+      const error = yield* Effect.flip(release(yield* shipment(1)))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("nothing to invoice")
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([released1.invoice.refs.odoo!.id])
+      // once delivered, it gets its own invoice
+      const released2 = yield* release(yield* validated(1))
+      expect(released2.created).toBe(true)
+      expect(released2.invoice.id).not.toBe(released1.invoice.id)
+      expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+    }).pipe(Effect.provide(FetchLayer)))
+
+  it.scopedLive("a second key of the same delivery still adopts the delivery's invoice", () =>
+    Effect.gen(function*() {
+      const { erp, fake, release, validated } = yield* splitOrder("delivery")
+      const first = yield* validated(0)
+      const released1 = yield* release(first)
+      yield* validated(1)
+      const again = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key("another-key"), shipment: first }))
+      expect(again.created).toBe(false)
+      expect(again.invoice.id).toBe(released1.invoice.id)
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([released1.invoice.refs.odoo!.id])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("the invoice wizard's answer", () => {
+  it.scopedLive("without the invoice's id (Odoo 16 answers act_window_close): the invoice made is released, not failed as a Bug", () =>
+    Effect.gen(function*() {
+      const { erp: first, fake, orderId, release, shipment, validated } = yield* splitOrder("order")
+      const released1 = yield* release(yield* validated(0))
+      // a second adapter whose server answers `create_invoices` as Odoo 16 does
+      const client = yield* OdooClient.make(fake.clientOptions())
+      const sixteen: OdooClient.OdooClientShape = {
+        ...client,
+        call: (model, method, opts) =>
+          model === "sale.advance.payment.inv" && method === "create_invoices"
+            ? Effect.as(client.call(model, method, opts), { type: "ir.actions.act_window_close" })
+            : client.call(model, method, opts)
+      }
+      const erp = yield* OdooErp.make().pipe(Effect.provideService(OdooClient.OdooClient, sixteen))
+      yield* validated(1)
+      const second = yield* shipment(1)
+      const released2 = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+      expect(released2.created).toBe(true)
+      expect(released2.invoice.state).toBe("posted")
+      expect(released2.invoice.id).not.toBe(released1.invoice.id)
+      expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toHaveLength(2)
+      expect(fake.admin.read("sale.order", [orderId], ["invoice_status"])[0]!.invoice_status).toBe("invoiced")
+      // the first adapter's retry of the second key finds that invoice
+      const again = yield* first.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(`${second.id}:invoice`), shipment: second }))
+      expect(again.created).toBe(false)
+      expect(again.invoice.id).toBe(released2.invoice.id)
     }).pipe(Effect.provide(FetchLayer)))
 })
 
