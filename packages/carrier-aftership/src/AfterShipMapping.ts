@@ -157,14 +157,60 @@ export interface Classification {
 }
 
 /**
+ * What is known of the checkpoint beyond its codes: `returnLeg` says it came at or after a
+ * checkpoint that started the way back to the shipper (Exception_010 "Returning to sender" or
+ * Exception_011 "Returned to sender"; AfterShip's `return_to_sender` is true from then on), so
+ * its forward codes describe the return, not the way to the customer.
+ *
+ * @since 0.2.0
+ */
+export interface Context {
+  readonly returnLeg?: boolean | undefined
+}
+
+/**
+ * Whether a checkpoint of this meaning starts the way back to the shipper.
+ *
+ * @since 0.2.0
+ */
+export const startsReturn = (c: Canonical): boolean =>
+  c._tag === "Status" && (c.status === "return_initiated" || c.status === "returned")
+
+/** On the way back to the shipper: the delivery is the return arriving, a forward step the return travelling. */
+const onReturnLeg = (c: Canonical): Canonical => {
+  if (c._tag !== "Status") return c
+  switch (c.status) {
+    case "delivered":
+      return status("returned")
+    case "dispatched":
+    case "in_transit":
+    case "out_for_delivery":
+    case "available_for_pickup":
+      return status("return_initiated")
+    default:
+      return c
+  }
+}
+
+/**
  * Classifies an AfterShip checkpoint (or tracking) by subtag, else by tag, else as `unknown`.
  * A subtag the table does not know under the `Delivered` tag is `unknown`, not a delivery:
  * AfterShip adds sub-statuses over time (Delivered_005 came late), and a new one may name a
  * parcel left at a locker or handed back to the shipper; no unmapped code releases an invoice.
  *
+ * On the return leg (`context.returnLeg`) AfterShip's tags still name the carrier's step, but
+ * the parcel is going back to the shipper: `Delivered_*` is the return delivered back
+ * (`returned`), never the customer's delivery; in transit, out for delivery or at a pickup
+ * point is the return on its way (`return_initiated`). Exceptions keep their meaning.
+ *
  * @since 0.1.0
  */
-export const classify = (rawTag: string | undefined, rawSubtag: string | undefined): Classification => {
+export const classify = (rawTag: string | undefined, rawSubtag: string | undefined, context?: Context): Classification => {
+  const c = classifyCodes(rawTag, rawSubtag)
+  return context?.returnLeg === true ? { canonical: onReturnLeg(c.canonical), unmapped: c.unmapped } : c
+}
+
+const classifyCodes = (rawTag: string | undefined, rawSubtag: string | undefined): Classification => {
   const tag = rawTag === undefined || rawTag === "" ? undefined : rawTag
   const subtag = rawSubtag === undefined || rawSubtag === "" ? undefined : rawSubtag
   const known = subtag === undefined ? undefined : byCode.get(subtag)

@@ -232,26 +232,62 @@ const localPolicy = (
   return { policy: options.timePolicy, why: ` (${where}; set timePolicy to the zone of such checkpoints)` }
 }
 
+/** When a point happened, or why its time cannot be read (`<path>.<field>: …`). */
+const occurredAtOf = (
+  point: Pick<Point, "path" | "time" | "checkpoint">,
+  options: Options
+): Either.Either<Instant.Instant, string> => {
+  if (point.time === undefined) return Either.right(options.receivedAt)
+  if (!("text" in point.time)) return Either.right(Instant.fromMillis(point.time.millis))
+  const { policy, why } = point.time.clock === "utc" ? { policy: assumeUtc, why: "" } : localPolicy(point.checkpoint, options)
+  const parsed = TimePolicy.parse(point.time.text, policy)
+  if (Either.isRight(parsed)) return parsed
+  // Only a missing zone is explained by the country; a malformed time is not.
+  const explained = policy._tag === "RequireZone" && /has no time zone/.test(parsed.left) ? `${parsed.left}${why}` : parsed.left
+  return Either.left(`${point.path}.${point.time.field}: ${explained}`)
+}
+
+/** A checkpoint's time: `checkpoint_time` (local), else `created_at` (AfterShip's, UTC). */
+const checkpointTime = (c: Checkpoint): Point["time"] => {
+  const local = clean(c.checkpoint_time, 100)
+  if (local !== undefined) return { text: local, field: "checkpoint_time", clock: "local" }
+  const created = clean(c.created_at, 100)
+  return created !== undefined ? { text: created, field: "created_at", clock: "utc" } : undefined
+}
+
+/**
+ * When the way back to the shipper began: the earliest time of a checkpoint that starts it
+ * (Exception_010, Exception_011), among those whose time can be read; `undefined` when none
+ * does. Checkpoints at or after it are on the return leg. Found by time, since AfterShip resends
+ * every checkpoint with each update and their order in the list is not their order in time.
+ */
+const returnSince = (checkpoints: ReadonlyArray<Checkpoint>, options: Options): number | undefined => {
+  let since: number | undefined
+  checkpoints.forEach((c, i) => {
+    if (!AfterShipMapping.startsReturn(AfterShipMapping.classify(clean(c.tag, 100), clean(c.subtag, 100)).canonical)) return
+    const time = checkpointTime(c)
+    if (time === undefined || ("text" in time && time.clock === "local" && isDateOnly(time.text))) return
+    const read = occurredAtOf({ path: `checkpoints.${i}`, time, checkpoint: c }, options)
+    if (Either.isLeft(read)) return
+    const millis = Instant.toMillis(read.right)
+    if (since === undefined || millis < since) since = millis
+  })
+  return since
+}
+
 const build = (
   tracking: TrackingHead,
   point: Point,
-  options: Options
+  options: Options,
+  returnFrom: number | undefined
 ): Effect.Effect<CarrierPort.Observation, PortError.CarrierError> =>
   Effect.gen(function*() {
-    let occurredAt: Instant.Instant = options.receivedAt
-    if (point.time !== undefined && "text" in point.time) {
-      const { policy, why } = point.time.clock === "utc" ? { policy: assumeUtc, why: "" } : localPolicy(point.checkpoint, options)
-      const parsed = TimePolicy.parse(point.time.text, policy)
-      if (Either.isLeft(parsed)) {
-        // Only a missing zone is explained by the country; a malformed time is not.
-        const explained = policy._tag === "RequireZone" && /has no time zone/.test(parsed.left) ? `${parsed.left}${why}` : parsed.left
-        return yield* Effect.fail(invalid("fromTracking", `${point.path}.${point.time.field}: ${explained}`))
-      }
-      occurredAt = parsed.right
-    } else if (point.time !== undefined) {
-      occurredAt = Instant.fromMillis(point.time.millis)
-    }
-    const classification = AfterShipMapping.classify(point.tag, point.subtag)
+    const read = occurredAtOf(point, options)
+    if (Either.isLeft(read)) return yield* Effect.fail(invalid("fromTracking", read.left))
+    const occurredAt = read.right
+    const classification = AfterShipMapping.classify(point.tag, point.subtag, {
+      returnLeg: returnFrom !== undefined && Instant.toMillis(occurredAt) >= returnFrom
+    })
     for (const u of classification.unmapped) {
       yield* AfterShipMapping.countUnmapped(options.source, u.field, u.code)
       yield* Effect.logWarning(`AfterShip ${u.field} "${u.code}" is not mapped; kept as ${describe(classification.canonical)}`)
@@ -320,7 +356,8 @@ export const fromTracking = (
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
   const checkpoints = tracking.checkpoints ?? []
   if (checkpoints.length === 0) return Effect.map(ownTag(tracking, options, path, fallbackMillis), (o) => [o])
-  const observations = Effect.forEach(checkpoints, (c, i) => fromCheckpoint(tracking, c, options, `${path}.checkpoints.${i}`))
+  const returnFrom = returnSince(checkpoints, options)
+  const observations = Effect.forEach(checkpoints, (c, i) => fromCheckpoint(tracking, c, options, `${path}.checkpoints.${i}`, returnFrom))
   return Effect.map(observations, Arr.getSomes)
 }
 
@@ -352,7 +389,8 @@ const ownTag = (
       idParts: ["tracking", updated, clean(tracking.tag, 100), clean(tracking.subtag, 100)],
       checkpoint: undefined
     },
-    options
+    options,
+    undefined
   )
 }
 
@@ -361,17 +399,18 @@ const fromCheckpoint = (
   tracking: TrackingHead,
   c: Checkpoint,
   options: Options,
-  at: string
+  at: string,
+  returnFrom: number | undefined
 ): Effect.Effect<Option.Option<CarrierPort.Observation>, PortError.CarrierError> => {
-  const checkpointTime = clean(c.checkpoint_time, 100)
+  const localTime = clean(c.checkpoint_time, 100)
   const createdAt = clean(c.created_at, 100)
-  if (checkpointTime === undefined && createdAt === undefined) {
+  if (localTime === undefined && createdAt === undefined) {
     return Effect.fail(invalid("fromTracking", `${at}.checkpoint_time: missing (and no created_at to fall back on)`))
   }
   const tag = clean(c.tag, 100)
   const subtag = clean(c.subtag, 100)
-  if (checkpointTime !== undefined && isDateOnly(checkpointTime)) {
-    return skipDateOnly(at, checkpointTime, tag, subtag, options)
+  if (localTime !== undefined && isDateOnly(localTime)) {
+    return skipDateOnly(at, localTime, tag, subtag, options)
   }
   const message = c.message ?? c.subtag_message ?? undefined
   return Effect.map(build(
@@ -383,13 +422,12 @@ const fromCheckpoint = (
       message,
       rawTag: c.raw_tag ?? undefined,
       slug: c.slug ?? undefined,
-      time: checkpointTime !== undefined
-        ? { text: checkpointTime, field: "checkpoint_time", clock: "local" }
-        : { text: createdAt!, field: "created_at", clock: "utc" },
-      idParts: [checkpointTime ?? createdAt, tag, subtag, clean(message, 1900)],
+      time: checkpointTime(c),
+      idParts: [localTime ?? createdAt, tag, subtag, clean(message, 1900)],
       checkpoint: c
     },
-    options
+    options,
+    returnFrom
   ), Option.some)
 }
 
@@ -407,13 +445,16 @@ const fromTrackingEach = (
   fallbackMillis: number | undefined
 ): Effect.Effect<CarrierPort.Parsed> => {
   const checkpoints = tracking.checkpoints ?? []
+  // The return leg is read from every checkpoint that can be decoded, as fromTracking does.
+  const readable = checkpoints.flatMap((entry) => Either.getOrUndefined(decodeCheckpoint(entry)) ?? [])
+  const returnFrom = returnSince(readable, options)
   return CarrierAdapter.eachEvent(
     checkpoints.length === 0
       ? [Effect.map(ownTag(tracking, options, path, fallbackMillis), (o) => [o])]
       : checkpoints.map((entry, i) => {
         const at = `${path}.checkpoints.${i}`
         return Effect.map(
-          Effect.flatMap(decode(Checkpoint, entry, at, "fromTracking"), (c) => fromCheckpoint(tracking, c, options, at)),
+          Effect.flatMap(decode(Checkpoint, entry, at, "fromTracking"), (c) => fromCheckpoint(tracking, c, options, at, returnFrom)),
           Option.toArray
         )
       })
@@ -478,6 +519,8 @@ const skipDateOnly = (
       Option.none()
     )
   )
+
+const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint, { onExcessProperty: "ignore" })
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
   CarrierAdapter.decode(schema, input, path, (description, cause) => invalid(method, description, cause))
