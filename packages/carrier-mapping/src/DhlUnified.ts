@@ -39,6 +39,11 @@
  *   poll dedupes. Ask DHL for a fixed `language`: the `status` text is part of the hash.
  * - Weight (`details.weight`) is the shipment's and is put on every status event;
  *   proof of delivery (`details.proofOfDelivery`) only on `delivered` events.
+ * - Returns: an undeliverable parcel that went back to its sender has `returnFlag: true` on the
+ *   shipment and ends with a `delivered` event, the sender having become "the final recipient"
+ *   (DHL developer support, "How does the response body look for an Undeliverable/Return
+ *   shipment?"). With the flag set, `delivered` is read as `returned` (no POD): never the
+ *   consignee's delivery, which would release the customer's invoice.
  * - Signature: DHL's pull API has no message signature. This config expects the body to be
  *   signed by whatever forwards it into waybill (your poller or relay) with
  *   `x-waybill-signature: sha256=<hex HMAC-SHA256 of the body>`, secret in
@@ -102,7 +107,8 @@ export const json = {
     pod: {
       signedBy: "^.details.proofOfDelivery.signed.name",
       evidenceUrl: ["^.details.proofOfDelivery.documentUrl", "^.details.proofOfDelivery.signatureUrl"]
-    }
+    },
+    returnFlag: "^.returnFlag"
   },
   codeMatching: "exact",
   codes: [

@@ -123,6 +123,7 @@ interface Compiled {
     readonly signedBy: Spec | undefined
     readonly evidenceUrl: Spec | undefined
     readonly retracts: Spec | undefined
+    readonly returnFlag: Spec | undefined
   }
   readonly caseInsensitive: boolean
   readonly rules: ReadonlyMap<string, Target>
@@ -218,7 +219,8 @@ const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<
           : { value: compileSpec(f.weight.value), unit: compileOptional(f.weight.unit), defaultUnit: f.weight.defaultUnit },
       signedBy: compileOptional(f.pod?.signedBy),
       evidenceUrl: compileOptional(f.pod?.evidenceUrl),
-      retracts: compileOptional(f.retracts)
+      retracts: compileOptional(f.retracts),
+      returnFlag: compileOptional(f.returnFlag)
     },
     caseInsensitive: ci,
     rules,
@@ -381,6 +383,17 @@ const readNumber = (spec: Spec, root: unknown, ev: FieldPath.Located): Read<numb
   if (typeof v === "number" && Number.isFinite(v)) return Either.right({ value: v, path: hit.path })
   if (typeof v === "string" && /^\s*-?\d+(\.\d+)?\s*$/.test(v)) return Either.right({ value: Number(v), path: hit.path })
   return Either.left(`expected a number at "${hit.path}", found ${typeof v === "string" ? JSON.stringify(v) : describe(v)}`)
+}
+
+/** A yes/no flag: `true`/`false` or the text `"true"`/`"false"` (any case); absent is `false`. */
+const readFlag = (spec: Spec | undefined, root: unknown, ev: FieldPath.Located): Either.Either<boolean, string> => {
+  if (spec === undefined) return Either.right(false)
+  const hit = firstPresent(spec, root, ev)
+  if (hit === undefined) return Either.right(false)
+  const v = hit.value
+  if (typeof v === "boolean") return Either.right(v)
+  if (typeof v === "string" && /^\s*(true|false)\s*$/i.test(v)) return Either.right(v.trim().toLowerCase() === "true")
+  return Either.left(`expected true or false at "${hit.path}", found ${typeof v === "string" ? JSON.stringify(v) : describe(v)}`)
 }
 
 const readIds = (spec: Spec, root: unknown, ev: FieldPath.Located): Either.Either<Array<string>, string> => {
@@ -600,7 +613,10 @@ const mapEvent = (c: Compiled, root: unknown, ev: FieldPath.Located, receivedAt:
 
     let event: Record<string, unknown>
     if (target === undefined || target._tag === "Status") {
-      const status = target === undefined ? "unknown" : target.status
+      // On a return shipment the delivery is the parcel back at its sender, not the consignee's.
+      const returning = yield* readFlag(f.returnFlag, root, ev).pipe(Either.mapLeft((w) => `returnFlag: ${w}`))
+      const mappedStatus = target === undefined ? "unknown" : target.status
+      const status = returning && mappedStatus === "delivered" ? "returned" : mappedStatus
       let weight: number | undefined
       if (f.weight !== undefined) {
         const value = yield* readNumber(f.weight.value, root, ev).pipe(Either.mapLeft((w) => `weight: ${w}`))

@@ -411,7 +411,16 @@ export const Fields = Schema.Struct({
     }),
     { exact: true }
   ),
-  retracts: Schema.optionalWith(FieldSpec, { exact: true })
+  retracts: Schema.optionalWith(FieldSpec, { exact: true }),
+  /**
+   * A flag saying the shipment is a return to its sender (DHL's `returnFlag`): `true` (or the
+   * text `"true"`) turns a `delivered` event into `returned`, the parcel delivered back to the
+   * sender, never the consignee's delivery (no POD). `false` or nothing there changes nothing;
+   * any other value makes the event unreadable.
+   *
+   * @since 0.2.0
+   */
+  returnFlag: Schema.optionalWith(FieldSpec, { exact: true })
 })
 
 /**
@@ -454,6 +463,7 @@ const fieldSpecs = (
   add(["fields", "pod", "signedBy"], fields.pod?.signedBy)
   add(["fields", "pod", "evidenceUrl"], fields.pod?.evidenceUrl)
   add(["fields", "retracts"], fields.retracts)
+  add(["fields", "returnFlag"], fields.returnFlag)
   return out
 }
 
