@@ -2,10 +2,13 @@
  * The waybill `Store` on Redis (ioredis): every promise of the port, shared by any number of
  * worker processes on any number of machines, on one Redis or a Redis Cluster.
  *
- * - **One commit is one script.** Version CAS, the record, the raw events, the audit entries and
- *   the outbox actions (skipping keys that are pending, leased, dead or done) are written by one
- *   Lua script, atomically. Commits of different shipments pipeline: with the client's
- *   auto-pipelining, every commit issued in the same tick goes out in one write. The batch
+ * - **One commit is one script run.** Version CAS, the record, the raw events, the audit entries
+ *   and the outbox actions (skipping keys that are pending, leased, dead or done) are written by
+ *   one Lua script, atomically. The commits of a `commitMany` that fall in one partition go in one
+ *   call of that script, each with its own CAS (a conflict writes nothing of its commit and the
+ *   next is taken): a batch costs one script call per partition, not one per shipment. The
+ *   partitions' calls pipeline: with the client's auto-pipelining, every call issued in the same
+ *   tick goes out in one write. The batch
  *   operations (`commitMany`, `loadMany`, `getShipments`, `findManyByTracking`) issue all their
  *   per-item calls in one tick, so a batch is one round trip (per node on a Cluster); each call
  *   still touches one slot.
@@ -178,7 +181,7 @@ export class RedisStore extends Context.Tag("@waybill/store-redis/RedisStore")<R
 /** The store's scripts and the number of keys each is called with. */
 const SCRIPTS = {
   load: { lua: Lua.load, keys: 1 },
-  commit: { lua: Lua.commit, keys: 10 },
+  commit: { lua: Lua.commit, keys: 6 },
   claim: { lua: Lua.claim, keys: 4 },
   extend: { lua: Lua.extend, keys: 1 },
   ack: { lua: Lua.ack, keys: 4 },
@@ -557,54 +560,90 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       return { shipmentId, version, body }
     }
 
-    /** One commit: one script (CAS, record, seen marks when inline, events, audit, outbox), then the cache. */
-    const commitOne = async (commit: Store.Commit): Promise<Store.CommitResult> => {
-      const b = baseOf(commit.shipmentId)
-      const seenKeys = commit.idempotencyKeys.map((k) => K.seen(baseOf(k), k))
-      const args: Array<string | number> = [
-        b,
-        commit.expectedVersion,
-        commit.body,
-        commit.shipmentId,
-        seenTtl,
-        commit.events.length,
-        commit.audit.length,
-        commit.outbox.length,
-        commit.audit.every((e) => e.stream === commit.shipmentId) ? "1" : "0"
-      ]
-      for (const e of commit.events) args.push(encodeEvent(e))
-      for (const e of commit.audit) args.push(e.seq, e.hash, JSON.stringify(e))
-      for (const a of commit.outbox) {
-        args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
+    /**
+     * Commits of one partition: one script (CAS, record, seen marks when inline, events, audit,
+     * outbox, for each commit in turn), then, per commit written, the replicas, the cache and the
+     * seen marks written after it.
+     */
+    const commitPartition = async (b: string, commits: ReadonlyArray<Store.Commit>): Promise<Array<Store.CommitResult>> => {
+      const args: Array<string | number> = [b, seenTtl, commits.length]
+      for (const commit of commits) {
+        const { audit, events, idempotencyKeys, outbox, shipmentId } = commit
+        let streamsOk = "1"
+        for (const e of audit) if (e.stream !== shipmentId) streamsOk = "0"
+        args.push(
+          shipmentId,
+          commit.expectedVersion,
+          commit.body,
+          events.length,
+          audit.length,
+          outbox.length,
+          streamsOk,
+          inlineSeen ? idempotencyKeys.length : 0
+        )
+        for (const e of events) args.push(encodeEvent(e))
+        for (const e of audit) args.push(e.seq, e.hash, JSON.stringify(e))
+        for (const a of outbox) {
+          args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
+        }
+        if (inlineSeen) for (const k of idempotencyKeys) args.push(K.seen(baseOf(k), k))
       }
-      if (inlineSeen) for (const k of seenKeys) args.push(k)
-      const keys = [
-        K.record(b, commit.shipmentId),
-        K.events(b, commit.shipmentId),
-        K.audit(b, commit.shipmentId),
-        K.head(b, commit.shipmentId),
-        K.ships(b),
-        K.streams(b),
-        K.queue(b),
-        K.seq(b),
-        K.count(b),
-        K.dead(b)
-      ]
-      const reply = (await script.commit(keys, args)) as [number, number, ...Array<string>]
+      const replies = (await script.commit(
+        [K.ships(b), K.streams(b), K.queue(b), K.seq(b), K.count(b), K.dead(b)],
+        args
+      )) as Array<[number, number, ...Array<string>]>
+      return settleAll(commits.map((commit, i) => committed(b, commit, replies[i]!)))
+    }
+
+    /** What follows a commit's script: the replicas, the cache, the seen marks written after it. */
+    const committed = async (
+      b: string,
+      commit: Store.Commit,
+      reply: [number, number, ...Array<string>]
+    ): Promise<Store.CommitResult> => {
       const [ok, version, ...enqueued] = reply
       if (ok !== 1) return { _tag: "Conflict", version }
       // Durable before anything builds on it (the seen marks written after it included), and
       // before it is cached: a body the replicas never confirmed may lose its version to another
       // writer in a failover.
-      await replicated("commit", [keys[0]!])
+      await replicated("commit", [K.record(b, commit.shipmentId)])
       remember(commit.shipmentId, version, commit.body)
       if (durable !== undefined) confirmed.set(commit.shipmentId, version)
-      if (!inlineSeen && seenKeys.length > 0) {
+      if (!inlineSeen && commit.idempotencyKeys.length > 0) {
         await settleAll(
-          seenKeys.map((k) => (seenTtl > 0 ? client.set(k, "1", "PX", seenTtl, "NX") : client.set(k, "1", "NX")))
+          commit.idempotencyKeys.map((k) => {
+            const key = K.seen(baseOf(k), k)
+            return seenTtl > 0 ? client.set(key, "1", "PX", seenTtl, "NX") : client.set(key, "1", "NX")
+          })
         )
       }
       return { _tag: "Committed", version, enqueued }
+    }
+
+    /**
+     * Commits, one script per partition (so one per Cluster slot), all issued in the same tick:
+     * the auto-pipelining client sends them in one write. Results are in the commits' order.
+     */
+    const commitAll = async (commits: ReadonlyArray<Store.Commit>): Promise<Array<Store.CommitResult>> => {
+      if (commits.length === 1) {
+        const commit = commits[0]!
+        return commitPartition(baseOf(commit.shipmentId), commits)
+      }
+      const groups = new Map<number, Array<number>>()
+      for (let i = 0; i < commits.length; i++) {
+        const p = partitionOf(commits[i]!.shipmentId)
+        const group = groups.get(p)
+        if (group === undefined) groups.set(p, [i])
+        else group.push(i)
+      }
+      const out: Array<Store.CommitResult> = new Array(commits.length)
+      await settleAll(
+        [...groups].map(async ([p, indexes]) => {
+          const results = await commitPartition(bases[p]!, indexes.map((i) => commits[i]!))
+          for (let j = 0; j < indexes.length; j++) out[indexes[j]!] = results[j]!
+        })
+      )
+      return out
     }
 
     const getShipmentOne = async (shipmentId: string): Promise<string | undefined> =>
@@ -627,10 +666,10 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
           ? Effect.succeed([])
           : run("loadMany", () => settleAll(requests.map((r) => loadOne(r.shipmentId, r.knownVersion)))),
 
-      commit: (commit) => run("commit", () => commitOne(commit)),
+      commit: (commit) => run("commit", async () => (await commitAll([commit]))[0]!),
 
       commitMany: (commits) =>
-        commits.length === 0 ? Effect.succeed([]) : run("commitMany", () => settleAll(commits.map(commitOne))),
+        commits.length === 0 ? Effect.succeed([]) : run("commitMany", () => commitAll(commits)),
 
       seen: (keys) =>
         run("seen", () =>
