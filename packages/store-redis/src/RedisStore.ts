@@ -646,6 +646,31 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       return out
     }
 
+    /**
+     * Which idempotency keys are marked seen: one `MGET` per partition (its marks share its slot),
+     * all issued in the same tick, instead of one `EXISTS` per key. A mark is always the string
+     * `1`, so a value found is a mark found.
+     */
+    const seenAll = async (keys: ReadonlyArray<string>): Promise<Array<boolean>> => {
+      const out: Array<boolean> = new Array(keys.length)
+      const groups = new Map<number, { readonly keys: Array<string>; readonly at: Array<number> }>()
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!
+        const p = partitionOf(k)
+        let group = groups.get(p)
+        if (group === undefined) groups.set(p, (group = { keys: [], at: [] }))
+        group.keys.push(K.seen(bases[p]!, k))
+        group.at.push(i)
+      }
+      await Promise.all(
+        [...groups.values()].map(async ({ at, keys }) => {
+          const values = await client.mget(keys)
+          for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] !== null && values[j] !== undefined
+        })
+      )
+      return out
+    }
+
     const getShipmentOne = async (shipmentId: string): Promise<string | undefined> =>
       (await client.get(K.ref(baseOf(shipmentId), shipmentId))) ?? undefined
 
@@ -671,10 +696,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       commitMany: (commits) =>
         commits.length === 0 ? Effect.succeed([]) : run("commitMany", () => commitAll(commits)),
 
-      seen: (keys) =>
-        run("seen", () =>
-          Promise.all(keys.map((k) => client.exists(K.seen(baseOf(k), k)).then((n) => n === 1)))
-        ),
+      seen: (keys) => (keys.length === 0 ? Effect.succeed([]) : run("seen", () => seenAll(keys))),
 
       events: (shipmentId) =>
         Effect.map(run("events", () => client.lrange(K.events(baseOf(shipmentId), shipmentId), 0, -1)), (list) =>
