@@ -709,6 +709,30 @@ describe("RedisStore batch operations", () => {
       expect(a.cacheStats().misses).toBe(misses)
     }))
 
+  it.scoped("vouches for a record stored without its body's digest (an older release's commit) by hashing the stored body", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const a = yield* fresh({ prefix, cacheSize: 1 })
+      const record = `{${prefix}:p${a.partitionOf("s")}}:r:s`
+      yield* a.commit({ ...commit("s", 0), body: "A1" })
+      // The digest a commit stores names its version.
+      expect(yield* Effect.promise(() => a.client.hget(record, "h"))).toMatch(/^1:[0-9a-f]{40}$/)
+      yield* a.commit({ ...commit("t", 0), body: "T1" }) // s leaves a's body cache; its digest stays
+      // Written by a release that stored no digest: unchanged, still without the body.
+      yield* Effect.promise(() => a.client.hdel(record, "h"))
+      let misses = a.cacheStats().misses
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }])).toEqual([{ shipmentId: "s", version: 1 }])
+      expect(a.cacheStats().misses).toBe(misses)
+      // A digest naming another version (an older release committed after it) is not taken
+      // either way: the stored body decides.
+      yield* Effect.promise(() => a.client.hset(record, "h", "0:0000000000000000000000000000000000000000"))
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }])).toEqual([{ shipmentId: "s", version: 1 }])
+      expect(a.cacheStats().misses).toBe(misses)
+      yield* Effect.promise(() => a.client.hset(record, "b", "O1"))
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }])).toEqual([{ shipmentId: "s", version: 1, body: "O1" }])
+      expect(a.cacheStats().misses).toBe(misses + 1)
+    }))
+
   it.scoped("answers a caller's knownVersion without the body only if the stored body is the one this process saw, even after its cache dropped it", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()

@@ -39,7 +39,8 @@ const guard = `redis.call('EXISTS', ARGV[1] .. 'slot', ARGV[1] .. 'slot:')
  * 5 outbox count, 6 dead letters. A shipment's record (`r:`), events (`e:`), audit list (`a:`)
  * and audit head (`h:`) are named from the base and its id (the guard covers them on a Cluster).
  * ARGV: 1 base, 2 seen TTL ms (0: none), 3 #commits, then per commit: shipment id, expected
- * version, body, #events, #audit, #actions, audit streams ok (1/0), #seen marks, then its events,
+ * version, body, #events, #audit, #actions, audit streams ok (1/0), #seen marks, SHA-1 of the
+ * body (stored with its version as `h`, which `load` compares), then its events,
  * audit (seq, hash, json) triples, actions (key, json, availableAt, attempts, claims, after,
  * lastError) septuples, then the seen mark keys to set (inline mode, standalone only: they live
  * in other partitions' slots, so they are passed as arguments; the key count stays fixed, which
@@ -54,7 +55,7 @@ local p = 4
 for c = 1, tonumber(ARGV[3]) do
   local id = ARGV[p]
   local nEvents, nAudit, nActions, nSeen = tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5]), tonumber(ARGV[p + 7])
-  local eventsAt = p + 8
+  local eventsAt = p + 9
   local auditAt = eventsAt + nEvents
   local actionsAt = auditAt + nAudit * 3
   local seenAt = actionsAt + nActions * 7
@@ -74,7 +75,7 @@ for c = 1, tonumber(ARGV[3]) do
     replies[c] = {0, current}
   else
     local version = current + 1
-    redis.call('HSET', rkey, 'v', version, 'b', ARGV[p + 2])
+    redis.call('HSET', rkey, 'v', version, 'b', ARGV[p + 2], 'h', version .. ':' .. ARGV[p + 8])
     if current == 0 then redis.call('ZADD', KEYS[1], 0, id) end
     for k = seenAt, nextAt - 1 do
       if ttl > 0 then redis.call('SET', ARGV[k], '1', 'PX', ttl, 'NX') else redis.call('SET', ARGV[k], '1', 'NX') end
@@ -514,23 +515,45 @@ return removed
 `
 
 /**
- * Loads a record unless the caller already holds its current version.
+ * Loads records of one partition, each unless the caller already holds its current version.
  *
  * A version number alone does not name a body: after a failover that lost the last commits (or
  * a `FLUSHDB`, or a restore of an older dump) the same version can be committed again with
- * another body. So a caller that holds the body itself passes its SHA-1 (ARGV 2), and is
- * answered "unchanged" only when the stored body is that one; `-` compares the version only.
+ * another body. So a caller that holds the body itself passes its SHA-1, and is answered
+ * "unchanged" only when the stored body is that one; `-` compares the version only. The commit
+ * script stores `<version>:<SHA-1 of the body>` beside the body (field `h`, written in the same
+ * `HSET` as the version and body), so a caller's body is vouched for without reading the stored
+ * body; a record whose `h` is missing or names another version (written by an older release)
+ * has its body hashed here, as before.
  *
- * KEYS: 1 record. ARGV: 1 the version the caller holds, 2 the SHA-1 of its body, or `-`.
- * Returns false (no record), {version} (unchanged) or {version, body}.
+ * KEYS: 1 the partition's shipment index (routes the call to the partition's slot). ARGV: 1 the
+ * partition's base, then per record: shipment id, the version the caller holds (empty: none),
+ * the SHA-1 of its body or `-`.
+ * Returns per record false (no record), {version} (unchanged) or {version, body}.
  */
 export const load = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return false end
-if v == ARGV[1] and ARGV[2] == '-' then return {v} end
-local b = redis.call('HGET', KEYS[1], 'b')
-if v == ARGV[1] and b and redis.sha1hex(b) == ARGV[2] then return {v} end
-return {v, b}
+${guard}local base = ARGV[1]
+local out = {}
+for i = 2, #ARGV, 3 do
+  local rkey = base .. 'r:' .. ARGV[i]
+  local held, check = ARGV[i + 1], ARGV[i + 2]
+  local f = redis.call('HMGET', rkey, 'v', 'h')
+  local v, h = f[1], f[2]
+  if not v then
+    out[#out + 1] = false
+  elseif v == held and (check == '-' or h == v .. ':' .. check) then
+    out[#out + 1] = {v}
+  else
+    local b = redis.call('HGET', rkey, 'b')
+    local current = h and string.sub(h, 1, #v + 1) == v .. ':'
+    if v == held and b and not current and redis.sha1hex(b) == check then
+      out[#out + 1] = {v}
+    else
+      out[#out + 1] = {v, b}
+    end
+  end
+end
+return out
 `
 
 /**
