@@ -575,6 +575,19 @@ describe("RedisStore outbox across partitions", () => {
 describe("RedisStore batch operations", () => {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
+  it.scoped("a commit with more events and audit entries than one list push takes keeps them all, in order", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh()
+      const n = 1203
+      const events = range(n).map((i) => ({ id: `src|e${i}`, body: `{"i":${i}}` }))
+      const audit = Audit.chain("big", undefined, range(n).map((i) => ({ at: i, kind: "event", body: `{"i":${i}}` })))
+      const [result] = yield* store.commitMany([{ ...commit("big", 0), events, audit }])
+      expect(result).toEqual({ _tag: "Committed", version: 1, enqueued: [] })
+      expect(yield* store.events("big")).toEqual(events)
+      expect((yield* store.readAudit("big", 1, 2 * n)).map((e) => e.seq)).toEqual(range(n).map((i) => i + 1))
+      expect(yield* store.auditHead("big")).toEqual({ seq: n, hash: audit[n - 1]!.hash })
+    }))
+
   for (const options of [{ partitions: 16 }, { partitions: 3, seenMarks: "after" as const }]) {
     it.scoped(`commitMany of 200 commits across partitions: conflicts, seen keys, audit, outbox once, cache (${JSON.stringify(options)})`, () =>
       Effect.gen(function* () {

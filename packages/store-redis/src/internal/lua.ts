@@ -80,13 +80,21 @@ for c = 1, tonumber(ARGV[3]) do
     for k = seenAt, nextAt - 1 do
       if ttl > 0 then redis.call('SET', ARGV[k], '1', 'PX', ttl, 'NX') else redis.call('SET', ARGV[k], '1', 'NX') end
     end
+    -- One RPUSH per list, in chunks that stay well inside Lua's stack.
     if nEvents > 0 then
       local ekey = base .. 'e:' .. id
-      for j = eventsAt, auditAt - 1 do redis.call('RPUSH', ekey, ARGV[j]) end
+      for j = eventsAt, auditAt - 1, 500 do redis.call('RPUSH', ekey, unpack(ARGV, j, math.min(j + 499, auditAt - 1))) end
     end
     if nAudit > 0 then
       local akey = base .. 'a:' .. id
-      for j = 0, nAudit - 1 do redis.call('RPUSH', akey, ARGV[auditAt + j * 3 + 2]) end
+      local entries = {}
+      for j = 0, nAudit - 1 do
+        entries[#entries + 1] = ARGV[auditAt + j * 3 + 2]
+        if #entries == 500 or j == nAudit - 1 then
+          redis.call('RPUSH', akey, unpack(entries))
+          entries = {}
+        end
+      end
       local last = auditAt + (nAudit - 1) * 3
       redis.call('HSET', hkey, 'seq', ARGV[last], 'hash', ARGV[last + 1])
       if head == 0 then redis.call('ZADD', KEYS[2], 0, id) end
