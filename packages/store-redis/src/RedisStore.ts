@@ -646,6 +646,15 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         [K.ships(b), K.streams(b), K.queue(b), K.seq(b), K.count(b), K.dead(b)],
         args
       )) as Array<[number, number, ...Array<string>]>
+      // Nothing to wait for after the script (no replicas, marks written inline): settled here.
+      if (durable === undefined && inlineSeen) {
+        return commits.map((commit, i) => {
+          const [ok, version, ...enqueued] = replies[i]!
+          if (ok !== 1) return { _tag: "Conflict", version }
+          remember(commit.shipmentId, version, commit.body, sha1s[i]!)
+          return { _tag: "Committed", version, enqueued }
+        })
+      }
       return settleAll(commits.map((commit, i) => committed(b, commit, sha1s[i]!, replies[i]!)))
     }
 
