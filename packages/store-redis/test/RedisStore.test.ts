@@ -575,6 +575,21 @@ describe("RedisStore outbox across partitions", () => {
 describe("RedisStore batch operations", () => {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
+  it.scoped("a commit with more actions than one queue push takes enqueues each once, in order", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh({ partitions: 1 })
+      yield* store.commit(commit("first", 0, [action("first:a", "first")]))
+      const n = 1203
+      const keys = range(n).map((i) => `many:${String(i).padStart(4, "0")}`)
+      // A key repeated in the commit, and one already pending, are not enqueued again.
+      const outbox = [...keys.map((k) => action(k, "many")), action(keys[7]!, "many"), action("first:a", "many")]
+      const [result] = yield* store.commitMany([commit("many", 0, outbox)])
+      expect(result).toEqual({ _tag: "Committed", version: 1, enqueued: keys })
+      expect(yield* store.outboxSize()).toBe(n + 1)
+      const claimed = yield* store.claim({ now: 2000, leaseMillis: 60_000, limit: 2 * n, owner: "t" })
+      expect(claimed.map((c) => c.key)).toEqual(["first:a", ...keys])
+    }))
+
   it.scoped("a commit with more events and audit entries than one list push takes keeps them all, in order", () =>
     Effect.gen(function* () {
       const store = yield* fresh()

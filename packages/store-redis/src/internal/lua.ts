@@ -100,23 +100,37 @@ for c = 1, tonumber(ARGV[3]) do
       if head == 0 then redis.call('ZADD', KEYS[2], 0, id) end
     end
     local out = {1, version}
-    local added = 0
+    -- The actions to enqueue (not pending, leased, dead or done; a key repeated in the commit
+    -- once), then their sequence numbers in one INCRBY, in order, and one ZADD.
+    local fresh, taken = {}, {}
     for j = 0, nActions - 1 do
       local a = actionsAt + j * 7
       local key = ARGV[a]
-      local okey = base .. 'o:' .. key
-      if redis.call('EXISTS', okey, base .. 'dn:' .. key) == 0 and redis.call('HEXISTS', KEYS[6], key) == 0 then
-        local seq = redis.call('INCR', KEYS[4])
+      if not taken[key] and redis.call('EXISTS', base .. 'o:' .. key, base .. 'dn:' .. key) == 0 and redis.call('HEXISTS', KEYS[6], key) == 0 then
+        taken[key] = true
+        fresh[#fresh + 1] = a
+      end
+    end
+    local added = #fresh
+    if added > 0 then
+      local first = redis.call('INCRBY', KEYS[4], added) - added
+      local scored = {}
+      for n, a in ipairs(fresh) do
+        local key, seq = ARGV[a], first + n
         local fields = {'j', ARGV[a + 1], 'a', ARGV[a + 2], 'n', ARGV[a + 3], 'c', ARGV[a + 4], 's', seq}
         if ARGV[a + 5] ~= '-' then fields[#fields + 1] = 'f'; fields[#fields + 1] = string.sub(ARGV[a + 5], 2) end
         if ARGV[a + 6] ~= '-' then fields[#fields + 1] = 'e'; fields[#fields + 1] = string.sub(ARGV[a + 6], 2) end
-        redis.call('HSET', okey, unpack(fields))
-        redis.call('ZADD', KEYS[3], seq, key)
-        added = added + 1
+        redis.call('HSET', base .. 'o:' .. key, unpack(fields))
+        scored[#scored + 1] = seq
+        scored[#scored + 1] = key
         out[#out + 1] = key
+        if #scored == 1000 or n == added then
+          redis.call('ZADD', KEYS[3], unpack(scored))
+          scored = {}
+        end
       end
+      redis.call('INCRBY', KEYS[5], added)
     end
-    if added > 0 then redis.call('INCRBY', KEYS[5], added) end
     replies[c] = out
   end
   p = nextAt
