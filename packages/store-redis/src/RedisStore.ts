@@ -2,10 +2,13 @@
  * The waybill `Store` on Redis (ioredis): every promise of the port, shared by any number of
  * worker processes on any number of machines, on one Redis or a Redis Cluster.
  *
- * - **One commit is one script.** Version CAS, the record, the raw events, the audit entries and
- *   the outbox actions (skipping keys that are pending, leased, dead or done) are written by one
- *   Lua script, atomically. Commits of different shipments pipeline: with the client's
- *   auto-pipelining, every commit issued in the same tick goes out in one write. The batch
+ * - **One commit is one script run.** Version CAS, the record, the raw events, the audit entries
+ *   and the outbox actions (skipping keys that are pending, leased, dead or done) are written by
+ *   one Lua script, atomically. The commits of a `commitMany` that fall in one partition go in one
+ *   call of that script, each with its own CAS (a conflict writes nothing of its commit and the
+ *   next is taken): a batch costs one script call per partition, not one per shipment. The
+ *   partitions' calls pipeline: with the client's auto-pipelining, every call issued in the same
+ *   tick goes out in one write. The batch
  *   operations (`commitMany`, `loadMany`, `getShipments`, `findManyByTracking`) issue all their
  *   per-item calls in one tick, so a batch is one round trip (per node on a Cluster); each call
  *   still touches one slot.
@@ -36,7 +39,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { RedisOptions } from "ioredis"
 import { LRUCache } from "lru-cache"
-import { createHash, randomBytes } from "node:crypto"
+import * as Crypto from "node:crypto"
 import * as Lua from "./internal/lua.js"
 import * as Internal from "./internal/redis.js"
 
@@ -178,7 +181,7 @@ export class RedisStore extends Context.Tag("@waybill/store-redis/RedisStore")<R
 /** The store's scripts and the number of keys each is called with. */
 const SCRIPTS = {
   load: { lua: Lua.load, keys: 1 },
-  commit: { lua: Lua.commit, keys: 10 },
+  commit: { lua: Lua.commit, keys: 6 },
   claim: { lua: Lua.claim, keys: 4 },
   extend: { lua: Lua.extend, keys: 1 },
   ack: { lua: Lua.ack, keys: 4 },
@@ -229,7 +232,13 @@ const settleAll = async <A>(promises: ReadonlyArray<Promise<A>>): Promise<Array<
 /** A TTL the scripts can hand to `SET … PX`: whole milliseconds, 0 for none. */
 const isMillis = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 
-/** A cached record body, by version, and its SHA-1 once a load needed it. */
+/** One record a `loadMany` asks for. */
+type LoadRequest = Parameters<Store.StoreShape["loadMany"]>[0][number]
+
+/** Marks a load to be made again, without what this process held. */
+const again: unique symbol = Symbol("again")
+
+/** A cached record body, by version, and its SHA-1 (known when committed, else once a load needed it). */
 interface Cached {
   readonly version: number
   readonly body: string
@@ -242,7 +251,11 @@ interface Digest {
   readonly sha1: string
 }
 
-const sha1Of = (body: string): string => createHash("sha1").update(body).digest("hex")
+/** SHA-1 of a body (UTF-8) as hex, as the scripts' `redis.sha1hex`: `crypto.hash` (Node 20.12+) in one call. */
+const sha1Of: (body: string) => string =
+  typeof Crypto.hash === "function"
+    ? (body) => Crypto.hash("sha1", body, "hex")
+    : (body) => Crypto.createHash("sha1").update(body).digest("hex")
 
 const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
@@ -309,12 +322,12 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     })
     let hits = 0
     let misses = 0
-    const remember = (shipmentId: string, version: number, body: string) => {
+    const remember = (shipmentId: string, version: number, body: string, sha1?: string) => {
       if (cacheSize > 0) {
-        cache.set(shipmentId, { version, body, sha1: undefined })
+        cache.set(shipmentId, { version, body, sha1 })
         digests.delete(shipmentId)
       } else if (digestCacheSize > 0) {
-        digests.set(shipmentId, { version, sha1: sha1Of(body) })
+        digests.set(shipmentId, { version, sha1: sha1 ?? sha1Of(body) })
       }
     }
     /** Forgets a shipment whose record is gone (or not what this process thought). */
@@ -459,7 +472,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
             leaseMillis,
             limit,
             // The token names the partition, so ack, retry and deadLetter find the action.
-            `${p}.${randomBytes(6).toString("base64url")}.`,
+            `${p}.${Crypto.randomBytes(6).toString("base64url")}.`,
             owner,
             budget,
             leaseClock
@@ -485,15 +498,16 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
     // together (one write per node; every command touches one partition's slot).
 
     /**
-     * Loads a record. The body travels only when neither this process's cache nor the caller
-     * (`knownVersion`) holds the stored body; it is left out of the result when the stored
-     * version is `knownVersion` and its body is the one this process saw for that version.
+     * Loads records, one `load` script call per partition (all issued in the same tick). A body
+     * travels only when neither this process's cache nor the caller (`knownVersion`) holds the
+     * stored body; it is left out of the result when the stored version is `knownVersion` and its
+     * body is the one this process saw for that version. Results are in the requests' order.
      */
-    function loadOne(shipmentId: string): Promise<Store.ShipmentRecord | undefined>
-    function loadOne(shipmentId: string, knownVersion: number | undefined): Promise<Store.LoadedRecord | undefined>
-    async function loadOne(shipmentId: string, knownVersion?: number): Promise<Store.LoadedRecord | undefined> {
-      const loaded = await readOne(shipmentId, knownVersion)
-      if (loaded !== undefined) await barrier(shipmentId, loaded.version)
+    const loadAll = async (requests: ReadonlyArray<LoadRequest>): Promise<Array<Store.LoadedRecord | undefined>> => {
+      const loaded = await readAll(requests)
+      if (durable !== undefined) {
+        await settleAll(loaded.map((r) => (r === undefined ? Promise.resolve() : barrier(r.shipmentId, r.version))))
+      }
       return loaded
     }
 
@@ -506,36 +520,41 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       remember(shipmentId, version, body)
     }
 
-    async function readOne(shipmentId: string, knownVersion?: number): Promise<Store.LoadedRecord | undefined> {
-      const key = K.record(baseOf(shipmentId), shipmentId)
+    /** What one record's load sends and what it needs to read the reply. */
+    interface Ask {
+      readonly shipmentId: string
+      readonly knownVersion: number | undefined
+      readonly cached: Cached | undefined
+      /** The version sent (empty: none held) and the SHA-1 of the body held for it. */
+      readonly held: string
+      readonly check: string
+    }
+
+    const ask = (shipmentId: string, knownVersion: number | undefined): Ask => {
       const cached = cache.get(shipmentId)
       // A version number alone does not name a body: a version lost in a failover (or a FLUSHDB,
       // or a restore) may be committed again, by another process, with another body. So what the
       // caller holds counts only if this process saw that version's body (it committed or loaded
       // it, and still has the body or its digest); otherwise the caller gets the body.
       const known = knownVersion === undefined ? undefined : vouched(shipmentId, knownVersion, cached)
-      if (cached === undefined && known === undefined) {
-        const [v, body] = await client.hmget(key, "v", "b")
-        if (v === null || v === undefined || body === null || body === undefined) {
-          digests.delete(shipmentId)
-          return undefined
-        }
-        misses++
-        received(shipmentId, Number(v), body)
-        return { shipmentId, version: Number(v), body }
-      }
+      if (cached === undefined && known === undefined) return { shipmentId, knownVersion, cached, held: "", check: "-" }
       // Versions only grow, so the higher of the two held versions is the likelier current one. It
       // goes with the SHA-1 of its body: "unchanged" only if the stored body is that one.
       const callers = known !== undefined && (cached === undefined || knownVersion! > cached.version)
-      const held = callers ? knownVersion! : cached!.version
-      const check = callers ? known : digest(cached!)
-      const reply = await script.load([key], [held, check])
+      return callers
+        ? { shipmentId, knownVersion, cached, held: String(knownVersion), check: known }
+        : { shipmentId, knownVersion, cached, held: String(cached!.version), check: digest(cached!) }
+    }
+
+    /** Reads one record's reply; `undefined` in `again` when it must be loaded anew. */
+    const answer = (a: Ask, reply: [string, string?] | null): Store.LoadedRecord | undefined | typeof again => {
+      const { cached, knownVersion, shipmentId } = a
       if (reply === null) {
         forget(shipmentId)
         return undefined
       }
-      const [v, body] = reply as [string, string?]
-      const version = Number(v)
+      const version = Number(reply[0])
+      const body = reply[1]
       if (body === undefined) {
         // The stored body is the one sent: the caller's, or the cached one.
         if (version === knownVersion) {
@@ -548,7 +567,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         }
         // Unreachable (the script answers without a body only for the version sent); stay safe.
         forget(shipmentId)
-        return readOne(shipmentId)
+        return again
       }
       misses++
       received(shipmentId, version, body)
@@ -557,54 +576,163 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       return { shipmentId, version, body }
     }
 
-    /** One commit: one script (CAS, record, seen marks when inline, events, audit, outbox), then the cache. */
-    const commitOne = async (commit: Store.Commit): Promise<Store.CommitResult> => {
-      const b = baseOf(commit.shipmentId)
-      const seenKeys = commit.idempotencyKeys.map((k) => K.seen(baseOf(k), k))
-      const args: Array<string | number> = [
-        b,
-        commit.expectedVersion,
-        commit.body,
-        commit.shipmentId,
-        seenTtl,
-        commit.events.length,
-        commit.audit.length,
-        commit.outbox.length,
-        commit.audit.every((e) => e.stream === commit.shipmentId) ? "1" : "0"
-      ]
-      for (const e of commit.events) args.push(encodeEvent(e))
-      for (const e of commit.audit) args.push(e.seq, e.hash, JSON.stringify(e))
-      for (const a of commit.outbox) {
-        args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
+    const readAll = async (requests: ReadonlyArray<LoadRequest>): Promise<Array<Store.LoadedRecord | undefined>> => {
+      const out: Array<Store.LoadedRecord | undefined> = new Array(requests.length)
+      const groups = new Map<number, { readonly asks: Array<Ask>; readonly at: Array<number> }>()
+      for (let i = 0; i < requests.length; i++) {
+        const { knownVersion, shipmentId } = requests[i]!
+        const p = partitionOf(shipmentId)
+        let group = groups.get(p)
+        if (group === undefined) groups.set(p, (group = { asks: [], at: [] }))
+        group.asks.push(ask(shipmentId, knownVersion))
+        group.at.push(i)
       }
-      if (inlineSeen) for (const k of seenKeys) args.push(k)
-      const keys = [
-        K.record(b, commit.shipmentId),
-        K.events(b, commit.shipmentId),
-        K.audit(b, commit.shipmentId),
-        K.head(b, commit.shipmentId),
-        K.ships(b),
-        K.streams(b),
-        K.queue(b),
-        K.seq(b),
-        K.count(b),
-        K.dead(b)
-      ]
-      const reply = (await script.commit(keys, args)) as [number, number, ...Array<string>]
+      const retry: Array<number> = []
+      await settleAll(
+        [...groups].map(async ([p, { asks, at }]) => {
+          const b = bases[p]!
+          const args: Array<string> = [b]
+          for (const a of asks) args.push(a.shipmentId, a.held, a.check)
+          const replies = (await script.load([K.ships(b)], args)) as Array<[string, string?] | null>
+          for (let j = 0; j < asks.length; j++) {
+            const result = answer(asks[j]!, replies[j] ?? null)
+            if (result === again) retry.push(at[j]!)
+            else out[at[j]!] = result
+          }
+        })
+      )
+      if (retry.length > 0) {
+        const reloaded = await readAll(retry.map((i) => ({ shipmentId: requests[i]!.shipmentId })))
+        retry.forEach((i, j) => (out[i] = reloaded[j]))
+      }
+      return out
+    }
+
+    /**
+     * Commits of one partition: one script (CAS, record, seen marks when inline, events, audit,
+     * outbox, for each commit in turn), then, per commit written, the replicas, the cache and the
+     * seen marks written after it.
+     */
+    const commitPartition = async (b: string, commits: ReadonlyArray<Store.Commit>): Promise<Array<Store.CommitResult>> => {
+      const args: Array<string | number> = [b, seenTtl, commits.length]
+      const sha1s: Array<string> = new Array(commits.length)
+      for (let i = 0; i < commits.length; i++) {
+        const commit = commits[i]!
+        const { audit, events, idempotencyKeys, outbox, shipmentId } = commit
+        const body = commit.body
+        // Stored beside the body: a later load vouches for it without reading or hashing it.
+        const sha1 = (sha1s[i] = sha1Of(body))
+        let streamsOk = "1"
+        for (const e of audit) if (e.stream !== shipmentId) streamsOk = "0"
+        args.push(
+          shipmentId,
+          commit.expectedVersion,
+          body,
+          events.length,
+          audit.length,
+          outbox.length,
+          streamsOk,
+          inlineSeen ? idempotencyKeys.length : 0,
+          sha1
+        )
+        for (const e of events) args.push(encodeEvent(e))
+        for (const e of audit) args.push(e.seq, e.hash, JSON.stringify(e))
+        for (const a of outbox) {
+          args.push(a.key, actionJson(a), a.availableAt, a.attempts, a.claims ?? 0, flag(a.after), flag(a.lastError))
+        }
+        if (inlineSeen) for (const k of idempotencyKeys) args.push(K.seen(baseOf(k), k))
+      }
+      const replies = (await script.commit(
+        [K.ships(b), K.streams(b), K.queue(b), K.seq(b), K.count(b), K.dead(b)],
+        args
+      )) as Array<[number, number, ...Array<string>]>
+      // Nothing to wait for after the script (no replicas, marks written inline): settled here.
+      if (durable === undefined && inlineSeen) {
+        return commits.map((commit, i) => {
+          const [ok, version, ...enqueued] = replies[i]!
+          if (ok !== 1) return { _tag: "Conflict", version }
+          remember(commit.shipmentId, version, commit.body, sha1s[i]!)
+          return { _tag: "Committed", version, enqueued }
+        })
+      }
+      return settleAll(commits.map((commit, i) => committed(b, commit, sha1s[i]!, replies[i]!)))
+    }
+
+    /** What follows a commit's script: the replicas, the cache, the seen marks written after it. */
+    const committed = async (
+      b: string,
+      commit: Store.Commit,
+      sha1: string,
+      reply: [number, number, ...Array<string>]
+    ): Promise<Store.CommitResult> => {
       const [ok, version, ...enqueued] = reply
       if (ok !== 1) return { _tag: "Conflict", version }
       // Durable before anything builds on it (the seen marks written after it included), and
       // before it is cached: a body the replicas never confirmed may lose its version to another
       // writer in a failover.
-      await replicated("commit", [keys[0]!])
-      remember(commit.shipmentId, version, commit.body)
+      await replicated("commit", [K.record(b, commit.shipmentId)])
+      remember(commit.shipmentId, version, commit.body, sha1)
       if (durable !== undefined) confirmed.set(commit.shipmentId, version)
-      if (!inlineSeen && seenKeys.length > 0) {
+      if (!inlineSeen && commit.idempotencyKeys.length > 0) {
         await settleAll(
-          seenKeys.map((k) => (seenTtl > 0 ? client.set(k, "1", "PX", seenTtl, "NX") : client.set(k, "1", "NX")))
+          commit.idempotencyKeys.map((k) => {
+            const key = K.seen(baseOf(k), k)
+            return seenTtl > 0 ? client.set(key, "1", "PX", seenTtl, "NX") : client.set(key, "1", "NX")
+          })
         )
       }
       return { _tag: "Committed", version, enqueued }
+    }
+
+    /**
+     * Commits, one script per partition (so one per Cluster slot), all issued in the same tick:
+     * the auto-pipelining client sends them in one write. Results are in the commits' order.
+     */
+    const commitAll = async (commits: ReadonlyArray<Store.Commit>): Promise<Array<Store.CommitResult>> => {
+      if (commits.length === 1) {
+        const commit = commits[0]!
+        return commitPartition(baseOf(commit.shipmentId), commits)
+      }
+      const groups = new Map<number, Array<number>>()
+      for (let i = 0; i < commits.length; i++) {
+        const p = partitionOf(commits[i]!.shipmentId)
+        const group = groups.get(p)
+        if (group === undefined) groups.set(p, [i])
+        else group.push(i)
+      }
+      const out: Array<Store.CommitResult> = new Array(commits.length)
+      await settleAll(
+        [...groups].map(async ([p, indexes]) => {
+          const results = await commitPartition(bases[p]!, indexes.map((i) => commits[i]!))
+          for (let j = 0; j < indexes.length; j++) out[indexes[j]!] = results[j]!
+        })
+      )
+      return out
+    }
+
+    /**
+     * Which idempotency keys are marked seen: one `MGET` per partition (its marks share its slot),
+     * all issued in the same tick, instead of one `EXISTS` per key. A mark is always the string
+     * `1`, so a value found is a mark found.
+     */
+    const seenAll = async (keys: ReadonlyArray<string>): Promise<Array<boolean>> => {
+      const out: Array<boolean> = new Array(keys.length)
+      const groups = new Map<number, { readonly keys: Array<string>; readonly at: Array<number> }>()
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!
+        const p = partitionOf(k)
+        let group = groups.get(p)
+        if (group === undefined) groups.set(p, (group = { keys: [], at: [] }))
+        group.keys.push(K.seen(bases[p]!, k))
+        group.at.push(i)
+      }
+      await Promise.all(
+        [...groups.values()].map(async ({ at, keys }) => {
+          const values = await client.mget(keys)
+          for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] !== null && values[j] !== undefined
+        })
+      )
+      return out
     }
 
     const getShipmentOne = async (shipmentId: string): Promise<string | undefined> =>
@@ -620,22 +748,23 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
       partitionOf,
       cacheStats: () => ({ hits, misses }),
 
-      load: (shipmentId) => run("load", () => loadOne(shipmentId)),
+      load: (shipmentId) =>
+        run("load", async () => {
+          const [loaded] = await loadAll([{ shipmentId }])
+          return loaded === undefined ? undefined : { shipmentId, version: loaded.version, body: loaded.body! }
+        }),
 
       loadMany: (requests) =>
         requests.length === 0
           ? Effect.succeed([])
-          : run("loadMany", () => settleAll(requests.map((r) => loadOne(r.shipmentId, r.knownVersion)))),
+          : run("loadMany", () => loadAll(requests)),
 
-      commit: (commit) => run("commit", () => commitOne(commit)),
+      commit: (commit) => run("commit", async () => (await commitAll([commit]))[0]!),
 
       commitMany: (commits) =>
-        commits.length === 0 ? Effect.succeed([]) : run("commitMany", () => settleAll(commits.map(commitOne))),
+        commits.length === 0 ? Effect.succeed([]) : run("commitMany", () => commitAll(commits)),
 
-      seen: (keys) =>
-        run("seen", () =>
-          Promise.all(keys.map((k) => client.exists(K.seen(baseOf(k), k)).then((n) => n === 1)))
-        ),
+      seen: (keys) => (keys.length === 0 ? Effect.succeed([]) : run("seen", () => seenAll(keys))),
 
       events: (shipmentId) =>
         Effect.map(run("events", () => client.lrange(K.events(baseOf(shipmentId), shipmentId), 0, -1)), (list) =>

@@ -575,6 +575,34 @@ describe("RedisStore outbox across partitions", () => {
 describe("RedisStore batch operations", () => {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
+  it.scoped("a commit with more actions than one queue push takes enqueues each once, in order", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh({ partitions: 1 })
+      yield* store.commit(commit("first", 0, [action("first:a", "first")]))
+      const n = 1203
+      const keys = range(n).map((i) => `many:${String(i).padStart(4, "0")}`)
+      // A key repeated in the commit, and one already pending, are not enqueued again.
+      const outbox = [...keys.map((k) => action(k, "many")), action(keys[7]!, "many"), action("first:a", "many")]
+      const [result] = yield* store.commitMany([commit("many", 0, outbox)])
+      expect(result).toEqual({ _tag: "Committed", version: 1, enqueued: keys })
+      expect(yield* store.outboxSize()).toBe(n + 1)
+      const claimed = yield* store.claim({ now: 2000, leaseMillis: 60_000, limit: 2 * n, owner: "t" })
+      expect(claimed.map((c) => c.key)).toEqual(["first:a", ...keys])
+    }))
+
+  it.scoped("a commit with more events and audit entries than one list push takes keeps them all, in order", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh()
+      const n = 1203
+      const events = range(n).map((i) => ({ id: `src|e${i}`, body: `{"i":${i}}` }))
+      const audit = Audit.chain("big", undefined, range(n).map((i) => ({ at: i, kind: "event", body: `{"i":${i}}` })))
+      const [result] = yield* store.commitMany([{ ...commit("big", 0), events, audit }])
+      expect(result).toEqual({ _tag: "Committed", version: 1, enqueued: [] })
+      expect(yield* store.events("big")).toEqual(events)
+      expect((yield* store.readAudit("big", 1, 2 * n)).map((e) => e.seq)).toEqual(range(n).map((i) => i + 1))
+      expect(yield* store.auditHead("big")).toEqual({ seq: n, hash: audit[n - 1]!.hash })
+    }))
+
   for (const options of [{ partitions: 16 }, { partitions: 3, seenMarks: "after" as const }]) {
     it.scoped(`commitMany of 200 commits across partitions: conflicts, seen keys, audit, outbox once, cache (${JSON.stringify(options)})`, () =>
       Effect.gen(function* () {
@@ -707,6 +735,30 @@ describe("RedisStore batch operations", () => {
         { shipmentId: "s", version: 1, body: "B1" }
       ])
       expect(a.cacheStats().misses).toBe(misses)
+    }))
+
+  it.scoped("vouches for a record stored without its body's digest (an older release's commit) by hashing the stored body", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const a = yield* fresh({ prefix, cacheSize: 1 })
+      const record = `{${prefix}:p${a.partitionOf("s")}}:r:s`
+      yield* a.commit({ ...commit("s", 0), body: "A1" })
+      // The digest a commit stores names its version.
+      expect(yield* Effect.promise(() => a.client.hget(record, "h"))).toMatch(/^1:[0-9a-f]{40}$/)
+      yield* a.commit({ ...commit("t", 0), body: "T1" }) // s leaves a's body cache; its digest stays
+      // Written by a release that stored no digest: unchanged, still without the body.
+      yield* Effect.promise(() => a.client.hdel(record, "h"))
+      let misses = a.cacheStats().misses
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }])).toEqual([{ shipmentId: "s", version: 1 }])
+      expect(a.cacheStats().misses).toBe(misses)
+      // A digest naming another version (an older release committed after it) is not taken
+      // either way: the stored body decides.
+      yield* Effect.promise(() => a.client.hset(record, "h", "0:0000000000000000000000000000000000000000"))
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }])).toEqual([{ shipmentId: "s", version: 1 }])
+      expect(a.cacheStats().misses).toBe(misses)
+      yield* Effect.promise(() => a.client.hset(record, "b", "O1"))
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 1 }])).toEqual([{ shipmentId: "s", version: 1, body: "O1" }])
+      expect(a.cacheStats().misses).toBe(misses + 1)
     }))
 
   it.scoped("answers a caller's knownVersion without the body only if the stored body is the one this process saw, even after its cache dropped it", () =>

@@ -29,64 +29,113 @@ const guard = `redis.call('EXISTS', ARGV[1] .. 'slot', ARGV[1] .. 'slot:')
 `
 
 /**
- * One commit: version CAS, record, seen marks, events, audit entries and outbox actions.
+ * Commits of one partition, in order, each on its own: version CAS, record, seen marks, events,
+ * audit entries and outbox actions. A commit whose CAS fails writes nothing and the next one is
+ * taken; a batch of one is a single commit. Each commit is checked (CAS, audit sequence) before
+ * it writes, as when each was a script of its own; commits of one shipment in a batch are taken
+ * in order, as pipelined scripts were.
  *
- * KEYS: 1 record, 2 events, 3 audit list, 4 audit head, 5 shipment index, 6 audit stream index,
- * 7 ready queue, 8 sequence, 9 outbox count, 10 dead letters.
- * ARGV: 1 base, 2 expected version, 3 body, 4 shipment id, 5 seen TTL ms (0: none), 6 #events,
- * 7 #audit, 8 #actions, 9 audit streams ok (1/0), then events, audit (seq, hash, json) triples,
- * actions (key, json, availableAt, attempts, claims, after, lastError) septuples, then the seen
- * mark keys to set (inline mode, standalone only: they live in other partitions' slots, so they
- * are passed as arguments; the key count stays fixed, which auto-pipelining needs).
- * Returns {0, version} on conflict, {1, version, enqueued keys...} when committed.
+ * KEYS (the partition's): 1 shipment index, 2 audit stream index, 3 ready queue, 4 sequence,
+ * 5 outbox count, 6 dead letters. A shipment's record (`r:`), events (`e:`), audit list (`a:`)
+ * and audit head (`h:`) are named from the base and its id (the guard covers them on a Cluster).
+ * ARGV: 1 base, 2 seen TTL ms (0: none), 3 #commits, then per commit: shipment id, expected
+ * version, body, #events, #audit, #actions, audit streams ok (1/0), #seen marks, SHA-1 of the
+ * body (stored with its version as `h`, which `load` compares), then its events,
+ * audit (seq, hash, json) triples, actions (key, json, availableAt, attempts, claims, after,
+ * lastError) septuples, then the seen mark keys to set (inline mode, standalone only: they live
+ * in other partitions' slots, so they are passed as arguments; the key count stays fixed, which
+ * auto-pipelining needs).
+ * Returns per commit {0, version} on conflict, {1, version, enqueued keys...} when committed.
  */
 export const commit = `
-${guard}local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if current ~= tonumber(ARGV[2]) or ARGV[9] ~= '1' then return {0, current} end
-local base = ARGV[1]
-local nEvents, nAudit, nActions = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local auditAt = 10 + nEvents
-local head = 0
-if nAudit > 0 then
-  head = tonumber(redis.call('HGET', KEYS[4], 'seq') or '0')
-  for j = 0, nAudit - 1 do
-    if tonumber(ARGV[auditAt + j * 3]) ~= head + 1 + j then return {0, current} end
+${guard}local base = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local replies = {}
+local p = 4
+for c = 1, tonumber(ARGV[3]) do
+  local id = ARGV[p]
+  local nEvents, nAudit, nActions, nSeen = tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5]), tonumber(ARGV[p + 7])
+  local eventsAt = p + 9
+  local auditAt = eventsAt + nEvents
+  local actionsAt = auditAt + nAudit * 3
+  local seenAt = actionsAt + nActions * 7
+  local nextAt = seenAt + nSeen
+  local rkey = base .. 'r:' .. id
+  local current = tonumber(redis.call('HGET', rkey, 'v') or '0')
+  local ok = current == tonumber(ARGV[p + 1]) and ARGV[p + 6] == '1'
+  local head = 0
+  local hkey = base .. 'h:' .. id
+  if ok and nAudit > 0 then
+    head = tonumber(redis.call('HGET', hkey, 'seq') or '0')
+    for j = 0, nAudit - 1 do
+      if tonumber(ARGV[auditAt + j * 3]) ~= head + 1 + j then ok = false; break end
+    end
   end
-end
-local version = current + 1
-redis.call('HSET', KEYS[1], 'v', version, 'b', ARGV[3])
-if current == 0 then redis.call('ZADD', KEYS[5], 0, ARGV[4]) end
-local ttl = tonumber(ARGV[5])
-for k = auditAt + nAudit * 3 + nActions * 7, #ARGV do
-  if ttl > 0 then redis.call('SET', ARGV[k], '1', 'PX', ttl, 'NX') else redis.call('SET', ARGV[k], '1', 'NX') end
-end
-for j = 0, nEvents - 1 do redis.call('RPUSH', KEYS[2], ARGV[10 + j]) end
-if nAudit > 0 then
-  for j = 0, nAudit - 1 do redis.call('RPUSH', KEYS[3], ARGV[auditAt + j * 3 + 2]) end
-  local last = auditAt + (nAudit - 1) * 3
-  redis.call('HSET', KEYS[4], 'seq', ARGV[last], 'hash', ARGV[last + 1])
-  if head == 0 then redis.call('ZADD', KEYS[6], 0, ARGV[4]) end
-end
-local out = {1, version}
-local at = auditAt + nAudit * 3
-local added = 0
-for j = 0, nActions - 1 do
-  local p = at + j * 7
-  local key = ARGV[p]
-  local okey = base .. 'o:' .. key
-  if redis.call('EXISTS', okey, base .. 'dn:' .. key) == 0 and redis.call('HEXISTS', KEYS[10], key) == 0 then
-    local seq = redis.call('INCR', KEYS[8])
-    local fields = {'j', ARGV[p + 1], 'a', ARGV[p + 2], 'n', ARGV[p + 3], 'c', ARGV[p + 4], 's', seq}
-    if ARGV[p + 5] ~= '-' then fields[#fields + 1] = 'f'; fields[#fields + 1] = string.sub(ARGV[p + 5], 2) end
-    if ARGV[p + 6] ~= '-' then fields[#fields + 1] = 'e'; fields[#fields + 1] = string.sub(ARGV[p + 6], 2) end
-    redis.call('HSET', okey, unpack(fields))
-    redis.call('ZADD', KEYS[7], seq, key)
-    added = added + 1
-    out[#out + 1] = key
+  if not ok then
+    replies[c] = {0, current}
+  else
+    local version = current + 1
+    redis.call('HSET', rkey, 'v', version, 'b', ARGV[p + 2], 'h', version .. ':' .. ARGV[p + 8])
+    if current == 0 then redis.call('ZADD', KEYS[1], 0, id) end
+    for k = seenAt, nextAt - 1 do
+      if ttl > 0 then redis.call('SET', ARGV[k], '1', 'PX', ttl, 'NX') else redis.call('SET', ARGV[k], '1', 'NX') end
+    end
+    -- One RPUSH per list, in chunks that stay well inside Lua's stack.
+    if nEvents > 0 then
+      local ekey = base .. 'e:' .. id
+      for j = eventsAt, auditAt - 1, 500 do redis.call('RPUSH', ekey, unpack(ARGV, j, math.min(j + 499, auditAt - 1))) end
+    end
+    if nAudit > 0 then
+      local akey = base .. 'a:' .. id
+      local entries = {}
+      for j = 0, nAudit - 1 do
+        entries[#entries + 1] = ARGV[auditAt + j * 3 + 2]
+        if #entries == 500 or j == nAudit - 1 then
+          redis.call('RPUSH', akey, unpack(entries))
+          entries = {}
+        end
+      end
+      local last = auditAt + (nAudit - 1) * 3
+      redis.call('HSET', hkey, 'seq', ARGV[last], 'hash', ARGV[last + 1])
+      if head == 0 then redis.call('ZADD', KEYS[2], 0, id) end
+    end
+    local out = {1, version}
+    -- The actions to enqueue (not pending, leased, dead or done; a key repeated in the commit
+    -- once), then their sequence numbers in one INCRBY, in order, and one ZADD.
+    local fresh, taken = {}, {}
+    for j = 0, nActions - 1 do
+      local a = actionsAt + j * 7
+      local key = ARGV[a]
+      if not taken[key] and redis.call('EXISTS', base .. 'o:' .. key, base .. 'dn:' .. key) == 0 and redis.call('HEXISTS', KEYS[6], key) == 0 then
+        taken[key] = true
+        fresh[#fresh + 1] = a
+      end
+    end
+    local added = #fresh
+    if added > 0 then
+      local first = redis.call('INCRBY', KEYS[4], added) - added
+      local scored = {}
+      for n, a in ipairs(fresh) do
+        local key, seq = ARGV[a], first + n
+        local fields = {'j', ARGV[a + 1], 'a', ARGV[a + 2], 'n', ARGV[a + 3], 'c', ARGV[a + 4], 's', seq}
+        if ARGV[a + 5] ~= '-' then fields[#fields + 1] = 'f'; fields[#fields + 1] = string.sub(ARGV[a + 5], 2) end
+        if ARGV[a + 6] ~= '-' then fields[#fields + 1] = 'e'; fields[#fields + 1] = string.sub(ARGV[a + 6], 2) end
+        redis.call('HSET', base .. 'o:' .. key, unpack(fields))
+        scored[#scored + 1] = seq
+        scored[#scored + 1] = key
+        out[#out + 1] = key
+        if #scored == 1000 or n == added then
+          redis.call('ZADD', KEYS[3], unpack(scored))
+          scored = {}
+        end
+      end
+      redis.call('INCRBY', KEYS[5], added)
+    end
+    replies[c] = out
   end
+  p = nextAt
 end
-if added > 0 then redis.call('INCRBY', KEYS[9], added) end
-return out
+return replies
 `
 
 /**
@@ -488,23 +537,45 @@ return removed
 `
 
 /**
- * Loads a record unless the caller already holds its current version.
+ * Loads records of one partition, each unless the caller already holds its current version.
  *
  * A version number alone does not name a body: after a failover that lost the last commits (or
  * a `FLUSHDB`, or a restore of an older dump) the same version can be committed again with
- * another body. So a caller that holds the body itself passes its SHA-1 (ARGV 2), and is
- * answered "unchanged" only when the stored body is that one; `-` compares the version only.
+ * another body. So a caller that holds the body itself passes its SHA-1, and is answered
+ * "unchanged" only when the stored body is that one; `-` compares the version only. The commit
+ * script stores `<version>:<SHA-1 of the body>` beside the body (field `h`, written in the same
+ * `HSET` as the version and body), so a caller's body is vouched for without reading the stored
+ * body; a record whose `h` is missing or names another version (written by an older release)
+ * has its body hashed here, as before.
  *
- * KEYS: 1 record. ARGV: 1 the version the caller holds, 2 the SHA-1 of its body, or `-`.
- * Returns false (no record), {version} (unchanged) or {version, body}.
+ * KEYS: 1 the partition's shipment index (routes the call to the partition's slot). ARGV: 1 the
+ * partition's base, then per record: shipment id, the version the caller holds (empty: none),
+ * the SHA-1 of its body or `-`.
+ * Returns per record false (no record), {version} (unchanged) or {version, body}.
  */
 export const load = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return false end
-if v == ARGV[1] and ARGV[2] == '-' then return {v} end
-local b = redis.call('HGET', KEYS[1], 'b')
-if v == ARGV[1] and b and redis.sha1hex(b) == ARGV[2] then return {v} end
-return {v, b}
+${guard}local base = ARGV[1]
+local out = {}
+for i = 2, #ARGV, 3 do
+  local rkey = base .. 'r:' .. ARGV[i]
+  local held, check = ARGV[i + 1], ARGV[i + 2]
+  local f = redis.call('HMGET', rkey, 'v', 'h')
+  local v, h = f[1], f[2]
+  if not v then
+    out[#out + 1] = false
+  elseif v == held and (check == '-' or h == v .. ':' .. check) then
+    out[#out + 1] = {v}
+  else
+    local b = redis.call('HGET', rkey, 'b')
+    local current = h and string.sub(h, 1, #v + 1) == v .. ':'
+    if v == held and b and not current and redis.sha1hex(b) == check then
+      out[#out + 1] = {v}
+    else
+      out[#out + 1] = {v, b}
+    end
+  end
+end
+return out
 `
 
 /**
