@@ -5,6 +5,8 @@
  *
  *   pnpm --filter @waybill/bench redis [shipments=2000] [rounds=3] [--profile]
  *
+ * It measures the built packages (`pnpm build` first; `./built.ts` refuses a stale build).
+ *
  * Workload: every event of `shipments` realistic histories (`Histories.generate`: shuffled
  * across shipments, ~30% retransmitted duplicates, retractions, stale scans), pre-loaded into
  * the queue; shipments registered beforehand. A waybill worker process runs the core `Worker`
@@ -21,6 +23,7 @@
  * Every key the bench writes is deleted afterwards (waybill prefix `{bench:<id>…`, BullMQ
  * prefix `bench-bull-<id>`).
  */
+import "./built.js"
 import { Metrics, Pipeline, Store, Transport, Worker } from "@waybill/core"
 import { Histories } from "@waybill/core/simulation"
 import { RedisStore, RedisTransport } from "@waybill/store-redis"
@@ -104,7 +107,6 @@ interface Running {
 const start = (role: string, prefix: string, profileDir?: string): Running => {
   const args = [
     ...(profileDir !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
-    "--conditions=source",
     "--import",
     "tsx",
     self,
@@ -354,8 +356,8 @@ const profileSummary = (
     if (fn === "(garbage collector)") return "garbage collection"
     if (fn === "(idle)") return "idle (waiting for Redis)"
     if (fn === "(program)") return "V8 / native (program)"
-    if (url.includes("/packages/core/src/")) return "waybill core (pipeline, state machine, flows, audit hash)"
-    if (url.includes("/packages/store-redis/src/")) return "store-redis (arguments, replies)"
+    if (/\/packages\/core\/(src|dist)\//.test(url)) return "waybill core (pipeline, state machine, flows, audit hash)"
+    if (/\/packages\/store-redis\/(src|dist)\//.test(url)) return "store-redis (arguments, replies)"
     if (url.includes("/effect/dist/") && /Schema|ParseResult|SchemaAST/.test(url)) return "effect Schema (decode/encode)"
     if (url.includes("/effect/dist/")) return "effect runtime (fibers, scheduling, metrics, spans)"
     if (url.includes("/ioredis/") || url.includes("redis-parser") || url.includes("denque") || url.includes("standard-as-callback")) {
