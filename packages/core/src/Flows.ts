@@ -70,7 +70,11 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
   notes: Schema.optionalWith(Schema.Array(Schema.Literal("dispatched", "delivered", "exceptions", "returns", "cancelled", "withdrawals")), {
     default: () => ["returns", "cancelled", "withdrawals"] as const
   }),
-  /** What the customer is notified of. */
+  /**
+   * What the customer is notified of, each at most once (an exception once per exception event).
+   * By default `dispatched`, `out_for_delivery`, `delivered` and `exception`; `returned` (the
+   * shipment is back with the sender) only when listed.
+   */
   notify: Schema.optionalWith(Schema.Array(Notifier.Template), {
     default: () => ["dispatched", "out_for_delivery", "delivered", "exception"] as const
   }),
@@ -495,6 +499,9 @@ export const plan = (input: PlanInput): Plan => {
           })
           notify("delivered", "delivered")
           updateCase(byCause("delivered"), "The shipment was delivered.", ShipmentState.openExceptions(view).length === 0)
+        } else if (m.status === "returned") {
+          // Only when the host lists it in `FlowConfig.notify` (not by default).
+          notify("returned", "returned")
         }
         break
       }

@@ -131,6 +131,24 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a return is notified once when FlowConfig.notify lists `returned`, and not by default", () =>
+    Effect.gen(function* () {
+      const history = [scan("d", "dispatched", 60), exception("x", "refused", 300), scan("r1", "return_initiated", 320), scan("r2", "returned", 600)]
+      const listed = yield* setup(new Flows.FlowConfig({ notify: ["dispatched", "exception", "returned"] }))
+      yield* ingestAll(listed.pipeline, [...history, scan("r3", "returned", 610)])
+      expect(listed.keys().filter((k) => k.startsWith("notifier.notify:"))).toEqual([
+        "notifier.notify:dispatched",
+        "notifier.notify:exception:x",
+        "notifier.notify:returned"
+      ])
+      const request = listed.outbox().find((a) => a.key.endsWith(":notifier.notify:returned"))!
+      expect(Schema.decodeUnknownSync(schemas[request.kind]!)(JSON.parse(request.payload))).toMatchObject({ template: "returned", status: "returned" })
+      const byDefault = yield* setup()
+      yield* ingestAll(byDefault.pipeline, history)
+      expect(byDefault.keys()).not.toContain("notifier.notify:returned")
+    })
+  )
+
   it.effect("delivery validates, releases the invoice after the validation, and notifies", () =>
     Effect.gen(function* () {
       const { pipeline, outbox, keys } = yield* setup()
