@@ -71,7 +71,8 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
     default: () => ["returns", "cancelled", "withdrawals"] as const
   }),
   /**
-   * What the customer is notified of, each at most once (an exception once per exception event).
+   * What the customer is notified of, each at most once (an exception once per exception event,
+   * when it is still open as it arrives: not one the scans received before it already resolved).
    * By default `dispatched`, `out_for_delivery`, `delivered` and `exception`; `returned` (the
    * shipment is back with the sender) only when listed.
    */
@@ -516,7 +517,12 @@ export const plan = (input: PlanInput): Plan => {
           `Shipment ${s}: ${m.kind.replace(/_/g, " ")}`,
           `${describe(m)} (${m.eventId})`
         )
-        notify("exception", `exception:${m.eventId}`)
+        // The customer hears of an exception that is still open: one that arrives after the scans
+        // that resolved it (a delay reported once the parcel moved on, or was delivered) is over,
+        // and telling of it now would be false. Support still gets the case.
+        if (view.exceptions.some((e) => e.eventId === m.eventId && e.resolvedAt === undefined)) {
+          notify("exception", `exception:${m.eventId}`)
+        }
         break
       case "ExceptionResolved":
         // The delivery closes the case when nothing is open; an exception resolved after it (a

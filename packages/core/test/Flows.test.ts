@@ -215,6 +215,26 @@ describe("flows", () => {
     })
   )
 
+  it.effect("the customer is notified of an exception only while it is open: not one already resolved when it arrives", () =>
+    Effect.gen(function* () {
+      // The carrier's "delayed" scan of 9:00 arrives after the delivery of 18:00 was notified.
+      const late = yield* setup()
+      yield* ingestAll(late.pipeline, [scan("i", "in_transit", 100), scan("v", "delivered", 600), exception("x", "delayed", 300)])
+      expect(late.keys()).toContain("notifier.notify:delivered")
+      expect(late.keys()).not.toContain("notifier.notify:exception:x")
+      // Support still hears of it (opened and resolved in one go).
+      expect(late.keys()).toContain("helpdesk.openOrEnrich:x")
+      // Batched the same way: the next scan came first.
+      const batched = yield* setup()
+      yield* batched.pipeline.ingestMany([scan("i", "in_transit", 400), exception("x", "delayed", 300)])
+      expect(batched.keys()).not.toContain("notifier.notify:exception:x")
+      // In its time it is notified, once.
+      const inOrder = yield* setup()
+      yield* ingestAll(inOrder.pipeline, [exception("x", "delayed", 300), scan("i", "in_transit", 400), exception("x", "delayed", 300)])
+      expect(inOrder.keys().filter((k) => k.startsWith("notifier.notify:exception"))).toEqual(["notifier.notify:exception:x"])
+    })
+  )
+
   it.effect("the case ends resolved whatever the order of the delivery and exceptions resolved after it", () =>
     Effect.promise(() =>
       FastCheck.assert(
