@@ -194,7 +194,7 @@ export interface Plan {
  * @since 0.2.0
  */
 export interface Compensation {
-  readonly reason: Extract<ShipmentRecord.HoldReason, "weight_out_of_tolerance" | "milestone_withdrawn">
+  readonly reason: Extract<ShipmentRecord.HoldReason, "weight_out_of_tolerance" | "milestone_withdrawn" | "cancelled">
   readonly key: string
 }
 
@@ -643,6 +643,22 @@ export const plan = (input: PlanInput): Plan => {
     if (opened !== undefined) compensations.push({ reason: "weight_out_of_tolerance", key: opened })
   }
 
+  // A cancellation reached once the invoice is released (dated before the dispatch scan that
+  // released it, and arriving after it): the release is not taken back; support checks it, as
+  // for a withdrawn trigger. Before the release the same cancellation holds the invoice instead.
+  if (released) {
+    const cancelled = input.reached.find((m) => m._tag === "Cancelled")
+    if (cancelled !== undefined) {
+      const opened = openCase(
+        byCause("cancelled"),
+        `Shipment ${s}: invoice released for a cancelled shipment`,
+        `The shipment was cancelled at ${Instant.formatIso(cancelled.at)}, before its dispatch, and the invoice was ` +
+          "released. Check whether the parcel moved anyway and credit the invoice if needed."
+      )
+      if (opened !== undefined) compensations.push({ reason: "cancelled", key: opened })
+    }
+  }
+
   // Billing: released once; otherwise re-evaluated on every commit.
   let billing = input.record.billing
   let newHolds: Array<ShipmentRecord.HoldReason> = []
@@ -667,6 +683,9 @@ export const plan = (input: PlanInput): Plan => {
       ) {
         holds.push("open_damage")
       }
+      // Cancelled before its dispatch, yet the trigger was reached (the parcel moved although
+      // cancelled: a `progress_after_cancel` anomaly): the order is not to be billed as is.
+      if (view.cancelledAt !== undefined) holds.push("cancelled")
       if (holds.length === 0) {
         const target = policy.target === "finance" && config.targets.finance ? "finance" : "erp"
         const k = `${s}:${target}.releaseInvoice`

@@ -1016,6 +1016,74 @@ describe("flows", () => {
     )
   )
 
+  it.effect("a shipment cancelled before its dispatch is not invoiced when the parcel moves anyway; held until the cancellation is withdrawn", () =>
+    Effect.gen(function* () {
+      for (const trigger of ["dispatched", "delivered"] as const) {
+        const { keys, pipeline } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger }) }))
+        // Cancelled at 8:50; the carrier scans the parcel anyway (a `progress_after_cancel` anomaly).
+        yield* ingestAll(pipeline, [scan("c", "cancelled", 50), scan("d", "dispatched", 100), scan("v", "delivered", 600)])
+        const record = (yield* pipeline.record(shipmentId))!
+        expect(record.state.view.status).toBe("cancelled")
+        expect(record.billing).toMatchObject({ status: "held", holds: ["cancelled"] })
+        expect(keys()).not.toContain("erp.releaseInvoice")
+        expect(keys()).toContain("erp.postNote:hold:cancelled")
+        // The cancellation was a mistake and is withdrawn: the invoice goes out, once.
+        yield* ingestAll(pipeline, [retraction("fix", 700, "c")])
+        expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+        expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+      }
+    })
+  )
+
+  it.effect("a cancellation that arrives after the invoice was released opens a case, counted as a compensation", () =>
+    Effect.gen(function* () {
+      const { keys, outbox, pipeline } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger: "dispatched" }) }))
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 100)])
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      const counted = Metric.tagged(Metrics.compensations, "reason", "cancelled")
+      const before = (yield* Metric.value(counted)).count
+      // The ERP's cancellation, dated before the dispatch scan, arrives after the release.
+      yield* ingestAll(pipeline, [scan("c", "cancelled", 50), scan("c", "cancelled", 50)])
+      expect((yield* pipeline.record(shipmentId))?.state.view.status).toBe("cancelled")
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      const opened = outbox().filter((a) => a.kind === "helpdesk.openOrEnrich")
+      expect(opened.map((a) => a.key.replace(`${shipmentId}:`, ""))).toEqual(["helpdesk.openOrEnrich:cancelled:c"])
+      expect(JSON.parse(opened[0]!.payload).note).toMatch(/cancelled .* the invoice was released/)
+      expect((yield* Metric.value(counted)).count - before).toBe(1)
+      expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+    })
+  )
+
+  it.effect("a cancelled shipment whose parcel moved: never released without a case, whatever the arrival order or batching", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.record({
+            trigger: FastCheck.constantFrom("dispatched" as const, "delivered" as const, "pod" as const),
+            events: Histories.permutation([
+              scan("c", "cancelled", 50),
+              scan("d", "dispatched", 100),
+              scan("v", "delivered", 600, { pod: true })
+            ]),
+            sizes: FastCheck.array(FastCheck.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 })
+          }),
+          ({ events, sizes, trigger }) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { keys, pipeline } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger }) }))
+                yield* ingestInBatches(pipeline, events, sizes)
+                const billing = (yield* pipeline.record(shipmentId))!.billing
+                const cases = keys().filter((k) => k.startsWith("helpdesk.openOrEnrich:cancelled:"))
+                if (billing.status === "released") expect(cases).toEqual(["helpdesk.openOrEnrich:cancelled:c"])
+                else expect([billing, cases]).toEqual([{ ...billing, status: "held", holds: ["cancelled"] }, []])
+              })
+            )
+        ),
+        { numRuns: 60 }
+      )
+    )
+  )
+
   it.effect("a withdrawn delivery before release holds the invoice until delivery is reached again", () =>
     Effect.gen(function* () {
       const { pipeline, keys } = yield* setup(
