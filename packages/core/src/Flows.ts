@@ -335,6 +335,39 @@ const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille
     ? (measured - shipment.declaredWeight) * 1000 > perMille * shipment.declaredWeight
     : Weight.exceedsTolerance(shipment.declaredWeight, measured, perMille)
 
+/**
+ * The holds the billing policy raises over a view whose trigger is reached: a missing POD, a
+ * weight out of tolerance, an open damage exception (each unless approved), a cancellation.
+ */
+const policyHolds = (
+  policy: BillingPolicy,
+  shipment: Shipment.Shipment,
+  billing: ShipmentRecord.Billing,
+  view: ShipmentState.ShipmentView
+): Array<ShipmentRecord.HoldReason> => {
+  const holds: Array<ShipmentRecord.HoldReason> = []
+  if (policy.requirePod && !ShipmentState.has(view, "pod") && !ShipmentRecord.approves(billing, "pod", view)) holds.push("missing_pod")
+  if (
+    policy.weightTolerancePerMille !== undefined &&
+    view.measuredWeight !== undefined &&
+    weightOff(shipment, view.measuredWeight, policy.weightTolerancePerMille) &&
+    !ShipmentRecord.approves(billing, "weight", view)
+  ) {
+    holds.push("weight_out_of_tolerance")
+  }
+  if (
+    policy.holdOnDamage &&
+    ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
+    !ShipmentRecord.approves(billing, "damage", view)
+  ) {
+    holds.push("open_damage")
+  }
+  // Cancelled before its dispatch, yet the trigger was reached (the parcel moved although
+  // cancelled: a `progress_after_cancel` anomaly): the order is not to be billed as is.
+  if (view.cancelledAt !== undefined) holds.push("cancelled")
+  return holds
+}
+
 /** Whether a commit changed the measured weight of a shipment whose invoice is released, under a tolerance. */
 const remeasuredAfterRelease = (input: PlanInput): boolean =>
   input.config.billing.weightTolerancePerMille !== undefined &&
@@ -461,6 +494,15 @@ export const plan = (input: PlanInput): Plan => {
   // (the ERP's last note on a milestone must not be its withdrawal when it holds again).
   // Notifications stay once per milestone: a customer never hears of the same milestone twice.
   const byCause = (key: string) => (input.cause === undefined ? key : `${key}:${ofCopy(input.cause)}`)
+  // A case that reports a problem with the released invoice (a compensation below: its trigger or
+  // POD withdrawn, a weight out of tolerance measured after it, a cancellation dated before the
+  // dispatch) stays open while the problem holds: a delivery or a resolved exception adds its note
+  // but does not close it, or support would never see what the invoice needs.
+  const released = input.record.billing.status === "released"
+  const invoiceAtOdds =
+    released &&
+    (!ShipmentState.has(view, triggerKey(config.billing)) || policyHolds(config.billing, shipment, input.record.billing, view).length > 0)
+  const nothingOpen = () => ShipmentState.openExceptions(view).length === 0 && !invoiceAtOdds
   for (const m of input.reached) {
     const key = Milestone.key(m)
     const category = noteCategory(m)
@@ -499,7 +541,7 @@ export const plan = (input: PlanInput): Plan => {
             })
           })
           notify("delivered", "delivered")
-          updateCase(byCause("delivered"), "The shipment was delivered.", ShipmentState.openExceptions(view).length === 0)
+          updateCase(byCause("delivered"), "The shipment was delivered.", nothingOpen())
         } else if (m.status === "returned") {
           // Only when the host lists it in `FlowConfig.notify` (not by default).
           notify("returned", "returned")
@@ -531,7 +573,7 @@ export const plan = (input: PlanInput): Plan => {
         updateCase(
           byCause(`resolved:${m.eventId}`),
           `${describe(m)} (${m.eventId})`,
-          !deliveredNow && ShipmentState.has(view, "reached:delivered") && ShipmentState.openExceptions(view).length === 0
+          !deliveredNow && ShipmentState.has(view, "reached:delivered") && nothingOpen()
         )
         break
       default:
@@ -541,7 +583,6 @@ export const plan = (input: PlanInput): Plan => {
 
   // A release rests on the trigger and, when the policy requires one, on the POD: withdrawing
   // either is checked through a case (one per withdrawal: the trigger's, when it takes both).
-  const released = input.record.billing.status === "released"
   const trigger = triggerKey(config.billing)
   const triggerWithdrawnBy = new Set(input.retracted.filter((r) => Milestone.key(r.milestone) === trigger).map((r) => r.cause))
   const releasedOn = (key: string, cause: Milestone.MilestoneRetracted["cause"]) =>
@@ -596,7 +637,7 @@ export const plan = (input: PlanInput): Plan => {
       updateCase(
         `withdrawn:${key}:${by}`,
         `The carrier withdrew: ${describe(r.milestone)}`,
-        !deliveredNow && ShipmentState.has(view, "reached:delivered") && ShipmentState.openExceptions(view).length === 0
+        !deliveredNow && ShipmentState.has(view, "reached:delivered") && nothingOpen()
       )
     } else if (r.milestone._tag === "ExceptionResolved") {
       // The exception is open again: (re)open the case, which its resolution may have closed.
@@ -666,26 +707,7 @@ export const plan = (input: PlanInput): Plan => {
     const policy = config.billing
     const wasTriggered = (input.billingRetracted ?? input.retracted).some((r) => Milestone.key(r.milestone) === triggerKey(policy))
     if (ShipmentState.has(view, triggerKey(policy))) {
-      const holds: Array<ShipmentRecord.HoldReason> = []
-      if (policy.requirePod && !ShipmentState.has(view, "pod") && !ShipmentRecord.approves(billing, "pod", view)) holds.push("missing_pod")
-      if (
-        policy.weightTolerancePerMille !== undefined &&
-        view.measuredWeight !== undefined &&
-        weightOff(shipment, view.measuredWeight, policy.weightTolerancePerMille) &&
-        !ShipmentRecord.approves(billing, "weight", view)
-      ) {
-        holds.push("weight_out_of_tolerance")
-      }
-      if (
-        policy.holdOnDamage &&
-        ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
-        !ShipmentRecord.approves(billing, "damage", view)
-      ) {
-        holds.push("open_damage")
-      }
-      // Cancelled before its dispatch, yet the trigger was reached (the parcel moved although
-      // cancelled: a `progress_after_cancel` anomaly): the order is not to be billed as is.
-      if (view.cancelledAt !== undefined) holds.push("cancelled")
+      const holds = policyHolds(policy, shipment, billing, view)
       if (holds.length === 0) {
         const target = policy.target === "finance" && config.targets.finance ? "finance" : "erp"
         const k = `${s}:${target}.releaseInvoice`

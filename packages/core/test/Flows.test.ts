@@ -883,6 +883,70 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a case reporting a problem with the released invoice is not closed by the delivery or a resolved exception", () =>
+    Effect.gen(function* () {
+      const resolves = (outbox: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly payload: string }>) =>
+        outbox
+          .filter((a) => a.kind === "helpdesk.update")
+          .map((a) => [a.key.replace(`${shipmentId}:`, ""), JSON.parse(a.payload).resolve as boolean] as const)
+      const onDispatch = { trigger: "dispatched", weightTolerancePerMille: 50 } as const
+      // Released on the dispatch; the hub re-weighs 2,600 g against 2,000 g declared: the case
+      // says to bill the surcharge. The delivery, and a late delay resolved on arrival, add notes
+      // to it but leave it open.
+      const weight = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy(onDispatch) }))
+      yield* ingestAll(weight.pipeline, [scan("d", "dispatched", 100), weighedScan("w", "in_transit", 200, 2600)])
+      expect(weight.keys()).toContain("helpdesk.openOrEnrich:weight:w:2600")
+      yield* ingestAll(weight.pipeline, [scan("v", "delivered", 600), exception("x", "delayed", 300)])
+      expect(resolves(weight.outbox())).toEqual([["helpdesk.update:delivered:v", false], ["helpdesk.update:resolved:x:x", false]])
+      // A cancellation dated before the dispatch, arriving after the release: the same.
+      const cancelled = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy(onDispatch) }))
+      yield* ingestAll(cancelled.pipeline, [scan("d", "dispatched", 100), scan("c", "cancelled", 50), scan("v", "delivered", 600)])
+      expect(cancelled.keys()).toContain("helpdesk.openOrEnrich:cancelled:c")
+      expect(resolves(cancelled.outbox())).toEqual([["helpdesk.update:delivered:v", false]])
+      // Without such a problem the delivery closes the case, as before.
+      const fine = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy(onDispatch) }))
+      yield* ingestAll(fine.pipeline, [scan("d", "dispatched", 100), exception("x", "delayed", 150), weighedScan("w", "in_transit", 200, 2050), scan("v", "delivered", 600)])
+      expect(resolves(fine.outbox())).toEqual([["helpdesk.update:resolved:x:w", false], ["helpdesk.update:delivered:v", true]])
+    })
+  )
+
+  it.effect("a compensation case is never closed after it opens, whatever the arrival order or batching", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.boolean().chain((cancel) =>
+            FastCheck.record({
+              events: Histories.permutation([
+                scan("d", "dispatched", 100),
+                exception("x", "delayed", 150),
+                weighedScan("w", "in_transit", 200, 2600),
+                scan("v", "delivered", 600),
+                ...(cancel ? [scan("c", "cancelled", 50)] : [])
+              ]),
+              sizes: FastCheck.array(FastCheck.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 })
+            })
+          ),
+          ({ events, sizes }) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { outbox, pipeline } = yield* setup(
+                  new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger: "dispatched", weightTolerancePerMille: 50 }) })
+                )
+                yield* ingestInBatches(pipeline, events, sizes)
+                const actions = outbox().map((a) => ({ key: a.key.replace(`${shipmentId}:`, ""), kind: a.kind, payload: JSON.parse(a.payload) }))
+                const compensation = actions.findIndex((a) => /^helpdesk\.openOrEnrich:(weight|cancelled):/.test(a.key))
+                if (compensation < 0) return
+                // the weight and the cancellation still hold: the case must stay open
+                const closing = actions.slice(compensation).filter((a) => a.kind === "helpdesk.update" && a.payload.resolve === true)
+                expect(closing.map((a) => a.key)).toEqual([])
+              })
+            )
+        ),
+        { numRuns: 80 }
+      )
+    )
+  )
+
   it.effect("a weight within the tolerance measured after the release does nothing", () =>
     Effect.gen(function* () {
       const { keys, pipeline } = yield* setup(tolerance50, 2000)
