@@ -72,7 +72,8 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
   }),
   /**
    * What the customer is notified of, each at most once (an exception once per exception event,
-   * when it is still open as it arrives: not one the scans received before it already resolved).
+   * when it is still open as it arrives: not one the scans received before it already resolved;
+   * `dispatched` and `out_for_delivery` only while the shipment is not delivered).
    * By default `dispatched`, `out_for_delivery`, `delivered` and `exception`; `returned` (the
    * shipment is back with the sender) only when listed.
    */
@@ -489,6 +490,7 @@ export const plan = (input: PlanInput): Plan => {
   const ofCopy = (eventId: string) => (input.copy !== undefined && eventId === input.cause ? `${eventId}~${input.copy}` : eventId)
   // A delivery reached in this plan updates (and, with nothing open, resolves) the case itself.
   const deliveredNow = input.reached.some((m) => m._tag === "Reached" && m.status === "delivered")
+  const deliveredView = ShipmentState.has(view, "reached:delivered")
   // The note and the case update of a reach are keyed by the event that reached it: an event is
   // planned once, so one reach gets one of each, and a reach after a withdrawal gets its own
   // (the ERP's last note on a milestone must not be its withdrawal when it holds again).
@@ -525,9 +527,12 @@ export const plan = (input: PlanInput): Plan => {
               })
             })
           }
-          notify("dispatched", "dispatched")
+          // A dispatch or an out-for-delivery first seen once the shipment is delivered (the carrier's
+          // delivery scan came first, or alone) is past: the customer hears of the delivery instead,
+          // not "on its way" after (or with) "delivered".
+          if (!deliveredView) notify("dispatched", "dispatched")
         } else if (m.status === "out_for_delivery") {
-          notify("out_for_delivery", "out_for_delivery")
+          if (!deliveredView) notify("out_for_delivery", "out_for_delivery")
         } else if (m.status === "delivered") {
           const k = `${s}:erp.validateDelivery`
           actions.push({

@@ -131,6 +131,22 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a dispatch or out-for-delivery first seen once the shipment is delivered is not notified; the delivery is", () =>
+    Effect.gen(function* () {
+      const notified = (keys: ReadonlyArray<string>) => keys.filter((k) => k.startsWith("notifier.notify:"))
+      // The carrier's only scan is the delivery; its out-for-delivery scan of the morning comes after.
+      const late = yield* setup()
+      yield* ingestAll(late.pipeline, [scan("v", "delivered", 600), scan("o", "out_for_delivery", 500)])
+      expect(notified(late.keys())).toEqual(["notifier.notify:delivered"])
+      // The tracking is still written back.
+      expect(late.keys()).toContain("erp.writeTracking")
+      // In one batch, in time order, each is notified as it was then.
+      const batched = yield* setup()
+      yield* batched.pipeline.ingestMany([scan("d", "dispatched", 60), scan("o", "out_for_delivery", 500), scan("v", "delivered", 600)])
+      expect(notified(batched.keys())).toEqual(["notifier.notify:dispatched", "notifier.notify:out_for_delivery", "notifier.notify:delivered"])
+    })
+  )
+
   it.effect("a return is notified once when FlowConfig.notify lists `returned`, and not by default", () =>
     Effect.gen(function* () {
       const history = [scan("d", "dispatched", 60), exception("x", "refused", 300), scan("r1", "return_initiated", 320), scan("r2", "returned", 600)]
