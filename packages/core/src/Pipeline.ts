@@ -550,13 +550,20 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
      * registered; `recovered` says why the first command after a registration cut before its
      * record wrote it instead.
      */
-    const registration = (orderId: string, shipmentId: string, reference: string | undefined, recovered?: string) => ({
+    const registration = (
+      orderId: string,
+      shipmentId: string,
+      reference: string | undefined,
+      recovered?: string,
+      actions: ReadonlyArray<string> = []
+    ) => ({
       kind: "registered",
       body: JSON.stringify({
         orderId,
         shipmentId,
         ...(reference !== undefined ? { reference } : {}),
-        ...(recovered !== undefined ? { recovered } : {})
+        ...(recovered !== undefined ? { recovered } : {}),
+        ...(actions.length > 0 ? { actions } : {})
       })
     })
 
@@ -662,19 +669,35 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           const stamped = yield* commitShipments(
             [...changed.keys()],
             "register",
-            (shipmentId, record, info): Decision<undefined> => {
+            (shipmentId, record, info, now): Decision<undefined> => {
               const reference = references.get(info)
-              return reference === undefined || reference === record.reference
-                ? { _tag: "Skip", value: undefined }
-                : {
-                    _tag: "Commit",
-                    record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...record, reference }),
-                    audits: [registration(info.shipment.orderId, shipmentId, reference)],
-                    idempotencyKeys: [],
-                    events: [],
-                    actions: [],
-                    result: () => undefined
+              if (reference === undefined || reference === record.reference) return { _tag: "Skip", value: undefined }
+              // Holds are re-evaluated on every commit: a declared weight corrected in the ERP
+              // lifts (or raises) a weight hold now, not at an event that may never come.
+              const plan = Flows.plan({
+                config: flows,
+                info,
+                record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...record, reference }),
+                state: record.state,
+                reached: [],
+                retracted: [],
+                now: Instant.fromMillis(now)
+              })
+              return {
+                _tag: "Commit",
+                record: plan.record,
+                audits: [registration(info.shipment.orderId, shipmentId, reference, undefined, plan.actions.map((a) => a.key))],
+                idempotencyKeys: [],
+                events: [],
+                actions: plan.actions,
+                result: () => {
+                  for (const h of plan.newHolds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
+                  if (plan.record.billing.status === "released" && record.billing.status !== "released") {
+                    Metrics.invoicesReleased.unsafeUpdate(1, [])
                   }
+                  return undefined
+                }
+              }
             },
             changed
           )

@@ -963,6 +963,31 @@ describe("flows", () => {
     )
   )
 
+  it.effect("a registration that corrects the declared weight re-evaluates a held invoice: released, with no event to wait for", () =>
+    Effect.gen(function* () {
+      const { keys, pipeline, store } = yield* setup(tolerance50, 2000)
+      // Delivered with its POD; the carrier weighed 2,600 g against 2,000 g declared: held.
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 60), weighedScan("v", "delivered", 600, 2600, true)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["weight_out_of_tolerance"] })
+      // The warehouse corrects the weight in the ERP (2,550 g); the poller registers the shipment
+      // again. No carrier event will come any more: the registration's commit settles the invoice.
+      yield* pipeline.register(intakeWith(2550))
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+      // The registration's audit entry names the release it planned.
+      const registered = (yield* store.readAudit(shipmentId, 1, 100)).filter((e) => e.kind === "registered")
+      expect(JSON.parse(registered[registered.length - 1]!.body).actions).toEqual([`${shipmentId}:erp.releaseInvoice`])
+      // Registered again with the same data: nothing new.
+      const settled = keys()
+      yield* pipeline.register(intakeWith(2550))
+      expect(keys()).toEqual(settled)
+      // A correction the other way holds a waiting invoice's release no earlier than its trigger.
+      const other = yield* setup(tolerance50, 2000)
+      yield* other.pipeline.register(intakeWith(2600))
+      expect((yield* other.pipeline.record(shipmentId))?.billing.status).toBe("waiting")
+    })
+  )
+
   it.effect("a weight within the tolerance measured after the release does nothing", () =>
     Effect.gen(function* () {
       const { keys, pipeline } = yield* setup(tolerance50, 2000)
