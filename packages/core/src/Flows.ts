@@ -166,6 +166,14 @@ export interface PlanInput {
    * several events, those of milestones the shipment held before the commit.
    */
   readonly billingRetracted?: ReadonlyArray<Milestone.MilestoneRetracted>
+  /**
+   * Set when the plan follows a registration (no event) that brought the shipment's tracking
+   * number: a shipment dispatched before it gets its tracking write-back now (the store enqueues
+   * its key at most once).
+   *
+   * @since 0.2.0
+   */
+  readonly trackingRegistered?: boolean
 }
 
 /**
@@ -388,7 +396,12 @@ export const plan = (input: PlanInput): Plan => {
   // nothing to decide. (The full path below gives the same answer, at more cost.) A weight
   // measured after the release is the exception: it is judged below, whatever was reached.
   const settle = input.settleBilling ?? true
-  if (input.reached.length === 0 && input.retracted.length === 0 && !remeasuredAfterRelease(input)) {
+  // Dispatched before its tracking number was registered: the write-back waited for it.
+  const lateTracking =
+    input.trackingRegistered === true &&
+    info.shipment.trackingNumber !== undefined &&
+    ShipmentState.has(state.view, "reached:dispatched")
+  if (input.reached.length === 0 && input.retracted.length === 0 && !remeasuredAfterRelease(input) && !lateTracking) {
     const billing = input.record.billing
     if (
       !settle ||
@@ -505,6 +518,21 @@ export const plan = (input: PlanInput): Plan => {
     released &&
     (!ShipmentState.has(view, triggerKey(config.billing)) || policyHolds(config.billing, shipment, input.record.billing, view).length > 0)
   const nothingOpen = () => ShipmentState.openExceptions(view).length === 0 && !invoiceAtOdds
+  const writeTracking = () => {
+    if (shipment.trackingNumber === undefined) return
+    const k = `${s}:erp.writeTracking`
+    actions.push({
+      key: k,
+      target: "erp",
+      kind: "erp.writeTracking",
+      payload: withShipment(shipment, {
+        key: k,
+        carrier: shipment.carrier ?? "unknown",
+        trackingNumber: shipment.trackingNumber
+      })
+    })
+  }
+  if (lateTracking) writeTracking()
   for (const m of input.reached) {
     const key = Milestone.key(m)
     const category = noteCategory(m)
@@ -514,19 +542,7 @@ export const plan = (input: PlanInput): Plan => {
     switch (m._tag) {
       case "Reached": {
         if (m.status === "dispatched") {
-          if (shipment.trackingNumber !== undefined) {
-            const k = `${s}:erp.writeTracking`
-            actions.push({
-              key: k,
-              target: "erp",
-              kind: "erp.writeTracking",
-              payload: withShipment(shipment, {
-                key: k,
-                carrier: shipment.carrier ?? "unknown",
-                trackingNumber: shipment.trackingNumber
-              })
-            })
-          }
+          writeTracking()
           // A dispatch or an out-for-delivery first seen once the shipment is delivered (the carrier's
           // delivery scan came first, or alone) is past: the customer hears of the delivery instead,
           // not "on its way" after (or with) "delivered".

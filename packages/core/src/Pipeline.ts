@@ -574,6 +574,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const shipmentIds = intake.shipments.map((s) => s.id)
         // Registered before, with other reference data: the record takes the new fingerprint.
         const changed = new Map<string, ShipmentRecord.ShipmentInfo>()
+        // Registered before without the tracking number this registration brings.
+        const newTracking = new Set<string>()
         // The shipments' locks are held from reading the stored info to writing the merged one,
         // so two registrations in this process do not drop each other's data.
         yield* locks.withLocks(
@@ -626,6 +628,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 } else read = (yield* storedInfos([given.id])).get(given.id)
               }
               const { body, info, shipment } = merged
+              if (read?.info !== undefined && shipment.trackingNumber !== undefined && read.info.shipment.trackingNumber === undefined) {
+                newTracking.add(shipment.id)
+              }
               const reference = referenceOf(body)
               references.set(info, reference)
               infos.set(shipment.id, info)
@@ -673,7 +678,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               const reference = references.get(info)
               if (reference === undefined || reference === record.reference) return { _tag: "Skip", value: undefined }
               // Holds are re-evaluated on every commit: a declared weight corrected in the ERP
-              // lifts (or raises) a weight hold now, not at an event that may never come.
+              // lifts (or raises) a weight hold now, not at an event that may never come; a
+              // tracking number registered after the dispatch is written back now.
               const plan = Flows.plan({
                 config: flows,
                 info,
@@ -681,7 +687,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 state: record.state,
                 reached: [],
                 retracted: [],
-                now: Instant.fromMillis(now)
+                now: Instant.fromMillis(now),
+                trackingRegistered: newTracking.has(shipmentId)
               })
               return {
                 _tag: "Commit",

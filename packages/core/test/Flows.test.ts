@@ -10,12 +10,14 @@ import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import {
   Dispatcher,
+  ErpPort,
   Flows,
   HelpdeskPort,
   Ids,
   MemoryStore,
   Metrics,
   Pipeline,
+  Shipment,
   ShipmentEvent,
   ShipmentState,
   Store,
@@ -144,6 +146,32 @@ describe("flows", () => {
       const batched = yield* setup()
       yield* batched.pipeline.ingestMany([scan("d", "dispatched", 60), scan("o", "out_for_delivery", 500), scan("v", "delivered", 600)])
       expect(notified(batched.keys())).toEqual(["notifier.notify:dispatched", "notifier.notify:out_for_delivery", "notifier.notify:delivered"])
+    })
+  )
+
+  it.effect("a tracking number registered after the dispatch is written back then, once", () =>
+    Effect.gen(function* () {
+      const base = intakeWith(2000)
+      const { carrier: _carrier, trackingNumber: _tracking, ...untracked } = base.shipments[0]!
+      const withoutTracking = new ErpPort.OrderIntake({ order: base.order, shipments: [new Shipment.Shipment(untracked)] })
+      const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      const pipeline = yield* Pipeline.make().pipe(Effect.provide(Layer.succeed(Store.Store, store)))
+      const outbox = () => [...store.internals.outbox.values()].map((e) => e.action)
+      const keys = () => outbox().map((a) => a.key.replace(`${shipmentId}:`, ""))
+      // The warehouse knew the delivery by its reference only; its dispatch scan came first.
+      yield* pipeline.register(withoutTracking)
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 60)])
+      expect(keys()).not.toContain("erp.writeTracking")
+      // The label is registered: its tracking number goes to the ERP delivery now.
+      yield* pipeline.register(intakeWith(2000))
+      const write = outbox().find((a) => a.kind === "erp.writeTracking")
+      expect(write, "the tracking write-back").toBeDefined()
+      expect(JSON.parse(write!.payload)).toMatchObject({ trackingNumber: base.shipments[0]!.trackingNumber })
+      const settled = keys()
+      yield* pipeline.register(intakeWith(2000))
+      yield* ingestAll(pipeline, [scan("i", "in_transit", 100)])
+      expect(keys().filter((k) => k === "erp.writeTracking")).toHaveLength(1)
+      expect(settled.filter((k) => k === "erp.writeTracking")).toHaveLength(1)
     })
   )
 
