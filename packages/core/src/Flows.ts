@@ -72,7 +72,8 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
   }),
   /**
    * What the customer is notified of, each at most once (an exception once per exception event,
-   * when it is still open as it arrives: not one the scans received before it already resolved;
+   * when it is still open as it arrives, not one the scans received before it already resolved,
+   * and not on a shipment cancelled or on its return track;
    * `dispatched` and `out_for_delivery` only while the shipment is not delivered).
    * By default `dispatched`, `out_for_delivery`, `delivered` and `exception`; `returned` (the
    * shipment is back with the sender) only when listed.
@@ -582,8 +583,14 @@ export const plan = (input: PlanInput): Plan => {
         )
         // The customer hears of an exception that is still open: one that arrives after the scans
         // that resolved it (a delay reported once the parcel moved on, or was delivered) is over,
-        // and telling of it now would be false. Support still gets the case.
-        if (view.exceptions.some((e) => e.eventId === m.eventId && e.resolvedAt === undefined)) {
+        // and telling of it now would be false. Nor of one on a shipment cancelled or on its way
+        // back to the sender: "a problem with your delivery" about a parcel that is not coming to
+        // them misleads. Support still gets the case.
+        if (
+          view.cancelledAt === undefined &&
+          view.returnProgress === undefined &&
+          view.exceptions.some((e) => e.eventId === m.eventId && e.resolvedAt === undefined)
+        ) {
           notify("exception", `exception:${m.eventId}`)
         }
         break

@@ -279,6 +279,27 @@ describe("flows", () => {
     })
   )
 
+  it.effect("no exception is notified on a shipment cancelled or on its way back to the sender; the case still hears of it", () =>
+    Effect.gen(function* () {
+      const notified = (keys: ReadonlyArray<string>) => keys.filter((k) => k.startsWith("notifier.notify:exception"))
+      // Refused at the door (notified), then a delay on the return leg.
+      const returning = yield* setup()
+      yield* ingestAll(returning.pipeline, [
+        scan("d", "dispatched", 60),
+        exception("x", "refused", 300),
+        scan("r", "return_initiated", 320),
+        exception("y", "delayed", 400)
+      ])
+      expect(notified(returning.keys())).toEqual(["notifier.notify:exception:x"])
+      expect(returning.keys()).toContain("helpdesk.openOrEnrich:y")
+      // Cancelled before its dispatch, and then an exception scan.
+      const cancelled = yield* setup()
+      yield* ingestAll(cancelled.pipeline, [scan("c", "cancelled", 50), exception("y", "address_issue", 70)])
+      expect(notified(cancelled.keys())).toEqual([])
+      expect(cancelled.keys()).toContain("helpdesk.openOrEnrich:y")
+    })
+  )
+
   it.effect("the case ends resolved whatever the order of the delivery and exceptions resolved after it", () =>
     Effect.promise(() =>
       FastCheck.assert(
