@@ -71,12 +71,11 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
     default: () => ["returns", "cancelled", "withdrawals"] as const
   }),
   /**
-   * What the customer is notified of, each at most once (an exception once per exception event,
-   * when it is still open as it arrives, not one the scans received before it already resolved,
-   * and not on a shipment cancelled or on its return track;
-   * `dispatched` and `out_for_delivery` only while the shipment is not delivered).
+   * What the customer is notified of, each at most once (an exception once per exception event).
    * By default `dispatched`, `out_for_delivery`, `delivered` and `exception`; `returned` (the
-   * shipment is back with the sender) only when listed.
+   * shipment is back with the sender) only when listed. The customer is not told what is already
+   * past or no longer theirs: `dispatched` and `out_for_delivery` once the shipment is delivered,
+   * an exception resolved before it arrived, or one on a shipment cancelled or on its return track.
    */
   notify: Schema.optionalWith(Schema.Array(Notifier.Template), {
     default: () => ["dispatched", "out_for_delivery", "delivered", "exception"] as const
@@ -515,10 +514,10 @@ export const plan = (input: PlanInput): Plan => {
   // dispatch) stays open while the problem holds: a delivery or a resolved exception adds its note
   // but does not close it, or support would never see what the invoice needs.
   const released = input.record.billing.status === "released"
-  const invoiceAtOdds =
+  const invoiceAtOdds = () =>
     released &&
     (!ShipmentState.has(view, triggerKey(config.billing)) || policyHolds(config.billing, shipment, input.record.billing, view).length > 0)
-  const nothingOpen = () => ShipmentState.openExceptions(view).length === 0 && !invoiceAtOdds
+  const nothingOpen = () => ShipmentState.openExceptions(view).length === 0 && !invoiceAtOdds()
   const writeTracking = () => {
     if (shipment.trackingNumber === undefined) return
     const k = `${s}:erp.writeTracking`
