@@ -70,7 +70,13 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
   notes: Schema.optionalWith(Schema.Array(Schema.Literal("dispatched", "delivered", "exceptions", "returns", "cancelled", "withdrawals")), {
     default: () => ["returns", "cancelled", "withdrawals"] as const
   }),
-  /** What the customer is notified of. */
+  /**
+   * What the customer is notified of, each at most once (an exception once per exception event).
+   * By default `dispatched`, `out_for_delivery`, `delivered` and `exception`; `returned` (the
+   * shipment is back with the sender) only when listed. The customer is not told what is already
+   * past or no longer theirs: `dispatched` and `out_for_delivery` once the shipment is delivered,
+   * an exception resolved before it arrived, or one on a shipment cancelled or on its return track.
+   */
   notify: Schema.optionalWith(Schema.Array(Notifier.Template), {
     default: () => ["dispatched", "out_for_delivery", "delivered", "exception"] as const
   }),
@@ -160,6 +166,14 @@ export interface PlanInput {
    * several events, those of milestones the shipment held before the commit.
    */
   readonly billingRetracted?: ReadonlyArray<Milestone.MilestoneRetracted>
+  /**
+   * Set when the plan follows a registration (no event) that brought the shipment's tracking
+   * number: a shipment dispatched before it gets its tracking write-back now (the store enqueues
+   * its key at most once).
+   *
+   * @since 0.2.0
+   */
+  readonly trackingRegistered?: boolean
 }
 
 /**
@@ -189,7 +203,7 @@ export interface Plan {
  * @since 0.2.0
  */
 export interface Compensation {
-  readonly reason: Extract<ShipmentRecord.HoldReason, "weight_out_of_tolerance" | "milestone_withdrawn">
+  readonly reason: Extract<ShipmentRecord.HoldReason, "weight_out_of_tolerance" | "milestone_withdrawn" | "cancelled">
   readonly key: string
 }
 
@@ -330,6 +344,39 @@ const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille
     ? (measured - shipment.declaredWeight) * 1000 > perMille * shipment.declaredWeight
     : Weight.exceedsTolerance(shipment.declaredWeight, measured, perMille)
 
+/**
+ * The holds the billing policy raises over a view whose trigger is reached: a missing POD, a
+ * weight out of tolerance, an open damage exception (each unless approved), a cancellation.
+ */
+const policyHolds = (
+  policy: BillingPolicy,
+  shipment: Shipment.Shipment,
+  billing: ShipmentRecord.Billing,
+  view: ShipmentState.ShipmentView
+): Array<ShipmentRecord.HoldReason> => {
+  const holds: Array<ShipmentRecord.HoldReason> = []
+  if (policy.requirePod && !ShipmentState.has(view, "pod") && !ShipmentRecord.approves(billing, "pod", view)) holds.push("missing_pod")
+  if (
+    policy.weightTolerancePerMille !== undefined &&
+    view.measuredWeight !== undefined &&
+    weightOff(shipment, view.measuredWeight, policy.weightTolerancePerMille) &&
+    !ShipmentRecord.approves(billing, "weight", view)
+  ) {
+    holds.push("weight_out_of_tolerance")
+  }
+  if (
+    policy.holdOnDamage &&
+    ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
+    !ShipmentRecord.approves(billing, "damage", view)
+  ) {
+    holds.push("open_damage")
+  }
+  // Cancelled before its dispatch, yet the trigger was reached (the parcel moved although
+  // cancelled: a `progress_after_cancel` anomaly): the order is not to be billed as is.
+  if (view.cancelledAt !== undefined) holds.push("cancelled")
+  return holds
+}
+
 /** Whether a commit changed the measured weight of a shipment whose invoice is released, under a tolerance. */
 const remeasuredAfterRelease = (input: PlanInput): boolean =>
   input.config.billing.weightTolerancePerMille !== undefined &&
@@ -349,7 +396,12 @@ export const plan = (input: PlanInput): Plan => {
   // nothing to decide. (The full path below gives the same answer, at more cost.) A weight
   // measured after the release is the exception: it is judged below, whatever was reached.
   const settle = input.settleBilling ?? true
-  if (input.reached.length === 0 && input.retracted.length === 0 && !remeasuredAfterRelease(input)) {
+  // Dispatched before its tracking number was registered: the write-back waited for it.
+  const lateTracking =
+    input.trackingRegistered === true &&
+    info.shipment.trackingNumber !== undefined &&
+    ShipmentState.has(state.view, "reached:dispatched")
+  if (input.reached.length === 0 && input.retracted.length === 0 && !remeasuredAfterRelease(input) && !lateTracking) {
     const billing = input.record.billing
     if (
       !settle ||
@@ -451,11 +503,36 @@ export const plan = (input: PlanInput): Plan => {
   const ofCopy = (eventId: string) => (input.copy !== undefined && eventId === input.cause ? `${eventId}~${input.copy}` : eventId)
   // A delivery reached in this plan updates (and, with nothing open, resolves) the case itself.
   const deliveredNow = input.reached.some((m) => m._tag === "Reached" && m.status === "delivered")
+  const deliveredView = ShipmentState.has(view, "reached:delivered")
   // The note and the case update of a reach are keyed by the event that reached it: an event is
   // planned once, so one reach gets one of each, and a reach after a withdrawal gets its own
   // (the ERP's last note on a milestone must not be its withdrawal when it holds again).
   // Notifications stay once per milestone: a customer never hears of the same milestone twice.
   const byCause = (key: string) => (input.cause === undefined ? key : `${key}:${ofCopy(input.cause)}`)
+  // A case that reports a problem with the released invoice (a compensation below: its trigger or
+  // POD withdrawn, a weight out of tolerance measured after it, a cancellation dated before the
+  // dispatch) stays open while the problem holds: a delivery or a resolved exception adds its note
+  // but does not close it, or support would never see what the invoice needs.
+  const released = input.record.billing.status === "released"
+  const invoiceAtOdds = () =>
+    released &&
+    (!ShipmentState.has(view, triggerKey(config.billing)) || policyHolds(config.billing, shipment, input.record.billing, view).length > 0)
+  const nothingOpen = () => ShipmentState.openExceptions(view).length === 0 && !invoiceAtOdds()
+  const writeTracking = () => {
+    if (shipment.trackingNumber === undefined) return
+    const k = `${s}:erp.writeTracking`
+    actions.push({
+      key: k,
+      target: "erp",
+      kind: "erp.writeTracking",
+      payload: withShipment(shipment, {
+        key: k,
+        carrier: shipment.carrier ?? "unknown",
+        trackingNumber: shipment.trackingNumber
+      })
+    })
+  }
+  if (lateTracking) writeTracking()
   for (const m of input.reached) {
     const key = Milestone.key(m)
     const category = noteCategory(m)
@@ -465,22 +542,13 @@ export const plan = (input: PlanInput): Plan => {
     switch (m._tag) {
       case "Reached": {
         if (m.status === "dispatched") {
-          if (shipment.trackingNumber !== undefined) {
-            const k = `${s}:erp.writeTracking`
-            actions.push({
-              key: k,
-              target: "erp",
-              kind: "erp.writeTracking",
-              payload: withShipment(shipment, {
-                key: k,
-                carrier: shipment.carrier ?? "unknown",
-                trackingNumber: shipment.trackingNumber
-              })
-            })
-          }
-          notify("dispatched", "dispatched")
+          writeTracking()
+          // A dispatch or an out-for-delivery first seen once the shipment is delivered (the carrier's
+          // delivery scan came first, or alone) is past: the customer hears of the delivery instead,
+          // not "on its way" after (or with) "delivered".
+          if (!deliveredView) notify("dispatched", "dispatched")
         } else if (m.status === "out_for_delivery") {
-          notify("out_for_delivery", "out_for_delivery")
+          if (!deliveredView) notify("out_for_delivery", "out_for_delivery")
         } else if (m.status === "delivered") {
           const k = `${s}:erp.validateDelivery`
           actions.push({
@@ -494,7 +562,10 @@ export const plan = (input: PlanInput): Plan => {
             })
           })
           notify("delivered", "delivered")
-          updateCase(byCause("delivered"), "The shipment was delivered.", ShipmentState.openExceptions(view).length === 0)
+          updateCase(byCause("delivered"), "The shipment was delivered.", nothingOpen())
+        } else if (m.status === "returned") {
+          // Only when the host lists it in `FlowConfig.notify` (not by default).
+          notify("returned", "returned")
         }
         break
       }
@@ -509,7 +580,18 @@ export const plan = (input: PlanInput): Plan => {
           `Shipment ${s}: ${m.kind.replace(/_/g, " ")}`,
           `${describe(m)} (${m.eventId})`
         )
-        notify("exception", `exception:${m.eventId}`)
+        // The customer hears of an exception that is still open: one that arrives after the scans
+        // that resolved it (a delay reported once the parcel moved on, or was delivered) is over,
+        // and telling of it now would be false. Nor of one on a shipment cancelled or on its way
+        // back to the sender: "a problem with your delivery" about a parcel that is not coming to
+        // them misleads. Support still gets the case.
+        if (
+          view.cancelledAt === undefined &&
+          view.returnProgress === undefined &&
+          view.exceptions.some((e) => e.eventId === m.eventId && e.resolvedAt === undefined)
+        ) {
+          notify("exception", `exception:${m.eventId}`)
+        }
         break
       case "ExceptionResolved":
         // The delivery closes the case when nothing is open; an exception resolved after it (a
@@ -518,7 +600,7 @@ export const plan = (input: PlanInput): Plan => {
         updateCase(
           byCause(`resolved:${m.eventId}`),
           `${describe(m)} (${m.eventId})`,
-          !deliveredNow && ShipmentState.has(view, "reached:delivered") && ShipmentState.openExceptions(view).length === 0
+          !deliveredNow && ShipmentState.has(view, "reached:delivered") && nothingOpen()
         )
         break
       default:
@@ -528,7 +610,6 @@ export const plan = (input: PlanInput): Plan => {
 
   // A release rests on the trigger and, when the policy requires one, on the POD: withdrawing
   // either is checked through a case (one per withdrawal: the trigger's, when it takes both).
-  const released = input.record.billing.status === "released"
   const trigger = triggerKey(config.billing)
   const triggerWithdrawnBy = new Set(input.retracted.filter((r) => Milestone.key(r.milestone) === trigger).map((r) => r.cause))
   const releasedOn = (key: string, cause: Milestone.MilestoneRetracted["cause"]) =>
@@ -583,7 +664,7 @@ export const plan = (input: PlanInput): Plan => {
       updateCase(
         `withdrawn:${key}:${by}`,
         `The carrier withdrew: ${describe(r.milestone)}`,
-        !deliveredNow && ShipmentState.has(view, "reached:delivered") && ShipmentState.openExceptions(view).length === 0
+        !deliveredNow && ShipmentState.has(view, "reached:delivered") && nothingOpen()
       )
     } else if (r.milestone._tag === "ExceptionResolved") {
       // The exception is open again: (re)open the case, which its resolution may have closed.
@@ -630,6 +711,22 @@ export const plan = (input: PlanInput): Plan => {
     if (opened !== undefined) compensations.push({ reason: "weight_out_of_tolerance", key: opened })
   }
 
+  // A cancellation reached once the invoice is released (dated before the dispatch scan that
+  // released it, and arriving after it): the release is not taken back; support checks it, as
+  // for a withdrawn trigger. Before the release the same cancellation holds the invoice instead.
+  if (released) {
+    const cancelled = input.reached.find((m) => m._tag === "Cancelled")
+    if (cancelled !== undefined) {
+      const opened = openCase(
+        byCause("cancelled"),
+        `Shipment ${s}: invoice released for a cancelled shipment`,
+        `The shipment was cancelled at ${Instant.formatIso(cancelled.at)}, before its dispatch, and the invoice was ` +
+          "released. Check whether the parcel moved anyway and credit the invoice if needed."
+      )
+      if (opened !== undefined) compensations.push({ reason: "cancelled", key: opened })
+    }
+  }
+
   // Billing: released once; otherwise re-evaluated on every commit.
   let billing = input.record.billing
   let newHolds: Array<ShipmentRecord.HoldReason> = []
@@ -637,23 +734,7 @@ export const plan = (input: PlanInput): Plan => {
     const policy = config.billing
     const wasTriggered = (input.billingRetracted ?? input.retracted).some((r) => Milestone.key(r.milestone) === triggerKey(policy))
     if (ShipmentState.has(view, triggerKey(policy))) {
-      const holds: Array<ShipmentRecord.HoldReason> = []
-      if (policy.requirePod && !ShipmentState.has(view, "pod") && !ShipmentRecord.approves(billing, "pod", view)) holds.push("missing_pod")
-      if (
-        policy.weightTolerancePerMille !== undefined &&
-        view.measuredWeight !== undefined &&
-        weightOff(shipment, view.measuredWeight, policy.weightTolerancePerMille) &&
-        !ShipmentRecord.approves(billing, "weight", view)
-      ) {
-        holds.push("weight_out_of_tolerance")
-      }
-      if (
-        policy.holdOnDamage &&
-        ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
-        !ShipmentRecord.approves(billing, "damage", view)
-      ) {
-        holds.push("open_damage")
-      }
+      const holds = policyHolds(policy, shipment, billing, view)
       if (holds.length === 0) {
         const target = policy.target === "finance" && config.targets.finance ? "finance" : "erp"
         const k = `${s}:${target}.releaseInvoice`

@@ -57,7 +57,8 @@ export const invoicesReleased = Metric.counter("waybill_invoices_released_total"
 /**
  * Problems found after an invoice was released, reported through the shipment's service case
  * (the release is never taken back), tagged `reason`: `milestone_withdrawn` (its trigger or POD
- * withdrawn), `weight_out_of_tolerance` (a weight measured after it). @since 0.2.0
+ * withdrawn), `weight_out_of_tolerance` (a weight measured after it), `cancelled` (a cancellation dated
+ * before the dispatch, arriving after it). @since 0.2.0
  */
 export const compensations = Metric.counter("waybill_invoice_compensations_total", {
   description: "problems found after an invoice was released, sent to the service case"

@@ -550,13 +550,20 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
      * registered; `recovered` says why the first command after a registration cut before its
      * record wrote it instead.
      */
-    const registration = (orderId: string, shipmentId: string, reference: string | undefined, recovered?: string) => ({
+    const registration = (
+      orderId: string,
+      shipmentId: string,
+      reference: string | undefined,
+      recovered?: string,
+      actions: ReadonlyArray<string> = []
+    ) => ({
       kind: "registered",
       body: JSON.stringify({
         orderId,
         shipmentId,
         ...(reference !== undefined ? { reference } : {}),
-        ...(recovered !== undefined ? { recovered } : {})
+        ...(recovered !== undefined ? { recovered } : {}),
+        ...(actions.length > 0 ? { actions } : {})
       })
     })
 
@@ -567,6 +574,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const shipmentIds = intake.shipments.map((s) => s.id)
         // Registered before, with other reference data: the record takes the new fingerprint.
         const changed = new Map<string, ShipmentRecord.ShipmentInfo>()
+        // Registered before without the tracking number this registration brings.
+        const newTracking = new Set<string>()
         // The shipments' locks are held from reading the stored info to writing the merged one,
         // so two registrations in this process do not drop each other's data.
         yield* locks.withLocks(
@@ -619,6 +628,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 } else read = (yield* storedInfos([given.id])).get(given.id)
               }
               const { body, info, shipment } = merged
+              if (read?.info !== undefined && shipment.trackingNumber !== undefined && read.info.shipment.trackingNumber === undefined) {
+                newTracking.add(shipment.id)
+              }
               const reference = referenceOf(body)
               references.set(info, reference)
               infos.set(shipment.id, info)
@@ -662,19 +674,37 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           const stamped = yield* commitShipments(
             [...changed.keys()],
             "register",
-            (shipmentId, record, info): Decision<undefined> => {
+            (shipmentId, record, info, now): Decision<undefined> => {
               const reference = references.get(info)
-              return reference === undefined || reference === record.reference
-                ? { _tag: "Skip", value: undefined }
-                : {
-                    _tag: "Commit",
-                    record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...record, reference }),
-                    audits: [registration(info.shipment.orderId, shipmentId, reference)],
-                    idempotencyKeys: [],
-                    events: [],
-                    actions: [],
-                    result: () => undefined
+              if (reference === undefined || reference === record.reference) return { _tag: "Skip", value: undefined }
+              // Holds are re-evaluated on every commit: a declared weight corrected in the ERP
+              // lifts (or raises) a weight hold now, not at an event that may never come; a
+              // tracking number registered after the dispatch is written back now.
+              const plan = Flows.plan({
+                config: flows,
+                info,
+                record: Construct.trusted(ShipmentRecord.ShipmentRecord, { ...record, reference }),
+                state: record.state,
+                reached: [],
+                retracted: [],
+                now: Instant.fromMillis(now),
+                trackingRegistered: newTracking.has(shipmentId)
+              })
+              return {
+                _tag: "Commit",
+                record: plan.record,
+                audits: [registration(info.shipment.orderId, shipmentId, reference, undefined, plan.actions.map((a) => a.key))],
+                idempotencyKeys: [],
+                events: [],
+                actions: plan.actions,
+                result: () => {
+                  for (const h of plan.newHolds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
+                  if (plan.record.billing.status === "released" && record.billing.status !== "released") {
+                    Metrics.invoicesReleased.unsafeUpdate(1, [])
                   }
+                  return undefined
+                }
+              }
             },
             changed
           )

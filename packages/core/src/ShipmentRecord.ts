@@ -25,11 +25,13 @@ import * as Weight from "./Weight.js"
  * - `missing_pod`: the policy requires a proof of delivery and none was received;
  * - `weight_out_of_tolerance`: the measured weight deviates from the declared one beyond the tolerance;
  * - `open_damage`: a damage exception awaits an explicit approval;
- * - `milestone_withdrawn`: the trigger milestone was reached and then withdrawn.
+ * - `milestone_withdrawn`: the trigger milestone was reached and then withdrawn;
+ * - `cancelled`: the shipment was validly cancelled (before its dispatch), yet the trigger was
+ *   reached (the parcel moved although cancelled); held while the cancellation holds (@since 0.2.0).
  *
  * @since 0.1.0
  */
-export const HoldReason = Schema.Literal("missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn")
+export const HoldReason = Schema.Literal("missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled")
 /** @since 0.1.0 */
 export type HoldReason = typeof HoldReason.Type
 

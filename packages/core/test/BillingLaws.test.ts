@@ -21,8 +21,9 @@
  * - every hold raised gets its note (at most one per reason), and the holds counter counts each
  *   raise once; the released counter counts the release;
  * - the release is never taken back: a problem found after it (trigger or POD withdrawn, weight
- *   out of tolerance) opens a case. Which of hold and case applies depends on the arrival order
- *   (documented): so the final state of a released invoice need not satisfy the policy.
+ *   out of tolerance, a cancellation dated before the dispatch) opens a case. Which of hold and
+ *   case applies depends on the arrival order (documented): so the final state of a released
+ *   invoice need not satisfy the policy.
  *
  * Steps alternate between two workers on one store, the second reading records as over the
  * network (bodies decoded with the event log); a third law runs batches of both at once, so that
@@ -263,7 +264,7 @@ const setup = (v: Variant) =>
     return { store, pipeline, keys }
   })
 
-const holdReasons = ["missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn"] as const
+const holdReasons = ["missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled"] as const
 const counted = (reason: string) => Metric.tagged(Metrics.holds, "reason", reason)
 const holdCounts = Effect.forEach(holdReasons, (r) => Effect.map(Metric.value(counted(r)), (s) => s.count))
 const releasedCount = Effect.map(Metric.value(Metrics.invoicesReleased), (s) => s.count)
@@ -297,6 +298,8 @@ const blockers = (v: Variant, view: ShipmentState.ShipmentView, approvals: Appro
     !approvals.weights.has(view.measuredWeight!)
   ) out.push("weight_out_of_tolerance")
   if (v.holdOnDamage && openDamages(view).some((id) => !approvals.damage.has(id))) out.push("open_damage")
+  // a shipment cancelled before its dispatch is not billed, though the parcel moved anyway
+  if (view.cancelledAt !== undefined) out.push("cancelled")
   return out
 }
 
@@ -442,6 +445,9 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
         !ShipmentRecord.approves(final.billing, "weight", view) &&
         !all.some((k) => k.startsWith("helpdesk.openOrEnrich:weight:"))
       ) problems.push(`weight ${view.measuredWeight} out of tolerance after the release without a case`)
+      if (view.cancelledAt !== undefined && !all.some((k) => k.startsWith("helpdesk.openOrEnrich:cancelled:"))) {
+        problems.push("cancelled after the release without a case")
+      }
     }
     return { releases, releasedAt, problems } satisfies Trace
   })

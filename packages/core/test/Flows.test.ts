@@ -10,12 +10,14 @@ import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import {
   Dispatcher,
+  ErpPort,
   Flows,
   HelpdeskPort,
   Ids,
   MemoryStore,
   Metrics,
   Pipeline,
+  Shipment,
   ShipmentEvent,
   ShipmentState,
   Store,
@@ -131,6 +133,66 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a dispatch or out-for-delivery first seen once the shipment is delivered is not notified; the delivery is", () =>
+    Effect.gen(function* () {
+      const notified = (keys: ReadonlyArray<string>) => keys.filter((k) => k.startsWith("notifier.notify:"))
+      // The carrier's only scan is the delivery; its out-for-delivery scan of the morning comes after.
+      const late = yield* setup()
+      yield* ingestAll(late.pipeline, [scan("v", "delivered", 600), scan("o", "out_for_delivery", 500)])
+      expect(notified(late.keys())).toEqual(["notifier.notify:delivered"])
+      // The tracking is still written back.
+      expect(late.keys()).toContain("erp.writeTracking")
+      // In one batch, in time order, each is notified as it was then.
+      const batched = yield* setup()
+      yield* batched.pipeline.ingestMany([scan("d", "dispatched", 60), scan("o", "out_for_delivery", 500), scan("v", "delivered", 600)])
+      expect(notified(batched.keys())).toEqual(["notifier.notify:dispatched", "notifier.notify:out_for_delivery", "notifier.notify:delivered"])
+    })
+  )
+
+  it.effect("a tracking number registered after the dispatch is written back then, once", () =>
+    Effect.gen(function* () {
+      const base = intakeWith(2000)
+      const { carrier: _carrier, trackingNumber: _tracking, ...untracked } = base.shipments[0]!
+      const withoutTracking = new ErpPort.OrderIntake({ order: base.order, shipments: [new Shipment.Shipment(untracked)] })
+      const store = (yield* MemoryStore.make) as MemoryStoreType.MemoryStore
+      const pipeline = yield* Pipeline.make().pipe(Effect.provide(Layer.succeed(Store.Store, store)))
+      const outbox = () => [...store.internals.outbox.values()].map((e) => e.action)
+      const keys = () => outbox().map((a) => a.key.replace(`${shipmentId}:`, ""))
+      // The warehouse knew the delivery by its reference only; its dispatch scan came first.
+      yield* pipeline.register(withoutTracking)
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 60)])
+      expect(keys()).not.toContain("erp.writeTracking")
+      // The label is registered: its tracking number goes to the ERP delivery now.
+      yield* pipeline.register(intakeWith(2000))
+      const write = outbox().find((a) => a.kind === "erp.writeTracking")
+      expect(write, "the tracking write-back").toBeDefined()
+      expect(JSON.parse(write!.payload)).toMatchObject({ trackingNumber: base.shipments[0]!.trackingNumber })
+      const settled = keys()
+      yield* pipeline.register(intakeWith(2000))
+      yield* ingestAll(pipeline, [scan("i", "in_transit", 100)])
+      expect(keys().filter((k) => k === "erp.writeTracking")).toHaveLength(1)
+      expect(settled.filter((k) => k === "erp.writeTracking")).toHaveLength(1)
+    })
+  )
+
+  it.effect("a return is notified once when FlowConfig.notify lists `returned`, and not by default", () =>
+    Effect.gen(function* () {
+      const history = [scan("d", "dispatched", 60), exception("x", "refused", 300), scan("r1", "return_initiated", 320), scan("r2", "returned", 600)]
+      const listed = yield* setup(new Flows.FlowConfig({ notify: ["dispatched", "exception", "returned"] }))
+      yield* ingestAll(listed.pipeline, [...history, scan("r3", "returned", 610)])
+      expect(listed.keys().filter((k) => k.startsWith("notifier.notify:"))).toEqual([
+        "notifier.notify:dispatched",
+        "notifier.notify:exception:x",
+        "notifier.notify:returned"
+      ])
+      const request = listed.outbox().find((a) => a.key.endsWith(":notifier.notify:returned"))!
+      expect(Schema.decodeUnknownSync(schemas[request.kind]!)(JSON.parse(request.payload))).toMatchObject({ template: "returned", status: "returned" })
+      const byDefault = yield* setup()
+      yield* ingestAll(byDefault.pipeline, history)
+      expect(byDefault.keys()).not.toContain("notifier.notify:returned")
+    })
+  )
+
   it.effect("delivery validates, releases the invoice after the validation, and notifies", () =>
     Effect.gen(function* () {
       const { pipeline, outbox, keys } = yield* setup()
@@ -194,6 +256,47 @@ describe("flows", () => {
         ["helpdesk.update", "resolved:x1:i2", "x1"],
         ["helpdesk.update", "resolved:x2:i2", "x1"]
       ])
+    })
+  )
+
+  it.effect("the customer is notified of an exception only while it is open: not one already resolved when it arrives", () =>
+    Effect.gen(function* () {
+      // The carrier's "delayed" scan of 9:00 arrives after the delivery of 18:00 was notified.
+      const late = yield* setup()
+      yield* ingestAll(late.pipeline, [scan("i", "in_transit", 100), scan("v", "delivered", 600), exception("x", "delayed", 300)])
+      expect(late.keys()).toContain("notifier.notify:delivered")
+      expect(late.keys()).not.toContain("notifier.notify:exception:x")
+      // Support still hears of it (opened and resolved in one go).
+      expect(late.keys()).toContain("helpdesk.openOrEnrich:x")
+      // Batched the same way: the next scan came first.
+      const batched = yield* setup()
+      yield* batched.pipeline.ingestMany([scan("i", "in_transit", 400), exception("x", "delayed", 300)])
+      expect(batched.keys()).not.toContain("notifier.notify:exception:x")
+      // In its time it is notified, once.
+      const inOrder = yield* setup()
+      yield* ingestAll(inOrder.pipeline, [exception("x", "delayed", 300), scan("i", "in_transit", 400), exception("x", "delayed", 300)])
+      expect(inOrder.keys().filter((k) => k.startsWith("notifier.notify:exception"))).toEqual(["notifier.notify:exception:x"])
+    })
+  )
+
+  it.effect("no exception is notified on a shipment cancelled or on its way back to the sender; the case still hears of it", () =>
+    Effect.gen(function* () {
+      const notified = (keys: ReadonlyArray<string>) => keys.filter((k) => k.startsWith("notifier.notify:exception"))
+      // Refused at the door (notified), then a delay on the return leg.
+      const returning = yield* setup()
+      yield* ingestAll(returning.pipeline, [
+        scan("d", "dispatched", 60),
+        exception("x", "refused", 300),
+        scan("r", "return_initiated", 320),
+        exception("y", "delayed", 400)
+      ])
+      expect(notified(returning.keys())).toEqual(["notifier.notify:exception:x"])
+      expect(returning.keys()).toContain("helpdesk.openOrEnrich:y")
+      // Cancelled before its dispatch, and then an exception scan.
+      const cancelled = yield* setup()
+      yield* ingestAll(cancelled.pipeline, [scan("c", "cancelled", 50), exception("y", "address_issue", 70)])
+      expect(notified(cancelled.keys())).toEqual([])
+      expect(cancelled.keys()).toContain("helpdesk.openOrEnrich:y")
     })
   )
 
@@ -845,6 +948,95 @@ describe("flows", () => {
     })
   )
 
+  it.effect("a case reporting a problem with the released invoice is not closed by the delivery or a resolved exception", () =>
+    Effect.gen(function* () {
+      const resolves = (outbox: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly payload: string }>) =>
+        outbox
+          .filter((a) => a.kind === "helpdesk.update")
+          .map((a) => [a.key.replace(`${shipmentId}:`, ""), JSON.parse(a.payload).resolve as boolean] as const)
+      const onDispatch = { trigger: "dispatched", weightTolerancePerMille: 50 } as const
+      // Released on the dispatch; the hub re-weighs 2,600 g against 2,000 g declared: the case
+      // says to bill the surcharge. The delivery, and a late delay resolved on arrival, add notes
+      // to it but leave it open.
+      const weight = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy(onDispatch) }))
+      yield* ingestAll(weight.pipeline, [scan("d", "dispatched", 100), weighedScan("w", "in_transit", 200, 2600)])
+      expect(weight.keys()).toContain("helpdesk.openOrEnrich:weight:w:2600")
+      yield* ingestAll(weight.pipeline, [scan("v", "delivered", 600), exception("x", "delayed", 300)])
+      expect(resolves(weight.outbox())).toEqual([["helpdesk.update:delivered:v", false], ["helpdesk.update:resolved:x:x", false]])
+      // A cancellation dated before the dispatch, arriving after the release: the same.
+      const cancelled = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy(onDispatch) }))
+      yield* ingestAll(cancelled.pipeline, [scan("d", "dispatched", 100), scan("c", "cancelled", 50), scan("v", "delivered", 600)])
+      expect(cancelled.keys()).toContain("helpdesk.openOrEnrich:cancelled:c")
+      expect(resolves(cancelled.outbox())).toEqual([["helpdesk.update:delivered:v", false]])
+      // Without such a problem the delivery closes the case, as before.
+      const fine = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy(onDispatch) }))
+      yield* ingestAll(fine.pipeline, [scan("d", "dispatched", 100), exception("x", "delayed", 150), weighedScan("w", "in_transit", 200, 2050), scan("v", "delivered", 600)])
+      expect(resolves(fine.outbox())).toEqual([["helpdesk.update:resolved:x:w", false], ["helpdesk.update:delivered:v", true]])
+    })
+  )
+
+  it.effect("a compensation case is never closed after it opens, whatever the arrival order or batching", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.boolean().chain((cancel) =>
+            FastCheck.record({
+              events: Histories.permutation([
+                scan("d", "dispatched", 100),
+                exception("x", "delayed", 150),
+                weighedScan("w", "in_transit", 200, 2600),
+                scan("v", "delivered", 600),
+                ...(cancel ? [scan("c", "cancelled", 50)] : [])
+              ]),
+              sizes: FastCheck.array(FastCheck.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 })
+            })
+          ),
+          ({ events, sizes }) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { outbox, pipeline } = yield* setup(
+                  new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger: "dispatched", weightTolerancePerMille: 50 }) })
+                )
+                yield* ingestInBatches(pipeline, events, sizes)
+                const actions = outbox().map((a) => ({ key: a.key.replace(`${shipmentId}:`, ""), kind: a.kind, payload: JSON.parse(a.payload) }))
+                const compensation = actions.findIndex((a) => /^helpdesk\.openOrEnrich:(weight|cancelled):/.test(a.key))
+                if (compensation < 0) return
+                // the weight and the cancellation still hold: the case must stay open
+                const closing = actions.slice(compensation).filter((a) => a.kind === "helpdesk.update" && a.payload.resolve === true)
+                expect(closing.map((a) => a.key)).toEqual([])
+              })
+            )
+        ),
+        { numRuns: 80 }
+      )
+    )
+  )
+
+  it.effect("a registration that corrects the declared weight re-evaluates a held invoice: released, with no event to wait for", () =>
+    Effect.gen(function* () {
+      const { keys, pipeline, store } = yield* setup(tolerance50, 2000)
+      // Delivered with its POD; the carrier weighed 2,600 g against 2,000 g declared: held.
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 60), weighedScan("v", "delivered", 600, 2600, true)])
+      expect((yield* pipeline.record(shipmentId))?.billing).toMatchObject({ status: "held", holds: ["weight_out_of_tolerance"] })
+      // The warehouse corrects the weight in the ERP (2,550 g); the poller registers the shipment
+      // again. No carrier event will come any more: the registration's commit settles the invoice.
+      yield* pipeline.register(intakeWith(2550))
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+      // The registration's audit entry names the release it planned.
+      const registered = (yield* store.readAudit(shipmentId, 1, 100)).filter((e) => e.kind === "registered")
+      expect(JSON.parse(registered[registered.length - 1]!.body).actions).toEqual([`${shipmentId}:erp.releaseInvoice`])
+      // Registered again with the same data: nothing new.
+      const settled = keys()
+      yield* pipeline.register(intakeWith(2550))
+      expect(keys()).toEqual(settled)
+      // A correction the other way holds a waiting invoice's release no earlier than its trigger.
+      const other = yield* setup(tolerance50, 2000)
+      yield* other.pipeline.register(intakeWith(2600))
+      expect((yield* other.pipeline.record(shipmentId))?.billing.status).toBe("waiting")
+    })
+  )
+
   it.effect("a weight within the tolerance measured after the release does nothing", () =>
     Effect.gen(function* () {
       const { keys, pipeline } = yield* setup(tolerance50, 2000)
@@ -970,6 +1162,74 @@ describe("flows", () => {
                 const settled = keys()
                 yield* ingestAll(pipeline, events)
                 expect(keys()).toEqual(settled)
+              })
+            )
+        ),
+        { numRuns: 60 }
+      )
+    )
+  )
+
+  it.effect("a shipment cancelled before its dispatch is not invoiced when the parcel moves anyway; held until the cancellation is withdrawn", () =>
+    Effect.gen(function* () {
+      for (const trigger of ["dispatched", "delivered"] as const) {
+        const { keys, pipeline } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger }) }))
+        // Cancelled at 8:50; the carrier scans the parcel anyway (a `progress_after_cancel` anomaly).
+        yield* ingestAll(pipeline, [scan("c", "cancelled", 50), scan("d", "dispatched", 100), scan("v", "delivered", 600)])
+        const record = (yield* pipeline.record(shipmentId))!
+        expect(record.state.view.status).toBe("cancelled")
+        expect(record.billing).toMatchObject({ status: "held", holds: ["cancelled"] })
+        expect(keys()).not.toContain("erp.releaseInvoice")
+        expect(keys()).toContain("erp.postNote:hold:cancelled")
+        // The cancellation was a mistake and is withdrawn: the invoice goes out, once.
+        yield* ingestAll(pipeline, [retraction("fix", 700, "c")])
+        expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+        expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+      }
+    })
+  )
+
+  it.effect("a cancellation that arrives after the invoice was released opens a case, counted as a compensation", () =>
+    Effect.gen(function* () {
+      const { keys, outbox, pipeline } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger: "dispatched" }) }))
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 100)])
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      const counted = Metric.tagged(Metrics.compensations, "reason", "cancelled")
+      const before = (yield* Metric.value(counted)).count
+      // The ERP's cancellation, dated before the dispatch scan, arrives after the release.
+      yield* ingestAll(pipeline, [scan("c", "cancelled", 50), scan("c", "cancelled", 50)])
+      expect((yield* pipeline.record(shipmentId))?.state.view.status).toBe("cancelled")
+      expect((yield* pipeline.record(shipmentId))?.billing.status).toBe("released")
+      const opened = outbox().filter((a) => a.kind === "helpdesk.openOrEnrich")
+      expect(opened.map((a) => a.key.replace(`${shipmentId}:`, ""))).toEqual(["helpdesk.openOrEnrich:cancelled:c"])
+      expect(JSON.parse(opened[0]!.payload).note).toMatch(/cancelled .* the invoice was released/)
+      expect((yield* Metric.value(counted)).count - before).toBe(1)
+      expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+    })
+  )
+
+  it.effect("a cancelled shipment whose parcel moved: never released without a case, whatever the arrival order or batching", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.record({
+            trigger: FastCheck.constantFrom("dispatched" as const, "delivered" as const, "pod" as const),
+            events: Histories.permutation([
+              scan("c", "cancelled", 50),
+              scan("d", "dispatched", 100),
+              scan("v", "delivered", 600, { pod: true })
+            ]),
+            sizes: FastCheck.array(FastCheck.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 })
+          }),
+          ({ events, sizes, trigger }) =>
+            Effect.runPromise(
+              Effect.gen(function* () {
+                const { keys, pipeline } = yield* setup(new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ trigger }) }))
+                yield* ingestInBatches(pipeline, events, sizes)
+                const billing = (yield* pipeline.record(shipmentId))!.billing
+                const cases = keys().filter((k) => k.startsWith("helpdesk.openOrEnrich:cancelled:"))
+                if (billing.status === "released") expect(cases).toEqual(["helpdesk.openOrEnrich:cancelled:c"])
+                else expect([billing, cases]).toEqual([{ ...billing, status: "held", holds: ["cancelled"] }, []])
               })
             )
         ),
