@@ -146,7 +146,12 @@ export const outcome = (
   return error.reason
 }
 
-type Mutation =
+/**
+ * One change `mutate` makes to a sample.
+ *
+ * @internal exported for ParserFuzz's own tests
+ */
+export type Mutation =
   | { readonly kind: "replace"; readonly at: number; readonly value: unknown }
   | { readonly kind: "delete"; readonly at: number }
   | { readonly kind: "stringify"; readonly at: number }
@@ -176,9 +181,13 @@ const slots = (root: unknown): Array<Slot> => {
 
 /**
  * Applies mutations to a copy of a JSON value; each picks a slot (a member or an element,
- * anywhere) of the value as mutated so far.
+ * anywhere) of the value as mutated so far. A replacing value is copied in: the same value put
+ * in twice (fast-check hands out one object for a constant) must not make the copy a cycle, and
+ * a later mutation inside it must not change the value itself for the runs after.
+ *
+ * @internal exported for ParserFuzz's own tests
  */
-const mutate = (sample: unknown, mutations: ReadonlyArray<Mutation>): unknown => {
+export const mutate = (sample: unknown, mutations: ReadonlyArray<Mutation>): unknown => {
   const root = structuredClone(sample)
   for (const m of mutations) {
     const all = slots(root)
@@ -188,7 +197,7 @@ const mutate = (sample: unknown, mutations: ReadonlyArray<Mutation>): unknown =>
     const current = parent[slot.key]
     switch (m.kind) {
       case "replace":
-        parent[slot.key] = m.value
+        parent[slot.key] = structuredClone(m.value)
         break
       case "delete":
         if (Array.isArray(slot.parent)) slot.parent.splice(slot.key as number, 1)
