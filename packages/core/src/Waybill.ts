@@ -213,6 +213,16 @@ const intakeOf = (intake: unknown): Effect.Effect<ErpPort.OrderIntake, Pipeline.
  * @since 0.1.0
  */
 export const create = async (options: Options): Promise<Waybill> => {
+  // Effects are planned only for the far sides wired: without a finance port, a finance billing
+  // target would quietly release invoices in the ERP instead.
+  if (options.flows?.billing.target === "finance" && options.finance === undefined) {
+    throw new Pipeline.IngestError({
+      reason: "Invalid",
+      module: "@waybill/core/Waybill",
+      method: "create",
+      description: 'flows.billing.target is "finance" but no finance port is given: pass `finance`, or bill in the ERP (target "erp")'
+    })
+  }
   const store = options.store ?? (await Effect.runPromise(MemoryStore.make))
   const transport = options.transport ?? (await Effect.runPromise(MemoryTransport.make))
   const ports = Layer.mergeAll(

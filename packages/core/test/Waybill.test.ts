@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ErpPort, MemoryStore, MemoryTransport, Pipeline, PortError, Waybill, Worker } from "../src/index.js"
+import { ErpPort, Flows, MemoryStore, MemoryTransport, Pipeline, PortError, Waybill, Worker } from "../src/index.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
 import { companyId, exception, scan, shipmentId } from "./builders.js"
 
@@ -197,6 +197,19 @@ describe("Waybill facade", () => {
     expect((error as PortError.StorageError).message).toMatch(/1 messages and 0 actions pending/)
     await waybill.stop()
   })
+  it("refuses a finance billing target without a finance port, instead of invoicing in the ERP", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const flows = new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ target: "finance" }) })
+    await expect(Waybill.create({ erp: far.erp, flows })).rejects.toMatchObject({
+      _tag: "IngestError",
+      reason: "Invalid",
+      message: expect.stringMatching(/finance port/)
+    })
+    // With the port, it is taken.
+    const waybill = await Waybill.create({ erp: far.erp, finance: far.finance, flows })
+    await waybill.stop()
+  })
+
   it("webhook takes the headers as Node gives them (repeated ones as arrays, absent ones undefined)", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
     const transport = await Effect.runPromise(MemoryTransport.make)
