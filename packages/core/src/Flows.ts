@@ -37,7 +37,11 @@ import * as Weight from "./Weight.js"
  * @since 0.1.0
  */
 export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")({
-  /** Which system releases invoices. */
+  /**
+   * Which system releases invoices. `finance` takes effect only with `FlowConfig.targets.finance`
+   * (the facade sets it when given a finance port, and refuses `finance` without one); with the
+   * flag off, invoices are released in the ERP.
+   */
   target: Schema.optionalWith(Schema.Literal("erp", "finance"), { default: () => "erp" }),
   /** The milestone that releases the invoice. */
   trigger: Schema.optionalWith(Schema.Literal("delivered", "pod", "dispatched"), { default: () => "delivered" }),
