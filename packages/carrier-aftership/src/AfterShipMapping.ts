@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
-import { CarrierAdapter, type Status } from "@waybill/core"
+import { CarrierAdapter, Status } from "@waybill/core"
 
 /**
  * The nine delivery statuses.
@@ -177,20 +177,7 @@ export const startsReturn = (c: Canonical): boolean =>
   c._tag === "Status" && (c.status === "return_initiated" || c.status === "returned")
 
 /** On the way back to the shipper: the delivery is the return arriving, a forward step the return travelling. */
-const onReturnLeg = (c: Canonical): Canonical => {
-  if (c._tag !== "Status") return c
-  switch (c.status) {
-    case "delivered":
-      return status("returned")
-    case "dispatched":
-    case "in_transit":
-    case "out_for_delivery":
-    case "available_for_pickup":
-      return status("return_initiated")
-    default:
-      return c
-  }
-}
+const onReturnLeg = (c: Canonical): Canonical => (c._tag === "Status" ? status(Status.onReturnLeg(c.status)) : c)
 
 /**
  * Classifies an AfterShip checkpoint (or tracking) by subtag, else by tag, else as `unknown`.

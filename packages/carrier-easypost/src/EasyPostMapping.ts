@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
-import { CarrierAdapter, type Status } from "@waybill/core"
+import { CarrierAdapter, Status } from "@waybill/core"
 
 /**
  * The ten tracker statuses EasyPost documents.
@@ -176,20 +176,7 @@ const isStatus = (s: string): s is EasyPostStatus => Object.prototype.hasOwnProp
 const isDetail = (s: string): s is EasyPostStatusDetail => Object.prototype.hasOwnProperty.call(statusDetailTable, s)
 
 /** On a return label's tracker the forward statuses are the return leg. */
-const onReturnLeg = (c: Canonical): Canonical => {
-  if (c._tag !== "Status") return c
-  switch (c.status) {
-    case "delivered":
-      return status("returned")
-    case "dispatched":
-    case "in_transit":
-    case "out_for_delivery":
-    case "available_for_pickup":
-      return status("return_initiated")
-    default:
-      return c
-  }
-}
+const onReturnLeg = (c: Canonical): Canonical => (c._tag === "Status" ? status(Status.onReturnLeg(c.status)) : c)
 
 /**
  * Classifies an EasyPost (status, status_detail) pair. Rules, in order:

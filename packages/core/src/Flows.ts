@@ -604,7 +604,7 @@ export const plan = (input: PlanInput): Plan => {
         updateCase(
           byCause(`resolved:${m.eventId}`),
           `${describe(m)} (${m.eventId})`,
-          !deliveredNow && ShipmentState.has(view, "reached:delivered") && nothingOpen()
+          !deliveredNow && deliveredView && nothingOpen()
         )
         break
       default:
@@ -668,7 +668,7 @@ export const plan = (input: PlanInput): Plan => {
       updateCase(
         `withdrawn:${key}:${by}`,
         `The carrier withdrew: ${describe(r.milestone)}`,
-        !deliveredNow && ShipmentState.has(view, "reached:delivered") && nothingOpen()
+        !deliveredNow && deliveredView && nothingOpen()
       )
     } else if (r.milestone._tag === "ExceptionResolved") {
       // The exception is open again: (re)open the case, which its resolution may have closed.
@@ -743,7 +743,7 @@ export const plan = (input: PlanInput): Plan => {
         const target = policy.target === "finance" && config.targets.finance ? "finance" : "erp"
         const k = `${s}:${target}.releaseInvoice`
         const request = new ErpPort.ReleaseInvoice({ key: ErpPort.IdempotencyKey.make(k), shipment }, true)
-        const validated = ShipmentState.has(view, "reached:delivered") && target === "erp"
+        const validated = deliveredView && target === "erp"
         actions.push({
           key: k,
           target,

@@ -107,6 +107,28 @@ export const isReturn = (status: ReportedStatus): status is ReturnStatus =>
   status === "return_initiated" || status === "returned"
 
 /**
+ * What a carrier's status means on a parcel's way back to its shipper (a return label, or a
+ * return to sender after a failed delivery): the delivery is the return arriving (`returned`),
+ * a forward step is the return travelling (`return_initiated`); the rest means what it says.
+ * Adapters whose carrier reports the return leg in forward codes read them through this.
+ *
+ * @since 0.2.0
+ */
+export const onReturnLeg = (status: ReportedStatus): ReportedStatus => {
+  switch (status) {
+    case "delivered":
+      return "returned"
+    case "dispatched":
+    case "in_transit":
+    case "out_for_delivery":
+    case "available_for_pickup":
+      return "return_initiated"
+    default:
+      return status
+  }
+}
+
+/**
  * Forward statuses that are branches rather than steps of the spine: reaching `delivered` does
  * not imply that the parcel was ever out for delivery or waiting at a pickup point, so these
  * milestones are reached only by an event of exactly that status.

@@ -92,32 +92,27 @@ export const open = (options: Options = {}): Promise<RedisBackend> => Effect.run
 export const make = (options: Options = {}): Effect.Effect<RedisBackend, PortError.StorageError> =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const opened = yield* Effect.exit(
-      Scope.extend(
-        Effect.gen(function* () {
-          const store = yield* RedisStore.make({
-            ...options.store,
-            ...(options.url !== undefined ? { url: options.url } : {}),
-            ...(options.client !== undefined ? { client: options.client } : {}),
-            ...(options.redisOptions !== undefined ? { redisOptions: options.redisOptions } : {}),
-            ...(options.prefix !== undefined ? { prefix: options.prefix } : {})
-          })
-          // The store's client, whether the host's or the one the store opened (and closes).
-          const shared = { client: store.client, ...(options.prefix !== undefined ? { prefix: options.prefix } : {}) }
-          const transport = yield* RedisTransport.make({ ...options.transport, ...shared })
-          const rateLimit = yield* RedisRateLimit.make(shared)
-          return { store, transport, rateLimit }
-        }),
-        scope
-      )
-    )
-    if (Exit.isFailure(opened)) {
-      yield* Scope.close(scope, opened)
-      return yield* Effect.failCause(opened.cause)
-    }
+    // What opened before a failure is closed again: nothing is left connected.
+    const opened = yield* Scope.extend(
+      Effect.gen(function* () {
+        const store = yield* RedisStore.make({
+          ...options.store,
+          ...(options.url !== undefined ? { url: options.url } : {}),
+          ...(options.client !== undefined ? { client: options.client } : {}),
+          ...(options.redisOptions !== undefined ? { redisOptions: options.redisOptions } : {}),
+          ...(options.prefix !== undefined ? { prefix: options.prefix } : {})
+        })
+        // The store's client, whether the host's or the one the store opened (and closes).
+        const shared = { client: store.client, ...(options.prefix !== undefined ? { prefix: options.prefix } : {}) }
+        const transport = yield* RedisTransport.make({ ...options.transport, ...shared })
+        const rateLimit = yield* RedisRateLimit.make(shared)
+        return { store, transport, rateLimit }
+      }),
+      scope
+    ).pipe(Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)))
     let closing: Promise<void> | undefined
     return {
-      ...opened.value,
+      ...opened,
       close: () => (closing ??= Effect.runPromise(Scope.close(scope, Exit.void)))
     } satisfies RedisBackend
   })
