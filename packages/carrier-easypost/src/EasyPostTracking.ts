@@ -243,15 +243,14 @@ const buildObservation = (
             ...(location !== undefined ? { location } : {})
           }
         } else {
+          // The tracker's weight is not the scan's: it is its own observation (weightObservation).
           const signedBy = canonical.status === "delivered" ? clean(tracker.signed_by, 200) : undefined
-          const weight = toGrams(tracker.weight)
           event = {
             _tag: "StatusReported",
             ...common,
             status: canonical.status,
             ...(location !== undefined ? { location } : {}),
-            ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {}),
-            ...(weight !== undefined ? { weight } : {})
+            ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {})
           }
         }
         // The tracking number was validated by the payload schema.
@@ -264,6 +263,88 @@ const buildObservation = (
   })
 
 const describe = (c: EasyPostMapping.Canonical): string => (c._tag === "Status" ? `status ${c.status}` : `exception ${c.kind}`)
+
+/** A status that moves the shipment along (forward or return track): what a weight may ride on. */
+const carriesWeight = (status: string): boolean => status !== "unknown" && status !== "cancelled"
+
+/**
+ * The event id of the tracker's weight as one tracker update reports it: the tracker, the
+ * update's time (`updated_at`, else the time of the scan it rides on) and the measured grams,
+ * zero-padded so that, between two measurements on the same scan, the later update's id sorts
+ * last and wins the state machine's tie-break (newest time, then greatest id).
+ *
+ * @since 0.3.0
+ */
+export const weightEventId = (
+  tracker: Pick<Tracker, "id" | "carrier" | "tracking_code">,
+  reportedAt: Instant.Instant,
+  grams: Weight.Grams
+): Ids.EventId => {
+  const trackerKey = clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`
+  const key = trackerKey.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)
+  return `${key}:weight:${Instant.formatIso(reportedAt)}:${String(grams).padStart(9, "0")}` as Ids.EventId
+}
+
+/**
+ * The tracker's `weight` as its own observation. EasyPost gives one weight per tracker, not per
+ * scan; copied onto every scan, a re-weigh rewrote the content of scans already seen (the same
+ * event ids with other content: conflicting duplicates, the stored copy chosen by content order,
+ * so the weight the billing hold used could be the old one). Instead the weight is one event:
+ * a copy of the newest forward or return scan of the payload (its status, time and location, so
+ * it changes no progress, exception or last scan) that carries the weight, with an id naming the
+ * tracker update and the grams ({@link weightEventId}). A re-weigh is a new event; the state's
+ * measured weight is the newest such event (by its scan's time, then by update time), whatever
+ * order the webhooks arrive in. No weight (or 0, or a tracker with no such scan): no event.
+ */
+const weightObservation = (
+  tracker: TrackerHead,
+  observations: ReadonlyArray<CarrierPort.Observation>,
+  options: Options
+): CarrierPort.Observation | undefined => {
+  const grams = toGrams(tracker.weight)
+  if (grams === undefined) return undefined
+  let anchor: CarrierPort.Observation | undefined
+  for (const o of observations) {
+    const e = o.event
+    if (e._tag !== "StatusReported" || !carriesWeight(e.status)) continue
+    const a = anchor?.event
+    if (
+      a === undefined ||
+      Instant.toMillis(e.occurredAt) > Instant.toMillis(a.occurredAt) ||
+      (Instant.toMillis(e.occurredAt) === Instant.toMillis(a.occurredAt) && e.id > a.id)
+    ) anchor = o
+  }
+  if (anchor === undefined || anchor.event._tag !== "StatusReported") return undefined
+  const scan = anchor.event
+  const updated = clean(tracker.updated_at, 100)
+  const parsed = updated === undefined ? undefined : TimePolicy.parse(updated, options.timePolicy)
+  const reportedAt = parsed !== undefined && Either.isRight(parsed) ? parsed.right : scan.occurredAt
+  const built = CarrierAdapter.observation("weight", () => ({
+    trackingNumber: anchor.trackingNumber,
+    carrier: anchor.carrier,
+    event: {
+      _tag: "StatusReported",
+      id: weightEventId(tracker, reportedAt, grams),
+      source: scan.source,
+      occurredAt: scan.occurredAt,
+      receivedAt: scan.receivedAt,
+      raw: new ShipmentEvent.RawCode({ code: scan.raw.code, ...(scan.raw.detail !== undefined ? { detail: scan.raw.detail } : {}) }),
+      status: scan.status,
+      ...(scan.location !== undefined ? { location: scan.location } : {}),
+      weight: grams
+    }
+  }))
+  return Either.isRight(built) ? built.right : undefined
+}
+
+const withWeight = (
+  tracker: TrackerHead,
+  observations: ReadonlyArray<CarrierPort.Observation>,
+  options: Options
+): ReadonlyArray<CarrierPort.Observation> => {
+  const weight = weightObservation(tracker, observations, options)
+  return weight === undefined ? observations : [...observations, weight]
+}
 
 /**
  * One observation per `tracking_details` entry (two for a scan that reports two things: a
@@ -278,10 +359,10 @@ export const fromTracker = (
   options: Options,
   path = "tracker"
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
-  if (tracker.tracking_details.length === 0) return ownStatus(tracker, options, path)
+  if (tracker.tracking_details.length === 0) return Effect.map(ownStatus(tracker, options, path), (o) => withWeight(tracker, o, options))
   const perScan = Effect.forEach(tracker.tracking_details, (detail, i) =>
     fromDetail(tracker, detail, options, `${path}.tracking_details.${i}`))
-  return Effect.map(perScan, (nested) => nested.flat())
+  return Effect.map(perScan, (nested) => withWeight(tracker, nested.flat(), options))
 }
 
 /** A tracker without scans: one event for its own status at `updated_at`, none while `unknown`. */
@@ -341,14 +422,14 @@ const fromTrackerEach = (
   options: Options,
   path: string
 ): Effect.Effect<CarrierPort.Parsed> => {
-  return CarrierAdapter.eachEvent(
+  return Effect.map(CarrierAdapter.eachEvent(
     tracker.tracking_details.length === 0
       ? [ownStatus(tracker, options, path)]
       : tracker.tracking_details.map((entry, i) => {
         const at = `${path}.tracking_details.${i}`
         return Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at))
       })
-  )
+  ), (parsed) => ({ ...parsed, observations: withWeight(tracker, parsed.observations, options) }))
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>

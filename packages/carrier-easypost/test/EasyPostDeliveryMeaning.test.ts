@@ -88,7 +88,7 @@ describe("EasyPost: what counts as delivered", () => {
 
   it.effect("a delivered / return scan is returned, without the sender's signature as POD", () =>
     Effect.gen(function*() {
-      const out = yield* EasyPostTracking.fromPayload(trackerWith("delivered", "return"), options)
+      const out = Fixtures.scansOf(yield* EasyPostTracking.fromPayload(trackerWith("delivered", "return"), options))
       const last = out[out.length - 1]!
       expect(summarize(last)).toMatchObject({ meaning: "returned", code: "delivered", detail: "return" })
       expect(out.some((o) => o.event._tag === "StatusReported" && o.event.status === "delivered")).toBe(false)
@@ -97,7 +97,7 @@ describe("EasyPost: what counts as delivered", () => {
 
   it.effect("a tracker with is_return: true never reports delivered; its final scan is returned", () =>
     Effect.gen(function*() {
-      const out = yield* EasyPostTracking.fromPayload(trackerWith("delivered", "arrived_at_destination", { is_return: true }), options)
+      const out = Fixtures.scansOf(yield* EasyPostTracking.fromPayload(trackerWith("delivered", "arrived_at_destination", { is_return: true }), options))
       expect(out.map((o) => summarize(o).meaning)).toEqual(["label_created", "label_created", "returned"])
       const last = out[out.length - 1]!
       expect(last.event._tag === "StatusReported" ? last.event.pod : "not a status").toBeUndefined()
@@ -105,7 +105,7 @@ describe("EasyPost: what counts as delivered", () => {
 
   it.effect("a delivered / damaged scan yields the delivery (with POD) and a damage exception, each with its own stable id", () =>
     Effect.gen(function*() {
-      const out = yield* EasyPostTracking.fromPayload(trackerWith("delivered", "damaged"), options)
+      const out = Fixtures.scansOf(yield* EasyPostTracking.fromPayload(trackerWith("delivered", "damaged"), options))
       expect(out).toHaveLength(4)
       const [delivered, damaged] = out.slice(2)
       expect(summarize(delivered!)).toMatchObject({
@@ -132,7 +132,7 @@ describe("EasyPost: what counts as delivered", () => {
           { occurredAtMillis: Date.UTC(2025, 3, 12, 20, 4), status: "delivered", statusDetail: "damaged", carrierCode: "01" }
         )
       )
-      const again = yield* EasyPostTracking.fromPayload(trackerWith("delivered", "damaged"), options)
+      const again = Fixtures.scansOf(yield* EasyPostTracking.fromPayload(trackerWith("delivered", "damaged"), options))
       expect(again.map((o) => o.event.id)).toEqual(out.map((o) => o.event.id))
     }))
 
@@ -144,7 +144,7 @@ describe("EasyPost: what counts as delivered", () => {
         "left_in_shed"
       )
       const before = (yield* Metric.value(counter)).count
-      const out = yield* EasyPostTracking.fromPayload(trackerWith("delivered", "left_in_shed"), options)
+      const out = Fixtures.scansOf(yield* EasyPostTracking.fromPayload(trackerWith("delivered", "left_in_shed"), options))
       const last = out[out.length - 1]!
       expect(summarize(last)).toMatchObject({ tag: "StatusReported", meaning: "unknown", code: "delivered", detail: "left_in_shed" })
       expect(last.event._tag === "StatusReported" ? last.event.pod : "not a status").toBeUndefined()

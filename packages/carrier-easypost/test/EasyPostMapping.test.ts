@@ -139,7 +139,7 @@ describe("EasyPostMapping", () => {
         Fixtures.request(new TextEncoder().encode(text), { "x-hmac-signature": EasyPostWebhook.sign(text, "k") }),
         { secret: Redacted.make("k") }
       )
-      expect(observations).toHaveLength(7)
+      expect(Fixtures.scansOf(observations)).toHaveLength(7)
       const kept = observations[2]!.event
       expect(kept._tag).toBe("StatusReported")
       expect(kept._tag === "StatusReported" ? kept.status : undefined).toBe("unknown")

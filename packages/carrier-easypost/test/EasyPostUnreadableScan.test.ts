@@ -35,7 +35,7 @@ describe("EasyPostWebhook.verifyAndParseEach", () => {
     Effect.gen(function*() {
       const options = { secret: Redacted.make(secret) }
       const all = yield* EasyPostWebhook.verifyAndParse(signedEvent(() => {}), options)
-      expect(all).toHaveLength(7)
+      expect(all).toHaveLength(8) // seven scans and the tracker's weight
       const parsed = yield* EasyPostWebhook.verifyAndParseEach(signedEvent(badTime), options)
       expect(parsed.observations.map(summarize)).toEqual([...all.slice(0, 3), ...all.slice(4)].map(summarize))
       expect(parsed.observations.map((o) => o.event.id)).toEqual([...all.slice(0, 3), ...all.slice(4)].map((o) => o.event.id))
@@ -54,7 +54,7 @@ describe("EasyPostWebhook.verifyAndParseEach", () => {
         payload.result.tracking_details[1].status = 42
       }
       const parsed = yield* EasyPostWebhook.verifyAndParseEach(signedEvent(wrongShape), options)
-      expect(parsed.observations).toHaveLength(6)
+      expect(Fixtures.scansOf(parsed.observations)).toHaveLength(6)
       expect(parsed.unreadable).toEqual(["result.tracking_details.1.status: Expected string, actual 42"])
       const whole = failureOf(yield* Effect.exit(EasyPostWebhook.verifyAndParse(signedEvent(wrongShape), options)))
       expect(whole.description).toBe("result.tracking_details.1.status: Expected string, actual 42")
@@ -71,7 +71,7 @@ describe("EasyPostWebhook.verifyAndParseEach", () => {
         }),
         { secret: Redacted.make(secret), timePolicy: { _tag: "RequireZone" } }
       )
-      expect(parsed.observations).toHaveLength(6)
+      expect(Fixtures.scansOf(parsed.observations)).toHaveLength(6)
       expect(parsed.unreadable).toEqual([
         expect.stringMatching(/^result\.tracking_details\.5\.datetime: .*has no time zone and the policy requires one/)
       ])
@@ -124,12 +124,12 @@ describe("EasyPostCarrier parseEach in the pipeline", () => {
         /^1 event\(s\) of this easypost request cannot be read: result\.tracking_details\.3\.datetime: "yesterday" is not a date and time/
       )
       const record = (yield* pipeline.record(shipment.id))!
-      expect(record.state.events).toHaveLength(6)
+      expect(record.state.events).toHaveLength(7) // six readable scans and the tracker's weight
       expect(record.state.view.status).toBe("in_transit")
       const letters = yield* Effect.provideService(DeadLetters.list({ kind: "inbound" }), Store.Store, store)
       expect(letters).toHaveLength(1)
       expect(JSON.parse(letters[0]!.error).description).toMatch(
-        /^1 event\(s\) of this easypost request cannot be read: result\.tracking_details\.3\.datetime: .*the 6 observation\(s\) read from the others were ingested/
+        /^1 event\(s\) of this easypost request cannot be read: result\.tracking_details\.3\.datetime: .*the 7 observation\(s\) read from the others were ingested/ // six scans and the weight
       )
     }))
 })

@@ -139,7 +139,9 @@ describe("EasyPostWebhook.parse", () => {
         { secret }
       )
       const common = { trackingNumber: "1", carrier: "FedEx", tag: "StatusReported", country: "US" }
-      expect(observations.map(summarize)).toEqual([
+      const weights = observations.filter(Fixtures.isWeight)
+      const scans = Fixtures.scansOf(observations)
+      expect(scans.map(summarize)).toEqual([
         {
           ...common,
           meaning: "label_created",
@@ -221,11 +223,14 @@ describe("EasyPostWebhook.parse", () => {
       for (const o of observations) {
         expect(o.event.source).toBe("easypost")
         expect(DateTime.formatIso(o.event.receivedAt)).toBe("2024-08-02T19:27:00.000Z")
-        // The tracker weighs 614.4 oz: 17,418 g on every status scan.
-        expect(o.event._tag === "StatusReported" ? o.event.weight : undefined).toBe(17418)
       }
+      // The tracker weighs 614.4 oz: 17,418 g, one event of its own riding on the newest scan, none on the scans.
+      expect(weights.map((o) => [o.event.id, o.event._tag === "StatusReported" ? o.event.weight : undefined])).toEqual([
+        ["trk_1:weight:2024-08-02T19:26:51.000Z:000017418", 17418]
+      ])
+      expect(summarize(weights[0]!)).toEqual({ ...summarize(scans[6]!), description: undefined })
       // Seven distinct, deterministic ids, derived from the tracker, never from the webhook id.
-      const ids = observations.map((o) => o.event.id)
+      const ids = scans.map((o) => o.event.id)
       expect(new Set(ids).size).toBe(7)
       for (const id of ids) expect(id).toMatch(/^trk_1:[0-9a-f]{32}$/)
       expect(ids.join()).not.toContain("evt_1")
@@ -257,8 +262,8 @@ describe("EasyPostWebhook.parse", () => {
           { secret: Redacted.make(s) }
         )
       }
-      const a = yield* parse(first)
-      const b = yield* parse(next)
+      const a = Fixtures.scansOf(yield* parse(first))
+      const b = Fixtures.scansOf(yield* parse(next))
       expect(b.slice(0, 7).map((o) => o.event.id)).toEqual(a.map((o) => o.event.id))
       expect(b).toHaveLength(8)
       const last = summarize(b[7]!)

@@ -47,3 +47,10 @@ export const summarize = (o: CarrierPort.Observation) => {
     description: e.raw.description
   }
 }
+
+/** Whether an observation is the tracker's weight (its own event since 0.3.0), not a scan. */
+export const isWeight = (o: CarrierPort.Observation): boolean => o.event._tag === "StatusReported" && o.event.weight !== undefined
+
+/** The scans' observations, without the tracker's weight. */
+export const scansOf = (observations: ReadonlyArray<CarrierPort.Observation>): ReadonlyArray<CarrierPort.Observation> =>
+  observations.filter((o) => !isWeight(o))

@@ -1110,13 +1110,27 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
      * customer invoice it is (`action_switch_move_type`; its lines are already the right way up,
      * see `trimCommands`, and its total no longer negative, so Odoo leaves them as they are).
      * A credit note is never posted as a delivery's invoice.
+     *
+     * Odoo 16 has no `action_switch_move_type` (17+). Its `action_switch_invoice_into_refund_credit_note`
+     * only goes one way, invoice → credit note (it refuses any other move type), so it cannot
+     * undo what the wizard did: on 16 the draft credit note is left to the accountant, and the
+     * release fails `Invalid` naming it (never a `Bug`: nothing is wrong with the setup).
      */
     const settle = (id: number) =>
       Effect.gen(function*() {
         yield* capDeductions(id)
         const move = (yield* client.read("account.move", [id], { fields: { move_type: Schema.String } }))[0]
         if (move?.move_type === "out_refund") {
-          yield* client.call("account.move", "action_switch_move_type", { ids: [id] })
+          const major = (yield* client.info).major
+          if (major < 17) return yield* creditNoteOn16(id, `Odoo ${major}`)
+          yield* client.call("account.move", "action_switch_move_type", { ids: [id] }).pipe(
+            // A server that reads 17+ but lacks the method (a 16 behind a proxy that rewrites the
+            // version, a customised build): the same situation, the same answer.
+            Effect.catchIf(
+              (e) => OdooFault.fromError(e)?.shortName === "AttributeError" && /action_switch_move_type/.test(e.description),
+              (e) => Effect.fail(creditNoteOn16(id, "this Odoo server (no action_switch_move_type)", e))
+            )
+          )
         }
         const after = (yield* client.read("account.move", [id], { fields: { move_type: Schema.String } }))[0]
         if (after !== undefined && after.move_type !== "out_invoice") {
@@ -1124,6 +1138,21 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         }
         return yield* post(id)
       })
+
+    /**
+     * The down payments this delivery's invoice deducts exceed what it invoices, Odoo made its
+     * draft a credit note, and the server cannot switch a credit note back into an invoice.
+     */
+    const creditNoteOn16 = (id: number, server: string, cause?: unknown) =>
+      fail(
+        "releaseInvoice",
+        "Invalid",
+        `account.move ${id} is a draft credit note: the down payments deducted exceed this delivery's amount, and ` +
+          `${server} cannot switch a credit note back into a customer invoice (action_switch_move_type is Odoo 17+; ` +
+          `16's action_switch_invoice_into_refund_credit_note only turns an invoice into a credit note). Not posted: ` +
+          "invoice this delivery in Odoo (see the runbook), then replay",
+        cause
+      )
 
     /** An invoice found by a retry: settled and posted now if still a draft, as it is otherwise. */
     const posted = (row: InvoiceRow) => row.state !== "draft" ? Effect.succeed(row) : settle(row.id)

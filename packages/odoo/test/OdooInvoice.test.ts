@@ -244,6 +244,32 @@ describe("an order with a down payment, shipped in two deliveries", () => {
       expect(released2.invoice.total).toEqual({ amountMinor: 13800, currency: "USD" })
     }).pipe(Effect.provide(FetchLayer)))
 
+  it.scopedLive("on Odoo 16 (no action_switch_move_type): a down payment larger than the delivery is a typed Invalid, not a Bug", () =>
+    Effect.gen(function*() {
+      const { erp, fake, orderId, releaseOf, validated } = yield* splitOrder("delivery")
+      paidDownPayment(fake, orderId, 115)
+      const release = releaseOf(yield* validated(0))
+      // The method is 17+; Odoo 16 answers it as any method a model lacks (fixture 80-ERROR.wrong-method-name).
+      fake.failNext({ model: "account.move", method: "action_switch_move_type" }, {
+        _tag: "OdooError",
+        name: "builtins.AttributeError",
+        message: "The method 'action_switch_move_type' does not exist on the model 'account.move'",
+        status: 200
+      }, 2)
+      const error = yield* Effect.flip(erp.releaseInvoice(release))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("credit note")
+      expect(error.description).toContain("down payment")
+      // nothing posted: the draft credit note is left for the accountant, never released as the invoice
+      const refunds = fake.admin.search("account.move", [["move_type", "=", "out_refund"]])
+      expect(refunds).toHaveLength(1)
+      expect(moveOf(fake, refunds[0]!).state).toBe("draft")
+      // a replay before the accountant acts fails the same way, without a second draft
+      const again = yield* Effect.flip(erp.releaseInvoice(release))
+      expect(again.reason).toBe("Invalid")
+      expect(fake.admin.search("account.move", [["move_type", "in", ["out_refund", "out_invoice"]], ["state", "=", "draft"]])).toEqual(refunds)
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("a crash after Odoo made the draft a credit note: the retry releases the delivery's invoice, not a credit note", () =>
     Effect.gen(function*() {
       const { erp, fake, orderId, releaseOf, validated } = yield* splitOrder("delivery")
