@@ -55,7 +55,12 @@ export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")(
    * shipment's case (`helpdesk.openOrEnrich:weight:<event id>:<grams>`), once per measurement.
    */
   weightTolerancePerMille: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
-  /** Hold while a damage exception is open, until approved. */
+  /**
+   * Hold while a damage exception is not cleared, until approved: a damage holds until the carrier
+   * clears it (an `ExceptionCleared` covering `damaged`, at or after it) or a `damage` approval
+   * covers it. A later movement scan (the delivery, a POD) does not end it for billing, though the
+   * status shown moves on.
+   */
   holdOnDamage: Schema.optionalWith(Schema.Boolean, { default: () => true })
 }) {}
 
@@ -350,7 +355,8 @@ const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille
 
 /**
  * The holds the billing policy raises over a view whose trigger is reached: a missing POD, a
- * weight out of tolerance, an open damage exception (each unless approved), a cancellation.
+ * weight out of tolerance, a damage exception not cleared by the carrier (each unless approved),
+ * a cancellation.
  */
 const policyHolds = (
   policy: BillingPolicy,
@@ -370,7 +376,7 @@ const policyHolds = (
   }
   if (
     policy.holdOnDamage &&
-    ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
+    ShipmentState.unclearedDamage(view).length > 0 &&
     !ShipmentRecord.approves(billing, "damage", view)
   ) {
     holds.push("open_damage")
@@ -520,7 +526,8 @@ export const plan = (input: PlanInput): Plan => {
   const released = input.record.billing.status === "released"
   const invoiceAtOdds = () =>
     released &&
-    (!ShipmentState.has(view, triggerKey(config.billing)) || policyHolds(config.billing, shipment, input.record.billing, view).length > 0)
+    (!ShipmentState.has(view, triggerKey(config.billing)) ||
+      policyHolds(config.billing, shipment, input.record.billing, view).some((h) => h !== "open_damage"))
   const nothingOpen = () => ShipmentState.openExceptions(view).length === 0 && !invoiceAtOdds()
   const writeTracking = () => {
     if (shipment.trackingNumber === undefined) return
@@ -557,6 +564,10 @@ export const plan = (input: PlanInput): Plan => {
           const k = `${s}:erp.validateDelivery`
           actions.push({
             key: k,
+  // A damage is left out: one still open keeps the case open anyway (`nothingOpen`), and one passed
+  // by a movement but not cleared by the carrier has no milestone of its clearance to close the
+  // case on, so counting it would leave the case open or closed by arrival order. It went to the
+  // case when it opened; its billing hold is for the invoice, before the release.
             target: "erp",
             kind: "erp.validateDelivery",
             payload: withShipment(shipment, {

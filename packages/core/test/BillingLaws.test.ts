@@ -11,8 +11,8 @@
  *
  * - at most one invoice release per shipment, ever (one commit plans it, the store holds one);
  * - the commit that releases does so over a state that satisfies the policy (trigger held, POD
- *   if required or approved, no open damage but approved ones, weight within tolerance or
- *   approved), and runs after the delivery validation when there is one;
+ *   if required or approved, no damage the carrier did not clear but approved ones, whatever
+ *   moved after it, weight within tolerance or approved), and runs after the delivery validation when there is one;
  * - after every commit (so also once everything has arrived, in any order), billing is released,
  *   or held for reasons all true then, or waits for a trigger that does not hold: never stuck; a
  *   trigger withdrawn before the release holds it (`milestone_withdrawn`) until reached again;
@@ -285,11 +285,24 @@ interface Approvals {
   readonly weights: Set<number>
 }
 
-const openDamages = (view: ShipmentState.ShipmentView) =>
-  ShipmentState.openExceptions(view).filter((e) => e.kind === "damaged").map((e) => e.eventId as string)
+/**
+ * The damage exceptions that hold the invoice, read from the events: every damage not withdrawn
+ * and not covered by a clearance (not withdrawn, of `damaged` or of every kind) at or after it. A
+ * movement after it (the delivery) does not clear it.
+ */
+const openDamages = (state: ShipmentState.ShipmentState) => {
+  const withdrawn = new Set<string>(state.retracted)
+  const clearances = state.events.filter((e): e is ShipmentEvent.ExceptionCleared => e._tag === "ExceptionCleared" && !withdrawn.has(e.id))
+  return state.events
+    .filter((e): e is ShipmentEvent.ExceptionReported => e._tag === "ExceptionReported" && e.kind === "damaged" && !withdrawn.has(e.id))
+    .filter((x) => !clearances.some((c) => c.occurredAt.epochMillis >= x.occurredAt.epochMillis && (c.kinds === undefined || c.kinds.includes("damaged"))))
+    .map((x) => x.id as string)
+}
+
 
 /** Why the policy does not allow a release over `view` (empty: it does), for the model's approvals. */
-const blockers = (v: Variant, view: ShipmentState.ShipmentView, approvals: Approvals) => {
+const blockers = (v: Variant, state: ShipmentState.ShipmentState, approvals: Approvals) => {
+  const view = state.view
   const out: Array<string> = []
   if (!ShipmentState.has(view, triggerKey(v))) out.push("milestone_withdrawn")
   if (v.requirePod && view.pod === undefined && !approvals.pod) out.push("missing_pod")
@@ -297,7 +310,7 @@ const blockers = (v: Variant, view: ShipmentState.ShipmentView, approvals: Appro
     weightOff(v, view.measuredWeight) &&
     !approvals.weights.has(view.measuredWeight!)
   ) out.push("weight_out_of_tolerance")
-  if (v.holdOnDamage && openDamages(view).some((id) => !approvals.damage.has(id))) out.push("open_damage")
+  if (v.holdOnDamage && openDamages(state).some((id) => !approvals.damage.has(id))) out.push("open_damage")
   // a shipment cancelled before its dispatch is not billed, though the parcel moved anyway
   if (view.cancelledAt !== undefined) out.push("cancelled")
   return out
@@ -342,7 +355,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
         if (previous.billing.status !== "released" && previous.billing.holds.includes(hold)) {
           const view = previous.state.view
           if (step.approval === "pod") approvals.pod = true
-          if (step.approval === "damage") for (const id of openDamages(view)) approvals.damage.add(id)
+          if (step.approval === "damage") for (const id of openDamages(previous.state)) approvals.damage.add(id)
           if (step.approval === "weight" && view.measuredWeight !== undefined) {
             approvals.weights.add(view.measuredWeight)
           }
@@ -366,7 +379,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
         if (releasedAt !== undefined) problems.push(`step ${i}: a second release`)
         releasedAt = i
         podAtRelease = record.state.view.pod !== undefined
-        const why = blockers(v, record.state.view, approvals)
+        const why = blockers(v, record.state, approvals)
         if (why.length > 0) problems.push(`step ${i}: released over a state that holds (${why.join(", ")})`)
         if (billing.status !== "released") problems.push(`step ${i}: release enqueued but billing ${billing.status}`)
         // it runs after the delivery validation whenever there is one to wait for (ERP)
@@ -392,7 +405,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
       // holds are re-evaluated on every commit: each names a reason true now, and nothing the
       // policy allows waits
       if (billing.status !== "released") {
-        const truth = blockers(v, record.state.view, approvals)
+        const truth = blockers(v, record.state, approvals)
         const stale = billing.holds.filter((h) => !truth.includes(h))
         if (stale.length > 0) problems.push(`step ${i}: held for ${stale.join(", ")}, which does not hold (true: ${truth.join(", ") || "none"})`)
         if (truth.length === 0) problems.push(`step ${i}: ${billing.status}, though the policy allows the release`)
@@ -424,7 +437,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
     // trigger that does not hold.
     const final = previous
     const view = final.state.view
-    const truth = blockers(v, view, approvals)
+    const truth = blockers(v, final.state, approvals)
     if (final.billing.status === "waiting" && ShipmentState.has(view, triggerKey(v))) problems.push("waiting with the trigger held")
     if (final.billing.status === "held") {
       const stale = final.billing.holds.filter((h) => !truth.includes(h))
@@ -525,12 +538,12 @@ const runConcurrent = (scenario: { readonly variant: Variant; readonly steps: Re
     const audited = yield* releasesInAudit(store)
     if (releases > 1 || audited.planned !== releases) problems.push(`${releases} releases enqueued, ${audited.planned} planned`)
     if (audited.releasedOn !== undefined) {
-      const why = blockers(v, audited.releasedOn.view, none)
+      const why = blockers(v, audited.releasedOn, none)
       if (why.length > 0) problems.push(`released over a state that holds (${why.join(", ")})`)
     }
     if ((yield* releasedCount) - releasedBefore !== releases) problems.push("released counter")
     const final = (yield* workers[0]!.record(shipmentId))!
-    const truth = blockers(v, final.state.view, none)
+    const truth = blockers(v, final.state, none)
     if (final.billing.status !== "released") {
       const stale = final.billing.holds.filter((h) => !truth.includes(h))
       if (stale.length > 0) problems.push(`held for ${stale.join(", ")}, which does not hold`)
