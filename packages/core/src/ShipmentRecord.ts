@@ -29,11 +29,22 @@ import * as Weight from "./Weight.js"
  *   ({@link ShipmentState.unclearedDamage});
  * - `milestone_withdrawn`: the trigger milestone was reached and then withdrawn;
  * - `cancelled`: the shipment was validly cancelled (before its dispatch), yet the trigger was
- *   reached (the parcel moved although cancelled); held while the cancellation holds (@since 0.2.0).
+ *   reached (the parcel moved although cancelled); held while the cancellation holds (@since 0.2.0);
+ * - `return_to_sender`: the shipment is on its way back to the sender (`return_initiated` or
+ *   `returned`) with no delivery to the customer before the return (refused, undeliverable); held
+ *   while that holds, which no approval lifts. A return after a delivery (the customer sends the
+ *   goods back) is not billing's concern and holds nothing (@since 0.3.0).
  *
  * @since 0.1.0
  */
-export const HoldReason = Schema.Literal("missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled")
+export const HoldReason = Schema.Literal(
+  "missing_pod",
+  "weight_out_of_tolerance",
+  "open_damage",
+  "milestone_withdrawn",
+  "cancelled",
+  "return_to_sender"
+)
 /** @since 0.1.0 */
 export type HoldReason = typeof HoldReason.Type
 

@@ -2,7 +2,7 @@
  * The laws of the billing policy (docs/concepts/effects.md, "Billing policy"), as fast-check
  * properties over generated histories that focus on what billing looks at: dispatch, deliveries
  * and redeliveries with and without POD, weights in and out of tolerance, damage (and other)
- * exceptions, clearances, retractions (of the trigger too), conflicting copies and
+ * exceptions, clearances, returns before and after the delivery, retractions (of the trigger too), conflicting copies and
  * retransmissions, arriving in any order, in batches of any size, with operator approvals
  * interleaved — for every variant of `BillingPolicy`.
  *
@@ -12,7 +12,8 @@
  * - at most one invoice release per shipment, ever (one commit plans it, the store holds one);
  * - the commit that releases does so over a state that satisfies the policy (trigger held, POD
  *   if required or approved, no damage the carrier did not clear but approved ones, whatever
- *   moved after it, weight within tolerance or approved), and runs after the delivery validation when there is one;
+ *   moved after it, weight within tolerance or approved, not on its way back to the sender
+ *   undelivered), and runs after the delivery validation when there is one;
  * - after every commit (so also once everything has arrived, in any order), billing is released,
  *   or held for reasons all true then, or waits for a trigger that does not hold: never stuck; a
  *   trigger withdrawn before the release holds it (`milestone_withdrawn`) until reached again;
@@ -21,7 +22,8 @@
  * - every hold raised gets its note (at most one per reason), and the holds counter counts each
  *   raise once; the released counter counts the release;
  * - the release is never taken back: a problem found after it (trigger or POD withdrawn, weight
- *   out of tolerance, a cancellation dated before the dispatch) opens a case. Which of hold and
+ *   out of tolerance, a cancellation dated before the dispatch, a return to the sender with no
+ *   delivery before it) opens a case. Which of hold and
  *   case applies depends on the arrival order (documented): so the final state of a released
  *   invoice need not satisfy the policy.
  *
@@ -158,6 +160,8 @@ const factsArb = FastCheck.record({
   transit: FastCheck.array(FastCheck.tuple(FastCheck.constantFrom(200, 300, 620), option(weightArb)), { maxLength: 2 }),
   delivered: option(FastCheck.record({ pod: FastCheck.boolean(), weight: option(weightArb), at: FastCheck.constantFrom(600, 610) })),
   redelivered: option(FastCheck.record({ pod: FastCheck.boolean(), at: FastCheck.constantFrom(590, 700, 800) })),
+  // a return: before the delivery (refused, sent back: holds or opens a case), after it (the customer's: neither)
+  returned: option(FastCheck.constantFrom(400, 650)),
   damages: FastCheck.array(
     FastCheck.record({ at: FastCheck.constantFrom(500, 605, 650, 690, 750), kind: FastCheck.constantFrom("damaged" as const, "damaged" as const, "delayed" as const) }),
     { maxLength: 3 }
@@ -180,6 +184,7 @@ const eventsOf = (f: typeof factsArb extends FastCheck.Arbitrary<infer A> ? A : 
   f.transit.forEach(([at, w], i) => events.push(weighed(scan(`it${i}`, "in_transit", at + i), w)))
   if (f.delivered !== undefined) events.push(weighed(scan("dl1", "delivered", f.delivered.at, { pod: f.delivered.pod }), f.delivered.weight))
   if (f.redelivered !== undefined) events.push(scan("dl2", "delivered", f.redelivered.at, { pod: f.redelivered.pod }))
+  if (f.returned !== undefined) events.push(scan("rs", "return_initiated", f.returned))
   f.damages.forEach((d, i) => events.push(exception(`x${i}`, d.kind, d.at + i)))
   f.clearances.forEach((c, i) => events.push(cleared(`c${i}`, c.at + i, c.kinds as any)))
   const base = events.slice()
@@ -264,7 +269,7 @@ const setup = (v: Variant) =>
     return { store, pipeline, keys }
   })
 
-const holdReasons = ["missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled"] as const
+const holdReasons = ["missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled", "return_to_sender"] as const
 const counted = (reason: string) => Metric.tagged(Metrics.holds, "reason", reason)
 const holdCounts = Effect.forEach(holdReasons, (r) => Effect.map(Metric.value(counted(r)), (s) => s.count))
 const releasedCount = Effect.map(Metric.value(Metrics.invoicesReleased), (s) => s.count)
@@ -299,6 +304,13 @@ const openDamages = (state: ShipmentState.ShipmentState) => {
     .map((x) => x.id as string)
 }
 
+/** Whether the shipment went back to the sender with no delivery to the customer before the return. */
+const sentBack = (view: ShipmentState.ShipmentView) => {
+  const at = (status: string) => view.milestones.find((m) => m._tag === "Reached" && m.status === status)?.at.epochMillis
+  const back = at("return_initiated")
+  const delivered = at("delivered")
+  return back !== undefined && !(delivered !== undefined && delivered < back)
+}
 
 /** Why the policy does not allow a release over `view` (empty: it does), for the model's approvals. */
 const blockers = (v: Variant, state: ShipmentState.ShipmentState, approvals: Approvals) => {
@@ -313,6 +325,8 @@ const blockers = (v: Variant, state: ShipmentState.ShipmentState, approvals: App
   if (v.holdOnDamage && openDamages(state).some((id) => !approvals.damage.has(id))) out.push("open_damage")
   // a shipment cancelled before its dispatch is not billed, though the parcel moved anyway
   if (view.cancelledAt !== undefined) out.push("cancelled")
+  // nor one on its way back to the sender that never reached the customer
+  if (sentBack(view)) out.push("return_to_sender")
   return out
 }
 
@@ -460,6 +474,9 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
       ) problems.push(`weight ${view.measuredWeight} out of tolerance after the release without a case`)
       if (view.cancelledAt !== undefined && !all.some((k) => k.startsWith("helpdesk.openOrEnrich:cancelled:"))) {
         problems.push("cancelled after the release without a case")
+      }
+      if (sentBack(view) && !all.includes("helpdesk.openOrEnrich:return_to_sender")) {
+        problems.push("sent back undelivered after the release without a case")
       }
     }
     return { releases, releasedAt, problems } satisfies Trace
