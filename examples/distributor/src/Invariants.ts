@@ -493,9 +493,10 @@ const holdDetail = (f: Final): string => {
       parts.push(`packed ${kg(measured)} vs declared ${kg(declared)} (${measured >= declared ? "+" : "−"}${Math.round((Math.abs(measured - declared) * 100) / declared)} %)`)
     }
   }
-  if (f.record.billing.holds.includes("open_damage")) parts.push("damage reported at delivery, awaiting approval")
+  if (f.record.billing.holds.includes("open_damage")) parts.push("damage not cleared by the carrier, awaiting approval")
   if (f.record.billing.holds.includes("missing_pod")) parts.push("no proof of delivery")
   if (f.record.billing.holds.includes("milestone_withdrawn")) parts.push("the delivery scan was withdrawn")
+  if (f.record.billing.holds.includes("return_to_sender")) parts.push("going back to the sender, never delivered")
   return parts.join("; ")
 }
 

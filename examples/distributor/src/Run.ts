@@ -436,7 +436,7 @@ export const run = (options: Options): Effect.Effect<Report.Report, RunError> =>
           sources: ["EasyPost (webhooks, labels)", `warehouse ${Sources.WAREHOUSE} (GenericWarehouse)`, "Swift Courier (mapping config)"],
           billingPolicy: `invoice on delivery; hold when the packed weight is off by more than ${
             (billingPolicy.weightTolerancePerMille ?? 0) / 10
-          } % or a damage is open`
+          } % or a damage is not cleared`
         },
         started,
         stories,

@@ -447,6 +447,8 @@ const expectedOf = (profile: Profile): Expected => {
     case "weight_discrepancy":
       return { status: ["delivered"], billing: "held", holds: ["weight_out_of_tolerance"], compensation: false }
     case "damaged_on_delivery":
+    case "damaged_in_transit":
+      // The later scans move the parcel on; nobody cleared the damage: held until approved.
       return { status: ["delivered"], billing: "held", holds: ["open_damage"], compensation: false }
     case "lost":
       return { status: ["lost"], billing: "waiting", holds: [], compensation: false }
@@ -471,7 +473,7 @@ export const describeProfile: Readonly<Record<Profile, string>> = {
   local: "local courier, delivered",
   delayed: "weather delay in transit",
   failed_attempt: "failed delivery attempt, delivered next day",
-  damaged_in_transit: "damaged in transit, delivered",
+  damaged_in_transit: "damaged in transit, delivered (held until approved)",
   damaged_on_delivery: "damaged on delivery",
   weight_discrepancy: "packed weight off the declared weight",
   lost: "lost in transit",

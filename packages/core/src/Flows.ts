@@ -10,8 +10,9 @@
  * holds the invoice; an exception → open or enrich the shipment's service case; resolution or
  * delivery → update the case; a note on the ERP delivery for each business milestone. A problem
  * found once the invoice is released (its trigger or POD withdrawn, a weight out of tolerance
- * measured) opens or enriches the case instead, and so does a delivery withdrawn after the
- * customer was notified of it (support contacts the customer; nothing is sent automatically).
+ * measured, the shipment sent back to the sender undelivered) opens or enriches the case instead,
+ * and so does a delivery withdrawn after the customer was notified of it (support contacts the
+ * customer; nothing is sent automatically).
  *
  * @since 0.1.0
  */
@@ -55,7 +56,12 @@ export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")(
    * shipment's case (`helpdesk.openOrEnrich:weight:<event id>:<grams>`), once per measurement.
    */
   weightTolerancePerMille: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
-  /** Hold while a damage exception is open, until approved. */
+  /**
+   * Hold while a damage exception is not cleared, until approved: a damage holds until the carrier
+   * clears it (an `ExceptionCleared` covering `damaged`, at or after it) or a `damage` approval
+   * covers it. A later movement scan (the delivery, a POD) does not end it for billing, though the
+   * status shown moves on.
+   */
   holdOnDamage: Schema.optionalWith(Schema.Boolean, { default: () => true })
 }) {}
 
@@ -207,7 +213,10 @@ export interface Plan {
  * @since 0.2.0
  */
 export interface Compensation {
-  readonly reason: Extract<ShipmentRecord.HoldReason, "weight_out_of_tolerance" | "milestone_withdrawn" | "cancelled">
+  readonly reason: Extract<
+    ShipmentRecord.HoldReason,
+    "weight_out_of_tolerance" | "milestone_withdrawn" | "cancelled" | "return_to_sender"
+  >
   readonly key: string
 }
 
@@ -350,7 +359,8 @@ const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille
 
 /**
  * The holds the billing policy raises over a view whose trigger is reached: a missing POD, a
- * weight out of tolerance, an open damage exception (each unless approved), a cancellation.
+ * weight out of tolerance, a damage exception not cleared by the carrier (each unless approved),
+ * a cancellation.
  */
 const policyHolds = (
   policy: BillingPolicy,
@@ -370,7 +380,7 @@ const policyHolds = (
   }
   if (
     policy.holdOnDamage &&
-    ShipmentState.openExceptions(view).some((e) => e.kind === "damaged") &&
+    ShipmentState.unclearedDamage(view).length > 0 &&
     !ShipmentRecord.approves(billing, "damage", view)
   ) {
     holds.push("open_damage")
@@ -378,8 +388,41 @@ const policyHolds = (
   // Cancelled before its dispatch, yet the trigger was reached (the parcel moved although
   // cancelled: a `progress_after_cancel` anomaly): the order is not to be billed as is.
   if (view.cancelledAt !== undefined) holds.push("cancelled")
+  // On its way back to the sender without having reached the customer (refused, undeliverable).
+  if (sentBack(view) !== undefined) holds.push("return_to_sender")
   return holds
 }
+
+/**
+ * When the shipment went back to the sender without being delivered to the customer first: the
+ * return track reached (`return_initiated`, reached by any return scan, or `returned`) and no
+ * delivery before it (none, or only one at or after the return began). A return after a
+ * delivery is the customer sending the goods back: the invoice stands, `undefined`. A function
+ * of the milestones alone, so of the event set.
+ */
+const sentBack = (view: ShipmentState.ShipmentView): Instant.Instant | undefined => {
+  let back: Instant.Instant | undefined
+  let delivered: Instant.Instant | undefined
+  for (const m of view.milestones) {
+    if (m._tag !== "Reached") continue
+    if (m.status === "return_initiated") back = m.at
+    else if (m.status === "delivered") delivered = m.at
+  }
+  return back !== undefined && (delivered === undefined || Instant.toMillis(delivered) >= Instant.toMillis(back))
+    ? back
+    : undefined
+}
+
+/**
+ * Whether a commit sends back to the sender, undelivered, a shipment whose invoice is released:
+ * judged on the change (not sent back before, sent back after), so the case is planned whatever
+ * milestone the commit reached or withdrew (a delivery before the return withdrawn, a return scan
+ * dated before the delivery arriving late), and once per shipment by its key.
+ */
+const sentBackAfterRelease = (input: PlanInput): boolean =>
+  input.record.billing.status === "released" &&
+  sentBack(input.state.view) !== undefined &&
+  sentBack(input.record.state.view) === undefined
 
 /** Whether a commit changed the measured weight of a shipment whose invoice is released, under a tolerance. */
 const remeasuredAfterRelease = (input: PlanInput): boolean =>
@@ -405,7 +448,10 @@ export const plan = (input: PlanInput): Plan => {
     input.trackingRegistered === true &&
     info.shipment.trackingNumber !== undefined &&
     ShipmentState.has(state.view, "reached:dispatched")
-  if (input.reached.length === 0 && input.retracted.length === 0 && !remeasuredAfterRelease(input) && !lateTracking) {
+  if (
+    input.reached.length === 0 && input.retracted.length === 0 && !remeasuredAfterRelease(input) && !lateTracking &&
+    !sentBackAfterRelease(input)
+  ) {
     const billing = input.record.billing
     if (
       !settle ||
@@ -515,12 +561,17 @@ export const plan = (input: PlanInput): Plan => {
   const byCause = (key: string) => (input.cause === undefined ? key : `${key}:${ofCopy(input.cause)}`)
   // A case that reports a problem with the released invoice (a compensation below: its trigger or
   // POD withdrawn, a weight out of tolerance measured after it, a cancellation dated before the
-  // dispatch) stays open while the problem holds: a delivery or a resolved exception adds its note
+  // dispatch, a return to the sender undelivered) stays open while the problem holds: a delivery or a resolved exception adds its note
   // but does not close it, or support would never see what the invoice needs.
   const released = input.record.billing.status === "released"
+  // A damage is left out: one still open keeps the case open anyway (`nothingOpen`), and one passed
+  // by a movement but not cleared by the carrier has no milestone of its clearance to close the
+  // case on, so counting it would leave the case open or closed by arrival order. It went to the
+  // case when it opened; its billing hold is for the invoice, before the release.
   const invoiceAtOdds = () =>
     released &&
-    (!ShipmentState.has(view, triggerKey(config.billing)) || policyHolds(config.billing, shipment, input.record.billing, view).length > 0)
+    (!ShipmentState.has(view, triggerKey(config.billing)) ||
+      policyHolds(config.billing, shipment, input.record.billing, view).some((h) => h !== "open_damage"))
   const nothingOpen = () => ShipmentState.openExceptions(view).length === 0 && !invoiceAtOdds()
   const writeTracking = () => {
     if (shipment.trackingNumber === undefined) return
@@ -557,6 +608,10 @@ export const plan = (input: PlanInput): Plan => {
           const k = `${s}:erp.validateDelivery`
           actions.push({
             key: k,
+  // A damage is left out: one still open keeps the case open anyway (`nothingOpen`), and one passed
+  // by a movement but not cleared by the carrier has no milestone of its clearance to close the
+  // case on, so counting it would leave the case open or closed by arrival order. It went to the
+  // case when it opened; its billing hold is for the invoice, before the release.
             target: "erp",
             kind: "erp.validateDelivery",
             payload: withShipment(shipment, {
@@ -729,6 +784,21 @@ export const plan = (input: PlanInput): Plan => {
       )
       if (opened !== undefined) compensations.push({ reason: "cancelled", key: opened })
     }
+  }
+
+  // Sent back to the sender, undelivered, once the invoice is released (on the dispatch, say, then
+  // refused at the door): the release is not taken back; support checks it and credits, once per
+  // shipment. Before the release the same return holds the invoice instead (`return_to_sender`).
+  // A return after a delivery (the customer sends the goods back) is neither: the invoice stands.
+  if (sentBackAfterRelease(input)) {
+    const back = sentBack(view)!
+    const opened = openCase(
+      "return_to_sender",
+      `Shipment ${s}: invoice released for a shipment sent back undelivered`,
+      `The shipment is going back to the sender since ${Instant.formatIso(back)} without having been delivered to the ` +
+        "customer (refused or undeliverable), and the invoice was released. Check and credit the invoice if needed."
+    )
+    if (opened !== undefined) compensations.push({ reason: "return_to_sender", key: opened })
   }
 
   // Billing: released once; otherwise re-evaluated on every commit.

@@ -1368,8 +1368,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           }
         }
         // Only a raised hold can be approved; otherwise the approval is audited and changes nothing.
-        // An approval covers what is held at the time: the open damage exceptions, the measured
-        // weight. A damage or a weight reported later holds again and needs an approval of its own.
+        // An approval covers what is held at the time: the damage exceptions the carrier has not
+        // cleared (open, or passed by a later movement), the measured weight. A damage or a weight
+        // reported later holds again and needs an approval of its own.
         const raised = record.billing.holds.includes(ShipmentRecord.approvedHold[approval])
         const billing = raised ? ShipmentRecord.approve(record.billing, approval, record.state.view) : record.billing
         const plan = Flows.plan({

@@ -24,14 +24,27 @@ import * as Weight from "./Weight.js"
  *
  * - `missing_pod`: the policy requires a proof of delivery and none was received;
  * - `weight_out_of_tolerance`: the measured weight deviates from the declared one beyond the tolerance;
- * - `open_damage`: a damage exception awaits an explicit approval;
+ * - `open_damage`: a damage exception the carrier has not cleared (an `ExceptionCleared` covering
+ *   it) awaits an explicit approval; a later movement scan (the delivery itself) does not end it
+ *   ({@link ShipmentState.unclearedDamage});
  * - `milestone_withdrawn`: the trigger milestone was reached and then withdrawn;
  * - `cancelled`: the shipment was validly cancelled (before its dispatch), yet the trigger was
- *   reached (the parcel moved although cancelled); held while the cancellation holds (@since 0.2.0).
+ *   reached (the parcel moved although cancelled); held while the cancellation holds (@since 0.2.0);
+ * - `return_to_sender`: the shipment is on its way back to the sender (`return_initiated` or
+ *   `returned`) with no delivery to the customer before the return (refused, undeliverable); held
+ *   while that holds, which no approval lifts. A return after a delivery (the customer sends the
+ *   goods back) is not billing's concern and holds nothing (@since 0.3.0).
  *
  * @since 0.1.0
  */
-export const HoldReason = Schema.Literal("missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled")
+export const HoldReason = Schema.Literal(
+  "missing_pod",
+  "weight_out_of_tolerance",
+  "open_damage",
+  "milestone_withdrawn",
+  "cancelled",
+  "return_to_sender"
+)
 /** @since 0.1.0 */
 export type HoldReason = typeof HoldReason.Type
 
@@ -57,9 +70,10 @@ export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
 }
 
 /**
- * Whether a billing's approvals cover a shipment's view for one hold: `damage` every open damage
- * exception (those it was given for), `weight` the measured weight (one of those it accepted),
- * `pod` the missing proof of delivery.
+ * Whether a billing's approvals cover a shipment's view for one hold: `damage` every damage
+ * exception not cleared by the carrier ({@link ShipmentState.unclearedDamage}: those it was given
+ * for), `weight` the measured weight (one of those it accepted), `pod` the missing proof of
+ * delivery.
  *
  * @since 0.2.0
  */
@@ -76,9 +90,7 @@ export const approves = (billing: Billing, approval: Approval, view: ShipmentSta
     case "damage": {
       const covered = billing.approvedDamage
       if (covered === undefined) return true
-      for (const e of view.exceptions) {
-        if (e.kind === "damaged" && e.resolvedAt === undefined && !covered.includes(e.eventId)) return false
-      }
+      for (const e of ShipmentState.unclearedDamage(view)) if (!covered.includes(e.eventId)) return false
       return true
     }
   }
@@ -86,8 +98,8 @@ export const approves = (billing: Billing, approval: Approval, view: ShipmentSta
 
 /**
  * A billing with an approval given over a shipment's view: it records what the approval covers
- * (the open damage exceptions, the measured weight), so a later damage or another weight holds
- * again.
+ * (the damage exceptions not cleared, which hold the invoice; the measured weight), so a later
+ * damage or another weight holds again.
  *
  * @since 0.2.0
  */
@@ -106,7 +118,7 @@ export const approve = (billing: Billing, approval: Approval, view: ShipmentStat
     }
     case "damage": {
       const covered = new Set(billing.approvedDamage ?? [])
-      for (const e of view.exceptions) if (e.kind === "damaged" && e.resolvedAt === undefined) covered.add(e.eventId)
+      for (const e of ShipmentState.unclearedDamage(view)) covered.add(e.eventId)
       return new Billing({ ...billing, approvals, approvedDamage: [...covered] }, true)
     }
   }
@@ -123,7 +135,8 @@ export class Billing extends Schema.Class<Billing>("Billing")({
   holds: Schema.Array(HoldReason),
   approvals: Schema.Array(Approval),
   /**
-   * What a `damage` approval covered: the damage exceptions (event ids) open when it was given.
+   * What a `damage` approval covered: the damage exceptions (event ids) not cleared by the carrier
+   * when it was given (open, or passed by a later movement scan: both hold the invoice).
    * A damage reported afterwards holds the invoice again, until approved in turn. Absent on a
    * record written before 0.2.0, whose damage approval covers every damage.
    *

@@ -10,7 +10,9 @@
  *   branches, reached only by themselves);
  * - the return track is joined the same way;
  * - a cancellation is valid when no dispatch (or later) scan happened at or before it;
- * - an exception is resolved by any later status scan or an explicit clearance, else open;
+ * - an exception is resolved by any later status scan or an explicit clearance, else open; the
+ *   earliest explicit clearance covering it is kept apart (`clearedAt`: billing holds a damage until
+ *   it is cleared, whatever moved after it);
  * - a retraction removes the events it names from every computation;
  * - the status shown is cancelled › return track › delivered › newest open exception › progress.
  *
@@ -70,6 +72,12 @@ export type AnomalyRecord = typeof AnomalyRecord.Type
 /**
  * One exception of the overlay; open while `resolvedAt` is absent.
  *
+ * `resolvedAt` is when the overlay stopped showing it: the first later movement scan, or an
+ * explicit clearance before that. `clearedAt` is when the carrier explicitly cleared it: the
+ * earliest `ExceptionCleared` covering its kind at or after it, whatever moved in between. A
+ * movement says the parcel moves on, not that a damage is fine: billing holds a damage until it is
+ * cleared (see {@link unclearedDamage}).
+ *
  * @since 0.1.0
  */
 export const ExceptionEntry = Schema.Struct({
@@ -77,6 +85,13 @@ export const ExceptionEntry = Schema.Struct({
   kind: Status.ExceptionKind,
   occurredAt: Instant.Instant,
   resolvedAt: Schema.optionalWith(Instant.Instant, { exact: true }),
+  /**
+   * When an explicit clearance covering it (an `ExceptionCleared` of its kind, or of every kind)
+   * happened, the earliest at or after it; absent while none has. Derived, never stored.
+   *
+   * @since 0.3.0
+   */
+  clearedAt: Schema.optionalWith(Instant.Instant, { exact: true }),
   raw: ShipmentEvent.RawCode
 }).annotations({ identifier: "ExceptionEntry" })
 /** @since 0.1.0 */
@@ -126,6 +141,18 @@ export type ShipmentView = typeof ShipmentView.Type
  */
 export const openExceptions = (view: ShipmentView): ReadonlyArray<ExceptionEntry> =>
   view.exceptions.filter((e) => e.resolvedAt === undefined)
+
+/**
+ * The damage exceptions of a view that no explicit clearance covers: what the billing policy's
+ * `open_damage` hold and a `damage` approval are about. Unlike {@link openExceptions}, a later
+ * movement does not end a damage here (a parcel damaged in transit and then delivered is still
+ * damaged); an `ExceptionCleared` of `damaged` (or of every kind) at or after it does. A
+ * withdrawn damage is not in the view at all.
+ *
+ * @since 0.3.0
+ */
+export const unclearedDamage = (view: ShipmentView): ReadonlyArray<ExceptionEntry> =>
+  view.exceptions.filter((e) => e.kind === "damaged" && e.clearedAt === undefined)
 
 /**
  * Whether a view holds the milestone with this key.
@@ -473,7 +500,8 @@ const derive = (
   }
 
   // 6. Exceptions, in time order: resolved by the first later status scan (forward, then return)
-  //    or an earlier matching clearance at or after them.
+  //    or an earlier matching clearance at or after them; cleared by the earliest matching
+  //    clearance at or after them.
   const exceptionEntries: Array<ExceptionEntry> = []
   let newestOpen: ExceptionEntry | undefined
   if (exceptions > 0) {
@@ -495,16 +523,19 @@ const derive = (
           if (kinds[j] === movement && times[j]! > t && (resolver < 0 || times[j]! < times[resolver]!)) resolver = j
         }
       }
+      // The earliest covering clearance at or after it, whatever moved in between.
+      let clearance = -1
       for (let j = 0; j < n; j++) {
-        if (kinds[j] !== CLEARANCE || times[j]! < t || (resolver >= 0 && times[j]! >= times[resolver]!)) continue
+        if (kinds[j] !== CLEARANCE || times[j]! < t || (clearance >= 0 && times[j]! >= times[clearance]!)) continue
         const covered = (events[j] as ShipmentEvent.ExceptionCleared).kinds
-        if (covered === undefined || covered.includes(x.kind)) resolver = j
+        if (covered === undefined || covered.includes(x.kind)) clearance = j
       }
+      if (clearance >= 0 && (resolver < 0 || times[clearance]! < times[resolver]!)) resolver = clearance
       resolvers[i] = resolver
-      const entry: ExceptionEntry =
-        resolver < 0
-          ? { eventId: x.id, kind: x.kind, occurredAt: x.occurredAt, raw: x.raw }
-          : { eventId: x.id, kind: x.kind, occurredAt: x.occurredAt, raw: x.raw, resolvedAt: events[resolver]!.occurredAt }
+      const entry = { eventId: x.id, kind: x.kind, occurredAt: x.occurredAt } as Mutable<ExceptionEntry>
+      if (resolver >= 0) entry.resolvedAt = events[resolver]!.occurredAt
+      if (clearance >= 0) entry.clearedAt = events[clearance]!.occurredAt
+      entry.raw = x.raw
       exceptionEntries.push(entry)
       if (resolver < 0) newestOpen = entry
     }
@@ -833,7 +864,7 @@ const sameList = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>, same: (x: A, y: A
 
 const sameString = (x: string, y: string): boolean => x === y
 const sameEntry = (x: ExceptionEntry, y: ExceptionEntry): boolean =>
-  x.eventId === y.eventId && ms(x.resolvedAt) === ms(y.resolvedAt)
+  x.eventId === y.eventId && ms(x.resolvedAt) === ms(y.resolvedAt) && ms(x.clearedAt) === ms(y.clearedAt)
 const sameMilestone = (x: Milestone.Milestone, y: Milestone.Milestone): boolean =>
   sameKey(x, y) && Instant.toMillis(x.at) === Instant.toMillis(y.at)
 const sameContent = (x: Event, y: Event): boolean => contentKey(x) === contentKey(y)

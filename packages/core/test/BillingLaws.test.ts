@@ -2,7 +2,7 @@
  * The laws of the billing policy (docs/concepts/effects.md, "Billing policy"), as fast-check
  * properties over generated histories that focus on what billing looks at: dispatch, deliveries
  * and redeliveries with and without POD, weights in and out of tolerance, damage (and other)
- * exceptions, clearances, retractions (of the trigger too), conflicting copies and
+ * exceptions, clearances, returns before and after the delivery, retractions (of the trigger too), conflicting copies and
  * retransmissions, arriving in any order, in batches of any size, with operator approvals
  * interleaved — for every variant of `BillingPolicy`.
  *
@@ -11,8 +11,9 @@
  *
  * - at most one invoice release per shipment, ever (one commit plans it, the store holds one);
  * - the commit that releases does so over a state that satisfies the policy (trigger held, POD
- *   if required or approved, no open damage but approved ones, weight within tolerance or
- *   approved), and runs after the delivery validation when there is one;
+ *   if required or approved, no damage the carrier did not clear but approved ones, whatever
+ *   moved after it, weight within tolerance or approved, not on its way back to the sender
+ *   undelivered), and runs after the delivery validation when there is one;
  * - after every commit (so also once everything has arrived, in any order), billing is released,
  *   or held for reasons all true then, or waits for a trigger that does not hold: never stuck; a
  *   trigger withdrawn before the release holds it (`milestone_withdrawn`) until reached again;
@@ -21,7 +22,8 @@
  * - every hold raised gets its note (at most one per reason), and the holds counter counts each
  *   raise once; the released counter counts the release;
  * - the release is never taken back: a problem found after it (trigger or POD withdrawn, weight
- *   out of tolerance, a cancellation dated before the dispatch) opens a case. Which of hold and
+ *   out of tolerance, a cancellation dated before the dispatch, a return to the sender with no
+ *   delivery before it) opens a case. Which of hold and
  *   case applies depends on the arrival order (documented): so the final state of a released
  *   invoice need not satisfy the policy.
  *
@@ -158,6 +160,8 @@ const factsArb = FastCheck.record({
   transit: FastCheck.array(FastCheck.tuple(FastCheck.constantFrom(200, 300, 620), option(weightArb)), { maxLength: 2 }),
   delivered: option(FastCheck.record({ pod: FastCheck.boolean(), weight: option(weightArb), at: FastCheck.constantFrom(600, 610) })),
   redelivered: option(FastCheck.record({ pod: FastCheck.boolean(), at: FastCheck.constantFrom(590, 700, 800) })),
+  // a return: before the delivery (refused, sent back: holds or opens a case), after it (the customer's: neither)
+  returned: option(FastCheck.constantFrom(400, 650)),
   damages: FastCheck.array(
     FastCheck.record({ at: FastCheck.constantFrom(500, 605, 650, 690, 750), kind: FastCheck.constantFrom("damaged" as const, "damaged" as const, "delayed" as const) }),
     { maxLength: 3 }
@@ -180,6 +184,7 @@ const eventsOf = (f: typeof factsArb extends FastCheck.Arbitrary<infer A> ? A : 
   f.transit.forEach(([at, w], i) => events.push(weighed(scan(`it${i}`, "in_transit", at + i), w)))
   if (f.delivered !== undefined) events.push(weighed(scan("dl1", "delivered", f.delivered.at, { pod: f.delivered.pod }), f.delivered.weight))
   if (f.redelivered !== undefined) events.push(scan("dl2", "delivered", f.redelivered.at, { pod: f.redelivered.pod }))
+  if (f.returned !== undefined) events.push(scan("rs", "return_initiated", f.returned))
   f.damages.forEach((d, i) => events.push(exception(`x${i}`, d.kind, d.at + i)))
   f.clearances.forEach((c, i) => events.push(cleared(`c${i}`, c.at + i, c.kinds as any)))
   const base = events.slice()
@@ -264,7 +269,7 @@ const setup = (v: Variant) =>
     return { store, pipeline, keys }
   })
 
-const holdReasons = ["missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled"] as const
+const holdReasons = ["missing_pod", "weight_out_of_tolerance", "open_damage", "milestone_withdrawn", "cancelled", "return_to_sender"] as const
 const counted = (reason: string) => Metric.tagged(Metrics.holds, "reason", reason)
 const holdCounts = Effect.forEach(holdReasons, (r) => Effect.map(Metric.value(counted(r)), (s) => s.count))
 const releasedCount = Effect.map(Metric.value(Metrics.invoicesReleased), (s) => s.count)
@@ -285,11 +290,31 @@ interface Approvals {
   readonly weights: Set<number>
 }
 
-const openDamages = (view: ShipmentState.ShipmentView) =>
-  ShipmentState.openExceptions(view).filter((e) => e.kind === "damaged").map((e) => e.eventId as string)
+/**
+ * The damage exceptions that hold the invoice, read from the events: every damage not withdrawn
+ * and not covered by a clearance (not withdrawn, of `damaged` or of every kind) at or after it. A
+ * movement after it (the delivery) does not clear it.
+ */
+const openDamages = (state: ShipmentState.ShipmentState) => {
+  const withdrawn = new Set<string>(state.retracted)
+  const clearances = state.events.filter((e): e is ShipmentEvent.ExceptionCleared => e._tag === "ExceptionCleared" && !withdrawn.has(e.id))
+  return state.events
+    .filter((e): e is ShipmentEvent.ExceptionReported => e._tag === "ExceptionReported" && e.kind === "damaged" && !withdrawn.has(e.id))
+    .filter((x) => !clearances.some((c) => c.occurredAt.epochMillis >= x.occurredAt.epochMillis && (c.kinds === undefined || c.kinds.includes("damaged"))))
+    .map((x) => x.id as string)
+}
+
+/** Whether the shipment went back to the sender with no delivery to the customer before the return. */
+const sentBack = (view: ShipmentState.ShipmentView) => {
+  const at = (status: string) => view.milestones.find((m) => m._tag === "Reached" && m.status === status)?.at.epochMillis
+  const back = at("return_initiated")
+  const delivered = at("delivered")
+  return back !== undefined && !(delivered !== undefined && delivered < back)
+}
 
 /** Why the policy does not allow a release over `view` (empty: it does), for the model's approvals. */
-const blockers = (v: Variant, view: ShipmentState.ShipmentView, approvals: Approvals) => {
+const blockers = (v: Variant, state: ShipmentState.ShipmentState, approvals: Approvals) => {
+  const view = state.view
   const out: Array<string> = []
   if (!ShipmentState.has(view, triggerKey(v))) out.push("milestone_withdrawn")
   if (v.requirePod && view.pod === undefined && !approvals.pod) out.push("missing_pod")
@@ -297,9 +322,11 @@ const blockers = (v: Variant, view: ShipmentState.ShipmentView, approvals: Appro
     weightOff(v, view.measuredWeight) &&
     !approvals.weights.has(view.measuredWeight!)
   ) out.push("weight_out_of_tolerance")
-  if (v.holdOnDamage && openDamages(view).some((id) => !approvals.damage.has(id))) out.push("open_damage")
+  if (v.holdOnDamage && openDamages(state).some((id) => !approvals.damage.has(id))) out.push("open_damage")
   // a shipment cancelled before its dispatch is not billed, though the parcel moved anyway
   if (view.cancelledAt !== undefined) out.push("cancelled")
+  // nor one on its way back to the sender that never reached the customer
+  if (sentBack(view)) out.push("return_to_sender")
   return out
 }
 
@@ -342,7 +369,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
         if (previous.billing.status !== "released" && previous.billing.holds.includes(hold)) {
           const view = previous.state.view
           if (step.approval === "pod") approvals.pod = true
-          if (step.approval === "damage") for (const id of openDamages(view)) approvals.damage.add(id)
+          if (step.approval === "damage") for (const id of openDamages(previous.state)) approvals.damage.add(id)
           if (step.approval === "weight" && view.measuredWeight !== undefined) {
             approvals.weights.add(view.measuredWeight)
           }
@@ -366,7 +393,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
         if (releasedAt !== undefined) problems.push(`step ${i}: a second release`)
         releasedAt = i
         podAtRelease = record.state.view.pod !== undefined
-        const why = blockers(v, record.state.view, approvals)
+        const why = blockers(v, record.state, approvals)
         if (why.length > 0) problems.push(`step ${i}: released over a state that holds (${why.join(", ")})`)
         if (billing.status !== "released") problems.push(`step ${i}: release enqueued but billing ${billing.status}`)
         // it runs after the delivery validation whenever there is one to wait for (ERP)
@@ -392,7 +419,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
       // holds are re-evaluated on every commit: each names a reason true now, and nothing the
       // policy allows waits
       if (billing.status !== "released") {
-        const truth = blockers(v, record.state.view, approvals)
+        const truth = blockers(v, record.state, approvals)
         const stale = billing.holds.filter((h) => !truth.includes(h))
         if (stale.length > 0) problems.push(`step ${i}: held for ${stale.join(", ")}, which does not hold (true: ${truth.join(", ") || "none"})`)
         if (truth.length === 0) problems.push(`step ${i}: ${billing.status}, though the policy allows the release`)
@@ -424,7 +451,7 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
     // trigger that does not hold.
     const final = previous
     const view = final.state.view
-    const truth = blockers(v, view, approvals)
+    const truth = blockers(v, final.state, approvals)
     if (final.billing.status === "waiting" && ShipmentState.has(view, triggerKey(v))) problems.push("waiting with the trigger held")
     if (final.billing.status === "held") {
       const stale = final.billing.holds.filter((h) => !truth.includes(h))
@@ -447,6 +474,9 @@ const runScenario = (scenario: { readonly variant: Variant; readonly steps: Read
       ) problems.push(`weight ${view.measuredWeight} out of tolerance after the release without a case`)
       if (view.cancelledAt !== undefined && !all.some((k) => k.startsWith("helpdesk.openOrEnrich:cancelled:"))) {
         problems.push("cancelled after the release without a case")
+      }
+      if (sentBack(view) && !all.includes("helpdesk.openOrEnrich:return_to_sender")) {
+        problems.push("sent back undelivered after the release without a case")
       }
     }
     return { releases, releasedAt, problems } satisfies Trace
@@ -525,12 +555,12 @@ const runConcurrent = (scenario: { readonly variant: Variant; readonly steps: Re
     const audited = yield* releasesInAudit(store)
     if (releases > 1 || audited.planned !== releases) problems.push(`${releases} releases enqueued, ${audited.planned} planned`)
     if (audited.releasedOn !== undefined) {
-      const why = blockers(v, audited.releasedOn.view, none)
+      const why = blockers(v, audited.releasedOn, none)
       if (why.length > 0) problems.push(`released over a state that holds (${why.join(", ")})`)
     }
     if ((yield* releasedCount) - releasedBefore !== releases) problems.push("released counter")
     const final = (yield* workers[0]!.record(shipmentId))!
-    const truth = blockers(v, final.state.view, none)
+    const truth = blockers(v, final.state, none)
     if (final.billing.status !== "released") {
       const stale = final.billing.holds.filter((h) => !truth.includes(h))
       if (stale.length > 0) problems.push(`held for ${stale.join(", ")}, which does not hold`)

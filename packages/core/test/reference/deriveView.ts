@@ -179,9 +179,11 @@ export const referenceDeriveView = (events: ReadonlyArray<Event>, conflicts: Rea
   for (const x of [...exceptions].sort(byTime)) {
     let resolver: Timed<Event> | undefined
     for (const m of movements) if (m.ms > x.ms && (resolver === undefined || m.ms < resolver.ms)) resolver = m
+    let clearance: Timed<Event> | undefined
     for (const k of clearances) {
       const covers = k.event.kinds === undefined || k.event.kinds.includes(x.event.kind)
       if (covers && k.ms >= x.ms && (resolver === undefined || k.ms < resolver.ms)) resolver = k
+      if (covers && k.ms >= x.ms && (clearance === undefined || k.ms < clearance.ms)) clearance = k
     }
     exceptionEntries.push(
       ({
@@ -189,7 +191,8 @@ export const referenceDeriveView = (events: ReadonlyArray<Event>, conflicts: Rea
         kind: x.event.kind,
         occurredAt: x.event.occurredAt,
         raw: x.event.raw,
-        ...(resolver !== undefined ? { resolvedAt: resolver.event.occurredAt } : {})
+        ...(resolver !== undefined ? { resolvedAt: resolver.event.occurredAt } : {}),
+        ...(clearance !== undefined ? { clearedAt: clearance.event.occurredAt } : {})
       })
     )
     milestones.push({ _tag: "ExceptionOpened", eventId: x.event.id, kind: x.event.kind, at: x.event.occurredAt })
