@@ -608,10 +608,6 @@ export const plan = (input: PlanInput): Plan => {
           const k = `${s}:erp.validateDelivery`
           actions.push({
             key: k,
-  // A damage is left out: one still open keeps the case open anyway (`nothingOpen`), and one passed
-  // by a movement but not cleared by the carrier has no milestone of its clearance to close the
-  // case on, so counting it would leave the case open or closed by arrival order. It went to the
-  // case when it opened; its billing hold is for the invoice, before the release.
             target: "erp",
             kind: "erp.validateDelivery",
             payload: withShipment(shipment, {
