@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
@@ -243,14 +244,13 @@ const buildObservation = (
             ...(location !== undefined ? { location } : {})
           }
         } else {
-          // The tracker's weight is not the scan's: it is its own observation (weightObservation).
-          const signedBy = canonical.status === "delivered" ? clean(tracker.signed_by, 200) : undefined
+          // The tracker's weight and signer are not the scan's: each is its own observation
+          // (weightObservation, podObservation), so a later webhook never rewrites this scan.
           event = {
             _tag: "StatusReported",
             ...common,
             status: canonical.status,
-            ...(location !== undefined ? { location } : {}),
-            ...(signedBy !== undefined ? { pod: new ShipmentEvent.ProofOfDelivery({ signedBy }) } : {})
+            ...(location !== undefined ? { location } : {})
           }
         }
         // The tracking number was validated by the payload schema.
@@ -337,13 +337,85 @@ const weightObservation = (
   return Either.isRight(built) ? built.right : undefined
 }
 
+/**
+ * The event id of the tracker's proof of delivery: the tracker, then `:pod:` and 32 hex
+ * characters of the SHA-256 of the `delivered` scan it rides on (its event id) and the signer.
+ * The same signer on the same scan, in any later webhook, is the same event (a duplicate); a
+ * corrected signer is another proof, never a rewrite of the first. The signer's name is hashed,
+ * not spelled out: event ids end up in logs, anomalies and audit entries.
+ *
+ * @since 0.3.0
+ */
+export const podEventId = (
+  tracker: Pick<Tracker, "id" | "carrier" | "tracking_code">,
+  deliveredScan: Ids.EventId,
+  signedBy: string
+): Ids.EventId => {
+  const trackerKey = clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`
+  const key = trackerKey.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)
+  const digest = createHash("sha256").update(JSON.stringify([key, "pod", deliveredScan, signedBy]), "utf8").digest("hex")
+  return `${key}:pod:${digest.slice(0, 32)}` as Ids.EventId
+}
+
+/**
+ * The tracker's `signed_by` as its own observation. EasyPost gives one signer per tracker, and
+ * often only in a webhook after the one that first reports the delivery; copied onto the
+ * `delivered` scan, it rewrote a scan already seen (a conflicting duplicate per delivered scan,
+ * and a corrected signer chosen by content order). Instead the proof is one event: a copy of the
+ * payload's earliest `delivered` scan (status, time, place: it moves nothing else) carrying the
+ * signer, with the id {@link podEventId}. Scans carry no POD, so the POD the `requirePod` hold
+ * reads is there as soon as any webhook named a signer, whatever the arrival order; with two
+ * signers (a correction) both proofs are kept and the view shows one of them by the state
+ * machine's rule (earliest scan, then smallest id), not by arrival. No signer, or no `delivered`
+ * scan (a return tracker's delivery is `returned`): no event.
+ */
+const podObservation = (
+  tracker: TrackerHead,
+  scans: ReadonlyArray<CarrierPort.Observation>
+): CarrierPort.Observation | undefined => {
+  const signedBy = clean(tracker.signed_by, 200)
+  if (signedBy === undefined) return undefined
+  let anchor: CarrierPort.Observation | undefined
+  for (const o of scans) {
+    const e = o.event
+    if (e._tag !== "StatusReported" || e.status !== "delivered") continue
+    const a = anchor?.event
+    if (
+      a === undefined ||
+      Instant.toMillis(e.occurredAt) < Instant.toMillis(a.occurredAt) ||
+      (Instant.toMillis(e.occurredAt) === Instant.toMillis(a.occurredAt) && e.id < a.id)
+    ) anchor = o
+  }
+  if (anchor === undefined || anchor.event._tag !== "StatusReported") return undefined
+  const scan = anchor.event
+  const built = CarrierAdapter.observation("signed_by", () => ({
+    trackingNumber: anchor.trackingNumber,
+    carrier: anchor.carrier,
+    event: {
+      _tag: "StatusReported",
+      id: podEventId(tracker, scan.id, signedBy),
+      source: scan.source,
+      occurredAt: scan.occurredAt,
+      receivedAt: scan.receivedAt,
+      raw: new ShipmentEvent.RawCode({ code: scan.raw.code, ...(scan.raw.detail !== undefined ? { detail: scan.raw.detail } : {}) }),
+      status: scan.status,
+      ...(scan.location !== undefined ? { location: scan.location } : {}),
+      pod: new ShipmentEvent.ProofOfDelivery({ signedBy })
+    }
+  }))
+  return Either.isRight(built) ? built.right : undefined
+}
+
+/** The scans' observations, then the tracker's weight and proof of delivery (each when it has one). */
 const withWeight = (
   tracker: TrackerHead,
   observations: ReadonlyArray<CarrierPort.Observation>,
   options: Options
 ): ReadonlyArray<CarrierPort.Observation> => {
   const weight = weightObservation(tracker, observations, options)
-  return weight === undefined ? observations : [...observations, weight]
+  const pod = podObservation(tracker, observations)
+  if (weight === undefined && pod === undefined) return observations
+  return [...observations, ...(weight !== undefined ? [weight] : []), ...(pod !== undefined ? [pod] : [])]
 }
 
 /**

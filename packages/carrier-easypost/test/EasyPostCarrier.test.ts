@@ -20,7 +20,7 @@ import { CarrierPort, ErpPort, HttpFailure, Instant, Money, PortError, Shipment 
 import { CarrierSuite } from "@waybill/core/testing"
 import { EasyPostCarrier, EasyPostClient } from "../src/index.js"
 import { EasyPostFake } from "../src/testing/index.js"
-import { summarize } from "./fixtures.js"
+import { podOf, scansOf, summarize } from "./fixtures.js"
 
 const webhookSecret = "whsec-sécret"
 
@@ -435,7 +435,8 @@ describe("EasyPostCarrier as the CarrierPort", () => {
       })
 
       const receivedAt = Instant.fromMillis(Date.UTC(2025, 4, 9, 21, 6, 0))
-      const observations = yield* port.parse(fake.signedRequest(fake.trackerEvent(tracker.externalId), webhookSecret, receivedAt))
+      const parsed = yield* port.parse(fake.signedRequest(fake.trackerEvent(tracker.externalId), webhookSecret, receivedAt))
+      const observations = scansOf(parsed)
       const events = observations.map(summarize)
       expect(events.map((e) => e.meaning)).toEqual(["label_created", "in_transit", "out_for_delivery", "delivered"])
       expect(events[3]).toMatchObject({
@@ -446,8 +447,10 @@ describe("EasyPostCarrier as the CarrierPort", () => {
         code: "delivered",
         detail: "arrived_at_destination"
       })
+      // The signer is the tracker's proof of delivery, its own event riding on the delivery.
       const delivered = observations[3]!.event
-      expect(delivered._tag === "StatusReported" ? delivered.pod?.signedBy : undefined).toBe("John Tester")
+      expect(delivered._tag === "StatusReported" ? delivered.pod : "not a status").toBeUndefined()
+      expect(podOf(parsed)).toBe("John Tester")
     }))
 })
 

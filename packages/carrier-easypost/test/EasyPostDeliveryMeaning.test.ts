@@ -105,7 +105,8 @@ describe("EasyPost: what counts as delivered", () => {
 
   it.effect("a delivered / damaged scan yields the delivery (with POD) and a damage exception, each with its own stable id", () =>
     Effect.gen(function*() {
-      const out = Fixtures.scansOf(yield* EasyPostTracking.fromPayload(trackerWith("delivered", "damaged"), options))
+      const all = yield* EasyPostTracking.fromPayload(trackerWith("delivered", "damaged"), options)
+      const out = Fixtures.scansOf(all)
       expect(out).toHaveLength(4)
       const [delivered, damaged] = out.slice(2)
       expect(summarize(delivered!)).toMatchObject({
@@ -115,7 +116,14 @@ describe("EasyPost: what counts as delivered", () => {
         code: "delivered",
         detail: "damaged"
       })
-      expect(delivered!.event._tag === "StatusReported" ? delivered!.event.pod?.signedBy : undefined).toBe("R SENDER")
+      // The signer is the tracker's proof of delivery: its own event on this delivery.
+      expect(Fixtures.podOf(all)).toBe("R SENDER")
+      const pod = all.find(Fixtures.isPod)!.event
+      expect([pod.occurredAt, pod.id]).toEqual([delivered!.event.occurredAt, EasyPostTracking.podEventId(
+        { id: "trk_9135862729734d96ad2f9ed0f0565a27", carrier: "USPS", tracking_code: "EZ1000000001" },
+        delivered!.event.id,
+        "R SENDER"
+      )])
       expect(summarize(damaged!)).toMatchObject({
         tag: "ExceptionReported",
         meaning: "damaged",

@@ -83,9 +83,10 @@ describe("EasyPostTracking on the recorded fixtures", () => {
     Effect.gen(function*() {
       const base = Fixtures.json("tracker-create.json") as Record<string, unknown>
       const delivered = { ...base, status: "delivered", status_detail: "arrived_at_destination", signed_by: "J DOE", tracking_details: [] }
-      const [one] = yield* EasyPostTracking.fromPayload(delivered, options)
+      const all = yield* EasyPostTracking.fromPayload(delivered, options)
+      const [one] = Fixtures.scansOf(all)
       expect(summarize(one!)).toMatchObject({ meaning: "delivered", occurredAt: "2025-05-09T20:40:17.000Z", code: "delivered" })
-      expect(one!.event._tag === "StatusReported" ? one!.event.pod?.signedBy : undefined).toBe("J DOE")
+      expect(Fixtures.podOf(all)).toBe("J DOE")
       const fresh = { ...base, status: "unknown", status_detail: "unknown", tracking_details: [] }
       expect(yield* EasyPostTracking.fromPayload(fresh, options)).toEqual([])
     }))

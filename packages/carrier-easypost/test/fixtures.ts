@@ -51,6 +51,15 @@ export const summarize = (o: CarrierPort.Observation) => {
 /** Whether an observation is the tracker's weight (its own event since 0.3.0), not a scan. */
 export const isWeight = (o: CarrierPort.Observation): boolean => o.event._tag === "StatusReported" && o.event.weight !== undefined
 
-/** The scans' observations, without the tracker's weight. */
+/** Whether an observation is the tracker's proof of delivery (its own event since 0.3.0), not a scan. */
+export const isPod = (o: CarrierPort.Observation): boolean => o.event._tag === "StatusReported" && o.event.pod !== undefined
+
+/** The tracker's proof of delivery, if the payload has one. */
+export const podOf = (observations: ReadonlyArray<CarrierPort.Observation>): string | undefined => {
+  const pod = observations.find(isPod)?.event
+  return pod?._tag === "StatusReported" ? pod.pod?.signedBy : undefined
+}
+
+/** The scans' observations, without the tracker's weight and proof of delivery. */
 export const scansOf = (observations: ReadonlyArray<CarrierPort.Observation>): ReadonlyArray<CarrierPort.Observation> =>
-  observations.filter((o) => !isWeight(o))
+  observations.filter((o) => !isWeight(o) && !isPod(o))

@@ -37,8 +37,18 @@
  *   account) or add the zones of your lanes (US, CA, AU, …) to `zones` if that fits them.
  * - No event ids: each event gets a content hash, so the full history DHL returns on every
  *   poll dedupes. Ask DHL for a fixed `language`: the `status` text is part of the hash.
- * - Weight (`details.weight`) is the shipment's and is put on every status event;
- *   proof of delivery (`details.proofOfDelivery`) only on `delivered` events.
+ * - Weight (`details.weight`) and proof of delivery (`details.proofOfDelivery`) are the
+ *   shipment's, so each is its own event, not a field of the events (copied onto them, a
+ *   re-weigh or a signer added after the delivery scan gave events already seen other content
+ *   under the same content-hash id: conflicting duplicates, the stored copy chosen by content
+ *   order). The weight rides on the shipment's newest event, id
+ *   `weight:dhl/<id>:<its time>:<grams, zero-padded>:<hash>` (`MappingCarrier.weightEventId`):
+ *   a newer scan's weight wins; DHL gives no update time, so two weights seen on the same newest
+ *   scan resolve to the heavier (the greater id), whatever order the polls arrive in. Heavier
+ *   because DHL re-weighs to bill what it measured: the tolerance hold errs towards holding an
+ *   invoice for review, never releasing one at a weight already corrected upwards. The POD rides
+ *   on the earliest `delivered` event, id `dhl/<id>:pod:<hash of it, signer and URL>`
+ *   (`MappingCarrier.podEventId`): once one poll names it, it is there in any order.
  * - Returns: an undeliverable parcel that went back to its sender has `returnFlag: true` on the
  *   shipment and ends with a `delivered` event, the sender having become "the final recipient"
  *   (DHL developer support, "How does the response body look for an Undeliverable/Return

@@ -122,6 +122,10 @@ interface Compiled {
     readonly weight: { readonly value: Spec; readonly unit: Spec | undefined; readonly defaultUnit: string | undefined } | undefined
     readonly signedBy: Spec | undefined
     readonly evidenceUrl: Spec | undefined
+    /** The weight is its own event, not a field of each status event (see `detached`). */
+    readonly weightDetached: boolean
+    /** The proof of delivery is its own event, not a field of each delivered event. */
+    readonly podDetached: boolean
     readonly retracts: Spec | undefined
     readonly returnFlag: Spec | undefined
   }
@@ -167,6 +171,21 @@ const compileTemplate = (template: string): ReadonlyArray<Token> => {
   }
   return tokens
 }
+
+/**
+ * Whether a field read for each event (the weight, the proof of delivery) becomes its own
+ * event instead: when any of its paths reads outside the event (`^…` the shipment, `$…` the
+ * payload), or the config has no `id` (each event's id is then a content hash that leaves these
+ * fields out). In both cases a value that changes between two deliveries of the same event (a
+ * re-weigh, a signer added after the delivery scan) would give the same id other content: a
+ * conflicting duplicate, the stored copy chosen by content order. As its own event, with an id
+ * that names the value, a change is a new event, and the state machine picks between the values
+ * by its own order-independent rule. A value inside an event with a partner id stays on it: the
+ * partner's id names that event, content and all.
+ */
+const detached = (id: MappingConfig.FieldSpec | undefined, specs: ReadonlyArray<MappingConfig.FieldSpec | undefined>): boolean =>
+  id === undefined ||
+  specs.some((spec) => spec !== undefined && compileSpec(spec).some((p) => p.scope._tag !== "Event"))
 
 // Runs only on a validated config, so the paths parse; a failure here is a bug.
 const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<string>): Compiled => {
@@ -219,6 +238,8 @@ const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<
           : { value: compileSpec(f.weight.value), unit: compileOptional(f.weight.unit), defaultUnit: f.weight.defaultUnit },
       signedBy: compileOptional(f.pod?.signedBy),
       evidenceUrl: compileOptional(f.pod?.evidenceUrl),
+      weightDetached: detached(f.id, [f.weight?.value, f.weight?.unit]),
+      podDetached: detached(f.id, [f.pod?.signedBy, f.pod?.evidenceUrl]),
       retracts: compileOptional(f.retracts),
       returnFlag: compileOptional(f.returnFlag)
     },
@@ -534,6 +555,12 @@ const truncate = (s: string, max: number): string => (s.length <= max ? s : `${s
 interface Mapped {
   readonly observation: CarrierPort.Observation
   readonly unmapped: string | undefined
+  /** A status event's detached weight (grams) and proof of delivery, with the event as sent. */
+  readonly detached?: {
+    readonly event: Record<string, unknown>
+    readonly weight: number | undefined
+    readonly pod: Record<string, string> | undefined
+  }
 }
 
 // A personal field's value (an over-long signer's name or postal code) is withheld: the text
@@ -612,6 +639,7 @@ const mapEvent = (c: Compiled, root: unknown, ev: FieldPath.Located, receivedAt:
     const withLocation = hasLocation ? { location } : {}
 
     let event: Record<string, unknown>
+    let split: Mapped["detached"]
     if (target === undefined || target._tag === "Status") {
       // On a return shipment the delivery is the parcel back at its sender, not the consignee's.
       const returning = yield* readFlag(f.returnFlag, root, ev).pipe(Either.mapLeft((w) => `returnFlag: ${w}`))
@@ -658,8 +686,15 @@ const mapEvent = (c: Compiled, root: unknown, ev: FieldPath.Located, receivedAt:
         ...base,
         status,
         ...withLocation,
-        ...(pod !== undefined ? { pod } : {}),
-        ...(weight !== undefined ? { weight } : {})
+        ...(pod !== undefined && !f.podDetached ? { pod } : {}),
+        ...(weight !== undefined && !f.weightDetached ? { weight } : {})
+      }
+      if ((weight !== undefined && f.weightDetached) || (pod !== undefined && f.podDetached)) {
+        split = {
+          event,
+          weight: f.weightDetached ? weight : undefined,
+          pod: f.podDetached ? pod : undefined
+        }
       }
     } else if (target._tag === "Exception") {
       event = { _tag: "ExceptionReported", ...base, kind: target.kind, ...withLocation }
@@ -675,8 +710,105 @@ const mapEvent = (c: Compiled, root: unknown, ev: FieldPath.Located, receivedAt:
       ...(carrierName !== undefined ? { carrier: carrierName } : {}),
       event
     }).pipe(Either.mapLeft(formatIssues))
-    return { observation, unmapped: target === undefined ? code : undefined }
+    return { observation, unmapped: target === undefined ? code : undefined, ...(split !== undefined ? { detached: split } : {}) }
   })
+}
+
+const millisOf = (event: Record<string, unknown>): number => Date.parse(event["occurredAt"] as string)
+
+/** Whether `a` is after `b`: by time, then by id (the state machine's tie-break). */
+const after = (a: Record<string, unknown>, b: Record<string, unknown>): boolean =>
+  millisOf(a) > millisOf(b) || (millisOf(a) === millisOf(b) && (a["id"] as string) > (b["id"] as string))
+
+const digest = (parts: ReadonlyArray<unknown>, length: number): string =>
+  createHash("sha256").update(JSON.stringify(parts), "utf8").digest("hex").slice(0, length)
+
+/** The parcel an id names: the source and the tracking number, as `CarrierAdapter.eventId` keys. */
+const parcelKey = (source: string, tracking: string): string => `${source}/${tracking}`.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)
+
+/**
+ * The event id of a detached weight: `weight:<source>/<tracking>:<time of the event it rides
+ * on>:<grams, zero-padded to 9 digits>:<16 hex of that event's id>`. It starts with `weight:`
+ * so that it sorts after the content-hash ids (`sha256:…`): a copy stored before 0.3.0 that still
+ * carries an old weight loses the same-time tie to it. The state machine takes the
+ * measured weight from the newest weighted event, then the greatest id; this id makes that "the
+ * newest event the weight rides on, then the heavier": two measurements on the same event (a
+ * re-weigh between two polls that saw no new event, when the partner gives no update time to
+ * order them by) resolve to the heavier, whatever order the polls arrive in.
+ *
+ * @since 0.3.0
+ */
+export const weightEventId = (source: string, tracking: string, anchor: { readonly id: string; readonly occurredAt: string }, grams: number): string =>
+  `weight:${parcelKey(source, tracking)}:${anchor.occurredAt}:${String(grams).padStart(9, "0")}:${digest([anchor.id], 16)}`
+
+/**
+ * The event id of a detached proof of delivery: `<source>/<tracking>:pod:<32 hex of the SHA-256
+ * of the delivered event's id, the signer and the evidence URL>`. The same proof in a later poll
+ * is the same event; a different one (a corrected signer, another URL) is another proof, never a
+ * rewrite. Hashed: the signer's name does not appear in the id (ids reach logs and audits).
+ *
+ * @since 0.3.0
+ */
+export const podEventId = (source: string, tracking: string, anchor: { readonly id: string }, pod: Record<string, string>): string =>
+  `${parcelKey(source, tracking)}:pod:${digest([anchor.id, pod["signedBy"] ?? null, pod["evidenceUrl"] ?? null], 32)}`
+
+/**
+ * The detached weights and proofs of delivery of a payload's events, each as one event per
+ * parcel and value: a copy of one of the parcel's status events (status, time, place: it moves
+ * nothing else) carrying the value. A weight rides on the parcel's newest event that reads it
+ * (a forward or return one if there is one; never a cancellation, whose weight the state ignores),
+ * so the newest measurement wins; a proof of delivery on the earliest delivered event, as the
+ * `PodReceived` milestone dates the proof.
+ */
+const detachedEvents = (c: Compiled, mapped: ReadonlyArray<Mapped>): Array<Mapped> => {
+  const weights = new Map<string, { readonly m: Mapped; readonly grams: number }>()
+  const pods = new Map<string, { readonly m: Mapped; readonly pod: Record<string, string> }>()
+  const rank = (e: Record<string, unknown>) => (e["status"] === "unknown" ? 0 : 1)
+  for (const m of mapped) {
+    const d = m.detached
+    if (d === undefined) continue
+    const parcel = [m.observation.trackingNumber, m.observation.carrier ?? null]
+    if (d.weight !== undefined && d.weight > 0 && d.event["status"] !== "cancelled") {
+      const k = JSON.stringify([...parcel, d.weight])
+      const seen = weights.get(k)?.m.detached?.event
+      if (seen === undefined || rank(d.event) > rank(seen) || (rank(d.event) === rank(seen) && after(d.event, seen))) {
+        weights.set(k, { m, grams: d.weight })
+      }
+    }
+    if (d.pod !== undefined) {
+      const k = JSON.stringify([...parcel, d.pod["signedBy"] ?? null, d.pod["evidenceUrl"] ?? null])
+      const seen = pods.get(k)?.m.detached?.event
+      if (seen === undefined || after(seen, d.event)) pods.set(k, { m, pod: d.pod })
+    }
+  }
+  const out: Array<Mapped> = []
+  const copy = (m: Mapped, id: string, extra: Record<string, unknown>) => {
+    const e = m.detached!.event
+    const raw = e["raw"] as { code: string; detail?: string }
+    const event = {
+      _tag: "StatusReported",
+      id,
+      source: e["source"],
+      occurredAt: e["occurredAt"],
+      receivedAt: e["receivedAt"],
+      raw: { code: raw.code, ...(raw.detail !== undefined ? { detail: raw.detail } : {}) },
+      status: e["status"],
+      ...(e["location"] !== undefined ? { location: e["location"] } : {}),
+      ...extra
+    }
+    const o = m.observation
+    // Built from an event that decoded, so it decodes; skipped (never a failure) if not.
+    const decoded = decodeObservation({ trackingNumber: o.trackingNumber, ...(o.carrier !== undefined ? { carrier: o.carrier } : {}), event })
+    if (Either.isRight(decoded)) out.push({ observation: decoded.right, unmapped: undefined })
+  }
+  for (const { m, grams } of weights.values()) {
+    const e = m.detached!.event
+    copy(m, weightEventId(c.source, m.observation.trackingNumber, { id: e["id"] as string, occurredAt: e["occurredAt"] as string }, grams), { weight: grams })
+  }
+  for (const { m, pod } of pods.values()) {
+    copy(m, podEventId(c.source, m.observation.trackingNumber, { id: m.detached!.event["id"] as string }, pod), { pod })
+  }
+  return out
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true })
@@ -725,6 +857,7 @@ const readPayload = (
     if (Either.isRight(result)) mapped.push(result.right)
     else problems.push(`event ${n} (${ev.at}): ${result.left}`)
   })
+  mapped.push(...detachedEvents(c, mapped))
   return Either.right({ mapped, problems, total: located.right.length })
 }
 

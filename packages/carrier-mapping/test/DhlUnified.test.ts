@@ -33,6 +33,10 @@ const contentId = (tracking: string, code: string, subcode: string | null, occur
     )
     .digest("hex")
 
+/** The partner's events, without the shipment's weight and proof of delivery (their own events). */
+const scansOf = <A extends { readonly event: { readonly id: string } }>(observations: ReadonlyArray<A>): ReadonlyArray<A> =>
+  observations.filter((o) => o.event.id.startsWith("sha256:"))
+
 const unmappedCount = (code: string) =>
   Effect.map(
     Metric.value(Metric.tagged(Metric.tagged(MappingCarrier.unmappedCodes, "source", "dhl"), "code", code)),
@@ -55,9 +59,10 @@ describe("DhlUnified", () => {
         country: "DE"
       })
       const text = (s: string) => ({ detail: s, description: s })
-      expect(MappingTestKit.toPlain(observations)).toEqual([
-        // parcel-de: bare local times in Germany (CEST, UTC+2), the shipment's weight on every
-        // status event, proof of delivery only on the delivered one.
+      const plain = MappingTestKit.toPlain(observations) as ReadonlyArray<{ event: Record<string, unknown> }>
+      expect(plain.filter((o) => (o.event.id as string).startsWith("sha256:"))).toEqual([
+        // parcel-de: bare local times in Germany (CEST, UTC+2). The shipment's weight and proof
+        // of delivery are on none of the events: each is its own event (below).
         {
           trackingNumber: parcel,
           carrier: "dhl",
@@ -68,12 +73,7 @@ describe("DhlUnified", () => {
             occurredAt: "2024-07-31T09:42:00.000Z",
             raw: { code: "delivered", ...text("The shipment has been successfully delivered") },
             status: "delivered",
-            location: hamburg("20095"),
-            pod: {
-              signedBy: "M. Keller",
-              evidenceUrl: "https://www.dhl.de/int-verfolgen/data/pod?piececode=00340434292135100186"
-            },
-            weight: 2400
+            location: hamburg("20095")
           }
         },
         {
@@ -86,8 +86,7 @@ describe("DhlUnified", () => {
             occurredAt: "2024-07-31T06:10:00.000Z",
             raw: { code: "transit", ...text("The shipment has been loaded onto the delivery vehicle") },
             status: "in_transit",
-            location: hamburg(),
-            weight: 2400
+            location: hamburg()
           }
         },
         {
@@ -100,8 +99,7 @@ describe("DhlUnified", () => {
             occurredAt: "2024-07-30T21:55:00.000Z",
             raw: { code: "transit", ...text("The shipment has been processed in the destination parcel center") },
             status: "in_transit",
-            location: hamburg(),
-            weight: 2400
+            location: hamburg()
           }
         },
         {
@@ -117,8 +115,7 @@ describe("DhlUnified", () => {
             occurredAt: "2024-07-30T16:05:00.000Z",
             raw: { code: "transit", ...text("The shipment has been processed in the parcel center of origin") },
             status: "in_transit",
-            location: { city: "Frankfurt am Main", country: "DE" },
-            weight: 2400
+            location: { city: "Frankfurt am Main", country: "DE" }
           }
         },
         {
@@ -140,8 +137,7 @@ describe("DhlUnified", () => {
               code: "pre-transit",
               ...text("The instruction data for this shipment have been provided by the sender to DHL electronically")
             },
-            status: "label_created",
-            weight: 2400
+            status: "label_created"
           }
         },
         // express: a numeric id, times with Z and an offset, a failure, an unknown code and an
@@ -222,6 +218,37 @@ describe("DhlUnified", () => {
           }
         }
       ])
+      // The weight rides on the newest event (the delivery), the POD on the earliest delivery.
+      const delivered = contentId(parcel, "delivered", "The shipment has been successfully delivered", "2024-07-31T09:42:00.000Z", hamburg("20095"))
+      const ride = {
+        ...common,
+        occurredAt: "2024-07-31T09:42:00.000Z",
+        raw: { code: "delivered", detail: "The shipment has been successfully delivered" },
+        status: "delivered",
+        location: hamburg("20095")
+      }
+      const pod = { signedBy: "M. Keller", evidenceUrl: "https://www.dhl.de/int-verfolgen/data/pod?piececode=00340434292135100186" }
+      expect(plain.filter((o) => !(o.event.id as string).startsWith("sha256:"))).toEqual([
+        {
+          trackingNumber: parcel,
+          carrier: "dhl",
+          event: {
+            _tag: "StatusReported",
+            id: MappingCarrier.weightEventId("dhl", parcel, { id: delivered, occurredAt: "2024-07-31T09:42:00.000Z" }, 2400),
+            ...ride,
+            weight: 2400
+          }
+        },
+        {
+          trackingNumber: parcel,
+          carrier: "dhl",
+          event: { _tag: "StatusReported", id: MappingCarrier.podEventId("dhl", parcel, { id: delivered }, pod), ...ride, pod }
+        }
+      ])
+      expect(plain.filter((o) => !(o.event.id as string).startsWith("sha256:")).map((o) => o.event.id)).toEqual([
+        `weight:dhl/${parcel}:2024-07-31T09:42:00.000Z:000002400:${createHash("sha256").update(JSON.stringify([delivered])).digest("hex").slice(0, 16)}`,
+        expect.stringMatching(new RegExp(`^dhl/${parcel}:pod:[0-9a-f]{32}$`))
+      ])
       expect((yield* unmappedCount("unknown")) - unknownBefore).toBe(1)
       expect((yield* unmappedCount("(none)")) - noneBefore).toBe(1)
     })
@@ -260,7 +287,8 @@ describe("DhlUnified", () => {
       // The Leipzig scan (its country names its zone) goes in; the London delivery (no country,
       // cross-border) cannot be read without a policy, so the request is kept for it.
       const first = yield* pipeline.receive(message)
-      expect(first.results.map((r) => r.outcome)).toEqual(["Accepted"])
+      // the scan, and the shipment's weight riding on it
+      expect(first.results.map((r) => r.outcome)).toEqual(["Accepted", "Accepted"])
       expect(first.rejected.map((e) => [e.reason, e.description.slice(0, 60)])).toEqual([
         ["Invalid", "1 event(s) of this dhl request cannot be read: dhl: event 0 "]
       ])
@@ -281,7 +309,10 @@ describe("DhlUnified", () => {
       expect(report).toEqual({ requeued: 0, reingested: 1, failedAgain: 0 })
       const record = (yield* fixed.record(shipment.id))!
       expect(record.state.view.status).toBe("delivered")
-      expect(record.state.events).toHaveLength(2)
+      // the two scans, and the shipment's weight as each request saw it (on its newest scan)
+      expect(record.state.events.filter((e) => e.id.startsWith("sha256:"))).toHaveLength(2)
+      expect(record.state.events.filter((e) => e.id.startsWith("weight:"))).toHaveLength(2)
+      expect(record.state.view.anomalies.filter((a) => a.reason === "conflicting_duplicate")).toEqual([])
     })
   )
 
@@ -295,7 +326,7 @@ describe("DhlUnified", () => {
       for (const destination of ["AT", "CH"]) {
         const observations = yield* MappingTestKit.ingest(DhlUnified.config, lane(destination), { secret: SECRET, receivedAt })
         // 10:00 in Vienna or Zurich is 10:00 in Berlin: 08:00Z in summer, whichever is meant.
-        expect(MappingTestKit.toPlain(observations).map((o) => (o as { event: { occurredAt: string } }).event.occurredAt)).toEqual([
+        expect(MappingTestKit.toPlain(scansOf(observations)).map((o) => (o as { event: { occurredAt: string } }).event.occurredAt)).toEqual([
           "2024-07-31T08:00:00.000Z",
           "2024-07-30T16:05:00.000Z"
         ])
@@ -345,7 +376,7 @@ describe("DhlUnified", () => {
       })
       const observations = yield* MappingTestKit.ingest(london, fixture("dhl-cross-border.json"), { secret: SECRET, receivedAt })
       expect(
-        MappingTestKit.toPlain(observations).map((o) => {
+        MappingTestKit.toPlain(scansOf(observations)).map((o) => {
           const { event } = o as { event: { occurredAt: string; status: string } }
           return [event.occurredAt, event.status]
         })
@@ -411,16 +442,23 @@ describe("DhlUnified", () => {
       })
       const observations = yield* MappingTestKit.ingest(eastern, fixture("dhl-ecommerce-us.json"), { secret: SECRET, receivedAt })
       expect(
-        MappingTestKit.toPlain(observations).map((o) => {
-          const { event } = o as { event: { occurredAt: string; status: string; weight?: number; raw: { code: string; detail?: string } } }
-          return [event.occurredAt, event.status, event.raw.code, event.raw.detail, event.weight]
+        MappingTestKit.toPlain(scansOf(observations)).map((o) => {
+          const { event } = o as { event: { occurredAt: string; status: string; raw: { code: string; detail?: string } } }
+          return [event.occurredAt, event.status, event.raw.code, event.raw.detail]
         })
       ).toEqual([
-        ["2023-05-02T23:25:28.000Z", "in_transit", "transit", "PACKAGE RECEIVED AT DHL ECOMMERCE DISTRIBUTION CENTER", 399],
-        ["2023-05-01T18:11:21.000Z", "label_created", "pre-transit", "EN ROUTE TO DHL ECOMMERCE OR AWAITING PROCESSING", 399],
+        ["2023-05-02T23:25:28.000Z", "in_transit", "transit", "PACKAGE RECEIVED AT DHL ECOMMERCE DISTRIBUTION CENTER"],
+        ["2023-05-01T18:11:21.000Z", "label_created", "pre-transit", "EN ROUTE TO DHL ECOMMERCE OR AWAITING PROCESSING"],
         // code + subcode: DHL eCommerce's "unknown" / "LABEL CREATED" is a label, not an unknown.
-        ["2023-05-01T14:02:48.000Z", "label_created", "unknown", "LABEL CREATED", 399]
+        ["2023-05-01T14:02:48.000Z", "label_created", "unknown", "LABEL CREATED"]
       ])
+      // the shipment's 399 g, once, on its newest event
+      expect(
+        MappingTestKit.toPlain(observations).flatMap((o) => {
+          const { event } = o as { event: { occurredAt: string; weight?: number } }
+          return event.weight === undefined ? [] : [[event.occurredAt, event.weight]]
+        })
+      ).toEqual([["2023-05-02T23:25:28.000Z", 399]])
     })
   )
 })

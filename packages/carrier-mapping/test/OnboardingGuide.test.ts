@@ -30,8 +30,16 @@ describe("the onboarding guide's worked example", () => {
         receivedAt: "2024-07-31T11:06:30Z"
       })
       const plain = MappingTestKit.toPlain(observations) as ReadonlyArray<{ event: { id: string } }>
-      for (const o of plain) expect(o.event.id).toMatch(/^sha256:[0-9a-f]{64}$/)
-      const shortened = plain.map((o) => ({ ...o, event: { ...o.event, id: "sha256:…" } }))
+      // the events' content hashes, then the parcel's weight and proof of delivery as their own events
+      expect(plain.map((o) => o.event.id)).toEqual([
+        expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        expect.stringMatching(/^weight:rapido\/RX100200300ES:2024-07-31T11:05:00\.000Z:000001200:[0-9a-f]{16}$/),
+        expect.stringMatching(/^rapido\/RX100200300ES:pod:[0-9a-f]{32}$/)
+      ])
+      const shortened = plain.map((o) => ({ ...o, event: { ...o.event, id: o.event.id.replace(/[0-9a-f]{16,}/g, "…") } }))
       expect(shortened).toEqual(block("observations"))
     })
   )
@@ -47,7 +55,7 @@ describe("the onboarding guide's worked example", () => {
         receivedAt: "2024-07-31T11:06:30Z",
         timestamp: /X-Rapido-Timestamp: (\d+)/.exec(guide)![1]!
       })
-      expect(yield* carrier.verifyAndParse(request)).toHaveLength(4)
+      expect(yield* carrier.verifyAndParse(request)).toHaveLength(6) // four events, the weight, the POD
     })
   )
 
