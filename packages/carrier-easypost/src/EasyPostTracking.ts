@@ -406,7 +406,13 @@ const podObservation = (
   return Either.isRight(built) ? built.right : undefined
 }
 
-/** The scans' observations, then the tracker's weight and proof of delivery (each when it has one). */
+/**
+ * The tracker's proof of delivery, the scans' observations, then the tracker's weight (each when
+ * it has one). The proof comes first: the pipeline plans `erp.validateDelivery` (which carries
+ * the view's POD, the signer) once, on the event that reaches `delivered`, over the state after
+ * that event. After the scan, the delivery was validated without the signer the same webhook
+ * names; first, the proof (a `delivered` copy of the scan, same time) reaches it with the POD.
+ */
 const withWeight = (
   tracker: TrackerHead,
   observations: ReadonlyArray<CarrierPort.Observation>,
@@ -415,7 +421,7 @@ const withWeight = (
   const weight = weightObservation(tracker, observations, options)
   const pod = podObservation(tracker, observations)
   if (weight === undefined && pod === undefined) return observations
-  return [...observations, ...(weight !== undefined ? [weight] : []), ...(pod !== undefined ? [pod] : [])]
+  return [...(pod !== undefined ? [pod] : []), ...observations, ...(weight !== undefined ? [weight] : [])]
 }
 
 /**

@@ -100,3 +100,19 @@ describe("EasyPost: the tracker's signer", () => {
     )
   })
 })
+
+describe("EasyPost: the signer reaches the ERP's delivery validation", () => {
+  it("a webhook that reports the delivery with its signer reaches `delivered` with the POD in the view", () => {
+    // The pipeline plans `erp.validateDelivery` (with `view.pod`, the signer Odoo writes on the
+    // delivery) once, on the event that reaches `delivered`, over the state after that event. The
+    // proof rides on the delivered scan as an event of its own: applied after the scan, the
+    // validation had no signer (before 0.3.0 it was on the scan, so it had).
+    let state = ShipmentState.empty(shipmentId, companyId)
+    for (const e of eventsOf(observe(webhook(1, "J. KOWALSKI")))) {
+      const before = ShipmentState.has(state.view, "reached:delivered")
+      state = ShipmentState.apply(state, e).state
+      if (!before && ShipmentState.has(state.view, "reached:delivered")) expect(state.view.pod?.signedBy).toBe("J. KOWALSKI")
+    }
+    expect(ShipmentState.has(state.view, "reached:delivered")).toBe(true)
+  })
+})

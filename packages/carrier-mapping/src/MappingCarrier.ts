@@ -857,7 +857,15 @@ const readPayload = (
     if (Either.isRight(result)) mapped.push(result.right)
     else problems.push(`event ${n} (${ev.at}): ${result.left}`)
   })
-  mapped.push(...detachedEvents(c, mapped))
+  // The detached proofs of delivery come before the events, the weights after: the pipeline
+  // plans `erp.validateDelivery` (with the view's POD, the signer) once, on the event that reaches
+  // `delivered`, over the state after it. A proof after its delivered event left the validation
+  // without the signer the same payload names; first, the proof (a copy of that event, same time)
+  // reaches `delivered` with it.
+  const detached = detachedEvents(c, mapped)
+  const proofs = detached.filter((m) => m.observation.event._tag === "StatusReported" && m.observation.event.pod !== undefined)
+  mapped.unshift(...proofs)
+  mapped.push(...detached.filter((m) => !proofs.includes(m)))
   return Either.right({ mapped, problems, total: located.right.length })
 }
 

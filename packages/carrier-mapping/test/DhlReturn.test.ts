@@ -43,8 +43,9 @@ describe("DhlUnified: a return shipment (returnFlag)", () => {
         if (flag === undefined) delete body.shipments[0].returnFlag
         else body.shipments[0].returnFlag = flag
         const observations = yield* MappingTestKit.ingest(DhlUnified.config, body, { secret: SECRET, receivedAt })
-        // the delivery, and its POD as its own event riding on it
-        expect(meanings(observations)[0]).toEqual({ at: "2024-08-09T10:08:00.000Z", meaning: "delivered", pod: undefined })
+        // the delivery, and its POD as its own event riding on it (first, so it reaches the delivery)
+        expect(meanings(observations)[0]?.pod).toEqual({ signedBy: "Versandhaus Nord GmbH" })
+        expect(meanings(observations)[1]).toEqual({ at: "2024-08-09T10:08:00.000Z", meaning: "delivered", pod: undefined })
         expect(meanings(observations).filter((m) => m.pod !== undefined)).toEqual([
           { at: "2024-08-09T10:08:00.000Z", meaning: "delivered", pod: { signedBy: "Versandhaus Nord GmbH" } }
         ])

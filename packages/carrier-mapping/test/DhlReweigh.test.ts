@@ -121,3 +121,17 @@ describe("DhlUnified: the shipment's weight and proof of delivery", () => {
     )
   })
 })
+
+describe("DhlUnified: the signer reaches the ERP's delivery validation", () => {
+  it("a poll that reports the delivery with its signer reaches `delivered` with the POD in the view", () => {
+    // `erp.validateDelivery` carries `view.pod` as of the event that reaches `delivered`: the
+    // detached proof must come no later than the delivered event it rides on.
+    let state = ShipmentState.empty(shipmentId, companyId)
+    for (const e of eventsOf([poll(5, 2.4, "M. Keller")])) {
+      const before = ShipmentState.has(state.view, "reached:delivered")
+      state = ShipmentState.apply(state, e).state
+      if (!before && ShipmentState.has(state.view, "reached:delivered")) expect(state.view.pod?.signedBy).toBe("M. Keller")
+    }
+    expect(ShipmentState.has(state.view, "reached:delivered")).toBe(true)
+  })
+})

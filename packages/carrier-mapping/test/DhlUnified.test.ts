@@ -232,22 +232,22 @@ describe("DhlUnified", () => {
         {
           trackingNumber: parcel,
           carrier: "dhl",
+          event: { _tag: "StatusReported", id: MappingCarrier.podEventId("dhl", parcel, { id: delivered }, pod), ...ride, pod }
+        },
+        {
+          trackingNumber: parcel,
+          carrier: "dhl",
           event: {
             _tag: "StatusReported",
             id: MappingCarrier.weightEventId("dhl", parcel, { id: delivered, occurredAt: "2024-07-31T09:42:00.000Z" }, 2400),
             ...ride,
             weight: 2400
           }
-        },
-        {
-          trackingNumber: parcel,
-          carrier: "dhl",
-          event: { _tag: "StatusReported", id: MappingCarrier.podEventId("dhl", parcel, { id: delivered }, pod), ...ride, pod }
         }
       ])
       expect(plain.filter((o) => !(o.event.id as string).startsWith("sha256:")).map((o) => o.event.id)).toEqual([
-        `weight:dhl/${parcel}:2024-07-31T09:42:00.000Z:000002400:${createHash("sha256").update(JSON.stringify([delivered])).digest("hex").slice(0, 16)}`,
-        expect.stringMatching(new RegExp(`^dhl/${parcel}:pod:[0-9a-f]{32}$`))
+        expect.stringMatching(new RegExp(`^dhl/${parcel}:pod:[0-9a-f]{32}$`)),
+        `weight:dhl/${parcel}:2024-07-31T09:42:00.000Z:000002400:${createHash("sha256").update(JSON.stringify([delivered])).digest("hex").slice(0, 16)}`
       ])
       expect((yield* unmappedCount("unknown")) - unknownBefore).toBe(1)
       expect((yield* unmappedCount("(none)")) - noneBefore).toBe(1)
