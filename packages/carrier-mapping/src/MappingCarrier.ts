@@ -182,10 +182,21 @@ const compileTemplate = (template: string): ReadonlyArray<Token> => {
  * that names the value, a change is a new event, and the state machine picks between the values
  * by its own order-independent rule. A value inside an event with a partner id stays on it: the
  * partner's id names that event, content and all.
+ *
+ * So does any value, wherever read, when the partner has ids and can withdraw events
+ * (`retracts`): a retraction names the scan, and a detached copy of it (a status event under an
+ * id of its own) would survive it, keeping a withdrawn dispatch or delivery reached (a delivery
+ * the partner took back would still release the invoice). There a re-weigh between two
+ * deliveries of the same event stays a conflicting duplicate, recorded as an anomaly: the lesser
+ * harm, and the partner's own id is what it corrects by.
  */
-const detached = (id: MappingConfig.FieldSpec | undefined, specs: ReadonlyArray<MappingConfig.FieldSpec | undefined>): boolean =>
+const detached = (
+  id: MappingConfig.FieldSpec | undefined,
+  retracts: MappingConfig.FieldSpec | undefined,
+  specs: ReadonlyArray<MappingConfig.FieldSpec | undefined>
+): boolean =>
   id === undefined ||
-  specs.some((spec) => spec !== undefined && compileSpec(spec).some((p) => p.scope._tag !== "Event"))
+  (retracts === undefined && specs.some((spec) => spec !== undefined && compileSpec(spec).some((p) => p.scope._tag !== "Event")))
 
 // Runs only on a validated config, so the paths parse; a failure here is a bug.
 const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<string>): Compiled => {
@@ -238,8 +249,8 @@ const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<
           : { value: compileSpec(f.weight.value), unit: compileOptional(f.weight.unit), defaultUnit: f.weight.defaultUnit },
       signedBy: compileOptional(f.pod?.signedBy),
       evidenceUrl: compileOptional(f.pod?.evidenceUrl),
-      weightDetached: detached(f.id, [f.weight?.value, f.weight?.unit]),
-      podDetached: detached(f.id, [f.pod?.signedBy, f.pod?.evidenceUrl]),
+      weightDetached: detached(f.id, f.retracts, [f.weight?.value, f.weight?.unit]),
+      podDetached: detached(f.id, f.retracts, [f.pod?.signedBy, f.pod?.evidenceUrl]),
       retracts: compileOptional(f.retracts),
       returnFlag: compileOptional(f.returnFlag)
     },

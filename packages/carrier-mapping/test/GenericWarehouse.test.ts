@@ -187,6 +187,32 @@ describe("GenericWarehouse", () => {
     })
   )
 
+  it.effect("a payload-level weight on a config with retractions stays on the events: a void withdraws the scan and its weight", () =>
+    Effect.gen(function* () {
+      // The parcel's weight read outside the event (`$.parcel`) would otherwise be its own event,
+      // a copy of the newest scan (the dispatch) under an id of its own that the void does not
+      // name: the dispatch would stay reached through the copy.
+      const config = yield* MappingCarrier.make({
+        ...GenericWarehouse.json,
+        fields: { ...GenericWarehouse.json.fields, weight: { value: "$.parcel.weight", unit: "$.parcel.unit" } }
+      }).pipe(withEnv)
+      const withParcel = (body: unknown) => ({ ...(body as object), parcel: { weight: 2.5, unit: "kg" } })
+      const batch = yield* MappingTestKit.ingest(config.config, withParcel(fixture("warehouse-batch.json")), { secret: SECRET, receivedAt })
+      const corrections = yield* MappingTestKit.ingest(config.config, withParcel(fixture("warehouse-corrections.json")), {
+        secret: SECRET,
+        receivedAt: "2024-07-31T14:00:30Z"
+      })
+      const shipmentId = Ids.ShipmentId.make("WH/OUT/00042")
+      const companyId = Ids.CompanyId.make("acme")
+      const events = (obs: typeof batch) =>
+        obs.filter((o) => o.trackingNumber === "WH/OUT/00042").map((o) => ShipmentEvent.fromDraft(o.event, shipmentId, companyId))
+      expect(ShipmentState.fold(shipmentId, companyId, events(batch)).view.progress).toBe("dispatched")
+      const after = ShipmentState.fold(shipmentId, companyId, [...events(batch), ...events(corrections)])
+      expect(after.view.progress).toBe("label_created")
+      expect(after.view.measuredWeight).toBe(2500)
+    })
+  )
+
   it.effect("is a template: spread it under a warehouse's own source (the README example)", () =>
     Effect.gen(function* () {
       const acme = yield* MappingCarrier.make({ ...GenericWarehouse.config, source: "wms:acme" }).pipe(withEnv)
