@@ -7,6 +7,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["source", "module", "node", "import", "default"] } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
+    setupFiles: ["./vitest.setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 60_000
   }

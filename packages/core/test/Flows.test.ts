@@ -68,6 +68,9 @@ const ingestInBatches = (
   sizes: ReadonlyArray<number>
 ) =>
   Effect.gen(function* () {
+    // The property runs that call this go on for seconds without waiting on anything: let the
+    // worker's event loop turn once per run (see vitest.setup.ts).
+    yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
     const results: Array<Pipeline.IngestResult> = []
     for (let at = 0, i = 0; at < events.length; i++) {
       const size = sizes[Math.min(i, sizes.length - 1)] ?? 1
