@@ -698,7 +698,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 events: [],
                 actions: plan.actions,
                 result: () => {
-                  for (const h of plan.newHolds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
+                  for (const h of plan.newHolds) holdsBy(h).unsafeUpdate(1, [])
                   if (plan.record.billing.status === "released" && record.billing.status !== "released") {
                     Metrics.invoicesReleased.unsafeUpdate(1, [])
                   }
@@ -1058,13 +1058,29 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         })
       }
       const outcome = (enqueued: ReadonlyArray<string>) => {
-        const added = new Set(enqueued)
+        // The usual case: the store enqueued every action, in the order planned. Each event's
+        // enqueued keys are then its planned keys, with no set and no filter.
+        let all = enqueued.length === actions.length
+        for (let i = 0; all && i < enqueued.length; i++) all = enqueued[i] === actions[i]!.key
+        const added = all && compensations.length === 0 ? undefined : new Set(enqueued)
+        const results: Array<{ index: number; result: IngestResult }> = []
+        for (let i = 0; i < done.length; i++) {
+          const { actions: keys, index, result: r } = done[i]!
+          const enqueuedKeys = all ? keys : keys.filter((k) => added!.has(k))
+          const { anomaly, eventId, outcome: kind, reached, retracted, shipmentId } = r
+          // The fields in the order results always had (JSON of a result does not change).
+          const result: IngestResult =
+            anomaly === undefined
+              ? { shipmentId, eventId, outcome: kind, reached, retracted, enqueued: enqueuedKeys }
+              : { shipmentId, eventId, outcome: kind, reached, retracted, anomaly, enqueued: enqueuedKeys }
+          results.push({ index, result })
+        }
         return {
-          results: done.map((d) => ({ index: d.index, result: { ...d.result, enqueued: d.actions.filter((k) => added.has(k)) } })),
+          results,
           rejected,
           holds,
           // A case action the store had already (a retried commit's) is not counted again.
-          compensations: compensations.filter((c) => added.has(c.key)),
+          compensations: compensations.length === 0 ? compensations : compensations.filter((c) => added!.has(c.key)),
           released
         }
       }
@@ -1125,13 +1141,17 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         // One step for all the counters of the batch (plain in-memory updates).
         yield* Effect.sync(() => {
           for (const result of done) {
-            tagged(Metrics.events, "outcome", result.outcome).unsafeUpdate(1, [])
-            for (const m of result.reached) tagged(Metrics.milestones, "milestone", m.split(":")[0]!).unsafeUpdate(1, [])
-            if (result.anomaly !== undefined) tagged(Metrics.anomalies, "reason", result.anomaly).unsafeUpdate(1, [])
+            eventsBy(result.outcome).unsafeUpdate(1, [])
+            for (const m of result.reached) {
+              // The milestone's kind: its key up to the first ":" (the whole key without one).
+              const colon = m.indexOf(":")
+              milestonesBy(colon < 0 ? m : m.slice(0, colon)).unsafeUpdate(1, [])
+            }
+            if (result.anomaly !== undefined) anomaliesBy(result.anomaly).unsafeUpdate(1, [])
             if (result.retracted.length > 0) Metrics.withdrawals.unsafeUpdate(result.retracted.length, [])
           }
-          for (const h of holds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
-          for (const c of compensations) tagged(Metrics.compensations, "reason", c.reason).unsafeUpdate(1, [])
+          for (const h of holds) holdsBy(h).unsafeUpdate(1, [])
+          for (const c of compensations) compensationsBy(c.reason).unsafeUpdate(1, [])
           if (released > 0) Metrics.invoicesReleased.unsafeUpdate(released, [])
           if (events.length > 0) Metrics.ingestLatency.unsafeUpdate((end - start) / events.length, [])
         })
@@ -1462,16 +1482,23 @@ class LogEntry implements Store.CommitEvent {
   }
 }
 
-const taggedCache = new WeakMap<Metric.Metric.Counter<number>, Map<string, Metric.Metric.Counter<number>>>()
-/** Tagged counters, created once per tag value. */
-const tagged = (metric: Metric.Metric.Counter<number>, key: string, value: string): Metric.Metric.Counter<number> => {
-  let byTag = taggedCache.get(metric)
-  if (byTag === undefined) taggedCache.set(metric, (byTag = new Map()))
-  const id = `${key}=${value}`
-  let m = byTag.get(id)
-  if (m === undefined) byTag.set(id, (m = Metric.tagged(metric, key, value)))
-  return m
+/**
+ * A counter's tagged variants under one tag key, each created once per tag value: a lookup per
+ * update, with no key string built.
+ */
+const taggedBy = (metric: Metric.Metric.Counter<number>, key: string): ((value: string) => Metric.Metric.Counter<number>) => {
+  const byValue = new Map<string, Metric.Metric.Counter<number>>()
+  return (value) => {
+    let m = byValue.get(value)
+    if (m === undefined) byValue.set(value, (m = Metric.tagged(metric, key, value)))
+    return m
+  }
 }
+const eventsBy = taggedBy(Metrics.events, "outcome")
+const milestonesBy = taggedBy(Metrics.milestones, "milestone")
+const anomaliesBy = taggedBy(Metrics.anomalies, "reason")
+const holdsBy = taggedBy(Metrics.holds, "reason")
+const compensationsBy = taggedBy(Metrics.compensations, "reason")
 
 const duplicateResult = (event: ShipmentEvent.ShipmentEvent): IngestResult => ({
   shipmentId: event.shipmentId,
