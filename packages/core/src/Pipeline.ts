@@ -236,6 +236,8 @@ export class Pipeline extends Context.Tag("@waybill/core/Pipeline")<Pipeline, Pi
 const MODULE = "@waybill/core/Pipeline"
 
 /** A least-recently-used cache of `size` entries (none when `size` is 0). */
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
 const cache = <V extends {}>(size: number): LRUCache<string, V> | NoCache<V> =>
   size > 0 ? new LRUCache<string, V>({ max: Math.floor(size) }) : new NoCache<V>()
 
@@ -895,12 +897,15 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               const drafts = stored === undefined
                 ? [registration(info.shipment.orderId, id, current.reference, `the record was missing; created at the first ${method}`), ...decision.audits]
                 : decision.audits
-              const entries = Audit.chain(id, stored === undefined ? undefined : current.audit, drafts.map((a) => ({ at: now, ...a })))
+              const entries = Audit.chain(
+                id,
+                stored === undefined ? undefined : current.audit,
+                drafts.map((a) => ({ at: now, kind: a.kind, body: a.body }))
+              )
               const head = entries[entries.length - 1]
-              const record = Construct.trusted(ShipmentRecord.ShipmentRecord, {
-                ...decision.record,
-                audit: head === undefined ? current.audit : { seq: head.seq, hash: head.hash }
-              })
+              // The decided record with the new audit head, copied once.
+              const record: Mutable<ShipmentRecord.ShipmentRecord> = Construct.trusted(ShipmentRecord.ShipmentRecord, decision.record)
+              record.audit = head === undefined ? current.audit : { seq: head.seq, hash: head.hash }
               // The body is encoded only if the store reads it: an in-process store keeps `value`.
               const encodeBody = bodyEncoder(record)
               commits.push({
@@ -948,6 +953,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         }`,
         shipmentId
       })
+
+    /** The instant `applyGroup` last planned at (instants are immutable values: shared). */
+    let planned: Instant.Instant | undefined
 
     /**
      * Applies a shipment's events in order to its record: one outcome, plan and audit entry per
@@ -1009,7 +1017,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           if (ShipmentState.has(record.state.view, Milestone.key(r.milestone))) billingRetracted.push(r)
         }
       }
-      const at = Instant.fromMillis(now)
+      // The groups of a batch are planned at the same `now`: one instant for all of them.
+      const at = planned !== undefined && Instant.toMillis(planned) === now ? planned : (planned = Instant.fromMillis(now))
       for (const [i, { event, index, key, outcome }] of recorded.entries()) {
         const reached = outcome._tag === "Stale" ? [] : outcome.reached
         const retracted = outcome._tag === "Stale" ? [] : outcome.retracted
@@ -1237,7 +1246,16 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const failed: Array<{ readonly origin: InboundMessage; readonly error: IngestError; readonly shipmentId?: string }> = []
         type Item =
           | { readonly _tag: "Event"; readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }
-          | { readonly _tag: "Observation"; readonly observation: CarrierPort.Observation; readonly source: string; readonly origin: InboundMessage }
+          | {
+              readonly _tag: "Observation"
+              readonly observation: CarrierPort.Observation
+              readonly source: string
+              /** Absent for an observation read from a request: made when it is dead-lettered (see `originOf`). */
+              readonly origin: InboundMessage | undefined
+            }
+        /** The message an item is dead-lettered as: its own, or the observation read from a request. */
+        const originOf = (item: Item): InboundMessage =>
+          item._tag === "Event" ? item.origin : (item.origin ?? { _tag: "Observation", source: item.source, observation: item.observation })
         const items: Array<Item> = []
         for (const message of messages) {
           switch (message._tag) {
@@ -1286,12 +1304,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               }
               const { observations, unreadable } = parsed.right
               for (const observation of observations) {
-                items.push({
-                  _tag: "Observation",
-                  observation,
-                  source: message.source,
-                  origin: { _tag: "Observation", source: message.source, observation }
-                })
+                items.push({ _tag: "Observation", observation, source: message.source, origin: undefined })
               }
               // What could be read goes in; the request is kept for the rest, and its replay
               // (after the adapter or its config is fixed) ingests them, the others being
@@ -1308,18 +1321,19 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const targets = new Set(resolved.values())
         const { corrupt, found } = yield* ensureInfos([...targets], "receive")
         const pending: Array<ShipmentEvent.ShipmentEvent> = []
-        const origins = new Map<ShipmentEvent.ShipmentEvent, InboundMessage>()
+        /** The item each pending event came from (same positions). */
+        const pendingItems: Array<Item> = []
         for (const item of items) {
           if (item._tag === "Event") {
             pending.push(item.event)
-            origins.set(item.event, item.origin)
+            pendingItems.push(item)
             continue
           }
           const { observation, source } = item
           const shipmentId = resolved.get(observation.trackingNumber)
           if (shipmentId === undefined) {
             failed.push({
-              origin: item.origin,
+              origin: originOf(item),
               error: new IngestError({
                 reason: "NotFound",
                 module: MODULE,
@@ -1332,15 +1346,20 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           }
           const info = found.get(shipmentId)
           if (info === undefined) {
-            failed.push({ origin: item.origin, error: corrupt.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
+            failed.push({ origin: originOf(item), error: corrupt.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
             continue
           }
           const event = ShipmentEvent.fromDraft(observation.event, info.shipment.id, info.shipment.companyId)
           pending.push(event)
-          origins.set(event, item.origin)
+          pendingItems.push(item)
         }
         const ingested = yield* ingestEvents(pending, found)
-        for (const { error, event } of ingested.rejected) failed.push({ origin: origins.get(event)!, error, shipmentId: event.shipmentId })
+        if (ingested.rejected.length > 0) {
+          // Looked up only when something was rejected (an event given twice: its last item).
+          const origins = new Map<ShipmentEvent.ShipmentEvent, Item>()
+          pending.forEach((event, i) => origins.set(event, pendingItems[i]!))
+          for (const { error, event } of ingested.rejected) failed.push({ origin: originOf(origins.get(event)!), error, shipmentId: event.shipmentId })
+        }
         for (const { error, origin, shipmentId } of failed) {
           yield* deadLetter(origin, error, shipmentId)
           rejected.push(error)
