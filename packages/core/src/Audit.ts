@@ -41,8 +41,10 @@ export const chain = (
   let prevHash = head?.hash ?? GENESIS
   return drafts.map((d) => {
     seq++
-    const hash = hashOf({ stream, seq, at: d.at, kind: d.kind, body: d.body, prevHash })
-    const entry = { stream, seq, at: d.at, kind: d.kind, body: d.body, prevHash, hash }
+    const { at, body, kind } = d
+    // `hashOf` of the entry, without the object it would take.
+    const hash = sha256Hex(`${prevHash}\n${stream}\n${seq}\n${at}\n${kind}\n${body}`)
+    const entry = { stream, seq, at, kind, body, prevHash, hash }
     prevHash = hash
     return entry
   })

@@ -236,6 +236,8 @@ export class Pipeline extends Context.Tag("@waybill/core/Pipeline")<Pipeline, Pi
 const MODULE = "@waybill/core/Pipeline"
 
 /** A least-recently-used cache of `size` entries (none when `size` is 0). */
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
 const cache = <V extends {}>(size: number): LRUCache<string, V> | NoCache<V> =>
   size > 0 ? new LRUCache<string, V>({ max: Math.floor(size) }) : new NoCache<V>()
 
@@ -698,7 +700,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 events: [],
                 actions: plan.actions,
                 result: () => {
-                  for (const h of plan.newHolds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
+                  for (const h of plan.newHolds) holdsBy(h).unsafeUpdate(1, [])
                   if (plan.record.billing.status === "released" && record.billing.status !== "released") {
                     Metrics.invoicesReleased.unsafeUpdate(1, [])
                   }
@@ -895,12 +897,15 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               const drafts = stored === undefined
                 ? [registration(info.shipment.orderId, id, current.reference, `the record was missing; created at the first ${method}`), ...decision.audits]
                 : decision.audits
-              const entries = Audit.chain(id, stored === undefined ? undefined : current.audit, drafts.map((a) => ({ at: now, ...a })))
+              const entries = Audit.chain(
+                id,
+                stored === undefined ? undefined : current.audit,
+                drafts.map((a) => ({ at: now, kind: a.kind, body: a.body }))
+              )
               const head = entries[entries.length - 1]
-              const record = Construct.trusted(ShipmentRecord.ShipmentRecord, {
-                ...decision.record,
-                audit: head === undefined ? current.audit : { seq: head.seq, hash: head.hash }
-              })
+              // The decided record with the new audit head, copied once.
+              const record: Mutable<ShipmentRecord.ShipmentRecord> = Construct.trusted(ShipmentRecord.ShipmentRecord, decision.record)
+              record.audit = head === undefined ? current.audit : { seq: head.seq, hash: head.hash }
               // The body is encoded only if the store reads it: an in-process store keeps `value`.
               const encodeBody = bodyEncoder(record)
               commits.push({
@@ -948,6 +953,9 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         }`,
         shipmentId
       })
+
+    /** The instant `applyGroup` last planned at (instants are immutable values: shared). */
+    let planned: Instant.Instant | undefined
 
     /**
      * Applies a shipment's events in order to its record: one outcome, plan and audit entry per
@@ -1009,7 +1017,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           if (ShipmentState.has(record.state.view, Milestone.key(r.milestone))) billingRetracted.push(r)
         }
       }
-      const at = Instant.fromMillis(now)
+      // The groups of a batch are planned at the same `now`: one instant for all of them.
+      const at = planned !== undefined && Instant.toMillis(planned) === now ? planned : (planned = Instant.fromMillis(now))
       for (const [i, { event, index, key, outcome }] of recorded.entries()) {
         const reached = outcome._tag === "Stale" ? [] : outcome.reached
         const retracted = outcome._tag === "Stale" ? [] : outcome.retracted
@@ -1058,13 +1067,29 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         })
       }
       const outcome = (enqueued: ReadonlyArray<string>) => {
-        const added = new Set(enqueued)
+        // The usual case: the store enqueued every action, in the order planned. Each event's
+        // enqueued keys are then its planned keys, with no set and no filter.
+        let all = enqueued.length === actions.length
+        for (let i = 0; all && i < enqueued.length; i++) all = enqueued[i] === actions[i]!.key
+        const added = all && compensations.length === 0 ? undefined : new Set(enqueued)
+        const results: Array<{ index: number; result: IngestResult }> = []
+        for (let i = 0; i < done.length; i++) {
+          const { actions: keys, index, result: r } = done[i]!
+          const enqueuedKeys = all ? keys : keys.filter((k) => added!.has(k))
+          const { anomaly, eventId, outcome: kind, reached, retracted, shipmentId } = r
+          // The fields in the order results always had (JSON of a result does not change).
+          const result: IngestResult =
+            anomaly === undefined
+              ? { shipmentId, eventId, outcome: kind, reached, retracted, enqueued: enqueuedKeys }
+              : { shipmentId, eventId, outcome: kind, reached, retracted, anomaly, enqueued: enqueuedKeys }
+          results.push({ index, result })
+        }
         return {
-          results: done.map((d) => ({ index: d.index, result: { ...d.result, enqueued: d.actions.filter((k) => added.has(k)) } })),
+          results,
           rejected,
           holds,
           // A case action the store had already (a retried commit's) is not counted again.
-          compensations: compensations.filter((c) => added.has(c.key)),
+          compensations: compensations.length === 0 ? compensations : compensations.filter((c) => added!.has(c.key)),
           released
         }
       }
@@ -1125,13 +1150,17 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         // One step for all the counters of the batch (plain in-memory updates).
         yield* Effect.sync(() => {
           for (const result of done) {
-            tagged(Metrics.events, "outcome", result.outcome).unsafeUpdate(1, [])
-            for (const m of result.reached) tagged(Metrics.milestones, "milestone", m.split(":")[0]!).unsafeUpdate(1, [])
-            if (result.anomaly !== undefined) tagged(Metrics.anomalies, "reason", result.anomaly).unsafeUpdate(1, [])
+            eventsBy(result.outcome).unsafeUpdate(1, [])
+            for (const m of result.reached) {
+              // The milestone's kind: its key up to the first ":" (the whole key without one).
+              const colon = m.indexOf(":")
+              milestonesBy(colon < 0 ? m : m.slice(0, colon)).unsafeUpdate(1, [])
+            }
+            if (result.anomaly !== undefined) anomaliesBy(result.anomaly).unsafeUpdate(1, [])
             if (result.retracted.length > 0) Metrics.withdrawals.unsafeUpdate(result.retracted.length, [])
           }
-          for (const h of holds) tagged(Metrics.holds, "reason", h).unsafeUpdate(1, [])
-          for (const c of compensations) tagged(Metrics.compensations, "reason", c.reason).unsafeUpdate(1, [])
+          for (const h of holds) holdsBy(h).unsafeUpdate(1, [])
+          for (const c of compensations) compensationsBy(c.reason).unsafeUpdate(1, [])
           if (released > 0) Metrics.invoicesReleased.unsafeUpdate(released, [])
           if (events.length > 0) Metrics.ingestLatency.unsafeUpdate((end - start) / events.length, [])
         })
@@ -1217,7 +1246,16 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const failed: Array<{ readonly origin: InboundMessage; readonly error: IngestError; readonly shipmentId?: string }> = []
         type Item =
           | { readonly _tag: "Event"; readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }
-          | { readonly _tag: "Observation"; readonly observation: CarrierPort.Observation; readonly source: string; readonly origin: InboundMessage }
+          | {
+              readonly _tag: "Observation"
+              readonly observation: CarrierPort.Observation
+              readonly source: string
+              /** Absent for an observation read from a request: made when it is dead-lettered (see `originOf`). */
+              readonly origin: InboundMessage | undefined
+            }
+        /** The message an item is dead-lettered as: its own, or the observation read from a request. */
+        const originOf = (item: Item): InboundMessage =>
+          item._tag === "Event" ? item.origin : (item.origin ?? { _tag: "Observation", source: item.source, observation: item.observation })
         const items: Array<Item> = []
         for (const message of messages) {
           switch (message._tag) {
@@ -1266,12 +1304,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               }
               const { observations, unreadable } = parsed.right
               for (const observation of observations) {
-                items.push({
-                  _tag: "Observation",
-                  observation,
-                  source: message.source,
-                  origin: { _tag: "Observation", source: message.source, observation }
-                })
+                items.push({ _tag: "Observation", observation, source: message.source, origin: undefined })
               }
               // What could be read goes in; the request is kept for the rest, and its replay
               // (after the adapter or its config is fixed) ingests them, the others being
@@ -1288,18 +1321,19 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         const targets = new Set(resolved.values())
         const { corrupt, found } = yield* ensureInfos([...targets], "receive")
         const pending: Array<ShipmentEvent.ShipmentEvent> = []
-        const origins = new Map<ShipmentEvent.ShipmentEvent, InboundMessage>()
+        /** The item each pending event came from (same positions). */
+        const pendingItems: Array<Item> = []
         for (const item of items) {
           if (item._tag === "Event") {
             pending.push(item.event)
-            origins.set(item.event, item.origin)
+            pendingItems.push(item)
             continue
           }
           const { observation, source } = item
           const shipmentId = resolved.get(observation.trackingNumber)
           if (shipmentId === undefined) {
             failed.push({
-              origin: item.origin,
+              origin: originOf(item),
               error: new IngestError({
                 reason: "NotFound",
                 module: MODULE,
@@ -1312,15 +1346,20 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           }
           const info = found.get(shipmentId)
           if (info === undefined) {
-            failed.push({ origin: item.origin, error: corrupt.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
+            failed.push({ origin: originOf(item), error: corrupt.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
             continue
           }
           const event = ShipmentEvent.fromDraft(observation.event, info.shipment.id, info.shipment.companyId)
           pending.push(event)
-          origins.set(event, item.origin)
+          pendingItems.push(item)
         }
         const ingested = yield* ingestEvents(pending, found)
-        for (const { error, event } of ingested.rejected) failed.push({ origin: origins.get(event)!, error, shipmentId: event.shipmentId })
+        if (ingested.rejected.length > 0) {
+          // Looked up only when something was rejected (an event given twice: its last item).
+          const origins = new Map<ShipmentEvent.ShipmentEvent, Item>()
+          pending.forEach((event, i) => origins.set(event, pendingItems[i]!))
+          for (const { error, event } of ingested.rejected) failed.push({ origin: originOf(origins.get(event)!), error, shipmentId: event.shipmentId })
+        }
         for (const { error, origin, shipmentId } of failed) {
           yield* deadLetter(origin, error, shipmentId)
           rejected.push(error)
@@ -1463,16 +1502,23 @@ class LogEntry implements Store.CommitEvent {
   }
 }
 
-const taggedCache = new WeakMap<Metric.Metric.Counter<number>, Map<string, Metric.Metric.Counter<number>>>()
-/** Tagged counters, created once per tag value. */
-const tagged = (metric: Metric.Metric.Counter<number>, key: string, value: string): Metric.Metric.Counter<number> => {
-  let byTag = taggedCache.get(metric)
-  if (byTag === undefined) taggedCache.set(metric, (byTag = new Map()))
-  const id = `${key}=${value}`
-  let m = byTag.get(id)
-  if (m === undefined) byTag.set(id, (m = Metric.tagged(metric, key, value)))
-  return m
+/**
+ * A counter's tagged variants under one tag key, each created once per tag value: a lookup per
+ * update, with no key string built.
+ */
+const taggedBy = (metric: Metric.Metric.Counter<number>, key: string): ((value: string) => Metric.Metric.Counter<number>) => {
+  const byValue = new Map<string, Metric.Metric.Counter<number>>()
+  return (value) => {
+    let m = byValue.get(value)
+    if (m === undefined) byValue.set(value, (m = Metric.tagged(metric, key, value)))
+    return m
+  }
 }
+const eventsBy = taggedBy(Metrics.events, "outcome")
+const milestonesBy = taggedBy(Metrics.milestones, "milestone")
+const anomaliesBy = taggedBy(Metrics.anomalies, "reason")
+const holdsBy = taggedBy(Metrics.holds, "reason")
+const compensationsBy = taggedBy(Metrics.compensations, "reason")
 
 const duplicateResult = (event: ShipmentEvent.ShipmentEvent): IngestResult => ({
   shipmentId: event.shipmentId,
