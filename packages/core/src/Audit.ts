@@ -25,7 +25,11 @@ export const GENESIS = "0".repeat(64)
  * @since 0.1.0
  */
 export const hashOf = (entry: Omit<Store.AuditEntry, "hash">): string =>
-  sha256Hex(`${entry.prevHash}\n${entry.stream}\n${entry.seq}\n${entry.at}\n${entry.kind}\n${entry.body}`)
+  hashParts(entry.prevHash, entry.stream, entry.seq, entry.at, entry.kind, entry.body)
+
+/** The hash of an entry from its parts: `hashOf` without the object (the ingest path builds many). */
+const hashParts = (prevHash: string, stream: string, seq: number, at: number, kind: string, body: string): string =>
+  sha256Hex(`${prevHash}\n${stream}\n${seq}\n${at}\n${kind}\n${body}`)
 
 /**
  * Builds the next entries of a stream after `head`.
@@ -42,8 +46,7 @@ export const chain = (
   return drafts.map((d) => {
     seq++
     const { at, body, kind } = d
-    // `hashOf` of the entry, without the object it would take.
-    const hash = sha256Hex(`${prevHash}\n${stream}\n${seq}\n${at}\n${kind}\n${body}`)
+    const hash = hashParts(prevHash, stream, seq, at, kind, body)
     const entry = { stream, seq, at, kind, body, prevHash, hash }
     prevHash = hash
     return entry
