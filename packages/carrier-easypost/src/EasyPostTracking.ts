@@ -267,6 +267,60 @@ const describe = (c: EasyPostMapping.Canonical): string => (c._tag === "Status" 
 /** A status that moves the shipment along (forward or return track): what a weight may ride on. */
 const carriesWeight = (status: string): boolean => status !== "unknown" && status !== "cancelled"
 
+/** The tracker an event id names: its id, else carrier/tracking code, in id-safe characters. */
+const trackerKey = (tracker: Pick<Tracker, "id" | "carrier" | "tracking_code">): string =>
+  (clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`)
+    .replace(/[^A-Za-z0-9_./-]/g, "_")
+    .slice(0, 80)
+
+/** The accepted observation of `scans` that `first` puts before all the others (`undefined` when none is accepted). */
+const pick = (
+  scans: ReadonlyArray<CarrierPort.Observation>,
+  accept: (event: CarrierPort.Observation["event"]) => boolean,
+  first: (a: CarrierPort.Observation["event"], b: CarrierPort.Observation["event"]) => boolean
+): CarrierPort.Observation | undefined => {
+  let picked: CarrierPort.Observation | undefined
+  for (const o of scans) if (accept(o.event) && (picked === undefined || first(o.event, picked.event))) picked = o
+  return picked
+}
+
+/** Whether `a` comes after `b`: by time, then by id (the state machine's tie-break). */
+const later = (a: CarrierPort.Observation["event"], b: CarrierPort.Observation["event"]): boolean => {
+  const ta = Instant.toMillis(a.occurredAt), tb = Instant.toMillis(b.occurredAt)
+  return ta > tb || (ta === tb && a.id > b.id)
+}
+
+/**
+ * A copy of a scan (status, time, place: it moves nothing else) under its own id, carrying what
+ * the tracker says of the parcel as a whole (its weight, its signer); named `field` when it
+ * cannot be built.
+ */
+const copyOfScan = (
+  anchor: CarrierPort.Observation,
+  field: string,
+  id: Ids.EventId,
+  extra: { readonly weight: Weight.Grams } | { readonly pod: ShipmentEvent.ProofOfDelivery }
+): CarrierPort.Observation | undefined => {
+  const scan = anchor.event
+  if (scan._tag !== "StatusReported") return undefined
+  const built = CarrierAdapter.observation(field, () => ({
+    trackingNumber: anchor.trackingNumber,
+    carrier: anchor.carrier,
+    event: {
+      _tag: "StatusReported",
+      id,
+      source: scan.source,
+      occurredAt: scan.occurredAt,
+      receivedAt: scan.receivedAt,
+      raw: new ShipmentEvent.RawCode({ code: scan.raw.code, ...(scan.raw.detail !== undefined ? { detail: scan.raw.detail } : {}) }),
+      status: scan.status,
+      ...(scan.location !== undefined ? { location: scan.location } : {}),
+      ...extra
+    }
+  }))
+  return Either.isRight(built) ? built.right : undefined
+}
+
 /**
  * The event id of the tracker's weight as one tracker update reports it: the tracker, the
  * update's time (`updated_at`, else the time of the scan it rides on) and the measured grams,
@@ -279,11 +333,8 @@ export const weightEventId = (
   tracker: Pick<Tracker, "id" | "carrier" | "tracking_code">,
   reportedAt: Instant.Instant,
   grams: Weight.Grams
-): Ids.EventId => {
-  const trackerKey = clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`
-  const key = trackerKey.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)
-  return `${key}:weight:${Instant.formatIso(reportedAt)}:${String(grams).padStart(9, "0")}` as Ids.EventId
-}
+): Ids.EventId =>
+  `${trackerKey(tracker)}:weight:${Instant.formatIso(reportedAt)}:${String(grams).padStart(9, "0")}` as Ids.EventId
 
 /**
  * The tracker's `weight` as its own observation. EasyPost gives one weight per tracker, not per
@@ -303,38 +354,13 @@ const weightObservation = (
 ): CarrierPort.Observation | undefined => {
   const grams = toGrams(tracker.weight)
   if (grams === undefined) return undefined
-  let anchor: CarrierPort.Observation | undefined
-  for (const o of observations) {
-    const e = o.event
-    if (e._tag !== "StatusReported" || !carriesWeight(e.status)) continue
-    const a = anchor?.event
-    if (
-      a === undefined ||
-      Instant.toMillis(e.occurredAt) > Instant.toMillis(a.occurredAt) ||
-      (Instant.toMillis(e.occurredAt) === Instant.toMillis(a.occurredAt) && e.id > a.id)
-    ) anchor = o
-  }
-  if (anchor === undefined || anchor.event._tag !== "StatusReported") return undefined
-  const scan = anchor.event
+  // The newest scan that moves the parcel along.
+  const anchor = pick(observations, (e) => e._tag === "StatusReported" && carriesWeight(e.status), later)
+  if (anchor === undefined) return undefined
   const updated = clean(tracker.updated_at, 100)
   const parsed = updated === undefined ? undefined : TimePolicy.parse(updated, options.timePolicy)
-  const reportedAt = parsed !== undefined && Either.isRight(parsed) ? parsed.right : scan.occurredAt
-  const built = CarrierAdapter.observation("weight", () => ({
-    trackingNumber: anchor.trackingNumber,
-    carrier: anchor.carrier,
-    event: {
-      _tag: "StatusReported",
-      id: weightEventId(tracker, reportedAt, grams),
-      source: scan.source,
-      occurredAt: scan.occurredAt,
-      receivedAt: scan.receivedAt,
-      raw: new ShipmentEvent.RawCode({ code: scan.raw.code, ...(scan.raw.detail !== undefined ? { detail: scan.raw.detail } : {}) }),
-      status: scan.status,
-      ...(scan.location !== undefined ? { location: scan.location } : {}),
-      weight: grams
-    }
-  }))
-  return Either.isRight(built) ? built.right : undefined
+  const reportedAt = parsed !== undefined && Either.isRight(parsed) ? parsed.right : anchor.event.occurredAt
+  return copyOfScan(anchor, "weight", weightEventId(tracker, reportedAt, grams), { weight: grams })
 }
 
 /**
@@ -351,8 +377,7 @@ export const podEventId = (
   deliveredScan: Ids.EventId,
   signedBy: string
 ): Ids.EventId => {
-  const trackerKey = clean(tracker.id, 1000) ?? `${clean(tracker.carrier, 100) ?? ""}/${clean(tracker.tracking_code, 100) ?? ""}`
-  const key = trackerKey.replace(/[^A-Za-z0-9_./-]/g, "_").slice(0, 80)
+  const key = trackerKey(tracker)
   const digest = createHash("sha256").update(JSON.stringify([key, "pod", deliveredScan, signedBy]), "utf8").digest("hex")
   return `${key}:pod:${digest.slice(0, 32)}` as Ids.EventId
 }
@@ -375,35 +400,12 @@ const podObservation = (
 ): CarrierPort.Observation | undefined => {
   const signedBy = clean(tracker.signed_by, 200)
   if (signedBy === undefined) return undefined
-  let anchor: CarrierPort.Observation | undefined
-  for (const o of scans) {
-    const e = o.event
-    if (e._tag !== "StatusReported" || e.status !== "delivered") continue
-    const a = anchor?.event
-    if (
-      a === undefined ||
-      Instant.toMillis(e.occurredAt) < Instant.toMillis(a.occurredAt) ||
-      (Instant.toMillis(e.occurredAt) === Instant.toMillis(a.occurredAt) && e.id < a.id)
-    ) anchor = o
-  }
-  if (anchor === undefined || anchor.event._tag !== "StatusReported") return undefined
-  const scan = anchor.event
-  const built = CarrierAdapter.observation("signed_by", () => ({
-    trackingNumber: anchor.trackingNumber,
-    carrier: anchor.carrier,
-    event: {
-      _tag: "StatusReported",
-      id: podEventId(tracker, scan.id, signedBy),
-      source: scan.source,
-      occurredAt: scan.occurredAt,
-      receivedAt: scan.receivedAt,
-      raw: new ShipmentEvent.RawCode({ code: scan.raw.code, ...(scan.raw.detail !== undefined ? { detail: scan.raw.detail } : {}) }),
-      status: scan.status,
-      ...(scan.location !== undefined ? { location: scan.location } : {}),
-      pod: new ShipmentEvent.ProofOfDelivery({ signedBy })
-    }
-  }))
-  return Either.isRight(built) ? built.right : undefined
+  // The earliest delivered scan.
+  const anchor = pick(scans, (e) => e._tag === "StatusReported" && e.status === "delivered", (a, b) => later(b, a))
+  if (anchor === undefined) return undefined
+  return copyOfScan(anchor, "signed_by", podEventId(tracker, anchor.event.id, signedBy), {
+    pod: new ShipmentEvent.ProofOfDelivery({ signedBy })
+  })
 }
 
 /**
@@ -413,7 +415,7 @@ const podObservation = (
  * that event. After the scan, the delivery was validated without the signer the same webhook
  * names; first, the proof (a `delivered` copy of the scan, same time) reaches it with the POD.
  */
-const withWeight = (
+const withTrackerFacts = (
   tracker: TrackerHead,
   observations: ReadonlyArray<CarrierPort.Observation>,
   options: Options
@@ -437,10 +439,10 @@ export const fromTracker = (
   options: Options,
   path = "tracker"
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
-  if (tracker.tracking_details.length === 0) return Effect.map(ownStatus(tracker, options, path), (o) => withWeight(tracker, o, options))
+  if (tracker.tracking_details.length === 0) return Effect.map(ownStatus(tracker, options, path), (o) => withTrackerFacts(tracker, o, options))
   const perScan = Effect.forEach(tracker.tracking_details, (detail, i) =>
     fromDetail(tracker, detail, options, `${path}.tracking_details.${i}`))
-  return Effect.map(perScan, (nested) => withWeight(tracker, nested.flat(), options))
+  return Effect.map(perScan, (nested) => withTrackerFacts(tracker, nested.flat(), options))
 }
 
 /** A tracker without scans: one event for its own status at `updated_at`, none while `unknown`. */
@@ -507,7 +509,7 @@ const fromTrackerEach = (
         const at = `${path}.tracking_details.${i}`
         return Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at))
       })
-  ), (parsed) => ({ ...parsed, observations: withWeight(tracker, parsed.observations, options) }))
+  ), (parsed) => ({ ...parsed, observations: withTrackerFacts(tracker, parsed.observations, options) }))
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown, path: string, method: string) =>
