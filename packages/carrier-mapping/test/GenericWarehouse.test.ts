@@ -15,6 +15,27 @@ const withEnv = Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["WAYB
 const frankfurt = { facility: "FRA-1", city: "Frankfurt am Main", postalCode: "60549", country: "DE" }
 const common = { source: "wms:generic", receivedAt: "2024-07-31T12:20:05.000Z" }
 
+/**
+ * Parcel WH/OUT/00042's state folded from the sample batch (`before`), then from the batch and
+ * the corrections that void its dispatch (`after`), both bodies passed through `body` first.
+ */
+const foldWithCorrections = (config: typeof GenericWarehouse.config, body: (b: unknown) => unknown = (b) => b) =>
+  Effect.gen(function* () {
+    const batch = yield* MappingTestKit.ingest(config, body(fixture("warehouse-batch.json")), { secret: SECRET, receivedAt })
+    const corrections = yield* MappingTestKit.ingest(config, body(fixture("warehouse-corrections.json")), {
+      secret: SECRET,
+      receivedAt: "2024-07-31T14:00:30Z"
+    })
+    const shipmentId = Ids.ShipmentId.make("WH/OUT/00042")
+    const companyId = Ids.CompanyId.make("acme")
+    const events = (obs: typeof batch) =>
+      obs.filter((o) => o.trackingNumber === "WH/OUT/00042").map((o) => ShipmentEvent.fromDraft(o.event, shipmentId, companyId))
+    return {
+      before: ShipmentState.fold(shipmentId, companyId, events(batch)),
+      after: ShipmentState.fold(shipmentId, companyId, [...events(batch), ...events(corrections)])
+    }
+  })
+
 describe("GenericWarehouse", () => {
   it.effect("maps a realistic batch: pick, pack (kg), label, dispatch (string kg), hold with subcode, pack (lb), unmapped", () =>
     Effect.gen(function* () {
@@ -167,22 +188,9 @@ describe("GenericWarehouse", () => {
 
   it.effect("feeds core's state machine: the dispatch is withdrawn by the void, the weight is measured", () =>
     Effect.gen(function* () {
-      const batch = yield* MappingTestKit.ingest(GenericWarehouse.config, fixture("warehouse-batch.json"), {
-        secret: SECRET,
-        receivedAt
-      })
-      const corrections = yield* MappingTestKit.ingest(GenericWarehouse.config, fixture("warehouse-corrections.json"), {
-        secret: SECRET,
-        receivedAt: "2024-07-31T14:00:30Z"
-      })
-      const shipmentId = Ids.ShipmentId.make("WH/OUT/00042")
-      const companyId = Ids.CompanyId.make("acme")
-      const events = (obs: typeof batch) =>
-        obs.filter((o) => o.trackingNumber === "WH/OUT/00042").map((o) => ShipmentEvent.fromDraft(o.event, shipmentId, companyId))
-      const before = ShipmentState.fold(shipmentId, companyId, events(batch))
+      const { after, before } = yield* foldWithCorrections(GenericWarehouse.config)
       expect(before.view.progress).toBe("dispatched")
       expect(before.view.measuredWeight).toBe(2410)
-      const after = ShipmentState.fold(shipmentId, companyId, [...events(batch), ...events(corrections)])
       expect(after.view.progress).toBe("label_created")
     })
   )
@@ -197,17 +205,8 @@ describe("GenericWarehouse", () => {
         fields: { ...GenericWarehouse.json.fields, weight: { value: "$.parcel.weight", unit: "$.parcel.unit" } }
       }).pipe(withEnv)
       const withParcel = (body: unknown) => ({ ...(body as object), parcel: { weight: 2.5, unit: "kg" } })
-      const batch = yield* MappingTestKit.ingest(config.config, withParcel(fixture("warehouse-batch.json")), { secret: SECRET, receivedAt })
-      const corrections = yield* MappingTestKit.ingest(config.config, withParcel(fixture("warehouse-corrections.json")), {
-        secret: SECRET,
-        receivedAt: "2024-07-31T14:00:30Z"
-      })
-      const shipmentId = Ids.ShipmentId.make("WH/OUT/00042")
-      const companyId = Ids.CompanyId.make("acme")
-      const events = (obs: typeof batch) =>
-        obs.filter((o) => o.trackingNumber === "WH/OUT/00042").map((o) => ShipmentEvent.fromDraft(o.event, shipmentId, companyId))
-      expect(ShipmentState.fold(shipmentId, companyId, events(batch)).view.progress).toBe("dispatched")
-      const after = ShipmentState.fold(shipmentId, companyId, [...events(batch), ...events(corrections)])
+      const { after, before } = yield* foldWithCorrections(config.config, withParcel)
+      expect(before.view.progress).toBe("dispatched")
       expect(after.view.progress).toBe("label_created")
       expect(after.view.measuredWeight).toBe(2500)
     })
