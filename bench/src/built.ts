@@ -4,27 +4,8 @@
  * about a fifth of its speed). Imported first by each benchmark: it stops with a clear message when
  * a package's sources are newer than its build, so a figure is never taken on stale code.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
-
-const packages = fileURLToPath(new URL("../../packages/", import.meta.url))
-
-/** The newest modification time of any file under `dir` (0 when it does not exist). */
-const newest = (dir: string): number => {
-  let max = 0
-  let entries
-  try {
-    entries = readdirSync(dir, { withFileTypes: true })
-  } catch {
-    return 0
-  }
-  for (const entry of entries) {
-    const path = join(dir, entry.name)
-    max = Math.max(max, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs)
-  }
-  return max
-}
+import { readFileSync } from "node:fs"
+import { staleBuilds } from "../../scripts/build-freshness.mjs"
 
 /** The workspace packages the benchmarks import (`@waybill/core` → `packages/core`). */
 const used = Object.keys(
@@ -33,10 +14,7 @@ const used = Object.keys(
   .filter((name) => name.startsWith("@waybill/"))
   .map((name) => name.slice("@waybill/".length))
 
-const stale = used.filter((name) => {
-  const src = newest(join(packages, name, "src"))
-  return src > 0 && newest(join(packages, name, "dist")) < src
-})
+const stale = staleBuilds(used)
 if (stale.length > 0) {
   console.error(`bench: the build of ${stale.map((n) => `packages/${n}`).join(", ")} is older than its sources; run \`pnpm build\` first (the benchmarks measure the built packages)`)
   process.exit(1)

@@ -24,9 +24,9 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { staleBuilds } from "../../../scripts/build-freshness.mjs"
 import * as RedisStore from "../src/RedisStore.js"
 import * as RedisTransport from "../src/RedisTransport.js"
-import { builtIsFresh } from "./fixtures/built.js"
 import * as FarSide from "./fixtures/FarSide.js"
 import { deleteKeys, doneKeys, effectMismatches, freshPrefix, oracleMismatches, requireRedis, url } from "./helpers.js"
 
@@ -44,7 +44,7 @@ const root = fileURLToPath(new URL("../../../", import.meta.url))
  * as a host runs them: about a fifth less CPU than the sources through tsx, and no transpiling
  * at start. Otherwise (never built, or edited since) they run the sources.
  */
-const BUILT = builtIsFresh(["core", "store-redis"])
+const BUILT = staleBuilds(["core", "store-redis"]).length === 0
 const workerFile = fileURLToPath(new URL("./fixtures/worker.ts", import.meta.url))
 
 interface Running {
