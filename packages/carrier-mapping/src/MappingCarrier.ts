@@ -193,10 +193,10 @@ const compileTemplate = (template: string): ReadonlyArray<Token> => {
 const detached = (
   id: MappingConfig.FieldSpec | undefined,
   retracts: MappingConfig.FieldSpec | undefined,
-  specs: ReadonlyArray<MappingConfig.FieldSpec | undefined>
+  specs: ReadonlyArray<Spec | undefined>
 ): boolean =>
   id === undefined ||
-  (retracts === undefined && specs.some((spec) => spec !== undefined && compileSpec(spec).some((p) => p.scope._tag !== "Event")))
+  (retracts === undefined && specs.some((spec) => spec !== undefined && spec.some((p) => p.scope._tag !== "Event")))
 
 // Runs only on a validated config, so the paths parse; a failure here is a bug.
 const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<string>): Compiled => {
@@ -222,6 +222,12 @@ const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<
     if (spec !== undefined) location.push([k, compileSpec(spec)])
   }
   const ts = config.signature.timestamp
+  const weight =
+    f.weight === undefined
+      ? undefined
+      : { value: compileSpec(f.weight.value), unit: compileOptional(f.weight.unit), defaultUnit: f.weight.defaultUnit }
+  const signedBy = compileOptional(f.pod?.signedBy)
+  const evidenceUrl = compileOptional(f.pod?.evidenceUrl)
   return {
     source: config.source,
     carrier: config.carrier,
@@ -243,14 +249,11 @@ const compile = (config: MappingConfig.MappingConfig, secret: Redacted.Redacted<
       subcode: compileOptional(f.subcode),
       description: compileOptional(f.description),
       location,
-      weight:
-        f.weight === undefined
-          ? undefined
-          : { value: compileSpec(f.weight.value), unit: compileOptional(f.weight.unit), defaultUnit: f.weight.defaultUnit },
-      signedBy: compileOptional(f.pod?.signedBy),
-      evidenceUrl: compileOptional(f.pod?.evidenceUrl),
-      weightDetached: detached(f.id, f.retracts, [f.weight?.value, f.weight?.unit]),
-      podDetached: detached(f.id, f.retracts, [f.pod?.signedBy, f.pod?.evidenceUrl]),
+      weight,
+      signedBy,
+      evidenceUrl,
+      weightDetached: detached(f.id, f.retracts, [weight?.value, weight?.unit]),
+      podDetached: detached(f.id, f.retracts, [signedBy, evidenceUrl]),
       retracts: compileOptional(f.retracts),
       returnFlag: compileOptional(f.returnFlag)
     },
