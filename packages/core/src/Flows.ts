@@ -359,8 +359,8 @@ const weightOff = (shipment: Shipment.Shipment, measured: Weight.Grams, perMille
 
 /**
  * The holds the billing policy raises over a view whose trigger is reached: a missing POD, a
- * weight out of tolerance, a damage exception not cleared by the carrier (each unless approved),
- * a cancellation.
+ * weight out of tolerance, a damage exception not cleared by the carrier, a return to the sender
+ * before any delivery (each unless approved), a cancellation.
  */
 const policyHolds = (
   policy: BillingPolicy,
@@ -388,8 +388,9 @@ const policyHolds = (
   // Cancelled before its dispatch, yet the trigger was reached (the parcel moved although
   // cancelled: a `progress_after_cancel` anomaly): the order is not to be billed as is.
   if (view.cancelledAt !== undefined) holds.push("cancelled")
-  // On its way back to the sender without having reached the customer (refused, undeliverable).
-  if (sentBack(view) !== undefined) holds.push("return_to_sender")
+  // On its way back to the sender without having reached the customer (refused, undeliverable),
+  // unless an operator approved the return.
+  if (sentBack(view) !== undefined && !ShipmentRecord.approves(billing, "return", view)) holds.push("return_to_sender")
   return holds
 }
 

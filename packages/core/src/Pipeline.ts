@@ -178,7 +178,7 @@ export interface PipelineShape {
     messages: ReadonlyArray<InboundMessage>
   ) => Effect.Effect<{ readonly results: ReadonlyArray<IngestResult>; readonly rejected: ReadonlyArray<IngestError> }, IngestError>
   /**
-   * Approves a raised hold (damage, weight, POD) on a shipment's invoice; audited in the shipment's
+   * Approves a raised hold (damage, weight, POD, return to the sender) on a shipment's invoice; audited in the shipment's
    * stream. An approval of a hold that is not raised changes nothing.
    *
    * An approval covers what the record holds when it is applied, not what the operator saw:

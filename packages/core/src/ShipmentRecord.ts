@@ -32,8 +32,9 @@ import * as Weight from "./Weight.js"
  *   reached (the parcel moved although cancelled); held while the cancellation holds (@since 0.2.0);
  * - `return_to_sender`: the shipment is on its way back to the sender (`return_initiated` or
  *   `returned`) with no delivery to the customer before the return (refused, undeliverable); held
- *   while that holds, which no approval lifts. A return after a delivery (the customer sends the
- *   goods back) is not billing's concern and holds nothing (@since 0.3.0).
+ *   while that holds, unless an operator approves the return (`return`: the customer received the
+ *   goods after all, or pays anyway). A return after a delivery (the customer sends the goods
+ *   back) is not billing's concern and holds nothing (@since 0.3.0).
  *
  * @since 0.1.0
  */
@@ -49,11 +50,13 @@ export const HoldReason = Schema.Literal(
 export type HoldReason = typeof HoldReason.Type
 
 /**
- * Holds an operator can approve.
+ * Holds an operator can approve: `damage` (`open_damage`), `weight` (`weight_out_of_tolerance`),
+ * `pod` (`missing_pod`), `return` (`return_to_sender`, @since 0.4.0: a shipment has one return
+ * track, so the approval covers it whatever return scans arrive later).
  *
  * @since 0.1.0
  */
-export const Approval = Schema.Literal("damage", "weight", "pod")
+export const Approval = Schema.Literal("damage", "weight", "pod", "return")
 /** @since 0.1.0 */
 export type Approval = typeof Approval.Type
 
@@ -66,14 +69,15 @@ export type Approval = typeof Approval.Type
 export const approvedHold: Readonly<Record<Approval, HoldReason>> = {
   damage: "open_damage",
   weight: "weight_out_of_tolerance",
-  pod: "missing_pod"
+  pod: "missing_pod",
+  return: "return_to_sender"
 }
 
 /**
  * Whether a billing's approvals cover a shipment's view for one hold: `damage` every damage
  * exception not cleared by the carrier ({@link ShipmentState.unclearedDamage}: those it was given
  * for), `weight` the measured weight (one of those it accepted), `pod` the missing proof of
- * delivery.
+ * delivery, `return` the shipment's return to the sender.
  *
  * @since 0.2.0
  */
@@ -81,6 +85,7 @@ export const approves = (billing: Billing, approval: Approval, view: ShipmentSta
   if (!billing.approvals.includes(approval)) return false
   switch (approval) {
     case "pod":
+    case "return":
       return true
     case "weight":
       return (
@@ -107,6 +112,7 @@ export const approve = (billing: Billing, approval: Approval, view: ShipmentStat
   const approvals = billing.approvals.includes(approval) ? billing.approvals : [...billing.approvals, approval]
   switch (approval) {
     case "pod":
+    case "return":
       return new Billing({ ...billing, approvals }, true)
     case "weight": {
       // Each weight approved stays approved: a later approval of a re-weigh adds its weight, so

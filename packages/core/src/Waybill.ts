@@ -127,7 +127,7 @@ export interface Waybill {
     readonly rejected: ReadonlyArray<Pipeline.IngestError>
   }>
   /**
-   * Approves an invoice hold (damage, weight, POD).
+   * Approves an invoice hold (damage, weight, POD, return to the sender).
    *
    * Without `seenVersion` the approval covers whatever the record holds when it is applied: a
    * second damage or a new weight that arrived after the operator looked is approved unseen. Pass

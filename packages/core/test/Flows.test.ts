@@ -1684,4 +1684,28 @@ describe("damage and the return track in billing", () => {
       expect(yield* billingOf(held.pipeline)).toMatchObject({ status: "held", holds: ["missing_pod"] })
     })
   )
+
+  it.effect("sent back, then delivered after all: held until an operator approves the return, then released once", () =>
+    Effect.gen(function* () {
+      const { keys, pipeline } = yield* setup()
+      // Refused and sent back; the carrier re-attempted on the customer's call and delivered.
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 100), scan("ri", "return_initiated", 400), scan("v", "delivered", 900)])
+      expect(yield* billingOf(pipeline)).toMatchObject({ status: "held", holds: ["return_to_sender"] })
+      // Approving another hold changes nothing; the return approval releases.
+      expect(yield* pipeline.approve(shipmentId, "pod", "ops@example.com")).toMatchObject({ status: "held", holds: ["return_to_sender"] })
+      expect(keys()).not.toContain("erp.releaseInvoice")
+      const billing = yield* pipeline.approve(shipmentId, "return", "ops@example.com")
+      expect(billing).toMatchObject({ status: "released", holds: [], approvals: ["return"] })
+      expect(keys().filter((k) => k === "erp.releaseInvoice")).toHaveLength(1)
+      // a return the operator approved is settled: no compensation case for it afterwards
+      yield* ingestAll(pipeline, [scan("rt", "returned", 1200)])
+      expect(keys().filter((k) => k.startsWith("helpdesk.openOrEnrich"))).toEqual([])
+      // Approved before any return: not raised, so a later return still holds.
+      const ahead = yield* setup()
+      yield* ingestAll(ahead.pipeline, [scan("d", "dispatched", 100)])
+      expect(yield* ahead.pipeline.approve(shipmentId, "return", "ops@example.com")).toMatchObject({ status: "waiting", approvals: [] })
+      yield* ingestAll(ahead.pipeline, [scan("ri", "return_initiated", 400), scan("v", "delivered", 900)])
+      expect(yield* billingOf(ahead.pipeline)).toMatchObject({ status: "held", holds: ["return_to_sender"] })
+    })
+  )
 })

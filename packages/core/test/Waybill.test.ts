@@ -65,7 +65,7 @@ describe("Waybill facade", () => {
     await expect(waybill.approve(h.shipmentId, "Damage" as never, "ops@example.com")).rejects.toMatchObject({
       _tag: "IngestError",
       reason: "Invalid",
-      message: expect.stringMatching(/"damage", "weight", "pod", got "Damage"/)
+      message: expect.stringMatching(/"damage", "weight", "pod", "return", got "Damage"/)
     })
     await expect(waybill.approve(h.shipmentId, "damage", " ")).rejects.toMatchObject({ reason: "Invalid" })
     // A message that is not an InboundMessage is refused as Invalid, naming what is wrong, and nothing is enqueued.
