@@ -39,9 +39,11 @@ import * as Weight from "./Weight.js"
  */
 export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")({
   /**
-   * Which system releases invoices. `finance` takes effect only with `FlowConfig.targets.finance`
-   * (the facade sets it when given a finance port, and refuses `finance` without one); with the
-   * flag off, invoices are released in the ERP.
+   * Which system releases invoices: `finance` releases them through the `FinancePort`, whatever
+   * `FlowConfig.targets.finance` says (the facade refuses `finance` without a finance port). A
+   * host on `Dispatcher` without a `FinancePort` gets each release dead-lettered (`MissingPort`,
+   * `Invalid`: "no FinancePort is wired"); wire the port and replay them. Before 0.4.0 such a
+   * host had its invoices released in the ERP instead.
    */
   target: Schema.optionalWith(Schema.Literal("erp", "finance"), { default: () => "erp" }),
   /** The milestone that releases the invoice. */
@@ -92,7 +94,11 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
   }),
   /** Open and update service cases. */
   cases: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  /** Which far sides are wired; flows do not plan effects for the others. */
+  /**
+   * Which far sides are wired; flows plan no case actions without a helpdesk and no customer
+   * notices without a notifier. `finance` no longer decides anything (since 0.4.0): invoices are
+   * released where `billing.target` says, wired or not.
+   */
   targets: Schema.optionalWith(
     Schema.Struct({ helpdesk: Schema.Boolean, notifier: Schema.Boolean, finance: Schema.Boolean }),
     { default: () => ({ helpdesk: true, notifier: true, finance: false }) }
@@ -807,7 +813,10 @@ export const plan = (input: PlanInput): Plan => {
     if (ShipmentState.has(view, triggerKey(policy))) {
       const holds = policyHolds(policy, shipment, billing, view)
       if (holds.length === 0) {
-        const target = policy.target === "finance" && config.targets.finance ? "finance" : "erp"
+        // The billing target is the host's explicit choice, wired or not: without a finance port
+        // the release is dead-lettered (`MissingPort`, replayable once the port is wired), never
+        // made in the ERP instead (an invoice the finance system would issue again).
+        const target = policy.target
         const k = `${s}:${target}.releaseInvoice`
         const request = new ErpPort.ReleaseInvoice({ key: ErpPort.IdempotencyKey.make(k), shipment }, true)
         const validated = deliveredView && target === "erp"

@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import {
+  DeadLetters,
   Dispatcher,
   ErpPort,
   Flows,
@@ -16,6 +17,7 @@ import {
   Ids,
   MemoryStore,
   Metrics,
+  Notifier,
   Pipeline,
   Shipment,
   ShipmentEvent,
@@ -625,6 +627,36 @@ describe("flows", () => {
       )
     ).pipe(Effect.tap(() => expect([...seen].sort()).toEqual(["finance", "helpdesk", "notifier"])))
   })
+
+  it.effect("billing target finance with no finance port wired: never invoiced in the ERP; dead-lettered, released once by replay with the port", () =>
+    Effect.gen(function* () {
+      // An Effect host that chose finance billing and forgot `targets.finance` (or the port).
+      const flows = new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ target: "finance" }) })
+      const { keys, store } = yield* setup(flows)
+      const pipeline = yield* Pipeline.make({ flows }).pipe(Effect.provide(Layer.succeed(Store.Store, store)))
+      yield* ingestAll(pipeline, [scan("d", "dispatched", 100), scan("v", "delivered", 600)])
+      expect(keys()).toContain("finance.releaseInvoice")
+      expect(keys()).not.toContain("erp.releaseInvoice")
+      const fakes = FakePorts.make()
+      const { erp, helpdesk, notifier } = fakes
+      const withoutFinance = Layer.mergeAll(
+        Layer.succeed(Store.Store, store),
+        Layer.succeed(ErpPort.ErpPort, erp),
+        Layer.succeed(HelpdeskPort.HelpdeskPort, helpdesk),
+        Layer.succeed(Notifier.Notifier, notifier)
+      )
+      yield* Effect.scoped(Effect.flatMap(Dispatcher.make({ idleMillis: 1 }), (d) => d.drain())).pipe(Effect.provide(withoutFinance))
+      const letters = (yield* store.deadLetters({ limit: 100 })).filter((l) => l.target === "finance")
+      expect(letters.map((l) => l.id)).toEqual([`${shipmentId}:finance.releaseInvoice`])
+      expect(letters[0]!.error).toMatch(/no FinancePort is wired/)
+      expect(fakes.effects.filter((e) => e.operation === "releaseInvoice")).toEqual([])
+      // The host wires the port and replays: released once, in the finance system.
+      const wired = Layer.mergeAll(withoutFinance, fakes.layer, Layer.succeed(Pipeline.Pipeline, pipeline))
+      yield* DeadLetters.replay({ target: "finance" }, "ops@example.com").pipe(Effect.provide(wired))
+      yield* Effect.scoped(Effect.flatMap(Dispatcher.make({ idleMillis: 1 }), (d) => d.drain())).pipe(Effect.provide(wired))
+      expect(fakes.effects.filter((e) => e.operation === "releaseInvoice").map((e) => e.port)).toEqual(["finance"])
+    })
+  )
 
   it.effect("billing holds for a missing POD, releases when it arrives", () =>
     Effect.gen(function* () {
