@@ -15,11 +15,14 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Audit from "./Audit.js"
+import { describeDefect } from "./internal/defect.js"
 import * as Inbound from "./internal/inbound.js"
+import * as Metrics from "./Metrics.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
@@ -132,7 +135,9 @@ const decodeMessage = Schema.decodeUnknownEither(Schema.parseJson(Pipeline.Inbou
  * Replays the dead letters matching a filter, as operator `by` (not blank). A malformed filter
  * is refused as by {@link list}, before anything is replayed. An inbound message that fails
  * again stays a dead letter with the new error and its attempts counted on (a raw request that
- * now parses is kept as the observations of it that failed, the rest being ingested).
+ * now parses is kept as the observations of it that failed, the rest being ingested); one that
+ * still crashes the pipeline is kept with the crash (`Bug`) and its attempts counted on, and the
+ * replay goes on with the other letters.
  *
  * Recorded in the `ops` audit stream in two entries: `replay` (`by`, `filter`, the `ids` of the
  * letters selected) before any letter is touched, so no replay takes effect without a trace, even
@@ -200,10 +205,33 @@ export const replay = (
         // id of what failed: this letter's own, or (a raw request that now parses) the ids of
         // the observations that failed, which then stand for it (what else it carried is ingested).
         const kept: Array<string> = []
-        const { rejected } = yield* Effect.locally(pipeline.receive(message.right), Inbound.replaying, {
+        const received = yield* Effect.locally(pipeline.receive(message.right), Inbound.replaying, {
           attempts: letter.attempts,
           kept
-        })
+        }).pipe(
+          // A message that still crashes the pipeline (a bug not fixed yet) fails again like any
+          // other: kept with the crash and its attempts counted on, and the replay goes on with
+          // the other letters instead of dying on this one for every bulk replay.
+          Effect.catchAllDefect((defect) =>
+            Effect.gen(function* () {
+              const description = `replaying it crashed: ${describeDefect(defect)}`
+              yield* store.putDeadLetter({
+                ...letter,
+                failedAt: yield* Clock.currentTimeMillis,
+                attempts: letter.attempts + 1,
+                error: JSON.stringify({ _tag: "IngestError", reason: "Bug", module: MODULE, method: "replay", description })
+              })
+              yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "Bug"))
+              yield* Effect.logError("a replayed message crashed the pipeline; kept", { id: letter.id, defect: describeDefect(defect) })
+              return undefined
+            })
+          )
+        )
+        if (received === undefined) {
+          failedAgain++
+          continue
+        }
+        const { rejected } = received
         if (rejected.length === 0) {
           yield* store.removeDeadLetters([letter.id])
           reingested++

@@ -7,7 +7,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { Audit, DeadLetters, MemoryStore, Pipeline, PortError, Store } from "../src/index.js"
+import * as Metric from "effect/Metric"
+import { Audit, DeadLetters, Ids, MemoryStore, Metrics, Pipeline, PortError, ShipmentEvent, Store } from "../src/index.js"
 import * as Inbound from "../src/internal/inbound.js"
 import { Histories } from "../src/testing/index.js"
 import { companyId, shipmentId } from "./builders.js"
@@ -178,6 +179,61 @@ describe("DeadLetters.replay of inbound letters", () => {
         expect(yield* DeadLetters.list()).toEqual([])
         expect(yield* store.outboxSize()).toBe(outbox)
         expect((yield* pipeline.record(shipmentId))!.state.events.map((e) => e.id)).toEqual(events)
+      }).pipe(Effect.provide(layer))
+    }))
+})
+
+describe("DeadLetters.replay of a letter that still crashes the pipeline", () => {
+  it.effect("keeps it with the crash as a Bug and its attempts counted on, and replays the other letters", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryStore.make
+      const poison = "ev-poison"
+      // A bug below the pipeline, triggered by one event only (the worker kept it as a Bug).
+      const store: Store.StoreShape = {
+        ...memory,
+        seen: (keys) => (keys.some((k) => k.includes(poison)) ? Effect.die(new RangeError("Invalid array length")) : memory.seen(keys))
+      }
+      const layer = Layer.provideMerge(Pipeline.layer({}), Layer.succeed(Store.Store, store))
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        const h = Histories.generate(3, { duplicates: false, conflicts: false }, 0)
+        yield* pipeline.register(Histories.intake(h, 0))
+        const keep = (id: string, attempts: number) =>
+          Effect.gen(function* () {
+            const event = ShipmentEvent.StatusReported.make({ ...(h.events[0] as ShipmentEvent.StatusReported), id: Ids.EventId.make(id) })
+            const payload = encodeMessage({ _tag: "Event", event })
+            const letterId = Inbound.letterId(payload)
+            yield* memory.putDeadLetter({
+              id: letterId,
+              kind: "inbound",
+              target: "waybill.ingest",
+              failedAt: 0,
+              attempts,
+              error: JSON.stringify({ _tag: "IngestError", reason: "Bug", module: "w", method: "poll", description: "crashed" }),
+              payload
+            })
+            return letterId
+          })
+        // Letters are replayed in id order: each case puts the healthy one before and after the poison.
+        for (const healthy of ["ev-healthy-1", "ev-healthy-2", "ev-healthy-3", "ev-healthy-4"]) {
+          const bad = yield* keep(poison, 3)
+          yield* keep(healthy, 1)
+          const counted = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "Bug")
+          const before = (yield* Metric.value(counted)).count
+          const report = yield* DeadLetters.replay({ kind: "inbound" }, "ops@example.com")
+          expect(report).toEqual({ requeued: 0, reingested: 1, failedAgain: 1 })
+          const letters = yield* DeadLetters.list({ kind: "inbound" })
+          expect(letters.map((l) => l.id)).toEqual([bad])
+          expect(letters[0]!.attempts).toBe(4)
+          expect(JSON.parse(letters[0]!.error)).toMatchObject({ _tag: "IngestError", reason: "Bug" })
+          expect(letters[0]!.error).toMatch(/RangeError: Invalid array length/)
+          expect((yield* Metric.value(counted)).count - before).toBe(1)
+          // The replay is on record with what it did.
+          const entries = yield* memory.readAudit("ops", 1, 1000)
+          expect(JSON.parse(entries[entries.length - 1]!.body)).toMatchObject({ reingested: 1, failedAgain: 1 })
+          expect(JSON.parse(entries[entries.length - 1]!.body).stopped).toBeUndefined()
+          yield* memory.removeDeadLetters([bad])
+        }
       }).pipe(Effect.provide(layer))
     }))
 })
