@@ -156,6 +156,7 @@ export interface Waybill {
    * (`StorageError`, `Timeout`, naming what is still pending),
    * and at once, with its error, when a background loop stopped (a permanent storage error; it is
    * also logged as an error), or when `stop()` is called meanwhile (`StorageError`, `Unavailable`).
+   * A `timeoutMillis` that is not a non-negative number is refused at once (`StorageError`, `Invalid`).
    */
   readonly drain: (options?: { readonly timeoutMillis?: number }) => Promise<void>
   /**
@@ -373,7 +374,20 @@ export const create = async (options: Options): Promise<Waybill> => {
     drain: (drainOptions) =>
       run(
         Effect.gen(function* () {
-          const deadline = Date.now() + (drainOptions?.timeoutMillis ?? 60_000)
+          const timeoutMillis: unknown = drainOptions?.timeoutMillis ?? 60_000
+          // NaN (or text: `Date.now() + "50"`) would make a deadline never passed: a drain that
+          // waits for ever on work that never ends (actions waiting on a dead letter).
+          if (typeof timeoutMillis !== "number" || Number.isNaN(timeoutMillis) || timeoutMillis < 0) {
+            return yield* new PortError.StorageError({
+              reason: "Invalid",
+              module: "@waybill/core/Waybill",
+              method: "drain",
+              description: `timeoutMillis must be a non-negative number of milliseconds, got ${
+                typeof timeoutMillis === "number" ? String(timeoutMillis) : typeof timeoutMillis
+              }`
+            })
+          }
+          const deadline = Date.now() + timeoutMillis
           const topic = options.worker?.topic ?? Worker.TOPIC
           const group = options.worker?.group ?? Worker.GROUP
           const started = background

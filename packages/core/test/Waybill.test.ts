@@ -197,6 +197,25 @@ describe("Waybill facade", () => {
     expect((error as PortError.StorageError).message).toMatch(/1 messages and 0 actions pending/)
     await waybill.stop()
   })
+  it("drain() with a timeout that is not a number is refused at once with a typed Invalid, not left waiting for ever", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const memory = await Effect.runPromise(MemoryTransport.make)
+    // The workers never get the message: only the timeout can end the drain.
+    const transport = { ...memory, receive: () => Effect.succeed([]) }
+    const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+    await waybill.start()
+    await Effect.runPromise(memory.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+    // From a JavaScript host, or a config value read as text.
+    for (const timeoutMillis of [Number.NaN, "50", -1]) {
+      const outcome = await Promise.race([
+        waybill.drain({ timeoutMillis } as never).then(() => "resolved", (e: unknown) => e),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting"), 1_000))
+      ])
+      expect(outcome, String(timeoutMillis)).toMatchObject({ _tag: "StorageError", reason: "Invalid", method: "drain" })
+      expect((outcome as PortError.StorageError).message).toMatch(/timeoutMillis/)
+    }
+    await waybill.stop()
+  })
   it("refuses a finance billing target without a finance port, instead of invoicing in the ERP", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
     const flows = new Flows.FlowConfig({ billing: new Flows.BillingPolicy({ target: "finance" }) })
