@@ -114,7 +114,9 @@ export interface Waybill {
   /**
    * Enqueues a carrier webhook as received (raw bytes); verified and parsed by a worker. The
    * headers may be passed as Node gives them (`IncomingMessage.headers`): a repeated header's
-   * values are joined with `, `, an absent one is left out.
+   * values are joined with `, `, an absent one is left out. A source that is not text, a body
+   * that is not bytes (a `Uint8Array` or `Buffer`: not text a body parser made of it) or headers
+   * that are not an object are refused before anything is stored (`IngestError`, `Invalid`).
    */
   readonly webhook: (
     source: string,
@@ -199,6 +201,39 @@ const headersOf = (headers: Readonly<Record<string, unknown>>): Record<string, s
     out[name.toLowerCase()] = Array.isArray(value) ? value.map(String).join(", ") : String(value)
   }
   return out
+}
+
+/** What is wrong with a host's webhook before it is stored, or `undefined`. Never quotes a value. */
+const webhookProblem = (source: unknown, headers: unknown, body: unknown): string | undefined => {
+  if (typeof source !== "string") return `source must be the carrier's name (text), got ${kindOf(source)}`
+  if (headers !== undefined && headers !== null && (typeof headers !== "object" || Array.isArray(headers))) {
+    return `headers must be an object of header names and values, got ${kindOf(headers)}`
+  }
+  // Text would be stored as other bytes than the signed ones (a body parser ran first).
+  if (!(body instanceof Uint8Array)) return `body must be the raw bytes received (a Uint8Array or Buffer), got ${kindOf(body)}`
+  return undefined
+}
+
+const kindOf = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : `a ${typeof value}`
+
+/**
+ * A host's webhook as the raw request stored, or `Invalid`: a source that is not text, a body
+ * that is not bytes (text a body parser made of it, none at all) or headers that are not an
+ * object would otherwise crash the enqueue with an untyped error (or store junk headers).
+ */
+const request = (source: unknown, headers: unknown, body: unknown): Effect.Effect<Pipeline.InboundMessage, Pipeline.IngestError> => {
+  const problem = webhookProblem(source, headers, body)
+  if (problem !== undefined) {
+    return Effect.fail(new Pipeline.IngestError({ reason: "Invalid", module: "@waybill/core/Waybill", method: "webhook", description: problem }))
+  }
+  return Effect.succeed({
+    _tag: "Request",
+    source: source as string,
+    headers: headersOf((headers ?? {}) as Readonly<Record<string, unknown>>),
+    body: body as Uint8Array,
+    receivedAt: Instant.fromMillis(Date.now())
+  })
 }
 
 /** A host's order intake: the value itself, its JSON form decoded, or `Invalid`. */
@@ -308,21 +343,8 @@ export const create = async (options: Options): Promise<Waybill> => {
       ),
     webhook: (source, headers, body) =>
       run(
-        Effect.asVoid(
-          Worker.publish(
-            [
-              {
-                _tag: "Request",
-                source,
-                headers: headersOf(headers),
-                body,
-                receivedAt: Instant.fromMillis(Date.now())
-              }
-            ],
-            options.worker?.topic,
-            { maxBodyBytes: options.maxWebhookBytes }
-          )
-        ),
+        Effect.flatMap(request(source, headers, body), (message) =>
+          Effect.asVoid(Worker.publish([message], options.worker?.topic, { maxBodyBytes: options.maxWebhookBytes }))),
         "webhook"
       ),
     ingestNow: (message) =>

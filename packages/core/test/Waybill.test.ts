@@ -240,6 +240,31 @@ describe("Waybill facade", () => {
     expect(JSON.parse(stored!.body).headers).toEqual({ "content-type": "application/json", "x-forwarded-for": "10.0.0.1, 10.0.0.2" })
     await waybill.stop()
   })
+  it("webhook refuses a source that is not text, a body that is not bytes and headers that are not an object, as a typed Invalid", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const transport = await Effect.runPromise(MemoryTransport.make)
+    const waybill = await Waybill.create({ erp: far.erp, transport })
+    // What a JavaScript host may hand over: the body as text (a body parser ran first), no body,
+    // a source from a route parameter that is missing.
+    const calls: ReadonlyArray<readonly [unknown, unknown, unknown, RegExp]> = [
+      [undefined, {}, new Uint8Array(2), /source/],
+      [42, {}, new Uint8Array(2), /source/],
+      ["easypost", {}, '{"secret":"personal"}', /body/],
+      ["easypost", {}, undefined, /body/],
+      ["easypost", "x-signature: abc", new Uint8Array(2), /headers/]
+    ]
+    for (const [source, headers, body, names] of calls) {
+      const error = await waybill.webhook(source as never, headers as never, body as never).then(() => undefined, (e: unknown) => e)
+      expect(error, String(source)).toBeInstanceOf(Pipeline.IngestError)
+      expect(error).toMatchObject({ _tag: "IngestError", reason: "Invalid", method: "webhook" })
+      expect((error as Pipeline.IngestError).message).toMatch(names)
+      // The body's content is not quoted in the error.
+      expect((error as Pipeline.IngestError).message).not.toMatch(/personal/)
+    }
+    // Nothing was stored.
+    expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(0)
+    await waybill.stop()
+  })
   it("stop() twice is harmless; start() and the other methods after stop() reject with a typed error", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
     const waybill = await Waybill.create({ erp: far.erp, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
