@@ -1370,7 +1370,11 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const receive: PipelineShape["receive"] = (message) => receiveMany([message])
 
     /** Why an approval is refused before anything is read, if it is. */
-    const invalidApproval = (approval: unknown, by: unknown, options: ApproveOptions | undefined): string | undefined => {
+    const invalidApproval = (shipmentId: unknown, approval: unknown, by: unknown, options: ApproveOptions | undefined): string | undefined => {
+      // Not text (a missing form field, a number): the error naming it could not even be made.
+      if (typeof shipmentId !== "string" || shipmentId === "") {
+        return `an approval needs the shipment id (text), got ${shipmentId === "" ? "an empty one" : shipmentId === null ? "null" : typeof shipmentId}`
+      }
       if (!isApproval(approval)) {
         return `approval must be one of ${ShipmentRecord.Approval.literals.map((l) => JSON.stringify(l)).join(", ")}, got ${JSON.stringify(approval)}`
       }
@@ -1385,10 +1389,18 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const approve: PipelineShape["approve"] = (shipmentId, approval, by, options) => {
       // From an untyped host (the Promise facade, a command line), a misspelt approval would be
       // audited as a no-op while the caller believes the invoice released.
-      const invalid = invalidApproval(approval, by, options)
+      const invalid = invalidApproval(shipmentId, approval, by, options)
       const seenVersion = options?.seenVersion
       return invalid !== undefined
-        ? Effect.fail(new IngestError({ reason: "Invalid", module: MODULE, method: "approve", description: invalid, shipmentId }))
+        ? Effect.fail(
+          new IngestError({
+            reason: "Invalid",
+            module: MODULE,
+            method: "approve",
+            description: invalid,
+            ...(typeof shipmentId === "string" ? { shipmentId } : {})
+          })
+        )
         : commitShipments([shipmentId], "approve", (_, record, info, now, version): Decision<ShipmentRecord.Billing | IngestError> => {
         // The operator decided on another version of the record: what arrived since (a second
         // damage, a new weight) would be approved unseen. Refused, nothing written: look again.

@@ -265,6 +265,18 @@ describe("Waybill facade", () => {
     expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(0)
     await waybill.stop()
   })
+  it("approve refuses a shipment id that is not text as a typed Invalid, not with a crash", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const waybill = await Waybill.create({ erp: far.erp })
+    // A host reading the id from a request body or a form field that is missing or a number.
+    for (const id of [undefined, null, 42, { id: "SHP-1" }]) {
+      const error = await waybill.approve(id as never, "damage", "ops@example.com").then(() => undefined, (e: unknown) => e)
+      expect(error, JSON.stringify(id)).toBeInstanceOf(Pipeline.IngestError)
+      expect(error).toMatchObject({ _tag: "IngestError", reason: "Invalid", method: "approve" })
+      expect((error as Pipeline.IngestError).message).toMatch(/shipment id/)
+    }
+    await waybill.stop()
+  })
   it("stop() twice is harmless; start() and the other methods after stop() reject with a typed error", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
     const waybill = await Waybill.create({ erp: far.erp, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
