@@ -41,6 +41,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as CarrierPort from "./CarrierPort.js"
 import type * as Instant from "./Instant.js"
+import { nestedDeeperThan } from "./internal/jsonDepth.js"
 import * as PortError from "./PortError.js"
 import type * as TimePolicy from "./TimePolicy.js"
 
@@ -483,23 +484,6 @@ export const verifiedFor = <Owner extends string>(owner: Owner): VerifiedKind<Ow
  * @since 0.2.0
  */
 export const maxJsonDepth = 64
-
-/** Whether JSON text nests arrays and objects deeper than `max` (strings skipped). */
-const nestedDeeperThan = (text: string, max: number): boolean => {
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92) i++ // backslash: skip the escaped character
-      else if (c === 34) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 91 || c === 123) {
-      if (++depth > max) return true
-    } else if (c === 93 || c === 125) depth--
-  }
-  return false
-}
 
 /**
  * Parses a verified request's body as UTF-8 JSON and hands it to `decode`. A body that is not

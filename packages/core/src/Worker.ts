@@ -21,13 +21,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
-import type * as ParseResult from "effect/ParseResult"
+import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as EventCodec from "./EventCodec.js"
 import { describeDefect } from "./internal/defect.js"
 import * as Inbound from "./internal/inbound.js"
+import { nestedDeeperThan } from "./internal/jsonDepth.js"
 import * as Metrics from "./Metrics.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
@@ -123,6 +124,9 @@ const decodeParsed = Schema.decodeUnknownEither(Pipeline.InboundMessage)
  * result, with events and observations decoded by `EventCodec` (about 3× faster); anything
  * else, and every failure, goes through Schema, so errors are Schema's own, with the values of
  * personal fields withheld (`Validation.redact`): the message is kept as a dead letter's reason.
+ * A body nested more than `WebhookSignature.maxJsonDepth` levels deep is refused unparsed (`the
+ * message is nested more than 64 levels deep`): describing a value nested that deep would
+ * overflow the stack.
  *
  * @example
  * ```ts
@@ -140,6 +144,20 @@ export const decodeMessage = (body: string): Either.Either<Pipeline.InboundMessa
   Either.mapLeft(decodeBody(body), Validation.redact)
 
 const decodeBody = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> => {
+  // Not what `publish` writes (another producer, corrupt data): refused before it is parsed, as
+  // a schema error quoting a value nested that deep overflows the stack when its message is read,
+  // and the crash would stop the worker instead of dead-lettering the message.
+  if (nestedDeeperThan(body, WebhookSignature.maxJsonDepth)) {
+    return Either.left(
+      ParseResult.parseError(
+        new ParseResult.Type(
+          Pipeline.InboundMessage.ast,
+          `<withheld, ${body.length} characters>`,
+          `the message is nested more than ${WebhookSignature.maxJsonDepth} levels deep`
+        )
+      )
+    )
+  }
   let parsed: unknown
   try {
     parsed = JSON.parse(body)

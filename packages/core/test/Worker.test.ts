@@ -278,6 +278,36 @@ describe("Worker", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a message nested too deep to describe is dead-lettered as Invalid; the worker goes on", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.effect(Store.Store, MemoryStore.make), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        // Put on the topic by another producer (or corrupt): not what `publish` writes.
+        const deep = "[".repeat(5000) + "]".repeat(5000)
+        const bodies = [`{"_tag":"Request","source":"x","headers":${deep}}`, `{"_tag":"Event","event":{"raw":${deep}}}`]
+        yield* transport.publish(Worker.TOPIC, bodies.map((body) => ({ key: "k", body })))
+        // Its failure is readable, and says why without quoting the value.
+        for (const body of bodies) {
+          const decoded = Worker.decodeMessage(body)
+          expect(decoded._tag).toBe("Left")
+          if (decoded._tag === "Left") expect(decoded.left.message).toMatch(/nested more than \d+ levels deep/)
+        }
+        yield* Worker.publish([{ _tag: "Event" as const, event: scan("e1", "in_transit", 1) }])
+        const worker = yield* Worker.make({ waitMillis: 10, batch: 64 })
+        const fiber = yield* Effect.fork(worker.run)
+        yield* TestClock.adjust("1 second")
+        expect(fiber.unsafePoll()).toBeNull()
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.filter((l) => JSON.parse(l.error).reason === "Invalid").length).toBe(2)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a message given up after failing for a retryable reason is dead-lettered with that failure, not as Unavailable", () =>
     Effect.gen(function* () {
       const poison = "ev-stuck"
