@@ -179,8 +179,21 @@ const invalid = (error: ParseResult.ParseError, schema: string, method: string) 
     reason: "Invalid",
     module: "@waybill/core/Waybill",
     method,
-    description: Validation.ValidationError.fromParseError(error, { schema, module: "@waybill/core/Waybill", method }).message
+    description: describeInvalid(error, schema, method)
   })
+
+/**
+ * The readable failure; a value nested so deep that describing it overflows the stack (JSON a
+ * host parsed from a request and handed over) is named without it.
+ */
+const describeInvalid = (error: ParseResult.ParseError, schema: string, method: string): string => {
+  try {
+    return Validation.ValidationError.fromParseError(error, { schema, module: "@waybill/core/Waybill", method }).message
+  } catch {
+    // The input is refused either way; only its description could not be made.
+    return `invalid ${schema}: a value is nested too deep to be described`
+  }
+}
 
 /** A host's message as the runtime's value: the message itself, its JSON form decoded, or `Invalid`. */
 const inbound = (message: unknown, method: string): Effect.Effect<Pipeline.InboundMessage, Pipeline.IngestError> => {

@@ -277,6 +277,29 @@ describe("Waybill facade", () => {
     }
     await waybill.stop()
   })
+  it("ingest and ingestNow refuse a message nested too deep to describe as a typed Invalid, rejecting, not throwing", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const transport = await Effect.runPromise(MemoryTransport.make)
+    const waybill = await Waybill.create({ erp: far.erp, transport })
+    // JSON a host parsed from a request and handed over as it is.
+    let deep: unknown = []
+    for (let i = 0; i < 5000; i++) deep = [deep]
+    const message = { _tag: "Request", source: "easypost", headers: deep, body: "", receivedAt: "2024-01-01T00:00:00Z" }
+    for (const call of [() => waybill.ingest(message), () => waybill.ingestNow(message)]) {
+      let thrown: unknown
+      let rejected: unknown
+      try {
+        rejected = await call().then(() => undefined, (e: unknown) => e)
+      } catch (e) {
+        thrown = e
+      }
+      expect(thrown).toBeUndefined()
+      expect(rejected).toBeInstanceOf(Pipeline.IngestError)
+      expect(rejected).toMatchObject({ _tag: "IngestError", reason: "Invalid" })
+    }
+    expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(0)
+    await waybill.stop()
+  })
   it("stop() twice is harmless; start() and the other methods after stop() reject with a typed error", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
     const waybill = await Waybill.create({ erp: far.erp, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
