@@ -284,9 +284,9 @@ export const make = (
     /**
      * Keeps a message the worker itself gives up on as an inbound dead letter (its id is the
      * body's hash, so keeping it again is harmless), counted in `waybill_dead_letters_total`
-     * (target `ingest`) like the pipeline's.
+     * (target `ingest`) like the pipeline's; the sweep counts what it moves itself (`count` false).
      */
-    const keep = (delivery: Transport.Delivery, reason: PortError.Reason, description: string) =>
+    const keep = (delivery: Transport.Delivery, reason: PortError.Reason, description: string, count = true) =>
       Effect.gen(function* () {
         yield* store.putDeadLetter({
           id: Inbound.letterId(delivery.body),
@@ -297,8 +297,9 @@ export const make = (
           error: JSON.stringify({ _tag: "IngestError", reason, module: MODULE, method: "poll", description }),
           payload: delivery.body
         })
-        yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", reason))
+        if (count) yield* Metric.increment(counted(reason))
       })
+    const counted = (reason: PortError.Reason) => Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", reason)
 
     // What the transport gave up on (delivered `maxDeliveries` times without an ack: the store
     // was down that long, or handling it crashed the process) goes to the store's dead letters,
@@ -325,18 +326,30 @@ export const make = (
       swept = now
       const dead = yield* transport.deadLetters(topic, group, SWEEP_PAGE)
       if (dead.length === 0) return
+      // Counted once moved, by the sweep whose drop removed them: the workers of a process (and
+      // the processes) start together and sweep at the same pace, so two sweeps often take the
+      // same letters; each keeps them (the same letter), only one removes them.
+      const byReason = new Map<PortError.Reason, Array<string>>()
       for (const delivery of dead) {
         // The failure this worker last saw of it, if any: its own reason, not a guess.
         const last = failures.get(delivery.id)
+        const reason = last?.reason ?? "Unavailable"
         yield* last === undefined
           ? keep(
             delivery,
-            "Unavailable",
-            `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`
+            reason,
+            `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`,
+            false
           )
-          : keep(delivery, last.reason, `delivered ${delivery.deliveries} times without being acknowledged; the last failure: ${last.description}`)
+          : keep(delivery, reason, `delivered ${delivery.deliveries} times without being acknowledged; the last failure: ${last.description}`, false)
+        const ids = byReason.get(reason)
+        if (ids === undefined) byReason.set(reason, [delivery.id])
+        else ids.push(delivery.id)
       }
-      yield* transport.dropDeadLetters(topic, group, dead.map((d) => d.id))
+      for (const [reason, ids] of byReason) {
+        const removed = yield* transport.dropDeadLetters(topic, group, ids)
+        if (removed > 0) yield* Metric.incrementBy(counted(reason), removed)
+      }
       forget(dead.map((d) => d.id))
       // A full page moved: the next poll takes the next one.
       if (dead.length >= SWEEP_PAGE) swept = Number.NEGATIVE_INFINITY

@@ -602,6 +602,41 @@ describe("Worker", () => {
         yield* Fiber.interrupt(hung)
       }).pipe(Effect.provide(layer))
     }))
+  it.effect("workers sweeping the transport's dead letters at once count each letter once", () =>
+    Effect.gen(function* () {
+      const memoryTransport = yield* MemoryTransport.make
+      // A transport across the network (Redis): every call waits for its answer, so the sweeps of
+      // two workers started together (the facade's, or two processes') interleave.
+      const remote: Transport.TransportShape = {
+        ...memoryTransport,
+        deadLetters: (...args) => Effect.zipRight(Effect.sleep("1 millis"), memoryTransport.deadLetters(...args)),
+        dropDeadLetters: (...args) => Effect.zipRight(Effect.sleep("1 millis"), memoryTransport.dropDeadLetters(...args))
+      }
+      const memory = yield* MemoryStore.make
+      const layer = Layer.provideMerge(
+        Pipeline.layer({}),
+        Layer.merge(Layer.succeed(Store.Store, memory), Layer.succeed(Transport.Transport, remote))
+      )
+      yield* Effect.gen(function* () {
+        // Three messages a crashed process held until the transport gave up on them.
+        yield* memoryTransport.publish(Worker.TOPIC, [0, 1, 2].map((i) => ({ key: `k${i}`, body: `{"n":${i}}` })))
+        const o = { max: 10, visibilityMillis: 1000, waitMillis: 0, maxDeliveries: 1 }
+        expect((yield* memoryTransport.receive(Worker.TOPIC, Worker.GROUP, "crashed", o)).length).toBe(3)
+        yield* TestClock.adjust("1 second")
+        expect(yield* memoryTransport.receive(Worker.TOPIC, Worker.GROUP, "other", o)).toEqual([])
+        const counted = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "Unavailable")
+        const before = (yield* Metric.value(counted)).count
+        const options = { visibilityMillis: 1000, waitMillis: 0, maxDeliveries: 1 }
+        const workers = [yield* Worker.make(options), yield* Worker.make(options)]
+        const polls = yield* Effect.fork(Effect.all(workers.map((w) => w.poll), { concurrency: "unbounded" }))
+        for (let i = 0; i < 10; i++) yield* TestClock.adjust("1 millis")
+        yield* Fiber.join(polls)
+        expect(yield* memoryTransport.deadLetters(Worker.TOPIC, Worker.GROUP, 10)).toEqual([])
+        expect((yield* memory.deadLetters({ limit: 10 })).length).toBe(3)
+        // Three letters moved, three counted: not once per worker that swept them.
+        expect((yield* Metric.value(counted)).count - before).toBe(3)
+      }).pipe(Effect.provide(layer))
+    }))
   it.effect("moves every dead letter the transport holds to the store, not a hundred per visibility timeout", () =>
     Effect.gen(function* () {
       const transport = yield* MemoryTransport.make
