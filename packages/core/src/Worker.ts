@@ -190,6 +190,16 @@ const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
 const letterOf = (message: Pipeline.InboundMessage): string => Inbound.letterId(encode(Inbound.storable(message)))
 
 /**
+ * A delivered body as a dead letter keeps it: a raw request without the credential headers that
+ * a producer older than `publish`'s filtering (0.1) stored with it, under the id the pipeline
+ * gives the same message's letter; a body that does not decode, as it is.
+ */
+const storedBody = (body: string): string => {
+  const message = decodeBody(body)
+  return Either.isRight(message) && message.right._tag === "Request" ? encode(Inbound.storable(message.right)) : body
+}
+
+/**
  * Publishes inbound messages to the ingest topic, keyed by shipment (or tracking number).
  * A raw request is stored without its credential headers
  * ({@link WebhookSignature.credentialHeaders}, in any case): a host may forward every header
@@ -283,19 +293,20 @@ export const make = (
 
     /**
      * Keeps a message the worker itself gives up on as an inbound dead letter (its id is the
-     * body's hash, so keeping it again is harmless), counted in `waybill_dead_letters_total`
+     * stored body's hash, so keeping it again is harmless; a raw request without credentials), counted in `waybill_dead_letters_total`
      * (target `ingest`) like the pipeline's; the sweep counts what it moves itself (`count` false).
      */
     const keep = (delivery: Transport.Delivery, reason: PortError.Reason, description: string, count = true) =>
       Effect.gen(function* () {
+        const payload = storedBody(delivery.body)
         yield* store.putDeadLetter({
-          id: Inbound.letterId(delivery.body),
+          id: Inbound.letterId(payload),
           kind: "inbound",
           target: topic,
           failedAt: yield* Clock.currentTimeMillis,
           attempts: delivery.deliveries,
           error: JSON.stringify({ _tag: "IngestError", reason, module: MODULE, method: "poll", description }),
-          payload: delivery.body
+          payload
         })
         if (count) yield* Metric.increment(counted(reason))
       })

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { CarrierPort, DeadLetters, Instant, MemoryStore, MemoryTransport, Pipeline, PortError, Store, Transport, Worker } from "../src/index.js"
 
@@ -86,6 +87,36 @@ describe("Worker.publish (raw requests)", () => {
         expect(letters[0]!.payload).toMatch(/x-hmac-signature/)
         expect(letters[0]!.payload).not.toMatch(/s3cr3t|aG9zdDpzM2NyM3Qt/)
       }).pipe(Effect.provide(Layer.provideMerge(Pipeline.layer({ carriers: [refusing] }), Layer.succeed(Store.Store, store))))
+    }))
+
+  it.effect("a request on the transport with its credential headers (stored by 0.1) that the worker gives up on is kept without them", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const store = yield* MemoryStore.make
+      // The carrier's lookup is down for good: the worker gives the request up after its deliveries.
+      const down: CarrierPort.CarrierPortShape = {
+        ...refusing,
+        verify: () => Effect.fail(new PortError.CarrierError({ reason: "Unavailable", module: "test", method: "verify", description: "key lookup down" }))
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({ carriers: [down] }),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        // Published before `publish` dropped credential headers: as it was received.
+        const body = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))(request(forwarded))
+        expect(body).toMatch(/s3cr3t/)
+        yield* transport.publish(Worker.TOPIC, [{ key: "acme:1", body }])
+        const worker = yield* Worker.make({ waitMillis: 10, visibilityMillis: 1000, maxDeliveries: 2 })
+        const fiber = yield* Effect.fork(worker.run)
+        for (let i = 0; i < 40; i++) yield* TestClock.adjust("100 millis")
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.map((l) => JSON.parse(l.error).reason)).toEqual(["Unavailable"])
+        expect(letters[0]!.payload).toMatch(/x-hmac-signature/)
+        expect(letters[0]!.payload).not.toMatch(/s3cr3t|aG9zdDpzM2NyM3Qt/)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
     }))
 
   it.effect("refuses a request body too large for any adapter before storing it, as a typed Invalid", () =>
