@@ -1243,7 +1243,13 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
     const receiveMany: PipelineShape["receiveMany"] = (messages) =>
       Effect.gen(function* () {
         const rejected: Array<IngestError> = []
-        const failed: Array<{ readonly origin: InboundMessage; readonly error: IngestError; readonly shipmentId?: string }> = []
+        const failed: Array<{
+          readonly origin: InboundMessage
+          readonly error: IngestError
+          readonly shipmentId?: string
+          /** The raw request it was read from, if any (its letters, written, settle the request). */
+          readonly request?: InboundMessage | undefined
+        }> = []
         type Item =
           | { readonly _tag: "Event"; readonly event: ShipmentEvent.ShipmentEvent; readonly origin: InboundMessage }
           | {
@@ -1252,6 +1258,8 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               readonly source: string
               /** Absent for an observation read from a request: made when it is dead-lettered (see `originOf`). */
               readonly origin: InboundMessage | undefined
+              /** The raw request it was read from, if any. */
+              readonly request?: InboundMessage | undefined
             }
         /** The message an item is dead-lettered as: its own, or the observation read from a request. */
         const originOf = (item: Item): InboundMessage =>
@@ -1304,12 +1312,14 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
               }
               const { observations, unreadable } = parsed.right
               for (const observation of observations) {
-                items.push({ _tag: "Observation", observation, source: message.source, origin: undefined })
+                items.push({ _tag: "Observation", observation, source: message.source, origin: undefined, request: message })
               }
               // What could be read goes in; the request is kept for the rest, and its replay
               // (after the adapter or its config is fixed) ingests them, the others being
               // recognized as duplicates.
-              if (unreadable.length > 0) failed.push({ origin: message, error: unreadableEvents(message.source, unreadable, observations.length) })
+              if (unreadable.length > 0) {
+                failed.push({ origin: message, error: unreadableEvents(message.source, unreadable, observations.length), request: message })
+              }
               break
             }
           }
@@ -1340,13 +1350,19 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
                 method: "receive",
                 description: `no shipment has tracking number ${observation.trackingNumber} (source ${source})`,
                 eventId: observation.event.id
-              })
+              }),
+              request: item.request
             })
             continue
           }
           const info = found.get(shipmentId)
           if (info === undefined) {
-            failed.push({ origin: originOf(item), error: corrupt.get(shipmentId) ?? notRegistered(shipmentId, "receive"), shipmentId })
+            failed.push({
+              origin: originOf(item),
+              error: corrupt.get(shipmentId) ?? notRegistered(shipmentId, "receive"),
+              shipmentId,
+              request: item.request
+            })
             continue
           }
           const event = ShipmentEvent.fromDraft(observation.event, info.shipment.id, info.shipment.companyId)
@@ -1358,11 +1374,30 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
           // Looked up only when something was rejected (an event given twice: its last item).
           const origins = new Map<ShipmentEvent.ShipmentEvent, Item>()
           pending.forEach((event, i) => origins.set(event, pendingItems[i]!))
-          for (const { error, event } of ingested.rejected) failed.push({ origin: originOf(origins.get(event)!), error, shipmentId: event.shipmentId })
+          for (const { error, event } of ingested.rejected) {
+            const item = origins.get(event)!
+            failed.push({
+              origin: originOf(item),
+              error,
+              shipmentId: event.shipmentId,
+              request: item._tag === "Observation" ? item.request : undefined
+            })
+          }
         }
-        for (const { error, origin, shipmentId } of failed) {
+        // How many letters of each raw request are still to be written: once all are, the
+        // request is settled (`Inbound.replaying`'s `settled`), though they are kept under ids of
+        // their own, so a worker ingesting its failed batch again one message at a time does not
+        // write (and count) them a second time.
+        const remaining = new Map<InboundMessage, number>()
+        for (const { request } of failed) if (request !== undefined) remaining.set(request, (remaining.get(request) ?? 0) + 1)
+        const replay = remaining.size > 0 ? yield* FiberRef.get(Inbound.replaying) : undefined
+        for (const { error, origin, request, shipmentId } of failed) {
           yield* deadLetter(origin, error, shipmentId)
           rejected.push(error)
+          if (request === undefined) continue
+          const left = remaining.get(request)! - 1
+          remaining.set(request, left)
+          if (left === 0) replay?.settled?.push(Inbound.letterId(JSON.stringify(encodeMessage(Inbound.storable(request)))))
         }
         return { results: ingested.results, rejected }
       })

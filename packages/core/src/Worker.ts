@@ -415,8 +415,9 @@ export const make = (
      * {@link ISOLATED_FAILURES} failures in a row is taken for an outage: the rest of the batch
      * is left for its next delivery rather than each message failing on a store that is down.
      * A message whose dead letter the failed batch already kept (`kept`: the batch failed while
-     * writing its dead letters, after everything else was committed) is settled as it is: ingested
-     * again it would be dead-lettered, and counted in `waybill_dead_letters_total`, a second time.
+     * writing its dead letters, after everything else was committed), or a raw request all of whose
+     * observations' letters it kept, is settled as it is: ingested again it would be
+     * dead-lettered, and counted in `waybill_dead_letters_total`, a second time.
      * Returns the ids of the settled messages, the retryable failure each message that was not
      * settled met (a message left untried, the failure that stopped the batch), and the last one.
      */
@@ -502,13 +503,14 @@ export const make = (
       // with no earlier attempts: the letters are written as outside a replay), so those it kept
       // before the batch failed are not written, and counted, again one message at a time.
       const kept: Array<string> = []
+      const requests: Array<string> = []
       const { failed, failure, settled } = messages.length === 1
         ? yield* Effect.map(settle(decoded[0]!, pipeline.receiveMany(messages)), (failure) => ({
           failure,
           failed: new Map(failure === undefined ? [] : [[decoded[0]!.id, failure]]),
           settled: failure === undefined ? [decoded[0]!.id] : []
         }))
-        : yield* Effect.locally(pipeline.receiveMany(messages), Inbound.replaying, { attempts: 0, kept }).pipe(
+        : yield* Effect.locally(pipeline.receiveMany(messages), Inbound.replaying, { attempts: 0, kept, settled: requests }).pipe(
           Effect.as(true),
           Effect.catchAll((e) =>
             Effect.as(
@@ -528,7 +530,7 @@ export const make = (
           Effect.flatMap((ingested) =>
             ingested
               ? Effect.succeed({ failure: undefined, failed: new Map<string, Pipeline.IngestError>(), settled: decoded.map((d) => d.id) })
-              : isolate(messages, decoded, new Set(kept))
+              : isolate(messages, decoded, new Set([...kept, ...requests]))
           )
         )
       // A message that failed on its last delivery is not delivered again: it is kept with its

@@ -12,6 +12,7 @@ import * as TestClock from "effect/TestClock"
 import { CarrierPort, DeadLetters, Ids, Instant, MemoryStore, MemoryTransport, Metrics, Pipeline, PortError, ShipmentEvent, Store, Transport, Worker } from "../src/index.js"
 import { Histories } from "../src/simulation/index.js"
 import { scan } from "./builders.js"
+import * as signed from "./signedCarrier.js"
 
 const unavailable = (method: string) =>
   new PortError.StorageError({ reason: "Unavailable", module: "test", method, description: "failover" })
@@ -489,6 +490,38 @@ describe("Worker", () => {
         expect(letters.map((l) => JSON.parse(l.error).reason)).toEqual(["NotFound", "NotFound", "NotFound"])
         // Three letters, three counted: e1's letter, kept before the batch failed, is not written
         // (and counted) a second time.
+        expect((yield* Metric.value(counted)).count - before).toBe(3)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a webhook whose observations its failed batch already dead-lettered is counted once, not again when the batch is ingested one message at a time", () =>
+    Effect.gen(function* () {
+      const transport = yield* MemoryTransport.make
+      const memory = yield* MemoryStore.make
+      let puts = 0
+      // The store drops out while the batch's third dead letter is written (two are kept).
+      const store: Store.StoreShape = {
+        ...memory,
+        putDeadLetter: (letter) => (++puts === 3 ? Effect.fail(unavailable("putDeadLetter")) : memory.putDeadLetter(letter))
+      }
+      const layer = Layer.provideMerge(
+        Pipeline.layer({ carriers: [signed.carrier] }),
+        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+      )
+      yield* Effect.gen(function* () {
+        // A webhook with two observations of tracking numbers nobody registered (each kept as a
+        // letter of its own, NotFound), and an event of a shipment nobody registered.
+        const webhook = signed.request([signed.observation("TRK-NOPE-1", "o1", "in_transit", 1), signed.observation("TRK-NOPE-2", "o2", "in_transit", 2)])
+        yield* Worker.publish([webhook, { _tag: "Event" as const, event: scan("e3", "in_transit", 3) }])
+        const counted = Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "NotFound")
+        const before = (yield* Metric.value(counted)).count
+        const worker = yield* Worker.make({ waitMillis: 10, batch: 64 })
+        expect(yield* worker.poll).toBe(2)
+        expect(yield* transport.pending(Worker.TOPIC, Worker.GROUP)).toBe(0)
+        const letters = yield* DeadLetters.list({ kind: "inbound" })
+        expect(letters.map((l) => JSON.parse(l.error).reason)).toEqual(["NotFound", "NotFound", "NotFound"])
+        // Three letters, three counted: the webhook's two, kept before the batch failed, are not
+        // written (and counted) a second time.
         expect((yield* Metric.value(counted)).count - before).toBe(3)
       }).pipe(Effect.provide(layer))
     }))

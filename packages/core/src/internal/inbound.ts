@@ -18,7 +18,14 @@ export const letterId = (payload: string): string =>
 
 /**
  * Set by `DeadLetters.replay` while it re-ingests an inbound letter: the pipeline counts the
- * letter's attempts on in what it keeps again, and names the letters it wrote (`kept`).
+ * letter's attempts on in what it keeps again, and names the letters it wrote (`kept`). The
+ * worker sets it for a batch, with `settled`: the pipeline names there (by the id its own letter
+ * would have) each raw request all of whose letters it wrote, under the ids of its observations.
  */
-export const replaying: FiberRef.FiberRef<{ readonly attempts: number; readonly kept: Array<string> } | undefined> =
-  FiberRef.unsafeMake<{ readonly attempts: number; readonly kept: Array<string> } | undefined>(undefined)
+export interface Replaying {
+  readonly attempts: number
+  readonly kept: Array<string>
+  readonly settled?: Array<string>
+}
+
+export const replaying: FiberRef.FiberRef<Replaying | undefined> = FiberRef.unsafeMake<Replaying | undefined>(undefined)
