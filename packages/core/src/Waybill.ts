@@ -257,11 +257,42 @@ const intakeOf = (intake: unknown): Effect.Effect<ErpPort.OrderIntake, Pipeline.
 }
 
 /**
- * Creates a waybill instance.
+ * What is wrong with the numeric options of the ingest side, or `undefined`: from a host's config
+ * (text read from the environment, a typo), a batch of 0 takes no message and NaN bounds nothing,
+ * silently; a visibility of 0 hands every message to every worker at once.
+ */
+const optionsProblem = (options: Options): string | undefined => {
+  const checks: ReadonlyArray<readonly [string, unknown, (n: number) => boolean, string]> = [
+    ["workers", options.workers, (n) => Number.isInteger(n) && n >= 0, "a whole number, 0 or more"],
+    ["worker.batch", options.worker?.batch, (n) => Number.isInteger(n) && n >= 1, "a whole number, 1 or more"],
+    ["worker.concurrency", options.worker?.concurrency, (n) => Number.isInteger(n) && n >= 1, "a whole number, 1 or more"],
+    ["worker.visibilityMillis", options.worker?.visibilityMillis, (n) => Number.isFinite(n) && n >= 1, "a number of milliseconds, 1 or more"],
+    ["worker.maxLeaseMillis", options.worker?.maxLeaseMillis, (n) => !Number.isNaN(n) && n >= 1, "a number of milliseconds, 1 or more"],
+    ["worker.maxDeliveries", options.worker?.maxDeliveries, (n) => Number.isInteger(n) && n >= 1, "a whole number, 1 or more"],
+    ["worker.waitMillis", options.worker?.waitMillis, (n) => Number.isFinite(n) && n >= 0, "a number of milliseconds, 0 or more"],
+    ["maxWebhookBytes", options.maxWebhookBytes, (n) => !Number.isNaN(n) && n >= 0, "a number of bytes, 0 or more"]
+  ]
+  for (const [name, value, valid, what] of checks) {
+    if (value === undefined) continue
+    if (typeof value !== "number" || !valid(value)) {
+      return `${name} must be ${what}, got ${typeof value === "number" ? String(value) : typeof value}`
+    }
+  }
+  return undefined
+}
+
+/**
+ * Creates a waybill instance. Numeric options of the ingest side (`workers`, `worker.batch`,
+ * `worker.visibilityMillis`, …, `maxWebhookBytes`) out of range or not numbers are refused
+ * (`IngestError`, `Invalid`, naming the option).
  *
  * @since 0.1.0
  */
 export const create = async (options: Options): Promise<Waybill> => {
+  const problem = optionsProblem(options)
+  if (problem !== undefined) {
+    throw new Pipeline.IngestError({ reason: "Invalid", module: "@waybill/core/Waybill", method: "create", description: problem })
+  }
   // Effects are planned only for the far sides wired: without a finance port, a finance billing
   // target would quietly release invoices in the ERP instead.
   if (options.flows?.billing.target === "finance" && options.finance === undefined) {

@@ -300,6 +300,38 @@ describe("Waybill facade", () => {
     expect(await Effect.runPromise(transport.pending(Worker.TOPIC, Worker.GROUP))).toBe(0)
     await waybill.stop()
   })
+  it("create refuses worker options that would never ingest, or bound nothing, as a typed Invalid naming the option", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    // From a host's config (environment variables read as text, a typo): a batch of 0 takes no
+    // message, NaN bounds nothing, a visibility of 0 hands every message to every worker at once.
+    const cases: ReadonlyArray<readonly [Partial<Waybill.Options>, string]> = [
+      [{ worker: { batch: 0 } }, "worker.batch"],
+      [{ worker: { batch: "64" as never } }, "worker.batch"],
+      [{ worker: { concurrency: Number.NaN } }, "worker.concurrency"],
+      [{ worker: { visibilityMillis: 0 } }, "worker.visibilityMillis"],
+      [{ worker: { maxDeliveries: 0 } }, "worker.maxDeliveries"],
+      [{ worker: { waitMillis: -1 } }, "worker.waitMillis"],
+      [{ worker: { maxLeaseMillis: Number.NaN } }, "worker.maxLeaseMillis"],
+      [{ workers: Number.NaN }, "workers"],
+      [{ workers: -1 }, "workers"],
+      [{ maxWebhookBytes: Number.NaN }, "maxWebhookBytes"]
+    ]
+    for (const [options, name] of cases) {
+      const error = await Waybill.create({ erp: far.erp, ...options }).then(
+        async (w) => {
+          await w.stop()
+          return undefined
+        },
+        (e: unknown) => e
+      )
+      expect(error, name).toBeInstanceOf(Pipeline.IngestError)
+      expect(error).toMatchObject({ _tag: "IngestError", reason: "Invalid", method: "create" })
+      expect((error as Pipeline.IngestError).message).toContain(name)
+    }
+    // Zero workers is a choice (a process that only enqueues), and so is waiting 0 ms.
+    const enqueueOnly = await Waybill.create({ erp: far.erp, workers: 0, worker: { waitMillis: 0 } })
+    await enqueueOnly.stop()
+  })
   it("stop() twice is harmless; start() and the other methods after stop() reject with a typed error", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
     const waybill = await Waybill.create({ erp: far.erp, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
