@@ -47,6 +47,7 @@ import * as ShipmentState from "./ShipmentState.js"
 import * as Store from "./Store.js"
 import * as Transport from "./Transport.js"
 import * as Validation from "./Validation.js"
+import * as WebhookSignature from "./WebhookSignature.js"
 import * as Worker from "./Worker.js"
 
 /**
@@ -123,7 +124,11 @@ export interface Waybill {
     headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>,
     body: Uint8Array
   ) => Promise<void>
-  /** Ingests a message (an `InboundMessage` or its encoded JSON form) now, in the caller's turn, and returns what happened. */
+  /**
+   * Ingests a message (an `InboundMessage` or its encoded JSON form) now, in the caller's turn, and
+   * returns what happened. A raw request whose body is larger than `maxWebhookBytes` is refused
+   * before anything is stored, as by `webhook` (`StorageError`, `Invalid`).
+   */
   readonly ingestNow: (message: Pipeline.InboundMessage | unknown) => Promise<{
     readonly results: ReadonlyArray<Pipeline.IngestResult>
     readonly rejected: ReadonlyArray<Pipeline.IngestError>
@@ -392,7 +397,29 @@ export const create = async (options: Options): Promise<Waybill> => {
         "webhook"
       ),
     ingestNow: (message) =>
-      run(Effect.flatMap(inbound(message, "ingestNow"), (m) => Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m))), "ingestNow"),
+      run(
+        Effect.flatMap(inbound(message, "ingestNow"), (m): Effect.Effect<
+          { readonly results: ReadonlyArray<Pipeline.IngestResult>; readonly rejected: ReadonlyArray<Pipeline.IngestError> },
+          Pipeline.IngestError | PortError.StorageError,
+          Pipeline.Pipeline
+        > => {
+          // As `webhook` and `ingest` (`Worker.publish`): a body no adapter would read is not
+          // handed over, to be kept whole in the dead letters when it is refused.
+          const problem = m._tag === "Request" && WebhookSignature.tooLarge(m.body, options.maxWebhookBytes ?? 16 * 1024 * 1024)
+          if (m._tag === "Request" && problem) {
+            return Effect.fail(
+              new PortError.StorageError({
+                reason: "Invalid",
+                module: "@waybill/core/Waybill",
+                method: "ingestNow",
+                description: `the ${m.source} request ${problem}: not stored`
+              })
+            )
+          }
+          return Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m))
+        }),
+        "ingestNow"
+      ),
     approve: (shipmentId, approval, by, approveOptions) =>
       run(
         Effect.flatMap(Pipeline.Pipeline, (p) => Effect.asVoid(p.approve(shipmentId as never, approval, by, approveOptions))),

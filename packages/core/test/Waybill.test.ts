@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ErpPort, Flows, MemoryStore, MemoryTransport, Pipeline, PortError, Waybill, Worker } from "../src/index.js"
+import { ErpPort, Flows, Instant, MemoryStore, MemoryTransport, Pipeline, PortError, Waybill, Worker } from "../src/index.js"
 import { FakePorts, Histories } from "../src/testing/index.js"
 import { companyId, exception, scan, shipmentId } from "./builders.js"
 
@@ -331,6 +331,17 @@ describe("Waybill facade", () => {
     // Zero workers is a choice (a process that only enqueues), and so is waiting 0 ms.
     const enqueueOnly = await Waybill.create({ erp: far.erp, workers: 0, worker: { waitMillis: 0 } })
     await enqueueOnly.stop()
+  })
+  it("ingestNow refuses a raw request above maxWebhookBytes before anything is stored, as webhook and ingest do", async () => {
+    const far = FakePorts.make({ rate: 0, kinds: [] })
+    const waybill = await Waybill.create({ erp: far.erp, maxWebhookBytes: 1024 })
+    // An unsigned sender's body no adapter would read: not kept in the dead letters either.
+    const request = { _tag: "Request" as const, source: "acme", headers: {}, body: new Uint8Array(4096), receivedAt: Instant.fromMillis(0) }
+    for (const call of [() => waybill.webhook("acme", {}, request.body), () => waybill.ingest(request), () => waybill.ingestNow(request)]) {
+      await expect(call()).rejects.toMatchObject({ _tag: "StorageError", reason: "Invalid", message: expect.stringMatching(/4096 bytes, more than the 1024 allowed/) })
+    }
+    expect(await waybill.deadLetters()).toEqual([])
+    await waybill.stop()
   })
   it("stop() twice is harmless; start() and the other methods after stop() reject with a typed error", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [] })
