@@ -144,25 +144,11 @@ export const decodeMessage = (body: string): Either.Either<Pipeline.InboundMessa
   Either.mapLeft(decodeBody(body), Validation.redact)
 
 const decodeBody = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> => {
-  // Not what `publish` writes (another producer, corrupt data): refused before it is parsed, as
-  // a schema error quoting a value nested that deep overflows the stack when its message is read,
-  // and the crash would stop the worker instead of dead-lettering the message.
-  if (nestedDeeperThan(body, WebhookSignature.maxJsonDepth)) {
-    return Either.left(
-      ParseResult.parseError(
-        new ParseResult.Type(
-          Pipeline.InboundMessage.ast,
-          `<withheld, ${body.length} characters>`,
-          `the message is nested more than ${WebhookSignature.maxJsonDepth} levels deep`
-        )
-      )
-    )
-  }
   let parsed: unknown
   try {
     parsed = JSON.parse(body)
   } catch {
-    return decodeJson(body)
+    return refused(body)
   }
   if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
     const message = parsed as { readonly _tag?: unknown; readonly event?: unknown; readonly source?: unknown; readonly observation?: unknown }
@@ -178,8 +164,29 @@ const decodeBody = (body: string): Either.Either<Pipeline.InboundMessage, ParseR
   }
   const decoded = decodeParsed(parsed)
   // A failure is reported as `parseJson` reports it (its error names the JSON step too).
-  return Either.isRight(decoded) ? decoded : decodeJson(body)
+  return Either.isRight(decoded) ? decoded : refused(body)
 }
+
+/**
+ * Why a body is refused, as `parseJson` reports it. A body nested deeper than
+ * `WebhookSignature.maxJsonDepth` (not what `publish` writes: another producer, corrupt data) is
+ * named without its value: a schema error quoting a value nested that deep overflows the stack
+ * when its message is read, and the crash would stop the worker instead of dead-lettering the
+ * message. (Checked here, on the failure path only: the schemas nest no deeper than that, so a
+ * body that decodes is never that deep, and the scan costs nothing on the way in.)
+ */
+const refused = (body: string): Either.Either<Pipeline.InboundMessage, ParseResult.ParseError> =>
+  nestedDeeperThan(body, WebhookSignature.maxJsonDepth)
+    ? Either.left(
+      ParseResult.parseError(
+        new ParseResult.Type(
+          Pipeline.InboundMessage.ast,
+          `<withheld, ${body.length} characters>`,
+          `the message is nested more than ${WebhookSignature.maxJsonDepth} levels deep`
+        )
+      )
+    )
+    : decodeJson(body)
 const encode = Schema.encodeSync(Schema.parseJson(Pipeline.InboundMessage))
 
 /**
