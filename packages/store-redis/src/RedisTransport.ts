@@ -54,8 +54,9 @@ export interface Options {
   /** Every key starts with `{<prefix>:t:<topic>}`. No braces. Default `waybill`. */
   readonly prefix?: string
   /**
-   * Streams per topic; messages are spread by key. Fixed for the life of a topic (publishers and
-   * consumers must agree). Default 16; 1 gives one stream and no consumer affinity.
+   * Streams per topic; messages are spread by key. Fixed for the life of a topic: the first
+   * transport to use a topic records its count, and one configured with another count is refused
+   * (`Invalid`) on that topic. Default 16; 1 gives one stream and no consumer affinity.
    */
   readonly partitions?: number
   /** A consumer silent for longer than this loses its partitions. Default: the receive's visibility timeout. */
@@ -129,6 +130,15 @@ return renewed
 `
 
 /**
+ * Records a topic's partition count unless one is recorded, and answers the recorded one.
+ *
+ * KEYS: 1 the topic's partition count. ARGV: 1 this transport's partition count.
+ */
+const partitionsLua = `redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+`
+
+/**
  * Creates the transport.
  *
  * @since 0.1.0
@@ -170,7 +180,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
       receive: { lua: Lua.receive, keys: 2 },
       trim: { lua: Lua.trim, keys: 1 },
       streamGroups: { lua: Lua.streamGroups, keys: 1 },
-      extend: { lua: extendLua, keys: 1 }
+      extend: { lua: extendLua, keys: 1 },
+      partitions: { lua: partitionsLua, keys: 1 }
     })
     const tag = (topic: string) => `{${prefix}:t:${topic}}:`
     const base = (topic: string) => `${tag(topic)}s:`
@@ -185,11 +196,34 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
     const groups = new Set<string>()
     const cursors = new Map<string, Array<string>>()
     const published = new Map<string, number>()
+    const checked = new Set<string>()
+
+    /**
+     * A topic's partition count is fixed: the first transport to use the topic records its own,
+     * and one configured with another count is refused (`Invalid`). Otherwise a consumer with
+     * fewer partitions than the publishers never read (nor counted as pending, nor trimmed) the
+     * streams past its own count, and their messages were silently never delivered.
+     */
+    const checkTopic = (topic: string, method: string) =>
+      checked.has(topic)
+        ? Effect.void
+        : Effect.flatMap(run(method, () => script.partitions([`${tag(topic)}partitions`], [P])), (stored) =>
+          String(stored) === String(P)
+            ? Effect.sync(() => void checked.add(topic))
+            : Effect.fail(
+              new PortError.StorageError({
+                reason: "Invalid",
+                module: MODULE,
+                method,
+                description: `topic ${topic} was created with ${String(stored)} partitions; this transport is configured with ${P}`
+              })
+            ))
 
     const ensureGroup = (topic: string, group: string) => {
       const id = `${topic}\u0000${group}`
       if (groups.has(id)) return Effect.void
-      return run("createGroup", () => script.createGroups([`${tag(topic)}n`], [base(topic), P, group])).pipe(
+      return checkTopic(topic, "createGroup").pipe(
+        Effect.zipRight(run("createGroup", () => script.createGroups([`${tag(topic)}n`], [base(topic), P, group]))),
         Effect.tap(() => Effect.sync(() => groups.add(id)))
       )
     }
@@ -209,7 +243,10 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
       )
 
     const trim = (topic: string) =>
-      Effect.map(run("trim", () => script.trim([`${tag(topic)}n`], [base(topic), P, `${tag(topic)}m:`])), (n) => Number(n))
+      Effect.zipRight(
+        checkTopic(topic, "trim"),
+        Effect.map(run("trim", () => script.trim([`${tag(topic)}n`], [base(topic), P, `${tag(topic)}m:`])), (n) => Number(n))
+      )
 
     type Row = [string, string, string, number]
     const order = (a: Row, b: Row) => Number(a[0].slice(0, a[0].indexOf("-"))) - Number(b[0].slice(0, b[0].indexOf("-")))
@@ -285,6 +322,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisTransportShape, 
       publish: (topic, messages) =>
         Effect.gen(function* () {
           if (messages.length === 0) return []
+          yield* checkTopic(topic, "publish")
           const ids: Array<string> = []
           for (let i = 0; i < messages.length; i += 1000) {
             const args: Array<string | number> = [base(topic)]

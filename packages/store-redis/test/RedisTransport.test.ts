@@ -4,7 +4,7 @@
  * when the stream's lag is unknown, and layers.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Transport } from "@waybill/core"
+import { type PortError, Transport } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as RedisTransport from "../src/RedisTransport.js"
@@ -191,6 +191,33 @@ describe("RedisTransport", () => {
       expect(yield* t.pending("work", "g")).toBe(0)
       yield* t.trim("work")
       expect(yield* consumers()).toEqual(["w4"])
+    }).pipe(Effect.scoped))
+
+  it.live("refuses a topic created with another partition count, instead of never reading its other streams", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const wide = yield* RedisTransport.make({ url, prefix, partitions: 16 })
+      yield* cleanupOnClose(wide.client, prefix)
+      const narrow = yield* RedisTransport.make({ url, prefix, partitions: 4 })
+      // An ingress with the default 16 streams publishes; a worker set to 4 would read only
+      // streams 0..3: the messages on 4..15 were never delivered, and not counted as pending.
+      yield* wide.publish("events", messages(0, 60))
+      const attempts: ReadonlyArray<Effect.Effect<unknown, PortError.StorageError>> = [
+        narrow.receive("events", "g", "c", receive()),
+        narrow.pending("events", "g"),
+        narrow.publish("events", messages(60, 1)),
+        narrow.trim("events")
+      ]
+      for (const attempt of attempts) {
+        const error = yield* Effect.flip(attempt)
+        expect([error._tag, error.reason]).toEqual(["StorageError", "Invalid"])
+        expect(error.description).toMatch(/16 partitions.*configured with 4/)
+      }
+      // The topic's own count reads everything.
+      expect((yield* wide.receive("events", "g", "c", receive())).length).toBe(60)
+      // Another topic is free to have its own count.
+      yield* narrow.publish("other", messages(0, 5))
+      expect((yield* narrow.receive("other", "g", "c", receive())).length).toBe(5)
     }).pipe(Effect.scoped))
 
   it.scoped("refuses a member timeout, trim interval or poll pause it cannot use", () =>
