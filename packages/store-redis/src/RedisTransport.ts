@@ -4,7 +4,9 @@
  * - A topic is `partitions` streams (default 16); a message goes to the stream of its key
  *   (`fnv1a(key) % partitions`), so one shipment's messages stay in order in one stream. `publish`
  *   is one script per batch: `XADD` with ids `<n>-<partition>`, `n` from one counter per topic,
- *   so ids order messages across partitions in publish order.
+ *   so ids order messages across partitions in publish order; the counter never falls behind the
+ *   server's clock in microseconds, so a failover that lost the last publishes does not hand
+ *   their ids out again (a late ack of a lost message would acknowledge another).
  * - `receive` runs one script: a heartbeat in the group's member set; `XAUTOCLAIM` of entries
  *   idle past the visibility timeout on every partition (each claim counts a delivery; an entry
  *   delivered `maxDeliveries` times moves to the group's dead-letter stream and is

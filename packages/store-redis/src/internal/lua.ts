@@ -368,14 +368,24 @@ return 1
 
 /**
  * Publishes messages to a topic's partition streams. Ids are `<n>-<partition>`, `n` from one
- * counter per topic, so ids order messages across partitions in publish order.
+ * counter per topic, so ids order messages across partitions in publish order. The counter never
+ * falls behind the server's clock in microseconds: a failover that lost the last publishes lost
+ * the counter's increments with them, and the promoted replica would hand the same ids out again
+ * to other messages, so a late ack of a lost message (its consumer still held it) acknowledged
+ * the new message that took its id, which was then never handled.
  *
  * KEYS: 1 counter. ARGV: 1 stream base (`…:s:`), then (partition, key, body) triples.
  * Returns the ids.
  */
 export const publish = `
 ${guard}local count = (#ARGV - 1) / 3
+local time = redis.call('TIME')
+local floor = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local last = redis.call('INCRBY', KEYS[1], count)
+if last - count + 1 < floor then
+  last = floor + count - 1
+  redis.call('SET', KEYS[1], string.format('%d', last))
+end
 local ids = {}
 for i = 0, count - 1 do
   local p = ARGV[2 + i * 3]
