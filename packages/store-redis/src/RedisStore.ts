@@ -633,7 +633,10 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
           outbox.length,
           streamsOk,
           inlineSeen ? idempotencyKeys.length : 0,
-          sha1
+          sha1,
+          // The body this process saw at the expected version, if it can vouch for one: a version
+          // lost in a failover and committed again by another process is then a conflict.
+          commit.expectedVersion === 0 ? "-" : vouched(shipmentId, commit.expectedVersion, cache.peek(shipmentId)) ?? "-"
         )
         for (const e of events) args.push(encodeEvent(e))
         for (const e of audit) args.push(e.seq, e.hash, JSON.stringify(e))

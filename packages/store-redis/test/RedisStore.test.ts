@@ -737,6 +737,35 @@ describe("RedisStore batch operations", () => {
       expect(a.cacheStats().misses).toBe(misses)
     }))
 
+  it.scoped("refuses a commit on a version this process saw with another body (a failover lost it and another process committed it again)", () =>
+    Effect.gen(function* () {
+      const prefix = freshPrefix()
+      const a = yield* fresh({ prefix })
+      const b = yield* fresh({ prefix }) // another process
+      const record = `{${prefix}:p${a.partitionOf("s")}}:r:s`
+      yield* a.commit({ ...commit("s", 0), body: "A1" })
+      yield* a.commit({ ...commit("s", 1), body: "A2" })
+      // A failover lost a's last commit; b commits version 2 again, with its own event.
+      yield* Effect.promise(() => a.client.hset(record, "v", "1", "b", "A1"))
+      expect(yield* b.commit({ ...commit("s", 1), body: "B2" })).toMatchObject({ _tag: "Committed", version: 2 })
+      // a, built on the version 2 it committed (A2), must not write over b's: its version CAS
+      // alone would pass, and b's event would be gone from the record.
+      expect(yield* a.commit({ ...commit("s", 2), body: "A3" })).toEqual({ _tag: "Conflict", version: 2 })
+      expect(yield* Effect.promise(() => a.client.hget(record, "b"))).toBe("B2")
+      // Reloaded, a takes b's body, and its commit on it goes in.
+      expect(yield* a.loadMany([{ shipmentId: "s", knownVersion: 2 }])).toEqual([{ shipmentId: "s", version: 2, body: "B2" }])
+      expect(yield* a.commit({ ...commit("s", 2), body: "A3" })).toMatchObject({ _tag: "Committed", version: 3 })
+      // Batched with other commits of the partition (commitMany): refused there too.
+      yield* Effect.promise(() => a.client.hset(record, "v", "2", "b", "B2"))
+      yield* b.commit({ ...commit("s", 2), body: "B3" })
+      const [s, t] = yield* a.commitMany([{ ...commit("s", 3), body: "A4" }, { ...commit("t", 0), body: "T1" }])
+      expect(s).toEqual({ _tag: "Conflict", version: 3 })
+      expect(t).toMatchObject({ _tag: "Committed", version: 1 })
+      // A version this process never saw (no body, no digest) is taken at its number, as before.
+      const c = yield* fresh({ prefix })
+      expect(yield* c.commit({ ...commit("s", 3), body: "C4" })).toMatchObject({ _tag: "Committed", version: 4 })
+    }))
+
   it.scoped("vouches for a record stored without its body's digest (an older release's commit) by hashing the stored body", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()

@@ -40,7 +40,10 @@ const guard = `redis.call('EXISTS', ARGV[1] .. 'slot', ARGV[1] .. 'slot:')
  * and audit head (`h:`) are named from the base and its id (the guard covers them on a Cluster).
  * ARGV: 1 base, 2 seen TTL ms (0: none), 3 #commits, then per commit: shipment id, expected
  * version, body, #events, #audit, #actions, audit streams ok (1/0), #seen marks, SHA-1 of the
- * body (stored with its version as `h`, which `load` compares), then its events,
+ * body (stored with its version as `h`, which `load` compares), SHA-1 of the body the commit was
+ * made on (`-`: none known; else the stored body at the expected version must be that one, or a
+ * failover that lost the version and a commit of it again by another process would be written
+ * over, unseen), then its events,
  * audit (seq, hash, json) triples, actions (key, json, availableAt, attempts, claims, after,
  * lastError) septuples, then the seen mark keys to set (inline mode, standalone only: they live
  * in other partitions' slots, so they are passed as arguments; the key count stays fixed, which
@@ -55,14 +58,23 @@ local p = 4
 for c = 1, tonumber(ARGV[3]) do
   local id = ARGV[p]
   local nEvents, nAudit, nActions, nSeen = tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5]), tonumber(ARGV[p + 7])
-  local eventsAt = p + 9
+  local eventsAt = p + 10
   local auditAt = eventsAt + nEvents
   local actionsAt = auditAt + nAudit * 3
   local seenAt = actionsAt + nActions * 7
   local nextAt = seenAt + nSeen
   local rkey = base .. 'r:' .. id
-  local current = tonumber(redis.call('HGET', rkey, 'v') or '0')
+  local stored = redis.call('HMGET', rkey, 'v', 'h')
+  local current = tonumber(stored[1] or '0')
   local ok = current == tonumber(ARGV[p + 1]) and ARGV[p + 6] == '1'
+  local base_sha1 = ARGV[p + 9]
+  if ok and current > 0 and base_sha1 ~= '-' then
+    -- The version is the one the commit was made on; its body must be too. A digest naming
+    -- another version (an older release wrote the body) does not count: the body decides.
+    local v, h = stored[1], stored[2]
+    if h and string.sub(h, 1, #v + 1) == v .. ':' then ok = h == v .. ':' .. base_sha1
+    else ok = redis.sha1hex(redis.call('HGET', rkey, 'b') or '') == base_sha1 end
+  end
   local head = 0
   local hkey = base .. 'h:' .. id
   if ok and nAudit > 0 then
