@@ -6,7 +6,9 @@
  *   a cap; a `Retry-After` is honoured up to `retry.maxRetryAfter` (a long one gives the lease
  *   back and the action is due again after it); permanent reasons are not retried. No call
  *   starts after the action's lease expired: a wait that would outlast the lease gives it back
- *   instead; and a call still running when the lease ends (it could not be renewed) is given up.
+ *   instead; and a call still running when the lease ends (it could not be renewed) is given up
+ *   (a `Timeout`: it counts as an attempt, so a far side that never answers dead-letters the
+ *   action after `maxAttempts` calls).
  * - **Circuit breaker** per target: after consecutive transport-level failures the target is
  *   left alone for a while (retries under way included); its actions wait in the outbox without
  *   spending attempts. Then it is half open: one call at a time tries the target; the others
@@ -684,6 +686,10 @@ export const make = (
           const describe = withheld(action)
           const handler = table[action.kind]
           const calls = yield* Ref.make(0)
+          /** Whether this claim's last call was given up when the lease ended (no answer in time). */
+          let givenUp = false
+          /** The failure of this claim's last call that failed, as the port gave it. */
+          let lastFailure: PortError.PortFailure | MissingPort | undefined
           const limiter = limiters.get(action.target)
           /** A `Retry-After` beyond `maxRetryAfter` is cut to it, with one warning per claim. */
           let warned = false
@@ -754,7 +760,9 @@ export const make = (
                 Effect.raceFirst(
                   Effect.provideService(call, Attempt, { claim: action.claims, call: n }),
                   Effect.as(leaseEnd(lease), LeaseLost)
-                ))
+                ).pipe(Effect.tap((r) => {
+                  if (r === LeaseLost) givenUp = true
+                })))
             })
             // What the answer (or the failure) says about the target. Noted before the trial
             // call's mark is given back, so the actions waiting for it see what it found.
@@ -767,6 +775,7 @@ export const make = (
                 )
                 if (Either.isLeft(result)) {
                   const e = result.left
+                  lastFailure = e
                   lastError = encodeFailure(e, describe)
                   if (e._tag !== "MissingPort" && isTransportLevel(e.reason)) {
                     // A failed trial call opens the breaker again; calls that started before it
@@ -912,12 +921,24 @@ export const make = (
           if (Either.isRight(outcome) && outcome.right === LeaseLost) {
             // The calls this claim made still count (unless another worker claimed the action
             // since): otherwise an action whose every claim runs out of lease is never dead-lettered.
+            // A call given up when the lease ended got no answer in time: a `Timeout`. Once the
+            // attempts are spent, the action goes to the dead letters like after any retryable
+            // failure (a far side that never answers would otherwise be called forever).
             if (attempts > action.attempts) {
-              yield* store.retry(action.key, action.leaseToken, {
-                availableAt: yield* Clock.currentTimeMillis,
-                attempts,
-                lastError: lastError ?? ""
-              })
+              const now = yield* Clock.currentTimeMillis
+              const failure: PortError.PortFailure | MissingPort = givenUp || lastFailure === undefined
+                ? new PortError.StorageError({
+                  reason: "Timeout",
+                  module: "@waybill/core/Dispatcher",
+                  method: action.kind,
+                  description: "no answer before the lease ended: the call was given up"
+                })
+                : lastFailure
+              const encoded = encodeFailure(failure, describe)
+              if (attempts >= maxAttempts) {
+                return yield* bury(action, failure, encoded, describe(failure.description), attempts, now)
+              }
+              yield* store.retry(action.key, action.leaseToken, { availableAt: now, attempts, lastError: encoded })
             }
             return yield* counted(action, "lease-lost")
           }

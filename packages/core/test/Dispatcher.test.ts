@@ -471,6 +471,63 @@ describe("dispatcher attempts across claims", () => {
   })
 })
 
+describe("dispatcher calls given up at the end of the lease", () => {
+  it.effect("a far side that never answers: each call given up counts, and after maxAttempts of them the action is dead-lettered, not called forever", () => {
+    const calls: Array<number> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: () => Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => calls.push(t))), Effect.never)
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        // Each call hangs: it is given up once the renewals stop (ten lease times), claim after claim.
+        const dispatcher = yield* Dispatcher.make({ leaseMillis: 1000, retry: { maxAttempts: 3 } })
+        const fiber = yield* Effect.fork(Effect.forever(Effect.zipRight(dispatcher.tick, Effect.sleep("100 millis"))))
+        for (let i = 0; i < 60; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        expect(calls.length).toBe(3)
+        expect(store.internals.outbox.size).toBe(0)
+        const [letter, ...others] = yield* DeadLetters.list()
+        expect(others).toEqual([])
+        expect(letter).toMatchObject({ id: "k1", kind: "action", target: "notifier", attempts: 3 })
+        expect(JSON.parse(letter!.error)).toMatchObject({ reason: "Timeout", method: "notifier.notify" })
+        // The letter keeps the action as it was claimed, and a replay puts it back.
+        expect(JSON.parse(letter!.payload)).toMatchObject({ key: "k1", kind: "notifier.notify", attempts: 3 })
+      })
+    )
+  })
+
+  it.effect("a call given up after an earlier failure of the claim is dead-lettered with the later reason once attempts are spent", () => {
+    let n = 0
+    const calls: Array<number> = []
+    const notifier: Notifier.NotifierShape = {
+      notify: () =>
+        Effect.gen(function* () {
+          calls.push(yield* Clock.currentTimeMillis)
+          // The first call of every claim fails at once; the retry within the claim hangs.
+          if (n++ % 2 === 0) return yield* Effect.fail(failure("Unavailable"))
+          return yield* Effect.never
+        })
+    }
+    return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const dispatcher = yield* Dispatcher.make({
+          leaseMillis: 1000,
+          retry: { base: "10 millis", cap: "10 millis", maxAttempts: 4, attemptsPerClaim: 4 }
+        })
+        const fiber = yield* Effect.fork(Effect.forever(Effect.zipRight(dispatcher.tick, Effect.sleep("100 millis"))))
+        for (let i = 0; i < 60; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        expect(calls.length).toBe(4)
+        const [letter] = yield* DeadLetters.list()
+        expect(letter).toMatchObject({ id: "k1", attempts: 4 })
+        expect(JSON.parse(letter!.error)).toMatchObject({ reason: "Timeout" })
+      })
+    )
+  })
+})
+
 describe("dispatcher metrics", () => {
   it.effect("far-side latency does not include the wait for the rate limiter", () => {
     const far = scripted(["ok", "ok"])
