@@ -5,7 +5,7 @@
  * - **Retries** follow a `Schedule` keyed off the error's `reason`: exponential with jitter and
  *   a cap; a `Retry-After` is honoured up to `retry.maxRetryAfter` (a long one gives the lease
  *   back and the action is due again after it); permanent reasons are not retried. No call
- *   starts after the action's lease expired: a wait that would outlast the lease gives it back
+ *   starts after the action's lease expired or a renewal of it was refused: a wait that would outlast the lease gives it back
  *   instead; and a call still running when the lease ends (it could not be renewed) is given up
  *   (a `Timeout`: it counts as an attempt, so a far side that never answers dead-letters the
  *   action after `maxAttempts` calls).
@@ -754,7 +754,9 @@ export const make = (
             // since. Only calls that start are counted, and their latency leaves out the wait for
             // the rate limiter.
             const attempt = Effect.flatMap(Clock.currentTimeMillis, (t) => {
-              if (t >= lease.until) return Effect.succeed(LeaseLost)
+              // A refused renewal (the store gave the action to another worker) ends the lease
+              // too, whatever this worker's clock says.
+              if (lease.lost || t >= lease.until) return Effect.succeed(LeaseLost)
               started = t
               return Effect.flatMap(Ref.updateAndGet(calls, (n) => n + 1), (n) =>
                 Effect.raceFirst(

@@ -320,6 +320,36 @@ describe("dispatcher leases", () => {
     )
   })
 
+  it.effect("does not call again within a claim once a renewal was refused: the action is another worker's now", () => {
+    const far = scripted([failure("Unavailable"), "ok", "ok"])
+    return withStore(far.layer, (store) =>
+      Effect.gen(function* () {
+        yield* enqueue(store, ["k1"])
+        const a = yield* Dispatcher.make({
+          owner: "a",
+          leaseMillis: 3000,
+          retry: { base: "2 seconds", factor: 1, cap: "2 seconds", maxWaitInLease: "10 seconds" }
+        })
+        const first = yield* Effect.fork(a.tick)
+        yield* TestClock.adjust("500 millis")
+        expect(far.calls).toEqual([0])
+        // A's first call failed and it waits ~2 s to retry, within its lease (until 3 s by its
+        // clock). The store judges otherwise (a shared store's own clock, ahead of A's): the
+        // lease ran out, and worker B claims the action.
+        const [taken] = yield* store.claim({ now: 3000, leaseMillis: 60_000, limit: 1, owner: "b" })
+        expect(taken?.key).toBe("k1")
+        // A's renewal at 1 s is refused: A must not call the far side again over B's lease.
+        for (let i = 0; i < 5; i++) yield* TestClock.adjust("1 second")
+        yield* Fiber.join(first)
+        expect(far.calls).toEqual([0])
+        expect(yield* store.isDone("k1")).toBe(false)
+        // B's lease stands: A neither called nor gave the action back over it.
+        expect(yield* store.claim({ now: 5000, leaseMillis: 1000, limit: 1, owner: "c" })).toEqual([])
+        expect(yield* store.ack("k1", taken!.leaseToken)).toBe(true)
+      })
+    )
+  })
+
   it.effect("does not start an action whose lease expired while it waited for its record", () => {
     const calls: Array<string> = []
     const notifier: Notifier.NotifierShape = {
