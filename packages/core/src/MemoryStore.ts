@@ -347,7 +347,15 @@ export const make: Effect.Effect<MemoryStore> = Effect.sync(() => {
         for (const id of ids) {
           const letter = dead.get(id)
           if (letter === undefined || letter.kind !== "action") continue
-          const action = JSON.parse(letter.payload) as Store.OutboxAction
+          // A payload that is not an action (a letter kept by hand, or by an older version) stays a
+          // letter, as with RedisStore, instead of crashing the replay or queueing a keyless action.
+          let action: Store.OutboxAction
+          try {
+            action = JSON.parse(letter.payload) as Store.OutboxAction
+          } catch {
+            continue
+          }
+          if (typeof action !== "object" || action === null || typeof action.key !== "string" || typeof action.shipmentId !== "string") continue
           // Already in the outbox (pending, or leased to a worker running it): left as it is.
           if (outbox.has(action.key)) continue
           dead.delete(id)

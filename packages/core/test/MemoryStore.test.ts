@@ -125,4 +125,36 @@ describe("MemoryStore", () => {
       expect(encoded).toBe(6)
     })
   )
+  it.effect("requeue leaves an action letter whose payload is not an action where it is, and requeues the others", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      const letter = (id: string, payload: string): Store.DeadLetter => ({
+        id,
+        kind: "action",
+        target: "erp",
+        shipmentId: "shp-1",
+        failedAt: 1,
+        attempts: 1,
+        error: JSON.stringify({ reason: "Invalid" }),
+        payload
+      })
+      const action: Store.OutboxAction = {
+        key: "shp-1:erp.postNote:x",
+        shipmentId: "shp-1",
+        target: "erp",
+        kind: "erp.postNote",
+        payload: "{}",
+        createdAt: 0,
+        availableAt: 0,
+        attempts: 3
+      }
+      // Kept by a host by hand (`putDeadLetter`), or written by an older version.
+      yield* store.putDeadLetter(letter("bad-json", "{not json"))
+      yield* store.putDeadLetter(letter("no-key", JSON.stringify({ shipmentId: "shp-1" })))
+      yield* store.putDeadLetter(letter(action.key, JSON.stringify(action)))
+      expect(yield* store.requeue(["bad-json", "no-key", action.key], 10)).toBe(1)
+      expect((yield* store.deadLetters({ limit: 10 })).map((l) => l.id)).toEqual(["bad-json", "no-key"])
+      const claimed = yield* store.claim({ now: 10, leaseMillis: 1000, limit: 10, owner: "w" })
+      expect(claimed.map((a) => [a.key, a.attempts])).toEqual([[action.key, 0]])
+    }))
 })
