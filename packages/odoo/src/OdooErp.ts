@@ -1294,11 +1294,28 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           const pending = lines.some((l) =>
             l.display_type === null && !l.is_delivery && l.qty_to_invoice > 0 && (delivery.share.get(l.id) ?? 0) > 0
           )
-          if (!pending) {
+          const unmarked = existing.filter((m) => !(m.ref ?? "").includes("waybill-key:"))
+          // A retry whose first attempt created the invoice and lost the answer before marking it
+          // finds that draft unmarked, holding this delivery's goods, even when something of this
+          // delivery reads as still to invoice (another delivery of the same lines was validated
+          // since, and Odoo's `qty_to_invoice` is per order line): adopt it, never make a second.
+          const leftover = !pending || (yield* Dispatcher.Attempt.isFirst) ? undefined : yield* Effect.gen(function*() {
+            const drafts = unmarked.filter((m) => m.state === "draft").map((m) => m.id)
+            const shipped = [...delivery.share].flatMap(([line, quantity]) => (quantity > 0 ? [line] : []))
+            if (drafts.length === 0 || shipped.length === 0) return undefined
+            const holding = yield* client.searchRead(
+              "account.move.line",
+              D.and(D.isIn("move_id", drafts), D.isIn("sale_line_ids", shipped)),
+              { fields: { move_id: OdooField.Many2one } }
+            )
+            const moves = new Set(holding.flatMap((l) => (l.move_id !== null ? [l.move_id.id] : [])))
+            return unmarked.find((m) => moves.has(m.id))
+          })
+          if (!pending || leftover !== undefined) {
             // Nothing left to invoice: an earlier attempt created the invoice and lost the answer
             // before marking it (or someone invoiced by hand). Adopt it, never create another. An
             // invoice marked for another shipment is that shipment's, never this one's.
-            const adopted = existing.find((m) => !(m.ref ?? "").includes("waybill-key:"))
+            const adopted = leftover ?? unmarked[0]
             if (adopted === undefined) {
               return yield* Effect.fail(
                 fail(

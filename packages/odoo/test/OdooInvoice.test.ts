@@ -99,6 +99,27 @@ describe("an order shipped in two deliveries", () => {
     }).pipe(Effect.provide(FetchLayer)))
 })
 
+describe("a lost answer of the invoice wizard, the backorder delivered before the retry", () => {
+  it.scopedLive("the retry adopts the draft its first attempt made: no second invoice of the first delivery, the backorder billed in full", () =>
+    Effect.gen(function*() {
+      const { erp, fake, release, releaseOf, validated } = yield* splitOrder("delivery")
+      const first = releaseOf(yield* validated(0))
+      fake.failNext({ model: "sale.advance.payment.inv", method: "create_invoices" }, OdooFake.actThenDrop)
+      expect((yield* Effect.flip(erp.releaseInvoice(first))).reason).toBe("Transport")
+      // the backorder ships before the retry comes (a crash, a lease that ran out)
+      const second = yield* validated(1)
+      const released1 = yield* erp.releaseInvoice(first)
+      expect(released1.created).toBe(false)
+      expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id)).toEqual([2])
+      const released2 = yield* release(second)
+      expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+      // two invoices, both posted: 2 + 3 widgets, no stray draft holding the first delivery's goods
+      const invoices = fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])
+      expect([...invoices].sort()).toEqual([released1.invoice.refs.odoo!.id, released2.invoice.refs.odoo!.id].sort())
+      expect(invoices.map((id) => moveOf(fake, id).state)).toEqual(["posted", "posted"])
+    }).pipe(Effect.provide(FetchLayer)))
+})
+
 describe("a delivery with nothing of its own to invoice", () => {
   it.scopedLive("is not answered with another delivery's invoice (the backorder not yet delivered, invoice policy delivery)", () =>
     Effect.gen(function*() {
