@@ -1174,10 +1174,13 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
      * (`_create_invoices` takes every line with something to invoice: with invoice policy
      * `order` the whole ordered quantity, with `delivery` all that any delivery brought), so the
      * invoice of one delivery is cut down to this: its moves' done quantity once done, else their
-     * demand. `stocked` holds the lines that any delivery of the order carries; the others
-     * (services, the shipping fee, down payments) go with the first invoice that takes them.
+     * demand, but only for a line invoiced on order quantities (`byDelivery` holds the lines
+     * invoiced on delivered quantities: a move not done has delivered nothing of them yet, and
+     * what the line has to invoice is another delivery's). `stocked` holds the lines that any
+     * delivery of the order carries; the others (services, the shipping fee, down payments) go
+     * with the first invoice that takes them.
      */
-    const deliveryShare = (pickingId: number, lineIds: ReadonlyArray<number>) =>
+    const deliveryShare = (pickingId: number, lineIds: ReadonlyArray<number>, byDelivery: ReadonlySet<number>) =>
       Effect.gen(function*() {
         const done = (yield* client.info).major >= 17 ? "quantity" : "quantity_done"
         const moves = lineIds.length === 0 ? [] : yield* client.searchRead(
@@ -1200,7 +1203,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           if (line === undefined) continue
           stocked.add(line)
           if (m.picking_id?.id !== pickingId) continue
-          share.set(line, (share.get(line) ?? 0) + (m.state === "done" ? m[done] as number : m.product_uom_qty))
+          const own = m.state === "done" ? m[done] as number : byDelivery.has(line) ? 0 : m.product_uom_qty
+          share.set(line, (share.get(line) ?? 0) + own)
         }
         return { share, stocked }
       })
@@ -1287,9 +1291,23 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             return new ErpPort.InvoiceReleased({ invoice: yield* toInvoice(request, yield* posted(own)), created: false })
           }
           const lines = yield* client.searchRead("sale.order.line", D.eq("order_id", so), {
-            fields: { qty_to_invoice: Schema.Number, is_delivery: Schema.Boolean, display_type: OdooField.Text }
+            fields: {
+              qty_to_invoice: Schema.Number,
+              is_delivery: Schema.Boolean,
+              display_type: OdooField.Text,
+              product_id: OdooField.Many2one
+            }
           })
-          const delivery = yield* deliveryShare(pickingId, lines.map((l) => l.id))
+          const productIds = [...new Set(lines.flatMap((l) => (l.product_id !== null ? [l.product_id.id] : [])))]
+          const policies = new Map(
+            productIds.length === 0 ? [] : (yield* client.read("product.product", productIds, {
+              fields: { invoice_policy: OdooField.Text }
+            })).map((p) => [p.id, p.invoice_policy] as const)
+          )
+          const byDelivery = new Set(
+            lines.flatMap((l) => (l.product_id !== null && policies.get(l.product_id.id) === "delivery" ? [l.id] : []))
+          )
+          const delivery = yield* deliveryShare(pickingId, lines.map((l) => l.id), byDelivery)
           // Something of this delivery waits for an invoice (another delivery's goods do not count).
           const pending = lines.some((l) =>
             l.display_type === null && !l.is_delivery && l.qty_to_invoice > 0 && (delivery.share.get(l.id) ?? 0) > 0

@@ -139,6 +139,22 @@ describe("a delivery with nothing of its own to invoice", () => {
       expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
     }).pipe(Effect.provide(FetchLayer)))
 
+  it.scopedLive("is not billed the first delivery's goods, not yet invoiced, while its own are not delivered (invoice policy delivery)", () =>
+    Effect.gen(function*() {
+      const { fake, release, shipment, validated } = yield* splitOrder("delivery")
+      // the first delivery is validated, its invoice not released yet (held, or its event comes
+      // later); the backorder's release comes first (billing on dispatch), before Odoo knows it delivered
+      const first = yield* validated(0)
+      const error = yield* Effect.flip(release(yield* shipment(1)))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("nothing to invoice")
+      expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([])
+      // the first delivery's own release invoices its 2 widgets
+      const released1 = yield* release(first)
+      expect(released1.created).toBe(true)
+      expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id)).toEqual([2])
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("a second key of the same delivery still adopts the delivery's invoice", () =>
     Effect.gen(function*() {
       const { erp, fake, release, validated } = yield* splitOrder("delivery")
