@@ -1313,27 +1313,30 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
             l.display_type === null && !l.is_delivery && l.qty_to_invoice > 0 && (delivery.share.get(l.id) ?? 0) > 0
           )
           const unmarked = existing.filter((m) => !(m.ref ?? "").includes("waybill-key:"))
-          // A retry whose first attempt created the invoice and lost the answer before marking it
-          // finds that draft unmarked, holding this delivery's goods, even when something of this
-          // delivery reads as still to invoice (another delivery of the same lines was validated
-          // since, and Odoo's `qty_to_invoice` is per order line): adopt it, never make a second.
-          const leftover = !pending || (yield* Dispatcher.Attempt.isFirst) ? undefined : yield* Effect.gen(function*() {
-            const drafts = unmarked.filter((m) => m.state === "draft").map((m) => m.id)
-            const shipped = [...delivery.share].flatMap(([line, quantity]) => (quantity > 0 ? [line] : []))
-            if (drafts.length === 0 || shipped.length === 0) return undefined
-            const holding = yield* client.searchRead(
-              "account.move.line",
-              D.and(D.isIn("move_id", drafts), D.isIn("sale_line_ids", shipped)),
-              { fields: { move_id: OdooField.Many2one } }
-            )
-            const moves = new Set(holding.flatMap((l) => (l.move_id !== null ? [l.move_id.id] : [])))
-            return unmarked.find((m) => moves.has(m.id))
-          })
-          if (!pending || leftover !== undefined) {
+          // An unmarked invoice is this delivery's only when it holds goods of this delivery (of an
+          // order line it ships): one of another delivery's goods, or an accountant's draft credit
+          // note of another delivery's invoice, never is. A retry whose first attempt created the
+          // invoice and lost the answer before marking it finds that draft even when something of
+          // this delivery reads as still to invoice (another delivery of the same lines was
+          // validated since, and Odoo's `qty_to_invoice` is per order line): adopt it, never make a
+          // second.
+          const candidates = !pending
+            ? unmarked
+            : (yield* Dispatcher.Attempt.isFirst)
+            ? []
+            : unmarked.filter((m) => m.state === "draft")
+          const shipped = [...delivery.share].flatMap(([line, quantity]) => (quantity > 0 ? [line] : []))
+          const holding = candidates.length === 0 || shipped.length === 0 ? [] : yield* client.searchRead(
+            "account.move.line",
+            D.and(D.isIn("move_id", candidates.map((m) => m.id)), D.isIn("sale_line_ids", shipped)),
+            { fields: { move_id: OdooField.Many2one } }
+          )
+          const holders = new Set(holding.flatMap((l) => (l.move_id !== null ? [l.move_id.id] : [])))
+          const adopted = candidates.find((m) => holders.has(m.id))
+          if (!pending || adopted !== undefined) {
             // Nothing left to invoice: an earlier attempt created the invoice and lost the answer
             // before marking it (or someone invoiced by hand). Adopt it, never create another. An
             // invoice marked for another shipment is that shipment's, never this one's.
-            const adopted = leftover ?? unmarked[0]
             if (adopted === undefined) {
               return yield* Effect.fail(
                 fail(

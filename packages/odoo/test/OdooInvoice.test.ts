@@ -323,6 +323,25 @@ describe("an order with a down payment, shipped in two deliveries", () => {
 })
 
 describe("an invoice reversed in Odoo (credit note)", () => {
+  it.scopedLive("a draft credit note of the first delivery's invoice is not taken as the backorder's invoice", () =>
+    Effect.gen(function*() {
+      const { fake, release, shipment, validated } = yield* splitOrder("delivery")
+      const released = yield* release(yield* validated(0))
+      const id = released.invoice.refs.odoo!.id
+      // an accountant prepares a credit note of the first invoice (a draft, not posted yet)
+      const context = { active_model: "account.move", active_ids: [id], active_id: id }
+      const wizard = fake.admin.create("account.move.reversal", { reason: "price dispute" }, context)
+      const refund = (fake.admin.call("account.move.reversal", "refund_moves", [wizard], {}, context) as { res_id: number }).res_id
+      const before = fake.admin.read("account.move", [refund], ["move_type", "state", "ref", "amount_total"])[0]!
+      // the backorder's release comes before Odoo knows it delivered: nothing of it to invoice
+      const error = yield* Effect.flip(release(yield* shipment(1)))
+      expect(error.reason).toBe("Invalid")
+      expect(error.description).toContain("nothing to invoice")
+      // the accountant's draft credit note is left as it was: not emptied, not turned into an invoice, not posted
+      expect(fake.admin.read("account.move", [refund], ["move_type", "state", "ref", "amount_total"])[0]).toEqual(before)
+      expect(invoicedQuantities(fake, refund)).toEqual([2])
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("a retried release reports the reversed invoice and creates no second one", () =>
     Effect.gen(function*() {
       const { fake, release, validated } = yield* splitOrder("delivery")
