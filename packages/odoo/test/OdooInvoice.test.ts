@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ErpPort, Instant, type Shipment } from "@waybill/core"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as OdooClient from "../src/OdooClient.js"
 import * as OdooErp from "../src/OdooErp.js"
 import { OdooFake } from "../src/testing/index.js"
@@ -359,4 +360,62 @@ describe("an invoice reversed in Odoo (credit note)", () => {
       expect(again.invoice.id).toBe(released.invoice.id)
       expect(fake.admin.search("account.move", [["move_type", "=", "out_invoice"]])).toEqual([id])
     }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("releases of a split order under lost answers (property)", () => {
+  const fault = FastCheck.constantFrom(
+    undefined,
+    { model: "sale.advance.payment.inv", method: "create_invoices" },
+    { model: "account.move", method: "write" },
+    { model: "account.move", method: "action_post" }
+  )
+  const scenario = FastCheck.record({
+    policy: FastCheck.constantFrom("order" as const, "delivery" as const),
+    // after the first delivery is validated: the backorder's validation and both releases, each
+    // release after its own delivery's validation
+    order: FastCheck.constantFrom(["r0", "v1", "r1"], ["v1", "r0", "r1"], ["v1", "r1", "r0"]),
+    faults: FastCheck.tuple(fault, fault),
+    // how many steps later the release that lost its answer is retried
+    delays: FastCheck.tuple(FastCheck.integer({ min: 0, max: 3 }), FastCheck.integer({ min: 0, max: 3 }))
+  })
+
+  it("each delivery ends with one posted invoice of its own goods, and no other invoice exists", () =>
+    FastCheck.assert(
+      FastCheck.asyncProperty(scenario, ({ delays, faults, order, policy }) =>
+        Effect.gen(function*() {
+          const { erp, fake, releaseOf, shipment, validated } = yield* splitOrder(policy)
+          yield* validated(0)
+          const queue: Array<string> = [...order]
+          const released = new Map<number, ErpPort.InvoiceReleased>()
+          const failed = new Set<number>()
+          for (let step = 0; step < 20 && queue.length > 0; step++) {
+            const op = queue.shift()!
+            if (op === "v1") {
+              yield* validated(1)
+              continue
+            }
+            const i = op === "r0" ? 0 : 1
+            const target = faults[i]
+            if (target !== undefined && !failed.has(i)) {
+              failed.add(i)
+              fake.failNext(target, OdooFake.actThenDrop)
+            }
+            const outcome = yield* Effect.either(erp.releaseInvoice(releaseOf(yield* shipment(i))))
+            if (outcome._tag === "Right") released.set(i, outcome.right)
+            else {
+              expect(outcome.left.reason).toBe("Transport")
+              queue.splice(Math.min(delays[i], queue.length), 0, op)
+            }
+          }
+          const first = released.get(0)!.invoice.refs.odoo!.id
+          const second = released.get(1)!.invoice.refs.odoo!.id
+          expect(invoicedQuantities(fake, first)).toEqual([2])
+          expect(invoicedQuantities(fake, second)).toEqual([3])
+          const invoices = fake.admin.search("account.move", [["move_type", "in", ["out_invoice", "out_refund"]], ["state", "!=", "cancel"]])
+          expect([...invoices].sort()).toEqual([first, second].sort())
+          expect(invoices.map((id) => moveOf(fake, id).state)).toEqual(["posted", "posted"])
+        }).pipe(Effect.scoped, Effect.provide(FetchLayer), Effect.runPromise)
+      ),
+      { numRuns: 60 }
+    ), 120_000)
 })
