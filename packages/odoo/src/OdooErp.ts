@@ -1315,16 +1315,10 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           const unmarked = existing.filter((m) => !(m.ref ?? "").includes("waybill-key:"))
           // An unmarked invoice is this delivery's only when it holds goods of this delivery (of an
           // order line it ships): one of another delivery's goods, or an accountant's draft credit
-          // note of another delivery's invoice, never is. A retry whose first attempt created the
-          // invoice and lost the answer before marking it finds that draft even when something of
-          // this delivery reads as still to invoice (another delivery of the same lines was
-          // validated since, and Odoo's `qty_to_invoice` is per order line): adopt it, never make a
-          // second.
-          const candidates = !pending
-            ? unmarked
-            : (yield* Dispatcher.Attempt.isFirst)
-            ? []
-            : unmarked.filter((m) => m.state === "draft")
+          // note of another delivery's invoice, never is. Adopted only when nothing of this delivery
+          // is left to invoice: a draft holding an order line this delivery shares with another
+          // (a backorder) may be either's, and only its marker could tell.
+          const candidates = pending ? [] : unmarked
           const shipped = [...delivery.share].flatMap(([line, quantity]) => (quantity > 0 ? [line] : []))
           const holding = candidates.length === 0 || shipped.length === 0 ? [] : yield* client.searchRead(
             "account.move.line",
