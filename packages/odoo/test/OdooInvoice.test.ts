@@ -287,6 +287,31 @@ describe("an order with a down payment, shipped in two deliveries", () => {
       expect(fake.admin.search("account.move", [["move_type", "in", ["out_refund", "out_invoice"]], ["state", "=", "draft"]])).toEqual(refunds)
     }).pipe(Effect.provide(FetchLayer)))
 
+  // (invoice policy delivery with the wizard's answer lost, the draft not yet marked: a known limit, see the README)
+  for (const [policy, lost] of [["order", "create_invoices"], ["order", "write"], ["delivery", "write"]] as const) {
+    it.scopedLive(`invoice policy ${policy}: a first release whose ${lost} answer was lost, retried after the backorder's release: the down payment is deducted in full, once`, () =>
+      Effect.gen(function*() {
+        const { erp, fake, orderId, release, releaseOf, validated } = yield* splitOrder(policy)
+        const downPayment = paidDownPayment(fake, orderId, 115)
+        const first = releaseOf(yield* validated(0))
+        fake.failNext(
+          lost === "write" ? { model: "account.move", method: "write" } : { model: "sale.advance.payment.inv", method: "create_invoices" },
+          OdooFake.actThenDrop
+        )
+        expect((yield* Effect.flip(erp.releaseInvoice(first))).reason).toBe("Transport")
+        // the backorder is delivered and released while the first release waits for its retry
+        const released2 = yield* release(yield* validated(1))
+        const released1 = yield* erp.releaseInvoice(first)
+        expect(invoicedQuantities(fake, released1.invoice.refs.odoo!.id).filter((q) => Number(q) > 0)).toEqual([2])
+        expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id).filter((q) => Number(q) > 0)).toEqual([3])
+        // 115.00 paid up front + 0.00 + 115.00 = the order's 230.00, not 253.00
+        const totals = [downPayment, released1.invoice.refs.odoo!.id, released2.invoice.refs.odoo!.id]
+          .map((id) => Math.round(Number(moveOf(fake, id).amount_total) * 100))
+        expect(totals.reduce((a, b) => a + b, 0)).toBe(23000)
+        expect(fake.admin.search("account.move", [["state", "=", "draft"]])).toEqual([])
+      }).pipe(Effect.provide(FetchLayer)))
+  }
+
   it.scopedLive("a crash after Odoo made the draft a credit note: the retry releases the delivery's invoice, not a credit note", () =>
     Effect.gen(function*() {
       const { erp, fake, orderId, releaseOf, validated } = yield* splitOrder("delivery")
@@ -358,14 +383,17 @@ describe("releases of a split order under lost answers (property)", () => {
     // its lease runs out). Not in between: a retry of the first delivery's release whose answer
     // was lost after the wizard made the invoice, coming after the backorder was validated but
     // before its release, makes a second invoice (a known limit, see the README)
-    delays: FastCheck.tuple(FastCheck.constantFrom(0, 9), FastCheck.constantFrom(0, 9))
+    delays: FastCheck.tuple(FastCheck.constantFrom(0, 9), FastCheck.constantFrom(0, 9)),
+    // a down payment paid before (smaller or larger than the first delivery's 92.00)
+    downPayment: FastCheck.constantFrom(0, 46, 115)
   })
 
   it("each delivery ends with one posted invoice of its own goods, and no other invoice exists", () =>
     FastCheck.assert(
-      FastCheck.asyncProperty(scenario, ({ delays, faults, order, policy }) =>
+      FastCheck.asyncProperty(scenario, ({ delays, downPayment, faults, order, policy }) =>
         Effect.gen(function*() {
-          const { erp, fake, releaseOf, shipment, validated } = yield* splitOrder(policy)
+          const { erp, fake, orderId, releaseOf, shipment, validated } = yield* splitOrder(policy)
+          const paid = downPayment > 0 ? [paidDownPayment(fake, orderId, downPayment)] : []
           yield* validated(0)
           const queue: Array<string> = [...order]
           const released = new Map<number, ErpPort.InvoiceReleased>()
@@ -386,18 +414,24 @@ describe("releases of a split order under lost answers (property)", () => {
             if (outcome._tag === "Right") released.set(i, outcome.right)
             else {
               expect(outcome.left.reason).toBe("Transport")
-              queue.splice(Math.min(delays[i], queue.length), 0, op)
+              // with a down payment, a lost answer of the wizard itself (the draft not yet marked)
+              // is retried at once: a retry after another delivery's release leaves part of the
+              // down payment undeducted (a known limit, see the README)
+              const delay = target?.method === "create_invoices" && downPayment > 0 ? 0 : delays[i]
+              queue.splice(Math.min(delay, queue.length), 0, op)
             }
           }
           const first = released.get(0)!.invoice.refs.odoo!.id
           const second = released.get(1)!.invoice.refs.odoo!.id
-          expect(invoicedQuantities(fake, first)).toEqual([2])
-          expect(invoicedQuantities(fake, second)).toEqual([3])
+          expect(invoicedQuantities(fake, first).filter((q) => Number(q) > 0)).toEqual([2])
+          expect(invoicedQuantities(fake, second).filter((q) => Number(q) > 0)).toEqual([3])
           const invoices = fake.admin.search("account.move", [["move_type", "in", ["out_invoice", "out_refund"]], ["state", "!=", "cancel"]])
-          expect([...invoices].sort()).toEqual([first, second].sort())
-          expect(invoices.map((id) => moveOf(fake, id).state)).toEqual(["posted", "posted"])
+          expect([...invoices].sort()).toEqual([...paid, first, second].sort())
+          expect(invoices.map((id) => moveOf(fake, id))).toEqual(invoices.map(() => expect.objectContaining({ move_type: "out_invoice", state: "posted" })))
+          // the down payment and the two invoices add up to the order: 5 × 40.00 + 15%
+          expect(invoices.reduce((sum, id) => sum + Math.round(Number(moveOf(fake, id).amount_total) * 100), 0)).toBe(23000)
         }).pipe(Effect.scoped, Effect.provide(FetchLayer), Effect.runPromise)
       ),
-      { numRuns: 60 }
+      { numRuns: 100 }
     ), 120_000)
 })
