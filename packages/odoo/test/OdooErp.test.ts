@@ -1163,3 +1163,41 @@ describe("one writer per record", () => {
       expect(fake.admin.read("stock.picking", [pickingId], ["carrier_tracking_ref"])[0]!.carrier_tracking_ref).toMatch(/^TRK-\d$/)
     }).pipe(Effect.provide(FetchLayer)))
 })
+
+describe("delivery validation under lost answers", () => {
+  const steps = [
+    { model: "stock.picking", method: "button_validate" },
+    { model: "confirm.stock.sms" },
+    { model: "stock.backorder.confirmation", method: "create" },
+    { model: "stock.backorder.confirmation", method: "process" },
+    { model: "stock.move", method: "write" }
+  ] as const
+  for (const version of [17, 19] as const) {
+    for (const stock of [2, 0] as const) {
+      it.scopedLive(`Odoo ${version}, ${stock} of 5 in stock: whichever answer is lost, the retry leaves the delivery done once, with at most one backorder`, () =>
+        Effect.gen(function*() {
+          for (const step of steps) {
+            const fake = yield* OdooFake.make({ version })
+            const { orderId, pickingId } = seedOrder(fake, { stock, quantity: 5 })
+            const { erp } = yield* connect(fake)
+            const shipment = (yield* intakeOf(erp, orderId)).shipments[0]!
+            const request = new ErpPort.ValidateDelivery({ key: key("v"), shipment, deliveredAt })
+            fake.failNext(step, OdooFake.actThenDrop)
+            const first = yield* Effect.either(erp.validateDelivery(request))
+            const result = first._tag === "Right" ? first.right : yield* erp.validateDelivery(request)
+            const again = yield* erp.validateDelivery(request)
+            const backorders = fake.admin.search("stock.picking", [["backorder_id", "=", pickingId]])
+            const where = `${step.model}.${"method" in step ? step.method : "*"}`
+            expect(fake.admin.read("stock.picking", [pickingId], ["state"])[0]!.state, where).toBe("done")
+            // 2 in stock: 2 shipped, a backorder of 3; none in stock: the demand is encoded, no backorder
+            expect(backorders, where).toHaveLength(stock === 2 ? 1 : 0)
+            const expected = stock === 2 ? `waybill:stock.picking:${backorders[0]}` : undefined
+            expect(result.backorder, where).toBe(expected)
+            expect(again, where).toEqual(new ErpPort.DeliveryValidated({ alreadyDone: true, ...(expected !== undefined ? { backorder: expected } : {}) }))
+            const moves = fake.admin.read("stock.move", fake.admin.search("stock.move", [["picking_id", "=", pickingId]]), ["quantity", "state"])
+            expect(moves.map((m) => [m.quantity, m.state]), where).toEqual([[stock === 2 ? 2 : 5, "done"]])
+          }
+        }).pipe(Effect.provide(FetchLayer)))
+    }
+  }
+})
