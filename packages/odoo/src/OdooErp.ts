@@ -1355,8 +1355,12 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           // stays on the order for the invoice made here.
           // One Odoo refuses to post (a lock date, a credit note on 16) stays for its own release
           // to report; this one goes on as before.
-          for (const m of existing) {
-            if (m.state !== "draft" || !(m.ref ?? "").includes("waybill-key:")) continue
+          // Never one that was posted before: an accountant reset it to draft to correct it.
+          const unsettled = existing.filter((m) => m.state === "draft" && (m.ref ?? "").includes("waybill-key:"))
+          const neverPosted = unsettled.length === 0 ? [] : (yield* client.read("account.move", unsettled.map((m) => m.id), {
+            fields: { posted_before: Schema.Boolean }
+          })).filter((m) => !m.posted_before)
+          for (const m of neverPosted) {
             yield* settle(m.id).pipe(
               Effect.catchIf((e) => e.reason === "Invalid", (e) =>
                 Effect.logWarning(`account.move ${m.id} of ${order.name} is left a draft: ${e.description}`))

@@ -347,6 +347,19 @@ describe("an invoice reversed in Odoo (credit note)", () => {
       expect(invoicedQuantities(fake, refund)).toEqual([2])
     }).pipe(Effect.provide(FetchLayer)))
 
+  it.scopedLive("an invoice an accountant reset to draft to correct it is not posted by another delivery's release", () =>
+    Effect.gen(function*() {
+      const { fake, release, validated } = yield* splitOrder("delivery")
+      const released1 = yield* release(yield* validated(0))
+      const id = released1.invoice.refs.odoo!.id
+      fake.admin.call("account.move", "button_draft", [id])
+      const released2 = yield* release(yield* validated(1))
+      expect(released2.created).toBe(true)
+      expect(invoicedQuantities(fake, released2.invoice.refs.odoo!.id)).toEqual([3])
+      // still a draft, as the accountant left it
+      expect(moveOf(fake, id).state).toBe("draft")
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("a retried release reports the reversed invoice and creates no second one", () =>
     Effect.gen(function*() {
       const { fake, release, validated } = yield* splitOrder("delivery")
