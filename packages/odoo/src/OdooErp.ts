@@ -1018,7 +1018,8 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
       amount_total: Schema.Number,
       currency_id: OdooField.Many2one,
       invoice_date: OdooField.Text,
-      ref: OdooField.Text
+      ref: OdooField.Text,
+      posted_before: Schema.Boolean
     } as const
     type InvoiceRow = OdooClient.Row<typeof invoiceFields>
 
@@ -1154,8 +1155,11 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
         cause
       )
 
-    /** An invoice found by a retry: settled and posted now if still a draft, as it is otherwise. */
-    const posted = (row: InvoiceRow) => row.state !== "draft" ? Effect.succeed(row) : settle(row.id)
+    /**
+     * An invoice found by a retry: settled and posted now if still a draft, as it is otherwise. A
+     * draft that was posted before is one an accountant reset to draft to correct it: left to them.
+     */
+    const posted = (row: InvoiceRow) => row.state !== "draft" || row.posted_before ? Effect.succeed(row) : settle(row.id)
 
     /** Customer invoices, and the drafts of them that Odoo made credit notes. */
     const invoiceOrDraftRefund = D.or(D.eq("move_type", "out_invoice"), D.and(D.eq("move_type", "out_refund"), D.eq("state", "draft")))
@@ -1357,10 +1361,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           // to report; this one goes on as before.
           // Never one that was posted before: an accountant reset it to draft to correct it.
           const unsettled = existing.filter((m) => m.state === "draft" && (m.ref ?? "").includes("waybill-key:"))
-          const neverPosted = unsettled.length === 0 ? [] : (yield* client.read("account.move", unsettled.map((m) => m.id), {
-            fields: { posted_before: Schema.Boolean }
-          })).filter((m) => !m.posted_before)
-          for (const m of neverPosted) {
+          for (const m of unsettled.filter((m) => !m.posted_before)) {
             yield* settle(m.id).pipe(
               Effect.catchIf((e) => e.reason === "Invalid", (e) =>
                 Effect.logWarning(`account.move ${m.id} of ${order.name} is left a draft: ${e.description}`))

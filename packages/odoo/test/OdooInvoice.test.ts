@@ -360,6 +360,24 @@ describe("an invoice reversed in Odoo (credit note)", () => {
       expect(moveOf(fake, id).state).toBe("draft")
     }).pipe(Effect.provide(FetchLayer)))
 
+  it.scopedLive("an invoice an accountant reset to draft is not posted by a replay of its own release", () =>
+    Effect.gen(function*() {
+      const { erp, fake, release, validated } = yield* splitOrder("delivery")
+      const first = yield* validated(0)
+      const released = yield* release(first)
+      const id = released.invoice.refs.odoo!.id
+      fake.admin.call("account.move", "button_draft", [id])
+      // the release replayed (its dead letter, another key of the same shipment): found, left as the accountant left it
+      for (const k of [`${first.id}:invoice`, "another-key"]) {
+        const again = yield* erp.releaseInvoice(new ErpPort.ReleaseInvoice({ key: key(k), shipment: first }))
+        expect(again.created).toBe(false)
+        expect(again.invoice.id).toBe(released.invoice.id)
+        expect(again.invoice.state).toBe("draft")
+      }
+      expect(moveOf(fake, id).state).toBe("draft")
+      expect(fake.calls("account.move", "action_post")).toBe(1)
+    }).pipe(Effect.provide(FetchLayer)))
+
   it.scopedLive("a retried release reports the reversed invoice and creates no second one", () =>
     Effect.gen(function*() {
       const { fake, release, validated } = yield* splitOrder("delivery")
