@@ -1331,7 +1331,7 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           )
           const holders = new Set(holding.flatMap((l) => (l.move_id !== null ? [l.move_id.id] : [])))
           const adopted = candidates.find((m) => holders.has(m.id))
-          if (!pending || adopted !== undefined) {
+          if (!pending) {
             // Nothing left to invoice: an earlier attempt created the invoice and lost the answer
             // before marking it (or someone invoiced by hand). Adopt it, never create another. An
             // invoice marked for another shipment is that shipment's, never this one's.
