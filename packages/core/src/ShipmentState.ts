@@ -1014,7 +1014,10 @@ export const fold = (
 
 /**
  * Rebuilds a state from its stored event set (canonical events and conflicting variants),
- * deriving the view.
+ * deriving the view. A set: in any order (a store may give it back by arrival), as {@link fold}
+ * of the same copies. {@link apply} finds an event id by binary search over events sorted by id,
+ * so kept in another order a retransmission was recorded again as a new event, with its
+ * milestones reported reached a second time.
  *
  * @since 0.1.0
  */
@@ -1023,8 +1026,7 @@ export const restore = (
   companyId: Ids.CompanyId,
   events: ReadonlyArray<Event>,
   variants: ReadonlyArray<Event>
-): ShipmentState =>
-  make(shipmentId, companyId, events, variants, deriveView(events, conflictsOf(variants)))
+): ShipmentState => fold(shipmentId, companyId, variants.length === 0 ? events : [...events, ...variants])
 
 /**
  * Whether two states hold the same facts: the same events and conflicting variants (by
