@@ -170,7 +170,23 @@ export interface Classification {
  */
 export interface Context {
   readonly isReturn?: boolean | undefined
+  /**
+   * The scan came at or after one that started the way back to the shipper (a scan classified
+   * `return_initiated` or `returned`): its forward statuses are the return travelling, and its
+   * `delivered` is the parcel handed back to the shipper.
+   *
+   * @since 0.3.0
+   */
+  readonly returnLeg?: boolean | undefined
 }
+
+/**
+ * Whether a scan of this meaning starts the way back to the shipper.
+ *
+ * @since 0.3.0
+ */
+export const startsReturn = (c: Canonical): boolean =>
+  c._tag === "Status" && (c.status === "return_initiated" || c.status === "returned")
 
 const isStatus = (s: string): s is EasyPostStatus => Object.prototype.hasOwnProperty.call(statusTable, s)
 const isDetail = (s: string): s is EasyPostStatusDetail => Object.prototype.hasOwnProperty.call(statusDetailTable, s)
@@ -193,14 +209,15 @@ const onReturnLeg = (c: Canonical): Canonical => (c._tag === "Status" ? status(S
  *    detail naming a forward step (`out_for_delivery`, `arrived_at_pickup_location`) it is the
  *    return on its way (`return_initiated`), never that forward step;
  * 5. a detail with a meaning of its own wins; otherwise the status decides;
- * 6. on a return label's tracker (`context.isReturn`) the forward statuses are the return leg:
- *    `delivered` is `returned`, a parcel on its way is `return_initiated`.
+ * 6. on a return label's tracker (`context.isReturn`), and on a scan at or after one that started
+ *    the way back (`context.returnLeg`), the forward statuses are the return leg: `delivered` is
+ *    `returned`, a parcel on its way is `return_initiated`.
  *
  * @since 0.1.0
  */
 export const classify = (rawStatus: string, rawDetail: string | undefined, context?: Context): Classification => {
   const c = classifyScan(rawStatus, rawDetail)
-  if (context?.isReturn !== true) return c
+  if (context?.isReturn !== true && context?.returnLeg !== true) return c
   return { canonical: onReturnLeg(c.canonical), also: c.also, unmapped: c.unmapped }
 }
 

@@ -196,7 +196,8 @@ const buildObservation = (
   tracker: TrackerHead,
   scan: Scan,
   options: Options,
-  method: string
+  method: string,
+  returnFrom: number | undefined = undefined
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
   Effect.gen(function*() {
     let occurredAt: Instant.Instant
@@ -207,7 +208,10 @@ const buildObservation = (
       if (Either.isLeft(parsed)) return yield* Effect.fail(invalid(method, `${scan.path}.datetime: ${parsed.left}`))
       occurredAt = parsed.right
     }
-    const classification = EasyPostMapping.classify(scan.status, scan.statusDetail, { isReturn: tracker.is_return === true })
+    const classification = EasyPostMapping.classify(scan.status, scan.statusDetail, {
+      isReturn: tracker.is_return === true,
+      returnLeg: returnFrom !== undefined && Instant.toMillis(occurredAt) >= returnFrom
+    })
     for (const u of classification.unmapped) {
       yield* EasyPostMapping.countUnmapped(options.source, u.field, u.code)
       yield* Effect.logWarning(`EasyPost ${u.field} "${u.code}" is not mapped; kept as ${describe(classification.canonical)}`)
@@ -430,7 +434,9 @@ const withTrackerFacts = (
  * One observation per `tracking_details` entry (two for a scan that reports two things: a
  * `delivered` / `damaged` scan is a delivery and a damage exception). A tracker without details yields one event for
  * its own status (timed at `updated_at`), unless that status is `unknown`: a new tracker the
- * carrier knows nothing about has nothing to report yet.
+ * carrier knows nothing about has nothing to report yet. Scans at or after the earliest one that
+ * started the way back to the shipper are read as the return leg (a `delivered` there is
+ * `returned`, never the consignee's delivery).
  *
  * @since 0.1.0
  */
@@ -440,8 +446,9 @@ export const fromTracker = (
   path = "tracker"
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> => {
   if (tracker.tracking_details.length === 0) return Effect.map(ownStatus(tracker, options, path), (o) => withTrackerFacts(tracker, o, options))
+  const returnFrom = returnSince(tracker.tracking_details, options)
   const perScan = Effect.forEach(tracker.tracking_details, (detail, i) =>
-    fromDetail(tracker, detail, options, `${path}.tracking_details.${i}`))
+    fromDetail(tracker, detail, options, `${path}.tracking_details.${i}`, returnFrom))
   return Effect.map(perScan, (nested) => withTrackerFacts(tracker, nested.flat(), options))
 }
 
@@ -469,12 +476,39 @@ const ownStatus = (
   )
 }
 
+/**
+ * When the way back to the shipper began: the earliest time of a scan that starts it (one
+ * classified `return_initiated` or `returned`: `return_to_sender`, `delivered` / `return`, …),
+ * among the scans whose time can be read; `undefined` when none does. Scans at or after it are on
+ * the return leg, so the carrier's `delivered` at the end of it is the parcel back at the shipper,
+ * not the consignee's delivery. Found by time, since EasyPost resends the whole history with each
+ * update and its order in the list is not its order in time.
+ */
+const returnSince = (details: ReadonlyArray<unknown>, options: Options): number | undefined => {
+  let since: number | undefined
+  for (const entry of details) {
+    const decoded = decodeDetail(entry)
+    if (Either.isLeft(decoded)) continue
+    const detail = decoded.right
+    const meaning = EasyPostMapping.classify(detail.status, clean(detail.status_detail, 200)).canonical
+    if (!EasyPostMapping.startsReturn(meaning)) continue
+    const parsed = TimePolicy.parse(detail.datetime, options.timePolicy)
+    if (Either.isLeft(parsed)) continue
+    const millis = Instant.toMillis(parsed.right)
+    if (since === undefined || millis < since) since = millis
+  }
+  return since
+}
+
+const decodeDetail = Schema.decodeUnknownEither(TrackingDetail)
+
 /** The events of one `tracking_details` entry (at `path`). */
 const fromDetail = (
   tracker: TrackerHead,
   detail: TrackingDetail,
   options: Options,
-  path: string
+  path: string,
+  returnFrom: number | undefined
 ): Effect.Effect<ReadonlyArray<CarrierPort.Observation>, PortError.CarrierError> =>
   buildObservation(
     tracker,
@@ -488,7 +522,8 @@ const fromDetail = (
       location: detail.tracking_location
     },
     options,
-    "fromTracker"
+    "fromTracker",
+    returnFrom
   )
 
 /**
@@ -502,12 +537,14 @@ const fromTrackerEach = (
   options: Options,
   path: string
 ): Effect.Effect<CarrierPort.Parsed> => {
+  // The return leg is read from every entry that can be decoded, as fromTracker does.
+  const returnFrom = returnSince(tracker.tracking_details, options)
   return Effect.map(CarrierAdapter.eachEvent(
     tracker.tracking_details.length === 0
       ? [ownStatus(tracker, options, path)]
       : tracker.tracking_details.map((entry, i) => {
         const at = `${path}.tracking_details.${i}`
-        return Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at))
+        return Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at, returnFrom))
       })
   ), (parsed) => ({ ...parsed, observations: withTrackerFacts(tracker, parsed.observations, options) }))
 }
