@@ -255,19 +255,35 @@ const checkpointTime = (c: Checkpoint): Point["time"] => {
   return created !== undefined ? { text: created, field: "created_at", clock: "utc" } : undefined
 }
 
+/** The earliest offset a local time can have (+14:00): a zone-less time read there is the earliest instant it can be. */
+const earliestOffset: TimePolicy.TimePolicy = { _tag: "AssumeOffset", minutes: 840 }
+
 /**
  * When the way back to the shipper began: the earliest time of a checkpoint that starts it
- * (Exception_010, Exception_011), among those whose time can be read; `undefined` when none
- * does. Checkpoints at or after it are on the return leg. Found by time, since AfterShip resends
- * every checkpoint with each update and their order in the list is not their order in time.
+ * (Exception_010, Exception_011); `undefined` when none does. Checkpoints at or after it are on
+ * the return leg. Found by time, since AfterShip resends every checkpoint with each update and
+ * their order in the list is not their order in time.
+ *
+ * A return start whose own time is not exact still starts the return, from the earliest instant
+ * it can be: a date-only `checkpoint_time` (the checkpoint itself is skipped) from the start of
+ * that day at +14:00, a zone-less local time that no zone settles (the checkpoint itself is
+ * unreadable) as read at +14:00. Left out, the parcel's `Delivered` back at the shipper read as
+ * the customer's delivery and released the invoice. Only a time that is no time at all (or none)
+ * is left out.
  */
 const returnSince = (checkpoints: ReadonlyArray<Checkpoint>, options: Options): number | undefined => {
   let since: number | undefined
   checkpoints.forEach((c, i) => {
     if (!AfterShipMapping.startsReturn(AfterShipMapping.classify(clean(c.tag, 100), clean(c.subtag, 100)).canonical)) return
     const time = checkpointTime(c)
-    if (time === undefined || ("text" in time && time.clock === "local" && isDateOnly(time.text))) return
-    const read = occurredAtOf({ path: `checkpoints.${i}`, time, checkpoint: c }, options)
+    if (time === undefined) return
+    let read: Either.Either<Instant.Instant, string>
+    if ("text" in time && time.clock === "local" && isDateOnly(time.text)) {
+      read = TimePolicy.parse(`${time.text.trim()}T00:00:00`, earliestOffset)
+    } else {
+      read = occurredAtOf({ path: `checkpoints.${i}`, time, checkpoint: c }, options)
+      if (Either.isLeft(read) && "text" in time && time.clock === "local") read = TimePolicy.parse(time.text, earliestOffset)
+    }
     if (Either.isLeft(read)) return
     const millis = Instant.toMillis(read.right)
     if (since === undefined || millis < since) since = millis

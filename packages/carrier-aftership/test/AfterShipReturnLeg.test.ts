@@ -86,3 +86,42 @@ describe("AfterShip: the way back to the sender", () => {
     expect(show("Exception", "Exception_011")).toBe("status:returned")
   })
 })
+
+describe("AfterShip: a return start whose time is not exact still starts the return leg", () => {
+  // A Delivered checkpoint after a "Returning to sender" is the parcel back at the shipper even
+  // when the Exception_010 checkpoint's own time cannot be read exactly: it is bounded below
+  // (the earliest instant its date, or its local time in any zone, can be).
+  const strictOptions: AfterShipTracking.Options = { ...options, timePolicy: { _tag: "RequireZone" } }
+  const usAt = (checkpoint_time: string, fields: Record<string, unknown>) =>
+    at(checkpoint_time, { city: "MEMPHIS", country_iso3: "USA", location: "MEMPHIS, TN", ...fields })
+
+  it.effect("a date-only Exception_010 (skipped itself) still makes a later Delivered the return delivered back", () =>
+    Effect.gen(function*() {
+      const returningOn = at("2024-08-07", { tag: "Exception", subtag: "Exception_010", message: "Returning to shipper" })
+      const body = Payloads.dhlWebhook([pickup, returningOn, backInTransit, backDelivered])
+      const out = yield* AfterShipTracking.fromWebhook(body, options)
+      expect(meanings(out)).toEqual(["dispatched", "return_initiated", "returned"])
+      const each = yield* AfterShipTracking.fromWebhookEach(body, options)
+      expect(meanings(each.observations)).toEqual(meanings(out))
+    }))
+
+  it.effect("an Exception_010 whose zone-less time no zone settles (unreadable itself) still makes a later Delivered returned", () =>
+    Effect.gen(function*() {
+      const returningUs = usAt("2024-08-07T09:00:00", { tag: "Exception", subtag: "Exception_010", message: "Returning to shipper" })
+      const deliveredUs = usAt("2024-08-09T11:00:00-05:00", { tag: "Delivered", subtag: "Delivered_001", message: "Delivered" })
+      const each = yield* AfterShipTracking.fromWebhookEach(
+        Payloads.dhlWebhook([pickup, returningUs, deliveredUs]),
+        strictOptions
+      )
+      expect(each.unreadable.length).toBe(1)
+      expect(meanings(each.observations)).toEqual(["dispatched", "returned"])
+    }))
+
+  it.effect("a delivery on a day before the date-only return start stays a delivery", () =>
+    Effect.gen(function*() {
+      const delivered = at("2024-07-31T12:00:00+02:00", { tag: "Delivered", subtag: "Delivered_001", message: "Delivered" })
+      const returningOn = at("2024-08-07", { tag: "Exception", subtag: "Exception_010", message: "Returning to shipper" })
+      const out = yield* AfterShipTracking.fromWebhook(Payloads.dhlWebhook([pickup, delivered, returningOn]), options)
+      expect(meanings(out)).toEqual(["dispatched", "delivered"])
+    }))
+})
