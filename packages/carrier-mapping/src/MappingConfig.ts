@@ -642,7 +642,10 @@ export const withSecret = (config: MappingConfig, secret: string | Redacted.Reda
 /**
  * The signing secret: the value itself, or the environment variable named by `env`, read with
  * Effect `Config.redacted` (so a test `ConfigProvider` can supply it). Fails with a
- * `ValidationError` at `signature.secret` when it is missing or too short.
+ * `ValidationError` at `signature.secret` when it is missing or too short, made only of white
+ * space (anyone could sign), or starts or ends with white space (a trailing newline read from a
+ * file: the partner keys with the exact secret, so every genuine webhook would be refused; it is
+ * not trimmed), as `WebhookSignature.secretProblem` says; never naming the secret.
  *
  * @since 0.1.0
  */
@@ -657,12 +660,19 @@ export const resolveSecret = (config: MappingConfig): Effect.Effect<Redacted.Red
     })
   const secret = config.signature.secret
   if (Redacted.isRedacted(secret)) {
-    return Redacted.value(secret).length >= minSecretLength
+    const problem = WebhookSignature.secretProblem(Redacted.value(secret))
+    return problem !== undefined
+      ? Effect.fail(fail("signature.secret", `the signature secret ${problem}`))
+      : Redacted.value(secret).length >= minSecretLength
       ? Effect.succeed(secret)
       : Effect.fail(fail("signature.secret", `a signature secret must be at least ${minSecretLength} characters`))
   }
   return Config.redacted(secret.env).pipe(
     Effect.mapError(() => fail("signature.secret.env", `missing signature secret: environment variable ${secret.env} is not set`)),
+    Effect.filterOrFail(
+      (r) => WebhookSignature.secretProblem(Redacted.value(r)) === undefined,
+      (r) => fail("signature.secret.env", `the signature secret in ${secret.env} ${WebhookSignature.secretProblem(Redacted.value(r))}`)
+    ),
     Effect.filterOrFail(
       (r) => Redacted.value(r).length >= minSecretLength,
       () =>

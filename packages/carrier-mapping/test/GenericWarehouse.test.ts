@@ -3,7 +3,7 @@ import { Ids, ShipmentEvent, ShipmentState } from "@waybill/core"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import { readFileSync } from "node:fs"
-import { GenericWarehouse, MappingCarrier } from "../src/index.js"
+import { GenericWarehouse, MappingCarrier, MappingConfig } from "../src/index.js"
 import { MappingTestKit } from "../src/testing/index.js"
 
 const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"))
@@ -257,6 +257,33 @@ describe("GenericWarehouse", () => {
       expect(missing.message).toBe(
         "invalid MappingConfig: signature.secret.env: missing signature secret: environment variable WAYBILL_WMS_WEBHOOK_SECRET is not set"
       )
+    })
+  )
+
+  it.effect("refuses at start-up a secret with white space at an end or made only of white space, never naming it", () =>
+    Effect.gen(function* () {
+      // A secret file's trailing newline: the warehouse keys with the exact secret, so every genuine
+      // webhook would be refused as Unauthorized (and dropped once the warehouse gives up retrying).
+      // Sixteen spaces: anyone could sign.
+      for (const [secret, problem] of [
+        [`${SECRET}\n`, "starts or ends with white space (a trailing newline from a file?)"],
+        [" ".repeat(20), "is only white space"]
+      ] as const) {
+        // The outcome as text: a carrier made by mistake is shown as "made", not printed whole.
+        const outcome = (made: Effect.Effect<unknown, { readonly _tag: string; readonly message: string }>) =>
+          Effect.map(Effect.either(made), (r) => (r._tag === "Left" ? `${r.left._tag}: ${r.left.message}` : "made"))
+        const fromEnv = yield* outcome(
+          MappingCarrier.make(GenericWarehouse.config).pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["WAYBILL_WMS_WEBHOOK_SECRET", secret]])))
+          )
+        )
+        expect(fromEnv).toBe(
+          `ValidationError: invalid MappingConfig: signature.secret.env: the signature secret in WAYBILL_WMS_WEBHOOK_SECRET ${problem}`
+        )
+        const given = yield* outcome(MappingCarrier.make(MappingConfig.withSecret(GenericWarehouse.config, secret)))
+        expect(given).toBe(`ValidationError: invalid MappingConfig: signature.secret: the signature secret ${problem}`)
+        if (secret.trim() !== "") expect(`${fromEnv} ${given}`).not.toContain(SECRET)
+      }
     })
   )
 })
