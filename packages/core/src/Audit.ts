@@ -13,6 +13,15 @@ import type * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
 
 /**
+ * The stream of operator actions (dead-letter replays). A shipment's stream is named by its id,
+ * so no shipment may take this name: `Pipeline.register` refuses it, or a replay's entries would
+ * land in that shipment's stream and its next commit would never match its audit head.
+ *
+ * @since 0.1.0
+ */
+export const OPS = "ops"
+
+/**
  * The `prevHash` of a stream's first entry.
  *
  * @since 0.1.0

@@ -172,14 +172,14 @@ export const replay = (
     const ids = letters.map((l) => l.id)
     // The operator action is on record before it takes effect: a crash between a requeue (or an
     // ingest) and a later append would leave an action running again with no trace of who let it.
-    const intent = yield* Audit.append("ops", {
+    const intent = yield* Audit.append(Audit.OPS, {
       at: now,
       kind: "replay",
       body: JSON.stringify({ by, filter: checked, ids })
     })
     const record = (stopped?: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) =>
-        Audit.append("ops", {
+        Audit.append(Audit.OPS, {
           at,
           kind: "replayed",
           body: JSON.stringify({

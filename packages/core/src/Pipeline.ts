@@ -145,7 +145,8 @@ export interface PipelineShape {
    * tracking number, its packages' tracking numbers, its `refs`; the label's carrier and
    * service while the tracking number is the same); what the intake gives wins. The same
    * shipment id for another company or order fails with an `Invalid` `IngestError` and writes
-   * nothing. A shipment with `cancelledAt` (the ERP cancelled it) then gets its cancellation
+   * nothing, as does a shipment called `ops` ({@link Audit.OPS}: its audit stream would be the
+   * operators'). A shipment with `cancelledAt` (the ERP cancelled it) then gets its cancellation
    * ingested as an event of source `erp` (see {@link erpCancellation}), once per shipment however
    * often it is registered; the state machine decides it (cancelled before dispatch, an anomaly
    * after). Fails with a permanent `IngestError` if that event cannot be ingested.
@@ -586,6 +587,15 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
             const stored = yield* storedInfos(shipmentIds)
             // Refused before anything is written.
             for (const shipment of intake.shipments) {
+              if (shipment.id === Audit.OPS) {
+                return yield* new IngestError({
+                  reason: "Invalid",
+                  module: MODULE,
+                  method: "register",
+                  description: `a shipment cannot be called ${Audit.OPS}: that is the name of the operators' audit stream`,
+                  shipmentId: shipment.id
+                })
+              }
               const before = stored.get(shipment.id)?.info
               const problem = before === undefined ? undefined : reused(before, shipment)
               if (problem !== undefined) return yield* problem

@@ -361,3 +361,31 @@ describe("DeadLetters.replay and crashes", () => {
       }).pipe(Effect.provide(layer))
     }))
 })
+
+describe("DeadLetters.replay and a shipment called ops", () => {
+  // Shipment ids are opaque (any non-empty text without control characters), and a shipment's
+  // audit stream is named by its id: a shipment called "ops" would share the operators' stream
+  // (its head and its entries), and after a replay no event of it could ever be committed.
+  it.effect("a shipment called ops is refused at registration; replays keep the ops stream theirs and the trail intact", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      const layer = Layer.provideMerge(Pipeline.layer({ carriers: [carrier] }), Layer.succeed(Store.Store, store))
+      const ops = Ids.ShipmentId.make(Audit.OPS)
+      const intake = Histories.intake({ shipmentId: ops, companyId, events: [] }, 1)
+      const other = Histories.intake({ shipmentId, companyId, events: [] }, 2)
+      yield* Effect.gen(function* () {
+        const pipeline = yield* Pipeline.Pipeline
+        yield* DeadLetters.replay({}, "ops@example.com")
+        const refused = yield* Effect.flip(pipeline.register(intake))
+        expect(refused).toMatchObject({ reason: "Invalid", method: "register", shipmentId: "ops" })
+        // Nothing of it was written: no record, no reference data, no audit entry.
+        expect(yield* pipeline.record(ops)).toBeUndefined()
+        expect(yield* store.getShipment("ops")).toBeUndefined()
+        yield* DeadLetters.replay({}, "ops@example.com")
+        expect((yield* store.readAudit(Audit.OPS, 1, 100)).map((e) => e.kind)).toEqual(["replay", "replayed", "replay", "replayed"])
+        // Other shipments register as before.
+        expect(yield* pipeline.register(other)).toEqual([shipmentId])
+        expect((yield* Audit.verify).problems).toEqual([])
+      }).pipe(Effect.provide(layer))
+    }))
+})
