@@ -213,7 +213,9 @@ export const personalValues = <I>(schema: Schema.Schema<any, I, never>, encoded:
 
 /**
  * `text` with every occurrence of the given values (see {@link personalValues}) replaced by
- * `<redacted>`, longest first: for a vendor's error text that may quote the request. A text
+ * `<redacted>`, longest first, in any letter case: for a vendor's error text that may quote the
+ * request. A phone number (six digits or more) is withheld however it is written back: its
+ * digits in order, with any separators or none (`+4917012345678` for `+49 170 1234 5678`). A text
  * already cut short (ending in `…`) in the middle of a value has that value's beginning, of at
  * least four characters, replaced too.
  *
@@ -230,10 +232,24 @@ export const scrub = (text: string, values: ReadonlyArray<string>): string => {
   // each value as sent, and as it reads inside a JSON string (an error body quoting it)
   const forms = values.filter((v) => v.trim().length >= 4).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)])
   for (const value of forms.sort((a, b) => b.length - a.length)) {
-    if (out.includes(value)) out = out.split(value).join("<redacted>")
+    // In any letter case: a far side may keep (and quote) an e-mail address lower-cased.
+    out = out.replace(new RegExp(escapeRegExp(value), "gi"), "<redacted>")
+  }
+  // A phone number as a far side writes it back (E.164, its own grouping): its digits, in order,
+  // with any separators or none, and any `+`.
+  for (const value of values) {
+    if (!phoneLike.test(value)) continue
+    const digits = value.replace(/\D/g, "")
+    if (digits.length < 6) continue
+    out = out.replace(new RegExp(`\\+?${digits.split("").join("[ ()./-]*")}`, "g"), "<redacted>")
   }
   return out.endsWith("…") ? scrubCutTail(out, forms) : out
 }
+
+/** What a phone number may be written with (as `Party.phone` accepts it). */
+const phoneLike = /^\+?[0-9 ()./-]+$/
+
+const escapeRegExp = (value: string): string => value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** `text` (ending in `…`) with the longest beginning of a value it ends in replaced. */
 const scrubCutTail = (text: string, forms: ReadonlyArray<string>): string => {

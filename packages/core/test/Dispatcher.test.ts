@@ -933,6 +933,23 @@ describe("dispatcher error text", () => {
     )
   })
 
+  it.effect("a value the far side quotes back in other letter case is withheld too", () => {
+    const far = quoting("Invalid", `user ${email.toUpperCase()} is suspended (shipment shp-1)`)
+    const logged: Array<string> = []
+    return run(far.layer, () =>
+      logging(
+        Effect.gen(function* () {
+          const dispatcher = yield* Dispatcher.make()
+          yield* dispatcher.tick
+          const [letter] = yield* DeadLetters.list()
+          expect(JSON.parse(letter!.error).description).toBe("user <redacted> is suspended (shipment shp-1)")
+          for (const line of logged) expect(line.toLowerCase()).not.toContain(email)
+        }),
+        logged
+      )
+    )
+  })
+
   it.effect("a value the far side's error text was cut in the middle of is withheld too", () => {
     const far = quoting("Invalid", `ValidationError: shipment shp-1, street '${street.slice(0, 10)}…`)
     return run(far.layer, () =>

@@ -200,6 +200,21 @@ describe("Privacy.scrub", () => {
     expect(Privacy.scrub("shp-1: Flat 3, 12 Privet Drive; mail petu…", values)).toBe("shp-1: <redacted>; mail <redacted>…")
   })
 
+  // A far side quotes what it was sent as it keeps it: an e-mail address lower-cased, a phone
+  // number in its own format (E.164, say), and the description is logged and kept.
+  it("withholds a value the far side quotes in other letter case, and a phone number it writes with other separators", () => {
+    expect(Privacy.scrub("user petunia.dursley@example.com is suspended", ["Petunia.Dursley@Example.com"])).toBe(
+      "user <redacted> is suspended"
+    )
+    expect(Privacy.scrub("The 'To' number +4917012345678 is not a valid mobile number", ["+49 170 1234 5678"])).toBe(
+      "The 'To' number <redacted> is not a valid mobile number"
+    )
+    expect(Privacy.scrub("no route to (0049) 170-1234-5678.", ["+49 170 1234 5678"])).not.toContain("1234")
+    // A short run of digits (a postal code, a house number) is only withheld as written.
+    expect(Privacy.scrub("street 12 is closed until 2025", ["2025"])).toBe("street 12 is closed until <redacted>")
+    expect(Privacy.scrub("error 12-345 at 12345", ["12 345"])).toBe("error 12-345 at 12345")
+  })
+
   it("leaves a cut text alone when its end is no value's beginning, or fewer than four of its characters", () => {
     expect(Privacy.scrub("shipment shp-1 is not deliverable…", values)).toBe("shipment shp-1 is not deliverable…")
     expect(Privacy.scrub("street 'Fla…", values)).toBe("street 'Fla…")
