@@ -472,8 +472,10 @@ export const make = (options: Options = {}): Effect.Effect<OdooErpShape, never, 
           const contact = (p: PartnerRow) => {
             const email = nonEmpty(p.email)
             const phone = nonEmpty(p.phone) ?? nonEmpty(p.mobile)
-            if (email !== undefined && !EMAIL.test(email)) warnings.push(`email ${JSON.stringify(email)} of res.partner ${p.id}`)
-            if (phone !== undefined && !PHONE.test(phone)) warnings.push(`phone ${JSON.stringify(phone)} of res.partner ${p.id}`)
+            // The warning names the partner, not the value: an e-mail address or a phone number is
+            // personal data, and logs are kept and shipped where no privacy policy applies.
+            if (email !== undefined && !EMAIL.test(email)) warnings.push(`the email of res.partner ${p.id}`)
+            if (phone !== undefined && !PHONE.test(phone)) warnings.push(`the phone of res.partner ${p.id}`)
             return {
               ...(email !== undefined && EMAIL.test(email) ? { email } : {}),
               ...(phone !== undefined && PHONE.test(phone) ? { phone } : {})

@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ErpPort, Instant, MemoryStore, Order, Pipeline, PortError, Store } from "@waybill/core"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
@@ -584,6 +585,50 @@ describe("shipments and addresses over an order's life (over HTTP)", () => {
       expect(intake?.order.shipTo.street).toBe("7 Dock Road")
       expect(intake?.shipments.map((s) => s.shipTo.city)).toEqual(["Portsmouth"])
     }).pipe(Effect.provide(FetchLayer)))
+})
+
+describe("a customer's contact data Odoo holds in a form the canonical order refuses (over HTTP)", () => {
+  // Left out of the order, and said so in a warning: the warning names the partner, never the
+  // value (an e-mail address or phone number is personal data, and logs are kept and shipped).
+  it.scopedLive("is left out, and the warning does not quote it", () => {
+    const lines: Array<string> = []
+    const logger = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ annotations, message }) => {
+        lines.push(`${JSON.stringify(message)} ${JSON.stringify(Object.fromEntries(annotations))}`)
+      })
+    )
+    return Effect.gen(function*() {
+      const fake = yield* OdooFake.make({ version: 17 })
+      const email = "petunia.dursley@privet-drive"
+      const phone = "+44 7700 900123 ext. 4"
+      const customer = fake.admin.createPartner({
+        name: "Petunia Dursley",
+        email,
+        phone,
+        street: "4 Privet Drive",
+        city: "Little Whinging",
+        zip: "GU4 7XX",
+        country_id: 233
+      })
+      const product = fake.admin.createProduct({ name: "Part", code: "P-1" })
+      fake.admin.setStock(product, 10)
+      fake.admin.createOrder({ partnerId: customer, lines: [{ productId: product, quantity: 1 }] })
+      const { erp } = yield* connect(fake)
+      const batch = yield* erp.fetchOrders({ cursor: undefined, limit: 10 })
+      const [intake] = batch.intakes
+      expect(intake?.order.customer.name).toBe("Petunia Dursley")
+      expect(intake?.order.customer.email).toBeUndefined()
+      expect(intake?.order.customer.phone).toBeUndefined()
+      const warnings = lines.filter((l) => l.includes("left out of the canonical order"))
+      expect(warnings.length).toBe(2)
+      expect(warnings.join("\n")).toContain(`res.partner ${customer}`)
+      for (const line of lines) {
+        expect(line).not.toContain(email)
+        expect(line).not.toContain("900123")
+      }
+    }).pipe(Effect.provide(FetchLayer), Effect.provide(logger))
+  })
 })
 
 describe("orders and deliveries cancelled in Odoo after intake (over HTTP)", () => {
