@@ -61,6 +61,14 @@ const invalid = (method: "list" | "replay", description: string) =>
   new PortError.StorageError({ reason: "Invalid", module: MODULE, method, description })
 
 const checkFilter = (filter: unknown, method: "list" | "replay"): Effect.Effect<Filter, PortError.StorageError> => {
+  // Only a plain object's own fields are read: a Map, a class instance whose criteria are
+  // getters, or one inheriting them would decode as `{}` (every letter) whatever it says.
+  if (typeof filter === "object" && filter !== null) {
+    const proto = Object.getPrototypeOf(filter)
+    if (proto !== Object.prototype && proto !== null) {
+      return Effect.fail(invalid(method, "invalid dead letter filter: a filter is a plain object of its criteria"))
+    }
+  }
   const decoded = decodeFilter(filter)
   return Either.isRight(decoded)
     ? Effect.succeed(decoded.right as Filter)
@@ -87,7 +95,8 @@ const matches = (filter: Filter) => (letter: Store.DeadLetter) =>
 
 /**
  * Lists the dead letters matching a filter. A filter with an unknown criterion or a value of the
- * wrong type is refused with `StorageError` `Invalid` (it would otherwise match more than meant).
+ * wrong type, or that is not a plain object (a `Map`, a class instance), is refused with
+ * `StorageError` `Invalid` (it would otherwise match more than meant).
  *
  * @since 0.1.0
  */

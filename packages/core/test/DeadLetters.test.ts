@@ -103,6 +103,33 @@ describe("DeadLetters filters", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a filter whose criteria are not its own fields (a Map, a class with getters, inherited ones) is refused; nothing is replayed", () =>
+    Effect.gen(function* () {
+      const { layer, store } = yield* setup
+      yield* store.putDeadLetter(letter("k1"))
+      yield* store.putDeadLetter(letter("k2"))
+      yield* Effect.gen(function* () {
+        // Each means `ids: ["k1"]`, but the decoder sees no criterion in it: read as `{}`, it
+        // would select (and replay) every letter.
+        class ByIds {
+          get ids() {
+            return ["k1"]
+          }
+        }
+        const filters: ReadonlyArray<unknown> = [new ByIds(), new Map([["ids", ["k1"]]]), Object.create({ ids: ["k1"] }), new Date()]
+        for (const filter of filters) {
+          const refused = { _tag: "StorageError", reason: "Invalid", module: "@waybill/core/DeadLetters" }
+          expect(yield* Effect.flip(DeadLetters.list(filter as DeadLetters.Filter))).toMatchObject(refused)
+          expect(yield* Effect.flip(DeadLetters.replay(filter as DeadLetters.Filter, "ops@example.com"))).toMatchObject(refused)
+        }
+        expect((yield* DeadLetters.list()).map((l) => l.id)).toEqual(["k1", "k2"])
+        expect(yield* store.outboxSize()).toBe(0)
+        expect(yield* store.readAudit("ops", 1, 10)).toEqual([])
+        // A plain object (also one without a prototype) is taken as before.
+        expect((yield* DeadLetters.list(Object.assign(Object.create(null), { ids: ["k2"] }))).map((l) => l.id)).toEqual(["k2"])
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a listing sees every letter once though a page comes back short while another replay removes letters", () =>
     Effect.gen(function* () {
       const store = yield* MemoryStore.make
