@@ -43,6 +43,21 @@ import * as Crypto from "node:crypto"
 import * as Lua from "./internal/lua.js"
 import * as Internal from "./internal/redis.js"
 
+/**
+ * A stored audit entry. One overwritten with what is not an entry (not a JSON object: edited by
+ * hand, corrupted) is read as its text with no fields, which no hash matches: `Audit.verify`
+ * reports it where it lies and goes on, instead of dying on it.
+ */
+const auditEntryOf = (stream: string, stored: string): Store.AuditEntry => {
+  try {
+    const entry: unknown = JSON.parse(stored)
+    if (typeof entry === "object" && entry !== null && !Array.isArray(entry)) return entry as Store.AuditEntry
+  } catch {
+    // below
+  }
+  return { stream, seq: 0, at: 0, kind: "", body: stored, prevHash: "", hash: "" }
+}
+
 const MODULE = "@waybill/store-redis/RedisStore"
 
 const DAY = 86_400_000
@@ -974,7 +989,7 @@ export const make = (options: Options = {}): Effect.Effect<RedisStoreShape, Port
         // By position, never filtered by seq: verification must see an entry out of place.
         return Effect.map(
           run("readAudit", () => client.lrange(K.audit(baseOf(stream), stream), from, from + limit - 1)),
-          (list) => list.map((s) => JSON.parse(s) as Store.AuditEntry)
+          (list) => list.map((s) => auditEntryOf(stream, s))
         )
       },
 

@@ -310,6 +310,22 @@ describe("RedisStore", () => {
       }).pipe(Effect.provideService(Store.Store, store))
     }))
 
+  it.scoped("the audit trail's verification reports an entry overwritten with what is not an entry, instead of dying", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh()
+      yield* Effect.gen(function* () {
+        for (let i = 1; i <= 3; i++) yield* Audit.append("ops", { at: i, kind: "command", body: `{"n":${i}}` })
+        const key = `{${store.prefix}:p${store.partitionOf("ops")}}:a:ops`
+        for (const overwritten of ["not json", "null", "[1,2]"]) {
+          yield* Effect.promise(() => store.client.lset(key, 1, overwritten))
+          const report = yield* Audit.verify
+          expect(report.ok).toBe(false)
+          expect(report.entries).toBe(3)
+          expect(report.problems.map((p) => p.problem)).toContain("hash-mismatch")
+        }
+      }).pipe(Effect.provideService(Store.Store, store))
+    }))
+
   it.scoped("provides the generic Store and leaves a host's client open", () =>
     Effect.gen(function* () {
       const prefix = freshPrefix()
