@@ -213,8 +213,8 @@ export const personalValues = <I>(schema: Schema.Schema<any, I, never>, encoded:
 
 /**
  * `text` with every occurrence of the given values (see {@link personalValues}) replaced by
- * `<redacted>`, longest first, in any letter case: for a vendor's error text that may quote the
- * request. A phone number (six digits or more) is withheld however it is written back: its
+ * `<redacted>`, longest first, in any letter case and Unicode normal form (the text comes back
+ * composed, NFC): for a vendor's error text that may quote the request. A phone number (six digits or more) is withheld however it is written back: its
  * digits in order, with any separators or none (`+4917012345678` for `+49 170 1234 5678`). A text
  * already cut short (ending in `…`) in the middle of a value has that value's beginning, of at
  * least four characters, replaced too.
@@ -228,9 +228,13 @@ export const personalValues = <I>(schema: Schema.Schema<any, I, never>, encoded:
  * @since 0.2.0
  */
 export const scrub = (text: string, values: ReadonlyArray<string>): string => {
-  let out = text
+  // Compared composed (NFC): a far side may keep and quote a name in another normal form.
+  let out = text.normalize("NFC")
   // each value as sent, and as it reads inside a JSON string (an error body quoting it)
-  const forms = values.filter((v) => v.trim().length >= 4).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)])
+  const forms = values
+    .filter((v) => v.trim().length >= 4)
+    .map((v) => v.normalize("NFC"))
+    .flatMap((v) => [v, JSON.stringify(v).slice(1, -1)])
   for (const value of forms.sort((a, b) => b.length - a.length)) {
     // In any letter case: a far side may keep (and quote) an e-mail address lower-cased.
     out = out.replace(new RegExp(escapeRegExp(value), "gi"), "<redacted>")

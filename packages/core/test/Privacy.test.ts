@@ -215,6 +215,13 @@ describe("Privacy.scrub", () => {
     expect(Privacy.scrub("error 12-345 at 12345", ["12 345"])).toBe("error 12-345 at 12345")
   })
 
+  it("withholds a value the far side quotes in another Unicode normal form", () => {
+    // Sent decomposed (u + combining diaeresis, as some systems store it), quoted composed.
+    const sent = "Jürgen Müller".normalize("NFD")
+    expect(Privacy.scrub(`customer ${"Jürgen Müller".normalize("NFC")} is blocked`, [sent])).toBe("customer <redacted> is blocked")
+    expect(Privacy.scrub(`customer ${sent} is blocked`, ["Jürgen Müller".normalize("NFC")])).toBe("customer <redacted> is blocked")
+  })
+
   it("leaves a cut text alone when its end is no value's beginning, or fewer than four of its characters", () => {
     expect(Privacy.scrub("shipment shp-1 is not deliverable…", values)).toBe("shipment shp-1 is not deliverable…")
     expect(Privacy.scrub("street 'Fla…", values)).toBe("street 'Fla…")
