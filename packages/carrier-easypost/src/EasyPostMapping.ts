@@ -175,7 +175,7 @@ export interface Context {
    * `return_initiated` or `returned`): its forward statuses are the return travelling, and its
    * `delivered` is the parcel handed back to the shipper.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   readonly returnLeg?: boolean | undefined
 }
@@ -183,7 +183,7 @@ export interface Context {
 /**
  * Whether a scan of this meaning starts the way back to the shipper.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const startsReturn = (c: Canonical): boolean =>
   c._tag === "Status" && (c.status === "return_initiated" || c.status === "returned")

@@ -331,7 +331,7 @@ const copyOfScan = (
  * zero-padded so that, between two measurements on the same scan, the later update's id sorts
  * last and wins the state machine's tie-break (newest time, then greatest id).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const weightEventId = (
   tracker: Pick<Tracker, "id" | "carrier" | "tracking_code">,
@@ -374,7 +374,7 @@ const weightObservation = (
  * corrected signer is another proof, never a rewrite of the first. The signer's name is hashed,
  * not spelled out: event ids end up in logs, anomalies and audit entries.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const podEventId = (
   tracker: Pick<Tracker, "id" | "carrier" | "tracking_code">,

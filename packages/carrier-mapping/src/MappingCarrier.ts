@@ -743,14 +743,14 @@ const parcelKey = (source: string, tracking: string): string => `${source}/${tra
 /**
  * The event id of a detached weight: `weight:<source>/<tracking>:<time of the event it rides
  * on>:<grams, zero-padded to 9 digits>:<16 hex of that event's id>`. It starts with `weight:`
- * so that it sorts after the content-hash ids (`sha256:…`): a copy stored before 0.3.0 that still
+ * so that it sorts after the content-hash ids (`sha256:…`): a copy stored before 0.2.0 that still
  * carries an old weight loses the same-time tie to it. The state machine takes the
  * measured weight from the newest weighted event, then the greatest id; this id makes that "the
  * newest event the weight rides on, then the heavier": two measurements on the same event (a
  * re-weigh between two polls that saw no new event, when the partner gives no update time to
  * order them by) resolve to the heavier, whatever order the polls arrive in.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const weightEventId = (source: string, tracking: string, anchor: { readonly id: string; readonly occurredAt: string }, grams: number): string =>
   `weight:${parcelKey(source, tracking)}:${anchor.occurredAt}:${String(grams).padStart(9, "0")}:${digest([anchor.id], 16)}`
@@ -761,7 +761,7 @@ export const weightEventId = (source: string, tracking: string, anchor: { readon
  * is the same event; a different one (a corrected signer, another URL) is another proof, never a
  * rewrite. Hashed: the signer's name does not appear in the id (ids reach logs and audits).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const podEventId = (source: string, tracking: string, anchor: { readonly id: string }, pod: Record<string, string>): string =>
   `${parcelKey(source, tracking)}:pod:${digest([anchor.id, pod["signedBy"] ?? null, pod["evidenceUrl"] ?? null], 32)}`

@@ -17,7 +17,7 @@ import * as Store from "./Store.js"
  * so no shipment may take this name: `Pipeline.register` refuses it, or a replay's entries would
  * land in that shipment's stream and its next commit would never match its audit head.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const OPS = "ops"
 

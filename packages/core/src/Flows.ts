@@ -42,7 +42,7 @@ export class BillingPolicy extends Schema.Class<BillingPolicy>("BillingPolicy")(
    * Which system releases invoices: `finance` releases them through the `FinancePort`, whatever
    * `FlowConfig.targets.finance` says (the facade refuses `finance` without a finance port). A
    * host on `Dispatcher` without a `FinancePort` gets each release dead-lettered (`MissingPort`,
-   * `Invalid`: "no FinancePort is wired"); wire the port and replay them. Before 0.4.0 such a
+   * `Invalid`: "no FinancePort is wired"); wire the port and replay them. Before 0.2.0 such a
    * host had its invoices released in the ERP instead.
    */
   target: Schema.optionalWith(Schema.Literal("erp", "finance"), { default: () => "erp" }),
@@ -96,7 +96,7 @@ export class FlowConfig extends Schema.Class<FlowConfig>("FlowConfig")({
   cases: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /**
    * Which far sides are wired; flows plan no case actions without a helpdesk and no customer
-   * notices without a notifier. `finance` no longer decides anything (since 0.4.0): invoices are
+   * notices without a notifier. `finance` no longer decides anything (since 0.2.0): invoices are
    * released where `billing.target` says, wired or not.
    */
   targets: Schema.optionalWith(

@@ -59,7 +59,7 @@ export const invoicesReleased = Metric.counter("waybill_invoices_released_total"
  * (the release is never taken back), tagged `reason`: `milestone_withdrawn` (its trigger or POD
  * withdrawn), `weight_out_of_tolerance` (a weight measured after it), `cancelled` (a cancellation dated
  * before the dispatch, arriving after it), `return_to_sender` (sent back to the sender with no
- * delivery to the customer before the return, since 0.3.0). @since 0.2.0
+ * delivery to the customer before the return, since 0.2.0). @since 0.2.0
  */
 export const compensations = Metric.counter("waybill_invoice_compensations_total", {
   description: "problems found after an invoice was released, sent to the service case"

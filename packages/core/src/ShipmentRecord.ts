@@ -34,7 +34,7 @@ import * as Weight from "./Weight.js"
  *   `returned`) with no delivery to the customer before the return (refused, undeliverable); held
  *   while that holds, unless an operator approves the return (`return`: the customer received the
  *   goods after all, or pays anyway). A return after a delivery (the customer sends the goods
- *   back) is not billing's concern and holds nothing (@since 0.3.0).
+ *   back) is not billing's concern and holds nothing (@since 0.2.0).
  *
  * @since 0.1.0
  */
@@ -51,7 +51,7 @@ export type HoldReason = typeof HoldReason.Type
 
 /**
  * Holds an operator can approve: `damage` (`open_damage`), `weight` (`weight_out_of_tolerance`),
- * `pod` (`missing_pod`), `return` (`return_to_sender`, @since 0.4.0: a shipment has one return
+ * `pod` (`missing_pod`), `return` (`return_to_sender`, @since 0.2.0: a shipment has one return
  * track, so the approval covers it whatever return scans arrive later).
  *
  * @since 0.1.0

@@ -89,7 +89,7 @@ export const ExceptionEntry = Schema.Struct({
    * When an explicit clearance covering it (an `ExceptionCleared` of its kind, or of every kind)
    * happened, the earliest at or after it; absent while none has. Derived, never stored.
    *
-   * @since 0.3.0
+   * @since 0.2.0
    */
   clearedAt: Schema.optionalWith(Instant.Instant, { exact: true }),
   raw: ShipmentEvent.RawCode
@@ -149,7 +149,7 @@ export const openExceptions = (view: ShipmentView): ReadonlyArray<ExceptionEntry
  * damaged); an `ExceptionCleared` of `damaged` (or of every kind) at or after it does. A
  * withdrawn damage is not in the view at all.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const unclearedDamage = (view: ShipmentView): ReadonlyArray<ExceptionEntry> =>
   view.exceptions.filter((e) => e.kind === "damaged" && e.clearedAt === undefined)
