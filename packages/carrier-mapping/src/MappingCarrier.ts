@@ -845,7 +845,7 @@ const readPayload = (
   try {
     root = JSON.parse(text)
   } catch (e) {
-    return Either.left(`the body is not JSON: ${e instanceof Error ? e.message : String(e)}`)
+    return Either.left(`the body is not JSON: ${WebhookSignature.jsonProblem(e)}`)
   }
   if (c.firstKey !== undefined) {
     if (typeof root !== "object" || root === null || Array.isArray(root)) {

@@ -508,11 +508,39 @@ export const parseJson = <A>(
       if (nestedDeeperThan(text, maxJsonDepth)) return invalid(`body is nested more than ${maxJsonDepth} levels deep`)
       json = JSON.parse(text)
     } catch (error) {
-      return invalid(`body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`)
+      return invalid(`body is not UTF-8 JSON: ${jsonProblem(error)}`)
     }
     return Effect.mapError(decode(json), (e) =>
       failure(request, { ...where, method: "parse", reason: e.reason, status: 400, description: e.description }))
   })
+
+/**
+ * What is wrong with text that is not JSON (or not UTF-8), without quoting it: Node's
+ * `JSON.parse` message quotes the text's first characters (`Unexpected token 'J', "Jane Doe,
+ * "... is not valid JSON`), which in a webhook body may be a name or an address, and the
+ * description goes to logs and dead-letter reasons. The quoted part (and the offending
+ * character) is left out; messages that quote nothing (a position, an early end) are kept.
+ *
+ * @example
+ * ```ts
+ * import { WebhookSignature } from "@waybill/core"
+ * try {
+ *   JSON.parse("Jane Doe, 12 Privet Drive")
+ * } catch (e) {
+ *   WebhookSignature.jsonProblem(e) // "Unexpected token (not valid JSON)"
+ * }
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const jsonProblem = (error: unknown): string => {
+  const message = error instanceof Error ? error.message : String(error)
+  const quoting = /^(Unexpected (?:token|non-whitespace character after JSON))\b.*is not valid JSON$/s.exec(message)
+  if (quoting !== null) return `${quoting[1]} (not valid JSON)`
+  // Any other message that quotes text: only its first words, before the quote.
+  const quote = message.search(/["']/)
+  return quote < 0 ? message : `${message.slice(0, quote).replace(/[\s,:]+$/, "")} (not valid JSON)`
+}
 
 /**
  * The largest body a webhook accepts unless told otherwise: 1 MiB.

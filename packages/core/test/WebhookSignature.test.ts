@@ -340,6 +340,23 @@ describe("WebhookSignature.parseJson", () => {
       }
     }))
 
+  it.effect("a body that is not JSON is named without quoting it (Node's message quotes its first characters: a name, an address)", () =>
+    Effect.gen(function*() {
+      for (const text of ["Jane Doe, 12 Privet Drive, Little Whinging", "{\"to\": Jane Doe}", "[\"Jane Doe\",]"]) {
+        const error = yield* Effect.flip(
+          WebhookSignature.parseJson(request(encoder.encode(text), {}), where, (value) => Effect.succeed(value))
+        )
+        expect(error.description).toMatch(/^body is not UTF-8 JSON: /)
+        expect(error.description).not.toMatch(/Jane|Doe|Privet/)
+      }
+      // What does not quote the body stays as Node words it.
+      const cut = yield* Effect.flip(WebhookSignature.parseJson(request(encoder.encode("{\"a\":"), {}), where, (value) => Effect.succeed(value)))
+      expect(cut.description).toBe("body is not UTF-8 JSON: Unexpected end of JSON input")
+      expect(WebhookSignature.jsonProblem(new SyntaxError(`Unexpected token 'J', "Jane Doe, "... is not valid JSON`))).toBe(
+        "Unexpected token (not valid JSON)"
+      )
+    }))
+
   it.effect("a decoder's failure keeps its reason and description and gets HTTP 400, method parse and evidence", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
