@@ -10,7 +10,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
 import { Instant, Milestone, ShipmentEvent, ShipmentState, Status } from "../src/index.js"
 import { Histories } from "../src/testing/index.js"
-import { type Machine, realMachine, lastEventWins } from "./machines.js"
+import { type Machine, realMachine, lastEventWins, reportsAlternate } from "./machines.js"
 
 const RUNS = 1000
 const params = { numRuns: RUNS }
@@ -72,24 +72,7 @@ const exactlyOnceLaw = (machine: Machine) =>
     const { state, outcomes } = run(machine, history, history.events)
     // Per key, reports must alternate reached / withdrawn, start with reached, and end in the
     // final membership: a milestone is never reported twice without a withdrawal in between.
-    const held = new Map<string, boolean>()
-    for (const outcome of outcomes) {
-      if (outcome._tag !== "Accepted" && outcome._tag !== "Anomaly") continue
-      for (const r of outcome.retracted) {
-        const key = Milestone.key(r.milestone)
-        if (held.get(key) !== true) return false
-        held.set(key, false)
-      }
-      for (const m of outcome.reached) {
-        const key = Milestone.key(m)
-        if (held.get(key) === true) return false
-        held.set(key, true)
-      }
-    }
-    const final = ShipmentState.milestoneKeys(state)
-    for (const [key, isHeld] of held) if (isHeld !== final.has(key)) return false
-    for (const key of final) if (held.get(key) !== true) return false
-    return true
+    return reportsAlternate(outcomes, state)
   })
 
 describe("ShipmentState laws", () => {

@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import { Flows, Ids, Instant, MemoryStore, Milestone, Pipeline, ShipmentEvent, ShipmentState, Status, Store, Weight } from "../src/index.js"
 import type * as MemoryStoreType from "../src/MemoryStore.js"
 import { companyId, intakeWith, shipmentId } from "./builders.js"
+import { reportsAlternate } from "./machines.js"
 import { referenceDeriveView } from "./reference/deriveView.js"
 
 type Event = ShipmentEvent.ShipmentEvent
@@ -139,28 +140,6 @@ const run = (events: ReadonlyArray<Event>) => {
     state = outcome.state
   }
   return { state, outcomes }
-}
-
-/** Reports per milestone key alternate reached / withdrawn, start with reached and end in the final membership. */
-const reportsAlternate = (outcomes: ReadonlyArray<ShipmentState.Outcome>, final: ShipmentState.ShipmentState): boolean => {
-  const held = new Map<string, boolean>()
-  for (const outcome of outcomes) {
-    if (outcome._tag !== "Accepted" && outcome._tag !== "Anomaly") continue
-    for (const r of outcome.retracted) {
-      const key = Milestone.key(r.milestone)
-      if (held.get(key) !== true) return false
-      held.set(key, false)
-    }
-    for (const m of outcome.reached) {
-      const key = Milestone.key(m)
-      if (held.get(key) === true) return false
-      held.set(key, true)
-    }
-  }
-  const keys = ShipmentState.milestoneKeys(final)
-  for (const [key, isHeld] of held) if (isHeld !== keys.has(key)) return false
-  for (const key of keys) if (held.get(key) !== true) return false
-  return true
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))

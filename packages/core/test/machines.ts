@@ -43,3 +43,25 @@ export const lastEventWins: Machine = {
     }
   }
 }
+
+/** Reports per milestone key alternate reached / withdrawn, start with reached and end in the final membership. */
+export const reportsAlternate = (outcomes: ReadonlyArray<ShipmentState.Outcome>, final: ShipmentState.ShipmentState): boolean => {
+  const held = new Map<string, boolean>()
+  for (const outcome of outcomes) {
+    if (outcome._tag !== "Accepted" && outcome._tag !== "Anomaly") continue
+    for (const r of outcome.retracted) {
+      const key = Milestone.key(r.milestone)
+      if (held.get(key) !== true) return false
+      held.set(key, false)
+    }
+    for (const m of outcome.reached) {
+      const key = Milestone.key(m)
+      if (held.get(key) === true) return false
+      held.set(key, true)
+    }
+  }
+  const keys = ShipmentState.milestoneKeys(final)
+  for (const [key, isHeld] of held) if (isHeld !== keys.has(key)) return false
+  for (const key of keys) if (held.get(key) !== true) return false
+  return true
+}
