@@ -57,6 +57,11 @@ const enqueue = (store: Store.StoreShape, keys: ReadonlyArray<string>, version =
     }))
   })
 
+/** A notifier whose every call notes when it started (TestClock time) and never answers. */
+const hangingNotifier = (calls: Array<number>): Notifier.NotifierShape => ({
+  notify: () => Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => calls.push(t))), Effect.never)
+})
+
 const failure = (reason: PortError.Reason, extra: { retryAfterMillis?: number } = {}) =>
   new PortError.NotifierError({ reason, module: "test", method: "notify", description: reason, ...extra })
 
@@ -504,9 +509,7 @@ describe("dispatcher attempts across claims", () => {
 describe("dispatcher calls given up at the end of the lease", () => {
   it.effect("a far side that never answers: each call given up counts, and after maxAttempts of them the action is dead-lettered, not called forever", () => {
     const calls: Array<number> = []
-    const notifier: Notifier.NotifierShape = {
-      notify: () => Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => calls.push(t))), Effect.never)
-    }
+    const notifier = hangingNotifier(calls)
     return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
       Effect.gen(function* () {
         yield* enqueue(store, ["k1"])
@@ -722,9 +725,7 @@ describe("dispatcher lease renewal", () => {
 
   it.effect("renewals stop after ten lease times, so a call that hangs does not keep the action forever", () => {
     const calls: Array<number> = []
-    const notifier: Notifier.NotifierShape = {
-      notify: () => Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => calls.push(t))), Effect.never)
-    }
+    const notifier = hangingNotifier(calls)
     return withStore(Layer.succeed(Notifier.Notifier, notifier), (store) =>
       Effect.gen(function* () {
         yield* enqueue(store, ["k1"])
