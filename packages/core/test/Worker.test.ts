@@ -44,6 +44,26 @@ const outage = Effect.gen(function* () {
   return { layer, memory, transport, rideOut }
 })
 
+/**
+ * A memory transport and a pipeline over a memory store whose `n`-th dead letter write fails
+ * (`Unavailable`): a batch that fails while writing its dead letters, after the others were kept.
+ */
+const failingDeadLetter = (n: number, options: Pipeline.Options) =>
+  Effect.gen(function* () {
+    const transport = yield* MemoryTransport.make
+    const memory = yield* MemoryStore.make
+    let puts = 0
+    const store: Store.StoreShape = {
+      ...memory,
+      putDeadLetter: (letter) => (++puts === n ? Effect.fail(unavailable("putDeadLetter")) : memory.putDeadLetter(letter))
+    }
+    const layer = Layer.provideMerge(
+      Pipeline.layer(options),
+      Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
+    )
+    return { layer, transport }
+  })
+
 describe("Worker", () => {
   it.effect("gives every storage outage the whole retry schedule, not what earlier outages left of it", () =>
     Effect.gen(function* () {
@@ -466,18 +486,8 @@ describe("Worker", () => {
 
   it.effect("a message its failed batch already dead-lettered is counted once, not again when the batch is ingested one message at a time", () =>
     Effect.gen(function* () {
-      const transport = yield* MemoryTransport.make
-      const memory = yield* MemoryStore.make
-      let puts = 0
       // The store drops out while the batch's second dead letter is written (the first is kept).
-      const store: Store.StoreShape = {
-        ...memory,
-        putDeadLetter: (letter) => (++puts === 2 ? Effect.fail(unavailable("putDeadLetter")) : memory.putDeadLetter(letter))
-      }
-      const layer = Layer.provideMerge(
-        Pipeline.layer({}),
-        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
-      )
+      const { layer, transport } = yield* failingDeadLetter(2, {})
       yield* Effect.gen(function* () {
         // Three events of a shipment nobody registered: each is dead-lettered (NotFound).
         yield* Worker.publish(["e1", "e2", "e3"].map((id, i) => ({ _tag: "Event" as const, event: scan(id, "in_transit", i) })))
@@ -496,18 +506,8 @@ describe("Worker", () => {
 
   it.effect("a webhook whose observations its failed batch already dead-lettered is counted once, not again when the batch is ingested one message at a time", () =>
     Effect.gen(function* () {
-      const transport = yield* MemoryTransport.make
-      const memory = yield* MemoryStore.make
-      let puts = 0
       // The store drops out while the batch's third dead letter is written (two are kept).
-      const store: Store.StoreShape = {
-        ...memory,
-        putDeadLetter: (letter) => (++puts === 3 ? Effect.fail(unavailable("putDeadLetter")) : memory.putDeadLetter(letter))
-      }
-      const layer = Layer.provideMerge(
-        Pipeline.layer({ carriers: [signed.carrier] }),
-        Layer.merge(Layer.succeed(Store.Store, store), Layer.succeed(Transport.Transport, transport))
-      )
+      const { layer, transport } = yield* failingDeadLetter(3, { carriers: [signed.carrier] })
       yield* Effect.gen(function* () {
         // A webhook with two observations of tracking numbers nobody registered (each kept as a
         // letter of its own, NotFound), and an event of a shipment nobody registered.
