@@ -8,6 +8,17 @@ import { ErpPort, Flows, Instant, MemoryStore, MemoryTransport, Pipeline, PortEr
 import { FakePorts, Histories } from "../src/testing/index.js"
 import { companyId, exception, scan, shipmentId } from "./builders.js"
 
+/** A started instance with one message on its topic that its workers never receive. */
+const stuckWaybill = async () => {
+  const far = FakePorts.make({ rate: 0, kinds: [] })
+  const memory = await Effect.runPromise(MemoryTransport.make)
+  const transport = { ...memory, receive: () => Effect.succeed([]) }
+  const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
+  await waybill.start()
+  await Effect.runPromise(memory.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+  return waybill
+}
+
 describe("Waybill facade", () => {
   it("registers, ingests in the background, drains, reports, replays and stops", async () => {
     const far = FakePorts.make({ rate: 0, kinds: [], permanent: (key) => key.includes(":notifier.notify:") })
@@ -165,13 +176,8 @@ describe("Waybill facade", () => {
     await waybill.stop()
   })
   it("stop() during drain() ends the drain at once with a typed error, not after its timeout", async () => {
-    const far = FakePorts.make({ rate: 0, kinds: [] })
-    const memory = await Effect.runPromise(MemoryTransport.make)
     // The workers never get the message: only stop() can end this drain early.
-    const transport = { ...memory, receive: () => Effect.succeed([]) }
-    const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
-    await waybill.start()
-    await Effect.runPromise(memory.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+    const waybill = await stuckWaybill()
     const began = Date.now()
     const drained = waybill.drain({ timeoutMillis: 5_000 }).then(
       () => "resolved",
@@ -183,13 +189,8 @@ describe("Waybill facade", () => {
     expect(Date.now() - began).toBeLessThan(2_000)
   })
   it("drain() that times out rejects with a typed, retryable StorageError naming what is left", async () => {
-    const far = FakePorts.make({ rate: 0, kinds: [] })
-    const memory = await Effect.runPromise(MemoryTransport.make)
     // The workers never get the message: the drain can only time out.
-    const transport = { ...memory, receive: () => Effect.succeed([]) }
-    const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
-    await waybill.start()
-    await Effect.runPromise(memory.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+    const waybill = await stuckWaybill()
     const error = await waybill.drain({ timeoutMillis: 50 }).then(() => undefined, (e: unknown) => e)
     // A host branches on _tag and reason (Timeout: try again later), as for every other rejection.
     expect(error).toBeInstanceOf(PortError.StorageError)
@@ -198,13 +199,8 @@ describe("Waybill facade", () => {
     await waybill.stop()
   })
   it("drain() with a timeout that is not a number is refused at once with a typed Invalid, not left waiting for ever", async () => {
-    const far = FakePorts.make({ rate: 0, kinds: [] })
-    const memory = await Effect.runPromise(MemoryTransport.make)
     // The workers never get the message: only the timeout can end the drain.
-    const transport = { ...memory, receive: () => Effect.succeed([]) }
-    const waybill = await Waybill.create({ erp: far.erp, transport, worker: { waitMillis: 5 }, dispatcher: { idleMillis: 5 } })
-    await waybill.start()
-    await Effect.runPromise(memory.publish(Worker.TOPIC, [{ key: "k", body: "{}" }]))
+    const waybill = await stuckWaybill()
     // From a JavaScript host, or a config value read as text.
     for (const timeoutMillis of [Number.NaN, "50", -1]) {
       const outcome = await Promise.race([
