@@ -484,12 +484,10 @@ const ownStatus = (
  * not the consignee's delivery. Found by time, since EasyPost resends the whole history with each
  * update and its order in the list is not its order in time.
  */
-const returnSince = (details: ReadonlyArray<unknown>, options: Options): number | undefined => {
+const returnSince = (details: ReadonlyArray<TrackingDetail | undefined>, options: Options): number | undefined => {
   let since: number | undefined
-  for (const entry of details) {
-    const decoded = decodeDetail(entry)
-    if (Either.isLeft(decoded)) continue
-    const detail = decoded.right
+  for (const detail of details) {
+    if (detail === undefined) continue
     const meaning = EasyPostMapping.classify(detail.status, clean(detail.status_detail, 200)).canonical
     if (!EasyPostMapping.startsReturn(meaning)) continue
     const parsed = TimePolicy.parse(detail.datetime, options.timePolicy)
@@ -537,14 +535,19 @@ const fromTrackerEach = (
   options: Options,
   path: string
 ): Effect.Effect<CarrierPort.Parsed> => {
-  // The return leg is read from every entry that can be decoded, as fromTracker does.
-  const returnFrom = returnSince(tracker.tracking_details, options)
+  // Each entry decoded once; the return leg is read from every entry that decodes, as
+  // fromTracker does. One that does not is decoded again only to describe why.
+  const details = tracker.tracking_details.map((entry) => Either.getOrUndefined(decodeDetail(entry)))
+  const returnFrom = returnSince(details, options)
   return Effect.map(CarrierAdapter.eachEvent(
     tracker.tracking_details.length === 0
       ? [ownStatus(tracker, options, path)]
       : tracker.tracking_details.map((entry, i) => {
         const at = `${path}.tracking_details.${i}`
-        return Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (detail) => fromDetail(tracker, detail, options, at, returnFrom))
+        const detail = details[i]
+        return detail !== undefined
+          ? fromDetail(tracker, detail, options, at, returnFrom)
+          : Effect.flatMap(decode(TrackingDetail, entry, at, "fromTracker"), (decoded) => fromDetail(tracker, decoded, options, at, returnFrom))
       })
   ), (parsed) => ({ ...parsed, observations: withTrackerFacts(tracker, parsed.observations, options) }))
 }

@@ -658,28 +658,23 @@ export const resolveSecret = (config: MappingConfig): Effect.Effect<Redacted.Red
       schema: "MappingConfig",
       issues: [new Validation.Issue({ path, message })]
     })
+  /** The one check of a secret, given or read: no white space at its ends, long enough. */
+  const checked = (r: Redacted.Redacted<string>, path: string, what: string, tooShort: string) => {
+    const value = Redacted.value(r)
+    const problem = WebhookSignature.secretProblem(value)
+    return problem !== undefined
+      ? Effect.fail(fail(path, `${what} ${problem}`))
+      : value.length >= minSecretLength
+      ? Effect.succeed(r)
+      : Effect.fail(fail(path, tooShort))
+  }
   const secret = config.signature.secret
   if (Redacted.isRedacted(secret)) {
-    const problem = WebhookSignature.secretProblem(Redacted.value(secret))
-    return problem !== undefined
-      ? Effect.fail(fail("signature.secret", `the signature secret ${problem}`))
-      : Redacted.value(secret).length >= minSecretLength
-      ? Effect.succeed(secret)
-      : Effect.fail(fail("signature.secret", `a signature secret must be at least ${minSecretLength} characters`))
+    return checked(secret, "signature.secret", "the signature secret", `a signature secret must be at least ${minSecretLength} characters`)
   }
+  const what = `the signature secret in ${secret.env}`
   return Config.redacted(secret.env).pipe(
     Effect.mapError(() => fail("signature.secret.env", `missing signature secret: environment variable ${secret.env} is not set`)),
-    Effect.filterOrFail(
-      (r) => WebhookSignature.secretProblem(Redacted.value(r)) === undefined,
-      (r) => fail("signature.secret.env", `the signature secret in ${secret.env} ${WebhookSignature.secretProblem(Redacted.value(r))}`)
-    ),
-    Effect.filterOrFail(
-      (r) => Redacted.value(r).length >= minSecretLength,
-      () =>
-        fail(
-          "signature.secret.env",
-          `the signature secret in ${secret.env} must be at least ${minSecretLength} characters`
-        )
-    )
+    Effect.flatMap((r) => checked(r, "signature.secret.env", what, `${what} must be at least ${minSecretLength} characters`))
   )
 }

@@ -22,7 +22,6 @@ import * as Schema from "effect/Schema"
 import * as Audit from "./Audit.js"
 import { describeDefect } from "./internal/defect.js"
 import * as Inbound from "./internal/inbound.js"
-import * as Metrics from "./Metrics.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
@@ -230,7 +229,7 @@ export const replay = (
                 attempts: letter.attempts + 1,
                 error: JSON.stringify({ _tag: "IngestError", reason: "Bug", module: MODULE, method: "replay", description })
               })
-              yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", "Bug"))
+              yield* Metric.increment(Inbound.deadLetters("Bug"))
               yield* Effect.logError("a replayed message crashed the pipeline; kept", { id: letter.id, defect: describeDefect(defect) })
               return undefined
             })

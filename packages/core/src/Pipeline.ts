@@ -1206,7 +1206,7 @@ export const make = (options: Options = {}): Effect.Effect<PipelineShape, never,
         )
         replay?.kept.push(id)
         yield* Metric.increment(
-          Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", error.reason)
+          Inbound.deadLetters(error.reason)
         )
         yield* Effect.logWarning("inbound message dead-lettered", { id, reason: error.reason, description: error.description })
       })

@@ -36,6 +36,7 @@ import * as ErpPort from "./ErpPort.js"
 import * as FinancePort from "./FinancePort.js"
 import * as Flows from "./Flows.js"
 import * as HelpdeskPort from "./HelpdeskPort.js"
+import * as Inbound from "./internal/inbound.js"
 import * as Instant from "./Instant.js"
 import * as MemoryStore from "./MemoryStore.js"
 import * as MemoryTransport from "./MemoryTransport.js"
@@ -47,7 +48,6 @@ import * as ShipmentState from "./ShipmentState.js"
 import * as Store from "./Store.js"
 import * as Transport from "./Transport.js"
 import * as Validation from "./Validation.js"
-import * as WebhookSignature from "./WebhookSignature.js"
 import * as Worker from "./Worker.js"
 
 /**
@@ -398,25 +398,11 @@ export const create = async (options: Options): Promise<Waybill> => {
       ),
     ingestNow: (message) =>
       run(
-        Effect.flatMap(inbound(message, "ingestNow"), (m): Effect.Effect<
-          { readonly results: ReadonlyArray<Pipeline.IngestResult>; readonly rejected: ReadonlyArray<Pipeline.IngestError> },
-          Pipeline.IngestError | PortError.StorageError,
-          Pipeline.Pipeline
-        > => {
+        Effect.flatMap(inbound(message, "ingestNow"), (m) => {
           // As `webhook` and `ingest` (`Worker.publish`): a body no adapter would read is not
           // handed over, to be kept whole in the dead letters when it is refused.
-          const problem = m._tag === "Request" && WebhookSignature.tooLarge(m.body, options.maxWebhookBytes ?? 16 * 1024 * 1024)
-          if (m._tag === "Request" && problem) {
-            return Effect.fail(
-              new PortError.StorageError({
-                reason: "Invalid",
-                module: "@waybill/core/Waybill",
-                method: "ingestNow",
-                description: `the ${m.source} request ${problem}: not stored`
-              })
-            )
-          }
-          return Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m))
+          const refused = Inbound.oversized([m], options.maxWebhookBytes, "@waybill/core/Waybill", "ingestNow")
+          return Effect.zipRight(refused === undefined ? Effect.void : Effect.fail(refused), Effect.flatMap(Pipeline.Pipeline, (p) => p.receive(m)))
         }),
         "ingestNow"
       ),

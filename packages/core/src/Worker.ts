@@ -29,7 +29,6 @@ import * as EventCodec from "./EventCodec.js"
 import { describeDefect } from "./internal/defect.js"
 import * as Inbound from "./internal/inbound.js"
 import { nestedDeeperThan } from "./internal/jsonDepth.js"
-import * as Metrics from "./Metrics.js"
 import * as Pipeline from "./Pipeline.js"
 import * as PortError from "./PortError.js"
 import * as Store from "./Store.js"
@@ -224,21 +223,8 @@ export const publish = (
   options: { readonly maxBodyBytes?: number | undefined } = {}
 ): Effect.Effect<ReadonlyArray<string>, PortError.StorageError, Transport.Transport> =>
   Effect.flatMap(Transport.Transport, (transport) => {
-    const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024
-    for (const m of messages) {
-      if (m._tag !== "Request") continue
-      const problem = WebhookSignature.tooLarge(m.body, maxBodyBytes)
-      if (problem !== undefined) {
-        return Effect.fail(
-          new PortError.StorageError({
-            reason: "Invalid",
-            module: MODULE,
-            method: "publish",
-            description: `the ${m.source} request ${problem}: not stored`
-          })
-        )
-      }
-    }
+    const refused = Inbound.oversized(messages, options.maxBodyBytes, MODULE, "publish")
+    if (refused !== undefined) return Effect.fail(refused)
     return transport.publish(
       topic,
       messages.map((m) => {
@@ -315,9 +301,8 @@ export const make = (
           error: JSON.stringify({ _tag: "IngestError", reason, module: MODULE, method: "poll", description }),
           payload
         })
-        if (count) yield* Metric.increment(counted(reason))
+        if (count) yield* Metric.increment(Inbound.deadLetters(reason))
       })
-    const counted = (reason: PortError.Reason) => Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", reason)
 
     // What the transport gave up on (delivered `maxDeliveries` times without an ack: the store
     // was down that long, or handling it crashed the process) goes to the store's dead letters,
@@ -352,21 +337,22 @@ export const make = (
         // The failure this worker last saw of it, if any: its own reason, not a guess.
         const last = failures.get(delivery.id)
         const reason = last?.reason ?? "Unavailable"
-        yield* last === undefined
-          ? keep(
-            delivery,
-            reason,
-            `delivered ${delivery.deliveries} times without being acknowledged (the store was unavailable that long, or handling it crashed the worker)`,
-            false
-          )
-          : keep(delivery, reason, `delivered ${delivery.deliveries} times without being acknowledged; the last failure: ${last.description}`, false)
+        const unacknowledged = `delivered ${delivery.deliveries} times without being acknowledged`
+        yield* keep(
+          delivery,
+          reason,
+          last === undefined
+            ? `${unacknowledged} (the store was unavailable that long, or handling it crashed the worker)`
+            : `${unacknowledged}; the last failure: ${last.description}`,
+          false
+        )
         const ids = byReason.get(reason)
         if (ids === undefined) byReason.set(reason, [delivery.id])
         else ids.push(delivery.id)
       }
       for (const [reason, ids] of byReason) {
         const removed = yield* transport.dropDeadLetters(topic, group, ids)
-        if (removed > 0) yield* Metric.incrementBy(counted(reason), removed)
+        if (removed > 0) yield* Metric.incrementBy(Inbound.deadLetters(reason), removed)
       }
       forget(dead.map((d) => d.id))
       // A full page moved: the next poll takes the next one.

@@ -1,6 +1,9 @@
 import * as FiberRef from "effect/FiberRef"
+import * as Metric from "effect/Metric"
 import { createHash } from "node:crypto"
+import * as Metrics from "../Metrics.js"
 import type * as Pipeline from "../Pipeline.js"
+import * as PortError from "../PortError.js"
 import * as WebhookSignature from "../WebhookSignature.js"
 
 /**
@@ -11,6 +14,34 @@ export const storable = (message: Pipeline.InboundMessage): Pipeline.InboundMess
   message._tag === "Request" && Object.keys(message.headers).some(WebhookSignature.isCredentialHeader)
     ? { ...message, headers: WebhookSignature.withoutCredentials(message.headers) }
     : message
+
+/** `waybill_dead_letters_total` for inbound letters (target `ingest`) of a reason. */
+export const deadLetters = (reason: PortError.Reason): Metric.Metric.Counter<number> =>
+  Metric.tagged(Metric.tagged(Metrics.deadLetters, "target", "ingest"), "reason", reason)
+
+/** The largest raw request body stored unless the host says otherwise: 16 MiB, the largest a mapping config may allow. */
+export const maxBodyBytes = 16 * 1024 * 1024
+
+/**
+ * Why a raw request among `messages` is not stored (its body above `limit`, default
+ * {@link maxBodyBytes}): `StorageError` `Invalid`, `the <source> request body is N bytes, more than
+ * the M allowed: not stored`; `undefined` when every one may be.
+ */
+export const oversized = (
+  messages: ReadonlyArray<Pipeline.InboundMessage>,
+  limit: number | undefined,
+  module: string,
+  method: string
+): PortError.StorageError | undefined => {
+  for (const m of messages) {
+    if (m._tag !== "Request") continue
+    const problem = WebhookSignature.tooLarge(m.body, limit ?? maxBodyBytes)
+    if (problem !== undefined) {
+      return new PortError.StorageError({ reason: "Invalid", module, method, description: `the ${m.source} request ${problem}: not stored` })
+    }
+  }
+  return undefined
+}
 
 /** The id of an inbound dead letter: its stored payload's hash, so keeping it again is harmless. */
 export const letterId = (payload: string): string =>
